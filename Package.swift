@@ -1,0 +1,127 @@
+// swift-tools-version: 6.1
+import Foundation
+import PackageDescription
+
+// Numeric targets (GGUF, kernels, engine) are always optimized, even in debug builds:
+// an unoptimized forward pass is 50-100x slower and would make tests crawl.
+// The CPU baseline is haswell (AVX2 + FMA + F16C) on x86_64; set TESSERA_TARGET_CPU
+// (for example to `native`) when building for a known machine.
+#if arch(x86_64)
+let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "haswell"
+#else
+let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "generic"
+#endif
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-O", "-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"]),
+    .swiftLanguageMode(.v5),
+]
+
+let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcHTTP2 = Target.Dependency.product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
+let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+
+/// One library target and one executable per service: tests import the library and call
+/// its `build…` function; the executable is a few lines that parse flags and run it.
+func service(_ name: String, dependencies: [Target.Dependency]) -> [Target] {
+    [
+        .target(name: name, dependencies: dependencies, path: "Services/\(name)/Sources"),
+        .executableTarget(
+            name: "\(name)Main", dependencies: [.target(name: name), "ServiceKit", argumentParser],
+            path: "Services/\(name)/Main"),
+    ]
+}
+
+// TESSERA_SCOPE=engine builds only the gRPC-free engine libraries and their tests: a fast
+// loop for kernel and tokenizer work that needs none of the networking stack.
+let engineOnly = ProcessInfo.processInfo.environment["TESSERA_SCOPE"] == "engine"
+let engineTargetNames: Set<String> = [
+    "GGUF", "Kernels", "Tokenization", "Inference", "Placement",
+    "GGUFTests", "KernelsTests", "TokenizationTests", "InferenceTests", "PlacementTests",
+]
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v15)],
+    products: engineOnly ? [] : [
+        .executable(name: "gateway", targets: ["GatewayMain"]),
+        .executable(name: "scheduler", targets: ["SchedulerMain"]),
+        .executable(name: "cache-manager", targets: ["CacheManagerMain"]),
+        .executable(name: "inference-worker", targets: ["InferenceWorkerMain"]),
+        .executable(name: "verifier", targets: ["VerifierMain"]),
+        .executable(name: "tessera", targets: ["TesseraCLI"]),
+    ],
+    dependencies: engineOnly ? [] : [
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+    ],
+    targets: ([
+        // MARK: Shared libraries
+        .target(
+            name: "TesseraProto", dependencies: [grpcCore, grpcProtobuf, .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Shared/TesseraProto"),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "TesseraProto", grpcCore, grpcHTTP2, logging, argumentParser,
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Shared/ServiceKit"),
+        .target(name: "GGUF", path: "Shared/GGUF", swiftSettings: numericSettings),
+        .target(name: "Kernels", dependencies: ["GGUF"], path: "Shared/Kernels", swiftSettings: numericSettings),
+        .target(name: "Tokenization", dependencies: ["GGUF"], path: "Shared/Tokenization", swiftSettings: numericSettings),
+        .target(
+            name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenization"], path: "Shared/Inference",
+            swiftSettings: numericSettings),
+        .target(name: "Placement", path: "Shared/Placement", swiftSettings: numericSettings),
+        .target(
+            name: "Integrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Shared/Integrity"),
+
+        // MARK: Services (library + executable each)
+    ]
+        + service("Gateway", dependencies: ["ServiceKit", "TesseraProto", "Tokenization", "Inference"])
+        + service("Scheduler", dependencies: ["ServiceKit", "TesseraProto", "Placement"])
+        + service("CacheManager", dependencies: ["ServiceKit", "TesseraProto", "GGUF", "Integrity"])
+        + service("InferenceWorker",
+            dependencies: ["ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity"])
+        + service("Verifier", dependencies: ["ServiceKit", "TesseraProto", "Integrity"])
+        + [
+            .executableTarget(
+                name: "TesseraCLI",
+                dependencies: [
+                    "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement", argumentParser,
+                ],
+                path: "Services/Tessera"),
+
+            // MARK: Tests (one target per concern)
+            .testTarget(name: "GGUFTests", dependencies: ["GGUF"], path: "Tests/GGUFTests"),
+            .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], path: "Tests/KernelsTests"),
+            .testTarget(
+                name: "TokenizationTests", dependencies: ["Tokenization", "GGUF"], path: "Tests/TokenizationTests"),
+            .testTarget(
+                name: "InferenceTests", dependencies: ["Inference", "Kernels", "GGUF", "Tokenization"],
+                path: "Tests/InferenceTests"),
+            .testTarget(name: "PlacementTests", dependencies: ["Placement"], path: "Tests/PlacementTests"),
+            .testTarget(
+                name: "ServiceTests",
+                dependencies: [
+                    "ServiceKit", "TesseraProto", "Gateway", "Scheduler", "CacheManager", "InferenceWorker", "Verifier",
+                    grpcCore, grpcHTTP2,
+                ],
+                path: "Tests/ServiceTests"),
+        ]).filter { !engineOnly || engineTargetNames.contains($0.name) }
+)

@@ -1,0 +1,2 @@
+// Placeholder so the target exists until its code lands.
+enum _KernelsPlaceholder {}
