@@ -1,0 +1,117 @@
+/// ggml's tensor element types, with the ids GGUF files store.
+///
+/// Block geometry follows ggml's `type_traits` table: quantized types pack `blockSize`
+/// elements into `blockBytes` bytes; plain types have a block of one element.
+public enum GGMLType: UInt32, Sendable, CaseIterable {
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
+    case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
+    case iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21, iq2_s = 22, iq4_xs = 23
+    case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, iq1_m = 29, bf16 = 30
+    case tq1_0 = 34, tq2_0 = 35, mxfp4 = 39
+
+    /// The name llama.cpp and the `gguf` Python package print ("Q4_1", "F32", ...).
+    public var name: String {
+        switch self {
+        case .f32: "F32"
+        case .f16: "F16"
+        case .q4_0: "Q4_0"
+        case .q4_1: "Q4_1"
+        case .q5_0: "Q5_0"
+        case .q5_1: "Q5_1"
+        case .q8_0: "Q8_0"
+        case .q8_1: "Q8_1"
+        case .q2_K: "Q2_K"
+        case .q3_K: "Q3_K"
+        case .q4_K: "Q4_K"
+        case .q5_K: "Q5_K"
+        case .q6_K: "Q6_K"
+        case .q8_K: "Q8_K"
+        case .iq2_xxs: "IQ2_XXS"
+        case .iq2_xs: "IQ2_XS"
+        case .iq3_xxs: "IQ3_XXS"
+        case .iq1_s: "IQ1_S"
+        case .iq4_nl: "IQ4_NL"
+        case .iq3_s: "IQ3_S"
+        case .iq2_s: "IQ2_S"
+        case .iq4_xs: "IQ4_XS"
+        case .i8: "I8"
+        case .i16: "I16"
+        case .i32: "I32"
+        case .i64: "I64"
+        case .f64: "F64"
+        case .iq1_m: "IQ1_M"
+        case .bf16: "BF16"
+        case .tq1_0: "TQ1_0"
+        case .tq2_0: "TQ2_0"
+        case .mxfp4: "MXFP4"
+        }
+    }
+
+    /// Elements per block.
+    public var blockSize: Int {
+        switch self {
+        case .f32, .f16, .bf16, .f64, .i8, .i16, .i32, .i64: 1
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_nl, .mxfp4: 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq2_xxs, .iq2_xs, .iq3_xxs, .iq1_s, .iq3_s, .iq2_s,
+            .iq4_xs, .iq1_m, .tq1_0, .tq2_0:
+            256
+        }
+    }
+
+    /// Bytes per block.
+    public var blockBytes: Int {
+        switch self {
+        case .f32: 4
+        case .f16, .bf16: 2
+        case .f64: 8
+        case .i8: 1
+        case .i16: 2
+        case .i32: 4
+        case .i64: 8
+        case .q4_0: 18  // f16 scale + 16 bytes of nibbles
+        case .q4_1: 20  // f16 scale + f16 min + 16 bytes
+        case .q5_0: 22
+        case .q5_1: 24
+        case .q8_0: 34
+        case .q8_1: 36
+        case .iq4_nl: 18
+        case .mxfp4: 17
+        case .q2_K: 84
+        case .q3_K: 110
+        case .q4_K: 144
+        case .q5_K: 176
+        case .q6_K: 210
+        case .q8_K: 292
+        case .iq2_xxs: 66
+        case .iq2_xs: 74
+        case .iq3_xxs: 98
+        case .iq1_s: 50
+        case .iq3_s: 110
+        case .iq2_s: 82
+        case .iq4_xs: 136
+        case .iq1_m: 56
+        case .tq1_0: 54
+        case .tq2_0: 66
+        }
+    }
+
+    /// The types Tessera's kernels can run.
+    public var isSupportedByEngine: Bool {
+        switch self {
+        case .f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K: true
+        default: false
+        }
+    }
+
+    /// Bytes needed to store `elements` values of this type.
+    /// Throws when `elements` is negative or not a whole number of blocks.
+    public func byteCount(elements: Int) throws -> Int {
+        guard elements >= 0 else { throw GGUFError.invalidElementCount(type: name, elements: elements) }
+        guard elements % blockSize == 0 else {
+            throw GGUFError.notWholeBlocks(type: name, elements: elements, blockSize: blockSize)
+        }
+        let (bytes, overflow) = (elements / blockSize).multipliedReportingOverflow(by: blockBytes)
+        guard !overflow else { throw GGUFError.invalidElementCount(type: name, elements: elements) }
+        return bytes
+    }
+}
