@@ -42,6 +42,10 @@ def main(path):
         "alignment": int(reader.alignment),
         "data_offset": int(reader.data_offset),
         "metadata": [describe_field(f) for f in fields],
+        "type_sizes": [
+            {"name": t.name, "id": int(t), "block_size": size[0], "type_size": size[1]}
+            for t, size in gguf.GGML_QUANT_SIZES.items()
+        ],
         "tensors": [
             {
                 "name": t.name,
