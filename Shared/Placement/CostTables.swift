@@ -1,0 +1,173 @@
+/// One placement instance flattened into arrays indexed by a dense worker index (workers in
+/// id order), so the search costs a stage or a link in O(1) without dictionaries.
+struct CostTables {
+    let model: ModelProfile
+    let workers: [WorkerProfile]
+    let layerCount: Int
+    var workerCount: Int { workers.count }
+
+    // Prefix sums over layers: entry i covers layers 0..<i. Byte sums are integers below
+    // 2^53, so the Double ones are exact and stage costs do not depend on summation order.
+    private let weightPrefix: [Int]
+    private let kvPrefix: [Int]
+    private let readPrefix: [Double]
+    private let flopsPrefix: [Double]
+
+    /// Effective per-worker coefficients, contention included.
+    let secondsPerByte: [Double]
+    let secondsPerFlop: [Double]
+    let overheadSeconds: [Double]
+    /// contextLength × reserved sessions: multiplies a range's KV bytes per token.
+    let kvTokensReserved: [Int]
+    let budget: [Int]
+    /// maxEnd[w * (L + 1) + b]: the largest e with [b, e) fitting on w (b itself if none).
+    private var maxEndTable: [Int] = []
+    /// link[a * W + b]: seconds to pass one token's activations from a to b.
+    private let linkTable: [Double]
+    let ingressSeconds: [Double]
+    let egressSeconds: [Double]
+
+    init(model: ModelProfile, workers: [WorkerProfile], links: LinkModel, options: PlacementOptions) {
+        self.model = model
+        self.workers = workers
+        let layerCount = model.layers.count
+        self.layerCount = layerCount
+
+        var weight = [0], kv = [0], read = [0.0], flops = [0.0]
+        for layer in model.layers {
+            weight.append(weight.last! + layer.weightBytes)
+            kv.append(kv.last! + layer.kvBytesPerToken)
+            read.append(read.last! + Double(layer.weightBytes))
+            flops.append(flops.last! + layer.flopsPerToken)
+        }
+        weightPrefix = weight
+        kvPrefix = kv
+        readPrefix = read
+        flopsPrefix = flops
+
+        let contention = workers.map { 1 + options.loadPenaltyPerSession * Double(max(0, $0.activeSessions)) }
+        secondsPerByte = zip(workers, contention).map { $1 / $0.speed.bytesPerSecond }
+        secondsPerFlop = zip(workers, contention).map {
+            $0.speed.flopsPerSecond.isInfinite ? 0 : $1 / $0.speed.flopsPerSecond
+        }
+        overheadSeconds = zip(workers, contention).map { $0.speed.overheadSeconds * $1 }
+        kvTokensReserved = workers.map { options.contextLength * max(1, $0.expectedSessions) }
+        budget = workers.map(\.memoryBudgetBytes)
+
+        var links2 = [Double](repeating: 0, count: workers.count * workers.count)
+        for (a, from) in workers.enumerated() {
+            for (b, to) in workers.enumerated() where a != b {
+                links2[a * workers.count + b] =
+                    links.link(from: from.id, to: to.id).seconds(bytes: model.activationBytesPerToken)
+            }
+        }
+        linkTable = links2
+        ingressSeconds = workers.map { links.gatewayLink($0.id).seconds(bytes: model.ingressBytesPerToken) }
+        egressSeconds = workers.map { links.gatewayLink($0.id).seconds(bytes: model.egressBytesPerToken) }
+        maxEndTable = computeMaxEnds()
+    }
+
+    // MARK: Stage arithmetic
+
+    /// Weight bytes a stage covering [b, e) loads.
+    func shardBytes(_ b: Int, _ e: Int) -> Int {
+        var bytes = weightPrefix[e] - weightPrefix[b]
+        if b == 0 { bytes += model.embedding.weightBytes }
+        if e == layerCount { bytes += model.outputHead.weightBytes }
+        if b == 0 && e == layerCount { bytes -= model.tiedEmbeddingBytes }
+        return bytes
+    }
+
+    func kvReserveBytes(_ w: Int, _ b: Int, _ e: Int) -> Int { (kvPrefix[e] - kvPrefix[b]) * kvTokensReserved[w] }
+
+    func memoryNeeded(_ w: Int, _ b: Int, _ e: Int) -> Int { shardBytes(b, e) + kvReserveBytes(w, b, e) }
+
+    func bytesRead(_ b: Int, _ e: Int) -> Double {
+        var bytes = readPrefix[e] - readPrefix[b]
+        if b == 0 { bytes += Double(model.embedding.bytesReadPerToken) }
+        if e == layerCount { bytes += Double(model.outputHead.bytesReadPerToken) }
+        return bytes
+    }
+
+    func flops(_ b: Int, _ e: Int) -> Double {
+        var total = flopsPrefix[e] - flopsPrefix[b]
+        if b == 0 { total += model.embedding.flopsPerToken }
+        if e == layerCount { total += model.outputHead.flopsPerToken }
+        return total
+    }
+
+    /// Predicted compute seconds per token for worker w running [b, e).
+    func computeSeconds(_ w: Int, _ b: Int, _ e: Int) -> Double {
+        overheadSeconds[w] + secondsPerByte[w] * bytesRead(b, e) + secondsPerFlop[w] * flops(b, e)
+    }
+
+    /// Per-token seconds of one block on w, embedding and head excluded.
+    func layerSeconds(_ w: Int, _ layer: Int) -> Double {
+        let cost = model.layers[layer]
+        return secondsPerByte[w] * Double(cost.weightBytes) + secondsPerFlop[w] * cost.flopsPerToken
+    }
+
+    func headSeconds(_ w: Int) -> Double {
+        secondsPerByte[w] * Double(model.outputHead.bytesReadPerToken)
+            + secondsPerFlop[w] * model.outputHead.flopsPerToken
+    }
+
+    func linkSeconds(_ a: Int, _ b: Int) -> Double { linkTable[a * workers.count + b] }
+
+    /// Largest e such that [b, e) fits in w's memory; b when not even one layer fits.
+    func maxEnd(_ w: Int, _ b: Int) -> Int { maxEndTable[w * (layerCount + 1) + b] }
+
+    /// Whether w can host any range at all.
+    func canHostAnything(_ w: Int) -> Bool { (0..<layerCount).contains { maxEnd(w, $0) > $0 } }
+
+    /// Memory is non-decreasing in e and non-increasing in b (validated: tied bytes never
+    /// exceed the embedding or head), so a two-pointer sweep finds every maxEnd in O(L).
+    private func computeMaxEnds() -> [Int] {
+        let stride = layerCount + 1
+        var table = [Int](repeating: 0, count: workers.count * stride)
+        for w in 0..<workers.count {
+            var e = 0
+            for b in 0...layerCount {
+                e = max(e, b)
+                while e < layerCount && memoryNeeded(w, b, e + 1) <= budget[w] { e += 1 }
+                table[w * stride + b] = e
+            }
+        }
+        return table
+    }
+
+    // MARK: Symmetry
+
+    /// For each worker, the previous worker (in id order) it is interchangeable with, or -1.
+    /// Two workers are interchangeable when swapping them changes no cost: same coefficients,
+    /// memory, reservation, gateway links, link between them equal both ways, and equal links
+    /// to and from every third worker. Swaps of such pairs generate all permutations of a
+    /// class, so the search may use a class's members in id order only, and stays exact.
+    func interchangeablePredecessors() -> [Int] {
+        var representatives: [Int] = []
+        var lastInClass: [Int: Int] = [:]
+        var predecessor = [Int](repeating: -1, count: workers.count)
+        for w in 0..<workers.count {
+            if let rep = representatives.first(where: { interchangeable($0, w) }) {
+                predecessor[w] = lastInClass[rep]!
+                lastInClass[rep] = w
+            } else {
+                representatives.append(w)
+                lastInClass[w] = w
+            }
+        }
+        return predecessor
+    }
+
+    private func interchangeable(_ x: Int, _ y: Int) -> Bool {
+        guard secondsPerByte[x] == secondsPerByte[y], secondsPerFlop[x] == secondsPerFlop[y],
+            overheadSeconds[x] == overheadSeconds[y], budget[x] == budget[y],
+            kvTokensReserved[x] == kvTokensReserved[y], ingressSeconds[x] == ingressSeconds[y],
+            egressSeconds[x] == egressSeconds[y], linkSeconds(x, y) == linkSeconds(y, x)
+        else { return false }
+        for z in 0..<workers.count where z != x && z != y {
+            if linkSeconds(x, z) != linkSeconds(y, z) || linkSeconds(z, x) != linkSeconds(z, y) { return false }
+        }
+        return true
+    }
+}

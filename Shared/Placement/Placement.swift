@@ -1,0 +1,107 @@
+/// The placement optimizer: which workers run which contiguous layer ranges.
+///
+/// `solve` returns the fastest single pipeline (exactly, under the cost model in
+/// `WorkerSpeed` and `LinkModel`) and then replicas on the workers left over. See README.md.
+public enum Placement {
+    /// Most usable workers one search takes (the width of its worker sets).
+    public static let maxWorkersPerSearch = WorkerMask.capacity
+
+    /// Plans pipelines for `model` over `workers`.
+    ///
+    /// The primary pipeline minimises predicted single-stream time per token: gateway →
+    /// first stage, Σ stage compute, Σ activation hops, last stage → gateway. Replicas are
+    /// then added one at a time, each the fastest pipeline over the workers not yet used,
+    /// while it is predicted within `replicaLatencyFactor` × the primary's time per token
+    /// (a request routed to a replica must not be served much slower) and the plan has fewer
+    /// than `maxPipelines`. Each extra pipeline adds throughput; the factor caps the latency
+    /// cost of the requests it takes. Deterministic: workers are taken in id order and ties
+    /// go to lower ids.
+    public static func solve(
+        model: ModelProfile, workers: [WorkerProfile], links: LinkModel = LinkModel(),
+        options: PlacementOptions = PlacementOptions()
+    ) throws -> Plan {
+        try PlacementValidation.validate(model: model, workers: workers, links: links, options: options)
+        let sorted = workers.sorted { $0.id < $1.id }
+        let all = CostTables(model: model, workers: sorted, links: links, options: options)
+        try PlacementValidation.checkEveryLayerFits(all)
+        let usable = (0..<all.workerCount).filter(all.canHostAnything)
+        try PlacementValidation.checkTotalMemory(all, usable: usable)
+        if usable.count > maxWorkersPerSearch {
+            throw PlacementError.tooManyWorkers(count: usable.count, limit: maxWorkersPerSearch)
+        }
+
+        var remaining = usable.map { sorted[$0] }
+        var pipelines: [Pipeline] = []
+        var proven = true
+        var nodes = 0
+        var primaryBound = 0.0
+        while pipelines.count < options.maxPipelines && !remaining.isEmpty {
+            let tables = CostTables(model: model, workers: remaining, links: links, options: options)
+            let bounds = LowerBounds(tables: tables)
+            let search = PipelineSearch(tables: tables, bounds: bounds, nodeBudget: options.maxSearchNodes)
+            let solution = search.run()
+            nodes += search.nodes
+            if search.exhausted { proven = false }
+            guard let solution else {
+                if !pipelines.isEmpty { break }
+                if search.exhausted { throw PlacementError.searchBudgetExhausted(nodes: search.nodes) }
+                throw PlacementError.fragmented(workersUsable: remaining.count, layers: model.layers.count)
+            }
+            let pipeline = makePipeline(solution, tables)
+            if let primary = pipelines.first {
+                // Later replicas only have fewer workers, so none can be faster: stop here.
+                if pipeline.secondsPerToken > options.replicaLatencyFactor * primary.secondsPerToken { break }
+            } else {
+                primaryBound = search.exhausted ? bounds.root : solution.seconds
+            }
+            pipelines.append(pipeline)
+            let taken = Set(pipeline.workerIDs)
+            remaining.removeAll { taken.contains($0.id) }
+        }
+        return Plan(
+            pipelines: pipelines, layerCount: model.layers.count, assumedWorkers: sorted, provenOptimal: proven,
+            primaryLowerBoundSeconds: primaryBound, searchNodes: nodes)
+    }
+
+    /// Predicted seconds per token of an explicit chain of (worker, range), for checking a
+    /// hand-made or previous pipeline under current speeds. Nil if a worker id is unknown or
+    /// the ranges are not contiguous from layer 0 to the last. Memory is not checked.
+    public static func predict(
+        stages: [(workerID: String, layers: Range<Int>)], model: ModelProfile, workers: [WorkerProfile],
+        links: LinkModel = LinkModel(), options: PlacementOptions = PlacementOptions()
+    ) -> Pipeline? {
+        var expectedStart = 0
+        for stage in stages {
+            guard stage.layers.lowerBound == expectedStart, !stage.layers.isEmpty else { return nil }
+            expectedStart = stage.layers.upperBound
+        }
+        guard expectedStart == model.layers.count else { return nil }
+        let tables = CostTables(model: model, workers: workers, links: links, options: options)
+        var indices: [Int] = []
+        for stage in stages {
+            guard let index = workers.firstIndex(where: { $0.id == stage.workerID }) else { return nil }
+            indices.append(index)
+        }
+        let solution = PipelineSolution(workers: indices, ends: stages.map(\.layers.upperBound), seconds: 0)
+        return makePipeline(solution, tables)
+    }
+
+    static func makePipeline(_ solution: PipelineSolution, _ t: CostTables) -> Pipeline {
+        var stages: [Stage] = []
+        var begin = 0
+        for (position, (w, end)) in zip(solution.workers, solution.ends).enumerated() {
+            let isLast = position == solution.workers.count - 1
+            let outgoing = isLast ? t.egressSeconds[w] : t.linkSeconds(w, solution.workers[position + 1])
+            stages.append(
+                Stage(
+                    workerID: t.workers[w].id, layers: begin..<end, shardBytes: t.shardBytes(begin, end),
+                    kvReserveBytes: t.kvReserveBytes(w, begin, end), hostsEmbedding: begin == 0,
+                    hostsOutputHead: end == t.layerCount, bytesReadPerToken: t.bytesRead(begin, end),
+                    flopsPerToken: t.flops(begin, end), computeSeconds: t.computeSeconds(w, begin, end),
+                    outgoingLinkSeconds: outgoing))
+            begin = end
+        }
+        let first = solution.workers.first.map { t.ingressSeconds[$0] } ?? 0
+        return Pipeline(stages: stages, ingressSeconds: first)
+    }
+}
