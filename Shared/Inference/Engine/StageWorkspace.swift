@@ -1,0 +1,61 @@
+/// Scratch buffers for one forward pass, sized for a batch of up to `capacity` tokens and
+/// reused between calls so the hot path does not allocate.
+final class StageWorkspace {
+    private(set) var capacity = 0
+    private(set) var scoreStride = 0
+    private let embeddingLength: Int
+    private let kvWidth: Int
+    private let feedForwardLength: Int
+    private let threads: Int
+
+    private(set) var hidden: UnsafeMutablePointer<Float>!
+    private(set) var normalized: UnsafeMutablePointer<Float>!
+    private(set) var queries: UnsafeMutablePointer<Float>!
+    private(set) var keys: UnsafeMutablePointer<Float>!
+    private(set) var values: UnsafeMutablePointer<Float>!
+    private(set) var attention: UnsafeMutablePointer<Float>!
+    private(set) var projected: UnsafeMutablePointer<Float>!
+    private(set) var gate: UnsafeMutablePointer<Float>!
+    private(set) var up: UnsafeMutablePointer<Float>!
+    private(set) var scores: UnsafeMutablePointer<Float>!
+
+    init(embeddingLength: Int, kvWidth: Int, feedForwardLength: Int, threads: Int) {
+        self.embeddingLength = embeddingLength
+        self.kvWidth = kvWidth
+        self.feedForwardLength = feedForwardLength
+        self.threads = threads
+    }
+
+    deinit { release() }
+
+    /// Makes room for `tokens` tokens and attention over `contextLength` positions.
+    func reserve(tokens: Int, contextLength: Int) {
+        if tokens > capacity {
+            release()
+            capacity = tokens
+            hidden = .allocate(capacity: tokens * embeddingLength)
+            normalized = .allocate(capacity: tokens * embeddingLength)
+            queries = .allocate(capacity: tokens * embeddingLength)
+            keys = .allocate(capacity: tokens * kvWidth)
+            values = .allocate(capacity: tokens * kvWidth)
+            attention = .allocate(capacity: tokens * embeddingLength)
+            projected = .allocate(capacity: tokens * embeddingLength)
+            gate = .allocate(capacity: tokens * feedForwardLength)
+            up = .allocate(capacity: tokens * feedForwardLength)
+            scoreStride = 0
+        }
+        if contextLength > scoreStride {
+            scores?.deallocate()
+            scoreStride = contextLength
+            scores = .allocate(capacity: threads * contextLength)
+        }
+    }
+
+    private func release() {
+        guard capacity > 0 else { return }
+        for buffer in [hidden, normalized, queries, keys, values, attention, projected, gate, up] { buffer?.deallocate() }
+        scores?.deallocate()
+        scores = nil
+        capacity = 0
+    }
+}

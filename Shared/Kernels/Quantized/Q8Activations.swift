@@ -1,0 +1,81 @@
+/// Activations quantized to 8-bit blocks of 32, ready for integer dot products against
+/// quantized weights (the same idea as ggml's Q8_0/Q8_1 activation blocks).
+///
+/// Layout per token and block: 32 `Int16` (16 even-indexed values, then 16 odd-indexed
+/// values), a float scale and scale × (sum of the quantized values), which weight formats
+/// with an offset (Q4_1's min, Q4_0's -8) need. Storing the values
+/// already widened and split by parity lets the dot kernels multiply with plain 16-bit
+/// lane-wise products, matching the lane order the weight unpacking produces.
+public final class Q8Activations: @unchecked Sendable {
+    public static let blockSize = 32
+
+    public let columns: Int
+    public let capacity: Int
+    public let blocksPerRow: Int
+    public private(set) var tokenCount = 0
+    let values: UnsafeMutablePointer<Int16>
+    let scales: UnsafeMutablePointer<Float>
+    let scaledSums: UnsafeMutablePointer<Float>
+
+    /// `columns` must be a multiple of 32 (checked by the matrix multiplier).
+    public init(columns: Int, capacity: Int) {
+        self.columns = columns
+        self.capacity = max(capacity, 1)
+        blocksPerRow = columns / Self.blockSize
+        values = .allocate(capacity: self.capacity * blocksPerRow * Self.blockSize)
+        scales = .allocate(capacity: self.capacity * blocksPerRow)
+        scaledSums = .allocate(capacity: self.capacity * blocksPerRow)
+    }
+
+    deinit {
+        values.deallocate()
+        scales.deallocate()
+        scaledSums.deallocate()
+    }
+
+    /// Quantizes `tokens` rows of `columns` floats (row `t` starts at `input + t * columns`).
+    public func quantize(_ input: UnsafePointer<Float>, tokens: Int) {
+        precondition(tokens <= capacity, "Q8Activations capacity \(capacity) exceeded")
+        tokenCount = tokens
+        for token in 0..<tokens {
+            for block in 0..<blocksPerRow {
+                let index = token * blocksPerRow + block
+                quantizeBlock(input + token * columns + block * Self.blockSize, index: index)
+            }
+        }
+    }
+
+    @inline(__always)
+    private func quantizeBlock(_ source: UnsafePointer<Float>, index: Int) {
+        let raw = UnsafeRawPointer(source)
+        var magnitude = SIMD8<Float>()
+        for part in 0..<4 {
+            let chunk = raw.loadUnaligned(fromByteOffset: part * 32, as: SIMD8<Float>.self)
+            magnitude = pointwiseMax(magnitude, pointwiseMax(chunk, -chunk))
+        }
+        let scale = magnitude.max() / 127
+        let inverse: Float = scale > 0 ? 1 / scale : 0
+        let out = values + index * Self.blockSize
+        var sum: Int32 = 0
+        for pair in 0..<16 {
+            let even = quantizeValue(source[2 * pair] * inverse)
+            let odd = quantizeValue(source[2 * pair + 1] * inverse)
+            out[pair] = even
+            out[16 + pair] = odd
+            sum += Int32(even) + Int32(odd)
+        }
+        scales[index] = scale
+        scaledSums[index] = scale * Float(sum)
+    }
+
+    @inline(__always)
+    private func quantizeValue(_ scaled: Float) -> Int16 {
+        // Non-finite activations become 0 rather than trapping; the result is then garbage, not a crash.
+        guard scaled.isFinite else { return 0 }
+        return Int16(min(max(scaled, -127), 127).rounded(.toNearestOrEven))
+    }
+
+    @inline(__always) func blockValues(token: Int, block: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(values + (token * blocksPerRow + block) * Self.blockSize)
+    }
+}
