@@ -13,17 +13,30 @@ public struct MatmulTarget {
 
 /// Multiplies weight matrices by a batch of activation rows on a thread pool.
 ///
+/// Few tokens (decode): rows are dotted directly on the quantized blocks against 8-bit
+/// quantized activations (integer SIMD), streaming each weight byte once.
+/// Many tokens (prefill): rows are decoded three at a time into a small float tile and
+/// multiplied against all tokens with a register-blocked FMA kernel.
+///
 /// Several matrices that share one input (Q/K/V, gate/up) run as one job: the input is
-/// quantized to 8-bit blocks once, and the output rows of all matrices are handed out to
-/// the workers in chunks, so a slow worker does not hold up the others.
+/// prepared once, and the output rows of all matrices are handed out to the workers in
+/// chunks, so a slow worker does not hold up the others. Results do not depend on the
+/// thread count or on how rows are split.
 public final class MatrixMultiplier: @unchecked Sendable {
     public let pool: ThreadPool
+    /// Batches of at least this many tokens use the float GEMM path.
+    public static let gemmMinimumTokens = 4
+
     private var activations: [Int: Q8Activations] = [:]
+    private var permutedInput = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var permutedCapacity = 1
     private let nextChunk = Atomic<Int>(0)
 
     public init(pool: ThreadPool) {
         self.pool = pool
     }
+
+    deinit { permutedInput.deallocate() }
 
     /// `input` holds `tokens` rows of `columns` floats; every target's weight must have `columns` columns.
     public func multiply(_ targets: [MatmulTarget], input: UnsafePointer<Float>, tokens: Int) throws {
@@ -31,42 +44,84 @@ public final class MatrixMultiplier: @unchecked Sendable {
         for target in targets where target.weight.columns != columns {
             throw KernelError.shapeMismatch("matrices in one batch must share the input width \(columns)")
         }
-        let quantized: Q8Activations?
+        if tokens >= Self.gemmMinimumTokens {
+            multiplyDecodedTiles(targets, input: input, tokens: tokens, columns: columns)
+            return
+        }
+        var quantized: Q8Activations?
         if targets.contains(where: { $0.weight.usesIntegerPath }) {
             let buffer = activationBuffer(columns: columns, tokens: tokens)
             buffer.quantize(input, tokens: tokens)
             quantized = buffer
-        } else {
-            quantized = nil
         }
+        distribute(targets, unitRows: 1) { target, rows in
+            Self.multiplyRows(target, rows: rows, input: input, tokens: tokens, quantized: quantized)
+        }
+    }
 
-        let totalRows = targets.reduce(0) { $0 + $1.weight.rows }
-        // Small chunks balance load between workers; big enough to amortize the atomic.
-        let chunkRows = max(8, totalRows / (pool.threadCount * 8))
-        let chunkCount = (totalRows + chunkRows - 1) / chunkRows
-        nextChunk.store(0, ordering: .relaxed)
-        pool.run { _ in
-            while true {
-                let chunk = self.nextChunk.add(1, ordering: .relaxed).oldValue
-                if chunk >= chunkCount { break }
-                var start = chunk * chunkRows
-                let end = min(start + chunkRows, totalRows)
-                // Map the global row range onto the matrices it spans.
-                var matrixStart = 0
-                for target in targets {
-                    let matrixEnd = matrixStart + target.weight.rows
-                    if start < matrixEnd && start < end {
-                        let localRows = (start - matrixStart)..<(min(end, matrixEnd) - matrixStart)
-                        Self.run(target, rows: localRows, input: input, tokens: tokens, quantized: quantized)
-                        start = matrixStart + localRows.upperBound
+    private func multiplyDecodedTiles(_ targets: [MatmulTarget], input: UnsafePointer<Float>, tokens: Int, columns: Int) {
+        let needed = tokens * columns
+        if needed > permutedCapacity {
+            permutedInput.deallocate()
+            permutedInput = .allocate(capacity: needed)
+            permutedCapacity = needed
+        }
+        TileOrder.permute(input, count: needed, into: permutedInput)
+        let permuted = UnsafePointer(permutedInput)
+        let tile = FloatGEMM.rowTile
+        distribute(targets, unitRows: tile) { target, rows in
+            let weight = target.weight
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: (tile + 1) * columns) { buffer in
+                let decoded = buffer.baseAddress!, scratch = decoded + tile * columns
+                var first = rows.lowerBound
+                while first < rows.upperBound {
+                    let count = min(tile, rows.upperBound - first)
+                    for r in 0..<count {
+                        TileOrder.decodeRow(
+                            weight.type, weight.base + (first + r) * weight.rowBytes, columns: columns,
+                            into: decoded + r * columns, scratch: scratch)
                     }
-                    matrixStart = matrixEnd
+                    if count < tile { (decoded + count * columns).initialize(repeating: 0, count: (tile - count) * columns) }
+                    FloatGEMM.multiplyTile(
+                        weights: decoded, rowCount: count, firstRow: first, input: permuted, tokens: tokens,
+                        columns: columns, output: target.output, outputStride: weight.rows)
+                    first += count
                 }
             }
         }
     }
 
-    private static func run(
+    /// Hands out the rows of all targets in chunks (multiples of `unitRows`) to the pool's workers.
+    private func distribute(_ targets: [MatmulTarget], unitRows: Int, _ work: (MatmulTarget, Range<Int>) -> Void) {
+        let unitsPerTarget = targets.map { ($0.weight.rows + unitRows - 1) / unitRows }
+        let totalUnits = unitsPerTarget.reduce(0, +)
+        // Small chunks balance load between workers; big enough to amortize the atomic.
+        let chunkUnits = max(max(1, 16 / unitRows), totalUnits / (pool.threadCount * 8))
+        let chunkCount = (totalUnits + chunkUnits - 1) / chunkUnits
+        nextChunk.store(0, ordering: .relaxed)
+        pool.run { _ in
+            while true {
+                let chunk = self.nextChunk.add(1, ordering: .relaxed).oldValue
+                if chunk >= chunkCount { break }
+                var start = chunk * chunkUnits
+                let end = min(start + chunkUnits, totalUnits)
+                // Map the global unit range onto the matrices it spans.
+                var targetStart = 0
+                for (index, target) in targets.enumerated() {
+                    let targetEnd = targetStart + unitsPerTarget[index]
+                    if start < targetEnd && start < end {
+                        let localEnd = min(end, targetEnd) - targetStart
+                        let rows = ((start - targetStart) * unitRows)..<min(localEnd * unitRows, target.weight.rows)
+                        work(target, rows)
+                        start = targetStart + localEnd
+                    }
+                    targetStart = targetEnd
+                }
+            }
+        }
+    }
+
+    private static func multiplyRows(
         _ target: MatmulTarget, rows: Range<Int>, input: UnsafePointer<Float>, tokens: Int, quantized: Q8Activations?
     ) {
         let weight = target.weight

@@ -50,8 +50,10 @@ public final class Q8Activations: @unchecked Sendable {
         let raw = UnsafeRawPointer(source)
         var magnitude = SIMD8<Float>()
         for part in 0..<4 {
-            let chunk = raw.loadUnaligned(fromByteOffset: part * 32, as: SIMD8<Float>.self)
-            magnitude = pointwiseMax(magnitude, pointwiseMax(chunk, -chunk))
+            // |x| by clearing the sign bit; the generic pointwiseMax/abs do not vectorize well.
+            let bits = raw.loadUnaligned(fromByteOffset: part * 32, as: SIMD8<UInt32>.self) & 0x7FFF_FFFF
+            let chunk = unsafeBitCast(bits, to: SIMD8<Float>.self)
+            magnitude.replace(with: chunk, where: chunk .> magnitude)
         }
         let scale = magnitude.max() / 127
         let inverse: Float = scale > 0 ? 1 / scale : 0

@@ -36,7 +36,7 @@ public enum Q4_1Blocks {
             for index in 0..<16 {
                 let low = truncatedNibble((input[index] - minimum) * inverse + 0.5)
                 let high = truncatedNibble((input[index + 16] - minimum) * inverse + 0.5)
-                base.storeBytes(of: low | (high << 4), toByteOffset: 2 + index, as: UInt8.self)
+                base.storeBytes(of: low | (high << 4), toByteOffset: 4 + index, as: UInt8.self)
             }
         }
     }

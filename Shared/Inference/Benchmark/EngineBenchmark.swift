@@ -1,0 +1,73 @@
+import Foundation
+import GGUF
+
+/// Times prefill and decode of the engine the way llama.cpp's llama-bench does:
+/// one prefill of `promptTokens` tokens in a fresh session, then `generatedTokens` single-token
+/// decode steps (greedy, feeding back the argmax).
+public struct EngineBenchmark: Sendable {
+    public struct Result: Sendable, Codable {
+        public var threads: Int
+        public var promptTokens: Int
+        public var generatedTokens: Int
+        public var prefillSeconds: Double
+        public var decodeSeconds: Double
+        /// Process CPU time of the same phases (all threads): on a busy machine, wall time
+        /// includes waiting for a core, CPU time does not.
+        public var prefillCPUSeconds: Double
+        public var decodeCPUSeconds: Double
+        public var prefillTokensPerSecond: Double { Double(promptTokens) / prefillSeconds }
+        public var decodeTokensPerSecond: Double { Double(generatedTokens) / decodeSeconds }
+    }
+
+    public var promptTokens: Int
+    public var generatedTokens: Int
+    public var repetitions: Int
+
+    public init(promptTokens: Int = 128, generatedTokens: Int = 64, repetitions: Int = 3) {
+        self.promptTokens = promptTokens
+        self.generatedTokens = generatedTokens
+        self.repetitions = max(1, repetitions)
+    }
+
+    /// Runs a warm-up pass, then `repetitions` measured passes, and keeps the fastest of each phase
+    /// (the machine is shared, so the minimum is the least noisy estimate).
+    public func run(stage: TransformerStage) throws -> Result {
+        guard stage.isFirst, stage.isLast else {
+            throw InferenceError.wrongInput("the benchmark needs a stage holding the whole model")
+        }
+        let vocabulary = stage.hyperparameters.vocabularySize
+        // A fixed, deterministic pseudo-prompt; the content does not affect speed.
+        let prompt = (0..<promptTokens).map { Int32(($0 * 7919 + 17) % vocabulary) }
+        let context = promptTokens + generatedTokens
+        var best = Result(
+            threads: stage.threadCount, promptTokens: promptTokens, generatedTokens: generatedTokens,
+            prefillSeconds: .infinity, decodeSeconds: .infinity, prefillCPUSeconds: .infinity,
+            decodeCPUSeconds: .infinity)
+        for pass in 0...repetitions {
+            let session = try stage.makeSession(contextLength: context)
+            let prefillStart = DispatchTime.now().uptimeNanoseconds
+            let prefillCPUStart = Self.processCPUSeconds()
+            var logits = try stage.forward(.tokens(prompt), session: session).values
+            let prefillEnd = DispatchTime.now().uptimeNanoseconds
+            let prefillCPUEnd = Self.processCPUSeconds()
+            for _ in 0..<generatedTokens {
+                let next = Int32(logits.indices.max { logits[$0] < logits[$1] } ?? 0)
+                logits = try stage.forward(.tokens([next]), session: session).values
+            }
+            let decodeEnd = DispatchTime.now().uptimeNanoseconds
+            let decodeCPUEnd = Self.processCPUSeconds()
+            guard pass > 0 else { continue }  // warm-up: page in weights, grow buffers
+            best.prefillSeconds = min(best.prefillSeconds, Double(prefillEnd - prefillStart) / 1e9)
+            best.decodeSeconds = min(best.decodeSeconds, Double(decodeEnd - prefillEnd) / 1e9)
+            best.prefillCPUSeconds = min(best.prefillCPUSeconds, prefillCPUEnd - prefillCPUStart)
+            best.decodeCPUSeconds = min(best.decodeCPUSeconds, decodeCPUEnd - prefillCPUEnd)
+        }
+        return best
+    }
+
+    static func processCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,58 @@
+import GGUF
+
+/// The element order the float GEMM uses inside each block of 32: indices ≡ 0, 2, 1, 3 (mod 4),
+/// i.e. [0,4,…,28], [2,6,…,30], [1,5,…,29], [3,7,…,31]. It is the order in which the integer
+/// unpacking of Q4_0/Q4_1/Q8_0 blocks naturally yields values, so decoding needs no shuffles;
+/// the activations are permuted the same way once per product (a dot product does not care
+/// about the order of its terms).
+enum TileOrder {
+    static let blockSize = 32
+
+    /// Copies `count` floats (a multiple of 32) into tile order.
+    static func permute(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<Float>) {
+        var base = 0
+        while base < count {
+            for index in 0..<blockSize {
+                let group = (index & 1) * 2 + (index & 2) / 2  // 0→0, 1→2, 2→1, 3→3
+                destination[base + group * 8 + index / 4] = source[base + index]
+            }
+            base += blockSize
+        }
+    }
+
+    /// Decodes a weight row into tile order; fast paths for the integer formats.
+    static func decodeRow(
+        _ type: GGMLType, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        switch type {
+        case .q4_1: decode(Q4_1Format.self, row, columns: columns, into: destination)
+        case .q4_0: decode(Q4_0Format.self, row, columns: columns, into: destination)
+        case .q8_0: decode(Q8_0Format.self, row, columns: columns, into: destination)
+        default:
+            _ = TensorRows.decode(type, row, count: columns, into: scratch)
+            permute(scratch, count: columns, into: destination)
+        }
+    }
+
+    @inline(__always)
+    private static func decode<Format: IntegerDotFormat>(
+        _ format: Format.Type, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
+        for block in 0..<(columns / blockSize) {
+            let unpacked = Format.unpack(row + block * Format.blockBytes)
+            let even = unsafeBitCast(unpacked.even, to: SIMD8<Int32>.self)
+            let odd = unsafeBitCast(unpacked.odd, to: SIMD8<Int32>.self)
+            // Low 16-bit halves hold elements 4i (even) / 4i+1 (odd), high halves 4i+2 / 4i+3.
+            let out = UnsafeMutableRawPointer(destination + block * blockSize)
+            @inline(__always) func store(_ values: SIMD8<Int32>, group: Int) {
+                let decoded = (SIMD8<Float>(values) * unpacked.scale) + unpacked.offset
+                out.storeBytes(of: decoded, toByteOffset: group * 32, as: SIMD8<Float>.self)
+            }
+            store((even &<< 16) &>> 16, group: 0)
+            store(even &>> 16, group: 1)
+            store((odd &<< 16) &>> 16, group: 2)
+            store(odd &>> 16, group: 3)
+        }
+    }
+}
