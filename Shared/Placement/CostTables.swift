@@ -22,6 +22,10 @@ struct CostTables {
     let budget: [Int]
     /// maxEnd[w * (L + 1) + b]: the largest e with [b, e) fitting on w (b itself if none).
     private var maxEndTable: [Int] = []
+    /// computeSeconds for every range that fits: the search and the bounds read it millions
+    /// of times. Entry stageOffset[w * (L + 1) + b] + (e - b - 1) holds [b, e) on w.
+    private var stageTable: [Double] = []
+    private var stageOffset: [Int] = []
     /// link[a * W + b]: seconds to pass one token's activations from a to b.
     private let linkTable: [Double]
     let ingressSeconds: [Double]
@@ -65,6 +69,7 @@ struct CostTables {
         ingressSeconds = workers.map { links.gatewayLink($0.id).seconds(bytes: model.ingressBytesPerToken) }
         egressSeconds = workers.map { links.gatewayLink($0.id).seconds(bytes: model.egressBytesPerToken) }
         maxEndTable = computeMaxEnds()
+        (stageTable, stageOffset) = computeStageTable()
     }
 
     // MARK: Stage arithmetic
@@ -101,6 +106,12 @@ struct CostTables {
         overheadSeconds[w] + secondsPerByte[w] * bytesRead(b, e) + secondsPerFlop[w] * flops(b, e)
     }
 
+    /// Same as computeSeconds, from the precomputed table; [b, e) must fit on w.
+    @inline(__always)
+    func stageSeconds(_ w: Int, _ b: Int, _ e: Int) -> Double {
+        stageTable[stageOffset[w * (layerCount + 1) + b] + (e - b - 1)]
+    }
+
     /// Per-token seconds of one block on w, embedding and head excluded.
     func layerSeconds(_ w: Int, _ layer: Int) -> Double {
         let cost = model.layers[layer]
@@ -134,6 +145,19 @@ struct CostTables {
             }
         }
         return table
+    }
+
+    private func computeStageTable() -> ([Double], [Int]) {
+        var table: [Double] = []
+        var offsets = [Int](repeating: 0, count: workers.count * (layerCount + 1))
+        for w in 0..<workers.count {
+            for b in 0...layerCount {
+                offsets[w * (layerCount + 1) + b] = table.count
+                let hi = maxEnd(w, b)
+                if hi > b { for e in (b + 1)...hi { table.append(computeSeconds(w, b, e)) } }
+            }
+        }
+        return (table, offsets)
     }
 
     // MARK: Symmetry

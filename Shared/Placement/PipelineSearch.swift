@@ -19,6 +19,8 @@ final class PipelineSearch {
     private let bounds: LowerBounds
     private let predecessor: [Int]
     private let nodeBudget: Int
+    /// Only pipelines at most this slow are wanted (a replica's latency limit).
+    private let cutoff: Double
 
     private struct StateKey: Hashable {
         var boundary: Int32
@@ -33,8 +35,10 @@ final class PipelineSearch {
     }
 
     private var seen: [StateKey: Double] = [:]
+    private var spareBuffers: [[Child]] = []
     private let seenLimit = 1 << 20
     private var used = WorkerMask()
+    private var usedPenalty = 0.0
     private var pathWorkers: [Int] = []
     private var pathEnds: [Int] = []
     private var best: PipelineSolution?
@@ -42,35 +46,45 @@ final class PipelineSearch {
     /// True when the node budget ran out; the best pipeline found is then not proven optimal.
     private(set) var exhausted = false
 
-    init(tables: CostTables, bounds: LowerBounds, nodeBudget: Int) {
+    init(
+        tables: CostTables, bounds: LowerBounds, predecessor: [Int], nodeBudget: Int, cutoff: Double = .infinity,
+        incumbent: PipelineSolution? = nil
+    ) {
         self.tables = tables
         self.bounds = bounds
-        self.predecessor = tables.interchangeablePredecessors()
+        self.predecessor = predecessor
         self.nodeBudget = nodeBudget
+        self.cutoff = cutoff * (1 + 1e-12)
+        self.best = incumbent
     }
 
-    /// The fastest pipeline, or nil when none exists (or none was found within budget).
+    /// The fastest pipeline no slower than the cutoff (or the incumbent given), or nil when
+    /// there is none or none was found within budget.
     func run() -> PipelineSolution? {
-        if bounds.root.isFinite { expand(boundary: 0, last: -1, costSoFar: 0) }
+        if bounds.root < limit { expand(boundary: 0, last: -1, costSoFar: 0) }
         return best
     }
 
     /// Pipelines must beat the incumbent by a relative 1e-12: float noise never replaces a
     /// pipeline found earlier (in the deterministic order) by an equally fast one.
     private var limit: Double {
-        guard let best else { return .infinity }
+        guard let best else { return cutoff }
         return best.seconds * (1 - 1e-12)
     }
 
     private func expand(boundary b: Int, last: Int, costSoFar: Double) {
+        if b > 0 && !isNewOrCheaper(boundary: b, last: last, cost: costSoFar) { return }
         nodes += 1
         if nodes > nodeBudget {
             exhausted = true
             return
         }
-        if b > 0 && !isNewOrCheaper(boundary: b, last: last, cost: costSoFar) { return }
 
-        let children = makeChildren(boundary: b, last: last, costSoFar: costSoFar)
+        // Child lists are recycled: one buffer per depth lives in `spareBuffers` between uses.
+        var children = spareBuffers.popLast() ?? []
+        children.removeAll(keepingCapacity: true)
+        makeChildren(boundary: b, last: last, costSoFar: costSoFar, into: &children)
+        defer { spareBuffers.append(children) }
         for child in children {
             if exhausted || child.bound >= limit { return }
             let cost = costSoFar + child.step
@@ -78,14 +92,16 @@ final class PipelineSearch {
                 best = PipelineSolution(workers: pathWorkers + [child.worker], ends: pathEnds + [child.end], seconds: cost)
                 continue
             }
-            let savedUsed = used
+            let savedUsed = used, savedPenalty = usedPenalty
             used = used.inserting(child.worker)
+            usedPenalty += bounds.penalty(child.worker)
             pathWorkers.append(child.worker)
             pathEnds.append(child.end)
             expand(boundary: child.end, last: child.worker, costSoFar: cost)
             pathWorkers.removeLast()
             pathEnds.removeLast()
             used = savedUsed
+            usedPenalty = savedPenalty
         }
     }
 
@@ -103,10 +119,10 @@ final class PipelineSearch {
 
     /// Every admissible next stage whose bound can still beat the incumbent, best first;
     /// ties go to the lower worker id, then the longer range.
-    private func makeChildren(boundary b: Int, last: Int, costSoFar: Double) -> [Child] {
+    private func makeChildren(boundary b: Int, last: Int, costSoFar: Double, into children: inout [Child]) {
         let t = tables
         let cutoff = limit
-        var children: [Child] = []
+        let layers = t.layerCount
         for w in 0..<t.workerCount where !used.contains(w) {
             let previous = predecessor[w]
             if previous >= 0 && !used.contains(previous) { continue }
@@ -114,10 +130,17 @@ final class PipelineSearch {
             if hi <= b { continue }
             let entry = b == 0 ? t.ingressSeconds[w] : t.linkSeconds(last, w)
             let usedAfter = used.inserting(w)
+            let penaltyAfter = usedPenalty + bounds.penalty(w)
             for e in (b + 1)...hi {
-                var step = entry + t.computeSeconds(w, b, e)
-                if e == t.layerCount { step += t.egressSeconds[w] }
-                let bound = costSoFar + step + bounds.bound(from: e, after: w, used: usedAfter)
+                var step = entry + t.stageSeconds(w, b, e)
+                if e == layers { step += t.egressSeconds[w] }
+                let reached = costSoFar + step
+                if reached >= cutoff { break }  // stage cost only grows with e
+                // The cheap path bound first; the knapsack only for children it lets through.
+                var bound = reached
+                    + bounds.relaxed.bound(from: e, after: w, beforeLast: last, usedPenalty: penaltyAfter)
+                if bound >= cutoff { continue }
+                if e < layers { bound = max(bound, reached + bounds.knapsack.bound(from: e, after: w, used: usedAfter)) }
                 if bound < cutoff { children.append(Child(bound: bound, step: step, worker: w, end: e)) }
             }
         }
@@ -126,6 +149,5 @@ final class PipelineSearch {
             if a.worker != b.worker { return a.worker < b.worker }
             return a.end > b.end
         }
-        return children
     }
 }

@@ -37,29 +37,24 @@ public enum Placement {
         var primaryBound = 0.0
         while pipelines.count < options.maxPipelines && !remaining.isEmpty {
             let tables = CostTables(model: model, workers: remaining, links: links, options: options)
-            let bounds = LowerBounds(tables: tables)
-            let search = PipelineSearch(tables: tables, bounds: bounds, nodeBudget: options.maxSearchNodes)
-            let solution = search.run()
-            nodes += search.nodes
-            if search.exhausted { proven = false }
-            guard let solution else {
+            // A replica slower than the latency limit would be refused, so don't look for one.
+            let cutoff = pipelines.first.map { options.replicaLatencyFactor * $0.secondsPerToken } ?? .infinity
+            let outcome = PipelineSolver.solve(tables: tables, nodeBudget: options.maxSearchNodes, cutoff: cutoff)
+            nodes += outcome.nodes
+            if !outcome.proven { proven = false }
+            guard let solution = outcome.solution else {
                 if !pipelines.isEmpty { break }
-                if search.exhausted { throw PlacementError.searchBudgetExhausted(nodes: search.nodes) }
+                if !outcome.proven { throw PlacementError.searchBudgetExhausted(nodes: outcome.nodes) }
                 throw PlacementError.fragmented(workersUsable: remaining.count, layers: model.layers.count)
             }
             let pipeline = makePipeline(solution, tables)
-            if let primary = pipelines.first {
-                // Later replicas only have fewer workers, so none can be faster: stop here.
-                if pipeline.secondsPerToken > options.replicaLatencyFactor * primary.secondsPerToken { break }
-            } else {
-                primaryBound = search.exhausted ? bounds.root : solution.seconds
-            }
+            if pipelines.isEmpty { primaryBound = outcome.lowerBound }
             pipelines.append(pipeline)
             let taken = Set(pipeline.workerIDs)
             remaining.removeAll { taken.contains($0.id) }
         }
         return Plan(
-            pipelines: pipelines, layerCount: model.layers.count, assumedWorkers: sorted, provenOptimal: proven,
+            pipelines: pipelines, layerCount: model.layers.count, assumedWorkers: sorted, options: options, provenOptimal: proven,
             primaryLowerBoundSeconds: primaryBound, searchNodes: nodes)
     }
 

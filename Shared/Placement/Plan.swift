@@ -41,6 +41,7 @@ public struct Plan: Sendable, Hashable, Codable {
     public var layerCount: Int
     /// Every worker offered to the optimizer, as it assumed them (for drift checks).
     public var assumedWorkers: [WorkerProfile]
+    public var options: PlacementOptions
     /// True when every pipeline's search finished within its node budget, so the primary is
     /// optimal under the cost model and each replica optimal over the workers left to it.
     public var provenOptimal: Bool

@@ -1,0 +1,63 @@
+/// Plain-text table of a plan for `tessera placement` and logs.
+public enum PlanTable {
+    /// One row per stage, then a total per pipeline:
+    ///
+    ///     pipeline  worker   layers   shard      KV       compute ms  link ms  stage ms
+    ///     0         gpu-a    0-21     10.00 GiB  0.69 GiB      80.05     0.63     80.68
+    ///     0 total                                                           293.29 ms/token
+    public static func render(_ plan: Plan) -> String {
+        let header = ["pipeline", "worker", "layers", "shard", "KV reserve", "compute ms", "link ms", "stage ms"]
+        var rows: [[String]] = []
+        for (index, pipeline) in plan.pipelines.enumerated() {
+            for stage in pipeline.stages {
+                rows.append([
+                    "\(index)", stage.workerID, "\(stage.layers.lowerBound)-\(stage.layers.upperBound - 1)",
+                    bytes(stage.shardBytes), bytes(stage.kvReserveBytes), ms(stage.computeSeconds),
+                    ms(stage.outgoingLinkSeconds), ms(stage.secondsPerToken),
+                ])
+            }
+            let perSecond = PlacementBenchmark.format(1 / pipeline.secondsPerToken, 2)
+            rows.append([
+                "\(index) total", "\(pipeline.stages.count) stages", "", "", "", "",
+                "in \(ms(pipeline.ingressSeconds))", "\(ms(pipeline.secondsPerToken)) ms/token (\(perSecond) tok/s)",
+            ])
+        }
+        let rightAligned: Set<Int> = [3, 4, 5, 6, 7]
+        var widths = header.map(\.count)
+        for row in rows { for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { column, cell in
+                let pad = String(repeating: " ", count: widths[column] - cell.count)
+                return rightAligned.contains(column) ? pad + cell : cell + pad
+            }.joined(separator: "  ").trimmingTrailingSpaces()
+        }
+        var out = [line(header)]
+        out += rows.map(line)
+        let optimality = plan.provenOptimal ? "proven optimal" : "best found (search budget reached)"
+        out.append(
+            "\(plan.pipelines.count) pipeline(s), \(plan.layerCount) layers, primary \(ms(plan.primary.secondsPerToken)) "
+                + "ms/token, \(optimality)")
+        return out.joined(separator: "\n")
+    }
+
+    static func ms(_ seconds: Double) -> String { PlacementBenchmark.format(seconds * 1000, 2) }
+
+    static func bytes(_ count: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : "\(PlacementBenchmark.format(value, 2)) \(units[unit])"
+    }
+}
+
+extension String {
+    fileprivate func trimmingTrailingSpaces() -> String {
+        var text = self
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+}
