@@ -74,11 +74,11 @@ final class PipelineSearch {
 
     private func expand(boundary b: Int, last: Int, costSoFar: Double) {
         if b > 0 && !isNewOrCheaper(boundary: b, last: last, cost: costSoFar) { return }
-        nodes += 1
-        if nodes > nodeBudget {
+        if nodes >= nodeBudget {
             exhausted = true
             return
         }
+        nodes += 1
 
         // Child lists are recycled: one buffer per depth lives in `spareBuffers` between uses.
         var children = spareBuffers.popLast() ?? []

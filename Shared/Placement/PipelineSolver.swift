@@ -28,14 +28,19 @@ struct PipelineSolver {
             return Outcome(solution: solution, proven: true, nodes: nodes, lowerBound: solution?.seconds ?? cutoff)
         }
         let plainRoot = bounds.root
+        if nodes >= nodeBudget {
+            return Outcome(
+                solution: solution, proven: false, nodes: nodes,
+                lowerBound: min(plainRoot, solution?.seconds ?? plainRoot))
+        }
         bounds.relaxed = LagrangianTuning.tune(
             start: bounds.relaxed, upperBound: solution?.seconds ?? cutoff, predecessor: predecessor)
         let full = PipelineSearch(
-            tables: tables, bounds: bounds, predecessor: predecessor, nodeBudget: max(1, nodeBudget - nodes),
+            tables: tables, bounds: bounds, predecessor: predecessor, nodeBudget: nodeBudget - nodes,
             cutoff: cutoff, incumbent: solution)
         solution = full.run()
         nodes += full.nodes
-        let proven = !full.exhausted && nodes <= nodeBudget
+        let proven = !full.exhausted
         let bound = max(plainRoot, bounds.root)
         return Outcome(
             solution: solution, proven: proven, nodes: nodes,
