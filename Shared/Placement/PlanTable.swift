@@ -12,7 +12,7 @@ public enum PlanTable {
             for stage in pipeline.stages {
                 rows.append([
                     "\(index)", stage.workerID, "\(stage.layers.lowerBound)-\(stage.layers.upperBound - 1)",
-                    bytes(stage.shardBytes), bytes(stage.kvReserveBytes), ms(stage.computeSeconds),
+                    bytesForDisplay(stage.shardBytes), bytesForDisplay(stage.kvReserveBytes), ms(stage.computeSeconds),
                     ms(stage.outgoingLinkSeconds), ms(stage.secondsPerToken),
                 ])
             }
@@ -42,7 +42,7 @@ public enum PlanTable {
 
     static func ms(_ seconds: Double) -> String { PlacementBenchmark.format(seconds * 1000, 2) }
 
-    static func bytes(_ count: Int) -> String {
+    public static func bytesForDisplay(_ count: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(count)
         var unit = 0
