@@ -1,2 +1,0 @@
-// Placeholder so the target exists until its code lands.
-enum _TokenizationPlaceholder {}
