@@ -46,7 +46,7 @@ enum TileOrder {
             // Low 16-bit halves hold elements 4i (even) / 4i+1 (odd), high halves 4i+2 / 4i+3.
             let out = UnsafeMutableRawPointer(destination + block * blockSize)
             @inline(__always) func store(_ values: SIMD8<Int32>, group: Int) {
-                let decoded = (SIMD8<Float>(values) * unpacked.scale) + unpacked.offset
+                let decoded = (exactFloats(values) * unpacked.scale) + unpacked.offset
                 out.storeBytes(of: decoded, toByteOffset: group * 32, as: SIMD8<Float>.self)
             }
             store((even &<< 16) &>> 16, group: 0)

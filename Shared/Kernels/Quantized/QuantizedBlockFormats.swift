@@ -63,5 +63,13 @@ func blockPartialSums(_ weights: UnpackedBlock, _ activations: UnsafeRawPointer)
     let odd = activations.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self)
     let products = unsafeBitCast(weights.even &* even &+ weights.odd &* odd, to: SIMD8<Int32>.self)
     // Sign-extend both 16-bit halves of each 32-bit lane and add them.
-    return SIMD8<Float>(((products &<< 16) &>> 16) &+ (products &>> 16))
+    return exactFloats(((products &<< 16) &>> 16) &+ (products &>> 16))
+}
+
+/// Int32 → Float for |x| < 2^22, exactly, in two plain vector operations: adding 1.5·2^23's
+/// bit pattern places x in the mantissa. The generic SIMD conversion initializer is sometimes
+/// left as an out-of-line call, which costs more than the whole block's arithmetic.
+@inline(__always)
+func exactFloats(_ values: SIMD8<Int32>) -> SIMD8<Float> {
+    unsafeBitCast(values &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
 }
