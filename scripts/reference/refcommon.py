@@ -78,4 +78,8 @@ def llama_cpp_version() -> str:
     """llama-cpp-python version plus the vendored llama.cpp commit."""
     import importlib.metadata
 
-    return f"llama-cpp-python {importlib.metadata.version('llama-cpp-python')} (llama.cpp {LLAMA_CPP_COMMIT[:10]})"
+    import llama_cpp
+
+    lib = llama_cpp.llama_version().decode()
+    return (f"llama-cpp-python {importlib.metadata.version('llama-cpp-python')}, "
+            f"llama.cpp {lib} commit {LLAMA_CPP_COMMIT[:10]}")
