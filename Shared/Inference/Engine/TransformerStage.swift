@@ -58,6 +58,14 @@ public final class TransformerStage: @unchecked Sendable {
         try self.init(file: file, layers: layers ?? 0..<count, threads: threads)
     }
 
+    /// Weight bytes one decode step streams: every matrix of the stage's layers, plus the output
+    /// projection on the last stage (the first stage's embedding lookup reads one row only).
+    public var weightBytesPerToken: Int {
+        let matrices = weights.layers.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.gate, $0.up, $0.down] }
+            + (weights.output.map { [$0] } ?? [])
+        return matrices.reduce(0) { $0 + $1.rows * $1.rowBytes }
+    }
+
     /// A fresh session whose KV cache holds up to `contextLength` tokens.
     public func makeSession(contextLength: Int) throws -> StageSession {
         guard contextLength > 0 else { throw InferenceError.invalidContextLength(contextLength) }

@@ -50,9 +50,11 @@ private final class WorkerState: @unchecked Sendable {
     private let condition = NSCondition()
     private var task: ((Int) -> Void)?
 
-    /// Polls before a worker sleeps: long enough to bridge the gaps between the
-    /// dispatches of one forward pass, short enough not to burn a core when idle.
-    private static let spinIterations = 100_000
+    /// Tight polls, then polls that yield the core (cheap when a core is free, and polite when
+    /// the machine is oversubscribed), before a worker sleeps on the condition variable.
+    /// Together they bridge the gaps between the dispatches of one forward pass.
+    private static let tightSpins = 2_000
+    private static let yieldingSpins = 20_000
 
     func dispatch(_ body: @escaping (Int) -> Void, workers: Int) {
         task = body
@@ -85,10 +87,12 @@ private final class WorkerState: @unchecked Sendable {
             var current = generation.load(ordering: .acquiring)
             while current == seen {
                 spins += 1
-                if spins > Self.spinIterations {
+                if spins > Self.tightSpins + Self.yieldingSpins {
                     condition.lock()
                     while generation.load(ordering: .acquiring) == seen { condition.wait() }
                     condition.unlock()
+                } else if spins > Self.tightSpins {
+                    sched_yield()
                 }
                 current = generation.load(ordering: .acquiring)
             }

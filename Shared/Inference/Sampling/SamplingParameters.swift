@@ -1,0 +1,71 @@
+/// How the next token is chosen and when generation stops. Defaults are llama.cpp's.
+public struct SamplingParameters: Sendable, Equatable, Codable {
+    /// 0 picks the most likely token (greedy); higher values flatten the distribution.
+    public var temperature: Float = 0.8
+    /// Keep only the k most likely tokens; 0 disables.
+    public var topK: Int = 40
+    /// Keep the most likely tokens whose probabilities add up to at least p; 1 disables.
+    public var topP: Float = 0.95
+    /// Drop tokens less likely than minP times the most likely one; 0 disables.
+    public var minP: Float = 0.05
+    /// Divides positive and multiplies negative logits of recent tokens; 1 disables.
+    public var repeatPenalty: Float = 1.0
+    /// How many recent tokens the penalty looks at; 0 disables, -1 means all of them.
+    public var repeatLastN: Int = 64
+    public var seed: UInt64 = 0
+    /// Generation stops before the first occurrence of any of these in the output text.
+    public var stopStrings: [String] = []
+    /// Keep generating past end-of-generation tokens (they are never sampled).
+    public var ignoreEOS = false
+    public var maxTokens: Int = 256
+
+    public init(
+        temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05, repeatPenalty: Float = 1.0,
+        repeatLastN: Int = 64, seed: UInt64 = 0, stopStrings: [String] = [], ignoreEOS: Bool = false, maxTokens: Int = 256
+    ) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.minP = minP
+        self.repeatPenalty = repeatPenalty
+        self.repeatLastN = repeatLastN
+        self.seed = seed
+        self.stopStrings = stopStrings
+        self.ignoreEOS = ignoreEOS
+        self.maxTokens = maxTokens
+    }
+
+    /// Always the most likely token, no penalties.
+    public static let greedy = SamplingParameters(temperature: 0, topK: 0, topP: 1, minP: 0)
+
+    public var isGreedy: Bool { temperature == 0 }
+
+    /// Throws `SamplingError.invalidParameter` naming the first value out of range.
+    public func validate() throws {
+        func check(_ ok: Bool, _ name: String, _ value: Any, _ rule: String) throws {
+            if !ok { throw SamplingError.invalidParameter(name: name, value: "\(value)", rule: rule) }
+        }
+        try check(temperature.isFinite && temperature >= 0, "temperature", temperature, "must be finite and >= 0")
+        try check(topK >= 0, "topK", topK, "must be >= 0")
+        try check(topP.isFinite && topP > 0 && topP <= 1, "topP", topP, "must be in (0, 1]")
+        try check(minP.isFinite && minP >= 0 && minP <= 1, "minP", minP, "must be in [0, 1]")
+        try check(repeatPenalty.isFinite && repeatPenalty > 0, "repeatPenalty", repeatPenalty, "must be finite and > 0")
+        try check(repeatLastN >= -1, "repeatLastN", repeatLastN, "must be >= -1")
+        try check(maxTokens >= 0, "maxTokens", maxTokens, "must be >= 0")
+        try check(!stopStrings.contains(""), "stopStrings", stopStrings, "must not contain an empty string")
+    }
+}
+
+public enum SamplingError: Error, CustomStringConvertible, Equatable, Sendable {
+    case invalidParameter(name: String, value: String, rule: String)
+    case emptyLogits
+    case noFiniteLogits
+
+    public var description: String {
+        switch self {
+        case .invalidParameter(let name, let value, let rule): "sampling parameter \(name) = \(value) \(rule)"
+        case .emptyLogits: "cannot sample from an empty logit vector"
+        case .noFiniteLogits: "every logit is -infinity or NaN; nothing can be sampled"
+        }
+    }
+}
