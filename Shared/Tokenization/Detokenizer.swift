@@ -63,7 +63,7 @@ extension Tokenizer {
     }
 
     /// llama.cpp's three passes: " ?", " !", " .", " ," lose the space; " ' " loses both
-    /// spaces; " 's", " 'm", " 'll", " 're", " 've" lose the space (" 't" and " 'd" keep it).
+    /// spaces; " 's", " 'm", " 're", " 've" lose the space (" 't", " 'd", " 'll" keep it).
     static func cleanSpaces(_ input: [UInt8]) -> [UInt8] {
         guard input.count > 1 else { return input }
         let space: UInt8 = 0x20
@@ -99,7 +99,7 @@ extension Tokenizer {
                 let x2: UInt8? = i + 2 < text.count ? text[i + 2] : nil
                 let contraction =
                     x1 == 0x73 || x1 == 0x6D  // 's 'm
-                    || (x1 == 0x6C && x2 == 0x6C) || (x1 == 0x72 && x2 == 0x65) || (x1 == 0x76 && x2 == 0x65)
+                    || (x1 == 0x72 && x2 == 0x65) || (x1 == 0x76 && x2 == 0x65)  // 're 've
                 if contraction { out.removeLast() }
             }
             out.append(x)

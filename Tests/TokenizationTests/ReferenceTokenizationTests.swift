@@ -31,6 +31,18 @@ import Tokenization
         print("tokenization reference: \(checked) cases checked")
     }
 
+    /// llama.cpp's detokenizer output (special tokens rendered) for every reference case.
+    @Test func decodingMatchesLlamaCppDetokenize() throws {
+        for (file, reference) in try TokenizationReference.all() {
+            let tokenizer = try reference.tokenizer()
+            for (index, testCase) in reference.cases.enumerated() {
+                guard let expected = testCase.detokenized else { continue }
+                let decoded = try tokenizer.decode(testCase.ids, renderSpecial: true)
+                #expect(decoded == expected, "\(file) case \(index) \(testCase.text.debugDescription.prefix(60))")
+            }
+        }
+    }
+
     /// Decoding what was encoded gives the text back wherever llama.cpp's decoder does not
     /// rewrite it on purpose (clean-space rules, SentencePiece's prefix space after BOS).
     @Test func referenceTextsRoundTrip() throws {

@@ -45,10 +45,14 @@ struct TokenizationReference: Decodable {
         let special: Bool
         let add_bos: Bool
         let ids: [Int32]
+        /// llama_detokenize(ids, remove_special=false, unparse_special=true)
+        let detokenized: String?
     }
 
     let vocab: String
     let vocab_path_hint: String?
+    /// Relative to the model directory, e.g. "vocab/ggml-vocab-qwen2.gguf".
+    let vocab_file: String?
     let cases: [Case]
 
     static func all() throws -> [(file: String, reference: TokenizationReference)] {
@@ -64,7 +68,10 @@ struct TokenizationReference: Decodable {
     /// the vocab-only GGUF named by the file (fetched by scripts/fetch-vocabs).
     func tokenizer() throws -> Tokenizer {
         if vocab == "smollm2-135m" { return try TestSupport.smolLMTokenizer() }
-        let candidates = [TestSupport.vocabularyPath(vocab), vocab_path_hint.map(Self.expand)].compactMap { $0 }
+        let candidates = [
+            vocab_file.map { ModelLocator.modelDirectory + "/" + $0 }, TestSupport.vocabularyPath(vocab),
+            vocab_path_hint.map(Self.expand),
+        ].compactMap { $0 }
         for path in candidates where FileManager.default.fileExists(atPath: path) { return try Tokenizer(path: path) }
         throw TestSupport.Missing(
             description: "vocabulary \(vocab) not found (tried \(candidates)): run scripts/fetch-vocabs first")

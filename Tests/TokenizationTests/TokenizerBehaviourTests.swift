@@ -90,7 +90,7 @@ import Testing
         func clean(_ s: String) -> String { String(decoding: Tokenizer.cleanSpaces(Array(s.utf8)), as: UTF8.self) }
         #expect(clean("Hello , world !") == "Hello, world!")
         #expect(clean("a ' b") == "a'b")
-        #expect(clean("it 's I 'm we 'll they 're you 've don 't he 'd") == "it's I'm we'll they're you've don 't he 'd")
+        #expect(clean("it 's I 'm we 'll they 're you 've don 't he 'd") == "it's I'm we 'll they're you've don 't he 'd")
     }
 
     @Test func tokenizesKilobytesInMilliseconds() throws {
