@@ -30,6 +30,10 @@ struct CostTables {
     private let linkTable: [Double]
     let ingressSeconds: [Double]
     let egressSeconds: [Double]
+    /// Site index of each worker (workers without a site share one extra index); only a
+    /// hint for `KnapsackBound`, which stays valid for any grouping.
+    let siteGroup: [Int]
+    let siteGroupCount: Int
 
     init(model: ModelProfile, workers: [WorkerProfile], links: LinkModel, options: PlacementOptions) {
         self.model = model
@@ -68,6 +72,10 @@ struct CostTables {
         linkTable = links2
         ingressSeconds = workers.map { links.gatewayLink($0.id).seconds(bytes: model.ingressBytesPerToken) }
         egressSeconds = workers.map { links.gatewayLink($0.id).seconds(bytes: model.egressBytesPerToken) }
+        let sites = Set(workers.compactMap { links.siteOfWorker[$0.id] }).sorted()
+        let siteIndex = Dictionary(uniqueKeysWithValues: sites.enumerated().map { ($1, $0) })
+        siteGroup = workers.map { links.siteOfWorker[$0.id].flatMap { siteIndex[$0] } ?? sites.count }
+        siteGroupCount = Set(siteGroup).count == 0 ? 0 : (siteGroup.max() ?? 0) + 1
         maxEndTable = computeMaxEnds()
         (stageTable, stageOffset) = computeStageTable()
     }

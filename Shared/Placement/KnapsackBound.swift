@@ -2,7 +2,8 @@
 /// holds a limited number of blocks. Fill the remaining blocks with the cheapest per-block
 /// workers not yet used, up to their capacity (greedy is optimal for this fractional
 /// problem), then add the fewest stages' overheads and links, the head and the gateway
-/// return. Tight when memory forces many stages; blind to which links a pipeline takes.
+/// return. Tight when memory forces many stages. Links enter only as the cheapest hop, plus,
+/// when workers sit in sites, the crossings a finish needs to reach enough capacity.
 struct KnapsackBound {
     let tables: CostTables
     /// Per worker: cheapest seconds for one block past layer 0, and the most blocks one
@@ -16,6 +17,12 @@ struct KnapsackBound {
     private var minOverhead = Double.infinity
     private var minHead = Double.infinity
     private var minEgress = Double.infinity
+    /// Site groups (see `siteAware`); disabled (crossExtra 0) when there are too many.
+    private let siteOf: [Int]
+    private var groupCount = 1
+    private var crossExtra = 0.0
+    private var allGroups = UInt32.max
+    static let maxSiteGroups = 6
 
     init(tables t: CostTables) {
         tables = t
@@ -23,6 +30,7 @@ struct KnapsackBound {
         perLayerSeconds = [Double](repeating: .infinity, count: count)
         capacity = [Int](repeating: 0, count: count)
         minOutgoing = [Double](repeating: .infinity, count: count)
+        siteOf = t.siteGroupCount <= Self.maxSiteGroups ? t.siteGroup : [Int](repeating: 0, count: count)
         for w in 0..<count {
             for layer in 1..<max(1, layers) { perLayerSeconds[w] = min(perLayerSeconds[w], t.layerSeconds(w, layer)) }
             for b in 1..<max(1, layers) { capacity[w] = max(capacity[w], t.maxEnd(w, b) - b) }
@@ -39,29 +47,61 @@ struct KnapsackBound {
         let useful = (0..<count).filter { capacity[$0] > 0 }
         byPerLayerSeconds = useful.sorted { (perLayerSeconds[$0], $0) < (perLayerSeconds[$1], $1) }
         byCapacity = useful.sorted { (capacity[$1], $0) < (capacity[$0], $1) }
+
+        groupCount = (siteOf.max() ?? 0) + 1
+        var crossMin = Double.infinity
+        for a in 0..<count {
+            for b in 0..<count where siteOf[a] != siteOf[b] { crossMin = min(crossMin, t.linkSeconds(a, b)) }
+        }
+        if groupCount > 1 && crossMin.isFinite && crossMin > minLink { crossExtra = crossMin - minLink }
     }
 
     /// Bound for finishing layers [e, L) (1 ≤ e < L) after worker `last`, with `used` (which
     /// contains `last`) unavailable. Infinite when the unused workers cannot hold the rest.
     func bound(from e: Int, after last: Int, used: WorkerMask) -> Double {
         let remaining = tables.layerCount - e
+        guard let all = fill(remaining, used: used, groups: allGroups) else { return .infinity }
+        let laterLinks = all.stages > 1 ? Double(all.stages - 1) * minLink : 0
+        var result = all.seconds + Double(all.stages) * minOverhead + minOutgoing[last] + laterLinks
+        if crossExtra > 0 { result = max(result, siteAware(remaining, after: last, used: used)) }
+        return result + minHead + minEgress
+    }
+
+    /// The same fill, but knowing sites: a finish that brings in workers from m other sites
+    /// crosses between sites at least m times, each crossing costing `crossExtra` more than
+    /// the cheapest link. Minimised over which other sites to bring in; valid for any
+    /// grouping, because `crossExtra` is measured on the actual links between groups.
+    private func siteAware(_ remaining: Int, after last: Int, used: WorkerMask) -> Double {
+        let home = UInt32(1) << UInt32(siteOf[last])
+        var best = Double.infinity
+        for groups in UInt32(0)..<(UInt32(1) << UInt32(groupCount)) where groups & home != 0 {
+            let extra = Double(groups.nonzeroBitCount - 1) * crossExtra
+            if extra >= best { continue }
+            guard let part = fill(remaining, used: used, groups: groups) else { continue }
+            best = min(best, part.seconds + Double(part.stages) * (minOverhead + minLink) + extra)
+        }
+        return best
+    }
+
+    /// Cheapest per-block fill of `remaining` blocks by unused workers of the given groups,
+    /// and the fewest such workers that can hold them; nil if they cannot.
+    private func fill(_ remaining: Int, used: WorkerMask, groups: UInt32) -> (seconds: Double, stages: Int)? {
         var left = remaining
         var seconds = 0.0
-        for w in byPerLayerSeconds where !used.contains(w) {
+        for w in byPerLayerSeconds where !used.contains(w) && groups & (1 << UInt32(siteOf[w])) != 0 {
             let take = min(capacity[w], left)
             seconds += Double(take) * perLayerSeconds[w]
             left -= take
             if left == 0 { break }
         }
-        if left > 0 { return .infinity }
+        if left > 0 { return nil }
         var stages = 0
         var covered = 0
-        for w in byCapacity where !used.contains(w) {
+        for w in byCapacity where !used.contains(w) && groups & (1 << UInt32(siteOf[w])) != 0 {
             covered += capacity[w]
             stages += 1
             if covered >= remaining { break }
         }
-        let laterLinks = stages > 1 ? Double(stages - 1) * minLink : 0
-        return seconds + Double(stages) * minOverhead + minOutgoing[last] + laterLinks + minHead + minEgress
+        return (seconds, stages)
     }
 }

@@ -129,8 +129,11 @@ final class PipelineSearch {
             let hi = t.maxEnd(w, b)
             if hi <= b { continue }
             let entry = b == 0 ? t.ingressSeconds[w] : t.linkSeconds(last, w)
-            let usedAfter = used.inserting(w)
             let penaltyAfter = usedPenalty + bounds.penalty(w)
+            // Whole worker first: its best relaxed stage-plus-finish already too slow?
+            let best = bounds.relaxed.startBound(worker: w, boundary: b, previous: last, usedPenalty: penaltyAfter)
+            if costSoFar + entry + best >= cutoff { continue }
+            let usedAfter = used.inserting(w)
             for e in (b + 1)...hi {
                 var step = entry + t.stageSeconds(w, b, e)
                 if e == layers { step += t.egressSeconds[w] }
@@ -141,7 +144,7 @@ final class PipelineSearch {
                     + bounds.relaxed.bound(from: e, after: w, beforeLast: last, usedPenalty: penaltyAfter)
                 if bound >= cutoff { continue }
                 if e < layers { bound = max(bound, reached + bounds.knapsack.bound(from: e, after: w, used: usedAfter)) }
-                if bound < cutoff { children.append(Child(bound: bound, step: step, worker: w, end: e)) }
+                if bound < cutoff { children.append(Child(bound: bound, step: step, worker: w, end: e))}
             }
         }
         children.sort { a, b in

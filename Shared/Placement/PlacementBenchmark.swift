@@ -20,13 +20,15 @@ public enum PlacementBenchmark {
     /// Solves each scenario `repetitions` times and keeps the fastest wall time.
     public static func run(
         workerCount: Int = 64, layerCount: Int = 80, seed: UInt64 = 1, repetitions: Int = 3,
-        styles: [SyntheticCluster.LinkStyle] = SyntheticCluster.LinkStyle.allCases
+        styles: [SyntheticCluster.LinkStyle] = SyntheticCluster.LinkStyle.allCases,
+        mixes: [SyntheticCluster.HardwareMix] = SyntheticCluster.HardwareMix.allCases
     ) throws -> [Result] {
         var results: [Result] = []
-        for style in styles {
+        for (mix, style) in mixes.flatMap({ mix in styles.map { (mix, $0) } }) {
             for jitter in [false, true] {
                 let scenario = SyntheticCluster.edge(
-                    workerCount: workerCount, layerCount: layerCount, linkStyle: style, jitter: jitter, seed: seed)
+                    workerCount: workerCount, layerCount: layerCount, linkStyle: style, jitter: jitter, hardware: mix,
+                    seed: seed)
                 var fastest = Double.infinity
                 var fastestCPU = Double.infinity
                 var plan: Plan?
@@ -42,7 +44,7 @@ public enum PlacementBenchmark {
                     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
                     fastest = min(fastest, seconds)
                 }
-                let label = "\(workerCount) workers × \(layerCount) layers, \(style.rawValue) links, "
+                let label = "\(workerCount) \(mix.rawValue) workers × \(layerCount) layers, \(style.rawValue) links, "
                     + (jitter ? "measured speeds (±10%)" : "catalog speeds")
                 results.append(Result(label: label, seconds: fastest, cpuSeconds: fastestCPU, plan: plan!))
             }

@@ -60,6 +60,17 @@ struct RelaxedBound {
         return finish - (penaltyTotal - usedPenalty)
     }
 
+    /// Bound on any pipeline continuing with worker v from boundary b after `previous` (-1 at
+    /// the start): the cheapest relaxed stage of v plus finish, so the search can skip v
+    /// without looking at its end layers one by one. `usedPenalty` includes v's penalty.
+    func startBound(worker v: Int, boundary b: Int, previous: Int, usedPenalty: Double) -> Double {
+        let index = b * tables.workerCount + v
+        // -1 labels "v runs to the end"; at the start there is no previous worker to avoid.
+        let avoid = previous >= 0 ? previous : -2
+        let start = startLabel1[index] != avoid ? start1[index] : start2[index]
+        return start - penalties[v] - (penaltyTotal - usedPenalty)
+    }
+
     /// How many stages each worker hosts on the root's optimal relaxed path.
     func rootUses() -> [Int] {
         let count = tables.workerCount, layers = tables.layerCount

@@ -11,6 +11,15 @@ public enum SyntheticCluster {
         case randomPairs
     }
 
+    /// Which machines the cluster is drawn from.
+    public enum HardwareMix: String, Sendable, CaseIterable {
+        /// Everything in the catalog, from Raspberry Pis to 32 GB Jetson AGX boards.
+        case mixed
+        /// Only devices with at most 8 GB (Pis, phones, Jetson Orin Nanos): a 70B model then
+        /// needs seven or more stages per pipeline.
+        case small
+    }
+
     public struct Scenario: Sendable {
         public var model: ModelProfile
         public var workers: [WorkerProfile]
@@ -46,16 +55,19 @@ public enum SyntheticCluster {
     /// speed differs by up to ±10% from its class, as real measurements do.
     public static func edge(
         workerCount: Int = 64, layerCount: Int = 80, linkStyle: LinkStyle = .sites, jitter: Bool = true,
-        seed: UInt64 = 1
+        hardware: HardwareMix = .mixed, seed: UInt64 = 1
     ) -> Scenario {
+        let choices = hardware == .mixed ? catalog : catalog.filter { $0.budgetGiB <= 8 }
         var random = SplitMix(state: seed)
         var workers: [WorkerProfile] = []
         var links = LinkModel(defaultLink: Link(latencySeconds: 0.001, bytesPerSecond: 125_000_000))
         let sites = ["a", "b", "c", "d"]
+        let digits = max(2, String(max(0, workerCount - 1)).count)
         for index in 0..<workerCount {
-            let hardware = catalog[random.below(catalog.count)]
+            let hardware = choices[random.below(choices.count)]
             let scale = jitter ? 0.9 + 0.2 * random.unit() : 1
-            let id = "\(hardware.name)-\(String(index + 100).dropFirst())"
+            let number = String(index)
+            let id = "\(hardware.name)-" + String(repeating: "0", count: max(0, digits - number.count)) + number
             workers.append(
                 WorkerProfile(
                     id: id, memoryBudgetBytes: Int(hardware.budgetGiB * 1_073_741_824),

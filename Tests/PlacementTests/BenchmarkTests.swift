@@ -2,8 +2,8 @@ import Placement
 import Testing
 
 @Suite struct BenchmarkTests {
-    /// 64 workers, 80 layers: prints the solve time for each link style; the target is well
-    /// under a second.
+    /// 64 workers, 80 layers: prints the solve time for each hardware mix, link style and
+    /// speed spread; the target is well under a second.
     @Test func solvesSixtyFourWorkersAndEightyLayersQuickly() throws {
         let results = try PlacementBenchmark.run(repetitions: 1)
         print(PlacementBenchmark.report(results))
