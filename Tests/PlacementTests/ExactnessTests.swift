@@ -30,6 +30,46 @@ import Testing
         #expect(feasible > 40, "too few feasible instances (\(feasible)) to mean much")
     }
 
+    /// Every worker in a site, with dear links between sites (and random pair links on top,
+    /// some cheaper than the site links): the site-aware bound must stay admissible.
+    @Test func sitedInstancesMatchBruteForce() throws {
+        var feasible = 0
+        for seed in UInt64(20_000)..<UInt64(20_300) {
+            let instance = randomInstance(seed: seed, maxWorkers: 5, maxLayers: 8, allInSites: true)
+            let reference = BruteForce(instance: instance).best(over: instance.workers)
+            var options = instance.options
+            options.maxPipelines = 1
+            let plan = try? Placement.solve(
+                model: instance.model, workers: instance.workers, links: instance.links, options: options)
+            #expect((plan == nil) == (reference == nil), "seed \(seed)")
+            guard let plan, let reference else { continue }
+            feasible += 1
+            #expect(close(plan.primary.secondsPerToken, reference.seconds), "seed \(seed)")
+            expectFeasible(plan, instance)
+        }
+        #expect(feasible > 100)
+    }
+
+    /// Fewer but larger instances: six workers and up to nine layers.
+    @Test func largerInstancesMatchBruteForce() throws {
+        var feasible = 0
+        for seed in UInt64(30_000)..<UInt64(30_040) {
+            let instance = randomInstance(seed: seed, maxWorkers: 6, maxLayers: 9, budgetScale: 0.7,
+                allInSites: seed % 2 == 0)
+            let reference = BruteForce(instance: instance).best(over: instance.workers)
+            var options = instance.options
+            options.maxPipelines = 1
+            let plan = try? Placement.solve(
+                model: instance.model, workers: instance.workers, links: instance.links, options: options)
+            #expect((plan == nil) == (reference == nil), "seed \(seed)")
+            guard let plan, let reference else { continue }
+            feasible += 1
+            #expect(close(plan.primary.secondsPerToken, reference.seconds), "seed \(seed)")
+            expectFeasible(plan, instance)
+        }
+        #expect(feasible >= 12, "only \(feasible) feasible")
+    }
+
     /// Each replica must be the fastest pipeline over the workers the earlier ones left.
     @Test func replicasAreOptimalOverRemainingWorkers() throws {
         var replicas = 0

@@ -24,7 +24,11 @@ struct Instance {
 /// and head (sometimes tied), KV reservations, contention, identical workers (to exercise
 /// the symmetry pruning), sites, asymmetric pair links and gateway links.
 /// `budgetScale` caps a worker's memory as a fraction of the model's weights.
-func randomInstance(seed: UInt64, maxWorkers: Int = 5, maxLayers: Int = 8, budgetScale: Double = 0.75) -> Instance {
+/// `allInSites` puts every worker in one of three sites with cheap links inside and dear
+/// links between, the shape the site-aware bound is for.
+func randomInstance(
+    seed: UInt64, maxWorkers: Int = 5, maxLayers: Int = 8, budgetScale: Double = 0.75, allInSites: Bool = false
+) -> Instance {
     var rng = SeededGenerator(seed: seed)
     let layerCount = Int.random(in: 1...maxLayers, using: &rng)
     let uniformLayers = Bool.random(using: &rng)
@@ -77,7 +81,17 @@ func randomInstance(seed: UInt64, maxWorkers: Int = 5, maxLayers: Int = 8, budge
             bytesPerSecond: Double(Int.random(in: 1...50, using: &rng)) * 1000)
     }
     var links = LinkModel(defaultLink: randomLink(&rng), defaultGatewayLink: randomLink(&rng))
-    if Bool.random(using: &rng) {
+    if allInSites {
+        let sites = ["x", "y", "z"]
+        for worker in workers { links.siteOfWorker[worker.id] = sites.randomElement(using: &rng)! }
+        for a in sites {
+            for b in sites {
+                let link = a == b ? randomLink(&rng) : Link(
+                    latencySeconds: 0.02 + Double(Int.random(in: 0...20, using: &rng)) / 1000, bytesPerSecond: 1000)
+                links.siteLinks[a, default: [:]][b] = link
+            }
+        }
+    } else if Bool.random(using: &rng) {
         for worker in workers where Bool.random(using: &rng) {
             links.siteOfWorker[worker.id] = Bool.random(using: &rng) ? "north" : "south"
         }
