@@ -2,7 +2,7 @@
 /// id order), so the search costs a stage or a link in O(1) without dictionaries.
 struct CostTables {
     let model: ModelProfile
-    let workers: [WorkerProfile]
+    private(set) var workers: [WorkerProfile]
     let layerCount: Int
     var workerCount: Int { workers.count }
 
@@ -14,12 +14,12 @@ struct CostTables {
     private let flopsPrefix: [Double]
 
     /// Effective per-worker coefficients, contention included.
-    let secondsPerByte: [Double]
-    let secondsPerFlop: [Double]
-    let overheadSeconds: [Double]
+    private(set) var secondsPerByte: [Double]
+    private(set) var secondsPerFlop: [Double]
+    private(set) var overheadSeconds: [Double]
     /// contextLength × reserved sessions: multiplies a range's KV bytes per token.
-    let kvTokensReserved: [Int]
-    let budget: [Int]
+    private(set) var kvTokensReserved: [Int]
+    private(set) var budget: [Int]
     /// maxEnd[w * (L + 1) + b]: the largest e with [b, e) fitting on w (b itself if none).
     private var maxEndTable: [Int] = []
     /// computeSeconds for every range that fits: the search and the bounds read it millions
@@ -27,13 +27,15 @@ struct CostTables {
     private var stageTable: [Double] = []
     private var stageOffset: [Int] = []
     /// link[a * W + b]: seconds to pass one token's activations from a to b.
-    private let linkTable: [Double]
-    let ingressSeconds: [Double]
-    let egressSeconds: [Double]
+    private var linkTable: [Double]
+    private(set) var ingressSeconds: [Double]
+    private(set) var egressSeconds: [Double]
     /// Site index of each worker (workers without a site share one extra index); only a
     /// hint for `KnapsackBound`, which stays valid for any grouping.
-    let siteGroup: [Int]
+    private(set) var siteGroup: [Int]
     let siteGroupCount: Int
+    /// Interchangeability class of each worker (see WorkerSymmetry.swift).
+    private(set) var classID: [Int] = []
 
     init(model: ModelProfile, workers: [WorkerProfile], links: LinkModel, options: PlacementOptions) {
         self.model = model
@@ -78,6 +80,37 @@ struct CostTables {
         siteGroupCount = Set(siteGroup).count == 0 ? 0 : (siteGroup.max() ?? 0) + 1
         maxEndTable = computeMaxEnds()
         (stageTable, stageOffset) = computeStageTable()
+        classID = computeClassIDs()
+    }
+
+    /// The same instance over a subset of the workers (indices in id order), without
+    /// recomputing links, memory limits or stage costs: replicas are planned on what the
+    /// earlier pipelines left. Interchangeability found on the full set still holds.
+    func restricted(to keep: [Int]) -> CostTables {
+        var t = self
+        let stride = layerCount + 1
+        t.workers = keep.map { workers[$0] }
+        t.secondsPerByte = keep.map { secondsPerByte[$0] }
+        t.secondsPerFlop = keep.map { secondsPerFlop[$0] }
+        t.overheadSeconds = keep.map { overheadSeconds[$0] }
+        t.kvTokensReserved = keep.map { kvTokensReserved[$0] }
+        t.budget = keep.map { budget[$0] }
+        t.ingressSeconds = keep.map { ingressSeconds[$0] }
+        t.egressSeconds = keep.map { egressSeconds[$0] }
+        t.siteGroup = keep.map { siteGroup[$0] }
+        t.classID = keep.map { classID[$0] }
+        t.linkTable = keep.flatMap { a in keep.map { b in linkSeconds(a, b) } }
+        t.maxEndTable = keep.flatMap { maxEndTable[($0 * stride)..<(($0 + 1) * stride)] }
+        t.stageTable = []
+        t.stageOffset = []
+        for w in keep {
+            for b in 0...layerCount {
+                t.stageOffset.append(t.stageTable.count)
+                let start = stageOffset[w * stride + b]
+                t.stageTable.append(contentsOf: stageTable[start..<(start + max(0, maxEnd(w, b) - b))])
+            }
+        }
+        return t
     }
 
     // MARK: Stage arithmetic
@@ -166,40 +199,5 @@ struct CostTables {
             }
         }
         return (table, offsets)
-    }
-
-    // MARK: Symmetry
-
-    /// For each worker, the previous worker (in id order) it is interchangeable with, or -1.
-    /// Two workers are interchangeable when swapping them changes no cost: same coefficients,
-    /// memory, reservation, gateway links, link between them equal both ways, and equal links
-    /// to and from every third worker. Swaps of such pairs generate all permutations of a
-    /// class, so the search may use a class's members in id order only, and stays exact.
-    func interchangeablePredecessors() -> [Int] {
-        var representatives: [Int] = []
-        var lastInClass: [Int: Int] = [:]
-        var predecessor = [Int](repeating: -1, count: workers.count)
-        for w in 0..<workers.count {
-            if let rep = representatives.first(where: { interchangeable($0, w) }) {
-                predecessor[w] = lastInClass[rep]!
-                lastInClass[rep] = w
-            } else {
-                representatives.append(w)
-                lastInClass[w] = w
-            }
-        }
-        return predecessor
-    }
-
-    private func interchangeable(_ x: Int, _ y: Int) -> Bool {
-        guard secondsPerByte[x] == secondsPerByte[y], secondsPerFlop[x] == secondsPerFlop[y],
-            overheadSeconds[x] == overheadSeconds[y], budget[x] == budget[y],
-            kvTokensReserved[x] == kvTokensReserved[y], ingressSeconds[x] == ingressSeconds[y],
-            egressSeconds[x] == egressSeconds[y], linkSeconds(x, y) == linkSeconds(y, x)
-        else { return false }
-        for z in 0..<workers.count where z != x && z != y {
-            if linkSeconds(x, z) != linkSeconds(y, z) || linkSeconds(z, x) != linkSeconds(z, y) { return false }
-        }
-        return true
     }
 }

@@ -30,16 +30,18 @@ public enum Placement {
             throw PlacementError.tooManyWorkers(count: usable.count, limit: maxWorkersPerSearch)
         }
 
-        var remaining = usable.map { sorted[$0] }
+        let candidates = all.restricted(to: usable)
+        var remaining = Array(0..<candidates.workerCount)
         var pipelines: [Pipeline] = []
         var proven = true
         var nodes = 0
         var primaryBound = 0.0
-        while pipelines.count < options.maxPipelines && !remaining.isEmpty {
-            let tables = CostTables(model: model, workers: remaining, links: links, options: options)
+        while pipelines.count < options.maxPipelines && !remaining.isEmpty && nodes < options.maxSearchNodes {
+            let tables = candidates.restricted(to: remaining)
             // A replica slower than the latency limit would be refused, so don't look for one.
             let cutoff = pipelines.first.map { options.replicaLatencyFactor * $0.secondsPerToken } ?? .infinity
-            let outcome = PipelineSolver.solve(tables: tables, nodeBudget: options.maxSearchNodes, cutoff: cutoff)
+            let outcome = PipelineSolver.solve(
+                tables: tables, nodeBudget: options.maxSearchNodes - nodes, cutoff: cutoff)
             nodes += outcome.nodes
             if !outcome.proven { proven = false }
             guard let solution = outcome.solution else {
@@ -51,11 +53,16 @@ public enum Placement {
             if pipelines.isEmpty { primaryBound = outcome.lowerBound }
             pipelines.append(pipeline)
             let taken = Set(pipeline.workerIDs)
-            remaining.removeAll { taken.contains($0.id) }
+            remaining.removeAll { taken.contains(candidates.workers[$0].id) }
+            // With the budget spent, later replicas would be guesses: stop at this one.
+            if !outcome.proven { break }
+        }
+        if nodes >= options.maxSearchNodes && pipelines.count < options.maxPipelines && !remaining.isEmpty {
+            proven = false
         }
         return Plan(
-            pipelines: pipelines, layerCount: model.layers.count, assumedWorkers: sorted, options: options, provenOptimal: proven,
-            primaryLowerBoundSeconds: primaryBound, searchNodes: nodes)
+            pipelines: pipelines, layerCount: model.layers.count, assumedWorkers: sorted, options: options,
+            provenOptimal: proven, primaryLowerBoundSeconds: primaryBound, searchNodes: nodes)
     }
 
     /// Predicted seconds per token of an explicit chain of (worker, range), for checking a

@@ -42,8 +42,9 @@ public struct Plan: Sendable, Hashable, Codable {
     /// Every worker offered to the optimizer, as it assumed them (for drift checks).
     public var assumedWorkers: [WorkerProfile]
     public var options: PlacementOptions
-    /// True when every pipeline's search finished within its node budget, so the primary is
-    /// optimal under the cost model and each replica optimal over the workers left to it.
+    /// True when every search finished within the node budget: the primary is optimal under
+    /// the cost model, each replica optimal over the workers left to it, and replica
+    /// planning stopped for a reason (cap, latency limit, no pipeline fits), not the budget.
     public var provenOptimal: Bool
     /// Lower bound on the primary's seconds per token (equal to it when proven optimal).
     public var primaryLowerBoundSeconds: Double

@@ -162,3 +162,22 @@ import Testing
         #expect(full.primary.stages.count == 7)
     }
 }
+
+@Suite struct BudgetTests {
+    /// The budget covers the whole plan: when replicas would exceed it, planning stops and
+    /// says the plan is not proven, but what it has is feasible.
+    @Test func theBudgetCoversTheWholePlan() throws {
+        let scenario = SyntheticCluster.edge(workerCount: 64, linkStyle: .randomPairs, hardware: .small, seed: 1)
+        var options = scenario.options
+        let full = try Placement.solve(
+            model: scenario.model, workers: scenario.workers, links: scenario.links, options: options)
+        #expect(full.provenOptimal && full.pipelines.count > 2)
+        options.maxSearchNodes = full.searchNodes / 2
+        let cut = try Placement.solve(
+            model: scenario.model, workers: scenario.workers, links: scenario.links, options: options)
+        #expect(!cut.provenOptimal)
+        #expect(cut.searchNodes <= options.maxSearchNodes)
+        #expect(cut.pipelines.count < full.pipelines.count)
+        #expect(cut.primary == full.primary || cut.pipelines.count == 1)
+    }
+}
