@@ -58,13 +58,15 @@ struct KnapsackBound {
 
     /// Bound for finishing layers [e, L) (1 ≤ e < L) after worker `last`, with `used` (which
     /// contains `last`) unavailable. Infinite when the unused workers cannot hold the rest.
-    func bound(from e: Int, after last: Int, used: WorkerMask) -> Double {
+    /// A caller that only cares whether the bound reaches `enough` gets an answer that may
+    /// stop short of the site refinement once the plain fill already reaches it.
+    func bound(from e: Int, after last: Int, used: WorkerMask, enough: Double = .infinity) -> Double {
         let remaining = tables.layerCount - e
         guard let all = fill(remaining, used: used, groups: allGroups) else { return .infinity }
         let laterLinks = all.stages > 1 ? Double(all.stages - 1) * minLink : 0
-        var result = all.seconds + Double(all.stages) * minOverhead + minOutgoing[last] + laterLinks
-        if crossExtra > 0 { result = max(result, siteAware(remaining, after: last, used: used)) }
-        return result + minHead + minEgress
+        let plain = all.seconds + Double(all.stages) * minOverhead + minOutgoing[last] + laterLinks + minHead + minEgress
+        if crossExtra <= 0 || plain >= enough { return plain }
+        return max(plain, siteAware(remaining, after: last, used: used) + minHead + minEgress)
     }
 
     /// The same fill, but knowing sites: a finish that brings in workers from m other sites

@@ -143,7 +143,10 @@ final class PipelineSearch {
                 var bound = reached
                     + bounds.relaxed.bound(from: e, after: w, beforeLast: last, usedPenalty: penaltyAfter)
                 if bound >= cutoff { continue }
-                if e < layers { bound = max(bound, reached + bounds.knapsack.bound(from: e, after: w, used: usedAfter)) }
+                if e < layers {
+                    let rest = bounds.knapsack.bound(from: e, after: w, used: usedAfter, enough: cutoff - reached)
+                    bound = max(bound, reached + rest)
+                }
                 if bound < cutoff { children.append(Child(bound: bound, step: step, worker: w, end: e))}
             }
         }

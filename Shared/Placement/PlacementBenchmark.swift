@@ -57,9 +57,9 @@ public enum PlacementBenchmark {
         results.map { result in
             let plan = result.plan
             let ms = plan.primary.secondsPerToken * 1000
-            return "\(result.label): solve \(format(result.seconds * 1000, 1)) ms wall, "
-                + "\(format(result.cpuSeconds * 1000, 1)) ms CPU, \(plan.pipelines.count) pipelines, "
-                + "primary \(plan.primary.stages.count) stages \(format(ms, 2)) ms/token, \(plan.searchNodes) nodes, "
+            return "\(result.label): solve \(formatDecimal(result.seconds * 1000, 1)) ms wall, "
+                + "\(formatDecimal(result.cpuSeconds * 1000, 1)) ms CPU, \(plan.pipelines.count) pipelines, "
+                + "primary \(plan.primary.stages.count) stages \(formatDecimal(ms, 2)) ms/token, \(plan.searchNodes) nodes, "
                 + (plan.provenOptimal ? "proven optimal" : "NOT proven optimal (budget hit)")
         }.joined(separator: "\n")
     }
@@ -69,17 +69,5 @@ public enum PlacementBenchmark {
         var spec = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
         return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
-    }
-
-    static func format(_ value: Double, _ decimals: Int) -> String {
-        var scale = 1.0
-        for _ in 0..<decimals { scale *= 10 }
-        let rounded = (value * scale).rounded() / scale
-        var text = "\(rounded)"
-        if let dot = text.firstIndex(of: ".") {
-            let have = text.distance(from: dot, to: text.endIndex) - 1
-            if have < decimals { text += String(repeating: "0", count: decimals - have) }
-        }
-        return text
     }
 }

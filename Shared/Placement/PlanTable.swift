@@ -16,7 +16,7 @@ public enum PlanTable {
                     ms(stage.outgoingLinkSeconds), ms(stage.secondsPerToken),
                 ])
             }
-            let perSecond = PlacementBenchmark.format(1 / pipeline.secondsPerToken, 2)
+            let perSecond = formatDecimal(1 / pipeline.secondsPerToken, 2)
             rows.append([
                 "\(index) total", "\(pipeline.stages.count) stages", "", "", "", "",
                 "in \(ms(pipeline.ingressSeconds))", "\(ms(pipeline.secondsPerToken)) ms/token (\(perSecond) tok/s)",
@@ -40,7 +40,7 @@ public enum PlanTable {
         return out.joined(separator: "\n")
     }
 
-    static func ms(_ seconds: Double) -> String { PlacementBenchmark.format(seconds * 1000, 2) }
+    static func ms(_ seconds: Double) -> String { formatDecimal(seconds * 1000, 2) }
 
     public static func bytesForDisplay(_ count: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
@@ -50,7 +50,7 @@ public enum PlanTable {
             value /= 1024
             unit += 1
         }
-        return unit == 0 ? "\(count) B" : "\(PlacementBenchmark.format(value, 2)) \(units[unit])"
+        return unit == 0 ? "\(count) B" : "\(formatDecimal(value, 2)) \(units[unit])"
     }
 }
 

@@ -17,7 +17,7 @@ public enum ReplanReason: Sendable, Hashable, CustomStringConvertible {
         case .workerJoined(let id): return "worker \(id) joined"
         case .workerLeft(let id): return "worker \(id) left"
         case .speedDrift(let id, let ratio):
-            return "worker \(id) now takes \(PlacementBenchmark.format(ratio, 2))× the planned time"
+            return "worker \(id) now takes \(formatDecimal(ratio, 2))× the planned time"
         case .memoryShortfall(let id, let needed, let budget):
             return "worker \(id) needs \(needed) bytes for its stage but has \(budget)"
         case .memoryChanged(let id, let from, let to): return "worker \(id) memory \(from) → \(to) bytes"
