@@ -4,7 +4,9 @@
 /// problem), then add the fewest stages' overheads and links, the head and the gateway
 /// return. Tight when memory forces many stages. Links enter only as the cheapest hop, plus,
 /// when workers sit in sites, the crossings a finish needs to reach enough capacity.
-struct KnapsackBound {
+/// A class: the search consults it per candidate stage, and a struct of a dozen arrays
+/// would be copied (retained and released) on every call.
+final class KnapsackBound {
     let tables: CostTables
     /// Per worker: cheapest seconds for one block past layer 0, and the most blocks one
     /// stage past layer 0 can hold. The bound serves only suffixes starting at layer ≥ 1.
@@ -23,6 +25,7 @@ struct KnapsackBound {
     private var crossExtra = 0.0
     private var allGroups = UInt32.max
     static let maxSiteGroups = 6
+    private var fast: FastTables!
 
     init(tables t: CostTables) {
         tables = t
@@ -54,6 +57,9 @@ struct KnapsackBound {
             for b in 0..<count where siteOf[a] != siteOf[b] { crossMin = min(crossMin, t.linkSeconds(a, b)) }
         }
         if groupCount > 1 && crossMin.isFinite && crossMin > minLink { crossExtra = crossMin - minLink }
+        fast = FastTables(
+            costOrder: byPerLayerSeconds, roomOrder: byCapacity, perLayer: perLayerSeconds, capacity: capacity,
+            groupBit: siteOf.map { UInt32(1) << UInt32($0) })
     }
 
     /// Bound for finishing layers [e, L) (1 ≤ e < L) after worker `last`, with `used` (which
@@ -88,22 +94,75 @@ struct KnapsackBound {
     /// Cheapest per-block fill of `remaining` blocks by unused workers of the given groups,
     /// and the fewest such workers that can hold them; nil if they cannot.
     private func fill(_ remaining: Int, used: WorkerMask, groups: UInt32) -> (seconds: Double, stages: Int)? {
+        let count = byPerLayerSeconds.count
         var left = remaining
         var seconds = 0.0
-        for w in byPerLayerSeconds where !used.contains(w) && groups & (1 << UInt32(siteOf[w])) != 0 {
-            let take = min(capacity[w], left)
-            seconds += Double(take) * perLayerSeconds[w]
+        for i in 0..<count {
+            let w = fast.costOrder[i]
+            if used.has(w) || groups & fast.groupBit[w] == 0 { continue }
+            let take = min(fast.capacity[w], left)
+            seconds += Double(take) * fast.perLayer[w]
             left -= take
             if left == 0 { break }
         }
         if left > 0 { return nil }
         var stages = 0
         var covered = 0
-        for w in byCapacity where !used.contains(w) && groups & (1 << UInt32(siteOf[w])) != 0 {
-            covered += capacity[w]
+        for i in 0..<count {
+            let w = fast.roomOrder[i]
+            if used.has(w) || groups & fast.groupBit[w] == 0 { continue }
+            covered += fast.capacity[w]
             stages += 1
             if covered >= remaining { break }
         }
         return (seconds, stages)
+    }
+
+    deinit { fast.deallocate() }
+
+    /// Copies of the arrays `fill` walks, as raw buffers: the fill runs for most candidate
+    /// stages and is the search's hottest loop, so it skips bounds checks and reference
+    /// counting. Sized and filled once in init.
+    struct FastTables {
+        let costOrder: UnsafeMutableBufferPointer<Int>
+        let roomOrder: UnsafeMutableBufferPointer<Int>
+        let perLayer: UnsafeMutableBufferPointer<Double>
+        let capacity: UnsafeMutableBufferPointer<Int>
+        let groupBit: UnsafeMutableBufferPointer<UInt32>
+
+        init(costOrder: [Int], roomOrder: [Int], perLayer: [Double], capacity: [Int], groupBit: [UInt32]) {
+            func copy<T>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
+                let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, array.count))
+                _ = buffer.initialize(from: array)
+                return buffer
+            }
+            self.costOrder = copy(costOrder)
+            self.roomOrder = copy(roomOrder)
+            self.perLayer = copy(perLayer)
+            self.capacity = copy(capacity)
+            self.groupBit = copy(groupBit)
+        }
+
+        func deallocate() {
+            costOrder.deallocate()
+            roomOrder.deallocate()
+            perLayer.deallocate()
+            capacity.deallocate()
+            groupBit.deallocate()
+        }
+    }
+}
+
+extension WorkerMask {
+    /// `contains`, visible to the optimiser in this file (debug builds do not inline across files).
+    @inline(__always)
+    fileprivate func has(_ index: Int) -> Bool {
+        let bit = UInt64(1) << UInt64(index & 63)
+        switch index >> 6 {
+        case 0: return w0 & bit != 0
+        case 1: return w1 & bit != 0
+        case 2: return w2 & bit != 0
+        default: return w3 & bit != 0
+        }
     }
 }

@@ -1,12 +1,14 @@
 /// A set of up to 256 dense worker indices, fixed-size so search states hash without
-/// allocating.
+/// allocating. Inlinable because the bounds test membership millions of times per solve
+/// and debug builds do not optimise across files.
 struct WorkerMask: Hashable {
     static let capacity = 256
-    private var w0: UInt64 = 0
-    private var w1: UInt64 = 0
-    private var w2: UInt64 = 0
-    private var w3: UInt64 = 0
+    @usableFromInline var w0: UInt64 = 0
+    @usableFromInline var w1: UInt64 = 0
+    @usableFromInline var w2: UInt64 = 0
+    @usableFromInline var w3: UInt64 = 0
 
+    @inlinable
     func contains(_ index: Int) -> Bool {
         let bit = UInt64(1) << UInt64(index & 63)
         switch index >> 6 {
@@ -17,6 +19,7 @@ struct WorkerMask: Hashable {
         }
     }
 
+    @inlinable
     func inserting(_ index: Int) -> WorkerMask {
         var copy = self
         let bit = UInt64(1) << UInt64(index & 63)
