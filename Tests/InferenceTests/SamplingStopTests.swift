@@ -31,11 +31,14 @@ import Tokenization
         #expect(matcher.matchedStopString == "lo")
     }
 
+    struct MissingModel: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "model not found at \(path): run scripts/fetch-model first" }
+    }
+
     private func tokenizer() throws -> Tokenizer {
         let path = ModelLocator.path(forName: ModelLocator.defaultModelName)
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw TestModel.Missing(path: path)
-        }
+        guard FileManager.default.fileExists(atPath: path) else { throw MissingModel(path: path) }
         return try Tokenizer(path: path)
     }
 

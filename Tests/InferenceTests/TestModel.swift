@@ -19,6 +19,21 @@ enum TestModel {
     /// The mapped model; throws a message pointing at scripts/fetch-model when absent.
     static func file() throws -> GGUFFile { try shared.get() }
 
+    /// Indices of the `count` largest values, largest first, in one pass (test code is not
+    /// optimized, and sorting 49152 logits per position would dominate the run time).
+    static func topIndices(_ values: ArraySlice<Float>, count: Int) -> [Int] {
+        var best: [Int] = []
+        for index in values.indices {
+            let value = values[index]
+            if best.count == count, let last = best.last, value <= values[last] { continue }
+            var position = best.count
+            while position > 0 && values[best[position - 1]] < value { position -= 1 }
+            best.insert(index, at: position)
+            if best.count > count { best.removeLast() }
+        }
+        return best.map { $0 - values.startIndex }
+    }
+
     /// Index of the largest value (first one on ties).
     static func argmax(_ values: ArraySlice<Float>) -> Int {
         var best = values.startIndex
