@@ -169,6 +169,27 @@ struct CostTables {
     /// Largest e such that [b, e) fits in w's memory; b when not even one layer fits.
     func maxEnd(_ w: Int, _ b: Int) -> Int { maxEndTable[w * (layerCount + 1) + b] }
 
+    /// Raw views of the flat tables, for inner loops that run millions of times (valid only
+    /// inside `body`). Index them as the accessors above do.
+    func withFlatTables<R>(_ body: (FlatTables) -> R) -> R {
+        linkTable.withUnsafeBufferPointer { link in
+            stageTable.withUnsafeBufferPointer { stage in
+                stageOffset.withUnsafeBufferPointer { offset in
+                    maxEndTable.withUnsafeBufferPointer { maxEnd in
+                        body(FlatTables(link: link, stage: stage, stageOffset: offset, maxEnd: maxEnd))
+                    }
+                }
+            }
+        }
+    }
+
+    struct FlatTables {
+        let link: UnsafeBufferPointer<Double>
+        let stage: UnsafeBufferPointer<Double>
+        let stageOffset: UnsafeBufferPointer<Int>
+        let maxEnd: UnsafeBufferPointer<Int>
+    }
+
     /// Whether w can host any range at all.
     func canHostAnything(_ w: Int) -> Bool { (0..<layerCount).contains { maxEnd(w, $0) > $0 } }
 

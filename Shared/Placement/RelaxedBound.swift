@@ -10,24 +10,21 @@
 ///   cost(P) ≥ min over relaxed paths Q of [cost(Q) + Σ_u λ_u·uses_u(Q)] − Σ_{u unused} λ_u.
 /// The first term is a table computed once per λ; the second only needs the running
 /// penalty total of the workers already placed. `LagrangianTuning` picks λ.
-struct RelaxedBound {
+///
+/// A class over raw buffers: the table is O(L²·W + L·W²) work, rebuilt for every tuning
+/// step, and the search reads it for every candidate stage.
+final class RelaxedBound {
     let tables: CostTables
     let penalties: [Double]
     let penaltyTotal: Double
-    /// Finish of [f, L) after worker u's stage ended at f: best and second best, with the
-    /// next worker each takes (the second's differs from the first's; -1 means none).
-    private var finish1: [Double]
-    private var finish2: [Double]
-    private var finishNext1: [Int]
-    private var finishNext2: [Int]
-    /// Worker v starting at b: best and second-best (penalised) stage-plus-finish, labelled
-    /// with the worker that follows v, and how it was reached (end boundary, which finish).
-    private var start1: [Double]
-    private var start2: [Double]
-    private var startLabel1: [Int]
-    private var startLabel2: [Int]
-    private var startChoice1: [Int]
-    private var startChoice2: [Int]
+    /// Indexed [boundary * W + worker]. finish*: finishing [f, L) after worker u's stage
+    /// ended at f, best and second best, with the next worker each takes (the second's
+    /// differs from the first's; -1 means none). start*: worker v running from b, best and
+    /// second-best penalised stage-plus-finish, labelled with the worker after v, and how it
+    /// was reached (2 × end + which finish).
+    private let finish1, finish2, start1, start2: UnsafeMutableBufferPointer<Double>
+    private let finishNext1, finishNext2, startLabel1, startLabel2, startChoice1, startChoice2:
+        UnsafeMutableBufferPointer<Int>
     private var rootWorker = -1
     /// Cheapest penalised complete relaxed path minus Σ λ: a bound on the whole problem.
     private(set) var root = Double.infinity
@@ -38,17 +35,27 @@ struct RelaxedBound {
         let lambda = penalties ?? [Double](repeating: 0, count: count)
         self.penalties = lambda
         penaltyTotal = lambda.reduce(0, +)
-        finish1 = [Double](repeating: .infinity, count: size)
-        finish2 = finish1
-        finishNext1 = [Int](repeating: -1, count: size)
-        finishNext2 = finishNext1
-        start1 = finish1
-        start2 = finish1
-        startLabel1 = finishNext1
-        startLabel2 = finishNext1
-        startChoice1 = finishNext1
-        startChoice2 = finishNext1
-        compute()
+        func doubles() -> UnsafeMutableBufferPointer<Double> {
+            let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, size))
+            buffer.initialize(repeating: .infinity)
+            return buffer
+        }
+        func ints() -> UnsafeMutableBufferPointer<Int> {
+            let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(1, size))
+            buffer.initialize(repeating: -1)
+            return buffer
+        }
+        (finish1, finish2, start1, start2) = (doubles(), doubles(), doubles(), doubles())
+        (finishNext1, finishNext2, startLabel1, startLabel2) = (ints(), ints(), ints(), ints())
+        (startChoice1, startChoice2) = (ints(), ints())
+        tables.withFlatTables { compute($0) }
+    }
+
+    deinit {
+        for buffer in [finish1, finish2, start1, start2] { buffer.deallocate() }
+        for buffer in [finishNext1, finishNext2, startLabel1, startLabel2, startChoice1, startChoice2] {
+            buffer.deallocate()
+        }
     }
 
     /// Bound on finishing [e, L) after `last` (preceded by `beforeLast`, -1 if none), given
@@ -92,34 +99,38 @@ struct RelaxedBound {
         return uses
     }
 
-    /// Backwards over boundaries. O(L²·W + L·W²).
-    private mutating func compute() {
-        let t = tables, count = t.workerCount, layers = t.layerCount
-        for u in 0..<count { finish1[layers * count + u] = t.egressSeconds[u] }
-        finish2.replaceSubrange((layers * count)..<((layers + 1) * count), with: finish1[(layers * count)...])
+    /// Backwards over boundaries.
+    private func compute(_ flat: CostTables.FlatTables) {
+        let count = tables.workerCount, layers = tables.layerCount
+        for u in 0..<count {
+            finish1[layers * count + u] = tables.egressSeconds[u]
+            finish2[layers * count + u] = tables.egressSeconds[u]
+        }
         for b in stride(from: layers - 1, through: 0, by: -1) {
-            for v in 0..<count { computeStart(worker: v, boundary: b) }
+            for v in 0..<count { computeStart(worker: v, boundary: b, flat) }
             if b == 0 {
-                for v in 0..<count where t.ingressSeconds[v] + start1[v] < root {
-                    root = t.ingressSeconds[v] + start1[v]
+                for v in 0..<count where tables.ingressSeconds[v] + start1[v] < root {
+                    root = tables.ingressSeconds[v] + start1[v]
                     rootWorker = v
                 }
                 root -= penaltyTotal
             } else {
-                for p in 0..<count { computeFinish(after: p, boundary: b) }
+                for p in 0..<count { computeFinish(after: p, boundary: b, flat) }
             }
         }
     }
 
     /// Best two ways for v to run [b, g) and finish, with distinct follower labels.
-    private mutating func computeStart(worker v: Int, boundary b: Int) {
-        let t = tables, count = t.workerCount
+    private func computeStart(worker v: Int, boundary b: Int, _ flat: CostTables.FlatTables) {
+        let count = tables.workerCount, layers = tables.layerCount
         var bestCost = Double.infinity, bestLabel = -2, bestChoice = -1
         var secondCost = Double.infinity, secondLabel = -2, secondChoice = -1
-        let hi = t.maxEnd(v, b)
+        let row = v * (layers + 1) + b
+        let hi = flat.maxEnd[row]
         if hi > b {
+            let offset = flat.stageOffset[row]
             for g in (b + 1)...hi {
-                let stage = t.stageSeconds(v, b, g)
+                let stage = flat.stage[offset + g - b - 1]
                 let index = g * count + v
                 // Each end offers its best finish and its second (different follower).
                 for option in 0..<2 {
@@ -154,24 +165,29 @@ struct RelaxedBound {
 
     /// Best two finishes of [b, L) after p with different next workers, never stepping
     /// back to p two stages on.
-    private mutating func computeFinish(after p: Int, boundary b: Int) {
-        let t = tables, count = t.workerCount
-        var best = (Double.infinity, -1), second = (Double.infinity, -1)
+    private func computeFinish(after p: Int, boundary b: Int, _ flat: CostTables.FlatTables) {
+        let count = tables.workerCount
+        var best = Double.infinity, bestNext = -1
+        var second = Double.infinity, secondNext = -1
+        let base = b * count
+        let linkRow = p * count
         for v in 0..<count where v != p {
-            let index = b * count + v
+            let index = base + v
             let start = startLabel1[index] != p ? start1[index] : start2[index]
-            let cost = t.linkSeconds(p, v) + start
-            if cost < best.0 {
+            let cost = flat.link[linkRow + v] + start
+            if cost < best {
                 second = best
-                best = (cost, v)
-            } else if cost < second.0 {
-                second = (cost, v)
+                secondNext = bestNext
+                best = cost
+                bestNext = v
+            } else if cost < second {
+                second = cost
+                secondNext = v
             }
         }
-        let index = b * count + p
-        finish1[index] = best.0
-        finishNext1[index] = best.1
-        finish2[index] = second.0
-        finishNext2[index] = second.1
+        finish1[base + p] = best
+        finishNext1[base + p] = bestNext
+        finish2[base + p] = second
+        finishNext2[base + p] = secondNext
     }
 }
