@@ -26,6 +26,8 @@ final class KnapsackBound {
     private var allGroups = UInt32.max
     static let maxSiteGroups = 6
     private var fast: FastTables!
+    /// For each home group, the sets of groups that contain it, fewest groups first.
+    private var siteSets: [[UInt32]] = []
 
     init(tables t: CostTables) {
         tables = t
@@ -57,6 +59,10 @@ final class KnapsackBound {
             for b in 0..<count where siteOf[a] != siteOf[b] { crossMin = min(crossMin, t.linkSeconds(a, b)) }
         }
         if groupCount > 1 && crossMin.isFinite && crossMin > minLink { crossExtra = crossMin - minLink }
+        siteSets = (0..<groupCount).map { home in
+            (UInt32(0)..<(UInt32(1) << UInt32(groupCount))).filter { $0 & (1 << UInt32(home)) != 0 }
+                .sorted { ($0.nonzeroBitCount, $0) < ($1.nonzeroBitCount, $1) }
+        }
         fast = FastTables(
             costOrder: byPerLayerSeconds, roomOrder: byCapacity, perLayer: perLayerSeconds, capacity: capacity,
             groupBit: siteOf.map { UInt32(1) << UInt32($0) })
@@ -72,19 +78,21 @@ final class KnapsackBound {
         let laterLinks = all.stages > 1 ? Double(all.stages - 1) * minLink : 0
         let plain = all.seconds + Double(all.stages) * minOverhead + minOutgoing[last] + laterLinks + minHead + minEgress
         if crossExtra <= 0 || plain >= enough { return plain }
-        return max(plain, siteAware(remaining, after: last, used: used) + minHead + minEgress)
+        let floor = all.seconds + Double(all.stages) * (minOverhead + minLink)
+        return max(plain, siteAware(remaining, after: last, used: used, floor: floor) + minHead + minEgress)
     }
 
     /// The same fill, but knowing sites: a finish that brings in workers from m other sites
     /// crosses between sites at least m times, each crossing costing `crossExtra` more than
     /// the cheapest link. Minimised over which other sites to bring in; valid for any
     /// grouping, because `crossExtra` is measured on the actual links between groups.
-    private func siteAware(_ remaining: Int, after last: Int, used: WorkerMask) -> Double {
-        let home = UInt32(1) << UInt32(siteOf[last])
+    private func siteAware(_ remaining: Int, after last: Int, used: WorkerMask, floor: Double) -> Double {
         var best = Double.infinity
-        for groups in UInt32(0)..<(UInt32(1) << UInt32(groupCount)) where groups & home != 0 {
+        // Site sets with fewer sites first; a set's fill can't beat the all-sites fill
+        // (`floor`), so once that plus the set's crossings reaches the best, skip it.
+        for groups in siteSets[siteOf[last]] {
             let extra = Double(groups.nonzeroBitCount - 1) * crossExtra
-            if extra >= best { continue }
+            if floor + extra >= best { continue }
             guard let part = fill(remaining, used: used, groups: groups) else { continue }
             best = min(best, part.seconds + Double(part.stages) * (minOverhead + minLink) + extra)
         }
