@@ -147,7 +147,7 @@ final class PipelineSearch {
                     let rest = bounds.knapsack.bound(from: e, after: w, used: usedAfter, enough: cutoff - reached)
                     bound = max(bound, reached + rest)
                 }
-                if bound < cutoff { children.append(Child(bound: bound, step: step, worker: w, end: e))}
+                if bound < cutoff { children.append(Child(bound: bound, step: step, worker: w, end: e)) }
             }
         }
         children.sort { a, b in
