@@ -86,16 +86,17 @@ let package = Package(
         .target(
             name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenization"], path: "Shared/Inference",
             swiftSettings: numericSettings),
-        .target(name: "Placement", path: "Shared/Placement", swiftSettings: numericSettings),
+        .target(name: "Placement", path: "Shared/Placement", exclude: ["README.md"], swiftSettings: numericSettings),
         .target(
             name: "Integrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             path: "Shared/Integrity"),
+        .target(name: "ModelStore", dependencies: ["GGUF", "Integrity"], path: "Shared/ModelStore"),
 
         // MARK: Services (library + executable each)
     ]
         + service("Gateway", dependencies: ["ServiceKit", "TesseraProto", "Tokenization", "Inference"])
         + service("Scheduler", dependencies: ["ServiceKit", "TesseraProto", "Placement"])
-        + service("CacheManager", dependencies: ["ServiceKit", "TesseraProto", "GGUF", "Integrity"])
+        + service("CacheManager", dependencies: ["ServiceKit", "TesseraProto", "GGUF", "Integrity", "ModelStore"])
         + service("InferenceWorker",
             dependencies: ["ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity"])
         + service("Verifier", dependencies: ["ServiceKit", "TesseraProto", "Integrity"])
@@ -103,7 +104,8 @@ let package = Package(
             .executableTarget(
                 name: "TesseraCLI",
                 dependencies: [
-                    "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement", argumentParser,
+                    "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement", "ModelStore",
+                    "Integrity", "Kernels", argumentParser,
                 ],
                 path: "Services/Tessera"),
 

@@ -1,0 +1,34 @@
+import Foundation
+import ServiceKit
+
+public struct WorkerConfiguration: Sendable {
+    public var grpcAddress = ListenAddress(host: "127.0.0.1", port: 7410)
+    public var httpAddress: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9410)
+    /// The host other services use to reach this worker. Empty: the bind host, or the
+    /// machine's host name when binding 0.0.0.0 (containers: the compose service replica).
+    public var advertisedHost = ""
+    public var schedulerAddress = ListenAddress(host: "127.0.0.1", port: 7401)
+    /// Bytes this worker may use for shards and KV caches.
+    public var memoryBudgetBytes: UInt64 = WorkerConfiguration.defaultMemoryBudget()
+    /// Compute threads for the forward pass.
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Keep the same id across restarts (empty: the scheduler assigns one).
+    public var workerID = ""
+    /// Where downloaded shards are kept across restarts.
+    public var shardDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-shards").path
+
+    public init() {}
+
+    /// Half of physical memory: the rest is left for the OS and other tenants of an edge box.
+    public static func defaultMemoryBudget() -> UInt64 {
+        ProcessInfo.processInfo.physicalMemory / 2
+    }
+
+    func advertisedAddress(boundPort: Int) -> String {
+        var host = advertisedHost
+        if host.isEmpty {
+            host = grpcAddress.host == "0.0.0.0" ? ProcessInfo.processInfo.hostName : grpcAddress.host
+        }
+        return "\(host):\(boundPort)"
+    }
+}

@@ -1,0 +1,92 @@
+import GRPCCore
+import Logging
+import Metrics
+import ServiceKit
+import TesseraProto
+
+/// The scheduler's gRPC API: worker membership now; placement and routing arrive with
+/// distributed generation and answer UNIMPLEMENTED until then.
+struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedService {
+    let registry: WorkerRegistry
+    let heartbeatInterval: Duration
+    let logger: Logger
+
+    var healthName: String { "tessera.v1.Scheduler" }
+
+    func registerWorker(
+        request: Tessera_V1_RegisterWorkerRequest, context: ServerContext
+    ) async throws -> Tessera_V1_RegisterWorkerResponse {
+        guard let address = ListenAddress(parsing: request.address), address.port > 0 else {
+            throw RPCError(code: .invalidArgument, message: "address must be host:port with a port in 1...65535, got '\(request.address)'")
+        }
+        guard request.hasCapabilities, request.capabilities.memoryBytes > 0, request.capabilities.cpuCount > 0 else {
+            throw RPCError(code: .invalidArgument, message: "capabilities must give memory_bytes > 0 and cpu_count > 0")
+        }
+        let id = registry.register(
+            address: address.description, capabilities: request.capabilities, requestedID: request.workerID,
+            readyShards: request.readyShards)
+        logger.info(
+            "worker registered",
+            metadata: [
+                "worker": "\(id)", "address": "\(address)", "memory_bytes": "\(request.capabilities.memoryBytes)",
+                "gflops": "\(request.capabilities.computeGflops)",
+            ])
+        Counter(label: "tessera_scheduler_registrations_total").increment()
+        Gauge(label: "tessera_scheduler_workers").record(registry.count)
+        return .with {
+            $0.workerID = id
+            $0.heartbeatIntervalMs = UInt32(heartbeatInterval.milliseconds)
+            $0.expiryMs = UInt32(registry.expiry.milliseconds)
+        }
+    }
+
+    func heartbeat(
+        request: Tessera_V1_HeartbeatRequest, context: ServerContext
+    ) async throws -> Tessera_V1_HeartbeatResponse {
+        guard !request.workerID.isEmpty else {
+            throw RPCError(code: .invalidArgument, message: "worker_id is required")
+        }
+        do {
+            try registry.heartbeat(workerID: request.workerID, load: request.load, readyShards: request.readyShards)
+        } catch {
+            throw RPCError(code: .notFound, message: "unknown worker '\(request.workerID)': register again")
+        }
+        return Tessera_V1_HeartbeatResponse()
+    }
+
+    func listWorkers(
+        request: Tessera_V1_ListWorkersRequest, context: ServerContext
+    ) async throws -> Tessera_V1_ListWorkersResponse {
+        .with { $0.workers = registry.workers() }
+    }
+
+    func getPlacement(
+        request: Tessera_V1_GetPlacementRequest, context: ServerContext
+    ) async throws -> Tessera_V1_GetPlacementResponse {
+        throw RPCError.notImplementedYet("GetPlacement: the placement optimizer")
+    }
+
+    func acquirePipeline(
+        request: Tessera_V1_AcquirePipelineRequest, context: ServerContext
+    ) async throws -> Tessera_V1_AcquirePipelineResponse {
+        throw RPCError.notImplementedYet("AcquirePipeline: request routing over placed pipelines")
+    }
+
+    func releasePipeline(
+        request: Tessera_V1_ReleasePipelineRequest, context: ServerContext
+    ) async throws -> Tessera_V1_ReleasePipelineResponse {
+        throw RPCError.notImplementedYet("ReleasePipeline: request routing over placed pipelines")
+    }
+
+    func reportFailure(
+        request: Tessera_V1_ReportFailureRequest, context: ServerContext
+    ) async throws -> Tessera_V1_ReportFailureResponse {
+        throw RPCError.notImplementedYet("ReportFailure: failover re-planning")
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Synchronization
+import TesseraProto
+
+/// Every worker the scheduler knows, with its capabilities, load and last heartbeat.
+/// Workers that stop sending heartbeats for `expiry` are dropped by `expire(now:)`.
+public final class WorkerRegistry: Sendable {
+    public struct Entry: Sendable {
+        public var info: Tessera_V1_WorkerInfo
+        public var lastHeartbeat: ContinuousClock.Instant
+    }
+
+    public enum RegistryError: Error, Equatable {
+        case unknownWorker(String)
+    }
+
+    private struct State {
+        var workers: [String: Entry] = [:]
+        var nextNumber = 1
+    }
+
+    private let state = Mutex(State())
+    public let expiry: Duration
+
+    public init(expiry: Duration) {
+        self.expiry = expiry
+    }
+
+    /// Registers a worker and returns its id. A worker re-registering from the same address
+    /// (a restart, or a heartbeat that got NOT_FOUND) keeps its id.
+    public func register(
+        address: String, capabilities: Tessera_V1_WorkerCapabilities, requestedID: String,
+        readyShards: [Tessera_V1_ShardRef], now: ContinuousClock.Instant = .now
+    ) -> String {
+        state.withLock { state in
+            let existing = state.workers.first { $0.value.info.address == address }?.key
+            let id: String
+            if !requestedID.isEmpty {
+                id = requestedID
+            } else if let existing {
+                id = existing
+            } else {
+                id = "worker-\(state.nextNumber)"
+                state.nextNumber += 1
+            }
+            if let existing, existing != id { state.workers.removeValue(forKey: existing) }
+            var info = Tessera_V1_WorkerInfo()
+            info.workerID = id
+            info.address = address
+            info.capabilities = capabilities
+            info.readyShards = readyShards
+            info.lastHeartbeatUnixMs = Self.unixMilliseconds()
+            info.reputation = state.workers[id]?.info.reputation ?? 1
+            state.workers[id] = Entry(info: info, lastHeartbeat: now)
+            return id
+        }
+    }
+
+    public func heartbeat(
+        workerID: String, load: Tessera_V1_WorkerLoad, readyShards: [Tessera_V1_ShardRef],
+        now: ContinuousClock.Instant = .now
+    ) throws(RegistryError) {
+        try state.withLock { state throws(RegistryError) in
+            guard var entry = state.workers[workerID] else { throw .unknownWorker(workerID) }
+            entry.info.load = load
+            entry.info.readyShards = readyShards
+            entry.info.lastHeartbeatUnixMs = Self.unixMilliseconds()
+            entry.lastHeartbeat = now
+            state.workers[workerID] = entry
+        }
+    }
+
+    /// Drops workers whose last heartbeat is older than `expiry`; returns their ids.
+    public func expire(now: ContinuousClock.Instant = .now) -> [String] {
+        state.withLock { state in
+            let expired = state.workers.filter { now - $0.value.lastHeartbeat > expiry }.map(\.key).sorted()
+            for id in expired { state.workers.removeValue(forKey: id) }
+            return expired
+        }
+    }
+
+    public func workers() -> [Tessera_V1_WorkerInfo] {
+        state.withLock { $0.workers.values.map(\.info) }.sorted { $0.workerID < $1.workerID }
+    }
+
+    public var count: Int { state.withLock { $0.workers.count } }
+
+    static func unixMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import ServiceKit
+import TesseraProto
+
+/// `tessera status`: the scheduler's view of the cluster, one row per worker.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show the workers the scheduler knows.")
+
+    @Option(help: "Scheduler address host:port (env TESSERA_SCHEDULER_ADDRESS).")
+    var scheduler = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
+
+    func run() async throws {
+        let workers: [Tessera_V1_WorkerInfo]
+        do {
+            workers = try await ServiceClient.with(scheduler) { client in
+                try await Tessera_V1_Scheduler.Client(wrapping: client)
+                    .listWorkers(.init(), options: .timeout(.seconds(5))).workers
+            }
+        } catch {
+            throw ValidationError("cannot reach the scheduler at \(scheduler): \(error)")
+        }
+        print(Self.table(workers, now: Date()))
+    }
+
+    static func table(_ workers: [Tessera_V1_WorkerInfo], now: Date) -> String {
+        var rows = [["WORKER", "ADDRESS", "MEMORY", "CPUS", "GFLOPS", "MEM GB/s", "SESSIONS", "RSS", "LAST HEARTBEAT"]]
+        for worker in workers {
+            let age = now.timeIntervalSince1970 - Double(worker.lastHeartbeatUnixMs) / 1000
+            rows.append([
+                worker.workerID, worker.address, bytes(worker.capabilities.memoryBytes),
+                "\(worker.capabilities.cpuCount)", String(format: "%.1f", worker.capabilities.computeGflops),
+                String(format: "%.1f", worker.capabilities.memoryBandwidthGbps), "\(worker.load.activeSessions)",
+                bytes(worker.load.memoryUsedBytes), String(format: "%.1fs ago", max(0, age)),
+            ])
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        let lines = rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        return (lines + ["\(workers.count) worker(s)"]).joined(separator: "\n")
+    }
+
+    static func bytes(_ value: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var amount = Double(value)
+        var unit = 0
+        while amount >= 1024, unit < units.count - 1 {
+            amount /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(value) B" : String(format: "%.1f %@", amount, units[unit])
+    }
+}

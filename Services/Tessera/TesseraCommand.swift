@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `tessera`: the command-line tool for operators and developers.
+@main
+struct TesseraCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tessera",
+        abstract: "Tessera: LLM inference across small, unequal machines.",
+        subcommands: [UpCommand.self, StatusCommand.self, ModelCommand.self])
+}

@@ -1,0 +1,224 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Everything one Tessera executable runs: a gRPC server (its services plus
+/// `grpc.health.v1.Health`), an HTTP listener (`/metrics`, `/healthz`, `/readyz`, extra
+/// routes) and background services, in one `ServiceGroup` with graceful shutdown.
+/// Each service's `build…` function fills one of these in; tests start it in-process.
+public struct ServiceApplication: Sendable {
+    public var name: String
+    public var grpcAddress: ListenAddress
+    public var httpAddress: ListenAddress?
+    public var logger: Logger
+    public var health: HealthStatusStore
+    public var rpcServices: [any RegistrableRPCService]
+    public var httpRoutes: @Sendable (Router<HTTPEndpoint.Context>) -> Void
+    public var backgroundServices: [any Service]
+    /// Runs once the listeners are bound; when it returns the service reports SERVING.
+    /// Throwing ends the service (for example a worker that cannot load its configuration).
+    public var readiness: @Sendable (BoundAddresses) async throws -> Void
+    /// The addresses actually bound (port 0 picks a free port): background services await it.
+    public let bound = OneShot<BoundAddresses>()
+
+    public init(
+        name: String, grpcAddress: ListenAddress, httpAddress: ListenAddress?, logger: Logger,
+        health: HealthStatusStore = HealthStatusStore(), rpcServices: [any RegistrableRPCService],
+        httpRoutes: @escaping @Sendable (Router<HTTPEndpoint.Context>) -> Void = { _ in },
+        backgroundServices: [any Service] = [],
+        readiness: @escaping @Sendable (BoundAddresses) async throws -> Void = { _ in }
+    ) {
+        self.readiness = readiness
+        self.name = name
+        self.grpcAddress = grpcAddress
+        self.httpAddress = httpAddress
+        self.logger = logger
+        self.health = health
+        self.rpcServices = rpcServices
+        self.httpRoutes = httpRoutes
+        self.backgroundServices = backgroundServices
+    }
+
+    /// Binds the listeners and starts everything. Returns once both listeners are bound,
+    /// or throws `ServiceError.cannotListen` naming the address and reason.
+    public func start(handleSignals: Bool = false) async throws -> RunningService {
+        ServiceMetrics.bootstrap()
+        // NOT_SERVING until the service itself says it is ready.
+        health.set(.notServing)
+        for service in rpcServices {
+            if let described = service as? any DescribedService { health.set(.notServing, for: described.healthName) }
+        }
+
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: grpcAddress.host, port: grpcAddress.port), transportSecurity: .plaintext)
+        let server = GRPCServer(
+            transport: transport, services: rpcServices + [HealthService(store: health)],
+            interceptors: [RPCMetricsInterceptor()])
+
+        let (events, eventSink) = AsyncStream<StartEvent>.makeStream()
+        var services: [any Service] = [GRPCServerService(server: server)]
+        if let httpAddress {
+            let router = HTTPEndpoint.makeRouter(health: health, extraRoutes: httpRoutes)
+            services.append(
+                Application(
+                    router: router,
+                    configuration: .init(address: .hostname(httpAddress.host, port: httpAddress.port), serverName: name),
+                    onServerRunning: { channel in eventSink.yield(.httpBound(channel.localAddress?.port ?? httpAddress.port)) },
+                    logger: logger))
+        }
+        services += backgroundServices
+        services.append(ReadinessService(application: self))
+        services.append(ShutdownMarker(health: health))  // last in, first told of shutdown
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+                logger: logger))
+        let runTask = Task {
+            defer { eventSink.finish() }
+            do { try await group.run() } catch {
+                eventSink.yield(.failed(error))
+                throw error
+            }
+        }
+
+        let grpcPort: Int
+        do {
+            guard let port = try await transport.listeningAddress.ipv4?.port else {
+                throw ServiceError.cannotListen(grpcAddress.description, "no IPv4 address bound")
+            }
+            grpcPort = port
+        } catch let error as ServiceError {
+            runTask.cancel()
+            throw error
+        } catch {
+            runTask.cancel()
+            throw ServiceError.cannotListen("gRPC \(grpcAddress)", Self.reason(from: error))
+        }
+
+        var httpPort: Int?
+        if let httpAddress {
+            for await event in events {
+                switch event {
+                case .httpBound(let port): httpPort = port
+                case .failed(let error):
+                    runTask.cancel()
+                    throw ServiceError.cannotListen("HTTP \(httpAddress)", Self.reason(from: error))
+                }
+                if httpPort != nil { break }
+            }
+            guard httpPort != nil else { throw ServiceError.cannotListen("HTTP \(httpAddress)", "listener stopped") }
+        }
+
+        let addresses = BoundAddresses(
+            grpc: ListenAddress(host: grpcAddress.host, port: grpcPort),
+            http: httpPort.map { ListenAddress(host: httpAddress!.host, port: $0) })
+        bound.set(addresses)
+        logger.info(
+            "listening", metadata: ["grpc": "\(addresses.grpc)", "http": "\(addresses.http?.description ?? "-")"])
+        return RunningService(addresses: addresses, group: group, task: runTask)
+    }
+
+    /// The innermost message of a bind failure ("Address already in use (errno: 98)").
+    static func reason(from error: any Error) -> String {
+        var current: any Error = error
+        while true {
+            if let runtime = current as? RuntimeError, let cause = runtime.cause {
+                current = cause
+                continue
+            }
+            if let rpc = current as? RPCError, let cause = rpc.cause {
+                current = cause
+                continue
+            }
+            return "\(current)"
+        }
+    }
+}
+
+enum StartEvent: Sendable {
+    case httpBound(Int)
+    case failed(any Error)
+}
+
+public struct BoundAddresses: Sendable {
+    public var grpc: ListenAddress
+    public var http: ListenAddress?
+}
+
+/// A service started by `ServiceApplication.start`.
+public final class RunningService: Sendable {
+    public let addresses: BoundAddresses
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    init(addresses: BoundAddresses, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.addresses = addresses
+        self.group = group
+        self.task = task
+    }
+
+    /// Stops accepting work, lets in-flight RPCs finish, and returns when everything stopped.
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+
+    /// Waits until the service group ends (signal, shutdown, or a failing service).
+    public func wait() async throws {
+        try await task.value
+    }
+}
+
+/// Marks the health store NOT_SERVING as soon as graceful shutdown begins, so that load
+/// balancers and `tessera up` stop sending new work before the listeners close.
+struct ShutdownMarker: Service {
+    let health: HealthStatusStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        health.markAllNotServing()
+        health.finishWatchers()
+    }
+}
+
+/// Waits for the listeners, runs the application's readiness step, then reports SERVING
+/// for the server and each of its described services.
+struct ReadinessService: Service {
+    let application: ServiceApplication
+
+    func run() async throws {
+        let addresses = try await application.bound.value
+        try await cancelWhenGracefulShutdown {
+            try await application.readiness(addresses)
+        }
+        guard !Task.isShuttingDownGracefully else { return }
+        for service in application.rpcServices {
+            if let described = service as? any DescribedService { application.health.set(.serving, for: described.healthName) }
+        }
+        application.health.set(.serving)
+        application.logger.info("serving")
+        try? await gracefulShutdown()
+    }
+}
+
+/// A gRPC service that reports health under its fully-qualified name.
+public protocol DescribedService {
+    var healthName: String { get }
+}
+
+public enum ServiceError: Error, CustomStringConvertible {
+    case cannotListen(String, String)
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let address, let reason): "cannot listen on \(address): \(reason)"
+        case .configuration(let message): "invalid configuration: \(message)"
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Logging
+
+/// What every service's `main` does: set up logging and metrics, start, run until SIGTERM or
+/// SIGINT (then drain in-flight RPCs and exit 0), or exit 1 with a one-line reason.
+public enum ServiceRunner {
+    public static func run(
+        name: String, logLevel: String, build: (Logger) throws -> ServiceApplication
+    ) async -> Never {
+        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+            fail(name, "unknown log level '\(logLevel)' (trace, debug, info, notice, warning, error, critical)")
+        }
+        ServiceLogging.bootstrap(level: level)
+        ServiceMetrics.bootstrap()
+        let logger = Logger(label: name)
+        do {
+            let application = try build(logger)
+            let running = try await application.start(handleSignals: true)
+            try await running.wait()
+            logger.info("stopped")
+            exit(0)
+        } catch {
+            fail(name, "\(error)")
+        }
+    }
+
+    static func fail(_ name: String, _ message: String) -> Never {
+        FileHandle.standardError.write(Data("\(name): error: \(message)\n".utf8))
+        exit(1)
+    }
+}

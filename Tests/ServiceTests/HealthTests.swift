@@ -1,0 +1,80 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GRPCCore
+import ServiceKit
+import Testing
+import TesseraProto
+
+@Suite struct HealthTests {
+    @Test func schedulerReportsServingForServerAndService() async throws {
+        let scheduler = try await startScheduler()
+        defer { Task { await scheduler.shutdown() } }
+        let address = scheduler.addresses.grpc
+        #expect(try await eventually { await HealthProbe.isServing(address) })
+        #expect(await HealthProbe.isServing(address, service: "tessera.v1.Scheduler"))
+        let unknown = await rpcCode {
+            try await ServiceClient.with(address) { client in
+                _ = try await Grpc_Health_V1_Health.Client(wrapping: client).check(.with { $0.service = "no.such.Service" })
+            }
+        }
+        #expect(unknown == .notFound)
+        await scheduler.shutdown()
+    }
+
+    @Test func workerIsNotServingUntilRegistered() async throws {
+        // The scheduler's port is known but nothing listens there yet.
+        let schedulerPort = try freePort()
+        let schedulerAddress = ListenAddress(host: "127.0.0.1", port: schedulerPort)
+        let worker = try await startWorker(scheduler: schedulerAddress)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await HealthProbe.isServing(worker.addresses.grpc) == false)
+
+        // Start order does not matter: the worker keeps retrying and then registers.
+        let scheduler = try await startScheduler(port: schedulerPort)
+        #expect(try await eventually { await HealthProbe.isServing(worker.addresses.grpc) })
+        #expect(try await listWorkers(schedulerAddress).count == 1)
+        await worker.shutdown()
+        await scheduler.shutdown()
+    }
+
+    @Test func httpEndpointsServeMetricsAndReadiness() async throws {
+        let scheduler = try await startScheduler()
+        let http = try #require(scheduler.addresses.http)
+        #expect(try await eventually { await HealthProbe.isServing(scheduler.addresses.grpc) })
+        _ = try await listWorkers(scheduler.addresses.grpc)
+
+        let (metrics, metricsStatus) = try await httpGet("http://\(http)/metrics")
+        #expect(metricsStatus == 200)
+        #expect(metrics.contains("tessera_grpc_requests_total"))
+        let (_, readyStatus) = try await httpGet("http://\(http)/readyz")
+        #expect(readyStatus == 200)
+        await scheduler.shutdown()
+    }
+
+    @Test func watchStreamEndsCleanlyOnGracefulShutdown() async throws {
+        let scheduler = try await startScheduler()
+        let address = scheduler.addresses.grpc
+        #expect(try await eventually { await HealthProbe.isServing(address) })
+        let statuses = try await ServiceClient.with(address) { client in
+            let health = Grpc_Health_V1_Health.Client(wrapping: client)
+            return try await health.watch(.init()) { response in
+                var seen: [Grpc_Health_V1_HealthCheckResponse.ServingStatus] = []
+                for try await message in response.messages {
+                    seen.append(message.status)
+                    if seen.count == 1 { Task { await scheduler.shutdown() } }
+                }
+                return seen
+            }
+        }
+        // The in-flight stream saw SERVING, then NOT_SERVING, and then finished without error.
+        #expect(statuses.first == .serving)
+        #expect(statuses.last == .notServing)
+    }
+}
+
+func httpGet(_ url: String) async throws -> (String, Int) {
+    let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+    return (String(decoding: data, as: UTF8.self), (response as? HTTPURLResponse)?.statusCode ?? 0)
+}

@@ -1,0 +1,79 @@
+import Foundation
+import GRPCCore
+import Logging
+import ServiceKit
+import TesseraProto
+
+import InferenceWorker
+import Scheduler
+
+/// Services in tests log nowhere and bind free ports on 127.0.0.1.
+let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+let loopbackAnyPort = ListenAddress(host: "127.0.0.1", port: 0)
+
+func startScheduler(
+    heartbeat: Duration = .milliseconds(100), expiry: Duration = .milliseconds(2000), port: Int = 0
+) async throws -> RunningService {
+    var configuration = SchedulerConfiguration()
+    configuration.grpcAddress = ListenAddress(host: "127.0.0.1", port: port)
+    configuration.httpAddress = loopbackAnyPort
+    configuration.heartbeatInterval = heartbeat
+    configuration.workerExpiry = expiry
+    return try await buildScheduler(configuration, logger: quietLogger).start()
+}
+
+func startWorker(scheduler: ListenAddress, workerID: String = "") async throws -> RunningService {
+    var configuration = WorkerConfiguration()
+    configuration.grpcAddress = loopbackAnyPort
+    configuration.httpAddress = loopbackAnyPort
+    configuration.schedulerAddress = scheduler
+    configuration.memoryBudgetBytes = 1 << 30
+    configuration.threads = 1
+    configuration.workerID = workerID
+    return try await buildInferenceWorker(configuration, logger: quietLogger).start()
+}
+
+func listWorkers(_ scheduler: ListenAddress) async throws -> [Tessera_V1_WorkerInfo] {
+    try await ServiceClient.with(scheduler) { client in
+        try await Tessera_V1_Scheduler.Client(wrapping: client).listWorkers(.init()).workers
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(
+    timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return false
+}
+
+/// A port nothing listens on right now (bind 0, read it, close).
+func freePort() throws -> Int {
+    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socketFD) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, length) == 0 && getsockname(socketFD, $0, &length) == 0 }
+    }
+    guard bound else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+func rpcCode(_ body: () async throws -> Void) async -> RPCError.Code? {
+    do {
+        try await body()
+        return nil
+    } catch let error as RPCError {
+        return error.code
+    } catch {
+        return .unknown
+    }
+}

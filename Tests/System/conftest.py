@@ -1,0 +1,107 @@
+"""Fixtures for system tests: the built executables run as real processes on 127.0.0.1."""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def bin_dir() -> pathlib.Path:
+    configured = os.environ.get("TESSERA_BIN")
+    if configured:
+        return pathlib.Path(configured)
+    out = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return pathlib.Path(out)
+
+
+@pytest.fixture(scope="session")
+def stubs(tmp_path_factory):
+    """Python stubs generated from proto/ with grpc_tools (Tessera's own services)."""
+    from grpc_tools import protoc
+    out = tmp_path_factory.mktemp("stubs")
+    files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto" / "tessera").rglob("*.proto")]
+    status = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}", *files])
+    assert status == 0, "grpc_tools.protoc failed"
+    sys.path.insert(0, str(out))
+    from tessera.v1 import scheduler_pb2, scheduler_pb2_grpc, common_pb2, gateway_pb2, gateway_pb2_grpc
+    return type("Stubs", (), dict(scheduler_pb2=scheduler_pb2, scheduler_pb2_grpc=scheduler_pb2_grpc,
+                                  common_pb2=common_pb2, gateway_pb2=gateway_pb2,
+                                  gateway_pb2_grpc=gateway_pb2_grpc))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health_status(port: int, service: str = "", timeout: float = 1.0):
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout).status
+        except grpc.RpcError:
+            return None
+
+
+def wait_serving(port: int, timeout: float = 60.0, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode} before serving")
+        if health_status(port) == health_pb2.HealthCheckResponse.SERVING:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"port {port} not SERVING after {timeout}s")
+
+
+class Processes:
+    """Starts executables with logs in files and always stops them."""
+
+    def __init__(self, bin_dir: pathlib.Path, log_dir: pathlib.Path):
+        self.bin_dir, self.log_dir, self.procs = bin_dir, log_dir, []
+
+    def start(self, program: str, *args: str, env=None) -> subprocess.Popen:
+        log = open(self.log_dir / f"{program}-{len(self.procs)}.log", "w")
+        proc = subprocess.Popen([str(self.bin_dir / program), *args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+        proc.log_path = log.name
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def processes(bin_dir, tmp_path):
+    procs = Processes(bin_dir, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture
+def scheduler(processes):
+    port, http = free_port(), free_port()
+    proc = processes.start("scheduler", "--port", str(port), "--http-port", str(http),
+                           "--heartbeat-ms", "200", "--worker-expiry-ms", "1000")
+    wait_serving(port, proc=proc)
+    proc.port, proc.http_port = port, http
+    return proc

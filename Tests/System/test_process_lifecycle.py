@@ -1,0 +1,81 @@
+"""Service processes: graceful shutdown, clear start-up errors, bad flags."""
+import signal
+import socket
+import subprocess
+import threading
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from conftest import free_port, wait_serving
+
+SERVICES = ["scheduler", "cache-manager", "verifier", "gateway", "inference-worker"]
+
+
+def test_sigterm_drains_an_inflight_stream_and_exits_zero(processes, scheduler):
+    # An open Health.Watch stream is in flight when SIGTERM arrives: the client sees
+    # NOT_SERVING, the stream ends with OK, and the process exits 0.
+    seen, errors = [], []
+
+    def watch():
+        with grpc.insecure_channel(f"127.0.0.1:{scheduler.port}") as channel:
+            try:
+                for message in health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=20):
+                    seen.append(message.status)
+                    if len(seen) == 1:
+                        scheduler.send_signal(signal.SIGTERM)
+            except grpc.RpcError as error:
+                errors.append(error.code())
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    thread.join(timeout=30)
+    assert scheduler.wait(timeout=15) == 0
+    assert seen[0] == health_pb2.HealthCheckResponse.SERVING
+    assert seen[-1] == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert errors == []
+    log = open(scheduler.log_path).read()
+    assert "level=info service=scheduler msg=stopped" in log
+
+
+def test_sigint_also_stops_cleanly(processes):
+    port, http = free_port(), free_port()
+    proc = processes.start("verifier", "--port", str(port), "--http-port", str(http))
+    wait_serving(port, proc=proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=15) == 0
+
+
+def test_port_in_use_exits_nonzero_with_one_line_reason(bin_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for program in SERVICES:
+            result = subprocess.run([str(bin_dir / program), "--port", str(port), "--http-port", str(free_port())],
+                                    capture_output=True, text=True, timeout=30)
+            assert result.returncode != 0, program
+            errors = [line for line in result.stderr.splitlines() if "error:" in line]
+            assert len(errors) == 1, result.stderr
+            assert f"cannot listen on gRPC 127.0.0.1:{port}" in errors[0]
+            assert "in use" in errors[0].lower()
+
+
+def test_bad_flag_prints_usage(bin_dir):
+    for program in SERVICES + ["tessera"]:
+        result = subprocess.run([str(bin_dir / program), "--no-such-flag"], capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0
+        assert "Usage:" in result.stderr, program
+    result = subprocess.run([str(bin_dir / "scheduler"), "--port", "70000"], capture_output=True, text=True)
+    assert result.returncode != 0 and "between 0 and 65535" in result.stderr
+
+
+def test_structured_log_lines(processes):
+    port, http = free_port(), free_port()
+    proc = processes.start("verifier", "--port", str(port), "--http-port", str(http))
+    wait_serving(port, proc=proc)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=15)
+    lines = [line for line in open(proc.log_path).read().splitlines() if line.strip()]
+    assert lines and all(line.startswith("ts=") and " level=" in line and " msg=" in line for line in lines), lines
+    assert any(f"grpc=127.0.0.1:{port}" in line for line in lines)
