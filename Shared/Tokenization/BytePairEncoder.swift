@@ -18,34 +18,33 @@ struct BytePairEncoder: Sendable {
 
     init(vocabulary: Vocabulary, merges mergeStrings: [String]) {
         vocabularyCount = Int32(vocabulary.count)
-        var pieceIDs: [String: Int32] = [:]
-        pieceIDs.reserveCapacity(vocabulary.count + mergeStrings.count)
-        for (id, text) in vocabulary.tokens.enumerated() { pieceIDs[text] = Int32(id) }
+        // Token texts keep their ids; any other string met in a merge gets the next free id.
+        var pieceIDs = vocabulary.textToID
         var nextPiece = Int32(vocabulary.count)
-        func piece(_ text: Substring) -> Int32 {
-            let key = String(text)
-            if let id = pieceIDs[key] { return id }
-            pieceIDs[key] = nextPiece
-            nextPiece += 1
-            return nextPiece - 1
+        func piece(_ text: UnsafeBufferPointer<UInt8>) -> Int32 {
+            let id = pieceIDs.insert(text, nextPiece)
+            if id == nextPiece { nextPiece += 1 }
+            return id
         }
 
         var table: [UInt64: UInt64] = [:]
         table.reserveCapacity(mergeStrings.count)
+        var joined: [UInt8] = []
         for (rank, merge) in mergeStrings.enumerated() {
-            // llama.cpp splits at the first space after the first byte.
-            let utf8 = merge.utf8
-            guard utf8.count > 1,
-                let space = utf8.dropFirst().firstIndex(of: 0x20)
-            else { continue }
-            let left = Substring(utf8[utf8.startIndex..<space])
-            let right = Substring(utf8[utf8.index(after: space)...])
-            let leftID = piece(left)
-            let rightID = piece(right)
-            let key = UInt64(UInt32(bitPattern: leftID)) << 32 | UInt64(UInt32(bitPattern: rightID))
-            guard table[key] == nil else { continue }  // the first rank of a pair wins
-            let merged = piece(left + right)
-            table[key] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: merged))
+            var merge = merge
+            merge.withUTF8 { utf8 in
+                // llama.cpp splits at the first space after the first byte.
+                guard utf8.count > 1, let space = utf8[1...].firstIndex(of: 0x20) else { return }
+                let leftID = piece(UnsafeBufferPointer(rebasing: utf8[..<space]))
+                let rightID = piece(UnsafeBufferPointer(rebasing: utf8[(space + 1)...]))
+                let key = UInt64(UInt32(bitPattern: leftID)) << 32 | UInt64(UInt32(bitPattern: rightID))
+                guard table[key] == nil else { return }  // the first rank of a pair wins
+                joined.removeAll(keepingCapacity: true)
+                joined.append(contentsOf: utf8[..<space])
+                joined.append(contentsOf: utf8[(space + 1)...])
+                let merged = joined.withUnsafeBufferPointer { piece($0) }
+                table[key] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: merged))
+            }
         }
         merges = table
 
@@ -53,7 +52,7 @@ struct BytePairEncoder: Sendable {
         var fallback: [[Int32]] = []
         for byte in 0...255 {
             let mapped = ByteLevelMapping.mappedUTF8(for: UInt8(byte))
-            byteMapped.append(pieceIDs[String(decoding: mapped, as: UTF8.self)] ?? -1)
+            byteMapped.append(pieceIDs.value(for: mapped) ?? -1)
             fallback.append(mapped.compactMap { vocabulary.textToID.value(for: [$0]) })
         }
         pieceForByte = byteMapped
