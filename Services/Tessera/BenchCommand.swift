@@ -104,7 +104,7 @@ struct BenchCommand: ParsableCommand {
             }
             let output = ChildProcess.run(python, [
                 script, "--model", path, "--prompt-tokens", "\(promptTokens)", "--gen-tokens", "\(genTokens)",
-                "--threads", "\(threads)",
+                "--threads", "\(threads)", "--runs", "\(repetitions)", "--json",
             ])
             guard let line = output.lastJSONLine,
                   let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -118,17 +118,15 @@ struct BenchCommand: ParsableCommand {
                 peakRSSBytes: (object["peak_rss_bytes"] as? NSNumber)?.intValue ?? 0, weightBytesPerToken: nil, error: nil)
         }
 
-        /// Memory read bandwidth in GB/s from membw.py (its JSON, or the first number it prints).
+        /// Single-thread memory read bandwidth in GB/s from membw.py.
         private func measureBandwidth() -> Double? {
             let script = scripts + "/membw.py"
             guard FileManager.default.fileExists(atPath: script) else { return nil }
-            let output = ChildProcess.run(python, [script])
-            if let line = output.lastJSONLine,
-               let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
-                let key = object.keys.sorted().first { $0.lowercased().contains("gb") }
-                if let key, let value = (object[key] as? NSNumber)?.doubleValue { return value }
-            }
-            return output.standardOutput.split(whereSeparator: { !"0123456789.".contains($0) }).compactMap { Double($0) }.first
+            let output = ChildProcess.run(python, [script, "--json"])
+            guard let line = output.lastJSONLine,
+                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            else { return nil }
+            return (object["read_gbps_best"] as? NSNumber)?.doubleValue
         }
     }
 }

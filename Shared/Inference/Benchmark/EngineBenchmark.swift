@@ -29,8 +29,8 @@ public struct EngineBenchmark: Sendable {
         self.repetitions = max(1, repetitions)
     }
 
-    /// Runs a warm-up pass, then `repetitions` measured passes, and keeps the fastest of each phase
-    /// (the machine is shared, so the minimum is the least noisy estimate).
+    /// Runs a warm-up pass, then `repetitions` measured passes, and reports the median of each
+    /// phase (the statistic scripts/bench/llamacpp-bench.py reports for llama.cpp).
     public func run(stage: TransformerStage) throws -> Result {
         guard stage.isFirst, stage.isLast else {
             throw InferenceError.wrongInput("the benchmark needs a stage holding the whole model")
@@ -39,10 +39,7 @@ public struct EngineBenchmark: Sendable {
         // A fixed, deterministic pseudo-prompt; the content does not affect speed.
         let prompt = (0..<promptTokens).map { Int32(($0 * 7919 + 17) % vocabulary) }
         let context = promptTokens + generatedTokens
-        var best = Result(
-            threads: stage.threadCount, promptTokens: promptTokens, generatedTokens: generatedTokens,
-            prefillSeconds: .infinity, decodeSeconds: .infinity, prefillCPUSeconds: .infinity,
-            decodeCPUSeconds: .infinity)
+        var prefill: [Double] = [], decode: [Double] = [], prefillCPU: [Double] = [], decodeCPU: [Double] = []
         for pass in 0...repetitions {
             let session = try stage.makeSession(contextLength: context)
             let prefillStart = DispatchTime.now().uptimeNanoseconds
@@ -57,12 +54,16 @@ public struct EngineBenchmark: Sendable {
             let decodeEnd = DispatchTime.now().uptimeNanoseconds
             let decodeCPUEnd = Self.processCPUSeconds()
             guard pass > 0 else { continue }  // warm-up: page in weights, grow buffers
-            best.prefillSeconds = min(best.prefillSeconds, Double(prefillEnd - prefillStart) / 1e9)
-            best.decodeSeconds = min(best.decodeSeconds, Double(decodeEnd - prefillEnd) / 1e9)
-            best.prefillCPUSeconds = min(best.prefillCPUSeconds, prefillCPUEnd - prefillCPUStart)
-            best.decodeCPUSeconds = min(best.decodeCPUSeconds, decodeCPUEnd - prefillCPUEnd)
+            prefill.append(Double(prefillEnd - prefillStart) / 1e9)
+            decode.append(Double(decodeEnd - prefillEnd) / 1e9)
+            prefillCPU.append(prefillCPUEnd - prefillCPUStart)
+            decodeCPU.append(decodeCPUEnd - prefillCPUEnd)
         }
-        return best
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        return Result(
+            threads: stage.threadCount, promptTokens: promptTokens, generatedTokens: generatedTokens,
+            prefillSeconds: median(prefill), decodeSeconds: median(decode), prefillCPUSeconds: median(prefillCPU),
+            decodeCPUSeconds: median(decodeCPU))
     }
 
     static func processCPUSeconds() -> Double {

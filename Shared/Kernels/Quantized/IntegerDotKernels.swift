@@ -34,8 +34,8 @@ enum IntegerDotKernels {
         while block + 2 <= blocks {
             let first = Format.unpack(row + block &* Format.blockBytes)
             let second = Format.unpack(row + (block &+ 1) &* Format.blockBytes)
-            let partialFirst = blockPartialSums(first, values + block &* activationBlockBytes)
-            let partialSecond = blockPartialSums(second, values + (block &+ 1) &* activationBlockBytes)
+            let partialFirst = blockPartialSums(format, first, values + block &* activationBlockBytes)
+            let partialSecond = blockPartialSums(format, second, values + (block &+ 1) &* activationBlockBytes)
             accumulators.0 = accumulators.0.addingProduct(partialFirst, first.scale * scales[block])
             accumulators.1 = accumulators.1.addingProduct(partialSecond, second.scale * scales[block &+ 1])
             offsets = offsets.addingProduct(
@@ -44,7 +44,7 @@ enum IntegerDotKernels {
         }
         if block < blocks {
             let last = Format.unpack(row + block &* Format.blockBytes)
-            let partial = blockPartialSums(last, values + block &* activationBlockBytes)
+            let partial = blockPartialSums(format, last, values + block &* activationBlockBytes)
             accumulators.0 = accumulators.0.addingProduct(partial, last.scale * scales[block])
             offsets[0] = offsets[0].addingProduct(last.offset, scaledSums[block])
         }

@@ -11,6 +11,8 @@ struct UnpackedBlock {
 /// A ggml weight format whose blocks of 32 can be dotted with Q8Activations in integers.
 protocol IntegerDotFormat {
     static var blockBytes: Int { get }
+    /// Quants are 4-bit, so a 32-bit lane's two 16-bit product sums add up to less than 2^15.
+    static var hasNibbleQuants: Bool { get }
     static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock
 }
 
@@ -27,6 +29,7 @@ private func unpackNibbles(_ packedBytes: UnsafeRawPointer) -> (even: SIMD16<Int
 
 enum Q4_1Format: IntegerDotFormat {
     static let blockBytes = 20
+    static let hasNibbleQuants = true
     @inline(__always)
     static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
         let (even, odd) = unpackNibbles(block + 4)
@@ -36,6 +39,7 @@ enum Q4_1Format: IntegerDotFormat {
 
 enum Q4_0Format: IntegerDotFormat {
     static let blockBytes = 18
+    static let hasNibbleQuants = true
     @inline(__always)
     static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
         let (even, odd) = unpackNibbles(block + 2)
@@ -47,6 +51,7 @@ enum Q4_0Format: IntegerDotFormat {
 
 enum Q8_0Format: IntegerDotFormat {
     static let blockBytes = 34
+    static let hasNibbleQuants = false
     @inline(__always)
     static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
         let pairs = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int16>.self)
@@ -58,10 +63,17 @@ enum Q8_0Format: IntegerDotFormat {
 /// Σ over the block of weight × activation as eight partial float sums.
 /// |products| ≤ 128·127, so the sum of an even and an odd product still fits in Int16.
 @inline(__always)
-func blockPartialSums(_ weights: UnpackedBlock, _ activations: UnsafeRawPointer) -> SIMD8<Float> {
+func blockPartialSums<Format: IntegerDotFormat>(
+    _ format: Format.Type, _ weights: UnpackedBlock, _ activations: UnsafeRawPointer
+) -> SIMD8<Float> {
     let even = activations.loadUnaligned(as: SIMD16<Int16>.self)
     let odd = activations.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self)
     let products = unsafeBitCast(weights.even &* even &+ weights.odd &* odd, to: SIMD8<Int32>.self)
+    if Format.hasNibbleQuants {
+        // hi·2^16 + lo plus lo·2^16 puts hi + lo in the upper half (|hi + lo| ≤ 2·2·15·127 < 2^15),
+        // one operation cheaper than sign-extending both halves.
+        return exactFloats((products &+ (products &<< 16)) &>> 16)
+    }
     // Sign-extend both 16-bit halves of each 32-bit lane and add them.
     return exactFloats(((products &<< 16) &>> 16) &+ (products &>> 16))
 }
