@@ -6,6 +6,7 @@ FROM swift:6.3-bookworm AS build
 WORKDIR /src
 # Resolve dependencies first so source edits reuse this layer.
 COPY Package.swift ./
+RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev && rm -rf /var/lib/apt/lists/*
 RUN swift package resolve
 COPY Shared ./Shared
 COPY Services ./Services
@@ -21,7 +22,7 @@ RUN swift build -c release --static-swift-stdlib \
 # for `tessera model pull` (models come from PyPI wheels) and curl for health checks.
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libstdc++6 zlib1g ca-certificates curl python3 python3-pip \
+    && apt-get install -y --no-install-recommends libstdc++6 zlib1g libsqlite3-0 ca-certificates curl python3 python3-pip \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /var/lib/tessera tessera
 COPY --from=build /out/ /usr/local/bin/

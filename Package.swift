@@ -64,6 +64,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
     ],
     targets: ([
         // MARK: Shared libraries
@@ -94,11 +95,15 @@ let package = Package(
 
         // MARK: Services (library + executable each)
     ]
-        + service("Gateway", dependencies: ["ServiceKit", "TesseraProto", "Tokenization", "Inference"])
+        + service("Gateway", dependencies: ["ServiceKit", "TesseraProto", "Tokenization", "Inference", "GGUF"])
         + service("Scheduler", dependencies: ["ServiceKit", "TesseraProto", "Placement"])
-        + service("CacheManager", dependencies: ["ServiceKit", "TesseraProto", "GGUF", "Integrity", "ModelStore"])
+        + service(
+            "CacheManager",
+            dependencies: [
+                "ServiceKit", "TesseraProto", "GGUF", "Integrity", "ModelStore", .product(name: "GRDB", package: "GRDB.swift"),
+            ])
         + service("InferenceWorker",
-            dependencies: ["ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity"])
+            dependencies: ["ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity", "GGUF", "Tokenization"])
         + service("Verifier", dependencies: ["ServiceKit", "TesseraProto", "Integrity"])
         + [
             .executableTarget(
@@ -122,7 +127,7 @@ let package = Package(
                 name: "ServiceTests",
                 dependencies: [
                     "ServiceKit", "TesseraProto", "Gateway", "Scheduler", "CacheManager", "InferenceWorker", "Verifier",
-                    grpcCore, grpcHTTP2,
+                    "GGUF", "ModelStore", "Integrity", "Inference", "Tokenization", grpcCore, grpcHTTP2,
                 ],
                 path: "Tests/ServiceTests"),
         ]).filter { !engineOnly || engineTargetNames.contains($0.name) }

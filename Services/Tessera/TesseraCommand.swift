@@ -6,5 +6,8 @@ struct TesseraCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Tessera: LLM inference across small, unequal machines.",
-        subcommands: [UpCommand.self, StatusCommand.self, ModelCommand.self])
+        subcommands: [
+            UpCommand.self, StatusCommand.self, ModelCommand.self, RunCommand.self, TokenizeCommand.self,
+            PlacementCommand.self, BenchCommand.self,
+        ])
 }

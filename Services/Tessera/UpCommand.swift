@@ -79,7 +79,7 @@ struct UpCommand: AsyncParsableCommand {
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = workerThreads ?? max(1, cores / workers)
-        let memoryMb = workerMemoryMb ?? Int(ProcessInfo.processInfo.physicalMemory / 2 / UInt64(workers) >> 20)
+        let memoryMb = workerMemoryMb ?? Int((ProcessInfo.processInfo.physicalMemory / 2 / UInt64(workers)) >> 20)
         var members = [
             member("scheduler", grpc: 7401, http: 9401, []),
             member("cache-manager", grpc: 7402, http: 9402, []),

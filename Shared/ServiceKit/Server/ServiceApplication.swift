@@ -96,8 +96,17 @@ public struct ServiceApplication: Sendable {
             runTask.cancel()
             throw error
         } catch {
+            // The transport only says it is not listening; the server's own failure, which
+            // the group reports next, carries the cause ("Address already in use").
+            var cause: any Error = error
+            for await event in events {
+                if case .failed(let failure) = event {
+                    cause = failure
+                    break
+                }
+            }
             runTask.cancel()
-            throw ServiceError.cannotListen("gRPC \(grpcAddress)", Self.reason(from: error))
+            throw ServiceError.cannotListen("gRPC \(grpcAddress)", Self.reason(from: cause))
         }
 
         var httpPort: Int?
