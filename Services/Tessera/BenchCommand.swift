@@ -26,6 +26,8 @@ struct BenchCommand: ParsableCommand {
         var genTokens = 64
         @Option(help: "Measured passes per configuration (the fastest counts).")
         var repetitions = 3
+        @Option(help: "KV cache precision for Tessera: f16 (llama.cpp's default) or f32.")
+        var kvCache = "f16"
         @Option(help: "Python interpreter for the llama.cpp and bandwidth scripts.")
         var python = "python3"
         @Option(help: "Folder holding llamacpp-bench.py and membw.py.")
@@ -40,6 +42,7 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("--prompt-tokens, --gen-tokens and --repetitions must be positive")
             }
             guard !(try threadCounts()).isEmpty else { throw ValidationError("--threads needs at least one count") }
+            guard KVCachePrecision(rawValue: kvCache) != nil else { throw ValidationError("--kv-cache must be f16 or f32") }
         }
 
         func threadCounts() throws -> [Int] {
@@ -74,8 +77,10 @@ struct BenchCommand: ParsableCommand {
         /// Child process: one configuration, one JSON line on stdout.
         private func runSingle(path: String, threads: Int) throws {
             let stage = try TransformerStage(path: path, threads: threads)
-            let result = try EngineBenchmark(promptTokens: promptTokens, generatedTokens: genTokens, repetitions: repetitions)
-                .run(stage: stage)
+            let result = try EngineBenchmark(
+                promptTokens: promptTokens, generatedTokens: genTokens, repetitions: repetitions,
+                kvCachePrecision: KVCachePrecision(rawValue: kvCache) ?? .f16
+            ).run(stage: stage)
             let row = BenchRow(
                 engine: "tessera", threads: threads, prefillTPS: result.prefillTokensPerSecond,
                 decodeTPS: result.decodeTokensPerSecond, peakRSSBytes: ProcessMetrics.peakResidentBytes(),
@@ -88,6 +93,7 @@ struct BenchCommand: ParsableCommand {
             let arguments = [
                 "bench", "engine", "--single", "--model", path, "--threads", "\(threads)",
                 "--prompt-tokens", "\(promptTokens)", "--gen-tokens", "\(genTokens)", "--repetitions", "\(repetitions)",
+                "--kv-cache", kvCache,
             ]
             let output = ChildProcess.run(executable, arguments)
             guard let line = output.lastJSONLine, let row = try? JSONDecoder().decode(BenchRow.self, from: Data(line.utf8))

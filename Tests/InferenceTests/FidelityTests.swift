@@ -17,9 +17,10 @@ struct LogitsFixture: Decodable {
     }
     let prompts: [Prompt]
 
-    static func load() throws -> LogitsFixture {
+    /// logits.json (llama.cpp) or logits_exact.json (float64 NumPy on the same weights and ids).
+    static func load(_ name: String = "logits.json") throws -> LogitsFixture {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Reference/logits.json")
+            .appendingPathComponent("Reference/" + name)
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw TestModel.Missing(path: url.path + " (reference fixture; regenerate with scripts/reference)")
         }
@@ -36,6 +37,31 @@ struct LogitsFixture: Decodable {
     static let logitTolerance = 1.75
     /// Positions whose top-1 lead is at least this clear must agree on the top token.
     static let decisiveMargin = 0.5
+
+    /// With an f32 KV cache and the float prefill path our arithmetic is exact up to float32
+    /// rounding, so we must agree with a float64 implementation almost perfectly (the fixture
+    /// rounds logits to 4 decimals). Measured: max |Δ| = 7e-5.
+    @Test func teacherForcedLogitsMatchFloat64Reference() throws {
+        let fixture = try LogitsFixture.load("logits_exact.json")
+        let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
+        let vocabulary = stage.hyperparameters.vocabularySize
+        var worstDelta = 0.0
+        for prompt in fixture.prompts {
+            let tokens = prompt.prompt_ids + prompt.continuation_ids
+            let session = try stage.makeSession(contextLength: tokens.count, precision: .f32)
+            let logits = try stage.forward(.tokens(tokens), session: session, allLogits: true).values
+            for (offset, reference) in prompt.positions.enumerated() {
+                let row = prompt.prompt_ids.count - 1 + offset
+                let ours = logits[(row * vocabulary)..<((row + 1) * vocabulary)]
+                if reference.margin > 0.01 { #expect(TestModel.argmax(ours) == reference.ids[0]) }
+                for entry in reference.top {
+                    worstDelta = max(worstDelta, abs(Double(ours[ours.startIndex + Int(entry[0])]) - entry[1]))
+                }
+            }
+        }
+        print("float64 reference: max |Δ| over top-10 \(worstDelta)")
+        #expect(worstDelta <= 0.01)
+    }
 
     @Test func teacherForcedLogitsMatchLlamaCpp() throws {
         let fixture = try LogitsFixture.load()

@@ -22,11 +22,15 @@ public struct EngineBenchmark: Sendable {
     public var promptTokens: Int
     public var generatedTokens: Int
     public var repetitions: Int
+    public var kvCachePrecision: KVCachePrecision
 
-    public init(promptTokens: Int = 128, generatedTokens: Int = 64, repetitions: Int = 3) {
+    public init(
+        promptTokens: Int = 128, generatedTokens: Int = 64, repetitions: Int = 3, kvCachePrecision: KVCachePrecision = .f16
+    ) {
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
         self.repetitions = max(1, repetitions)
+        self.kvCachePrecision = kvCachePrecision
     }
 
     /// Runs a warm-up pass, then `repetitions` measured passes, and reports the median of each
@@ -41,7 +45,7 @@ public struct EngineBenchmark: Sendable {
         let context = promptTokens + generatedTokens
         var prefill: [Double] = [], decode: [Double] = [], prefillCPU: [Double] = [], decodeCPU: [Double] = []
         for pass in 0...repetitions {
-            let session = try stage.makeSession(contextLength: context)
+            let session = try stage.makeSession(contextLength: context, precision: kvCachePrecision)
             let prefillStart = DispatchTime.now().uptimeNanoseconds
             let prefillCPUStart = Self.processCPUSeconds()
             var logits = try stage.forward(.tokens(prompt), session: session).values

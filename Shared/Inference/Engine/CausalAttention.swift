@@ -22,66 +22,72 @@ struct CausalAttention {
             while item < items {
                 let token = item / headCount, head = item % headCount
                 let offset = (token * headCount + head) * headDimension
-                attendOne(
-                    query: queries + offset, head: head, position: startPosition + token, layer: layer,
-                    session: session, output: output + offset, scores: workerScores)
+                switch session.precision {
+                case .f32:
+                    attendOne(Float.self, query: queries + offset, head: head, position: startPosition + token,
+                              layer: layer, session: session, output: output + offset, scores: workerScores)
+                case .f16:
+                    attendOne(Float16.self, query: queries + offset, head: head, position: startPosition + token,
+                              layer: layer, session: session, output: output + offset, scores: workerScores)
+                }
                 item += threads
             }
         }
     }
 
     @inline(__always)
-    private func attendOne(
-        query: UnsafePointer<Float>, head: Int, position: Int, layer: Int, session: StageSession,
-        output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
+    private func attendOne<Element: KVElement>(
+        _ element: Element.Type, query: UnsafePointer<Float>, head: Int, position: Int, layer: Int,
+        session: StageSession, output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
     ) {
-        let kvOffset = (head / (headCount / kvHeadCount)) * headDimension
+        let kvHead = head / (headCount / kvHeadCount)
         let scale = 1 / Float(headDimension).squareRoot()
         let length = position + 1
+        let rowStride = session.kvWidth
+        let keys = UnsafeRawPointer(session.keys + session.offset(layer: layer, position: 0))
+        let values = UnsafeRawPointer(session.values + session.offset(layer: layer, position: 0))
         for t in 0..<length {
-            let key = session.keyRow(layer: layer, position: t) + kvOffset
-            scores[t] = dot(query, key, count: headDimension) * scale
+            scores[t] = dot(query, Element.self, keys, first: t * rowStride + kvHead * headDimension) * scale
         }
         Softmax.apply(scores, count: length)
         output.initialize(repeating: 0, count: headDimension)
         for t in 0..<length {
-            let value = session.valueRow(layer: layer, position: t) + kvOffset
-            accumulate(value, weight: scores[t], into: output, count: headDimension)
+            accumulate(Element.self, values, first: t * rowStride + kvHead * headDimension, weight: scores[t], into: output)
         }
     }
 
     @inline(__always)
-    private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    private func dot<Element: KVElement>(
+        _ query: UnsafePointer<Float>, _ element: Element.Type, _ keys: UnsafeRawPointer, first: Int
+    ) -> Float {
         var acc = SIMD8<Float>()
         var index = 0
-        while index + 8 <= count {
+        while index + 8 <= headDimension {
             acc = acc.addingProduct(
-                UnsafeRawPointer(a + index).loadUnaligned(as: SIMD8<Float>.self),
-                UnsafeRawPointer(b + index).loadUnaligned(as: SIMD8<Float>.self))
+                UnsafeRawPointer(query + index).loadUnaligned(as: SIMD8<Float>.self), Element.load8(keys, first + index))
             index += 8
         }
         var total = acc.sum()
-        while index < count {
-            total += a[index] * b[index]
+        while index < headDimension {
+            total += query[index] * Element.load(keys, first + index)
             index += 1
         }
         return total
     }
 
     @inline(__always)
-    private func accumulate(
-        _ value: UnsafePointer<Float>, weight: Float, into output: UnsafeMutablePointer<Float>, count: Int
+    private func accumulate<Element: KVElement>(
+        _ element: Element.Type, _ values: UnsafeRawPointer, first: Int, weight: Float, into output: UnsafeMutablePointer<Float>
     ) {
         var index = 0
-        while index + 8 <= count {
+        while index + 8 <= headDimension {
             let target = UnsafeMutableRawPointer(output + index)
-            let sum = target.loadUnaligned(as: SIMD8<Float>.self)
-                .addingProduct(UnsafeRawPointer(value + index).loadUnaligned(as: SIMD8<Float>.self), weight)
+            let sum = target.loadUnaligned(as: SIMD8<Float>.self).addingProduct(Element.load8(values, first + index), weight)
             target.storeBytes(of: sum, as: SIMD8<Float>.self)
             index += 8
         }
-        while index < count {
-            output[index] += value[index] * weight
+        while index < headDimension {
+            output[index] += Element.load(values, first + index) * weight
             index += 1
         }
     }

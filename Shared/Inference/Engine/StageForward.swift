@@ -102,8 +102,8 @@ extension TransformerStage {
         for token in 0..<batch {
             rotary.apply(ws.queries + token * width, heads: hp.headCount, position: start + token)
             rotary.apply(ws.keys + token * kvWidth, heads: hp.kvHeadCount, position: start + token)
-            session.keyRow(layer: layerIndex, position: start + token).update(from: ws.keys + token * kvWidth, count: kvWidth)
-            session.valueRow(layer: layerIndex, position: start + token).update(from: ws.values + token * kvWidth, count: kvWidth)
+            session.store(
+                layer: layerIndex, position: start + token, keys: ws.keys + token * kvWidth, values: ws.values + token * kvWidth)
         }
         attention.run(
             queries: ws.queries, batch: batch, startPosition: start, layer: layerIndex, session: session,

@@ -5,6 +5,7 @@
 /// A session belongs to the stage that made it and must not be used by two threads at once.
 public final class StageSession: @unchecked Sendable {
     public let contextLength: Int
+    public let precision: KVCachePrecision
     /// Number of tokens already in the cache, i.e. the position of the next token.
     public internal(set) var position = 0
     /// Bytes reserved for keys and values (all layers of the stage, whole context).
@@ -12,19 +13,20 @@ public final class StageSession: @unchecked Sendable {
 
     let layerCount: Int
     let kvWidth: Int
-    let keys: UnsafeMutablePointer<Float>
-    let values: UnsafeMutablePointer<Float>
+    let keys: UnsafeMutableRawPointer
+    let values: UnsafeMutableRawPointer
     let ownerID: ObjectIdentifier
 
-    init(owner: AnyObject, layerCount: Int, kvWidth: Int, contextLength: Int) {
+    init(owner: AnyObject, layerCount: Int, kvWidth: Int, contextLength: Int, precision: KVCachePrecision) {
         self.contextLength = contextLength
+        self.precision = precision
         self.layerCount = layerCount
         self.kvWidth = kvWidth
         ownerID = ObjectIdentifier(owner)
-        let elements = layerCount * contextLength * kvWidth
-        keys = .allocate(capacity: max(elements, 1))
-        values = .allocate(capacity: max(elements, 1))
-        cacheBytes = 2 * elements * MemoryLayout<Float>.stride
+        let bytes = layerCount * contextLength * kvWidth * precision.bytesPerValue
+        keys = .allocate(byteCount: max(bytes, 1), alignment: 64)
+        values = .allocate(byteCount: max(bytes, 1), alignment: 64)
+        cacheBytes = 2 * bytes
     }
 
     deinit {
@@ -42,12 +44,21 @@ public final class StageSession: @unchecked Sendable {
         position = min(position, max(0, length))
     }
 
-    /// Start of the keys (or values) of `layer` (0-based within the stage) at `position`.
-    @inline(__always) func keyRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        keys + (layer * contextLength + position) * kvWidth
+    /// Byte offset of `layer`'s (0-based within the stage) entry at `position`.
+    @inline(__always) func offset(layer: Int, position: Int) -> Int {
+        (layer * contextLength + position) * kvWidth * precision.bytesPerValue
     }
 
-    @inline(__always) func valueRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        values + (layer * contextLength + position) * kvWidth
+    /// Stores one token's keys and values (kvWidth floats each), converting to the cache precision.
+    func store(layer: Int, position: Int, keys newKeys: UnsafePointer<Float>, values newValues: UnsafePointer<Float>) {
+        let at = offset(layer: layer, position: position)
+        switch precision {
+        case .f32:
+            Float.store(newKeys, count: kvWidth, to: keys + at)
+            Float.store(newValues, count: kvWidth, to: values + at)
+        case .f16:
+            Float16.store(newKeys, count: kvWidth, to: keys + at)
+            Float16.store(newValues, count: kvWidth, to: values + at)
+        }
     }
 }

@@ -66,10 +66,12 @@ public final class TransformerStage: @unchecked Sendable {
         return matrices.reduce(0) { $0 + $1.rows * $1.rowBytes }
     }
 
-    /// A fresh session whose KV cache holds up to `contextLength` tokens.
-    public func makeSession(contextLength: Int) throws -> StageSession {
+    /// A fresh session whose KV cache holds up to `contextLength` tokens. The cache takes
+    /// 2 × layers × contextLength × kvWidth values (f16 by default, as llama.cpp).
+    public func makeSession(contextLength: Int, precision: KVCachePrecision = .f16) throws -> StageSession {
         guard contextLength > 0 else { throw InferenceError.invalidContextLength(contextLength) }
         return StageSession(
-            owner: self, layerCount: layers.count, kvWidth: hyperparameters.kvWidth, contextLength: contextLength)
+            owner: self, layerCount: layers.count, kvWidth: hyperparameters.kvWidth, contextLength: contextLength,
+            precision: precision)
     }
 }
