@@ -6,7 +6,10 @@
 /// Accurate to about 2 ulp; inputs below -87.3 give 0 and above 88.7 give +inf.
 @inline(__always)
 public func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.7))
+    // replace(with:where:) rather than clamped(...): the generic clamp is not always inlined.
+    var clamped = x
+    clamped.replace(with: -87.3, where: x .< -87.3)
+    clamped.replace(with: 88.7, where: x .> 88.7)
     // Adding 1.5·2^23 rounds to an integer in the low mantissa bits (no slow float→int conversion).
     let roundingMagic: Float = 12_582_912
     let shifted = clamped * 1.442_695_04 + roundingMagic
