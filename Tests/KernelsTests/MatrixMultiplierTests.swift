@@ -67,6 +67,13 @@ import Testing
         for tokens in [4, 7, 9] { try check(type: type, rows: 41, columns: columns, tokens: tokens, threads: 3) }
     }
 
+    /// Float matrices whose width is not a multiple of 32 take the row-by-row path.
+    @Test func oddWidthFloatMatrices() throws {
+        for type in [GGMLType.f32, .f16] {
+            for tokens in [1, 6] { try check(type: type, rows: 9, columns: 40, tokens: tokens, threads: 2) }
+        }
+    }
+
     /// Several matrices sharing one input, split over threads, give exactly the single-thread result.
     @Test func resultsDoNotDependOnThreadCount() throws {
         let columns = 128

@@ -44,7 +44,8 @@ public final class MatrixMultiplier: @unchecked Sendable {
         for target in targets where target.weight.columns != columns {
             throw KernelError.shapeMismatch("matrices in one batch must share the input width \(columns)")
         }
-        if tokens >= Self.gemmMinimumTokens {
+        // The tile order works on whole blocks of 32 (always true for quantized types).
+        if tokens >= Self.gemmMinimumTokens && columns % TileOrder.blockSize == 0 {
             multiplyDecodedTiles(targets, input: input, tokens: tokens, columns: columns)
             return
         }
