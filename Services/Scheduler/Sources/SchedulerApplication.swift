@@ -1,5 +1,7 @@
 import Logging
+import Placement
 import ServiceKit
+import TesseraProto
 
 public struct SchedulerConfiguration: Sendable {
     public var grpcAddress = ListenAddress(host: "127.0.0.1", port: 7401)
@@ -7,18 +9,54 @@ public struct SchedulerConfiguration: Sendable {
     /// How often workers should send heartbeats, and how long silence lasts before a drop.
     public var heartbeatInterval: Duration = .seconds(2)
     public var workerExpiry: Duration = .seconds(6)
+    /// Where model manifests and shards come from.
+    public var cacheManagerAddress = ListenAddress(host: "127.0.0.1", port: 7402)
+    /// The model this scheduler places and routes (name or SHA-256 known to the cache-manager).
+    public var model = "smollm2-135m"
+    /// Context tokens to reserve KV memory for, per session.
+    public var contextLength = 2048
+    /// Sessions per worker to reserve KV memory for.
+    public var sessionsPerWorker = 2
+    public var maxPipelines = 16
+    /// Cost of passing activations between two workers (latency, bandwidth).
+    public var linkLatencySeconds = 0.0005
+    public var linkBytesPerSecond = 500_000_000.0
 
     public init() {}
 }
 
-/// Builds the scheduler: its gRPC API, the worker registry and the expiry sweeper.
-public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logger) -> ServiceApplication {
+/// Builds the scheduler: its gRPC API, the worker registry with its expiry sweeper, and the
+/// plan loop that places the model's shards on workers.
+public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logger) throws -> ServiceApplication {
     let registry = WorkerRegistry(expiry: configuration.workerExpiry)
+    let pipelines = LivePipelines()
+    let model = OneShot<ServedModel>()
+    let cacheClient = try ServiceClient.make(configuration.cacheManagerAddress)
+    let source = ModelSource(
+        cacheManager: Tessera_V1_CacheManager.Client(wrapping: cacheClient),
+        cacheManagerAddress: configuration.cacheManagerAddress, modelName: configuration.model)
+    let workerClients = ClientPool()
+    var settings = PlanSettings()
+    settings.contextLength = configuration.contextLength
+    settings.sessionsPerWorker = configuration.sessionsPerWorker
+    settings.maxPipelines = configuration.maxPipelines
+    settings.links = LinkModel(
+        defaultLink: Link(latencySeconds: configuration.linkLatencySeconds, bytesPerSecond: configuration.linkBytesPerSecond))
+    let routing = Routing(registry: registry, pipelines: pipelines, model: model, logger: logger)
+    let planLoop = PlanLoop(
+        registry: registry, pipelines: pipelines, source: source,
+        deployer: ShardDeployer(pipelines: pipelines, source: source, workers: workerClients, logger: logger),
+        model: model, settings: settings, logger: logger)
     return ServiceApplication(
         name: "scheduler", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
         logger: logger,
         rpcServices: [
-            SchedulerService(registry: registry, heartbeatInterval: configuration.heartbeatInterval, logger: logger)
+            SchedulerService(
+                registry: registry, heartbeatInterval: configuration.heartbeatInterval, routing: routing, logger: logger)
         ],
-        backgroundServices: [WorkerExpiryService(registry: registry, logger: logger)])
+        backgroundServices: [
+            ClientService(client: cacheClient),
+            WorkerExpiryService(registry: registry, logger: logger),
+            planLoop,
+        ])
 }

@@ -4,11 +4,11 @@ import Metrics
 import ServiceKit
 import TesseraProto
 
-/// The scheduler's gRPC API: worker membership now; placement and routing arrive with
-/// distributed generation and answer UNIMPLEMENTED until then.
+/// The scheduler's gRPC API: worker membership, placement and routing.
 struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedService {
     let registry: WorkerRegistry
     let heartbeatInterval: Duration
+    let routing: Routing
     let logger: Logger
 
     var healthName: String { "tessera.v1.Scheduler" }
@@ -63,25 +63,27 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
     func getPlacement(
         request: Tessera_V1_GetPlacementRequest, context: ServerContext
     ) async throws -> Tessera_V1_GetPlacementResponse {
-        throw RPCError.notImplementedYet("GetPlacement: the placement optimizer")
+        try await routing.placement(request)
     }
 
     func acquirePipeline(
         request: Tessera_V1_AcquirePipelineRequest, context: ServerContext
     ) async throws -> Tessera_V1_AcquirePipelineResponse {
-        throw RPCError.notImplementedYet("AcquirePipeline: request routing over placed pipelines")
+        try await routing.acquire(request)
     }
 
     func releasePipeline(
         request: Tessera_V1_ReleasePipelineRequest, context: ServerContext
     ) async throws -> Tessera_V1_ReleasePipelineResponse {
-        throw RPCError.notImplementedYet("ReleasePipeline: request routing over placed pipelines")
+        try await routing.release(request)
+        return Tessera_V1_ReleasePipelineResponse()
     }
 
     func reportFailure(
         request: Tessera_V1_ReportFailureRequest, context: ServerContext
     ) async throws -> Tessera_V1_ReportFailureResponse {
-        throw RPCError.notImplementedYet("ReportFailure: failover re-planning")
+        try await routing.reportFailure(request)
+        return Tessera_V1_ReportFailureResponse()
     }
 }
 

@@ -70,6 +70,15 @@ public final class WorkerRegistry: Sendable {
         }
     }
 
+    /// Drops a worker at once (it failed a health check after a client reported it).
+    public func remove(_ workerID: String) {
+        _ = state.withLock { $0.workers.removeValue(forKey: workerID) }
+    }
+
+    public func worker(_ workerID: String) -> Tessera_V1_WorkerInfo? {
+        state.withLock { $0.workers[workerID]?.info }
+    }
+
     /// Drops workers whose last heartbeat is older than `expiry`; returns their ids.
     public func expire(now: ContinuousClock.Instant = .now) -> [String] {
         state.withLock { state in

@@ -1,0 +1,152 @@
+import Foundation
+import Placement
+import TesseraProto
+
+/// The pipelines the scheduler routes to: those of the current plan, and older ones that
+/// drain (they keep their granted leases but take no new requests). A pipeline takes
+/// requests once every stage's worker has loaded its shard.
+actor LivePipelines {
+    struct LiveStage: Sendable {
+        var workerID: String
+        var address: String
+        var layers: Range<Int>
+        var predictedSeconds: Double
+        var shard: Tessera_V1_ShardRef?
+        var ready = false
+        var deploying = false
+    }
+
+    struct LivePipeline: Sendable {
+        var id: String
+        var stages: [LiveStage]
+        var planned: Pipeline
+        var predictedSecondsPerToken: Double { planned.secondsPerToken }
+        var draining = false
+        var leases = 0
+        var outstandingTokens = 0
+        var isReady: Bool { stages.allSatisfy(\.ready) }
+        var key: [String] { stages.map { "\($0.workerID)@\($0.layers.lowerBound)-\($0.layers.upperBound)" } }
+    }
+
+    struct Lease {
+        var pipelineID: String
+        var expectedTokens: Int
+        var granted: ContinuousClock.Instant
+    }
+
+    private(set) var pipelines: [LivePipeline] = []
+    private(set) var generation: UInt64 = 0
+    private(set) var plan: Plan?
+    private var leases: [String: Lease] = [:]
+    private var nextPipelineNumber = 1
+
+    /// Installs a new plan: identical pipelines are kept (with their readiness and leases),
+    /// new ones start unready, the rest drain. Returns the stages that need deploying.
+    func install(_ plan: Plan, addresses: [String: String]) {
+        self.plan = plan
+        generation += 1
+        var kept: [LivePipeline] = []
+        var remaining = pipelines
+        for planned in plan.pipelines {
+            let stages = planned.stages.map {
+                LiveStage(
+                    workerID: $0.workerID, address: addresses[$0.workerID] ?? "", layers: $0.layers,
+                    predictedSeconds: $0.secondsPerToken)
+            }
+            let candidate = LivePipeline(id: "", stages: stages, planned: planned)
+            if let index = remaining.firstIndex(where: { !$0.draining && $0.key == candidate.key }) {
+                var existing = remaining.remove(at: index)
+                existing.planned = planned
+                kept.append(existing)
+            } else {
+                var fresh = candidate
+                fresh.id = "pipeline-\(nextPipelineNumber)"
+                nextPipelineNumber += 1
+                kept.append(fresh)
+            }
+        }
+        for index in remaining.indices { remaining[index].draining = true }
+        pipelines = kept + remaining.filter { $0.leases > 0 }
+    }
+
+    /// Stages that should start loading their shard now (marked as deploying).
+    func claimDeployments() -> [(pipelineID: String, index: Int, stage: LiveStage)] {
+        var claimed: [(String, Int, LiveStage)] = []
+        for p in pipelines.indices where !pipelines[p].draining {
+            for s in pipelines[p].stages.indices where !pipelines[p].stages[s].ready && !pipelines[p].stages[s].deploying {
+                pipelines[p].stages[s].deploying = true
+                claimed.append((pipelines[p].id, s, pipelines[p].stages[s]))
+            }
+        }
+        return claimed
+    }
+
+    func deployed(pipelineID: String, index: Int, shard: Tessera_V1_ShardRef?) {
+        guard let p = pipelines.firstIndex(where: { $0.id == pipelineID }), index < pipelines[p].stages.count else { return }
+        pipelines[p].stages[index].deploying = false
+        if let shard {
+            pipelines[p].stages[index].shard = shard
+            pipelines[p].stages[index].ready = true
+        }
+    }
+
+    /// A worker is gone (or failed): its pipelines stop taking requests at once.
+    func retire(workersNotIn live: Set<String>) {
+        for p in pipelines.indices where pipelines[p].stages.contains(where: { !live.contains($0.workerID) }) {
+            pipelines[p].draining = true
+        }
+        pipelines.removeAll { $0.draining && $0.leases == 0 }
+    }
+
+    /// A worker reports no longer hosting a shard we thought ready (it restarted): reload it.
+    func markUnready(workerID: String, hosting shards: Set<String>) {
+        for p in pipelines.indices {
+            for s in pipelines[p].stages.indices
+            where pipelines[p].stages[s].workerID == workerID && pipelines[p].stages[s].ready {
+                if let sha = pipelines[p].stages[s].shard?.sha256, !shards.contains(sha) {
+                    pipelines[p].stages[s].ready = false
+                }
+            }
+        }
+    }
+
+    enum AcquireError: Error {
+        case noReadyPipeline(total: Int)
+    }
+
+    /// The ready pipeline with the least predicted wait (Placement.Router), avoiding workers
+    /// that just failed this request.
+    func acquire(avoiding avoided: Set<String>, expectedTokens: Int) throws(AcquireError) -> (LivePipeline, String) {
+        let candidates = pipelines.indices.filter { index in
+            let pipeline = pipelines[index]
+            return !pipeline.draining && pipeline.isReady && !pipeline.stages.contains { avoided.contains($0.workerID) }
+        }
+        let planned = candidates.map { pipelines[$0].planned }
+        guard
+            let choice = Router.choosePipeline(
+                pipelines: planned, outstandingTokens: candidates.map { pipelines[$0].outstandingTokens },
+                expectedTokens: expectedTokens)
+        else { throw .noReadyPipeline(total: pipelines.count) }
+        let index = candidates[choice]
+        pipelines[index].leases += 1
+        pipelines[index].outstandingTokens += expectedTokens
+        let leaseID = UUID().uuidString
+        leases[leaseID] = Lease(pipelineID: pipelines[index].id, expectedTokens: expectedTokens, granted: .now)
+        return (pipelines[index], leaseID)
+    }
+
+    func release(_ leaseID: String) {
+        guard let lease = leases.removeValue(forKey: leaseID),
+            let index = pipelines.firstIndex(where: { $0.id == lease.pipelineID })
+        else { return }
+        pipelines[index].leases -= 1
+        pipelines[index].outstandingTokens = max(0, pipelines[index].outstandingTokens - lease.expectedTokens)
+        if pipelines[index].draining && pipelines[index].leases == 0 { pipelines.remove(at: index) }
+    }
+
+    /// Leases a crashed client never released expire, so draining pipelines can go away.
+    func expireLeases(olderThan age: Duration) {
+        let now = ContinuousClock.now
+        for (id, lease) in leases where now - lease.granted > age { release(id) }
+    }
+}

@@ -1,0 +1,106 @@
+import Logging
+import Metrics
+import Placement
+import ServiceKit
+import ServiceLifecycle
+import TesseraProto
+
+/// Keeps the plan current: loads the model manifest, re-plans when workers join, leave or
+/// drift in speed (Placement.ReplanAdvisor), and deploys shards for stages not yet ready.
+/// It polls the registry twice a second instead of reacting to events: simple, and a
+/// membership change reaches the plan within one tick.
+struct PlanLoop: Service {
+    let registry: WorkerRegistry
+    let pipelines: LivePipelines
+    let source: ModelSource
+    let deployer: ShardDeployer
+    let model: OneShot<ServedModel>
+    let settings: PlanSettings
+    let logger: Logger
+
+    func run() async throws {
+        var estimators: [String: SpeedEstimator] = [:]
+        var lastWorkerSet: Set<String> = []
+        var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var loaded = model.current
+            if loaded == nil { loaded = await loadModel(&backoff) }
+            guard let served = loaded else { continue }
+            let workers = registry.workers()
+            let live = Set(workers.map(\.workerID))
+            await pipelines.retire(workersNotIn: live)
+            for worker in workers {
+                await pipelines.markUnready(workerID: worker.workerID, hosting: Set(worker.readyShards.map(\.sha256)))
+                var estimator = estimators[worker.workerID]
+                    ?? SpeedEstimator(prior: WorkerProfiles.profile(worker, slowdown: 1, expectedSessions: 1).speed)
+                for step in worker.load.recentSteps where step.tokens == 1 && step.seconds > 0 {
+                    estimator.observe(bytesRead: Double(step.weightBytes), seconds: step.seconds)
+                }
+                estimators[worker.workerID] = estimator
+            }
+            estimators = estimators.filter { live.contains($0.key) }
+
+            let profiles = workers.map {
+                WorkerProfiles.profile(
+                    $0, slowdown: estimators[$0.workerID]?.slowdown ?? 1, expectedSessions: settings.sessionsPerWorker)
+            }
+            let current = await pipelines.plan
+            let reasons = current.map { ReplanAdvisor(driftThreshold: settings.driftThreshold).reasons(plan: $0, current: profiles) } ?? []
+            if !profiles.isEmpty && (current == nil || live != lastWorkerSet || !reasons.isEmpty) {
+                await replan(served, profiles: profiles, workers: workers, reasons: reasons)
+                lastWorkerSet = live
+            } else if profiles.isEmpty {
+                lastWorkerSet = []
+            }
+            await deployer.deployPending(model: served)
+            await pipelines.expireLeases(olderThan: .seconds(600))
+            try? await Task.sleep(for: settings.tick)
+        }
+    }
+
+    private func loadModel(_ backoff: inout Backoff) async -> ServedModel? {
+        do {
+            let served = try await source.load()
+            model.set(served)
+            logger.info(
+                "serving model", metadata: ["model": "\(served.reference.name)", "sha256": "\(served.reference.sha256)"])
+            return served
+        } catch {
+            logger.notice("model manifest not available yet", metadata: ["model": "\(source.modelName)", "error": "\(error)"])
+            try? await Task.sleep(for: backoff.next())
+            return nil
+        }
+    }
+
+    private func replan(
+        _ served: ServedModel, profiles: [WorkerProfile], workers: [Tessera_V1_WorkerInfo], reasons: [ReplanReason]
+    ) async {
+        let options = PlacementOptions(contextLength: settings.contextLength, maxPipelines: settings.maxPipelines)
+        let start = ContinuousClock.now
+        do {
+            let plan = try Placement.solve(model: served.profile, workers: profiles, links: settings.links, options: options)
+            let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.workerID, $0.address) })
+            let elapsed = ContinuousClock.now - start
+            await pipelines.install(plan, addresses: addresses)
+            logger.info(
+                "placement planned",
+                metadata: [
+                    "pipelines": "\(plan.pipelines.count)", "workers": "\(profiles.count)",
+                    "ms_per_token": "\(plan.primary.secondsPerToken * 1000)", "solve": "\(elapsed)",
+                    "reasons": "\(reasons.map(\.description).joined(separator: "; "))",
+                ])
+            Counter(label: "tessera_scheduler_replans_total").increment()
+        } catch {
+            logger.warning("no feasible placement", metadata: ["workers": "\(profiles.count)", "error": "\(error)"])
+        }
+    }
+}
+
+struct PlanSettings: Sendable {
+    var contextLength = 2048
+    var sessionsPerWorker = 2
+    var maxPipelines = 16
+    var driftThreshold = 0.5
+    var tick: Duration = .milliseconds(500)
+    var links = LinkModel(defaultLink: Link(latencySeconds: 0.0005, bytesPerSecond: 500_000_000))
+}

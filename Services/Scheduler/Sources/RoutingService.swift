@@ -1,0 +1,100 @@
+import GRPCCore
+import Logging
+import Placement
+import ServiceKit
+import TesseraProto
+
+/// The scheduler's placement and routing RPCs, over the live pipelines the plan loop keeps.
+struct Routing: Sendable {
+    let registry: WorkerRegistry
+    let pipelines: LivePipelines
+    let model: OneShot<ServedModel>
+    let logger: Logger
+
+    func servedModel(_ requested: String) throws -> ServedModel {
+        guard let served = model.current else {
+            throw RPCError(code: .unavailable, message: "the model manifest is not loaded yet; retry shortly")
+        }
+        guard served.matches(requested) else {
+            throw RPCError(
+                code: .notFound,
+                message: "model '\(requested)' is not served here; this scheduler serves '\(served.reference.name)'")
+        }
+        return served
+    }
+
+    func placement(_ request: Tessera_V1_GetPlacementRequest) async throws -> Tessera_V1_GetPlacementResponse {
+        let served = try servedModel(request.model)
+        let live = await pipelines.pipelines
+        let plan = await pipelines.plan
+        return .with {
+            $0.pipelines = live.map { Self.wire($0, model: served) }
+            $0.planGeneration = 0
+            $0.summary = Self.summary(plan: plan, live: live)
+        }
+    }
+
+    func acquire(_ request: Tessera_V1_AcquirePipelineRequest) async throws -> Tessera_V1_AcquirePipelineResponse {
+        let served = try servedModel(request.model)
+        let expected = Int(request.expectedTokens == 0 ? 128 : request.expectedTokens)
+        do {
+            let (pipeline, lease) = try await pipelines.acquire(
+                avoiding: Set(request.avoidWorkerIds), expectedTokens: expected)
+            return .with {
+                $0.pipeline = Self.wire(pipeline, model: served)
+                $0.leaseID = lease
+            }
+        } catch {
+            throw RPCError(
+                code: .unavailable,
+                message: "no ready pipeline for \(served.reference.name) (workers: \(registry.count)); shards may still be loading")
+        }
+    }
+
+    func release(_ request: Tessera_V1_ReleasePipelineRequest) async throws {
+        guard !request.leaseID.isEmpty else { throw RPCError.invalidArgument("lease_id is required") }
+        await pipelines.release(request.leaseID)
+    }
+
+    /// Checks the reported worker now instead of waiting for its heartbeats to lapse.
+    func reportFailure(_ request: Tessera_V1_ReportFailureRequest) async throws {
+        guard !request.workerID.isEmpty else { throw RPCError.invalidArgument("worker_id is required") }
+        guard let worker = registry.worker(request.workerID) else { return }
+        let alive = ListenAddress(parsing: worker.address).map { address in
+            Task { await HealthProbe.isServing(address) }
+        }
+        if let alive, await alive.value { return }
+        logger.warning("worker failed a health check after a client report", metadata: ["worker": "\(request.workerID)"])
+        registry.remove(request.workerID)
+        await pipelines.retire(workersNotIn: Set(registry.workers().map(\.workerID)))
+    }
+
+    static func wire(_ pipeline: LivePipelines.LivePipeline, model: ServedModel) -> Tessera_V1_Pipeline {
+        .with {
+            $0.pipelineID = pipeline.id
+            $0.model = model.reference
+            $0.predictedMsPerToken = pipeline.predictedSecondsPerToken * 1000
+            $0.activeRequests = UInt32(pipeline.leases)
+            $0.draining = pipeline.draining
+            $0.stages = pipeline.stages.map { stage in
+                .with {
+                    $0.workerID = stage.workerID
+                    $0.address = stage.address
+                    $0.layers = .with {
+                        $0.first = UInt32(stage.layers.lowerBound)
+                        $0.last = UInt32(stage.layers.upperBound)
+                    }
+                    if let shard = stage.shard { $0.shard = shard }
+                    $0.predictedMsPerToken = stage.predictedSeconds * 1000
+                    $0.ready = stage.ready
+                }
+            }
+        }
+    }
+
+    static func summary(plan: Plan?, live: [LivePipelines.LivePipeline]) -> String {
+        guard let plan else { return "no plan yet: waiting for workers and the model manifest" }
+        let states = live.map { "\($0.id): \($0.draining ? "draining" : ($0.isReady ? "ready" : "loading shards")), \($0.leases) active" }
+        return PlanTable.render(plan) + "\n" + states.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,48 @@
+import GRPCCore
+import Logging
+import ServiceKit
+import TesseraProto
+
+/// Makes planned stages ready: the cache-manager cuts (or finds) the stage's shard, and the
+/// worker is asked to load it. Stages deploy concurrently; a failure leaves the stage
+/// unready and it is tried again on a later tick.
+struct ShardDeployer: Sendable {
+    let pipelines: LivePipelines
+    let source: ModelSource
+    let workers: ClientPool
+    let logger: Logger
+
+    func deployPending(model: ServedModel) async {
+        for (pipelineID, index, stage) in await pipelines.claimDeployments() {
+            Task {
+                let shard = await deploy(stage, model: model)
+                await pipelines.deployed(pipelineID: pipelineID, index: index, shard: shard)
+            }
+        }
+    }
+
+    private func deploy(_ stage: LivePipelines.LiveStage, model: ServedModel) async -> Tessera_V1_ShardRef? {
+        do {
+            let shard = try await source.shard(model: model, layers: stage.layers)
+            guard let address = ListenAddress(parsing: stage.address) else { return nil }
+            let worker = Tessera_V1_InferenceWorker.Client(wrapping: try workers.client(for: address))
+            let response = try await worker.loadShard(
+                .with {
+                    $0.shard = shard
+                    $0.cacheManagerAddress = source.cacheManagerAddress.description
+                }, options: .timeout(.seconds(300)))
+            logger.info(
+                "shard ready",
+                metadata: [
+                    "worker": "\(stage.workerID)", "layers": "\(stage.layers.lowerBound)-\(stage.layers.upperBound)",
+                    "downloaded": "\(response.downloaded)", "seconds": "\(response.seconds)",
+                ])
+            return shard
+        } catch {
+            logger.warning(
+                "shard deployment failed", metadata: ["worker": "\(stage.workerID)", "error": "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
+            return nil
+        }
+    }
+}
