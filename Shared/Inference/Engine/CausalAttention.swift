@@ -15,8 +15,11 @@ struct CausalAttention {
         output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, scoreStride: Int, pool: ThreadPool
     ) {
         let items = batch * headCount
-        let threads = pool.threadCount
-        pool.run { worker in
+        // Decode at short context is a few microseconds of work: waking the other workers
+        // would cost more than it saves. (Results are identical either way.)
+        let worthSplitting = items * (startPosition + batch) >= Self.minimumSplitWork
+        let threads = worthSplitting ? pool.threadCount : 1
+        let body = { (worker: Int) in
             let workerScores = scores + worker * scoreStride
             var item = worker
             while item < items {
@@ -33,7 +36,11 @@ struct CausalAttention {
                 item += threads
             }
         }
+        if worthSplitting { pool.run(body) } else { body(0) }
     }
+
+    /// (token, head) pairs × positions attended below which attention stays on one thread.
+    static let minimumSplitWork = 4096
 
     @inline(__always)
     private func attendOne<Element: KVElement>(
