@@ -12,7 +12,7 @@ public struct GeneratedToken: Sendable {
 }
 
 /// Totals of one generation.
-public struct GenerationSummary: Sendable {
+public struct LocalGenerationSummary: Sendable {
     public var promptTokens: Int
     public var generatedTokens: Int
     public var stopReason: StopReason?
@@ -43,13 +43,13 @@ public struct LocalGenerator {
     public func generate(
         prompt: [Int32], parameters: SamplingParameters, renderSpecial: Bool = false, topLogits: Int = 0,
         onToken: (GeneratedToken) throws -> Void
-    ) throws -> GenerationSummary {
+    ) throws -> LocalGenerationSummary {
         guard !prompt.isEmpty else { throw InferenceError.emptyInput }
         let sampler = try Sampler(parameters: parameters)
         var stop = StopCondition(parameters: parameters, tokenizer: tokenizer, renderSpecial: renderSpecial)
         let session = try stage.makeSession(contextLength: prompt.count + max(parameters.maxTokens, 1))
         var sequence = prompt
-        var summary = GenerationSummary(
+        var summary = LocalGenerationSummary(
             promptTokens: prompt.count, generatedTokens: 0, stopReason: nil, prefillSeconds: 0, decodeSeconds: 0)
 
         let start = DispatchTime.now().uptimeNanoseconds
