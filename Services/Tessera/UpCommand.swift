@@ -10,6 +10,8 @@ struct UpCommand: AsyncParsableCommand {
 
     @Option(help: "Number of inference workers.")
     var workers = 3
+    @Option(help: "Model to import, place and serve: a known name or a GGUF path.")
+    var model = "smollm2-135m"
     @Option(help: "Added to every default port, to run a second cluster beside the first.")
     var portOffset = 0
     @Option(help: "Memory budget per worker in MiB (default: half of physical memory shared by the workers).")
@@ -77,12 +79,16 @@ struct UpCommand: AsyncParsableCommand {
                 arguments: ["--host", loopback, "--port", "\(grpcAddress.port)", "--http-port", "\(httpAddress.port)"] + extra,
                 grpc: grpcAddress, http: httpAddress)
         }
+        // The scheduler names the model as the cache-manager records it: a known name as is,
+        // a path by its file name without `.gguf`.
+        let servedModel = model.contains("/") || model.hasSuffix(".gguf")
+            ? URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent : model
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = workerThreads ?? max(1, cores / workers)
         let memoryMb = workerMemoryMb ?? Int((ProcessInfo.processInfo.physicalMemory / 2 / UInt64(workers)) >> 20)
         var members = [
-            member("scheduler", grpc: 7401, http: 9401, []),
-            member("cache-manager", grpc: 7402, http: 9402, []),
+            member("scheduler", grpc: 7401, http: 9401, ["--cache-manager", "\(cacheManager)", "--model", servedModel]),
+            member("cache-manager", grpc: 7402, http: 9402, ["--preload", model]),
             member("verifier", grpc: 7403, http: 9403, []),
             member("gateway", grpc: 7400, http: 8080, ["--scheduler", "\(scheduler)", "--cache-manager", "\(cacheManager)"]),
         ]
