@@ -1,3 +1,6 @@
+// Softmax and SwiGLU share this file with vectorExp so that debug builds, which compile
+// file by file, still inline the exponential into their loops.
+
 /// exp(x) for eight floats at once. Scalar `exp` is a libm call per element, and SiLU plus the
 /// attention softmax need tens of thousands of them per token.
 ///
@@ -29,4 +32,51 @@ public func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     result.replace(with: .infinity, where: x .> 88.7)
     result.replace(with: .nan, where: x .!= x)
     return result
+}
+
+/// Numerically stable softmax in place: subtract the maximum, exponentiate, normalize.
+public enum Softmax {
+    public static func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        var maximum = -Float.infinity
+        for index in 0..<count { maximum = max(maximum, values[index]) }
+        var total: Float = 0
+        var index = 0
+        while index + 8 <= count {
+            let raw = UnsafeMutableRawPointer(values + index)
+            let exps = vectorExp(raw.loadUnaligned(as: SIMD8<Float>.self) - maximum)
+            raw.storeBytes(of: exps, as: SIMD8<Float>.self)
+            total += exps.sum()
+            index += 8
+        }
+        while index < count {
+            let value = vectorExp(SIMD8(repeating: values[index] - maximum))[0]
+            values[index] = value
+            total += value
+            index += 1
+        }
+        let inverse = 1 / total
+        for index in 0..<count { values[index] *= inverse }
+    }
+}
+
+/// The gated feed-forward activation: out = silu(gate) · up, with silu(x) = x / (1 + e^-x).
+public enum SwiGLU {
+    public static func apply(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>
+    ) {
+        var index = 0
+        while index + 8 <= count {
+            let g = UnsafeRawPointer(gate + index).loadUnaligned(as: SIMD8<Float>.self)
+            let u = UnsafeRawPointer(up + index).loadUnaligned(as: SIMD8<Float>.self)
+            let silu = g / (1 + vectorExp(-g))
+            UnsafeMutableRawPointer(output + index).storeBytes(of: silu * u, as: SIMD8<Float>.self)
+            index += 8
+        }
+        while index < count {
+            let g = gate[index]
+            output[index] = g / (1 + vectorExp(SIMD8(repeating: -g))[0]) * up[index]
+            index += 1
+        }
+    }
 }

@@ -126,24 +126,15 @@ public final class MatrixMultiplier: @unchecked Sendable {
         _ target: MatmulTarget, rows: Range<Int>, input: UnsafePointer<Float>, tokens: Int, quantized: Q8Activations?
     ) {
         let weight = target.weight
-        switch weight.type {
-        case .q4_1:
+        if IntegerDotKernels.supports(weight.type), let quantized {
             IntegerDotKernels.multiply(
-                Q4_1Format.self, weights: weight.base, rowBytes: weight.rowBytes, rows: rows,
-                activations: quantized!, output: target.output, outputStride: weight.rows)
-        case .q4_0:
-            IntegerDotKernels.multiply(
-                Q4_0Format.self, weights: weight.base, rowBytes: weight.rowBytes, rows: rows,
-                activations: quantized!, output: target.output, outputStride: weight.rows)
-        case .q8_0:
-            IntegerDotKernels.multiply(
-                Q8_0Format.self, weights: weight.base, rowBytes: weight.rowBytes, rows: rows,
-                activations: quantized!, output: target.output, outputStride: weight.rows)
-        default:
-            FloatDotKernels.multiply(
-                type: weight.type, weights: weight.base, rowBytes: weight.rowBytes, columns: weight.columns,
-                rows: rows, input: input, tokens: tokens, output: target.output, outputStride: weight.rows)
+                type: weight.type, weights: weight.base, rowBytes: weight.rowBytes, rows: rows,
+                activations: quantized, output: target.output, outputStride: weight.rows)
+            return
         }
+        FloatDotKernels.multiply(
+            type: weight.type, weights: weight.base, rowBytes: weight.rowBytes, columns: weight.columns,
+            rows: rows, input: input, tokens: tokens, output: target.output, outputStride: weight.rows)
     }
 
     /// Reuses one activation buffer per input width, growing it when a bigger batch arrives.

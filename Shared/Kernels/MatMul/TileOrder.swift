@@ -25,34 +25,8 @@ enum TileOrder {
         _ type: GGMLType, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Float>
     ) {
-        switch type {
-        case .q4_1: decode(Q4_1Format.self, row, columns: columns, into: destination)
-        case .q4_0: decode(Q4_0Format.self, row, columns: columns, into: destination)
-        case .q8_0: decode(Q8_0Format.self, row, columns: columns, into: destination)
-        default:
-            _ = TensorRows.decode(type, row, count: columns, into: scratch)
-            permute(scratch, count: columns, into: destination)
-        }
-    }
-
-    @inline(__always)
-    private static func decode<Format: IntegerDotFormat>(
-        _ format: Format.Type, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>
-    ) {
-        for block in 0..<(columns / blockSize) {
-            let unpacked = Format.unpack(row + block * Format.blockBytes)
-            let even = unsafeBitCast(unpacked.even, to: SIMD8<Int32>.self)
-            let odd = unsafeBitCast(unpacked.odd, to: SIMD8<Int32>.self)
-            // Low 16-bit halves hold elements 4i (even) / 4i+1 (odd), high halves 4i+2 / 4i+3.
-            let out = UnsafeMutableRawPointer(destination + block * blockSize)
-            @inline(__always) func store(_ values: SIMD8<Int32>, group: Int) {
-                let decoded = (exactFloats(values) * unpacked.scale) + unpacked.offset
-                out.storeBytes(of: decoded, toByteOffset: group * 32, as: SIMD8<Float>.self)
-            }
-            store((even &<< 16) &>> 16, group: 0)
-            store(even &>> 16, group: 1)
-            store((odd &<< 16) &>> 16, group: 2)
-            store(odd &>> 16, group: 3)
-        }
+        if IntegerDotKernels.decodeRowInTileOrder(type, row, columns: columns, into: destination) { return }
+        _ = TensorRows.decode(type, row, count: columns, into: scratch)
+        permute(scratch, count: columns, into: destination)
     }
 }

@@ -33,7 +33,7 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Whether rows are dotted in integers against 8-bit activations.
-    var usesIntegerPath: Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
+    var usesIntegerPath: Bool { IntegerDotKernels.supports(type) }
 
     /// Dequantizes one row into `destination` (columns floats), e.g. for an embedding lookup.
     public func decodeRow(_ row: Int, into destination: UnsafeMutablePointer<Float>) throws {

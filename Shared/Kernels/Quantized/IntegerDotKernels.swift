@@ -1,3 +1,15 @@
+import GGUF
+
+// Everything the integer block kernels touch per block lives in this one file on purpose:
+// debug builds compile file by file (no whole-module optimization), and a generic or helper
+// from another file is then neither specialized nor inlined — a call per 32 weights, 5x slower.
+
+/// A half-precision scale at `offset` bytes past `base` (blocks are not aligned).
+@inline(__always)
+private func halfAt(_ base: UnsafeRawPointer, _ offset: Int) -> Float {
+    Float(Float16(bitPattern: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+}
+
 /// Dot products of quantized weight rows with Q8Activations, in integers per block and
 /// floats across blocks. Generic over the weight format so each format gets its own
 /// specialized loop. Used for decode-sized batches, where every weight byte is read once
@@ -5,6 +17,63 @@
 enum IntegerDotKernels {
     /// Bytes of Q8Activations values per block (32 Int16).
     static let activationBlockBytes = 64
+
+    /// Types with an integer path.
+    static func supports(_ type: GGMLType) -> Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
+
+    /// Non-generic entry point (see the note at the top of the file): rows × activations for `type`.
+    static func multiply(
+        type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, activations: Q8Activations,
+        output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        switch type {
+        case .q4_1:
+            multiply(Q4_1Format.self, weights: weights, rowBytes: rowBytes, rows: rows, activations: activations,
+                     output: output, outputStride: outputStride)
+        case .q4_0:
+            multiply(Q4_0Format.self, weights: weights, rowBytes: rowBytes, rows: rows, activations: activations,
+                     output: output, outputStride: outputStride)
+        case .q8_0:
+            multiply(Q8_0Format.self, weights: weights, rowBytes: rowBytes, rows: rows, activations: activations,
+                     output: output, outputStride: outputStride)
+        default:
+            preconditionFailure("no integer path for \(type.name)")  // callers check supports(_:)
+        }
+    }
+
+    /// Decodes a Q4_0/Q4_1/Q8_0 row into TileOrder; false for other types.
+    static func decodeRowInTileOrder(
+        _ type: GGMLType, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        switch type {
+        case .q4_1: decodeInTileOrder(Q4_1Format.self, row, columns: columns, into: destination)
+        case .q4_0: decodeInTileOrder(Q4_0Format.self, row, columns: columns, into: destination)
+        case .q8_0: decodeInTileOrder(Q8_0Format.self, row, columns: columns, into: destination)
+        default: return false
+        }
+        return true
+    }
+
+    @inline(__always)
+    private static func decodeInTileOrder<Format: IntegerDotFormat>(
+        _ format: Format.Type, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
+        for block in 0..<(columns / 32) {
+            let unpacked = Format.unpack(row + block * Format.blockBytes)
+            let even = unsafeBitCast(unpacked.even, to: SIMD8<Int32>.self)
+            let odd = unsafeBitCast(unpacked.odd, to: SIMD8<Int32>.self)
+            // Low 16-bit halves hold elements 4i (even) / 4i+1 (odd), high halves 4i+2 / 4i+3.
+            let out = UnsafeMutableRawPointer(destination + block * 32)
+            @inline(__always) func store(_ values: SIMD8<Int32>, group: Int) {
+                let decoded = (exactFloats(values) * unpacked.scale) + unpacked.offset
+                out.storeBytes(of: decoded, toByteOffset: group * 32, as: SIMD8<Float>.self)
+            }
+            store((even &<< 16) &>> 16, group: 0)
+            store(even &>> 16, group: 1)
+            store((odd &<< 16) &>> 16, group: 2)
+            store(odd &>> 16, group: 3)
+        }
+    }
 
     /// out[token * outputStride + row] = row · activations[token], for `rows` and every token.
     static func multiply<Format: IntegerDotFormat>(
@@ -50,4 +119,92 @@ enum IntegerDotKernels {
         }
         return (accumulators.0 + accumulators.1).sum() + offsets.sum()
     }
+}
+
+/// One weight block unpacked for the integer dot product: the 32 quants as 16-bit lanes split
+/// by parity (lane i of `even` is element 2i, of `odd` element 2i+1, the order Q8Activations
+/// uses), and how to scale the integer sum: block = scale * Σ q·a + offset * Σ a.
+struct UnpackedBlock {
+    var even: SIMD16<Int16>
+    var odd: SIMD16<Int16>
+    var scale: Float
+    var offset: Float
+}
+
+/// A ggml weight format whose blocks of 32 can be dotted with Q8Activations in integers.
+protocol IntegerDotFormat {
+    static var blockBytes: Int { get }
+    /// Quants are 4-bit, so a 32-bit lane's two 16-bit product sums add up to less than 2^15.
+    static var hasNibbleQuants: Bool { get }
+    static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock
+}
+
+/// Splits 16 bytes of packed nibbles (element j low, j+16 high) into parity-ordered lanes.
+@inline(__always)
+private func unpackNibbles(_ packedBytes: UnsafeRawPointer) -> (even: SIMD16<Int16>, odd: SIMD16<Int16>) {
+    let packed = packedBytes.loadUnaligned(as: SIMD8<UInt16>.self)
+    // Lanes 0..<8 keep the low nibbles (elements 0..<16), lanes 8..<16 the high ones (16..<32).
+    let both = SIMD16<UInt16>(lowHalf: packed, highHalf: packed &>> 4)
+    let even = both & 0x000F
+    let odd = (both &>> 8) & 0x000F
+    return (unsafeBitCast(even, to: SIMD16<Int16>.self), unsafeBitCast(odd, to: SIMD16<Int16>.self))
+}
+
+enum Q4_1Format: IntegerDotFormat {
+    static let blockBytes = 20
+    static let hasNibbleQuants = true
+    @inline(__always)
+    static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
+        let (even, odd) = unpackNibbles(block + 4)
+        return UnpackedBlock(even: even, odd: odd, scale: halfAt(block, 0), offset: halfAt(block, 2))
+    }
+}
+
+enum Q4_0Format: IntegerDotFormat {
+    static let blockBytes = 18
+    static let hasNibbleQuants = true
+    @inline(__always)
+    static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
+        let (even, odd) = unpackNibbles(block + 2)
+        let scale = halfAt(block, 0)
+        // (q - 8) * d: the -8 folds into the offset term.
+        return UnpackedBlock(even: even, odd: odd, scale: scale, offset: -8 * scale)
+    }
+}
+
+enum Q8_0Format: IntegerDotFormat {
+    static let blockBytes = 34
+    static let hasNibbleQuants = false
+    @inline(__always)
+    static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
+        let pairs = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int16>.self)
+        // Each 16-bit lane holds elements 2i (low byte) and 2i+1 (high byte); arithmetic shifts sign-extend.
+        return UnpackedBlock(even: (pairs &<< 8) &>> 8, odd: pairs &>> 8, scale: halfAt(block, 0), offset: 0)
+    }
+}
+
+/// Σ over the block of weight × activation as eight partial float sums.
+/// |products| ≤ 128·127, so the sum of an even and an odd product still fits in Int16.
+@inline(__always)
+func blockPartialSums<Format: IntegerDotFormat>(
+    _ format: Format.Type, _ weights: UnpackedBlock, _ activations: UnsafeRawPointer
+) -> SIMD8<Float> {
+    let even = activations.loadUnaligned(as: SIMD16<Int16>.self)
+    let odd = activations.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self)
+    let products = unsafeBitCast(weights.even &* even &+ weights.odd &* odd, to: SIMD8<Int32>.self)
+    if Format.hasNibbleQuants {
+        // hi·2^16 + lo plus lo·2^16 puts hi + lo in the upper half (|hi + lo| ≤ 2·2·15·127 < 2^15),
+        // one operation cheaper than sign-extending both halves.
+        return exactFloats((products &+ (products &<< 16)) &>> 16)
+    }
+    // Sign-extend both 16-bit halves of each 32-bit lane and add them.
+    return exactFloats(((products &<< 16) &>> 16) &+ (products &>> 16))
+}
+
+/// Int32 → Float for |x| < 2^22, exactly, in two plain vector operations: adding 1.5·2^23's
+/// bit pattern places x in the mantissa. The generic SIMD conversion initializer is sometimes
+/// left as an out-of-line call, which costs more than the whole block's arithmetic.
+@inline(__always)
+func exactFloats(_ values: SIMD8<Int32>) -> SIMD8<Float> {
+    unsafeBitCast(values &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
 }
