@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
         var promptTokens = 128
         @Option(help: "Tokens generated one at a time after the prefill.")
         var genTokens = 64
-        @Option(help: "Measured passes per configuration (the fastest counts).")
+        @Option(help: "Measured passes per configuration (the median counts).")
         var repetitions = 3
         @Option(help: "KV cache precision for Tessera: f16 (llama.cpp's default) or f32.")
         var kvCache = "f16"
