@@ -62,6 +62,7 @@ struct BenchCommand: ParsableCommand {
                 return
             }
             var rows: [BenchRow] = []
+            let loadBefore = Self.loadAverage()
             for count in try threadCounts() {
                 FileHandle.standardError.write(Data("bench: tessera, \(count) thread(s)…\n".utf8))
                 rows.append(try measureTessera(path: path, threads: count))
@@ -72,6 +73,13 @@ struct BenchCommand: ParsableCommand {
             }
             let bandwidth = skipLlamaCpp ? nil : measureBandwidth()
             print(BenchTable(rows: rows, bandwidthGBps: bandwidth, promptTokens: promptTokens, genTokens: genTokens).render())
+            // Other processes competing for the cores distort every number above; say how busy it was.
+            print("load average before/after: \(loadBefore) / \(Self.loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        }
+
+        static func loadAverage() -> String {
+            guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+            return text.split(separator: " ").first.map(String.init) ?? "?"
         }
 
         /// Child process: one configuration, one JSON line on stdout.
