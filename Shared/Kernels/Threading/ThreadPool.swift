@@ -98,8 +98,15 @@ private final class WorkerState: @unchecked Sendable {
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            task?(index)
+            runTask(index)
             pending.subtract(1, ordering: .releasing)
         }
+    }
+
+    /// A separate, non-inlined call so the worker's reference to the closure is released
+    /// before it reports completion (`withoutActuallyEscaping` checks the closure did not escape).
+    @inline(never)
+    private func runTask(_ index: Int) {
+        task?(index)
     }
 }
