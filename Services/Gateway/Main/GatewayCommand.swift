@@ -18,12 +18,18 @@ struct GatewayCommand: AsyncParsableCommand {
     var scheduler = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
     @Option(help: "Cache-manager address host:port (env TESSERA_CACHE_MANAGER_ADDRESS).")
     var cacheManager = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_CACHE_MANAGER_ADDRESS", "127.0.0.1:7402"))!
+    @Option(help: "Milliseconds a request waits for a ready pipeline before UNAVAILABLE / 503 (env TESSERA_GATEWAY_PIPELINE_WAIT_MS).")
+    var pipelineWaitMs = EnvironmentDefaults.int("TESSERA_GATEWAY_PIPELINE_WAIT_MS", 30000)
+    @Option(help: "max_tokens for requests that do not say (env TESSERA_GATEWAY_DEFAULT_MAX_TOKENS).")
+    var defaultMaxTokens = EnvironmentDefaults.int("TESSERA_GATEWAY_DEFAULT_MAX_TOKENS", 256)
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL).")
     var logLevel = EnvironmentDefaults.string("TESSERA_LOG_LEVEL", "info")
 
     func validate() throws {
         try OptionChecks.port(port, "--port")
         try OptionChecks.port(httpPort, "--http-port")
+        guard pipelineWaitMs > 0 else { throw ValidationError("--pipeline-wait-ms must be positive") }
+        guard defaultMaxTokens > 0 else { throw ValidationError("--default-max-tokens must be positive") }
     }
 
     func run() async throws {
@@ -32,6 +38,8 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.httpAddress = ListenAddress(host: host, port: httpPort)
         configuration.schedulerAddress = scheduler
         configuration.cacheManagerAddress = cacheManager
+        configuration.pipelineWaitLimit = .milliseconds(pipelineWaitMs)
+        configuration.defaultMaxTokens = defaultMaxTokens
         await ServiceRunner.run(name: "gateway", logLevel: logLevel) { logger in
             try buildGateway(configuration, logger: logger)
         }

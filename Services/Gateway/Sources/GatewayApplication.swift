@@ -1,27 +1,44 @@
 import Logging
 import ServiceKit
+import ServiceLifecycle
 import TesseraProto
 
 public struct GatewayConfiguration: Sendable {
     public var grpcAddress = ListenAddress(host: "127.0.0.1", port: 7400)
-    /// The app-facing HTTP API (OpenAI-compatible, later) and /metrics.
+    /// The app-facing HTTP API (OpenAI-compatible) and /metrics.
     public var httpAddress: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 8080)
     public var schedulerAddress = ListenAddress(host: "127.0.0.1", port: 7401)
     public var cacheManagerAddress = ListenAddress(host: "127.0.0.1", port: 7402)
+    /// How long a request waits for a ready pipeline before it is answered UNAVAILABLE / 503.
+    public var pipelineWaitLimit: Duration = .seconds(30)
+    /// max_tokens when a request does not say.
+    public var defaultMaxTokens = 256
+    /// Pipelines a request may fail over to before it gives up.
+    public var maxFailovers = 5
 
     public init() {}
 }
 
 /// Builds the gateway. It reports SERVING once the scheduler answers: without it no request
-/// can be placed.
+/// can be placed. The default model's vocabulary loads in the background (the cache-manager
+/// may start later); other models' on first use.
 public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) throws -> ServiceApplication {
     let schedulerClient = try ServiceClient.make(configuration.schedulerAddress)
+    let cacheManagerClient = try ServiceClient.make(configuration.cacheManagerAddress)
     let scheduler = Tessera_V1_Scheduler.Client(wrapping: schedulerClient)
+    let engine = GatewayEngine(
+        cacheManager: Tessera_V1_CacheManager.Client(wrapping: cacheManagerClient), scheduler: scheduler,
+        configuration: configuration, logger: logger)
+    let openAI = OpenAIRoutes(engine: engine)
     return ServiceApplication(
         name: "gateway", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
         logger: logger,
-        rpcServices: [GatewayService()],
-        backgroundServices: [ClientService(client: schedulerClient)],
+        rpcServices: [GatewayService(engine: engine)],
+        httpRoutes: { router in openAI.register(on: router) },
+        backgroundServices: [
+            ClientService(client: schedulerClient), ClientService(client: cacheManagerClient), engine.workers,
+            VocabularyWarmUp(engine: engine),
+        ],
         readiness: { _ in
             var backoff = Backoff()
             while true {
@@ -34,4 +51,15 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
                 }
             }
         })
+}
+
+/// Loads the default model's vocabulary once the cache-manager can provide it, then idles
+/// until shutdown (a service that returned would end the group).
+struct VocabularyWarmUp: Service {
+    let engine: GatewayEngine
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await engine.warmUp() }
+        try? await gracefulShutdown()
+    }
 }

@@ -1,0 +1,113 @@
+import GRPCCore
+import Logging
+import ServiceKit
+import TesseraProto
+import Tokenization
+
+/// What a request asks the model to continue.
+enum PromptInput: Sendable {
+    case text(String, parseSpecial: Bool)
+    case chat([ChatMessage])
+}
+
+/// The generation path both APIs share: resolve the model's vocabulary, tokenize, validate,
+/// and hand back a session ready to run; plus the list of served models.
+final class GatewayEngine: Sendable {
+    static let chatRoles: Set<String> = ["system", "user", "assistant"]
+
+    let vocabularies: VocabularyStore
+    let router: PipelineRouter
+    let workers: WorkerConnections
+    let cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>
+    let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
+    let logger: Logger
+    let defaultMaxTokens: Int
+    let maxFailovers: Int
+
+    init(
+        cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>,
+        scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>, configuration: GatewayConfiguration,
+        logger: Logger
+    ) {
+        self.cacheManager = cacheManager
+        self.scheduler = scheduler
+        self.logger = logger
+        vocabularies = VocabularyStore(cacheManager: cacheManager, logger: logger)
+        router = PipelineRouter(scheduler: scheduler, logger: logger, waitLimit: configuration.pipelineWaitLimit)
+        workers = WorkerConnections()
+        defaultMaxTokens = configuration.defaultMaxTokens
+        maxFailovers = configuration.maxFailovers
+    }
+
+    /// Everything up to the first token: the caller can still answer with an error status.
+    func prepare(
+        model: String, prompt input: PromptInput, sampling: Tessera_V1_SamplingParams, topLogits: UInt32 = 0
+    ) async throws -> GenerationSession {
+        let options = try GenerationOptions(sampling, topLogits: topLogits, defaultMaxTokens: defaultMaxTokens)
+        if case .chat(let messages) = input { try Self.validate(messages) }
+        let vocabulary = try await vocabularies.vocabulary(for: model)
+        let tokens: [Int32]
+        switch input {
+        case .text(let text, let parseSpecial): tokens = vocabulary.encode(prompt: text, parseSpecial: parseSpecial)
+        case .chat(let messages): tokens = vocabulary.encode(chat: messages)
+        }
+        let session = GenerationSession(
+            vocabulary: vocabulary, prompt: tokens, options: options, router: router, workers: workers, logger: logger,
+            maxFailovers: maxFailovers)
+        try session.validate()
+        return session
+    }
+
+    static func validate(_ messages: [ChatMessage]) throws {
+        guard !messages.isEmpty else { throw GatewayError.invalid("messages must not be empty", parameter: "messages") }
+        for (index, message) in messages.enumerated() where !chatRoles.contains(message.role) {
+            throw GatewayError.invalid(
+                "messages[\(index)].role must be system, user or assistant (got \"\(message.role)\")", parameter: "messages")
+        }
+    }
+
+    /// The models the cache-manager holds, each marked ready when the scheduler has a complete
+    /// pipeline for it.
+    func servedModels() async throws -> [Tessera_V1_ServedModel] {
+        let manifests: [Tessera_V1_ModelManifest]
+        do {
+            manifests = try await cacheManager.listModels(.init(), options: .timeout(.seconds(10))).models
+        } catch let error as RPCError {
+            throw GatewayError(.unavailable, "the cache-manager cannot list models: \(error.message)")
+        }
+        var served: [Tessera_V1_ServedModel] = []
+        for manifest in manifests {
+            let placement = try? await scheduler.getPlacement(
+                .with { $0.model = manifest.model.sha256 }, options: .timeout(.seconds(5)))
+            let ready = placement?.pipelines.contains { pipeline in
+                !pipeline.draining && !pipeline.stages.isEmpty && pipeline.stages.allSatisfy(\.ready)
+            } ?? false
+            served.append(
+                .with {
+                    $0.name = manifest.model.name
+                    $0.model = manifest.model
+                    $0.contextLength = manifest.contextLength
+                    $0.ready = ready
+                })
+        }
+        return served
+    }
+
+    /// Loads the default model's vocabulary in the background, retrying while the
+    /// cache-manager is not up, so the first request does not pay for it.
+    func warmUp() async {
+        var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        while !Task.isCancelled {
+            do {
+                _ = try await vocabularies.vocabulary(for: "")
+                return
+            } catch let error as GatewayError where error.kind == .unavailable {
+                logger.debug("default model vocabulary not available yet", metadata: ["error": "\(error)"])
+            } catch {
+                logger.notice("default model vocabulary not loaded; will load on first use", metadata: ["error": "\(error)"])
+                return
+            }
+            try? await Task.sleep(for: backoff.next())
+        }
+    }
+}

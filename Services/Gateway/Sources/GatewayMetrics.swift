@@ -1,0 +1,27 @@
+import Metrics
+
+/// What the gateway records beyond the per-RPC counters every service has: requests by API
+/// and outcome, tokens, time to first token, failovers and the pause each one caused.
+enum GatewayMetrics {
+    static func request(api: String, outcome: String) {
+        Counter(label: "tessera_gateway_requests_total", dimensions: [("api", api), ("outcome", outcome)]).increment()
+    }
+
+    static func tokens(prompt: Int, completion: Int) {
+        Counter(label: "tessera_gateway_tokens_total", dimensions: [("kind", "prompt")]).increment(by: Int64(prompt))
+        Counter(label: "tessera_gateway_tokens_total", dimensions: [("kind", "completion")]).increment(by: Int64(completion))
+    }
+
+    static func timeToFirstToken(_ duration: Duration) {
+        Metrics.Timer(label: "tessera_gateway_time_to_first_token_seconds").recordNanoseconds(nanoseconds(duration))
+    }
+
+    static func failover(pause: Duration) {
+        Counter(label: "tessera_gateway_failovers_total").increment()
+        Metrics.Timer(label: "tessera_gateway_failover_pause_seconds").recordNanoseconds(nanoseconds(pause))
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,196 @@
+import GRPCCore
+import Inference
+import Logging
+import TesseraProto
+import Tokenization
+
+/// One generated token as the APIs stream it. The last update of a generation carries the
+/// finish reason (and the APIs add usage from the summary).
+struct GenerationUpdate: Sendable {
+    var tokenID: Int32
+    /// Text that became visible with this token: may be empty (a split character, a possible
+    /// stop string held back) or include text held back earlier.
+    var text: String
+    var topLogits: [Tessera_V1_TokenLogit]
+    var finishReason: Tessera_V1_FinishReason?
+    /// Tokens generated so far, this one included (the usage on the last update).
+    var completionTokens: Int
+}
+
+struct GenerationSummary: Sendable {
+    var promptTokens: Int
+    var completionTokens = 0
+    var finishReason: Tessera_V1_FinishReason = .unspecified
+    var failovers = 0
+    /// The longest gap between two tokens the client saw because of a failover.
+    var longestFailoverPause: Duration = .zero
+    var timeToFirstToken: Duration = .zero
+}
+
+/// Runs one generation through the cluster (docs/generation-protocol.md, "Generation"):
+/// acquire a pipeline, prefill the prompt in one step, decode one step per token, stop at the
+/// gateway, and on a pipeline failure report the worker, acquire another pipeline avoiding
+/// it, and replay prompt plus output as one prefill so the stream continues where it was.
+struct GenerationSession {
+    let vocabulary: ModelVocabulary
+    let prompt: [Int32]
+    let options: GenerationOptions
+    let router: PipelineRouter
+    let workers: WorkerConnections
+    let logger: Logger
+    var maxFailovers = 5
+
+    /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
+    var tokenBudget: Int { min(Int(options.wire.maxTokens), vocabulary.contextLength - prompt.count) }
+
+    /// Checks the prompt fits; call before committing to a response.
+    func validate() throws {
+        guard !prompt.isEmpty else { throw GatewayError.invalid("the prompt is empty", parameter: "prompt") }
+        guard prompt.count < vocabulary.contextLength else {
+            throw GatewayError(
+                .promptTooLong,
+                "the prompt has \(prompt.count) tokens; the model's context holds \(vocabulary.contextLength), "
+                    + "which must leave room for at least one generated token", parameter: "messages")
+        }
+    }
+
+    func run(onUpdate: (GenerationUpdate) async throws -> Void) async throws -> GenerationSummary {
+        try validate()
+        var parameters = options.parameters
+        parameters.maxTokens = tokenBudget
+        var stop = StopCondition(parameters: parameters, tokenizer: vocabulary.tokenizer)
+        var summary = GenerationSummary(promptTokens: prompt.count)
+        var generated: [Int32] = []
+        var avoided: Set<String> = []
+        let started = ContinuousClock.now
+        var lastTokenAt = started
+        var pausedSince: ContinuousClock.Instant?
+
+        while true {
+            let lease = try await router.acquire(
+                model: vocabulary.model.sha256, avoiding: avoided, expectedTokens: tokenBudget - generated.count)
+            defer { router.release(lease) }
+            let stream = try openStream(lease, attempt: summary.failovers)
+            do {
+                // Prefill: the prompt (plus, after a failover, everything generated so far).
+                var response = try await pipelineStep(stream, position: 0, tokens: prompt + generated)
+                while true {
+                    let token = Int32(bitPattern: response.tokenID)
+                    guard token >= 0, Int(token) < vocabulary.tokenizer.vocabularySize else {
+                        throw GatewayError(.internalError, "the pipeline sampled token \(response.tokenID), outside the vocabulary")
+                    }
+                    let text = try stop.accept(token)
+                    generated.append(token)
+                    let now = ContinuousClock.now
+                    if generated.count == 1 {
+                        summary.timeToFirstToken = now - started
+                        GatewayMetrics.timeToFirstToken(summary.timeToFirstToken)
+                    }
+                    if let since = pausedSince {
+                        let pause = now - lastTokenAt
+                        summary.longestFailoverPause = max(summary.longestFailoverPause, pause)
+                        GatewayMetrics.failover(pause: pause)
+                        logger.info("failover complete", metadata: ["pause_ms": "\(pause.milliseconds)", "recovery_ms": "\((now - since).milliseconds)"])
+                        pausedSince = nil
+                    }
+                    lastTokenAt = now
+                    let finish: Tessera_V1_FinishReason? = stop.reason.map {
+                        if case .maxTokens = $0 { .length } else { .stop }
+                    }
+                    try await onUpdate(
+                        GenerationUpdate(
+                            tokenID: token, text: text, topLogits: response.topLogits, finishReason: finish,
+                            completionTokens: generated.count))
+                    if let finish {
+                        stream.close()
+                        summary.completionTokens = generated.count
+                        summary.finishReason = finish
+                        GatewayMetrics.tokens(prompt: prompt.count, completion: generated.count)
+                        return summary
+                    }
+                    response = try await pipelineStep(stream, position: prompt.count + generated.count - 1, tokens: [token])
+                }
+            } catch let failure as PipelineFailure {
+                stream.cancel()
+                summary.failovers += 1
+                let worker = failure.workerID ?? lease.pipeline.stages[0].workerID
+                avoided.insert(worker)
+                if let failed = lease.pipeline.stages.first(where: { $0.workerID == worker }) { workers.discard(failed.address) }
+                logger.warning(
+                    "pipeline failed; failing over",
+                    metadata: [
+                        "worker": "\(worker)", "pipeline": "\(lease.pipeline.pipelineID)", "generated": "\(generated.count)",
+                        "attempt": "\(summary.failovers)", "error": "\(failure.error.code): \(failure.error.message)",
+                    ])
+                await router.reportFailure(
+                    workerID: worker, pipelineID: lease.pipeline.pipelineID, reason: "\(failure.error.code): \(failure.error.message)")
+                guard summary.failovers <= maxFailovers else {
+                    throw GatewayError(.unavailable, "generation failed on \(summary.failovers) pipelines; last: \(failure.error.message)")
+                }
+                if pausedSince == nil { pausedSince = ContinuousClock.now }
+            } catch {
+                stream.cancel()
+                throw error
+            }
+        }
+    }
+
+    private func openStream(_ lease: PipelineLease, attempt: Int) throws -> PipelineStream {
+        let stages = lease.pipeline.stages
+        let open = Tessera_V1_SessionOpen.with {
+            $0.sessionID = "gw-\(UInt64.random(in: 0...UInt64.max))-\(attempt)"
+            $0.shardSha256 = stages[0].shard.sha256
+            $0.layers = stages[0].layers
+            $0.downstream = stages.dropFirst().map { stage in
+                .with {
+                    $0.workerID = stage.workerID
+                    $0.address = stage.address
+                    $0.layers = stage.layers
+                    $0.shardSha256 = stage.shard.sha256
+                }
+            }
+            $0.contextLength = UInt32(prompt.count + tokenBudget)
+            $0.sampling = options.wire
+            $0.topLogits = UInt32(options.topLogits)
+            // F32 activations keep the distributed pass bit-identical to a local one.
+            $0.activationDtype = .f32
+        }
+        return PipelineStream(stages: stages, open: open, client: try workers.client(for: stages[0].address))
+    }
+
+    /// One step, with pipeline failures that a failover can fix told apart from the rest.
+    private func pipelineStep(_ stream: PipelineStream, position: Int, tokens: [Int32]) async throws -> Tessera_V1_ForwardResponse {
+        do {
+            return try await stream.step(position: position, tokens: tokens)
+        } catch let error as RPCError where PipelineFailure.isRecoverable(error.code) {
+            throw PipelineFailure(error: error)
+        } catch let error as RPCError {
+            switch error.code {
+            case .invalidArgument: throw GatewayError.invalid("the pipeline rejected the request: \(error.message)")
+            case .unimplemented: throw GatewayError(.unavailable, "the workers cannot generate yet: \(error.message)")
+            default: throw GatewayError(.internalError, "the pipeline failed: \(error.code): \(error.message)")
+            }
+        }
+    }
+}
+
+/// A stage failed in a way another pipeline can recover from.
+struct PipelineFailure: Error {
+    let error: RPCError
+
+    /// The worker the stages blamed (`tessera-failed-worker`), if any.
+    var workerID: String? {
+        error.metadata[stringValues: "tessera-failed-worker"].first(where: { !$0.isEmpty })
+    }
+
+    static func isRecoverable(_ code: RPCError.Code) -> Bool {
+        switch code {
+        case .invalidArgument, .unimplemented, .permissionDenied, .unauthenticated, .outOfRange: false
+        default: true
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 { GatewayMetrics.nanoseconds(self) / 1_000_000 }
+}

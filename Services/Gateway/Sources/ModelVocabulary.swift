@@ -1,0 +1,37 @@
+import GGUF
+import TesseraProto
+import Tokenization
+
+/// What the gateway needs to turn requests into tokens and tokens into text for one model,
+/// built from the model's vocabulary shard (layers [0, 0): metadata only).
+struct ModelVocabulary: Sendable {
+    let model: Tessera_V1_ModelRef
+    let tokenizer: Tokenizer
+    let chatTemplate: ChatTemplate
+    /// The system prompt the model's own Jinja template adds when a conversation has none.
+    let defaultSystemPrompt: String?
+    let contextLength: Int
+
+    init(model: Tessera_V1_ModelRef, gguf: GGUFFile) throws {
+        self.model = model
+        tokenizer = try Tokenizer(gguf: gguf)
+        let source = tokenizer.chatTemplateSource
+        chatTemplate = try ChatTemplate.resolve(jinja: source, fallbackToChatML: true)
+        defaultSystemPrompt = source.flatMap { ChatTemplate.defaultSystemPrompt(inJinja: $0) }
+        let architecture = gguf.metadata["general.architecture"]?.string ?? "llama"
+        contextLength = gguf.metadata["\(architecture).context_length"]?.int ?? 2048
+    }
+
+    /// A plain prompt, tokenized as `tessera run` does (BOS when the model wants one).
+    func encode(prompt: String, parseSpecial: Bool) -> [Int32] {
+        tokenizer.encode(prompt, addSpecial: true, parseSpecial: parseSpecial)
+    }
+
+    /// A conversation rendered with the model's chat template and an open assistant turn,
+    /// with the template's default system prompt when there is no system message: exactly
+    /// what `tessera run --chat` feeds the model for a single user message.
+    func encode(chat messages: [ChatMessage]) -> [Int32] {
+        let text = chatTemplate.render(messages, addGenerationPrompt: true, defaultSystemPrompt: defaultSystemPrompt)
+        return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+    }
+}

@@ -1,0 +1,100 @@
+import GRPCCore
+import Logging
+import ServiceKit
+import TesseraProto
+
+/// A pipeline granted by the scheduler for one request; released when the request ends.
+struct PipelineLease: Sendable {
+    var pipeline: Tessera_V1_Pipeline
+    var leaseID: String
+}
+
+/// The gateway's side of routing: acquire a pipeline (waiting with backoff while none is
+/// ready), release it, and report workers that failed.
+struct PipelineRouter: Sendable {
+    let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
+    let logger: Logger
+    /// How long a request waits for a ready pipeline before it gets UNAVAILABLE / 503.
+    var waitLimit: Duration
+
+    /// Codes that mean "no pipeline right now" (not ready yet, being re-planned).
+    private static let transient: Set<RPCError.Code> = [
+        .unavailable, .notFound, .resourceExhausted, .failedPrecondition, .aborted, .deadlineExceeded,
+    ]
+
+    func acquire(model: String, avoiding: Set<String>, expectedTokens: Int) async throws -> PipelineLease {
+        let deadline = ContinuousClock.now + waitLimit
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
+        var lastProblem = "no answer"
+        while true {
+            do {
+                let response = try await scheduler.acquirePipeline(
+                    .with {
+                        $0.model = model
+                        $0.avoidWorkerIds = avoiding.sorted()
+                        $0.expectedTokens = UInt32(clamping: expectedTokens)
+                    }, options: .timeout(.seconds(10)))
+                if let problem = Self.problem(with: response.pipeline) {
+                    lastProblem = problem
+                    if !response.leaseID.isEmpty { release(PipelineLease(pipeline: response.pipeline, leaseID: response.leaseID)) }
+                } else {
+                    return PipelineLease(pipeline: response.pipeline, leaseID: response.leaseID)
+                }
+            } catch let error as RPCError where Self.transient.contains(error.code) {
+                lastProblem = error.message
+            } catch let error as RPCError where error.code == .unimplemented {
+                throw GatewayError(.unavailable, "the scheduler cannot route requests: \(error.message)")
+            } catch let error as RPCError {
+                throw GatewayError(.unavailable, "the scheduler refused a pipeline: \(error.code): \(error.message)")
+            }
+            try Task.checkCancellation()
+            let pause = backoff.next()
+            guard ContinuousClock.now + pause < deadline else {
+                throw GatewayError(
+                    .unavailable, "no pipeline can serve the model within \(waitLimit) (last: \(lastProblem))")
+            }
+            logger.debug("waiting for a pipeline", metadata: ["model": "\(model)", "reason": "\(lastProblem)"])
+            try await Task.sleep(for: pause)
+        }
+    }
+
+    /// Ends a lease. Runs on its own task: it must happen even when the request's task was
+    /// cancelled (a client that disconnected).
+    func release(_ lease: PipelineLease) {
+        guard !lease.leaseID.isEmpty else { return }
+        let scheduler = self.scheduler
+        let logger = self.logger
+        Task {
+            do {
+                _ = try await scheduler.releasePipeline(.with { $0.leaseID = lease.leaseID }, options: .timeout(.seconds(5)))
+            } catch {
+                logger.debug("release failed", metadata: ["lease": "\(lease.leaseID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Tells the scheduler a worker failed this request, so it checks it now rather than
+    /// after a missed heartbeat. Best effort: generation goes on either way.
+    func reportFailure(workerID: String, pipelineID: String, reason: String) async {
+        do {
+            _ = try await scheduler.reportFailure(
+                .with {
+                    $0.workerID = workerID
+                    $0.pipelineID = pipelineID
+                    $0.reason = reason
+                }, options: .timeout(.seconds(3)))
+        } catch {
+            logger.debug("ReportFailure failed", metadata: ["worker": "\(workerID)", "error": "\(error)"])
+        }
+    }
+
+    /// Why a granted pipeline cannot be used as is (nil when it can).
+    static func problem(with pipeline: Tessera_V1_Pipeline) -> String? {
+        guard !pipeline.stages.isEmpty else { return "the pipeline has no stages" }
+        for (index, stage) in pipeline.stages.enumerated() {
+            if stage.address.isEmpty { return "stage \(index) has no address" }
+            if stage.shard.sha256.isEmpty { return "stage \(index) has no shard" }
+        }
+        return nil
+    }
+}

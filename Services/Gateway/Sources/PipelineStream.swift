@@ -1,0 +1,92 @@
+import GRPCCore
+import ServiceKit
+import TesseraProto
+
+/// One `Forward` session through a pipeline: the gateway talks to stage 0, which opens the
+/// hops after it. `step` sends one ForwardStep and waits for its reply (the token the last
+/// stage sampled). Owned by one generation task; not shared.
+///
+/// The gRPC call runs in its own task so the session can interleave sends and receives;
+/// cancelling the session's task (client gone) cancels the call, and the workers free the
+/// session's KV caches.
+final class PipelineStream {
+    let stages: [Tessera_V1_PipelineStage]
+    private let requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation
+    private var responses: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
+    private let call: Task<Void, Never>
+    private var nextStep: UInt64 = 0
+
+    init(
+        stages: [Tessera_V1_PipelineStage], open: Tessera_V1_SessionOpen,
+        client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>
+    ) {
+        self.stages = stages
+        let (requestStream, requests) = AsyncStream.makeStream(of: Tessera_V1_ForwardRequest.self)
+        let (responseStream, responseSink) = AsyncThrowingStream.makeStream(of: Tessera_V1_ForwardResponse.self)
+        requests.yield(.with { $0.open = open })
+        var options = CallOptions.defaults
+        // A dead worker must fail the call at once (and trigger failover), not queue it.
+        options.waitForReady = false
+        let call = Task {
+            do {
+                let request = StreamingClientRequest<Tessera_V1_ForwardRequest> { writer in
+                    for await message in requestStream { try await writer.write(message) }
+                }
+                try await client.forward(request: request, options: options) { response in
+                    for try await message in response.messages { responseSink.yield(message) }
+                }
+                responseSink.finish()
+            } catch {
+                responseSink.finish(throwing: error)
+            }
+        }
+        responseSink.onTermination = { termination in
+            if case .cancelled = termination { call.cancel() }
+        }
+        self.call = call
+        self.requests = requests
+        responses = responseStream.makeAsyncIterator()
+    }
+
+    /// Runs `tokens` starting at `position` through the pipeline; returns the last stage's
+    /// reply. Throws the call's `RPCError` when a stage fails, `CancellationError` when the
+    /// calling task is cancelled.
+    func step(position: Int, tokens: [Int32]) async throws -> Tessera_V1_ForwardResponse {
+        let step = nextStep
+        nextStep += 1
+        requests.yield(
+            .with {
+                $0.step = .with {
+                    $0.step = step
+                    $0.position = UInt32(position)
+                    $0.tokenIds = tokens.map { UInt32(bitPattern: $0) }
+                }
+            })
+        let response: Tessera_V1_ForwardResponse?
+        do {
+            response = try await responses.next()
+        } catch {
+            try Task.checkCancellation()
+            throw error
+        }
+        try Task.checkCancellation()
+        guard let response else {
+            throw RPCError(code: .unavailable, message: "the pipeline closed the stream before answering step \(step)")
+        }
+        guard response.step == step else {
+            throw RPCError(code: .internalError, message: "the pipeline answered step \(response.step), expected \(step)")
+        }
+        return response
+    }
+
+    /// Ends the session normally (half-close): the workers free its KV caches.
+    func close() {
+        requests.finish()
+    }
+
+    /// Abandons the session (after a failure or cancellation).
+    func cancel() {
+        requests.finish()
+        call.cancel()
+    }
+}
