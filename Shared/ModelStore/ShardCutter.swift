@@ -169,7 +169,7 @@ public enum ShardCutter {
     }
 
     /// `N` for a tensor named `blk.N.<anything>`.
-    static func blockIndex(of name: String) -> Int? {
+    public static func blockIndex(of name: String) -> Int? {
         guard name.hasPrefix("blk.") else { return nil }
         let rest = name.dropFirst(4)
         guard let dot = rest.firstIndex(of: ".") else { return nil }

@@ -16,6 +16,11 @@ struct CacheManagerCommand: AsyncParsableCommand {
     var httpPort = EnvironmentDefaults.int("TESSERA_CACHE_MANAGER_HTTP_PORT", 9402)
     @Option(help: "Model store directory (env TESSERA_STORE_DIR).")
     var storeDir = EnvironmentDefaults.string("TESSERA_STORE_DIR", CacheManagerConfiguration().storeDirectory)
+    @Option(
+        help: ArgumentHelp(
+            "Models to import at start-up, before reporting SERVING: comma-separated known names or paths (env TESSERA_PRELOAD_MODELS).",
+            valueName: "models"))
+    var preload = EnvironmentDefaults.string("TESSERA_PRELOAD_MODELS", "")
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL).")
     var logLevel = EnvironmentDefaults.string("TESSERA_LOG_LEVEL", "info")
 
@@ -29,6 +34,7 @@ struct CacheManagerCommand: AsyncParsableCommand {
         configuration.grpcAddress = ListenAddress(host: host, port: port)
         configuration.httpAddress = ListenAddress(host: host, port: httpPort)
         configuration.storeDirectory = storeDir
+        configuration.preloadModels = CacheManagerConfiguration.parsePreloadList(preload)
         await ServiceRunner.run(name: "cache-manager", logLevel: logLevel) { logger in
             buildCacheManager(configuration, logger: logger)
         }

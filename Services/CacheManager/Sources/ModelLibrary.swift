@@ -1,0 +1,245 @@
+import Foundation
+import GGUF
+import GRPCCore
+import Integrity
+import Logging
+import ModelStore
+
+/// The store's logic: importing models into the catalog, resolving names, and cutting
+/// shards once. Errors are `RPCError`s with the status a client should see.
+actor ModelLibrary {
+    nonisolated let storeDirectory: String
+    nonisolated let shardDirectory: String
+    let catalog: Catalog
+    private let logger: Logger
+    /// Model files mapped so far, by SHA-256, with the file identity they were opened with.
+    private var openModels: [String: (file: GGUFFile, size: Int, modified: Double)] = [:]
+    /// Shard requests being served, by model and range: concurrent requests share one cut.
+    private var shardRequests: [ShardKey: Task<ShardRow, any Error>] = [:]
+
+    private struct ShardKey: Hashable {
+        let model: String
+        let first: Int
+        let last: Int
+    }
+
+    /// Opens (or creates) the store and its catalog, and clears temporary files that an
+    /// interrupted cut may have left behind.
+    init(storeDirectory: String, logger: Logger) throws {
+        self.storeDirectory = storeDirectory
+        shardDirectory = storeDirectory + "/shards"
+        self.logger = logger
+        let files = FileManager.default
+        try files.createDirectory(atPath: shardDirectory, withIntermediateDirectories: true)
+        catalog = try Catalog(path: storeDirectory + "/catalog.sqlite")
+        for name in (try? files.contentsOfDirectory(atPath: shardDirectory)) ?? [] where name.hasPrefix(".") {
+            try? files.removeItem(atPath: shardDirectory + "/" + name)
+        }
+    }
+
+    nonisolated func shardPath(_ sha256: String) -> String { "\(shardDirectory)/\(sha256).gguf" }
+
+    // MARK: Importing
+
+    /// Records the model at `path` (hashing it; nothing is copied). The same bytes imported
+    /// again answer `alreadyPresent`.
+    func importModel(path rawPath: String, displayName: String) async throws -> (model: ModelRow, alreadyPresent: Bool) {
+        guard !rawPath.isEmpty else { throw RPCError.invalidArgument("ImportModel: path is empty") }
+        let path = URL(fileURLWithPath: rawPath).standardizedFileURL.path
+        let started = ContinuousClock.now
+        let (file, row) = try await BlockingWork.run { try Self.inspect(path: path, displayName: displayName) }
+        switch try await catalog.insertModel(row) {
+        case .inserted(let model):
+            openModels[model.sha256] = (file, model.fileSize, model.fileModified)
+            logger.info(
+                "model imported",
+                metadata: ["model": "\(model.name)", "sha256": "\(model.sha256)", "path": "\(path)", "seconds": "\(started.secondsElapsed)"])
+            return (model, false)
+        case .alreadyPresent(let model):
+            return (model, true)
+        case .nameTaken(let holder):
+            throw RPCError(
+                code: .alreadyExists,
+                message: "ImportModel: the name '\(row.name)' already belongs to model \(holder.sha256) (\(holder.path)); "
+                    + "choose another with display_name")
+        }
+    }
+
+    /// Fetches a known model into the model directory (unless the catalog already has its
+    /// file), then imports it.
+    func importKnownModel(name: String, displayName: String) async throws -> (model: ModelRow, alreadyPresent: Bool) {
+        guard let known = KnownModels.named(name) else {
+            throw RPCError(code: .notFound, message: "ImportModel: \(ModelFetcher.FetchError.unknownModel(name))")
+        }
+        if let model = try await catalog.model(sha256: known.sha256), Self.fileIdentity(model.path)?.size == known.sizeBytes {
+            return (model, true)
+        }
+        let log = logger
+        let path: String
+        do {
+            path = try await BlockingWork.run { try ModelFetcher.fetch(name) { log.info("fetch", metadata: ["model": "\(name)", "step": "\($0)"]) } }
+        } catch {
+            throw RPCError(code: .unavailable, message: "ImportModel: cannot fetch \(name): \(error)")
+        }
+        return try await importModel(path: path, displayName: displayName.isEmpty ? name : displayName)
+    }
+
+    /// Parses, profiles and hashes a model file; bad files are INVALID_ARGUMENT with the reader's words.
+    private static func inspect(path: String, displayName: String) throws -> (GGUFFile, ModelRow) {
+        let file: GGUFFile
+        let profile: ModelCostProfile
+        do {
+            file = try GGUFFile(path: path)
+            profile = try ModelCostProfile(model: file)
+        } catch {
+            throw RPCError.invalidArgument("ImportModel: \(path) is not a usable model: \(error)")
+        }
+        guard let identity = fileIdentity(path), let sha256 = try? FileDigest.sha256Hex(ofFile: path) else {
+            throw RPCError.invalidArgument("ImportModel: cannot read \(path)")
+        }
+        let fileName = URL(fileURLWithPath: path).lastPathComponent
+        let name = !displayName.isEmpty
+            ? displayName
+            : KnownModels.all.first { $0.sha256 == sha256 }?.name
+                ?? (fileName.hasSuffix(".gguf") ? String(fileName.dropLast(5)) : fileName)
+        guard !isSHA256(name) else {
+            throw RPCError.invalidArgument("ImportModel: the name '\(name)' looks like a SHA-256; choose another")
+        }
+        let row = ModelRow(
+            sha256: sha256, name: name, path: path, fileSize: identity.size, fileModified: identity.modified,
+            profile: profile, importedAt: Date())
+        return (file, row)
+    }
+
+    // MARK: Resolving
+
+    /// The model named or hashed by `reference`; empty means the default model.
+    func resolve(_ reference: String) async throws -> ModelRow {
+        let wanted = reference.isEmpty ? ModelLocator.defaultModelName : reference
+        if Self.isSHA256(wanted), let model = try await catalog.model(sha256: wanted) { return model }
+        if let model = try await catalog.model(named: wanted) { return model }
+        let known = try await catalog.models().map(\.name)
+        throw RPCError(
+            code: .notFound,
+            message: "model '\(wanted)' is not in the catalog (it has: \(known.isEmpty ? "nothing" : known.joined(separator: ", "))); "
+                + "import it with ImportModel")
+    }
+
+    // MARK: Shards
+
+    /// The shard of `model` for `layers`: the recorded one if its file is intact, else cut now.
+    func shard(of model: ModelRow, layers: Range<Int>) async throws -> ShardRow {
+        let key = ShardKey(model: model.sha256, first: layers.lowerBound, last: layers.upperBound)
+        if let request = shardRequests[key] { return try await request.value }
+        let request = Task { try await self.recordedOrCut(model: model, layers: layers) }
+        shardRequests[key] = request
+        defer { shardRequests[key] = nil }
+        return try await request.value
+    }
+
+    private func recordedOrCut(model: ModelRow, layers: Range<Int>) async throws -> ShardRow {
+        if let row = try await catalog.shard(model: model.sha256, layers: layers),
+            Self.fileIdentity(shardPath(row.sha256))?.size == row.sizeBytes
+        {
+            return row
+        }
+        let file = try await openModel(model)
+        let temporary = "\(shardDirectory)/.cut-\(model.sha256.prefix(16))-\(layers.lowerBound)-\(layers.upperBound)-\(UUID().uuidString).gguf"
+        let started = ContinuousClock.now
+        let info: ShardInfo
+        do {
+            info = try await BlockingWork.run { [shardDirectory] in
+                let info = try ShardCutter.cut(model: file, modelSHA256: model.sha256, layers: layers, to: temporary)
+                guard rename(temporary, "\(shardDirectory)/\(info.sha256).gguf") == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    unlink(temporary)
+                    throw ShardCutter.CutError.writeFailed(path: "\(shardDirectory)/\(info.sha256).gguf", reason: reason)
+                }
+                return info
+            }
+        } catch let error as ShardCutter.CutError {
+            switch error {
+            case .rangeOutsideModel, .emptyRange: throw RPCError.invalidArgument("GetShard: \(error)")
+            case .missingTensor, .missingMetadata, .invalidModelHash:
+                throw RPCError(code: .failedPrecondition, message: "GetShard: model \(model.name) cannot be cut: \(error)")
+            case .writeFailed: throw RPCError(code: .internalError, message: "GetShard: \(error)")
+            }
+        }
+        let row = ShardRow(
+            sha256: info.sha256, modelSha256: model.sha256, firstLayer: layers.lowerBound, lastLayer: layers.upperBound,
+            sizeBytes: info.sizeBytes, hasEmbedding: info.hasEmbedding, hasOutput: info.hasOutput, cutAt: Date())
+        try await catalog.recordShard(row)
+        logger.info(
+            "shard cut",
+            metadata: [
+                "model": "\(model.name)", "layers": "[\(layers.lowerBound),\(layers.upperBound))", "sha256": "\(info.sha256)",
+                "bytes": "\(info.sizeBytes)", "seconds": "\(started.secondsElapsed)",
+            ])
+        return row
+    }
+
+    /// A recorded shard and its file, for download; a lost file is cut again (same bytes).
+    func shardFile(sha256: String) async throws -> (row: ShardRow, path: String) {
+        guard Self.isSHA256(sha256) else {
+            throw RPCError.invalidArgument("DownloadShard: shard_sha256 '\(sha256)' is not 64 lowercase hex digits")
+        }
+        guard let row = try await catalog.shard(sha256: sha256) else {
+            throw RPCError(code: .notFound, message: "DownloadShard: no shard \(sha256) in the catalog; ask GetShard for it first")
+        }
+        if Self.fileIdentity(shardPath(sha256))?.size != row.sizeBytes {
+            guard let model = try await catalog.model(sha256: row.modelSha256) else {
+                throw RPCError(code: .notFound, message: "DownloadShard: shard \(sha256) is gone and so is its model")
+            }
+            let recut = try await shard(of: model, layers: row.layers)
+            guard recut.sha256 == sha256 else {
+                throw RPCError(code: .dataLoss, message: "DownloadShard: shard \(sha256) is gone and cutting it again gave \(recut.sha256)")
+            }
+        }
+        return (row, shardPath(sha256))
+    }
+
+    // MARK: Model files
+
+    /// The mapped model, after checking that its file is the one imported: a file whose size
+    /// or modification time changed is hashed again and refused if its bytes changed.
+    private func openModel(_ model: ModelRow) async throws -> GGUFFile {
+        guard let identity = Self.fileIdentity(model.path) else {
+            throw RPCError(code: .failedPrecondition, message: "model file \(model.path) of \(model.name) is gone; import it again")
+        }
+        if let open = openModels[model.sha256], open.size == identity.size, open.modified == identity.modified {
+            return open.file
+        }
+        if identity.size != model.fileSize || identity.modified != model.fileModified {
+            let path = model.path
+            let sha256 = try await BlockingWork.run { try FileDigest.sha256Hex(ofFile: path) }
+            guard sha256 == model.sha256 else {
+                throw RPCError(
+                    code: .failedPrecondition,
+                    message: "model file \(model.path) changed since it was imported as \(model.name) (SHA-256 now \(sha256)); import it again")
+            }
+            try await catalog.updateFile(ofModel: model.sha256, size: identity.size, modified: identity.modified)
+        }
+        let path = model.path
+        let file: GGUFFile
+        do {
+            file = try await BlockingWork.run { try GGUFFile(path: path) }
+        } catch {
+            throw RPCError(code: .failedPrecondition, message: "model file \(path) cannot be read: \(error)")
+        }
+        openModels[model.sha256] = (file, identity.size, identity.modified)
+        return file
+    }
+
+    static func fileIdentity(_ path: String) -> (size: Int, modified: Double)? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            attributes[.type] as? FileAttributeType == .typeRegular,
+            let size = (attributes[.size] as? NSNumber)?.intValue,
+            let modified = attributes[.modificationDate] as? Date
+        else { return nil }
+        return (size, modified.timeIntervalSince1970)
+    }
+
+    static func isSHA256(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+}
