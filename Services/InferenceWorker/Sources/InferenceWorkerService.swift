@@ -2,23 +2,38 @@ import GRPCCore
 import ServiceKit
 import TesseraProto
 
-/// The worker's gRPC API. Status works now; shard hosting and the forward stream arrive
-/// with distributed generation and answer UNIMPLEMENTED until then.
+/// The worker's gRPC API: shard hosting (`LoadShard`, `UnloadShard`), `GetStatus`, and the
+/// pipelined `Forward` stream (docs/generation-protocol.md).
 struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, DescribedService {
     let state: WorkerState
+    let host: ShardHost
+    let stream: ForwardStream
 
     var healthName: String { "tessera.v1.InferenceWorker" }
 
     func loadShard(
         request: ServerRequest<Tessera_V1_LoadShardRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_LoadShardResponse> {
-        throw RPCError.notImplementedYet("LoadShard: shard download and hosting")
+        guard request.message.hasShard, !request.message.shard.sha256.isEmpty else {
+            throw RPCError.invalidArgument("LoadShard needs shard.sha256")
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let result = try await host.load(request.message.shard, cacheManager: request.message.cacheManagerAddress)
+        let seconds = (clock.now - started).seconds
+        WorkerMetrics.shardLoad(seconds: seconds, downloaded: result.downloaded)
+        return ServerResponse(
+            message: .with {
+                $0.downloaded = result.downloaded
+                $0.seconds = seconds
+            })
     }
 
     func unloadShard(
         request: ServerRequest<Tessera_V1_UnloadShardRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_UnloadShardResponse> {
-        throw RPCError.notImplementedYet("UnloadShard: shard hosting")
+        try await host.unload(request.message.shardSha256)
+        return ServerResponse(message: .init())
     }
 
     func getStatus(
@@ -29,12 +44,16 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
                 $0.workerID = state.workerID
                 $0.capabilities = state.capabilities
                 $0.load = state.load()
+                $0.readyShards = state.readyShards
             })
     }
 
     func forward(
         request: StreamingServerRequest<Tessera_V1_ForwardRequest>, context: ServerContext
     ) async throws -> StreamingServerResponse<Tessera_V1_ForwardResponse> {
-        throw RPCError.notImplementedYet("Forward: pipelined forward passes")
+        StreamingServerResponse { writer in
+            try await stream.serve(request.messages, writer)
+            return [:]
+        }
     }
 }

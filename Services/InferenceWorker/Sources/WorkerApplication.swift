@@ -1,20 +1,49 @@
 import Logging
 import ServiceKit
 
-/// Builds an inference worker: its gRPC API, and membership with the scheduler. It reports
-/// SERVING once it has measured itself and the scheduler accepted its registration.
+/// Builds an inference worker: its gRPC API, shard hosting, and membership with the
+/// scheduler. It reports SERVING once it has measured itself and the scheduler accepted its
+/// registration.
 public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: Logger) throws -> ServiceApplication {
-    let state = WorkerState()
+    let state = WorkerState(workerID: configuration.workerID)
+    let budget = MemoryBudget(limit: configuration.memoryBudgetBytes)
+    let peers = PeerClients()
+    let files = ShardFiles(directory: configuration.shardDirectory)
+    let host = ShardHost(
+        files: files, downloader: ShardDownloader(clients: peers, files: files, logger: logger), budget: budget,
+        threads: max(1, configuration.threads), state: state, logger: logger)
+    let shuttingDown = OneShot<Void>()
+    let stream = ForwardStream(
+        environment: ForwardEnvironment(host: host, budget: budget, clients: peers, state: state, logger: logger),
+        shuttingDown: shuttingDown)
+
     let client = try ServiceClient.make(configuration.schedulerAddress)
-    let link = SchedulerLink(client: client, state: state, logger: logger)
+    let link = SchedulerLink(
+        client: client, state: state, logger: logger,
+        onAssignments: { assignments in
+            // The scheduler's heartbeat answer lists shards to host; loads are shared and
+            // idempotent, so asking again while one runs costs nothing.
+            for assignment in assignments {
+                Task {
+                    do {
+                        _ = try await host.load(assignment.shard, cacheManager: assignment.cacheManagerAddress)
+                    } catch {
+                        logger.warning(
+                            "assigned shard failed to load", metadata: ["shard": "\(assignment.shard.sha256)", "error": "\(error)"])
+                    }
+                }
+            }
+        })
     let advertised = OneShot<String>()
     return ServiceApplication(
         name: "inference-worker", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
         logger: logger,
-        rpcServices: [InferenceWorkerService(state: state)],
+        rpcServices: [InferenceWorkerService(state: state, host: host, stream: stream)],
         backgroundServices: [
             ClientService(client: client),
+            PeerClientsService(clients: peers),
             HeartbeatService(link: link, address: advertised, workerID: configuration.workerID),
+            SessionDrainService(shuttingDown: shuttingDown),  // last: told first at shutdown
         ],
         readiness: { bound in
             let capabilities = state.measureCapabilities(

@@ -4,15 +4,25 @@ import Synchronization
 import TesseraProto
 
 /// What this worker knows about itself: its id once registered, measured capabilities,
-/// and its current load (reported in heartbeats and GetStatus).
+/// its ready shards, and its current load (reported in heartbeats and GetStatus).
 final class WorkerState: Sendable {
+    /// Step timings kept between heartbeats; older ones are dropped so a stalled scheduler
+    /// link cannot grow memory without bound.
+    static let maxRecentSteps = 64
+
     private struct State {
         var workerID = ""
         var capabilities = Tessera_V1_WorkerCapabilities()
         var activeSessions: UInt32 = 0
+        var readyShards: [Tessera_V1_ShardRef] = []
+        var recentSteps: [Tessera_V1_StepTiming] = []
     }
 
     private let state = Mutex(State())
+
+    init(workerID: String = "") {
+        state.withLock { $0.workerID = workerID }
+    }
 
     var workerID: String {
         get { state.withLock { $0.workerID } }
@@ -21,6 +31,13 @@ final class WorkerState: Sendable {
 
     var capabilities: Tessera_V1_WorkerCapabilities {
         state.withLock { $0.capabilities }
+    }
+
+    /// Shards loaded and able to serve `Forward`, sorted by hash (cached files that are not
+    /// loaded are not listed).
+    var readyShards: [Tessera_V1_ShardRef] {
+        get { state.withLock { $0.readyShards } }
+        set { state.withLock { $0.readyShards = newValue.sorted { $0.sha256 < $1.sha256 } } }
     }
 
     /// Runs the built-in benchmark and records the figures the scheduler will see.
@@ -36,9 +53,42 @@ final class WorkerState: Sendable {
         return capabilities
     }
 
-    func load() -> Tessera_V1_WorkerLoad {
+    func sessionOpened() {
+        state.withLock { $0.activeSessions += 1 }
+    }
+
+    func sessionClosed() {
+        state.withLock { $0.activeSessions -= min($0.activeSessions, 1) }
+    }
+
+    var activeSessions: UInt32 { state.withLock { $0.activeSessions } }
+
+    /// Records one forward call of a hosted stage for the scheduler's speed estimates.
+    func recordStep(layers: Range<Int>, tokens: Int, seconds: Double, weightBytes: Int) {
+        let timing = Tessera_V1_StepTiming.with {
+            $0.layers = .with {
+                $0.first = UInt32(layers.lowerBound)
+                $0.last = UInt32(layers.upperBound)
+            }
+            $0.tokens = UInt32(tokens)
+            $0.seconds = seconds
+            $0.weightBytes = UInt64(weightBytes)
+        }
+        state.withLock {
+            $0.recentSteps.append(timing)
+            if $0.recentSteps.count > Self.maxRecentSteps { $0.recentSteps.removeFirst($0.recentSteps.count - Self.maxRecentSteps) }
+        }
+    }
+
+    /// The current load, with the step timings recorded since the last heartbeat. A
+    /// heartbeat passes `draining: true` so each timing is reported once.
+    func load(draining: Bool = false) -> Tessera_V1_WorkerLoad {
         var load = Tessera_V1_WorkerLoad()
-        state.withLock { load.activeSessions = $0.activeSessions }
+        state.withLock {
+            load.activeSessions = $0.activeSessions
+            load.recentSteps = $0.recentSteps
+            if draining { $0.recentSteps.removeAll() }
+        }
         load.memoryUsedBytes = Self.residentBytes()
         return load
     }

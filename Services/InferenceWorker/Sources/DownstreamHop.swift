@@ -1,0 +1,97 @@
+import GRPCCore
+import ServiceKit
+import TesseraProto
+
+/// The `Forward` stream this worker opens to the next stage of a session's pipeline.
+///
+/// grpc-swift runs a bidirectional call inside one scoped function; `call` is that function,
+/// run in a child task of the session, with requests fed in through a stream and replies
+/// handed out through another, so the session can send a step and await its reply in turn.
+final class DownstreamHop {
+    static let failedWorkerKey = "tessera-failed-worker"
+
+    let hop: Tessera_V1_PipelineHop
+    let call: DownstreamCall
+    private var replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
+
+    /// Prepares the call and queues `open` as its first message (nothing is sent until `call.run()`).
+    init(hop: Tessera_V1_PipelineHop, client: TesseraGRPCClient, open: Tessera_V1_SessionOpen) {
+        self.hop = hop
+        let (requests, requestSink) = AsyncStream<Tessera_V1_ForwardRequest>.makeStream()
+        let (replyStream, replySink) = AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.makeStream()
+        requestSink.yield(.with { $0.open = open })
+        call = DownstreamCall(
+            worker: Tessera_V1_InferenceWorker.Client(wrapping: client), requests: requests, requestSink: requestSink,
+            replySink: replySink)
+        replies = replyStream.makeAsyncIterator()
+    }
+
+    func send(_ step: Tessera_V1_ForwardStep) {
+        call.requestSink.yield(.with { $0.step = step })
+    }
+
+    /// The next reply; a failed or ended stream becomes the error the upstream caller sees.
+    func nextReply() async throws -> Tessera_V1_ForwardResponse {
+        do {
+            if let reply = try await replies.next() { return reply }
+            try Task.checkCancellation()
+            throw RPCError(code: .unavailable, message: "the stream ended without a reply")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw Self.upstreamError(for: error, hop: hop)
+        }
+    }
+
+    /// Half-closes the stream: the next stage ends its session and the call returns.
+    func close() {
+        call.requestSink.finish()
+    }
+
+    /// What the caller sees when this hop fails. A failure further down already names its
+    /// worker and passes through unchanged; the next stage refusing the request keeps its
+    /// code; anything else (connection lost, process gone) is UNAVAILABLE naming this hop.
+    static func upstreamError(for error: any Error, hop: Tessera_V1_PipelineHop) -> RPCError {
+        let name = hop.workerID.isEmpty ? hop.address : hop.workerID
+        let metadata: Metadata = [failedWorkerKey: .string(name)]
+        guard let rpc = error as? RPCError else {
+            return RPCError(code: .unavailable, message: "stage \(name) at \(hop.address) failed: \(error)", metadata: metadata)
+        }
+        if rpc.metadata[failedWorkerKey].contains(where: { _ in true }) { return rpc }
+        switch rpc.code {
+        case .invalidArgument, .outOfRange:
+            return RPCError(code: rpc.code, message: "stage \(name): \(rpc.message)")
+        case .failedPrecondition, .resourceExhausted, .dataLoss, .notFound, .unimplemented:
+            return RPCError(code: rpc.code, message: "stage \(name): \(rpc.message)", metadata: metadata)
+        default:
+            return RPCError(
+                code: .unavailable, message: "stage \(name) at \(hop.address) failed: \(rpc.code): \(rpc.message)",
+                metadata: metadata)
+        }
+    }
+}
+
+/// The Sendable half of a hop: what the child task running the call needs.
+struct DownstreamCall: Sendable {
+    let worker: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>
+    let requests: AsyncStream<Tessera_V1_ForwardRequest>
+    let requestSink: AsyncStream<Tessera_V1_ForwardRequest>.Continuation
+    let replySink: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.Continuation
+
+    /// Runs the call until either side ends it; never throws (errors go to the replies).
+    func run() async {
+        do {
+            try await worker.forward(
+                requestProducer: { writer in
+                    for await request in requests { try await writer.write(request) }
+                },
+                onResponse: { response in
+                    for try await reply in response.messages { replySink.yield(reply) }
+                })
+            replySink.finish()
+        } catch {
+            replySink.finish(throwing: error)
+        }
+        requestSink.finish()
+    }
+}

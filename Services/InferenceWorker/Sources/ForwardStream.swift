@@ -1,0 +1,74 @@
+import GRPCCore
+import ServiceKit
+import TesseraProto
+
+/// Serves one `Forward` stream: `open`, then one response per step, in order, until the
+/// caller half-closes or cancels. The session's KV cache and its stream to the next stage
+/// end with the stream. When the worker begins shutting down, open streams fail with
+/// UNAVAILABLE naming this worker, so callers fail over instead of waiting for it.
+struct ForwardStream: Sendable {
+    let environment: ForwardEnvironment
+    let shuttingDown: OneShot<Void>
+
+    func serve(
+        _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>, _ writer: RPCWriter<Tessera_V1_ForwardResponse>
+    ) async throws {
+        let state = environment.state
+        let shuttingDown = self.shuttingDown
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await run(requests, writer) }
+            group.addTask {
+                try await shuttingDown.value
+                let name = state.workerID
+                throw RPCError(
+                    code: .unavailable, message: "worker \(name) is shutting down",
+                    metadata: [DownstreamHop.failedWorkerKey: .string(name)])
+            }
+            // Whichever ends first (the session, or shutdown) ends the stream.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func run(
+        _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>, _ writer: RPCWriter<Tessera_V1_ForwardResponse>
+    ) async throws {
+        var messages = requests.makeAsyncIterator()
+        guard let first = try await messages.next() else { return }  // closed without a session
+        guard case .open(let open)? = first.kind else {
+            throw RPCError.invalidArgument("a Forward stream must start with open; the first message was a step")
+        }
+        let session = try await ForwardSession.open(open, environment: environment)
+        environment.state.sessionOpened()
+        WorkerMetrics.sessions(opened: true)
+        environment.logger.debug("session opened", metadata: ["session": "\(open.sessionID)", "shard": "\(open.shardSha256)"])
+        defer {
+            environment.state.sessionClosed()
+            WorkerMetrics.sessions(opened: false)
+        }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if let call = session.downstream?.call { group.addTask { await call.run() } }
+                do {
+                    while let message = try await messages.next() {
+                        switch message.kind {
+                        case .step(let step)?: try await writer.write(try await session.step(step))
+                        case .open?: throw RPCError.invalidArgument("a Forward stream carries one session; open came twice")
+                        case nil: throw RPCError.invalidArgument("a ForwardRequest must hold open or step")
+                        }
+                    }
+                } catch {
+                    group.cancelAll()
+                    throw error
+                }
+                // The caller half-closed: end the next stage's session the same way.
+                session.downstream?.close()
+                try await group.waitForAll()
+            }
+        } catch {
+            environment.logger.debug("session failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+            throw error
+        }
+        environment.logger.debug("session closed", metadata: ["session": "\(session.id)"])
+    }
+}

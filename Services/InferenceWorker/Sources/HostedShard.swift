@@ -1,0 +1,100 @@
+import Dispatch
+import GGUF
+import GRPCCore
+import Inference
+import TesseraProto
+import Tokenization
+
+/// A loaded shard: the memory-mapped file and the `TransformerStage` for its layers, ready
+/// to serve `Forward` sessions. Its share of the memory budget is returned when the last
+/// reference goes away (an unloaded shard stays alive until its open sessions end).
+final class HostedShard: Sendable {
+    let ref: Tessera_V1_ShardRef
+    let stage: TransformerStage
+    let fileBytes: UInt64
+    /// Tokens the sampler must never pick when a session asks to ignore end-of-generation.
+    let endOfGeneration: Set<Int32>
+    /// Forward passes of this stage run here one at a time (the stage serializes them anyway).
+    let queue: DispatchQueue
+    private let budget: MemoryBudget
+
+    var layers: Range<Int> { stage.layers }
+    var hyperparameters: ModelHyperparameters { stage.hyperparameters }
+
+    /// Maps `path`, checks it against `requested` and builds the stage. The caller has
+    /// already charged `fileBytes` to `budget`; this object gives them back on deinit.
+    init(path: String, sha: String, requested: Tessera_V1_ShardRef, threads: Int, fileBytes: UInt64, budget: MemoryBudget) throws {
+        self.budget = budget
+        self.fileBytes = fileBytes
+        let file: GGUFFile
+        do {
+            file = try GGUFFile(path: path)
+        } catch {
+            throw RPCError(code: .dataLoss, message: "shard \(sha) is not a readable GGUF file: \(error)")
+        }
+        let layerCount = try Self.engineCall { try ModelHyperparameters(gguf: file).layerCount }
+        let layers = try Self.layers(of: file, requested: requested, layerCount: layerCount, sha: sha)
+        stage = try Self.engineCall { try TransformerStage(file: file, layers: layers, threads: threads) }
+        endOfGeneration = stage.isLast ? ((try? Tokenizer(gguf: file))?.endOfGenerationTokenIDs ?? []) : []
+        queue = DispatchQueue(label: "tessera.worker.stage.\(sha.prefix(12))")
+
+        var ref = requested
+        ref.sha256 = sha
+        ref.layers = .with {
+            $0.first = UInt32(layers.lowerBound)
+            $0.last = UInt32(layers.upperBound)
+        }
+        ref.sizeBytes = fileBytes
+        ref.hasEmbedding_p = stage.isFirst
+        ref.hasOutput_p = stage.isLast
+        if let model = file.metadata["tessera.shard.model_sha256"]?.string, ref.model.sha256.isEmpty {
+            ref.model.sha256 = model
+        }
+        self.ref = ref
+    }
+
+    deinit {
+        budget.release(fileBytes)
+    }
+
+    /// The layer range the file says it holds (`tessera.shard.*`), or for a whole-model file
+    /// the range the request names (all layers when it names none). A request that names a
+    /// different range than the file holds is refused.
+    private static func layers(
+        of file: GGUFFile, requested: Tessera_V1_ShardRef, layerCount: Int, sha: String
+    ) throws -> Range<Int> {
+        let asked = requested.hasLayers && requested.layers.last > 0
+            ? Int(requested.layers.first)..<Int(max(requested.layers.first, requested.layers.last)) : nil
+        var layers = asked ?? 0..<layerCount
+        if let first = file.metadata["tessera.shard.first_layer"]?.int, let last = file.metadata["tessera.shard.last_layer"]?.int {
+            guard first < last else {
+                throw RPCError.invalidArgument("shard \(sha) is the vocabulary shard [\(first), \(last)): it has no layers to run")
+            }
+            if let asked, asked != first..<last {
+                throw RPCError.invalidArgument(
+                    "shard \(sha) holds layers [\(first), \(last)), not [\(asked.lowerBound), \(asked.upperBound))")
+            }
+            layers = first..<last
+        }
+        if let model = file.metadata["tessera.shard.model_sha256"]?.string, !requested.model.sha256.isEmpty,
+            model != requested.model.sha256
+        {
+            throw RPCError.invalidArgument("shard \(sha) was cut from model \(model), not \(requested.model.sha256)")
+        }
+        return layers
+    }
+
+    /// Engine refusals (unsupported architecture, missing tensors) are the file's fault.
+    private static func engineCall<Value>(_ body: () throws -> Value) throws -> Value {
+        do {
+            return try body()
+        } catch let error as InferenceError {
+            throw RPCError(code: .failedPrecondition, message: "cannot run this shard: \(error)")
+        }
+    }
+
+    /// Runs `body` on this stage's queue.
+    func run<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await Offload.run(on: queue, body)
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import GRPCCore
+import Inference
+import ModelStore
+import ServiceKit
+import Testing
+import TesseraProto
+
+/// The pipelined forward stream through real workers on 127.0.0.1, compared with the
+/// single-process engine on the same model.
+@Suite(.serialized) struct WorkerForwardTests {
+    static let prompts = ["plain-story", "chat-fact"]
+    static let generated = 24
+
+    /// Three workers [0,10) → [10,20) → [20,30), the stream opened at the first.
+    static func threeWorkerPipeline() async throws -> TestPipeline {
+        let ranges = [0..<10, 10..<20, 20..<30]
+        var stages: [(worker: ShardWorker, shard: ShardInfo)] = []
+        for (index, range) in ranges.enumerated() {
+            let shard = try WorkerFixtures.shard(range)
+            stages.append((try await ShardWorker.start(id: "w\(index)", shards: [shard]), shard))
+        }
+        return TestPipeline(stages: stages)
+    }
+
+    static func stop(_ pipeline: TestPipeline) async {
+        for stage in pipeline.stages { await stage.worker.service.shutdown() }
+    }
+
+    @Test func threeWorkerChainMatchesTheSingleProcessEngine() async throws {
+        let pipeline = try await Self.threeWorkerPipeline()
+        for name in Self.prompts {
+            let prompt = try WorkerFixtures.prompt(name)
+            let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: Self.generated)
+            let outcome = await ForwardDriver.generate(
+                pipeline, open: pipeline.open(topLogits: 5), prompt: prompt, count: Self.generated, prefillLogits: true)
+            #expect(outcome.error == nil, "\(name): \(String(describing: outcome.error))")
+            #expect(outcome.tokens == reference.tokens, "\(name)")
+
+            // The full logits of the prefill are the engine's, bit for bit (F32 activations).
+            let first = try #require(outcome.responses.first)
+            #expect(first.logits.map(\.bitPattern) == reference.prefillLogits.map(\.bitPattern))
+            // Greedy: the sampled token is the top logit.
+            #expect(first.topLogits.count == 5 && first.topLogits[0].tokenID == first.tokenID)
+            #expect(outcome.responses.dropFirst().allSatisfy { $0.logits.isEmpty })
+
+            // One timing per stage, first stage first; the hops carry [tokens, 576] F32 rows.
+            for (index, response) in outcome.responses.enumerated() {
+                #expect(response.step == UInt64(index))
+                #expect(response.timings.map(\.workerID) == ["w0", "w1", "w2"])
+                #expect(response.timings.allSatisfy { $0.computeSeconds > 0 })
+            }
+            let decode = outcome.responses[1].timings
+            #expect(decode[0].bytesSent >= 576 * 4 && decode[0].bytesSent < 576 * 4 + 64)
+            #expect(decode[1].bytesSent >= 576 * 4 && decode[1].bytesSent < 576 * 4 + 64)
+            #expect(outcome.responses[0].timings[0].bytesSent >= UInt64(prompt.count * 576 * 4))
+        }
+        // Sessions ended with their streams; their timings reached the heartbeat load.
+        for stage in pipeline.stages {
+            let status = try await stage.worker.status()
+            #expect(status.load.activeSessions == 0)
+            #expect(status.load.recentSteps.contains { $0.layers == WorkerFixtures.range(stage.shard.layers) && $0.tokens == 1 })
+            #expect(status.readyShards.map(\.sha256) == [stage.shard.sha256])
+        }
+        await Self.stop(pipeline)
+    }
+
+    @Test func oneWorkerPipelineMatchesTheSingleProcessEngine() async throws {
+        let shard = try WorkerFixtures.shard(0..<30)
+        let worker = try await ShardWorker.start(id: "solo", shards: [shard])
+        let pipeline = TestPipeline(stages: [(worker, shard)])
+        for name in Self.prompts {
+            let prompt = try WorkerFixtures.prompt(name)
+            let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: Self.generated)
+            let outcome = await ForwardDriver.generate(pipeline, open: pipeline.open(), prompt: prompt, count: Self.generated)
+            #expect(outcome.error == nil)
+            #expect(outcome.tokens == reference.tokens, "\(name)")
+            #expect(outcome.responses.allSatisfy { $0.timings.count == 1 && $0.timings[0].workerID == "solo" })
+        }
+        await worker.service.shutdown()
+    }
+
+    static let seeded = Tessera_V1_SamplingParams.with {
+        $0.temperature = 0.9
+        $0.topK = 40
+        $0.topP = 0.95
+        $0.minP = 0.05
+        $0.repeatPenalty = 1.1
+        $0.seed = 1234
+    }
+
+    static var seededParameters: SamplingParameters {
+        SamplingParameters(temperature: 0.9, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64, seed: 1234)
+    }
+
+    @Test func seededSamplingRepeatsAcrossRunsAndReplays() async throws {
+        let pipeline = try await Self.threeWorkerPipeline()
+        let prompt = try WorkerFixtures.prompt("plain-story")
+        let open = pipeline.open(sampling: Self.seeded)
+        let first = await ForwardDriver.generate(pipeline, open: open, prompt: prompt, count: Self.generated)
+        let second = await ForwardDriver.generate(pipeline, open: open, prompt: prompt, count: Self.generated)
+        #expect(first.error == nil && second.error == nil)
+        #expect(first.tokens.count == Self.generated)
+        #expect(first.tokens == second.tokens)
+        // The same draws as the engine with the same parameters (randomness keyed by seed and position).
+        let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: Self.generated, parameters: Self.seededParameters)
+        #expect(first.tokens == reference.tokens)
+
+        // Rewind within the stream: after 24 tokens, go back to position P+11 and feed
+        // token 11 again; tokens 12... come out the same (every stage truncates its cache).
+        let tokens = first.tokens
+        let replayFrom = 11
+        let rewound = await ForwardDriver.run(
+            pipeline.entry, open: open, first: ForwardDriver.step(0, position: 0, tokens: prompt)
+        ) { responses in
+            let count = responses.count
+            guard let last = responses.last else { return nil }
+            if count < Self.generated {
+                return ForwardDriver.step(UInt64(count), position: prompt.count + count - 1, tokens: [Int32(bitPattern: last.tokenID)])
+            }
+            if count == Self.generated {
+                return ForwardDriver.step(UInt64(count), position: prompt.count + replayFrom, tokens: [tokens[replayFrom]])
+            }
+            let replayed = count - Self.generated  // tokens after the rewind so far
+            guard replayed < Self.generated - replayFrom - 1 else { return nil }
+            return ForwardDriver.step(
+                UInt64(count), position: prompt.count + replayFrom + replayed, tokens: [Int32(bitPattern: last.tokenID)])
+        }
+        #expect(rewound.error == nil)
+        #expect(Array(rewound.tokens.prefix(Self.generated)) == tokens)
+        #expect(Array(rewound.tokens.dropFirst(Self.generated)) == Array(tokens.dropFirst(replayFrom + 1)))
+
+        // Not checked: a fresh session prefilled with the prompt plus the first tokens. Prefill
+        // (float GEMM) and decode (Q8 dot products) round differently (logits differ by up to
+        // ~0.5, see DecodeConsistencyTests), so a seeded draw near a boundary can change.
+        await Self.stop(pipeline)
+    }
+
+    @Test func halfPrecisionActivationsHalveTheBytesPerHop() async throws {
+        let pipeline = try await Self.threeWorkerPipeline()
+        let prompt = try WorkerFixtures.prompt("plain-story")
+        let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: 8)
+        let outcome = await ForwardDriver.generate(pipeline, open: pipeline.open(activation: .f16), prompt: prompt, count: 8)
+        #expect(outcome.error == nil)
+        let decode = try #require(outcome.responses.last).timings
+        #expect(decode[0].bytesSent >= 576 * 2 && decode[0].bytesSent < 576 * 2 + 64)
+        // Rounding hidden states to f16 twice barely moves the logits: the first tokens agree.
+        #expect(outcome.tokens.prefix(4) == reference.tokens.prefix(4))
+        await Self.stop(pipeline)
+    }
+
+    @Test func concurrentSessionsKeepTheirOwnCaches() async throws {
+        let pipeline = try await Self.threeWorkerPipeline()
+        let prompts = try Self.prompts.map { try WorkerFixtures.prompt($0) }
+        let references = try prompts.map { try WorkerFixtures.referenceTokens(prompt: $0, count: 12).tokens }
+        let outcomes = await withTaskGroup(of: (Int, ForwardOutcome).self) { group in
+            for (index, prompt) in prompts.enumerated() {
+                group.addTask { (index, await ForwardDriver.generate(pipeline, open: pipeline.open(), prompt: prompt, count: 12)) }
+            }
+            var outcomes: [Int: ForwardOutcome] = [:]
+            for await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes
+        }
+        for index in prompts.indices {
+            #expect(outcomes[index]?.error == nil)
+            #expect(outcomes[index]?.tokens == references[index])
+        }
+        await Self.stop(pipeline)
+    }
+}
