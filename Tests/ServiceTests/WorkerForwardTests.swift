@@ -13,12 +13,12 @@ import TesseraProto
     static let generated = 24
 
     /// Three workers [0,10) → [10,20) → [20,30), the stream opened at the first.
-    static func threeWorkerPipeline() async throws -> TestPipeline {
+    static func threeWorkerPipeline(maxActivationBytes: Int? = nil) async throws -> TestPipeline {
         let ranges = [0..<10, 10..<20, 20..<30]
         var stages: [(worker: ShardWorker, shard: ShardInfo)] = []
         for (index, range) in ranges.enumerated() {
             let shard = try WorkerFixtures.shard(range)
-            stages.append((try await ShardWorker.start(id: "w\(index)", shards: [shard]), shard))
+            stages.append((try await ShardWorker.start(id: "w\(index)", shards: [shard], maxActivationBytes: maxActivationBytes), shard))
         }
         return TestPipeline(stages: stages)
     }
@@ -39,7 +39,8 @@ import TesseraProto
 
             // The full logits of the prefill are the engine's, bit for bit (F32 activations).
             let first = try #require(outcome.responses.first)
-            #expect(first.logits.map(\.bitPattern) == reference.prefillLogits.map(\.bitPattern))
+            let identical = first.logits.map(\.bitPattern) == reference.prefillLogits.map(\.bitPattern)
+            #expect(identical, "\(name): prefill logits differ from the engine's")
             // Greedy: the sampled token is the top logit.
             #expect(first.topLogits.count == 5 && first.topLogits[0].tokenID == first.tokenID)
             #expect(outcome.responses.dropFirst().allSatisfy { $0.logits.isEmpty })
@@ -148,6 +149,42 @@ import TesseraProto
         #expect(outcome.tokens.prefix(4) == reference.tokens.prefix(4))
         await Self.stop(pipeline)
     }
+
+    /// A prefill too big for one message (here: over 5 rows) goes on in pieces, with the same
+    /// result and still one response per step.
+    @Test func largeActivationsGoOnInPieces() async throws {
+        let pipeline = try await Self.threeWorkerPipeline(maxActivationBytes: 5 * 576 * 4)
+        let prompt = try WorkerFixtures.prompt("chat-fact")  // 37 tokens: pieces of 5, 5, ..., 2
+        let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: 6)
+        let outcome = await ForwardDriver.generate(pipeline, open: pipeline.open(), prompt: prompt, count: 6, prefillLogits: true)
+        #expect(outcome.error == nil)
+        #expect(outcome.tokens == reference.tokens)
+        // Later stages now run the prompt in pieces of 5 (small batches round differently than
+        // 37 rows at once), so compare with the engine doing exactly that.
+        let file = try WorkerFixtures.modelFile()
+        let stages = try [0..<10, 10..<20, 20..<30].map { try TransformerStage(file: file, layers: $0, threads: 1) }
+        let sessions = try stages.map { try $0.makeSession(contextLength: 64) }
+        guard case .hidden(let h0, _) = try stages[0].forward(.tokens(prompt), session: sessions[0]) else { throw Unexpected() }
+        var expected: [Float] = []
+        for start in stride(from: 0, to: prompt.count, by: 5) {
+            let rows = min(5, prompt.count - start)
+            let piece = Array(h0[(start * 576)..<((start + rows) * 576)])
+            guard case .hidden(let h1, _) = try stages[1].forward(.hidden(piece, count: rows), session: sessions[1]) else {
+                throw Unexpected()
+            }
+            expected = try stages[2].forward(.hidden(h1, count: rows), session: sessions[2]).values
+        }
+        let logits = try #require(outcome.responses.first).logits
+        let identical = logits.map(\.bitPattern) == expected.map(\.bitPattern)
+        #expect(identical, "pieced prefill logits differ from the engine run in the same pieces")
+        let prefill = try #require(outcome.responses.first).timings
+        #expect(prefill.count == 3)
+        #expect(prefill[0].bytesSent > UInt64(prompt.count * 576 * 4))  // all rows, in 8 messages
+        #expect(prefill[1].bytesSent > UInt64(prompt.count * 576 * 4))
+        await Self.stop(pipeline)
+    }
+
+    struct Unexpected: Error {}
 
     @Test func concurrentSessionsKeepTheirOwnCaches() async throws {
         let pipeline = try await Self.threeWorkerPipeline()

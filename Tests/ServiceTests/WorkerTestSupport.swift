@@ -116,7 +116,7 @@ struct ShardWorker {
     /// worker keeps retrying registration in the background, which does not affect serving.
     static func start(
         id: String, shards: [ShardInfo] = [], memory: UInt64 = 1 << 30, scheduler: ListenAddress? = nil,
-        shardDirectory: String? = nil, logger: Logger = quietLogger
+        shardDirectory: String? = nil, maxActivationBytes: Int? = nil, logger: Logger = quietLogger
     ) async throws -> ShardWorker {
         let directory = shardDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("tessera-worker-\(id)-\(UUID().uuidString.prefix(8))").path
@@ -136,6 +136,7 @@ struct ShardWorker {
         configuration.threads = 1
         configuration.workerID = id
         configuration.shardDirectory = directory
+        if let maxActivationBytes { configuration.maxActivationMessageBytes = maxActivationBytes }
         let service = try await buildInferenceWorker(configuration, logger: logger).start()
         let worker = ShardWorker(service: service, id: id, shardDirectory: directory)
         for shard in shards {

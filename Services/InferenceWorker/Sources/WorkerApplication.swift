@@ -14,7 +14,9 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
         threads: max(1, configuration.threads), state: state, logger: logger)
     let shuttingDown = OneShot<Void>()
     let stream = ForwardStream(
-        environment: ForwardEnvironment(host: host, budget: budget, clients: peers, state: state, logger: logger),
+        environment: ForwardEnvironment(
+            host: host, budget: budget, clients: peers, state: state, logger: logger,
+            maxActivationBytes: max(1, configuration.maxActivationMessageBytes)),
         shuttingDown: shuttingDown)
 
     let client = try ServiceClient.make(configuration.schedulerAddress)

@@ -16,6 +16,9 @@ public struct WorkerConfiguration: Sendable {
     public var workerID = ""
     /// Where downloaded shards are kept across restarts.
     public var shardDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-shards").path
+    /// Largest hidden-state payload per message to the next stage; gRPC refuses messages over
+    /// 4 MiB by default, so a long prefill (over ~1300 tokens of a 576-wide model) goes on in pieces.
+    public var maxActivationMessageBytes = 3 << 20
 
     public init() {}
 

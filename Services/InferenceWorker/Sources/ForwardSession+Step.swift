@@ -1,0 +1,168 @@
+import Foundation
+import GRPCCore
+import Inference
+import TesseraProto
+
+extension ForwardSession {
+    /// Runs one step through this stage and, for a middle stage, the rest of the pipeline.
+    func step(_ step: Tessera_V1_ForwardStep) async throws -> Tessera_V1_ForwardResponse {
+        let position = Int(step.position)
+        let held = cache.position
+        guard position <= held else {
+            throw RPCError(
+                code: .failedPrecondition,
+                message: "step \(step.step) starts at position \(position) but the session holds \(held) tokens "
+                    + "(a step continues at the session's length, or goes back to rewind)")
+        }
+        let (input, count) = try input(of: step)
+        guard position + count <= cache.contextLength else {
+            throw RPCError(
+                code: .outOfRange,
+                message: "step \(step.step): \(count) token(s) at position \(position) exceed the session's context of \(cache.contextLength)")
+        }
+        if position < held { cache.truncate(to: position) }  // rewind
+        history.removeSubrange(min(position, history.count)...)
+        history += step.tokenIds.map { Int32(bitPattern: $0) }
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        let stage = shard.stage, cache = self.cache
+        let output: StageOutput
+        do {
+            output = try await shard.run { try stage.forward(input, session: cache) }
+        } catch let error as InferenceError {
+            throw RPCError(code: .invalidArgument, message: "step \(step.step): \(error)")
+        }
+        var timing = Tessera_V1_StageTiming()
+        timing.workerID = environment.state.workerID
+
+        guard let downstream else {
+            var response = try sample(output, step: step)
+            timing.computeSeconds = (clock.now - started).seconds
+            timing.bytesSent = UInt64(response.wireSize)
+            response.timings = [timing]
+            record(tokens: count, seconds: timing.computeSeconds)
+            return response
+        }
+        timing.computeSeconds = (clock.now - started).seconds
+        record(tokens: count, seconds: timing.computeSeconds)
+        guard case .hidden(let values, let rows) = output else {
+            throw RPCError(code: .internalError, message: "stage \(stage.layers) returned logits but is not the last stage")
+        }
+        return try await relay(values, rows: rows, step: step, timing: timing, to: downstream)
+    }
+
+    /// Sends this stage's output to the next stage and returns its reply with this stage's
+    /// timing first. Output too large for one message goes in consecutive pieces (each its
+    /// own step downstream, same step number); the reply to the last piece is the answer,
+    /// with the pieces' timings added up.
+    private func relay(
+        _ values: [Float], rows: Int, step: Tessera_V1_ForwardStep, timing: Tessera_V1_StageTiming, to downstream: DownstreamHop
+    ) async throws -> Tessera_V1_ForwardResponse {
+        let width = shard.hyperparameters.embeddingLength
+        let rowBytes = width * (activationDType == .f16 ? 2 : 4)
+        let rowsPerMessage = max(1, environment.maxActivationBytes / rowBytes)
+        let clock = ContinuousClock()
+        var timing = timing
+        var earlier: [Tessera_V1_StageTiming] = []  // downstream timings of the pieces before the last
+        var start = 0
+        while true {
+            let end = min(rows, start + rowsPerMessage)
+            var next = Tessera_V1_ForwardStep()
+            next.step = step.step
+            next.position = step.position + UInt32(start)
+            next.tokenIds = Array(step.tokenIds[start..<end])
+            next.hidden = TensorCoding.encode(
+                Array(values[(start * width)..<(end * width)]), rows: end - start, width: width, as: activationDType)
+            next.returnLogits = step.returnLogits && end == rows
+            let bytes = Tessera_V1_ForwardRequest.with { $0.step = next }.wireSize
+
+            let sent = clock.now
+            downstream.send(next)
+            var reply = try await downstream.nextReply()
+            let waited = (clock.now - sent).seconds
+            guard reply.step == step.step else {
+                throw RPCError(code: .internalError, message: "the next stage answered step \(reply.step) to step \(step.step)")
+            }
+            let downstreamSeconds = reply.timings.reduce(0) { $0 + $1.computeSeconds + $1.sendSeconds }
+            let overhead = max(0, waited - downstreamSeconds)
+            timing.sendSeconds += overhead
+            timing.bytesSent += UInt64(bytes)
+            WorkerMetrics.hop(overheadSeconds: overhead, bytes: bytes)
+            guard end == rows else {
+                earlier = Self.add(reply.timings, to: earlier)
+                start = end
+                continue
+            }
+            reply.timings = [timing] + Self.add(earlier, to: reply.timings)
+            return reply
+        }
+    }
+
+    /// Per-stage sums of two timing lists of the same pipeline.
+    private static func add(_ extra: [Tessera_V1_StageTiming], to base: [Tessera_V1_StageTiming]) -> [Tessera_V1_StageTiming] {
+        guard !base.isEmpty else { return extra }
+        var sum = base
+        for index in sum.indices where index < extra.count {
+            sum[index].computeSeconds += extra[index].computeSeconds
+            sum[index].sendSeconds += extra[index].sendSeconds
+            sum[index].bytesSent += extra[index].bytesSent
+        }
+        return sum
+    }
+
+    /// The stage's input, checked against its role and the model.
+    private func input(of step: Tessera_V1_ForwardStep) throws -> (StageInput, Int) {
+        let hp = shard.hyperparameters
+        guard !step.tokenIds.isEmpty else { throw RPCError.invalidArgument("step \(step.step) has no token_ids") }
+        if let bad = step.tokenIds.first(where: { Int($0) >= hp.vocabularySize }) {
+            throw RPCError.invalidArgument("step \(step.step): token id \(bad) is outside the vocabulary 0..<\(hp.vocabularySize)")
+        }
+        if shard.stage.isFirst {
+            guard !step.hasHidden else {
+                throw RPCError.invalidArgument("the first stage embeds token_ids itself; step \(step.step) must not carry hidden")
+            }
+            return (.tokens(step.tokenIds.map { Int32(bitPattern: $0) }), step.tokenIds.count)
+        }
+        guard step.hasHidden else {
+            throw RPCError.invalidArgument(
+                "stage [\(shard.layers.lowerBound), \(shard.layers.upperBound)) takes hidden states; step \(step.step) has none")
+        }
+        let (values, rows) = try TensorCoding.decode(step.hidden, width: hp.embeddingLength)
+        guard rows == step.tokenIds.count else {
+            throw RPCError.invalidArgument("step \(step.step) carries \(rows) hidden rows but \(step.tokenIds.count) token ids")
+        }
+        return (.hidden(values, count: rows), rows)
+    }
+
+    /// Last stage: the next token from the last position's logits.
+    private func sample(_ output: StageOutput, step: Tessera_V1_ForwardStep) throws -> Tessera_V1_ForwardResponse {
+        guard case .logits(let logits, _) = output, let sampler else {
+            throw RPCError(code: .internalError, message: "the last stage produced no logits")
+        }
+        let token: Int32
+        do {
+            token = try sampler.sample(
+                logits: logits, recentTokens: history, position: cache.position, endOfGeneration: shard.endOfGeneration)
+        } catch {
+            throw RPCError(code: .internalError, message: "step \(step.step): sampling failed: \(error)")
+        }
+        var response = Tessera_V1_ForwardResponse()
+        response.step = step.step
+        response.tokenID = UInt32(bitPattern: token)
+        response.topLogits = TopLogits.largest(logits, count: topLogits).map { entry in
+            .with {
+                $0.tokenID = UInt32(entry.id)
+                $0.logit = entry.logit
+            }
+        }
+        if step.returnLogits { response.logits = logits }
+        return response
+    }
+
+    private func record(tokens: Int, seconds: Double) {
+        environment.state.recordStep(
+            layers: shard.layers, tokens: tokens, seconds: seconds, weightBytes: shard.stage.weightBytesPerToken)
+        WorkerMetrics.step(role: role, tokens: tokens, computeSeconds: seconds)
+    }
+}
