@@ -20,7 +20,9 @@ import Tokenization
         var shards: [GGUFFile] = []
         for range in [0..<10, 10..<20, 20..<30] {
             let path = "\(directory)/\(range.lowerBound)-\(range.upperBound).gguf"
+            let started = ContinuousClock.now
             let info = try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: range, to: path)
+            print("ShardCutter: [\(range.lowerBound), \(range.upperBound)) \(info.sizeBytes) bytes in \(started.duration(to: .now))")
             #expect(info.sha256 == (try FileDigest.sha256Hex(ofFile: path)))
             #expect(info.layers == range)
             let shard = try GGUFFile(path: path)

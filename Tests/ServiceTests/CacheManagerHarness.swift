@@ -1,0 +1,118 @@
+import CacheManager
+import Foundation
+import GRPCCore
+import Logging
+import ServiceKit
+import Synchronization
+import TesseraProto
+
+/// Starting a cache-manager in-process and talking to it with a plain client.
+enum CacheManagerHarness {
+    typealias API = Tessera_V1_CacheManager.Client<TesseraClientTransport>
+
+    /// A cache-manager on 127.0.0.1 (free ports) over `store`, logging into `recorder`.
+    static func start(
+        store: String, preload: [String] = [], port: Int = 0, recorder: LogRecorder = LogRecorder()
+    ) async throws -> RunningService {
+        var configuration = CacheManagerConfiguration()
+        configuration.grpcAddress = ListenAddress(host: "127.0.0.1", port: port)
+        configuration.httpAddress = ListenAddress(host: "127.0.0.1", port: 0)
+        configuration.storeDirectory = store
+        configuration.preloadModels = preload
+        return try await buildCacheManager(configuration, logger: recorder.logger).start()
+    }
+
+    /// Starts and waits until it reports SERVING (the catalog is open, preloads done).
+    static func startServing(
+        store: String, preload: [String] = [], port: Int = 0, recorder: LogRecorder = LogRecorder()
+    ) async throws -> RunningService {
+        let service = try await start(store: store, preload: preload, port: port, recorder: recorder)
+        let address = service.addresses.grpc
+        guard try await eventually(timeout: .seconds(60), { await HealthProbe.isServing(address) }) else {
+            await service.shutdown()
+            throw NotServing()
+        }
+        return service
+    }
+
+    struct NotServing: Error {}
+
+    static func with<Result: Sendable>(
+        _ service: RunningService, _ body: (API) async throws -> Result
+    ) async throws -> Result {
+        try await ServiceClient.with(service.addresses.grpc) { client in try await body(API(wrapping: client)) }
+    }
+
+    /// Every chunk of `sha256` from `offset`, as received.
+    static func download(_ api: API, sha256: String, offset: UInt64 = 0) async throws -> [Tessera_V1_ShardChunk] {
+        try await api.downloadShard(
+            .with {
+                $0.shardSha256 = sha256
+                $0.offset = offset
+            }, options: .timeout(.seconds(60))
+        ) { response in
+            var chunks: [Tessera_V1_ShardChunk] = []
+            for try await chunk in response.messages { chunks.append(chunk) }
+            return chunks
+        }
+    }
+
+    static func range(_ first: Int, _ last: Int) -> Tessera_V1_LayerRange {
+        .with {
+            $0.first = UInt32(first)
+            $0.last = UInt32(last)
+        }
+    }
+
+    /// The RPC's status code and message, or nil if it succeeded.
+    static func failure(_ body: () async throws -> Void) async -> (code: RPCError.Code, message: String)? {
+        do {
+            try await body()
+            return nil
+        } catch let error as RPCError {
+            return (error.code, error.message)
+        } catch {
+            return (.unknown, "\(error)")
+        }
+    }
+}
+
+/// Keeps the messages a service logs, to observe what it did (for example how many cuts).
+final class LogRecorder: Sendable {
+    struct Entry: Sendable {
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private let entries = Mutex<[Entry]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(recorder: self) }
+    }
+
+    func entries(_ message: String) -> [Entry] {
+        entries.withLock { $0.filter { $0.message == message } }
+    }
+
+    func count(of message: String) -> Int { entries(message).count }
+
+    fileprivate func record(_ entry: Entry) {
+        entries.withLock { $0.append(entry) }
+    }
+
+    private struct Handler: LogHandler {
+        let recorder: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            recorder.record(Entry(message: event.message.description, metadata: all.mapValues { "\($0)" }))
+        }
+    }
+}
