@@ -1,0 +1,88 @@
+import Placement
+import Testing
+import TesseraProto
+
+@testable import Scheduler
+
+/// The scheduler's live pipelines: plans are installed without disturbing identical
+/// pipelines, routing picks the least-loaded ready pipeline, and old pipelines drain.
+@Suite struct SchedulerRoutingTests {
+    static let model = ModelProfile(
+        layers: Array(repeating: LayerCost(weightBytes: 3_000_000, flopsPerToken: 6e6, kvBytesPerToken: 768), count: 30),
+        embedding: StageExtra(weightBytes: 30_000_000, bytesReadPerToken: 600), outputHead: StageExtra(weightBytes: 30_000_000),
+        tiedEmbeddingBytes: 0, activationBytesPerToken: 2304, ingressBytesPerToken: 4, egressBytesPerToken: 4)
+
+    static func workers(_ ids: [String], memory: Int = 4 << 30) -> [WorkerProfile] {
+        ids.map { WorkerProfile(id: $0, memoryBudgetBytes: memory, speed: WorkerSpeed(bytesPerSecond: 10e9)) }
+    }
+
+    static func addresses(_ ids: [String]) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, "127.0.0.1:\(7410 + $0)") })
+    }
+
+    func readyAll(_ live: LivePipelines) async {
+        for (pipeline, index, _) in await live.claimDeployments() {
+            await live.deployed(pipelineID: pipeline, index: index, shard: .with { $0.sha256 = "s-\(pipeline)-\(index)" })
+        }
+    }
+
+    @Test func routesOnlyToReadyPipelinesAndSpreadsLoad() async throws {
+        let ids = ["w1", "w2", "w3"]
+        let plan = try Placement.solve(model: Self.model, workers: Self.workers(ids))
+        #expect(plan.pipelines.count == 3)  // each worker holds the whole model: three replicas
+        let live = LivePipelines()
+        await live.install(plan, addresses: Self.addresses(ids))
+        await #expect(throws: LivePipelines.AcquireError.self) {
+            _ = try await live.acquire(avoiding: [], expectedTokens: 10)
+        }
+        await readyAll(live)
+        var used: Set<String> = []
+        var leases: [String] = []
+        for _ in 0..<3 {
+            let (pipeline, lease) = try await live.acquire(avoiding: [], expectedTokens: 100)
+            used.insert(pipeline.id)
+            leases.append(lease)
+        }
+        #expect(used.count == 3)  // the least predicted wait spreads requests over the replicas
+        let (avoiding, _) = try await live.acquire(avoiding: ["w1", "w2"], expectedTokens: 1)
+        #expect(avoiding.stages.map(\.workerID) == ["w3"])
+        for lease in leases { await live.release(lease) }
+    }
+
+    @Test func replanKeepsIdenticalPipelinesAndDrainsTheRest() async throws {
+        let live = LivePipelines()
+        let first = try Placement.solve(model: Self.model, workers: Self.workers(["w1", "w2"]))
+        await live.install(first, addresses: Self.addresses(["w1", "w2", "w3"]))
+        await readyAll(live)
+        let (held, lease) = try await live.acquire(avoiding: ["w2"], expectedTokens: 10)
+        #expect(held.stages.map(\.workerID) == ["w1"])
+
+        // w1 leaves: its pipeline drains (keeps the granted lease) and takes no new requests.
+        await live.retire(workersNotIn: ["w2", "w3"])
+        let second = try Placement.solve(model: Self.model, workers: Self.workers(["w2", "w3"]))
+        await live.install(second, addresses: Self.addresses(["w1", "w2", "w3"]))
+        let afterInstall = await live.pipelines
+        #expect(afterInstall.contains { $0.id == held.id && $0.draining })
+        // w2's pipeline was identical, so it stays ready; w3's is new and must load first.
+        #expect(afterInstall.filter { !$0.draining && $0.isReady }.map { $0.stages[0].workerID } == ["w2"])
+        let (next, nextLease) = try await live.acquire(avoiding: [], expectedTokens: 10)
+        #expect(next.stages[0].workerID == "w2")
+        await live.release(lease)
+        #expect(await live.pipelines.contains { $0.id == held.id } == false)  // drained and gone
+        await live.release(nextLease)
+    }
+
+    @Test func memoryLimitsSplitTheModelIntoStages() async throws {
+        // 45 MB per worker cannot hold 150 MB of weights: the plan chains stages.
+        let plan = try Placement.solve(
+            model: Self.model, workers: Self.workers(["w1", "w2", "w3", "w4"], memory: 60_000_000),
+            options: PlacementOptions(contextLength: 512))
+        let live = LivePipelines()
+        await live.install(plan, addresses: Self.addresses(["w1", "w2", "w3", "w4"]))
+        let pipeline = try #require(await live.pipelines.first)
+        #expect(pipeline.stages.count >= 3)
+        #expect(pipeline.stages.first!.layers.lowerBound == 0)
+        #expect(pipeline.stages.last!.layers.upperBound == 30)
+        for (a, b) in zip(pipeline.stages, pipeline.stages.dropFirst()) { #expect(a.layers.upperBound == b.layers.lowerBound) }
+    }
+}
