@@ -133,6 +133,13 @@ import TesseraProto
         // Bigger than the budget, found out once it is on disk.
         try FileManager.default.linkItem(atPath: WorkerFixtures.path(of: shard), toPath: "\(worker.shardDirectory)/\(shard.sha256).gguf")
         #expect(await rpcCode { _ = try await Self.load(worker, unsized, from: nil) } == .resourceExhausted)
+        // A loaded shard asked for with another layer range.
+        let loaded = try WorkerFixtures.shard(0..<10)
+        let roomy = try await ShardWorker.start(id: "roomy", shards: [loaded])
+        var mislabelled = try WorkerFixtures.reference(loaded)
+        mislabelled.layers = WorkerFixtures.range(0..<12)
+        #expect(await rpcCode { _ = try await Self.load(roomy, mislabelled, from: nil) } == .invalidArgument)
+        await roomy.service.shutdown()
         let notLoaded = await rpcCode { _ = try await worker.api { try await $0.unloadShard(.with { $0.shardSha256 = shard.sha256 }) } }
         #expect(notLoaded == .notFound)
         await worker.service.shutdown()

@@ -38,7 +38,14 @@ actor ShardHost {
         guard ShardFiles.isValidHash(sha) else {
             throw RPCError.invalidArgument("shard.sha256 '\(ref.sha256)' is not 64 hexadecimal digits")
         }
-        if let shard = ready[sha] { return LoadResult(shard: shard, downloaded: false) }
+        if let shard = ready[sha] {
+            let asked = ref.layers
+            if asked.last > 0, Int(asked.first) != shard.layers.lowerBound || Int(asked.last) != shard.layers.upperBound {
+                throw RPCError.invalidArgument(
+                    "shard \(sha) holds layers [\(shard.layers.lowerBound), \(shard.layers.upperBound)), not [\(asked.first), \(asked.last))")
+            }
+            return LoadResult(shard: shard, downloaded: false)
+        }
         if let task = loading[sha] { return try await task.value }
         // An unstructured task: a caller that gives up must not abort the load others await.
         let task = Task { try await self.fetchAndMap(ref, sha: sha, cacheManager: cacheManager) }
