@@ -15,6 +15,9 @@ public struct GatewayConfiguration: Sendable {
     public var defaultMaxTokens = 256
     /// Pipelines a request may fail over to before it gives up.
     public var maxFailovers = 5
+    /// After a failover, replay the output one token per step (bit-identical to the lost
+    /// session) instead of in one prefill step (faster, may flip near-ties). See GenerationSession.
+    public var exactReplay = true
 
     public init() {}
 }

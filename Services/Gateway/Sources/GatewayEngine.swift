@@ -23,6 +23,7 @@ final class GatewayEngine: Sendable {
     let logger: Logger
     let defaultMaxTokens: Int
     let maxFailovers: Int
+    let exactReplay: Bool
 
     init(
         cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>,
@@ -37,6 +38,7 @@ final class GatewayEngine: Sendable {
         workers = WorkerConnections()
         defaultMaxTokens = configuration.defaultMaxTokens
         maxFailovers = configuration.maxFailovers
+        exactReplay = configuration.exactReplay
     }
 
     /// Everything up to the first token: the caller can still answer with an error status.
@@ -53,7 +55,7 @@ final class GatewayEngine: Sendable {
         }
         let session = GenerationSession(
             vocabulary: vocabulary, prompt: tokens, options: options, router: router, workers: workers, logger: logger,
-            maxFailovers: maxFailovers)
+            maxFailovers: maxFailovers, exactReplay: exactReplay)
         try session.validate()
         return session
     }

@@ -30,7 +30,7 @@ struct GenerationSummary: Sendable {
 /// Runs one generation through the cluster (docs/generation-protocol.md, "Generation"):
 /// acquire a pipeline, prefill the prompt in one step, decode one step per token, stop at the
 /// gateway, and on a pipeline failure report the worker, acquire another pipeline avoiding
-/// it, and replay prompt plus output as one prefill so the stream continues where it was.
+/// it, and replay the prompt plus the output so far so the stream continues where it was.
 struct GenerationSession {
     let vocabulary: ModelVocabulary
     let prompt: [Int32]
@@ -39,6 +39,8 @@ struct GenerationSession {
     let workers: WorkerConnections
     let logger: Logger
     var maxFailovers = 5
+    /// Replay as prefill + one step per generated token (exact) rather than one prefill step.
+    var exactReplay = true
 
     /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
     var tokenBudget: Int { min(Int(options.wire.maxTokens), vocabulary.contextLength - prompt.count) }
@@ -72,8 +74,13 @@ struct GenerationSession {
             defer { router.release(lease) }
             let stream = try openStream(lease, attempt: summary.failovers)
             do {
-                // Prefill: the prompt (plus, after a failover, everything generated so far).
-                var response = try await pipelineStep(stream, position: 0, tokens: prompt + generated)
+                // Prefill the prompt. After a failover, replay what was generated one decode
+                // step per token, exactly as it was first computed: a batched prefill rounds
+                // differently and could flip a near-tie, changing the rest of the stream.
+                var response = try await pipelineStep(stream, position: 0, tokens: prompt)
+                for (offset, token) in generated.enumerated() {
+                    response = try await pipelineStep(stream, position: prompt.count + offset, tokens: [token])
+                }
                 while true {
                     let token = Int32(bitPattern: response.tokenID)
                     guard token >= 0, Int(token) < vocabulary.tokenizer.vocabularySize else {
@@ -158,10 +165,37 @@ struct GenerationSession {
         return PipelineStream(stages: stages, open: open, client: try workers.client(for: stages[0].address))
     }
 
-    /// One step, with pipeline failures that a failover can fix told apart from the rest.
+    /// Brings a new session to where generation is and returns the reply carrying the next
+    /// new token: the prompt alone at first; after a failover the prompt and the output.
+    private func prefill(_ stream: PipelineStream, generated: [Int32]) async throws -> Tessera_V1_ForwardResponse {
+        guard !generated.isEmpty else { return try await pipelineStep(stream, position: 0, tokens: prompt) }
+        guard exactReplay else { return try await pipelineStep(stream, position: 0, tokens: prompt + generated) }
+        let prefillStep = stream.send(position: 0, tokens: prompt)
+        let replaySteps = generated.enumerated().map { index, token in
+            stream.send(position: prompt.count + index, tokens: [token])
+        }
+        var response = try await mappingFailures { try await stream.receive(prefillStep) }
+        var divergence: Int?
+        for (index, step) in replaySteps.enumerated() {
+            // The replay samples again; it should agree with what the client already has.
+            if divergence == nil && Int32(bitPattern: response.tokenID) != generated[index] { divergence = index }
+            response = try await mappingFailures { try await stream.receive(step) }
+        }
+        if let divergence {
+            logger.warning("replay sampled differently from the lost pipeline; keeping the tokens already sent",
+                metadata: ["index": "\(divergence)", "generated": "\(generated.count)"])
+        }
+        return response
+    }
+
     private func pipelineStep(_ stream: PipelineStream, position: Int, tokens: [Int32]) async throws -> Tessera_V1_ForwardResponse {
+        try await mappingFailures { try await stream.step(position: position, tokens: tokens) }
+    }
+
+    /// Tells pipeline failures that a failover can fix apart from the rest.
+    private func mappingFailures<Result>(_ body: () async throws -> Result) async throws -> Result {
         do {
-            return try await stream.step(position: position, tokens: tokens)
+            return try await body()
         } catch let error as RPCError where PipelineFailure.isRecoverable(error.code) {
             throw PipelineFailure(error: error)
         } catch let error as RPCError {

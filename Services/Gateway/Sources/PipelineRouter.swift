@@ -26,6 +26,7 @@ struct PipelineRouter: Sendable {
         let deadline = ContinuousClock.now + waitLimit
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
         var lastProblem = "no answer"
+        var avoiding = avoiding
         while true {
             do {
                 let response = try await scheduler.acquirePipeline(
@@ -47,6 +48,9 @@ struct PipelineRouter: Sendable {
             } catch let error as RPCError {
                 throw GatewayError(.unavailable, "the scheduler refused a pipeline: \(error.code): \(error.message)")
             }
+            // The scheduler health-checked the workers we reported and dropped dead ones; a
+            // worker that restarted is fine again. Avoiding it for good could leave no pipeline.
+            avoiding = []
             try Task.checkCancellation()
             let pause = backoff.next()
             guard ContinuousClock.now + pause < deadline else {

@@ -36,8 +36,11 @@ final class PipelineStream {
                     for try await message in response.messages { responseSink.yield(message) }
                 }
                 responseSink.finish()
-            } catch {
+            } catch let error as RPCError {
                 responseSink.finish(throwing: error)
+            } catch {
+                // Transport failures (a client stopped mid-call, …) are what failover is for.
+                responseSink.finish(throwing: RPCError(code: .unavailable, message: "\(error)", cause: error))
             }
         }
         responseSink.onTermination = { termination in
@@ -52,6 +55,13 @@ final class PipelineStream {
     /// reply. Throws the call's `RPCError` when a stage fails, `CancellationError` when the
     /// calling task is cancelled.
     func step(position: Int, tokens: [Int32]) async throws -> Tessera_V1_ForwardResponse {
+        try await receive(send(position: position, tokens: tokens))
+    }
+
+    /// Queues one step without waiting for its reply (steps are answered in order), so a
+    /// replay of many tokens does not pay a round trip per token. Returns its step number.
+    @discardableResult
+    func send(position: Int, tokens: [Int32]) -> UInt64 {
         let step = nextStep
         nextStep += 1
         requests.yield(
@@ -62,6 +72,11 @@ final class PipelineStream {
                     $0.tokenIds = tokens.map { UInt32(bitPattern: $0) }
                 }
             })
+        return step
+    }
+
+    /// The reply to `step`, which must be the next one unanswered.
+    func receive(_ step: UInt64) async throws -> Tessera_V1_ForwardResponse {
         let response: Tessera_V1_ForwardResponse?
         do {
             response = try await responses.next()

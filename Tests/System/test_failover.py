@@ -1,0 +1,154 @@
+"""Failover: a worker serving live streams is SIGKILLed; every stream still completes with
+exactly the tokens of an undisturbed greedy run, and the client sees only a pause.
+
+The services run as separate processes (not `tessera up`, which stops the whole cluster when
+one member dies)."""
+import os
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+
+from conftest import free_port, wait_serving
+from test_openai_api import MODEL_PATH
+
+PROMPTS = ["The history of the Roman empire", "Once upon a time, in a small village,",
+           "The best way to learn programming is", "Water boils at"]
+MAX_TOKENS = 120
+KILL_AFTER_TOKENS = 12
+
+
+def generate(stubs, port, prompt, record):
+    """One greedy Generate stream; appends (arrival time, token ids, text, finish) per message."""
+    pb, rpc, common = stubs.gateway_pb2, stubs.gateway_pb2_grpc, stubs.common_pb2
+    request = pb.GenerateRequest(prompt=prompt, sampling=common.SamplingParams(
+        temperature=0, max_tokens=MAX_TOKENS, ignore_eos=True))
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        for message in rpc.GatewayStub(channel).Generate(request, timeout=300):
+            record.append((time.monotonic(), list(message.token_ids), message.text, message.finish_reason))
+
+
+def run_streams(stubs, port, on_progress=None):
+    records = {prompt: [] for prompt in PROMPTS}
+    errors = []
+
+    def worker(prompt):
+        try:
+            generate(stubs, port, prompt, records[prompt])
+        except grpc.RpcError as error:
+            errors.append((prompt, error.code(), error.details()))
+
+    threads = [threading.Thread(target=worker, args=(prompt,)) for prompt in PROMPTS]
+    for thread in threads:
+        thread.start()
+    if on_progress:
+        on_progress(records)
+    for thread in threads:
+        thread.join(timeout=600)
+    return records, errors
+
+
+def tokens(record):
+    return [token for _, ids, _, _ in record for token in ids]
+
+
+def text(record):
+    return "".join(piece for _, _, piece, _ in record)
+
+
+class ProcessCluster:
+    """Cache-manager (model preloaded), scheduler, gateway and N workers as processes."""
+
+    def __init__(self, processes, tmp_path, workers, memory_mb):
+        if not MODEL_PATH.exists():
+            pytest.skip(f"{MODEL_PATH} missing (scripts/fetch-model)")
+        env = {"TESSERA_STORE_DIR": str(tmp_path / "store")}
+        self.cache_port, self.scheduler_port, self.grpc_port = free_port(), free_port(), free_port()
+        cache = processes.start("cache-manager", "--port", str(self.cache_port), "--http-port", str(free_port()),
+                                "--preload", str(MODEL_PATH), env=env)
+        scheduler = processes.start("scheduler", "--port", str(self.scheduler_port), "--http-port", str(free_port()),
+                                    "--cache-manager", f"127.0.0.1:{self.cache_port}", "--model", "smollm2-135m",
+                                    "--heartbeat-ms", "200", "--worker-expiry-ms", "1500")
+        gateway = processes.start("gateway", "--port", str(self.grpc_port), "--http-port", str(free_port()),
+                                  "--scheduler", f"127.0.0.1:{self.scheduler_port}",
+                                  "--cache-manager", f"127.0.0.1:{self.cache_port}")
+        self.workers = {}
+        for index in range(1, workers + 1):
+            port = free_port()
+            self.workers[f"worker-{index}"] = processes.start(
+                "inference-worker", "--port", str(port), "--http-port", str(free_port()),
+                "--scheduler", f"127.0.0.1:{self.scheduler_port}", "--memory-mb", str(memory_mb), "--threads", "1",
+                "--worker-id", f"worker-{index}", "--shard-dir", str(tmp_path / f"shards-{index}"))
+        for proc, port in [(cache, self.cache_port), (scheduler, self.scheduler_port), (gateway, self.grpc_port)]:
+            wait_serving(port, timeout=120, proc=proc)
+
+    def wait_ready(self, stubs, timeout=180):
+        pb, rpc = stubs.gateway_pb2, stubs.gateway_pb2_grpc
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
+            while time.monotonic() < deadline:
+                try:
+                    models = rpc.GatewayStub(channel).ListServedModels(pb.ListServedModelsRequest(), timeout=10).models
+                    if any(model.ready for model in models):
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.5)
+        raise AssertionError(f"no pipeline ready after {timeout}s")
+
+    def placement(self, stubs):
+        pb, rpc = stubs.scheduler_pb2, stubs.scheduler_pb2_grpc
+        with grpc.insecure_channel(f"127.0.0.1:{self.scheduler_port}") as channel:
+            return rpc.SchedulerStub(channel).GetPlacement(pb.GetPlacementRequest(), timeout=10).pipelines
+
+
+def serving_worker(pipelines):
+    """A worker in a pipeline with live requests (else in the first pipeline): for a
+    multi-stage pipeline the last stage, so a downstream hop is what fails."""
+    busy = [pipeline for pipeline in pipelines if pipeline.active_requests > 0] or list(pipelines)
+    assert busy, "the scheduler reports no pipeline"
+    return busy[0].stages[-1].worker_id, len(busy[0].stages)
+
+
+# 400 MiB: every worker holds the whole model (three single-stage pipelines);
+# 180 MiB: the model (98 MB + KV for 2 sessions of 2048 tokens) needs two workers per pipeline
+# (stages), with room for a re-planned shard next to an old one.
+@pytest.mark.parametrize("memory_mb", [400, 180], ids=["replicas", "stages"])
+def test_streams_survive_a_killed_worker(processes, stubs, tmp_path, memory_mb):
+    cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=memory_mb)
+    cluster.wait_ready(stubs)
+    reference, errors = run_streams(stubs, cluster.grpc_port)
+    assert errors == []
+    for prompt in PROMPTS:
+        assert len(tokens(reference[prompt])) == MAX_TOKENS
+
+    killed = {}
+
+    def kill_when_streaming(records):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and min(len(r) for r in records.values()) < KILL_AFTER_TOKENS:
+            time.sleep(0.02)
+        pipelines = cluster.placement(stubs)
+        worker_id, stages = serving_worker(pipelines)
+        cluster.workers[worker_id].send_signal(signal.SIGKILL)
+        killed.update(worker=worker_id, at=time.monotonic(), pipelines=len(pipelines), stages=stages,
+                      progress=[len(r) for r in records.values()])
+
+    disturbed, errors = run_streams(stubs, cluster.grpc_port, on_progress=kill_when_streaming)
+    assert errors == [], errors
+    assert killed, "no worker was killed"
+    pauses = []
+    for prompt in PROMPTS:
+        record = disturbed[prompt]
+        assert tokens(record) == tokens(reference[prompt]), prompt
+        assert text(record) == text(reference[prompt]), prompt
+        assert record[-1][3] != 0  # a finish reason on the last message
+        gaps = sorted(b[0] - a[0] for a, b in zip(record, record[1:]))
+        pauses.append((prompt, gaps[-1], gaps[len(gaps) // 2]))
+    print(f"\n[{memory_mb} MiB workers] killed {killed['worker']} ({killed['pipelines']} pipeline(s), "
+          f"{killed['stages']} stage(s) in its pipeline) after {killed['progress']} tokens per stream")
+    for prompt, longest, median in pauses:
+        print(f"  {prompt[:36]!r:40} longest gap {longest * 1000:6.0f} ms, median gap {median * 1000:4.0f} ms")
+    assert max(longest for _, longest, _ in pauses) < 30

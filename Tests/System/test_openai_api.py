@@ -1,0 +1,234 @@
+"""The gateway's OpenAI-compatible HTTP API, called with the official `openai` Python client
+against a real `tessera up` cluster (processes), compared with `tessera run` on this machine."""
+import json
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+openai = pytest.importorskip("openai")
+
+MODEL_PATH = pathlib.Path(os.environ.get("TESSERA_MODEL_DIR", pathlib.Path.home() / ".cache/tessera/models")) \
+    / "smollm2-135m.gguf"
+CHAT_PROMPT = "What is the capital of France?"
+TEXT_PROMPT = "The three primary colors are"
+
+
+class TesseraUp:
+    """`tessera up` on free ports with the default model preloaded; waits until a pipeline
+    for it is ready (the gateway's /v1/models says so)."""
+
+    def __init__(self, bin_dir, log_dir, workers=2, worker_memory_mb=None, worker_threads=1):
+        if not MODEL_PATH.exists():
+            pytest.skip(f"{MODEL_PATH} missing (scripts/fetch-model)")
+        self.bin_dir, self.log_dir = bin_dir, log_dir
+        self.offset = 20000 + random.randrange(400) * 50
+        self.grpc_port, self.http_port = 7400 + self.offset, 8080 + self.offset
+        args = [str(bin_dir / "tessera"), "up", "--workers", str(workers), "--port-offset", str(self.offset),
+                "--log-dir", str(log_dir), "--worker-threads", str(worker_threads)]
+        if worker_memory_mb:
+            args += ["--worker-memory-mb", str(worker_memory_mb)]
+        # Its own model store and shard directory: nothing shared with other clusters.
+        env = {**os.environ, "TESSERA_STORE_DIR": str(log_dir / "store"), "TESSERA_SHARD_DIR": str(log_dir / "shards")}
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.output = []
+
+    def wait_ready(self, timeout=240):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError("tessera up ended:\n" + "".join(self.output))
+            self.output.append(line)
+            if "cluster ready" in line:
+                break
+        else:
+            raise AssertionError("tessera up not ready:\n" + "".join(self.output))
+        while time.monotonic() < deadline:
+            try:
+                models = self.get("/v1/models")[1]["data"]
+                if any(model["ready"] for model in models):
+                    return self
+            except (urllib.error.URLError, KeyError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"no pipeline ready after {timeout}s; logs in {self.log_dir}")
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def get(self, path):
+        with urllib.request.urlopen(self.url(path), timeout=30) as response:
+            return response.status, json.loads(response.read())
+
+    def post_raw(self, path, body: bytes):
+        """Status and parsed JSON body of a POST, errors included."""
+        request = urllib.request.Request(self.url(path), data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def worker_pid(self, worker_port):
+        """The pid of the inference-worker child listening on `worker_port`."""
+        for entry in pathlib.Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"inference-worker") and b"--port" in argv \
+                    and argv[argv.index(b"--port") + 1] == str(worker_port).encode():
+                return int(entry.name)
+        raise AssertionError(f"no inference-worker on port {worker_port}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(bin_dir, tmp_path_factory):
+    up = TesseraUp(bin_dir, tmp_path_factory.mktemp("openai-cluster"))
+    try:
+        yield up.wait_ready()
+    finally:
+        up.stop()
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    return openai.OpenAI(base_url=cluster.url("/v1"), api_key="unused", max_retries=0, timeout=120)
+
+
+def local_run(bin_dir, prompt, max_tokens, chat):
+    """`tessera run` (greedy) on this machine: the reference text."""
+    args = [str(bin_dir / "tessera"), "run", "--max-tokens", str(max_tokens), "--threads", "1", prompt]
+    if chat:
+        args.insert(2, "--chat")
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
+    assert result.stdout.endswith("\n")
+    return result.stdout[:-1]
+
+
+def test_chat_completion_matches_local_run(client, bin_dir):
+    reference = local_run(bin_dir, CHAT_PROMPT, 24, chat=True)
+    reply = client.chat.completions.create(
+        model="smollm2-135m", messages=[{"role": "user", "content": CHAT_PROMPT}], max_tokens=24, temperature=0)
+    assert reply.object == "chat.completion"
+    assert reply.model == "smollm2-135m"
+    choice = reply.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content == reference
+    assert choice.finish_reason in ("stop", "length")
+    assert reply.usage.completion_tokens <= 24
+    assert reply.usage.prompt_tokens > 10
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+def test_streamed_chat_completion_matches_local_run(client, bin_dir):
+    reference = local_run(bin_dir, CHAT_PROMPT, 24, chat=True)
+    stream = client.chat.completions.create(
+        model="smollm2-135m", messages=[{"role": "user", "content": CHAT_PROMPT}], max_tokens=24, temperature=0,
+        stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert all(chunk.object == "chat.completion.chunk" for chunk in chunks)
+    assert len({chunk.id for chunk in chunks}) == 1
+    with_choices = [chunk for chunk in chunks if chunk.choices]
+    assert with_choices[0].choices[0].delta.role == "assistant"
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in with_choices)
+    assert text == reference
+    assert with_choices[-1].choices[0].finish_reason in ("stop", "length")
+    assert all(chunk.choices[0].finish_reason is None for chunk in with_choices[:-1])
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens <= 24
+    assert len(with_choices) > 3  # really streamed, not one blob
+
+
+def test_text_completion_streamed_and_whole(client, bin_dir):
+    reference = local_run(bin_dir, TEXT_PROMPT, 16, chat=False)
+    whole = client.completions.create(model="smollm2-135m", prompt=TEXT_PROMPT, max_tokens=16, temperature=0)
+    assert whole.object == "text_completion"
+    assert whole.choices[0].text == reference
+    assert whole.choices[0].finish_reason == "length"
+    assert whole.usage.completion_tokens == 16
+    streamed = list(client.completions.create(model="smollm2-135m", prompt=TEXT_PROMPT, max_tokens=16,
+                                              temperature=0, stream=True))
+    assert "".join(chunk.choices[0].text for chunk in streamed) == reference
+    assert streamed[-1].choices[0].finish_reason == "length"
+
+
+def test_stop_string_and_seeded_sampling(client, bin_dir):
+    reference = local_run(bin_dir, TEXT_PROMPT, 16, chat=False)
+    # Stop at the second word of the reference: the text ends right before it.
+    stop = reference.split()[1]
+    cut = client.completions.create(model="smollm2-135m", prompt=TEXT_PROMPT, max_tokens=16, temperature=0, stop=[stop])
+    assert cut.choices[0].text == reference[:reference.index(stop)]
+    assert cut.choices[0].finish_reason == "stop"
+    # The same seed gives the same sample.
+    runs = [client.completions.create(model="smollm2-135m", prompt=TEXT_PROMPT, max_tokens=12, temperature=1.0,
+                                      seed=42).choices[0].text for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_models_list(client, cluster):
+    models = client.models.list().data
+    assert [model.id for model in models] == ["smollm2-135m"]
+    raw = cluster.get("/v1/models")[1]
+    assert raw["object"] == "list" and raw["data"][0]["ready"] is True
+    assert raw["data"][0]["context_length"] == 8192
+
+
+def assert_error_shape(body, code=None, param=None):
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    if code:
+        assert error["code"] == code
+    if param:
+        assert error["param"] == param
+
+
+def test_errors_have_openai_shape(client, cluster):
+    with pytest.raises(openai.BadRequestError) as empty:
+        client.chat.completions.create(model="smollm2-135m", messages=[], max_tokens=4)
+    assert empty.value.status_code == 400
+    assert_error_shape(empty.value.response.json(), param="messages")
+
+    with pytest.raises(openai.BadRequestError) as temperature:
+        client.chat.completions.create(model="smollm2-135m", messages=[{"role": "user", "content": "hi"}],
+                                       temperature=-1)
+    assert_error_shape(temperature.value.response.json(), param="temperature")
+
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    assert unknown.value.status_code == 404
+    assert_error_shape(unknown.value.response.json(), code="model_not_found")
+
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.completions.create(model="smollm2-135m", prompt="hello " * 9000, max_tokens=4)
+    assert too_long.value.status_code == 400
+    assert_error_shape(too_long.value.response.json(), code="context_length_exceeded")
+
+    for body in [b"{not json", b'{"messages": "\xff\xfe"}', b"[]", b'{"messages": [{"role": "user", "content": 5}]}',
+                 b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}',
+                 b'{"messages": [{"role": "user", "content": "hi"}], "stream": 1}',
+                 b'{"messages": [{"role": "user", "content": "hi"}], "stop": [1]}']:
+        status, reply = cluster.post_raw("/v1/chat/completions", body)
+        assert status == 400, body
+        assert_error_shape(reply)
+
+    # The service is still fine afterwards.
+    ok = client.completions.create(model="smollm2-135m", prompt=TEXT_PROMPT, max_tokens=2, temperature=0)
+    assert ok.usage.completion_tokens == 2
