@@ -34,16 +34,26 @@ final class LocalCluster: @unchecked Sendable {
                 throw StartFailure(description: "\(member.executable) not found; build with `swift build` first")
             }
             FileManager.default.createFile(atPath: logPath(member), contents: nil)
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(member)))
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: member.executable)
-            process.arguments = member.arguments
-            process.standardOutput = log
-            process.standardError = log
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            processes[member.name] = process
+            try launch(member)
         }
+    }
+
+    /// Starts a member again after it died, appending to its log (like a restart policy).
+    func restart(_ member: Member) throws {
+        try launch(member)
+    }
+
+    private func launch(_ member: Member) throws {
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(member)))
+        try log.seekToEnd()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: member.executable)
+        process.arguments = member.arguments
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        processes[member.name] = process
     }
 
     /// Waits until every member reports SERVING; fails early if one exits.

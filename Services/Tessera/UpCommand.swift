@@ -44,13 +44,21 @@ struct UpCommand: AsyncParsableCommand {
         Self.say(Self.table(cluster))
         Self.say("cluster ready: \(cluster.members.count) processes; Ctrl-C stops them")
 
-        // Run until a signal, or until a member dies (which we report, then stop the rest).
+        // Run until a signal. A worker that dies is started again (it re-registers and the
+        // scheduler uses it again, as a restart policy would); any other member dying is fatal.
         var failure: String?
-        while true {
-            if signals.received != nil { break }
+        while signals.received == nil {
             if let dead = cluster.firstExited() {
-                failure = "\(dead.name) exited unexpectedly:\n\(cluster.tail(of: dead))"
-                break
+                guard dead.name.hasPrefix("inference-worker") else {
+                    failure = "\(dead.name) exited unexpectedly:\n\(cluster.tail(of: dead))"
+                    break
+                }
+                Self.say("\(dead.name) exited; restarting it")
+                try? await Task.sleep(for: .seconds(1))
+                do { try cluster.restart(dead) } catch {
+                    failure = "cannot restart \(dead.name): \(error)"
+                    break
+                }
             }
             try? await Task.sleep(for: .milliseconds(200))
         }

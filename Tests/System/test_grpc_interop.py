@@ -40,9 +40,10 @@ def test_register_heartbeat_list_and_errors(stubs, scheduler):
             api.Heartbeat(pb.HeartbeatRequest(worker_id="ghost"))
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
-        with pytest.raises(grpc.RpcError) as later:
-            api.GetPlacement(pb.GetPlacementRequest())
-        assert later.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with pytest.raises(grpc.RpcError) as no_model:
+            api.GetPlacement(pb.GetPlacementRequest())  # no cache-manager runs in this test
+        assert no_model.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "model manifest" in no_model.value.details()
 
         # No more heartbeats: the worker is dropped after the 1 s expiry.
         deadline = time.monotonic() + 5

@@ -41,6 +41,8 @@ struct GenerationSession {
     var maxFailovers = 5
     /// Replay as prefill + one step per generated token (exact) rather than one prefill step.
     var exactReplay = true
+    /// How long one step may take before the pipeline counts as failed (a hung worker).
+    var stepTimeout: Duration = .seconds(60)
 
     /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
     var tokenBudget: Int { min(Int(options.wire.maxTokens), vocabulary.contextLength - prompt.count) }
@@ -162,7 +164,8 @@ struct GenerationSession {
             // F32 activations keep the distributed pass bit-identical to a local one.
             $0.activationDtype = .f32
         }
-        return PipelineStream(stages: stages, open: open, client: try workers.client(for: stages[0].address))
+        return PipelineStream(
+            stages: stages, open: open, client: try workers.client(for: stages[0].address), stepTimeout: stepTimeout)
     }
 
     /// Brings a new session to where generation is and returns the reply carrying the next
