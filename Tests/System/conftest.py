@@ -100,7 +100,7 @@ def processes(bin_dir, tmp_path):
 @pytest.fixture
 def scheduler(processes):
     port, http = free_port(), free_port()
-    proc = processes.start("scheduler", "--port", str(port), "--http-port", str(http),
+    proc = processes.start("scheduler", "--port", str(port), "--http-port", str(http), "--cache-manager", "127.0.0.1:1",
                            "--heartbeat-ms", "200", "--worker-expiry-ms", "1000")
     wait_serving(port, proc=proc)
     proc.port, proc.http_port = port, http
