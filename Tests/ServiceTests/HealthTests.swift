@@ -34,7 +34,7 @@ import TesseraProto
         // Start order does not matter: the worker keeps retrying and then registers.
         let scheduler = try await startScheduler(port: schedulerPort)
         #expect(try await eventually { await HealthProbe.isServing(worker.addresses.grpc) })
-        #expect(try await listWorkers(schedulerAddress).count == 1)
+        #expect(try await eventually { try await listWorkers(schedulerAddress).count == 1 })
         await worker.shutdown()
         await scheduler.shutdown()
     }

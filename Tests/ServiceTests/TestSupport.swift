@@ -12,7 +12,7 @@ let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 let loopbackAnyPort = ListenAddress(host: "127.0.0.1", port: 0)
 
 func startScheduler(
-    heartbeat: Duration = .milliseconds(100), expiry: Duration = .milliseconds(2000), port: Int = 0,
+    heartbeat: Duration = .milliseconds(100), expiry: Duration = .seconds(10), port: Int = 0,
     cacheManager: ListenAddress = ListenAddress(host: "127.0.0.1", port: 1)
 ) async throws -> RunningService {
     var configuration = SchedulerConfiguration()
