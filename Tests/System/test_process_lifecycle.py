@@ -55,7 +55,7 @@ def test_port_in_use_exits_nonzero_with_one_line_reason(bin_dir):
             result = subprocess.run([str(bin_dir / program), "--port", str(port), "--http-port", str(free_port())],
                                     capture_output=True, text=True, timeout=30)
             assert result.returncode != 0, program
-            errors = [line for line in result.stderr.splitlines() if "error:" in line]
+            errors = [line for line in result.stderr.splitlines() if line.startswith(f"{program}: error:")]
             assert len(errors) == 1, result.stderr
             assert f"cannot listen on gRPC 127.0.0.1:{port}" in errors[0]
             assert "in use" in errors[0].lower()

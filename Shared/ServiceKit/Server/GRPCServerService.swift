@@ -8,12 +8,20 @@ public typealias TesseraGRPCServer = GRPCServer<HTTP2ServerTransport.Posix>
 /// accepting new RPCs and returns once the in-flight ones have finished.
 struct GRPCServerService: Service {
     let server: TesseraGRPCServer
+    /// Told at once when serving fails (the service group reports it only after every other
+    /// service has stopped, which can take a while).
+    var onFailure: @Sendable (any Error) -> Void = { _ in }
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await server.serve()
-        } onGracefulShutdown: {
-            server.beginGracefulShutdown()
+        do {
+            try await withGracefulShutdownHandler {
+                try await server.serve()
+            } onGracefulShutdown: {
+                server.beginGracefulShutdown()
+            }
+        } catch {
+            onFailure(error)
+            throw error
         }
     }
 }

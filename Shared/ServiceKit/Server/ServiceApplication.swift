@@ -59,7 +59,7 @@ public struct ServiceApplication: Sendable {
             interceptors: [RPCMetricsInterceptor()])
 
         let (events, eventSink) = AsyncStream<StartEvent>.makeStream()
-        var services: [any Service] = [GRPCServerService(server: server)]
+        var services: [any Service] = [GRPCServerService(server: server) { eventSink.yield(.failed($0)) }]
         if let httpAddress {
             let router = HTTPEndpoint.makeRouter(health: health, extraRoutes: httpRoutes)
             services.append(
@@ -99,6 +99,11 @@ public struct ServiceApplication: Sendable {
             // The transport only says it is not listening; the server's own failure, which
             // the group reports next, carries the cause ("Address already in use").
             var cause: any Error = error
+            let giveUp = Task {
+                try? await Task.sleep(for: .seconds(2))  // a service slow to cancel must not hang start-up
+                eventSink.finish()
+            }
+            defer { giveUp.cancel() }
             for await event in events {
                 if case .failed(let failure) = event {
                     cause = failure
