@@ -98,7 +98,7 @@ def main():
     tmp = pathlib.Path(tempfile.mkdtemp())
     gpb, grpcmod, spb, srpc, _ = stubs(tmp)
     # Budgets that force the 98 MB model (+ KV reserve) into 1, 2 or 3 stages.
-    configs = [(1, 1, 4096), (2, 2, 150), (3, 3, 105)]
+    configs = [(1, 1, 4096), (2, 2, 150), (3, 3, 110)]
     results = []
     for index, (workers, stages, memory) in enumerate(configs):
         offset = 30000 + index * 100
