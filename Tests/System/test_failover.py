@@ -1,5 +1,6 @@
-"""Failover: a worker serving live streams is SIGKILLed; every stream still completes with
-exactly the tokens of an undisturbed greedy run, and the client sees only a pause.
+"""Failover: a worker serving live streams is SIGKILLed (or hangs); every stream still
+completes with exactly the tokens of an undisturbed greedy run (which equals `tessera run`),
+and the client sees only a pause.
 
 The services run as separate processes (not `tessera up`, which stops the whole cluster when
 one member dies)."""
@@ -12,7 +13,7 @@ import grpc
 import pytest
 
 from conftest import free_port, wait_serving
-from test_openai_api import MODEL_PATH
+from test_openai_api import MODEL_PATH, local_run
 
 PROMPTS = ["The history of the Roman empire", "Once upon a time, in a small village,",
            "The best way to learn programming is", "Water boils at"]
@@ -61,7 +62,7 @@ def text(record):
 class ProcessCluster:
     """Cache-manager (model preloaded), scheduler, gateway and N workers as processes."""
 
-    def __init__(self, processes, tmp_path, workers, memory_mb):
+    def __init__(self, processes, tmp_path, workers, memory_mb, step_timeout_ms=60000):
         if not MODEL_PATH.exists():
             pytest.skip(f"{MODEL_PATH} missing (scripts/fetch-model)")
         env = {"TESSERA_STORE_DIR": str(tmp_path / "store")}
@@ -73,7 +74,8 @@ class ProcessCluster:
                                     "--heartbeat-ms", "200", "--worker-expiry-ms", "1500")
         gateway = processes.start("gateway", "--port", str(self.grpc_port), "--http-port", str(free_port()),
                                   "--scheduler", f"127.0.0.1:{self.scheduler_port}",
-                                  "--cache-manager", f"127.0.0.1:{self.cache_port}")
+                                  "--cache-manager", f"127.0.0.1:{self.cache_port}",
+                                  "--step-timeout-ms", str(step_timeout_ms))
         self.workers = {}
         for index in range(1, workers + 1):
             port = free_port()
@@ -112,33 +114,49 @@ def serving_worker(pipelines):
     return busy[0].stages[-1].worker_id, len(busy[0].stages)
 
 
-# 400 MiB: every worker holds the whole model (three single-stage pipelines);
-# 180 MiB: the model (98 MB + KV for 2 sessions of 2048 tokens) needs two workers per pipeline
-# (stages), with room for a re-planned shard next to an old one.
-@pytest.mark.parametrize("memory_mb", [400, 180], ids=["replicas", "stages"])
-def test_streams_survive_a_killed_worker(processes, stubs, tmp_path, memory_mb):
-    cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=memory_mb)
+LOCAL = {}
+
+
+def local_text(bin_dir, prompt):
+    if prompt not in LOCAL:
+        LOCAL[prompt] = local_run(bin_dir, prompt, MAX_TOKENS, chat=False, ignore_eos=True)
+    return LOCAL[prompt]
+
+
+# replicas: 400 MiB per worker holds the whole model: single-stage pipelines.
+# stages: 180 MiB cannot hold the model (98 MB + KV for 2 sessions of 2048 tokens), so a
+#   pipeline spans two workers; the budget leaves room for a re-planned shard next to an old one.
+# hung: the worker is stopped (SIGSTOP), not killed: the gateway's step timeout (3 s) fires.
+@pytest.mark.parametrize("memory_mb,fault", [(400, signal.SIGKILL), (180, signal.SIGKILL), (400, signal.SIGSTOP)],
+                         ids=["replicas", "stages", "hung"])
+def test_streams_survive_a_failed_worker(processes, stubs, tmp_path, bin_dir, memory_mb, fault):
+    cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=memory_mb, step_timeout_ms=3000)
     cluster.wait_ready(stubs)
     reference, errors = run_streams(stubs, cluster.grpc_port)
     assert errors == []
     for prompt in PROMPTS:
         assert len(tokens(reference[prompt])) == MAX_TOKENS
+        assert text(reference[prompt]) == local_text(bin_dir, prompt), prompt
 
     killed = {}
 
-    def kill_when_streaming(records):
+    def fail_when_streaming(records):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and min(len(r) for r in records.values()) < KILL_AFTER_TOKENS:
             time.sleep(0.02)
         pipelines = cluster.placement(stubs)
         worker_id, stages = serving_worker(pipelines)
-        cluster.workers[worker_id].send_signal(signal.SIGKILL)
+        cluster.workers[worker_id].send_signal(fault)
         killed.update(worker=worker_id, at=time.monotonic(), pipelines=len(pipelines), stages=stages,
                       progress=[len(r) for r in records.values()])
 
-    disturbed, errors = run_streams(stubs, cluster.grpc_port, on_progress=kill_when_streaming)
+    try:
+        disturbed, errors = run_streams(stubs, cluster.grpc_port, on_progress=fail_when_streaming)
+    finally:
+        if killed and fault == signal.SIGSTOP:
+            cluster.workers[killed["worker"]].send_signal(signal.SIGCONT)
     assert errors == [], errors
-    assert killed, "no worker was killed"
+    assert killed, "no worker failed"
     pauses = []
     for prompt in PROMPTS:
         record = disturbed[prompt]
@@ -147,8 +165,9 @@ def test_streams_survive_a_killed_worker(processes, stubs, tmp_path, memory_mb):
         assert record[-1][3] != 0  # a finish reason on the last message
         gaps = sorted(b[0] - a[0] for a, b in zip(record, record[1:]))
         pauses.append((prompt, gaps[-1], gaps[len(gaps) // 2]))
-    print(f"\n[{memory_mb} MiB workers] killed {killed['worker']} ({killed['pipelines']} pipeline(s), "
-          f"{killed['stages']} stage(s) in its pipeline) after {killed['progress']} tokens per stream")
+    print(f"\n[{memory_mb} MiB workers, {signal.Signals(fault).name}] {killed['worker']} failed "
+          f"({killed['pipelines']} pipeline(s), {killed['stages']} stage(s) in its pipeline) "
+          f"after {killed['progress']} tokens per stream")
     for prompt, longest, median in pauses:
         print(f"  {prompt[:36]!r:40} longest gap {longest * 1000:6.0f} ms, median gap {median * 1000:4.0f} ms")
     assert max(longest for _, longest, _ in pauses) < 30

@@ -113,11 +113,13 @@ def client(cluster):
     return openai.OpenAI(base_url=cluster.url("/v1"), api_key="unused", max_retries=0, timeout=120)
 
 
-def local_run(bin_dir, prompt, max_tokens, chat):
+def local_run(bin_dir, prompt, max_tokens, chat, ignore_eos=False):
     """`tessera run` (greedy) on this machine: the reference text."""
     args = [str(bin_dir / "tessera"), "run", "--max-tokens", str(max_tokens), "--threads", "1", prompt]
     if chat:
         args.insert(2, "--chat")
+    if ignore_eos:
+        args.insert(2, "--ignore-eos")
     result = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
     assert result.stdout.endswith("\n")
     return result.stdout[:-1]

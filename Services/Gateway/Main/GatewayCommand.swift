@@ -22,6 +22,8 @@ struct GatewayCommand: AsyncParsableCommand {
     var pipelineWaitMs = EnvironmentDefaults.int("TESSERA_GATEWAY_PIPELINE_WAIT_MS", 30000)
     @Option(help: "max_tokens for requests that do not say (env TESSERA_GATEWAY_DEFAULT_MAX_TOKENS).")
     var defaultMaxTokens = EnvironmentDefaults.int("TESSERA_GATEWAY_DEFAULT_MAX_TOKENS", 256)
+    @Option(help: "Milliseconds a pipeline may take for one step before it counts as failed (env TESSERA_GATEWAY_STEP_TIMEOUT_MS).")
+    var stepTimeoutMs = EnvironmentDefaults.int("TESSERA_GATEWAY_STEP_TIMEOUT_MS", 60000)
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL).")
     var logLevel = EnvironmentDefaults.string("TESSERA_LOG_LEVEL", "info")
 
@@ -29,6 +31,7 @@ struct GatewayCommand: AsyncParsableCommand {
         try OptionChecks.port(port, "--port")
         try OptionChecks.port(httpPort, "--http-port")
         guard pipelineWaitMs > 0 else { throw ValidationError("--pipeline-wait-ms must be positive") }
+        guard stepTimeoutMs > 0 else { throw ValidationError("--step-timeout-ms must be positive") }
         guard defaultMaxTokens > 0 else { throw ValidationError("--default-max-tokens must be positive") }
     }
 
@@ -40,6 +43,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.cacheManagerAddress = cacheManager
         configuration.pipelineWaitLimit = .milliseconds(pipelineWaitMs)
         configuration.defaultMaxTokens = defaultMaxTokens
+        configuration.stepTimeout = .milliseconds(stepTimeoutMs)
         await ServiceRunner.run(name: "gateway", logLevel: logLevel) { logger in
             try buildGateway(configuration, logger: logger)
         }

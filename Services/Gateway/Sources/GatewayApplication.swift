@@ -18,6 +18,8 @@ public struct GatewayConfiguration: Sendable {
     /// After a failover, replay the output one token per step (bit-identical to the lost
     /// session) instead of in one prefill step (faster, may flip near-ties). See GenerationSession.
     public var exactReplay = true
+    /// A pipeline that does not answer a step within this long counts as failed (failover).
+    public var stepTimeout: Duration = .seconds(60)
 
     public init() {}
 }

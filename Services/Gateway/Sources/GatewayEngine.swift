@@ -24,6 +24,7 @@ final class GatewayEngine: Sendable {
     let defaultMaxTokens: Int
     let maxFailovers: Int
     let exactReplay: Bool
+    let stepTimeout: Duration
 
     init(
         cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>,
@@ -39,6 +40,7 @@ final class GatewayEngine: Sendable {
         defaultMaxTokens = configuration.defaultMaxTokens
         maxFailovers = configuration.maxFailovers
         exactReplay = configuration.exactReplay
+        stepTimeout = configuration.stepTimeout
     }
 
     /// Everything up to the first token: the caller can still answer with an error status.
@@ -55,7 +57,7 @@ final class GatewayEngine: Sendable {
         }
         let session = GenerationSession(
             vocabulary: vocabulary, prompt: tokens, options: options, router: router, workers: workers, logger: logger,
-            maxFailovers: maxFailovers, exactReplay: exactReplay)
+            maxFailovers: maxFailovers, exactReplay: exactReplay, stepTimeout: stepTimeout)
         try session.validate()
         return session
     }

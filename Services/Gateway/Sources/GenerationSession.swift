@@ -74,6 +74,14 @@ struct GenerationSession {
             let lease = try await router.acquire(
                 model: vocabulary.model.sha256, avoiding: avoided, expectedTokens: tokenBudget - generated.count)
             defer { router.release(lease) }
+            if let since = pausedSince {
+                logger.info(
+                    "new pipeline after failover",
+                    metadata: [
+                        "pipeline": "\(lease.pipeline.pipelineID)", "wait_ms": "\((ContinuousClock.now - since).milliseconds)",
+                        "replay_tokens": "\(prompt.count + generated.count)",
+                    ])
+            }
             let stream = try openStream(lease, attempt: summary.failovers)
             do {
                 // Prefill the prompt. After a failover, replay what was generated one decode
@@ -131,7 +139,7 @@ struct GenerationSession {
                         "worker": "\(worker)", "pipeline": "\(lease.pipeline.pipelineID)", "generated": "\(generated.count)",
                         "attempt": "\(summary.failovers)", "error": "\(failure.error.code): \(failure.error.message)",
                     ])
-                await router.reportFailure(
+                router.reportFailure(
                     workerID: worker, pipelineID: lease.pipeline.pipelineID, reason: "\(failure.error.code): \(failure.error.message)")
                 guard summary.failovers <= maxFailovers else {
                     throw GatewayError(.unavailable, "generation failed on \(summary.failovers) pipelines; last: \(failure.error.message)")

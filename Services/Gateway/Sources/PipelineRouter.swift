@@ -78,17 +78,22 @@ struct PipelineRouter: Sendable {
     }
 
     /// Tells the scheduler a worker failed this request, so it checks it now rather than
-    /// after a missed heartbeat. Best effort: generation goes on either way.
-    func reportFailure(workerID: String, pipelineID: String, reason: String) async {
-        do {
-            _ = try await scheduler.reportFailure(
-                .with {
-                    $0.workerID = workerID
-                    $0.pipelineID = pipelineID
-                    $0.reason = reason
-                }, options: .timeout(.seconds(3)))
-        } catch {
-            logger.debug("ReportFailure failed", metadata: ["worker": "\(workerID)", "error": "\(error)"])
+    /// after a missed heartbeat. Best effort and not awaited: the request avoids the worker
+    /// anyway, and its next pipeline should not wait for the scheduler's health check.
+    func reportFailure(workerID: String, pipelineID: String, reason: String) {
+        let scheduler = self.scheduler
+        let logger = self.logger
+        Task {
+            do {
+                _ = try await scheduler.reportFailure(
+                    .with {
+                        $0.workerID = workerID
+                        $0.pipelineID = pipelineID
+                        $0.reason = reason
+                    }, options: .timeout(.seconds(5)))
+            } catch {
+                logger.debug("ReportFailure failed", metadata: ["worker": "\(workerID)", "error": "\(error)"])
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import GRPCCore
 import ServiceKit
+import Synchronization
 import TesseraProto
 
 /// One `Forward` session through a pipeline: the gateway talks to stage 0, which opens the
@@ -8,9 +9,12 @@ import TesseraProto
 ///
 /// The gRPC call runs in its own task so the session can interleave sends and receives;
 /// cancelling the session's task (client gone) cancels the call, and the workers free the
-/// session's KV caches.
+/// session's KV caches. A step not answered within `stepTimeout` (a hung worker) cancels
+/// the call and fails as DEADLINE_EXCEEDED, which the session treats like any stage failure.
 final class PipelineStream {
     let stages: [Tessera_V1_PipelineStage]
+    let stepTimeout: Duration
+    private let timedOut = TimeoutFlag()
     private let requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation
     private var responses: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
     private let call: Task<Void, Never>
@@ -18,9 +22,10 @@ final class PipelineStream {
 
     init(
         stages: [Tessera_V1_PipelineStage], open: Tessera_V1_SessionOpen,
-        client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>
+        client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>, stepTimeout: Duration = .seconds(60)
     ) {
         self.stages = stages
+        self.stepTimeout = stepTimeout
         let (requestStream, requests) = AsyncStream.makeStream(of: Tessera_V1_ForwardRequest.self)
         let (responseStream, responseSink) = AsyncThrowingStream.makeStream(of: Tessera_V1_ForwardResponse.self)
         requests.yield(.with { $0.open = open })
@@ -77,11 +82,23 @@ final class PipelineStream {
 
     /// The reply to `step`, which must be the next one unanswered.
     func receive(_ step: UInt64) async throws -> Tessera_V1_ForwardResponse {
+        let call = self.call
+        let timeout = stepTimeout
+        let timedOut = self.timedOut
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            timedOut.set()
+            call.cancel()
+        }
+        defer { watchdog.cancel() }
         let response: Tessera_V1_ForwardResponse?
         do {
             response = try await responses.next()
         } catch {
             try Task.checkCancellation()
+            if timedOut.isSet {
+                throw RPCError(code: .deadlineExceeded, message: "the pipeline did not answer step \(step) within \(timeout)")
+            }
             throw error
         }
         try Task.checkCancellation()
@@ -104,4 +121,12 @@ final class PipelineStream {
         requests.finish()
         call.cancel()
     }
+}
+
+/// Set once by a step's watchdog, so the failure reads as a timeout rather than a cancel.
+final class TimeoutFlag: Sendable {
+    private let flag = Mutex(false)
+
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
 }

@@ -95,7 +95,7 @@ enum OpenAIJSON {
     static func encode(_ value: some Encodable) -> Data {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         // Every value here is plain strings and numbers; encoding cannot fail.
         return (try? encoder.encode(value)) ?? Data("{}".utf8)
     }
