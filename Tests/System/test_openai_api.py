@@ -192,6 +192,31 @@ def test_models_list(client, cluster):
     assert raw["data"][0]["context_length"] == 8192
 
 
+def test_client_disconnect_frees_the_pipeline(client, cluster, stubs):
+    """Closing a stream mid-answer cancels the generation: the workers free the session and
+    the scheduler's lease ends (both seen through the scheduler)."""
+    import grpc
+    stream = client.chat.completions.create(
+        model="smollm2-135m", messages=[{"role": "user", "content": CHAT_PROMPT}], max_tokens=2000,
+        extra_body={"ignore_eos": True}, stream=True)
+    pb, rpc = stubs.scheduler_pb2, stubs.scheduler_pb2_grpc
+    with grpc.insecure_channel(f"127.0.0.1:{7401 + cluster.offset}") as channel:
+        scheduler = rpc.SchedulerStub(channel)
+        for count, _ in enumerate(stream):
+            if count == 3:
+                break
+        assert sum(p.active_requests for p in scheduler.GetPlacement(pb.GetPlacementRequest()).pipelines) == 1
+        stream.close()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            sessions = sum(w.load.active_sessions for w in scheduler.ListWorkers(pb.ListWorkersRequest()).workers)
+            leases = sum(p.active_requests for p in scheduler.GetPlacement(pb.GetPlacementRequest()).pipelines)
+            if sessions == 0 and leases == 0:
+                break
+            time.sleep(0.2)
+        assert (sessions, leases) == (0, 0)
+
+
 def assert_error_shape(body, code=None, param=None):
     error = body["error"]
     assert set(error) == {"message", "type", "param", "code"}
