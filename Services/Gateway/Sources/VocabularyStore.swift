@@ -53,9 +53,6 @@ actor VocabularyStore {
         }
     }
 
-    /// Already loaded (no network): for ListServedModels' context lengths.
-    func cached(_ model: String) -> ModelVocabulary? { loaded[model] }
-
     private static func fetch(
         model: String, from cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>
     ) async throws -> ModelVocabulary {
