@@ -42,7 +42,8 @@ actor LivePipelines {
 
     /// Installs a new plan: identical pipelines are kept (with their readiness and leases),
     /// new ones start unready, the rest drain. Returns the stages that need deploying.
-    func install(_ plan: Plan, addresses: [String: String]) {
+    @discardableResult
+    func install(_ plan: Plan, addresses: [String: String]) -> [(address: String, sha256: String)] {
         self.plan = plan
         generation += 1
         var kept: [LivePipeline] = []
@@ -67,6 +68,19 @@ actor LivePipelines {
         }
         for index in remaining.indices { remaining[index].draining = true }
         pipelines = kept + remaining.filter { $0.leases > 0 }
+        return Self.unneededShards(dropped: remaining.filter { $0.leases == 0 }, kept: pipelines)
+    }
+
+    /// Shards of dropped pipelines that no remaining pipeline uses on the same worker: the
+    /// worker should unload them, or a new plan's shard may not fit next to them.
+    static func unneededShards(dropped: [LivePipeline], kept: [LivePipeline]) -> [(address: String, sha256: String)] {
+        let inUse = Set(kept.flatMap { $0.stages.compactMap { stage in stage.shard.map { "\(stage.workerID)/\($0.sha256)" } } })
+        return dropped.flatMap { pipeline in
+            pipeline.stages.compactMap { stage -> (address: String, sha256: String)? in
+                guard let sha = stage.shard?.sha256, !inUse.contains("\(stage.workerID)/\(sha)") else { return nil }
+                return (stage.address, sha)
+            }
+        }
     }
 
     /// Stages that should start loading their shard now (marked as deploying).

@@ -81,7 +81,8 @@ struct PlanLoop: Service {
             let plan = try Placement.solve(model: served.profile, workers: profiles, links: settings.links, options: options)
             let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.workerID, $0.address) })
             let elapsed = ContinuousClock.now - start
-            await pipelines.install(plan, addresses: addresses)
+            let unneeded = await pipelines.install(plan, addresses: addresses)
+            await deployer.unload(unneeded)
             logger.info(
                 "placement planned",
                 metadata: [

@@ -21,6 +21,16 @@ struct ShardDeployer: Sendable {
         }
     }
 
+    /// Frees shards the plan no longer uses, so the new plan's shards fit (best effort: a
+    /// dead worker's shards went with it).
+    func unload(_ shards: [(address: String, sha256: String)]) async {
+        for (address, sha) in shards {
+            guard let peer = ListenAddress(parsing: address), let client = try? workers.client(for: peer) else { continue }
+            _ = try? await Tessera_V1_InferenceWorker.Client(wrapping: client)
+                .unloadShard(.with { $0.shardSha256 = sha }, options: .timeout(.seconds(5)))
+        }
+    }
+
     private func deploy(_ stage: LivePipelines.LiveStage, model: ServedModel) async -> Tessera_V1_ShardRef? {
         do {
             let shard = try await source.shard(model: model, layers: stage.layers)
