@@ -12,6 +12,12 @@ public enum ReplanReason: Sendable, Hashable, CustomStringConvertible {
     /// A worker's memory budget changed enough to matter for an unused worker.
     case memoryChanged(workerID: String, from: Int, to: Int)
 
+    /// Only a worker's speed changed: the current plan is still possible.
+    public var isSpeedDrift: Bool {
+        if case .speedDrift = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .workerJoined(let id): return "worker \(id) joined"

@@ -37,7 +37,7 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
 @Suite struct SpeedEstimatorTests {
     @Test func convergesToTheObservedSlowdown() {
         let prior = WorkerSpeed(bytesPerSecond: 1000, overheadSeconds: 0.01)
-        var estimator = SpeedEstimator(prior: prior, smoothing: 0.3)
+        var estimator = SpeedEstimator(prior: prior)
         // Prior predicts 0.01 + 500/1000 = 0.51 s; the worker actually takes twice that.
         for _ in 0..<40 { estimator.observe(bytesRead: 500, seconds: 1.02) }
         #expect(abs(estimator.slowdown - 2) < 1e-9)
@@ -45,16 +45,39 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         #expect(abs(estimator.estimate.seconds(bytesRead: 500, flops: 0) - 1.02) < 1e-9)
     }
 
-    @Test func firstSampleCountsFullyAndGarbageIsIgnored() {
+    @Test func aFewStepsDoNotMoveThePrior() {
+        var estimator = SpeedEstimator(prior: WorkerSpeed(bytesPerSecond: 1000), window: 16, minimumSamples: 8)
+        estimator.observe(bytesRead: 1000, seconds: 10)  // a cold first step: page faults
+        for _ in 0..<6 { estimator.observe(bytesRead: 1000, seconds: 2) }
+        #expect(estimator.slowdown == 1)
+        estimator.observe(bytesRead: 1000, seconds: 2)
+        #expect(estimator.slowdown == 2)  // eight samples: the median ignores the cold one
+    }
+
+    @Test func stallsAndGarbageDoNotMoveTheMedian() {
         var estimator = SpeedEstimator(prior: WorkerSpeed(bytesPerSecond: 1000))
-        estimator.observe(bytesRead: 1000, seconds: 0.5)
-        #expect(estimator.slowdown == 0.5)
         estimator.observe(bytesRead: 1000, seconds: -1)
         estimator.observe(bytesRead: 1000, seconds: .nan)
         estimator.observe(bytesRead: 0, seconds: 1)
-        #expect(estimator.sampleCount == 1)
-        estimator.observe(bytesRead: 1000, seconds: 1000)  // a stall: clamped to 10×
-        #expect(abs(estimator.slowdown - (0.5 + 0.2 * (10 - 0.5))) < 1e-12)
+        #expect(estimator.sampleCount == 0)
+        for index in 0..<16 { estimator.observe(bytesRead: 1000, seconds: index % 4 == 0 ? 1000 : 0.5) }
+        #expect(estimator.slowdown == 0.5)  // 4 stalls of 16 (clamped to 10×) leave the median alone
+        #expect(estimator.ratios.count == 16 && estimator.ratios.max() == 10)
+    }
+
+    @Test func overheadDominatedStepsAreIgnored() {
+        var estimator = SpeedEstimator(prior: WorkerSpeed(bytesPerSecond: 1000, overheadSeconds: 0.5))
+        for _ in 0..<16 { estimator.observe(bytesRead: 900, seconds: 5) }  // 0.9 s of streaming < 2 × 0.5 s
+        #expect(estimator.sampleCount == 0 && estimator.slowdown == 1)
+        for _ in 0..<16 { estimator.observe(bytesRead: 1000, seconds: 3) }  // predicted 1.5 s
+        #expect(estimator.slowdown == 2)
+    }
+
+    @Test func theWindowForgetsOldSpeed() {
+        var estimator = SpeedEstimator(prior: WorkerSpeed(bytesPerSecond: 1000), window: 16)
+        for _ in 0..<16 { estimator.observe(bytesRead: 1000, seconds: 1) }
+        for _ in 0..<9 { estimator.observe(bytesRead: 1000, seconds: 3) }
+        #expect(estimator.slowdown == 3)  // the newer speed is the majority of the window
     }
 }
 

@@ -67,9 +67,36 @@ import TesseraProto
         #expect(afterInstall.filter { !$0.draining && $0.isReady }.map { $0.stages[0].workerID } == ["w2"])
         let (next, nextLease) = try await live.acquire(avoiding: [], expectedTokens: 10)
         #expect(next.stages[0].workerID == "w2")
+        // The drained pipeline's shard stays wanted on w1 while its lease lives.
+        #expect(await live.wantedLayers()["w1"] == [0..<30])
         await live.release(lease)
         #expect(await live.pipelines.contains { $0.id == held.id } == false)  // drained and gone
+        #expect(await live.wantedLayers() == ["w2": [0..<30], "w3": [0..<30]])
         await live.release(nextLease)
+    }
+
+    @Test func aShardLoadedAfterItsPipelineWasDroppedIsNotWanted() async throws {
+        // A deployment in flight when a re-plan drops its pipeline finishes later; the
+        // shard then sits on the worker and must be unloaded for the new plan to fit.
+        let live = LivePipelines()
+        let tight = Self.workers(["w1", "w2"], memory: 100_000_000)
+        let first = try Placement.solve(model: Self.model, workers: tight, options: PlacementOptions(contextLength: 512))
+        await live.install(first, addresses: Self.addresses(["w1", "w2"]))
+        let claimed = await live.claimDeployments()
+        #expect(claimed.count == 2)
+        var faster = tight
+        faster[1].speed = WorkerSpeed(bytesPerSecond: 40e9)
+        let second = try Placement.solve(model: Self.model, workers: faster, options: PlacementOptions(contextLength: 512))
+        #expect(second.primary.stages.map(\.layers) != first.primary.stages.map(\.layers))
+        await live.install(second, addresses: Self.addresses(["w1", "w2"]))
+        for (pipeline, index, _) in claimed {  // the old loads complete after the re-plan
+            await live.deployed(pipelineID: pipeline, index: index, shard: .with { $0.sha256 = "old-\(index)" })
+        }
+        let wanted = await live.wantedLayers()
+        for stage in first.primary.stages where !second.primary.stages.contains(where: { $0.workerID == stage.workerID && $0.layers == stage.layers }) {
+            #expect(wanted[stage.workerID]?.contains(stage.layers) != true)
+        }
+        for stage in second.primary.stages { #expect(wanted[stage.workerID]?.contains(stage.layers) == true) }
     }
 
     @Test func memoryLimitsSplitTheModelIntoStages() async throws {

@@ -58,11 +58,22 @@ struct GenerationSession {
         }
     }
 
+    /// Tokens a session on `pipeline` may hold: the model's context, capped by the KV memory
+    /// the scheduler reserved per session (its --context-length).
+    func context(on pipeline: Tessera_V1_Pipeline) -> Int {
+        pipeline.contextLength > 0 ? min(vocabulary.contextLength, Int(pipeline.contextLength)) : vocabulary.contextLength
+    }
+
+    private func stopCondition(budget: Int) -> StopCondition {
+        var parameters = options.parameters
+        parameters.maxTokens = budget
+        return StopCondition(parameters: parameters, tokenizer: vocabulary.tokenizer)
+    }
+
     func run(onUpdate: (GenerationUpdate) async throws -> Void) async throws -> GenerationSummary {
         try validate()
-        var parameters = options.parameters
-        parameters.maxTokens = tokenBudget
-        var stop = StopCondition(parameters: parameters, tokenizer: vocabulary.tokenizer)
+        var budget = tokenBudget
+        var stop = stopCondition(budget: budget)
         var summary = GenerationSummary(promptTokens: prompt.count)
         var generated: [Int32] = []
         var avoided: Set<String> = []
@@ -72,8 +83,20 @@ struct GenerationSession {
 
         while true {
             let lease = try await router.acquire(
-                model: vocabulary.model.sha256, avoiding: avoided, expectedTokens: tokenBudget - generated.count)
+                model: vocabulary.model.sha256, avoiding: avoided, expectedTokens: budget - generated.count)
             defer { router.release(lease) }
+            let context = context(on: lease.pipeline)
+            guard prompt.count < context else {
+                throw GatewayError(
+                    .promptTooLong,
+                    "the prompt has \(prompt.count) tokens; the cluster serves sessions of \(context) tokens "
+                        + "(the scheduler's --context-length), which must leave room for at least one generated token",
+                    parameter: "messages")
+            }
+            if generated.isEmpty && context - prompt.count < budget {
+                budget = context - prompt.count
+                stop = stopCondition(budget: budget)
+            }
             if let since = pausedSince {
                 logger.info(
                     "new pipeline after failover",
@@ -82,15 +105,9 @@ struct GenerationSession {
                         "replay_tokens": "\(prompt.count + generated.count)",
                     ])
             }
-            let stream = try openStream(lease, attempt: summary.failovers)
+            let stream = try openStream(lease, contextLength: prompt.count + budget, attempt: summary.failovers)
             do {
-                // Prefill the prompt. After a failover, replay what was generated one decode
-                // step per token, exactly as it was first computed: a batched prefill rounds
-                // differently and could flip a near-tie, changing the rest of the stream.
-                var response = try await pipelineStep(stream, position: 0, tokens: prompt)
-                for (offset, token) in generated.enumerated() {
-                    response = try await pipelineStep(stream, position: prompt.count + offset, tokens: [token])
-                }
+                var response = try await prefill(stream, generated: generated)
                 while true {
                     let token = Int32(bitPattern: response.tokenID)
                     guard token >= 0, Int(token) < vocabulary.tokenizer.vocabularySize else {
@@ -152,7 +169,7 @@ struct GenerationSession {
         }
     }
 
-    private func openStream(_ lease: PipelineLease, attempt: Int) throws -> PipelineStream {
+    private func openStream(_ lease: PipelineLease, contextLength: Int, attempt: Int) throws -> PipelineStream {
         let stages = lease.pipeline.stages
         let open = Tessera_V1_SessionOpen.with {
             $0.sessionID = "gw-\(UInt64.random(in: 0...UInt64.max))-\(attempt)"
@@ -166,7 +183,7 @@ struct GenerationSession {
                     $0.shardSha256 = stage.shard.sha256
                 }
             }
-            $0.contextLength = UInt32(prompt.count + tokenBudget)
+            $0.contextLength = UInt32(contextLength)
             $0.sampling = options.wire
             $0.topLogits = UInt32(options.topLogits)
             // F32 activations keep the distributed pass bit-identical to a local one.
@@ -178,6 +195,9 @@ struct GenerationSession {
 
     /// Brings a new session to where generation is and returns the reply carrying the next
     /// new token: the prompt alone at first; after a failover the prompt and the output.
+    /// The output is replayed one decode step per token, exactly as it was first computed (a
+    /// batched prefill rounds differently and could flip a near-tie, changing the rest of the
+    /// stream); the steps are all sent at once, so the replay costs compute, not round trips.
     private func prefill(_ stream: PipelineStream, generated: [Int32]) async throws -> Tessera_V1_ForwardResponse {
         guard !generated.isEmpty else { return try await pipelineStep(stream, position: 0, tokens: prompt) }
         guard exactReplay else { return try await pipelineStep(stream, position: 0, tokens: prompt + generated) }

@@ -24,7 +24,9 @@ struct PipelineRouter: Sendable {
 
     func acquire(model: String, avoiding: Set<String>, expectedTokens: Int) async throws -> PipelineLease {
         let deadline = ContinuousClock.now + waitLimit
-        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
+        // Short and flat: asking is an in-memory lookup at the scheduler, and every 100 ms
+        // of backoff is added to the pause a client sees after a failover.
+        var backoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(250))
         var lastProblem = "no answer"
         var avoiding = avoiding
         while true {

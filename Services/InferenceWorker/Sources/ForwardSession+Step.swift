@@ -25,11 +25,17 @@ extension ForwardSession {
         history += step.tokenIds.map { Int32(bitPattern: $0) }
 
         let clock = ContinuousClock()
-        let started = clock.now
         let stage = shard.stage, cache = self.cache
         let output: StageOutput
+        // Timed inside the shard's queue: the scheduler's speed estimate wants the compute
+        // of this step, not the wait behind other sessions' steps.
+        let computeSeconds: Double
         do {
-            output = try await shard.run { try stage.forward(input, session: cache) }
+            (output, computeSeconds) = try await shard.run {
+                let started = clock.now
+                let output = try stage.forward(input, session: cache)
+                return (output, (clock.now - started).seconds)
+            }
         } catch let error as InferenceError {
             throw RPCError(code: .invalidArgument, message: "step \(step.step): \(error)")
         }
@@ -37,14 +43,15 @@ extension ForwardSession {
         timing.workerID = environment.state.workerID
 
         guard let downstream else {
+            let sampling = clock.now
             var response = try sample(output, step: step)
-            timing.computeSeconds = (clock.now - started).seconds
+            timing.computeSeconds = computeSeconds + (clock.now - sampling).seconds
             timing.bytesSent = UInt64(response.wireSize)
             response.timings = [timing]
             record(tokens: count, seconds: timing.computeSeconds)
             return response
         }
-        timing.computeSeconds = (clock.now - started).seconds
+        timing.computeSeconds = computeSeconds
         record(tokens: count, seconds: timing.computeSeconds)
         guard case .hidden(let values, let rows) = output else {
             throw RPCError(code: .internalError, message: "stage \(stage.layers) returned logits but is not the last stage")

@@ -54,6 +54,7 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
                 "measured", metadata: [
                     "gflops": "\(Int(capabilities.computeGflops))",
                     "memory_gbps": "\(Int(capabilities.memoryBandwidthGbps))",
+                    "decode_gbps": "\((capabilities.decodeGbps * 10).rounded() / 10)",
                 ])
             let address = configuration.advertisedAddress(boundPort: bound.grpc.port)
             try await link.registerUntilAccepted(address: address, workerID: configuration.workerID)

@@ -48,6 +48,7 @@ final class WorkerState: Sendable {
         capabilities.cpuCount = UInt32(threads)
         capabilities.computeGflops = probe.gflopsPerThread * Double(threads)
         capabilities.memoryBandwidthGbps = probe.memoryBandwidthGBps
+        capabilities.decodeGbps = HardwareProbe.measureDecode(threads: threads)
         capabilities.version = "tessera-worker/0.1"
         state.withLock { $0.capabilities = capabilities }
         return capabilities

@@ -20,6 +20,8 @@ actor LivePipelines {
         var id: String
         var stages: [LiveStage]
         var planned: Pipeline
+        /// Tokens per session the plan reserved KV memory for.
+        var contextLength = 0
         var predictedSecondsPerToken: Double { planned.secondsPerToken }
         var draining = false
         var leases = 0
@@ -41,9 +43,9 @@ actor LivePipelines {
     private var nextPipelineNumber = 1
 
     /// Installs a new plan: identical pipelines are kept (with their readiness and leases),
-    /// new ones start unready, the rest drain. Returns the stages that need deploying.
-    @discardableResult
-    func install(_ plan: Plan, addresses: [String: String]) -> [(address: String, sha256: String)] {
+    /// new ones start unready, the rest drain. Installing the same layout again only
+    /// refreshes its predictions.
+    func install(_ plan: Plan, addresses: [String: String]) {
         self.plan = plan
         generation += 1
         var kept: [LivePipeline] = []
@@ -58,29 +60,28 @@ actor LivePipelines {
             if let index = remaining.firstIndex(where: { !$0.draining && $0.key == candidate.key }) {
                 var existing = remaining.remove(at: index)
                 existing.planned = planned
+                existing.contextLength = plan.options.contextLength
                 kept.append(existing)
             } else {
                 var fresh = candidate
                 fresh.id = "pipeline-\(nextPipelineNumber)"
+                fresh.contextLength = plan.options.contextLength
                 nextPipelineNumber += 1
                 kept.append(fresh)
             }
         }
         for index in remaining.indices { remaining[index].draining = true }
         pipelines = kept + remaining.filter { $0.leases > 0 }
-        return Self.unneededShards(dropped: remaining.filter { $0.leases == 0 }, kept: pipelines)
     }
 
-    /// Shards of dropped pipelines that no remaining pipeline uses on the same worker: the
-    /// worker should unload them, or a new plan's shard may not fit next to them.
-    static func unneededShards(dropped: [LivePipeline], kept: [LivePipeline]) -> [(address: String, sha256: String)] {
-        let inUse = Set(kept.flatMap { $0.stages.compactMap { stage in stage.shard.map { "\(stage.workerID)/\($0.sha256)" } } })
-        return dropped.flatMap { pipeline in
-            pipeline.stages.compactMap { stage -> (address: String, sha256: String)? in
-                guard let sha = stage.shard?.sha256, !inUse.contains("\(stage.workerID)/\(sha)") else { return nil }
-                return (stage.address, sha)
-            }
-        }
+    /// Layer ranges each worker should keep loaded: every stage of the plan's pipelines and
+    /// of older pipelines still draining. Anything else a worker reports hosting is
+    /// unloaded, so the shards of a new plan fit; this covers shards whose load finished
+    /// after their pipeline was dropped, which a plan-to-plan diff misses.
+    func wantedLayers() -> [String: Set<Range<Int>>] {
+        var wanted: [String: Set<Range<Int>>] = [:]
+        for stage in pipelines.flatMap(\.stages) { wanted[stage.workerID, default: []].insert(stage.layers) }
+        return wanted
     }
 
     /// Stages that should start loading their shard now (marked as deploying).

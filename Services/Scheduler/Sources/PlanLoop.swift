@@ -29,11 +29,12 @@ struct PlanLoop: Service {
             let workers = registry.workers()
             let live = Set(workers.map(\.workerID))
             await pipelines.retire(workersNotIn: live)
+            let steps = registry.takeUnreadSteps()
             for worker in workers {
                 await pipelines.markUnready(workerID: worker.workerID, hosting: Set(worker.readyShards.map(\.sha256)))
                 var estimator = estimators[worker.workerID]
                     ?? SpeedEstimator(prior: WorkerProfiles.profile(worker, slowdown: 1, expectedSessions: 1).speed)
-                for step in worker.load.recentSteps where step.tokens == 1 && step.seconds > 0 {
+                for step in steps[worker.workerID] ?? [] where step.tokens == 1 && step.seconds > 0 {
                     estimator.observe(bytesRead: Double(step.weightBytes), seconds: step.seconds)
                 }
                 estimators[worker.workerID] = estimator
@@ -47,15 +48,32 @@ struct PlanLoop: Service {
             let current = await pipelines.plan
             let reasons = current.map { ReplanAdvisor(driftThreshold: settings.driftThreshold).reasons(plan: $0, current: profiles) } ?? []
             if !profiles.isEmpty && (current == nil || live != lastWorkerSet || !reasons.isEmpty) {
-                await replan(served, profiles: profiles, workers: workers, reasons: reasons)
+                let speedsOnly = current != nil && live == lastWorkerSet && reasons.allSatisfy(\.isSpeedDrift)
+                await replan(served, profiles: profiles, workers: workers, reasons: reasons, speedsOnly: speedsOnly)
                 lastWorkerSet = live
             } else if profiles.isEmpty {
                 lastWorkerSet = []
             }
+            await unloadUnwanted(workers)
             await deployer.deployPending(model: served)
             await pipelines.expireLeases(olderThan: .seconds(600))
             try? await Task.sleep(for: settings.tick)
         }
+    }
+
+    /// Shards a worker reports that no pipeline (planned or draining) wants there.
+    private func unloadUnwanted(_ workers: [Tessera_V1_WorkerInfo]) async {
+        let wanted = await pipelines.wantedLayers()
+        var unwanted: [(address: String, sha256: String)] = []
+        for worker in workers {
+            for shard in worker.readyShards {
+                let layers = Int(shard.layers.first)..<Int(shard.layers.last)
+                if wanted[worker.workerID]?.contains(layers) != true { unwanted.append((worker.address, shard.sha256)) }
+            }
+        }
+        guard !unwanted.isEmpty else { return }
+        logger.info("unloading shards no pipeline uses", metadata: ["shards": "\(unwanted.map { "\($0.address)/\($0.sha256.prefix(12))" })"])
+        await deployer.unload(unwanted)
     }
 
     private func loadModel(_ backoff: inout Backoff) async -> ServedModel? {
@@ -73,16 +91,32 @@ struct PlanLoop: Service {
     }
 
     private func replan(
-        _ served: ServedModel, profiles: [WorkerProfile], workers: [Tessera_V1_WorkerInfo], reasons: [ReplanReason]
+        _ served: ServedModel, profiles: [WorkerProfile], workers: [Tessera_V1_WorkerInfo], reasons: [ReplanReason],
+        speedsOnly: Bool
     ) async {
         let options = PlacementOptions(contextLength: settings.contextLength, maxPipelines: settings.maxPipelines)
         let start = ContinuousClock.now
+        let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.workerID, $0.address) })
         do {
             let plan = try Placement.solve(model: served.profile, workers: profiles, links: settings.links, options: options)
-            let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.workerID, $0.address) })
             let elapsed = ContinuousClock.now - start
-            let unneeded = await pipelines.install(plan, addresses: addresses)
-            await deployer.unload(unneeded)
+            let adoption = PlanAdoption(minimumGain: settings.minimumGain)
+            if speedsOnly, let current = await pipelines.plan,
+                !adoption.worthAdopting(plan, over: current, model: served.profile, workers: profiles, links: settings.links),
+                let kept = adoption.repredicted(current, model: served.profile, workers: profiles, links: settings.links)
+            {
+                // Same layout, today's speeds: nothing moves, and drift is measured from here.
+                await pipelines.install(kept, addresses: addresses)
+                logger.debug(
+                    "speed drift: plan kept",
+                    metadata: [
+                        "reasons": "\(reasons.map(\.description).joined(separator: "; "))",
+                        "kept_ms_per_token": "\(kept.primary.secondsPerToken * 1000)",
+                        "candidate_ms_per_token": "\(plan.primary.secondsPerToken * 1000)",
+                    ])
+                return
+            }
+            await pipelines.install(plan, addresses: addresses)
             logger.info(
                 "placement planned",
                 metadata: [
@@ -102,6 +136,8 @@ struct PlanSettings: Sendable {
     var sessionsPerWorker = 2
     var maxPipelines = 16
     var driftThreshold = 0.5
+    /// A drift re-plan is adopted only if it is this much faster (see PlanAdoption).
+    var minimumGain = 0.2
     var tick: Duration = .milliseconds(500)
     var links = LinkModel(defaultLink: Link(latencySeconds: 0.0005, bytesPerSecond: 500_000_000))
 }

@@ -76,6 +76,7 @@ struct Routing: Sendable {
             $0.predictedMsPerToken = pipeline.predictedSecondsPerToken * 1000
             $0.activeRequests = UInt32(pipeline.leases)
             $0.draining = pipeline.draining
+            $0.contextLength = UInt32(clamping: pipeline.contextLength)
             $0.stages = pipeline.stages.map { stage in
                 .with {
                     $0.workerID = stage.workerID

@@ -8,6 +8,8 @@ public final class WorkerRegistry: Sendable {
     public struct Entry: Sendable {
         public var info: Tessera_V1_WorkerInfo
         public var lastHeartbeat: ContinuousClock.Instant
+        /// Step timings reported since the plan loop last took them.
+        var unreadSteps: [Tessera_V1_StepTiming] = []
     }
 
     public enum RegistryError: Error, Equatable {
@@ -63,6 +65,10 @@ public final class WorkerRegistry: Sendable {
         try state.withLock { state throws(RegistryError) in
             guard var entry = state.workers[workerID] else { throw .unknownWorker(workerID) }
             entry.info.load = load
+            entry.unreadSteps.append(contentsOf: load.recentSteps)
+            if entry.unreadSteps.count > Self.maxUnreadSteps {
+                entry.unreadSteps.removeFirst(entry.unreadSteps.count - Self.maxUnreadSteps)
+            }
             entry.info.readyShards = readyShards
             entry.info.lastHeartbeatUnixMs = Self.unixMilliseconds()
             entry.lastHeartbeat = now
@@ -85,6 +91,21 @@ public final class WorkerRegistry: Sendable {
             let expired = state.workers.filter { now - $0.value.lastHeartbeat > expiry }.map(\.key).sorted()
             for id in expired { state.workers.removeValue(forKey: id) }
             return expired
+        }
+    }
+
+    static let maxUnreadSteps = 256
+
+    /// The step timings each worker reported since the last call (each timing once, however
+    /// the heartbeat and the plan loop's tick interleave).
+    public func takeUnreadSteps() -> [String: [Tessera_V1_StepTiming]] {
+        state.withLock { state in
+            var taken: [String: [Tessera_V1_StepTiming]] = [:]
+            for id in state.workers.keys where !(state.workers[id]?.unreadSteps.isEmpty ?? true) {
+                taken[id] = state.workers[id]?.unreadSteps
+                state.workers[id]?.unreadSteps.removeAll()
+            }
+            return taken
         }
     }
 

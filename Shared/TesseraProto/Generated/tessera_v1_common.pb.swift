@@ -208,6 +208,10 @@ public nonisolated struct Tessera_V1_WorkerCapabilities: Sendable {
 
   public var version: String = String()
 
+  /// Weight bytes per second the decode kernel consumes (quantized Q4_1 matrix times one
+  /// token, all threads, matrix larger than the caches): what a decode step really costs.
+  public var decodeGbps: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -585,7 +589,7 @@ nonisolated extension Tessera_V1_ShardRef: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerCapabilities"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}memory_bytes\0\u{3}cpu_count\0\u{3}compute_gflops\0\u{3}memory_bandwidth_gbps\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}memory_bytes\0\u{3}cpu_count\0\u{3}compute_gflops\0\u{3}memory_bandwidth_gbps\0\u{1}version\0\u{3}decode_gbps\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -598,6 +602,7 @@ nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, Swif
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.computeGflops) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.memoryBandwidthGbps) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.decodeGbps) }()
       default: break
       }
     }
@@ -619,6 +624,9 @@ nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, Swif
     if !self.version.isEmpty {
       try visitor.visitSingularStringField(value: self.version, fieldNumber: 5)
     }
+    if self.decodeGbps.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.decodeGbps, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -628,6 +636,7 @@ nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, Swif
     if lhs.computeGflops != rhs.computeGflops {return false}
     if lhs.memoryBandwidthGbps != rhs.memoryBandwidthGbps {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.decodeGbps != rhs.decodeGbps {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -218,6 +218,9 @@ public nonisolated struct Tessera_V1_Pipeline: Sendable {
   /// takes no new requests; finishes the ones it has
   public var draining: Bool = false
 
+  /// tokens per session the pipeline reserved KV memory for
+  public var contextLength: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -659,7 +662,7 @@ nonisolated extension Tessera_V1_PipelineStage: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Tessera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Pipeline"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pipeline_id\0\u{1}model\0\u{1}stages\0\u{3}predicted_ms_per_token\0\u{3}active_requests\0\u{1}draining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pipeline_id\0\u{1}model\0\u{1}stages\0\u{3}predicted_ms_per_token\0\u{3}active_requests\0\u{1}draining\0\u{3}context_length\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -673,6 +676,7 @@ nonisolated extension Tessera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.predictedMsPerToken) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.activeRequests) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.contextLength) }()
       default: break
       }
     }
@@ -701,6 +705,9 @@ nonisolated extension Tessera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf.
     if self.draining != false {
       try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 6)
     }
+    if self.contextLength != 0 {
+      try visitor.visitSingularUInt32Field(value: self.contextLength, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -711,6 +718,7 @@ nonisolated extension Tessera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.predictedMsPerToken != rhs.predictedMsPerToken {return false}
     if lhs.activeRequests != rhs.activeRequests {return false}
     if lhs.draining != rhs.draining {return false}
+    if lhs.contextLength != rhs.contextLength {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
