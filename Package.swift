@@ -95,7 +95,7 @@ let package = Package(
 
         // MARK: Services (library + executable each)
     ]
-        + service("Gateway", dependencies: ["ServiceKit", "TesseraProto", "Tokenization", "Inference", "GGUF"])
+        + service("Gateway", dependencies: ["ServiceKit", "TesseraProto", "Tokenization", "Inference", "GGUF", "Integrity"])
         + service("Scheduler", dependencies: ["ServiceKit", "TesseraProto", "Placement"])
         + service(
             "CacheManager",

@@ -159,6 +159,10 @@ struct GatewayTests {
         let long = await chatCode { $0.messages[0].content = String(repeating: "hello ", count: 9000) }
         #expect(long.0 == .invalidArgument)
         #expect(long.1.contains("context"))
+        // Within the model's 8192 tokens but beyond the 2048 the scheduler reserved KV for.
+        let overReserve = await chatCode { $0.messages[0].content = String(repeating: "hello ", count: 3000) }
+        #expect(overReserve.0 == .invalidArgument)
+        #expect(overReserve.1.contains("2048"))
         // Still serving afterwards.
         let after = try await cluster.chat(.with {
             $0.messages = [.with { $0.role = "user"; $0.content = "hi" }]
@@ -172,7 +176,7 @@ struct GatewayTests {
         let models = try await cluster.servedModels()
         #expect(models.map(\.name) == ["smollm2-135m"])
         #expect(models.first?.ready == true)
-        #expect(models.first?.contextLength == 8192)
+        #expect(models.first?.contextLength == 2048)  // the model has 8192; the scheduler reserves 2048
         #expect(models.first?.model.sha256.count == 64)
     }
 

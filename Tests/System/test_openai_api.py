@@ -189,7 +189,8 @@ def test_models_list(client, cluster):
     assert [model.id for model in models] == ["smollm2-135m"]
     raw = cluster.get("/v1/models")[1]
     assert raw["object"] == "list" and raw["data"][0]["ready"] is True
-    assert raw["data"][0]["context_length"] == 8192
+    # The model holds 8192 tokens; the scheduler reserves KV memory for 2048 per session.
+    assert raw["data"][0]["context_length"] == 2048
 
 
 def test_client_disconnect_frees_the_pipeline(client, cluster, stubs):
@@ -247,6 +248,9 @@ def test_errors_have_openai_shape(client, cluster):
         client.completions.create(model="smollm2-135m", prompt="hello " * 9000, max_tokens=4)
     assert too_long.value.status_code == 400
     assert_error_shape(too_long.value.response.json(), code="context_length_exceeded")
+    with pytest.raises(openai.BadRequestError) as over_reserve:
+        client.completions.create(model="smollm2-135m", prompt="hello " * 3000, max_tokens=4)
+    assert "2048" in over_reserve.value.response.json()["error"]["message"]
 
     for body in [b"{not json", b'{"messages": "\xff\xfe"}', b"[]", b'{"messages": [{"role": "user", "content": 5}]}',
                  b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}',

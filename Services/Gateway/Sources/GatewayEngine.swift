@@ -86,11 +86,13 @@ final class GatewayEngine: Sendable {
             let ready = placement?.pipelines.contains { pipeline in
                 !pipeline.draining && !pipeline.stages.isEmpty && pipeline.stages.allSatisfy(\.ready)
             } ?? false
+            // A session holds what the pipelines reserved KV memory for, if less than the model's.
+            let reserved = placement?.pipelines.map(\.contextLength).filter { $0 > 0 }.min()
             served.append(
                 .with {
                     $0.name = manifest.model.name
                     $0.model = manifest.model
-                    $0.contextLength = manifest.contextLength
+                    $0.contextLength = min(manifest.contextLength, reserved ?? manifest.contextLength)
                     $0.ready = ready
                 })
         }

@@ -1,5 +1,6 @@
 import GGUF
 import GRPCCore
+import Integrity
 import Logging
 import ServiceKit
 import TesseraProto
@@ -75,9 +76,7 @@ actor VocabularyStore {
             }
             return bytes
         }
-        guard shard.sizeBytes == 0 || UInt64(bytes.count) == shard.sizeBytes else {
-            throw GatewayError(.internalError, "vocabulary shard has \(bytes.count) bytes, manifest says \(shard.sizeBytes)")
-        }
+        try verify(bytes, against: shard)
         let gguf = try GGUFFile(bytes: bytes)
         // The shard names the model it was cut from: a cheap check that we got the right file.
         if let origin = gguf.metadata["tessera.shard.model_sha256"]?.string, !shard.model.sha256.isEmpty,
@@ -86,6 +85,18 @@ actor VocabularyStore {
             throw GatewayError(.internalError, "vocabulary shard belongs to model \(origin), not \(shard.model.sha256)")
         }
         return try ModelVocabulary(model: shard.model, gguf: gguf)
+    }
+
+    /// Shards are content-addressed: bytes of the wrong size, or that do not hash to the
+    /// shard's name, are not the shard (truncated or corrupted on the way).
+    static func verify(_ bytes: [UInt8], against shard: Tessera_V1_ShardRef) throws {
+        guard shard.sizeBytes == 0 || UInt64(bytes.count) == shard.sizeBytes else {
+            throw GatewayError(.internalError, "vocabulary shard has \(bytes.count) bytes, manifest says \(shard.sizeBytes)")
+        }
+        let digest = FileDigest.sha256Hex(of: bytes)
+        guard digest == shard.sha256 else {
+            throw GatewayError(.internalError, "vocabulary shard \(shard.sha256) arrived with SHA-256 \(digest); refusing it")
+        }
     }
 
     private static func gatewayError(_ error: any Error, model: String) -> GatewayError {
