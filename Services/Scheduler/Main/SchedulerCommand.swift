@@ -8,12 +8,8 @@ struct SchedulerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scheduler", abstract: "Tessera scheduler: worker registry, placement and routing.")
 
-    @Option(help: "Address to bind (env TESSERA_HOST).")
-    var host = EnvironmentDefaults.host
-    @Option(help: "gRPC port (env TESSERA_SCHEDULER_PORT).")
-    var port = EnvironmentDefaults.int("TESSERA_SCHEDULER_PORT", 7401)
-    @Option(help: "HTTP port for /metrics, /healthz, /readyz (env TESSERA_SCHEDULER_HTTP_PORT).")
-    var httpPort = EnvironmentDefaults.int("TESSERA_SCHEDULER_HTTP_PORT", 9401)
+    @OptionGroup var service: ServiceOptions<SchedulerPorts>
+
     @Option(help: "Heartbeat interval asked of workers, in milliseconds (env TESSERA_HEARTBEAT_MS).")
     var heartbeatMs = EnvironmentDefaults.int("TESSERA_HEARTBEAT_MS", 2000)
     @Option(help: "Drop a worker after this long without a heartbeat, in milliseconds (env TESSERA_WORKER_EXPIRY_MS).")
@@ -30,12 +26,8 @@ struct SchedulerCommand: AsyncParsableCommand {
     var linkLatencyMs = EnvironmentDefaults.double("TESSERA_LINK_LATENCY_MS", 0.5)
     @Option(help: "Bandwidth between workers in MB/s, for placement (env TESSERA_LINK_BANDWIDTH_MBPS).")
     var linkBandwidthMbps = EnvironmentDefaults.double("TESSERA_LINK_BANDWIDTH_MBPS", 500)
-    @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL).")
-    var logLevel = EnvironmentDefaults.string("TESSERA_LOG_LEVEL", "info")
 
     func validate() throws {
-        try OptionChecks.port(port, "--port")
-        try OptionChecks.port(httpPort, "--http-port")
         guard heartbeatMs > 0, workerExpiryMs > heartbeatMs else {
             throw ValidationError("--worker-expiry-ms must be greater than --heartbeat-ms, and both positive")
         }
@@ -46,8 +38,8 @@ struct SchedulerCommand: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = SchedulerConfiguration()
-        configuration.grpcAddress = ListenAddress(host: host, port: port)
-        configuration.httpAddress = ListenAddress(host: host, port: httpPort)
+        configuration.grpcAddress = service.grpcAddress
+        configuration.httpAddress = service.httpAddress
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.workerExpiry = .milliseconds(workerExpiryMs)
         configuration.cacheManagerAddress = cacheManager
@@ -56,8 +48,13 @@ struct SchedulerCommand: AsyncParsableCommand {
         configuration.sessionsPerWorker = sessionsPerWorker
         configuration.linkLatencySeconds = linkLatencyMs / 1000
         configuration.linkBytesPerSecond = linkBandwidthMbps * 1_000_000
-        await ServiceRunner.run(name: "scheduler", logLevel: logLevel) { logger in
+        await ServiceRunner.run(name: "scheduler", logLevel: service.logLevel) { logger in
             try buildScheduler(configuration, logger: logger)
         }
     }
+}
+
+enum SchedulerPorts: ServicePorts {
+    static let grpc = (variable: "TESSERA_SCHEDULER_PORT", port: 7401)
+    static let http = (variable: "TESSERA_SCHEDULER_HTTP_PORT", port: 9401)
 }
