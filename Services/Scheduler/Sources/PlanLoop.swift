@@ -7,8 +7,8 @@ import TesseraProto
 
 /// Keeps the plan current: loads the model manifest, re-plans when workers join, leave or
 /// drift in speed (Placement.ReplanAdvisor), and deploys shards for stages not yet ready.
-/// It polls the registry twice a second instead of reacting to events: simple, and a
-/// membership change reaches the plan within one tick.
+/// It looks at the registry twice a second, and at once when a worker joins or leaves
+/// (a failover waits on the re-plan).
 struct PlanLoop: Service {
     let registry: WorkerRegistry
     let pipelines: LivePipelines
@@ -57,7 +57,7 @@ struct PlanLoop: Service {
             await unloadUnwanted(workers)
             await deployer.deployPending(model: served)
             await pipelines.expireLeases(olderThan: .seconds(600))
-            try? await Task.sleep(for: settings.tick)
+            await registry.membershipChanged.wait(upTo: settings.tick)
         }
     }
 

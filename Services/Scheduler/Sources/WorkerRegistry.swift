@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 import Synchronization
 import TesseraProto
 
@@ -23,6 +24,8 @@ public final class WorkerRegistry: Sendable {
 
     private let state = Mutex(State())
     public let expiry: Duration
+    /// Signalled when a worker joins or leaves, so the plan loop re-plans at once.
+    public let membershipChanged = WakeSignal()
 
     public init(expiry: Duration) {
         self.expiry = expiry
@@ -34,7 +37,7 @@ public final class WorkerRegistry: Sendable {
         address: String, capabilities: Tessera_V1_WorkerCapabilities, requestedID: String,
         readyShards: [Tessera_V1_ShardRef], now: ContinuousClock.Instant = .now
     ) -> String {
-        state.withLock { state in
+        let id = state.withLock { state in
             let existing = state.workers.first { $0.value.info.address == address }?.key
             let id: String
             if !requestedID.isEmpty {
@@ -56,6 +59,8 @@ public final class WorkerRegistry: Sendable {
             state.workers[id] = Entry(info: info, lastHeartbeat: now)
             return id
         }
+        membershipChanged.signal()
+        return id
     }
 
     public func heartbeat(
@@ -79,6 +84,7 @@ public final class WorkerRegistry: Sendable {
     /// Drops a worker at once (it failed a health check after a client reported it).
     public func remove(_ workerID: String) {
         _ = state.withLock { $0.workers.removeValue(forKey: workerID) }
+        membershipChanged.signal()
     }
 
     public func worker(_ workerID: String) -> Tessera_V1_WorkerInfo? {
@@ -87,11 +93,13 @@ public final class WorkerRegistry: Sendable {
 
     /// Drops workers whose last heartbeat is older than `expiry`; returns their ids.
     public func expire(now: ContinuousClock.Instant = .now) -> [String] {
-        state.withLock { state in
+        let expired = state.withLock { state in
             let expired = state.workers.filter { now - $0.value.lastHeartbeat > expiry }.map(\.key).sorted()
             for id in expired { state.workers.removeValue(forKey: id) }
             return expired
         }
+        if !expired.isEmpty { membershipChanged.signal() }
+        return expired
     }
 
     static let maxUnreadSteps = 256

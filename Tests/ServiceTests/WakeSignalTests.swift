@@ -1,0 +1,27 @@
+import ServiceKit
+import Testing
+
+@Suite struct WakeSignalTests {
+    @Test func aSignalEndsTheWaitEarly() async {
+        let wake = WakeSignal()
+        let start = ContinuousClock.now
+        Task {
+            try? await Task.sleep(for: .milliseconds(50))
+            wake.signal()
+        }
+        await wake.wait(upTo: .seconds(30))
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test func aSignalWithNobodyWaitingIsKeptOnce() async {
+        let wake = WakeSignal()
+        wake.signal()
+        wake.signal()
+        let start = ContinuousClock.now
+        await wake.wait(upTo: .seconds(30))  // returns at once
+        #expect(ContinuousClock.now - start < .seconds(10))
+        let second = ContinuousClock.now
+        await wake.wait(upTo: .milliseconds(200))  // nothing pending: the period runs out
+        #expect(ContinuousClock.now - second >= .milliseconds(150))
+    }
+}
