@@ -203,3 +203,29 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         #expect(model.activationBytesPerToken == 16384)
     }
 }
+
+@Suite struct LinkEstimatorTests {
+    let configured = Link(latencySeconds: 0.0005, bytesPerSecond: 1_000_000)
+
+    @Test func aPairIsMeasuredAfterEnoughHops() {
+        var estimator = LinkEstimator(window: 32, minimumSamples: 8)
+        for _ in 0..<7 { estimator.observe(from: "a", to: "b", roundTripSeconds: 0.010, bytes: 2000) }
+        #expect(estimator.link(from: "a", to: "b", configured: configured) == nil)
+        estimator.observe(from: "a", to: "b", roundTripSeconds: 0.010, bytes: 2000)
+        let link = estimator.link(from: "a", to: "b", configured: configured)
+        // One way: 5 ms, of which 2000 B at 1 MB/s is 2 ms transfer: 3 ms latency.
+        #expect(abs((link?.latencySeconds ?? 0) - 0.003) < 1e-12)
+        #expect(link?.bytesPerSecond == configured.bytesPerSecond)
+        #expect(estimator.link(from: "b", to: "a", configured: configured) == nil)  // directed
+    }
+
+    @Test func outliersDoNotMoveTheMedianAndTheModelUsesIt() {
+        var estimator = LinkEstimator()
+        for index in 0..<16 { estimator.observe(from: "a", to: "b", roundTripSeconds: index % 5 == 0 ? 1 : 0.004, bytes: 0) }
+        let model = estimator.applied(to: LinkModel.uniform(configured))
+        #expect(abs(model.link(from: "a", to: "b").latencySeconds - 0.002) < 1e-12)
+        #expect(model.link(from: "b", to: "a") == configured)
+        estimator.keep(only: ["b"])
+        #expect(estimator.applied(to: LinkModel.uniform(configured)).link(from: "a", to: "b") == configured)
+    }
+}

@@ -56,12 +56,16 @@ import TesseraProto
             #expect(decode[1].bytesSent >= 576 * 4 && decode[1].bytesSent < 576 * 4 + 64)
             #expect(outcome.responses[0].timings[0].bytesSent >= UInt64(prompt.count * 576 * 4))
         }
-        // Sessions ended with their streams; their timings reached the heartbeat load.
-        for stage in pipeline.stages {
+        // Sessions ended with their streams; their timings reached the heartbeat load, and
+        // so did each decode hop to the next stage (none from the last stage).
+        for (index, stage) in pipeline.stages.enumerated() {
             let status = try await stage.worker.status()
             #expect(status.load.activeSessions == 0)
             #expect(status.load.recentSteps.contains { $0.layers == WorkerFixtures.range(stage.shard.layers) && $0.tokens == 1 })
             #expect(status.readyShards.map(\.sha256) == [stage.shard.sha256])
+            let next = index + 1 < pipeline.stages.count ? "w\(index + 1)" : nil
+            #expect(Set(status.load.recentLinks.map(\.toWorkerID)) == Set([next].compactMap { $0 }))
+            #expect(status.load.recentLinks.allSatisfy { $0.roundTripSeconds >= 0 && $0.bytes >= 576 * 4 })
         }
         await Self.stop(pipeline)
     }

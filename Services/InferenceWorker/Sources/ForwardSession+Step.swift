@@ -29,18 +29,20 @@ extension ForwardSession {
         let output: StageOutput
         // Timed inside the shard's queue: the scheduler's speed estimate wants the compute
         // of this step, not the wait behind other sessions' steps.
-        let computeSeconds: Double
+        let computeSeconds: Double, queueSeconds: Double
+        let enqueued = clock.now
         do {
-            (output, computeSeconds) = try await shard.run {
+            (output, computeSeconds, queueSeconds) = try await shard.run {
                 let started = clock.now
                 let output = try stage.forward(input, session: cache)
-                return (output, (clock.now - started).seconds)
+                return (output, (clock.now - started).seconds, (started - enqueued).seconds)
             }
         } catch let error as InferenceError {
             throw RPCError(code: .invalidArgument, message: "step \(step.step): \(error)")
         }
         var timing = Tessera_V1_StageTiming()
         timing.workerID = environment.state.workerID
+        timing.queueSeconds = queueSeconds
 
         guard let downstream else {
             let sampling = clock.now
@@ -91,11 +93,14 @@ extension ForwardSession {
             guard reply.step == step.step else {
                 throw RPCError(code: .internalError, message: "the next stage answered step \(reply.step) to step \(step.step)")
             }
-            let downstreamSeconds = reply.timings.reduce(0) { $0 + $1.computeSeconds + $1.sendSeconds }
+            let downstreamSeconds = reply.timings.reduce(0) { $0 + $1.computeSeconds + $1.queueSeconds + $1.sendSeconds }
             let overhead = max(0, waited - downstreamSeconds)
             timing.sendSeconds += overhead
             timing.bytesSent += UInt64(bytes)
             WorkerMetrics.hop(overheadSeconds: overhead, bytes: bytes)
+            if rows == 1 {  // decode steps: one message size per pair, comparable over time
+                environment.state.recordLink(to: downstream.hop.workerID, roundTrip: overhead, bytes: bytes)
+            }
             guard end == rows else {
                 earlier = Self.add(reply.timings, to: earlier)
                 start = end

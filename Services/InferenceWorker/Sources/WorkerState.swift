@@ -16,6 +16,7 @@ final class WorkerState: Sendable {
         var activeSessions: UInt32 = 0
         var readyShards: [Tessera_V1_ShardRef] = []
         var recentSteps: [Tessera_V1_StepTiming] = []
+        var recentLinks: [Tessera_V1_LinkTiming] = []
     }
 
     private let state = Mutex(State())
@@ -81,6 +82,20 @@ final class WorkerState: Sendable {
         }
     }
 
+    /// Records one decode step's hop to the next stage for the scheduler's link estimates.
+    func recordLink(to workerID: String, roundTrip seconds: Double, bytes: Int) {
+        guard !workerID.isEmpty else { return }
+        let timing = Tessera_V1_LinkTiming.with {
+            $0.toWorkerID = workerID
+            $0.roundTripSeconds = seconds
+            $0.bytes = UInt64(bytes)
+        }
+        state.withLock {
+            $0.recentLinks.append(timing)
+            if $0.recentLinks.count > Self.maxRecentSteps { $0.recentLinks.removeFirst($0.recentLinks.count - Self.maxRecentSteps) }
+        }
+    }
+
     /// The current load, with the step timings recorded since the last heartbeat. A
     /// heartbeat passes `draining: true` so each timing is reported once.
     func load(draining: Bool = false) -> Tessera_V1_WorkerLoad {
@@ -88,7 +103,11 @@ final class WorkerState: Sendable {
         state.withLock {
             load.activeSessions = $0.activeSessions
             load.recentSteps = $0.recentSteps
-            if draining { $0.recentSteps.removeAll() }
+            load.recentLinks = $0.recentLinks
+            if draining {
+                $0.recentSteps.removeAll()
+                $0.recentLinks.removeAll()
+            }
         }
         load.memoryUsedBytes = Self.residentBytes()
         return load

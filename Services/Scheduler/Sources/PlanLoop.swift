@@ -20,6 +20,7 @@ struct PlanLoop: Service {
 
     func run() async throws {
         var estimators: [String: SpeedEstimator] = [:]
+        var links = LinkEstimator()
         var lastWorkerSet: Set<String> = []
         var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -29,7 +30,13 @@ struct PlanLoop: Service {
             let workers = registry.workers()
             let live = Set(workers.map(\.workerID))
             await pipelines.retire(workersNotIn: live)
-            let steps = registry.takeUnreadSteps()
+            let (steps, hops) = registry.takeUnreadTimings()
+            for (from, timings) in hops {
+                for hop in timings {
+                    links.observe(from: from, to: hop.toWorkerID, roundTripSeconds: hop.roundTripSeconds, bytes: Int(hop.bytes))
+                }
+            }
+            links.keep(only: live)
             for worker in workers {
                 await pipelines.markUnready(workerID: worker.workerID, hosting: Set(worker.readyShards.map(\.sha256)))
                 var estimator = estimators[worker.workerID]
@@ -49,7 +56,9 @@ struct PlanLoop: Service {
             let reasons = current.map { ReplanAdvisor(driftThreshold: settings.driftThreshold).reasons(plan: $0, current: profiles) } ?? []
             if !profiles.isEmpty && (current == nil || live != lastWorkerSet || !reasons.isEmpty) {
                 let speedsOnly = current != nil && live == lastWorkerSet && reasons.allSatisfy(\.isSpeedDrift)
-                await replan(served, profiles: profiles, workers: workers, reasons: reasons, speedsOnly: speedsOnly)
+                await replan(
+                    served, profiles: profiles, workers: workers, links: links.applied(to: settings.links), reasons: reasons,
+                    speedsOnly: speedsOnly)
                 lastWorkerSet = live
             } else if profiles.isEmpty {
                 lastWorkerSet = []
@@ -91,19 +100,19 @@ struct PlanLoop: Service {
     }
 
     private func replan(
-        _ served: ServedModel, profiles: [WorkerProfile], workers: [Tessera_V1_WorkerInfo], reasons: [ReplanReason],
-        speedsOnly: Bool
+        _ served: ServedModel, profiles: [WorkerProfile], workers: [Tessera_V1_WorkerInfo], links: LinkModel,
+        reasons: [ReplanReason], speedsOnly: Bool
     ) async {
         let options = PlacementOptions(contextLength: settings.contextLength, maxPipelines: settings.maxPipelines)
         let start = ContinuousClock.now
         let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.workerID, $0.address) })
         do {
-            let plan = try Placement.solve(model: served.profile, workers: profiles, links: settings.links, options: options)
+            let plan = try Placement.solve(model: served.profile, workers: profiles, links: links, options: options)
             let elapsed = ContinuousClock.now - start
             let adoption = PlanAdoption(minimumGain: settings.minimumGain)
             if speedsOnly, let current = await pipelines.plan,
-                !adoption.worthAdopting(plan, over: current, model: served.profile, workers: profiles, links: settings.links),
-                let kept = adoption.repredicted(current, model: served.profile, workers: profiles, links: settings.links)
+                !adoption.worthAdopting(plan, over: current, model: served.profile, workers: profiles, links: links),
+                let kept = adoption.repredicted(current, model: served.profile, workers: profiles, links: links)
             {
                 // Same layout, today's speeds: nothing moves, and drift is measured from here.
                 await pipelines.install(kept, addresses: addresses)
@@ -122,6 +131,7 @@ struct PlanLoop: Service {
                 metadata: [
                     "pipelines": "\(plan.pipelines.count)", "workers": "\(profiles.count)",
                     "ms_per_token": "\(plan.primary.secondsPerToken * 1000)", "solve": "\(elapsed)",
+                    "measured_links": "\(links.pairLinks.values.reduce(0) { $0 + $1.count })",
                     "reasons": "\(reasons.map(\.description).joined(separator: "; "))",
                 ])
             Counter(label: "tessera_scheduler_replans_total").increment()

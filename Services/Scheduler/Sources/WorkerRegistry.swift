@@ -11,6 +11,7 @@ public final class WorkerRegistry: Sendable {
         public var lastHeartbeat: ContinuousClock.Instant
         /// Step timings reported since the plan loop last took them.
         var unreadSteps: [Tessera_V1_StepTiming] = []
+        var unreadLinks: [Tessera_V1_LinkTiming] = []
     }
 
     public enum RegistryError: Error, Equatable {
@@ -74,6 +75,10 @@ public final class WorkerRegistry: Sendable {
             if entry.unreadSteps.count > Self.maxUnreadSteps {
                 entry.unreadSteps.removeFirst(entry.unreadSteps.count - Self.maxUnreadSteps)
             }
+            entry.unreadLinks.append(contentsOf: load.recentLinks)
+            if entry.unreadLinks.count > Self.maxUnreadSteps {
+                entry.unreadLinks.removeFirst(entry.unreadLinks.count - Self.maxUnreadSteps)
+            }
             entry.info.readyShards = readyShards
             entry.info.lastHeartbeatUnixMs = Self.unixMilliseconds()
             entry.lastHeartbeat = now
@@ -104,16 +109,19 @@ public final class WorkerRegistry: Sendable {
 
     static let maxUnreadSteps = 256
 
-    /// The step timings each worker reported since the last call (each timing once, however
-    /// the heartbeat and the plan loop's tick interleave).
-    public func takeUnreadSteps() -> [String: [Tessera_V1_StepTiming]] {
+    /// The step and hop timings each worker reported since the last call (each timing once,
+    /// however the heartbeat and the plan loop's tick interleave), by worker id.
+    public func takeUnreadTimings() -> (steps: [String: [Tessera_V1_StepTiming]], links: [String: [Tessera_V1_LinkTiming]]) {
         state.withLock { state in
-            var taken: [String: [Tessera_V1_StepTiming]] = [:]
-            for id in state.workers.keys where !(state.workers[id]?.unreadSteps.isEmpty ?? true) {
-                taken[id] = state.workers[id]?.unreadSteps
+            var steps: [String: [Tessera_V1_StepTiming]] = [:]
+            var links: [String: [Tessera_V1_LinkTiming]] = [:]
+            for id in state.workers.keys {
+                steps[id] = state.workers[id]?.unreadSteps
+                links[id] = state.workers[id]?.unreadLinks
                 state.workers[id]?.unreadSteps.removeAll()
+                state.workers[id]?.unreadLinks.removeAll()
             }
-            return taken
+            return (steps, links)
         }
     }
 

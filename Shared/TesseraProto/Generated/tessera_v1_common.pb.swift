@@ -233,6 +233,28 @@ public nonisolated struct Tessera_V1_WorkerLoad: Sendable {
   /// Observed step timings since the previous heartbeat, for online speed estimates.
   public var recentSteps: [Tessera_V1_StepTiming] = []
 
+  /// Observed hops to next stages since the previous heartbeat, for measured link costs.
+  public var recentLinks: [Tessera_V1_LinkTiming] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One decode step's hop from this worker to the next stage: the round trip minus
+/// everything the next stages reported doing (compute, queueing, their own hops).
+public nonisolated struct Tessera_V1_LinkTiming: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var toWorkerID: String = String()
+
+  public var roundTripSeconds: Double = 0
+
+  /// the request message's size
+  public var bytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -644,7 +666,7 @@ nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, Swif
 
 nonisolated extension Tessera_V1_WorkerLoad: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerLoad"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}active_sessions\0\u{3}memory_used_bytes\0\u{3}cpu_utilization\0\u{3}recent_steps\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}active_sessions\0\u{3}memory_used_bytes\0\u{3}cpu_utilization\0\u{3}recent_steps\0\u{3}recent_links\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -656,6 +678,7 @@ nonisolated extension Tessera_V1_WorkerLoad: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.memoryUsedBytes) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.cpuUtilization) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.recentSteps) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.recentLinks) }()
       default: break
       }
     }
@@ -674,6 +697,9 @@ nonisolated extension Tessera_V1_WorkerLoad: SwiftProtobuf.Message, SwiftProtobu
     if !self.recentSteps.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.recentSteps, fieldNumber: 4)
     }
+    if !self.recentLinks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.recentLinks, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -682,6 +708,47 @@ nonisolated extension Tessera_V1_WorkerLoad: SwiftProtobuf.Message, SwiftProtobu
     if lhs.memoryUsedBytes != rhs.memoryUsedBytes {return false}
     if lhs.cpuUtilization != rhs.cpuUtilization {return false}
     if lhs.recentSteps != rhs.recentSteps {return false}
+    if lhs.recentLinks != rhs.recentLinks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_LinkTiming: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LinkTiming"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}to_worker_id\0\u{3}round_trip_seconds\0\u{1}bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.toWorkerID) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.roundTripSeconds) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.bytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.toWorkerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.toWorkerID, fieldNumber: 1)
+    }
+    if self.roundTripSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.roundTripSeconds, fieldNumber: 2)
+    }
+    if self.bytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bytes, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_LinkTiming, rhs: Tessera_V1_LinkTiming) -> Bool {
+    if lhs.toWorkerID != rhs.toWorkerID {return false}
+    if lhs.roundTripSeconds != rhs.roundTripSeconds {return false}
+    if lhs.bytes != rhs.bytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -300,6 +300,9 @@ public nonisolated struct Tessera_V1_StageTiming: Sendable {
 
   public var bytesSent: UInt64 = 0
 
+  /// waited for the stage's compute (other sessions' steps)
+  public var queueSeconds: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -817,7 +820,7 @@ nonisolated extension Tessera_V1_ForwardRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Tessera_V1_StageTiming: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StageTiming"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}compute_seconds\0\u{3}send_seconds\0\u{3}bytes_sent\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}compute_seconds\0\u{3}send_seconds\0\u{3}bytes_sent\0\u{3}queue_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -829,6 +832,7 @@ nonisolated extension Tessera_V1_StageTiming: SwiftProtobuf.Message, SwiftProtob
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.computeSeconds) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.sendSeconds) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.bytesSent) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.queueSeconds) }()
       default: break
       }
     }
@@ -847,6 +851,9 @@ nonisolated extension Tessera_V1_StageTiming: SwiftProtobuf.Message, SwiftProtob
     if self.bytesSent != 0 {
       try visitor.visitSingularUInt64Field(value: self.bytesSent, fieldNumber: 4)
     }
+    if self.queueSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.queueSeconds, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -855,6 +862,7 @@ nonisolated extension Tessera_V1_StageTiming: SwiftProtobuf.Message, SwiftProtob
     if lhs.computeSeconds != rhs.computeSeconds {return false}
     if lhs.sendSeconds != rhs.sendSeconds {return false}
     if lhs.bytesSent != rhs.bytesSent {return false}
+    if lhs.queueSeconds != rhs.queueSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
