@@ -25,13 +25,14 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func table(_ workers: [Tessera_V1_WorkerInfo], now: Date) -> String {
-        var rows = [["WORKER", "ADDRESS", "MEMORY", "CPUS", "GFLOPS", "MEM GB/s", "SESSIONS", "RSS", "LAST HEARTBEAT"]]
+        var rows = [["WORKER", "ADDRESS", "MEMORY", "CPUS", "GFLOPS", "MEM GB/s", "DECODE GB/s", "SESSIONS", "RSS", "LAST HEARTBEAT"]]
         for worker in workers {
             let age = now.timeIntervalSince1970 - Double(worker.lastHeartbeatUnixMs) / 1000
             rows.append([
                 worker.workerID, worker.address, bytes(worker.capabilities.memoryBytes),
                 "\(worker.capabilities.cpuCount)", String(format: "%.1f", worker.capabilities.computeGflops),
-                String(format: "%.1f", worker.capabilities.memoryBandwidthGbps), "\(worker.load.activeSessions)",
+                String(format: "%.1f", worker.capabilities.memoryBandwidthGbps),
+                String(format: "%.1f", worker.capabilities.decodeGbps), "\(worker.load.activeSessions)",
                 bytes(worker.load.memoryUsedBytes), String(format: "%.1fs ago", max(0, age)),
             ])
         }
