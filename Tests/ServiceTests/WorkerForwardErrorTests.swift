@@ -156,4 +156,22 @@ import TesseraProto
         }
         await Self.stop(pipeline)
     }
+
+    @Test func aSessionWhoseCallerFallsSilentIsEndedAndFreed() async throws {
+        let shard = try WorkerFixtures.shard(0..<30)
+        let worker = try await ShardWorker.start(id: "idle", shards: [shard], sessionIdleTimeout: .seconds(1))
+        let pipeline = TestPipeline(stages: [(worker, shard)])
+        let silent = Task {
+            await ForwardDriver.run(pipeline.entry, open: pipeline.open(), first: ForwardDriver.step(0, position: 0, tokens: Self.prompt)) { _ in
+                try? await Task.sleep(for: .seconds(60))  // the caller goes quiet without closing
+                return nil
+            }
+        }
+        #expect(try await eventually { try await worker.status().load.activeSessions == 1 })
+        // Well before the caller would have closed: the worker ended the session itself.
+        #expect(try await eventually(timeout: .seconds(20)) { try await worker.status().load.activeSessions == 0 })
+        silent.cancel()
+        _ = await silent.value
+        await worker.service.shutdown()
+    }
 }

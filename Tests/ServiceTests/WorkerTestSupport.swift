@@ -116,7 +116,8 @@ struct ShardWorker {
     /// worker keeps retrying registration in the background, which does not affect serving.
     static func start(
         id: String, shards: [ShardInfo] = [], memory: UInt64 = 1 << 30, scheduler: ListenAddress? = nil,
-        shardDirectory: String? = nil, maxActivationBytes: Int? = nil, logger: Logger = quietLogger
+        shardDirectory: String? = nil, maxActivationBytes: Int? = nil, sessionIdleTimeout: Duration? = nil,
+        logger: Logger = quietLogger
     ) async throws -> ShardWorker {
         let directory = shardDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("tessera-worker-\(id)-\(UUID().uuidString.prefix(8))").path
@@ -137,6 +138,7 @@ struct ShardWorker {
         configuration.workerID = id
         configuration.shardDirectory = directory
         if let maxActivationBytes { configuration.maxActivationMessageBytes = maxActivationBytes }
+        if let sessionIdleTimeout { configuration.sessionIdleTimeout = sessionIdleTimeout }
         let service = try await buildInferenceWorker(configuration, logger: logger).start()
         let worker = ShardWorker(service: service, id: id, shardDirectory: directory)
         for shard in shards {

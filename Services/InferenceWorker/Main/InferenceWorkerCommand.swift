@@ -22,9 +22,12 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
     var workerId = EnvironmentDefaults.string("TESSERA_WORKER_ID", "")
     @Option(help: "Directory for downloaded shards (env TESSERA_SHARD_DIR).")
     var shardDir = EnvironmentDefaults.string("TESSERA_SHARD_DIR", WorkerConfiguration().shardDirectory)
+    @Option(help: "End a session whose caller sent nothing for this many seconds, freeing its KV cache (env TESSERA_WORKER_SESSION_IDLE_S).")
+    var sessionIdleS = EnvironmentDefaults.int("TESSERA_WORKER_SESSION_IDLE_S", 300)
 
     func validate() throws {
         guard memoryMb >= 0, threads >= 0 else { throw ValidationError("--memory-mb and --threads must not be negative") }
+        guard sessionIdleS > 0 else { throw ValidationError("--session-idle-s must be positive") }
     }
 
     func run() async throws {
@@ -37,6 +40,7 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
         if threads > 0 { configuration.threads = threads }
         configuration.workerID = workerId
         configuration.shardDirectory = shardDir
+        configuration.sessionIdleTimeout = .seconds(sessionIdleS)
         await ServiceRunner.run(name: "inference-worker", logLevel: service.logLevel) { logger in
             try buildInferenceWorker(configuration, logger: logger)
         }

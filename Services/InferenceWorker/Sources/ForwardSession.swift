@@ -16,6 +16,8 @@ struct ForwardEnvironment: Sendable {
     /// Largest hidden-state payload per message to the next stage (gRPC refuses messages
     /// over 4 MiB by default); longer prefills go on in several steps.
     let maxActivationBytes: Int
+    /// A session with no message from its caller for this long ends (KV cache freed).
+    var idleTimeout: Duration = .seconds(300)
 }
 
 /// One session of one `Forward` stream on this worker: the KV cache of its layers, the

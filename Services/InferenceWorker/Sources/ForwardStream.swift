@@ -1,11 +1,13 @@
 import GRPCCore
+import Synchronization
 import ServiceKit
 import TesseraProto
 
 /// Serves one `Forward` stream: `open`, then one response per step, in order, until the
 /// caller half-closes or cancels. The session's KV cache and its stream to the next stage
 /// end with the stream. When the worker begins shutting down, open streams fail with
-/// UNAVAILABLE naming this worker, so callers fail over instead of waiting for it.
+/// UNAVAILABLE naming this worker, so callers fail over instead of waiting for it. A caller
+/// that sends nothing for `idleTimeout` gets DEADLINE_EXCEEDED and its session is freed.
 struct ForwardStream: Sendable {
     let environment: ForwardEnvironment
     let shuttingDown: OneShot<Void>
@@ -15,8 +17,21 @@ struct ForwardStream: Sendable {
     ) async throws {
         let state = environment.state
         let shuttingDown = self.shuttingDown
+        let activity = ActivityClock()
+        let idleTimeout = environment.idleTimeout
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await run(requests, writer) }
+            group.addTask { try await run(requests, writer, activity: activity) }
+            group.addTask {
+                while true {
+                    let idle = activity.idleFor
+                    if idle >= idleTimeout {
+                        throw RPCError(
+                            code: .deadlineExceeded,
+                            message: "no message from the caller for \(idleTimeout); the session was ended and its KV cache freed")
+                    }
+                    try await Task.sleep(for: idleTimeout - idle)
+                }
+            }
             group.addTask {
                 try await shuttingDown.value
                 let name = state.workerID
@@ -31,10 +46,12 @@ struct ForwardStream: Sendable {
     }
 
     private func run(
-        _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>, _ writer: RPCWriter<Tessera_V1_ForwardResponse>
+        _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>, _ writer: RPCWriter<Tessera_V1_ForwardResponse>,
+        activity: ActivityClock
     ) async throws {
         var messages = requests.makeAsyncIterator()
         guard let first = try await messages.next() else { return }  // closed without a session
+        activity.touch()
         guard case .open(let open)? = first.kind else {
             throw RPCError.invalidArgument("a Forward stream must start with open; the first message was a step")
         }
@@ -51,6 +68,7 @@ struct ForwardStream: Sendable {
                 if let call = session.downstream?.call { group.addTask { await call.run() } }
                 do {
                     while let message = try await messages.next() {
+                        activity.touch()
                         switch message.kind {
                         case .step(let step)?: try await writer.write(try await session.step(step))
                         case .open?: throw RPCError.invalidArgument("a Forward stream carries one session; open came twice")
@@ -71,4 +89,13 @@ struct ForwardStream: Sendable {
         }
         environment.logger.debug("session closed", metadata: ["session": "\(session.id)"])
     }
+}
+
+/// When a stream last heard from its caller.
+final class ActivityClock: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+
+    func touch() { last.withLock { $0 = .now } }
+
+    var idleFor: Duration { ContinuousClock.now - last.withLock { $0 } }
 }

@@ -16,7 +16,8 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
     let stream = ForwardStream(
         environment: ForwardEnvironment(
             host: host, budget: budget, clients: peers, state: state, logger: logger,
-            maxActivationBytes: max(1, configuration.maxActivationMessageBytes)),
+            maxActivationBytes: max(1, configuration.maxActivationMessageBytes),
+            idleTimeout: configuration.sessionIdleTimeout),
         shuttingDown: shuttingDown)
 
     let client = try ServiceClient.make(configuration.schedulerAddress)

@@ -19,6 +19,9 @@ public struct WorkerConfiguration: Sendable {
     /// Largest hidden-state payload per message to the next stage; gRPC refuses messages over
     /// 4 MiB by default, so a long prefill (over ~1300 tokens of a 576-wide model) goes on in pieces.
     public var maxActivationMessageBytes = 3 << 20
+    /// A session whose caller sends nothing for this long is ended and its KV cache freed
+    /// (a caller that vanished without closing its connection would otherwise hold it).
+    public var sessionIdleTimeout: Duration = .seconds(300)
 
     public init() {}
 
