@@ -76,13 +76,14 @@ class ProcessCluster:
                                   "--scheduler", f"127.0.0.1:{self.scheduler_port}",
                                   "--cache-manager", f"127.0.0.1:{self.cache_port}",
                                   "--step-timeout-ms", str(step_timeout_ms))
-        self.workers = {}
+        self.processes, self.workers, self.worker_args, self.worker_http = processes, {}, {}, {}
         for index in range(1, workers + 1):
-            port = free_port()
-            self.workers[f"worker-{index}"] = processes.start(
-                "inference-worker", "--port", str(port), "--http-port", str(free_port()),
-                "--scheduler", f"127.0.0.1:{self.scheduler_port}", "--memory-mb", str(memory_mb), "--threads", "1",
-                "--worker-id", f"worker-{index}", "--shard-dir", str(tmp_path / f"shards-{index}"))
+            name, port, http = f"worker-{index}", free_port(), free_port()
+            self.worker_args[name] = ["--port", str(port), "--http-port", str(http),
+                                      "--scheduler", f"127.0.0.1:{self.scheduler_port}", "--memory-mb", str(memory_mb),
+                                      "--threads", "1", "--worker-id", name, "--shard-dir", str(tmp_path / f"shards-{index}")]
+            self.worker_http[name] = http
+            self.workers[name] = processes.start("inference-worker", *self.worker_args[name])
         for proc, port in [(cache, self.cache_port), (scheduler, self.scheduler_port), (gateway, self.grpc_port)]:
             wait_serving(port, timeout=120, proc=proc)
 
@@ -99,6 +100,19 @@ class ProcessCluster:
                     pass
                 time.sleep(0.5)
         raise AssertionError(f"no pipeline ready after {timeout}s")
+
+    def restart(self, name):
+        """The same worker again: same id, ports and shard directory."""
+        self.workers[name] = self.processes.start("inference-worker", *self.worker_args[name])
+
+    def wait_pipelines(self, stubs, condition, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = [p for p in self.placement(stubs) if not p.draining and all(s.ready for s in p.stages)]
+            if condition(ready):
+                return ready
+            time.sleep(0.25)
+        raise AssertionError(f"pipelines never matched; now: {[[s.worker_id for s in p.stages] for p in self.placement(stubs)]}")
 
     def placement(self, stubs):
         pb, rpc = stubs.scheduler_pb2, stubs.scheduler_pb2_grpc
@@ -171,3 +185,30 @@ def test_streams_survive_a_failed_worker(processes, stubs, tmp_path, bin_dir, me
     for prompt, longest, median in pauses:
         print(f"  {prompt[:36]!r:40} longest gap {longest * 1000:6.0f} ms, median gap {median * 1000:4.0f} ms")
     assert max(longest for _, longest, _ in pauses) < 30
+
+
+def sessions_opened(http_port):
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith("tessera_worker_sessions_opened_total"))
+
+
+def test_a_worker_that_comes_back_is_used_again(processes, stubs, tmp_path, bin_dir):
+    cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=400)
+    cluster.wait_ready(stubs)
+    cluster.wait_pipelines(stubs, lambda ready: len(ready) == 3)
+    cluster.workers["worker-2"].send_signal(signal.SIGKILL)
+    cluster.workers["worker-2"].wait(timeout=30)
+    # Dropped after its heartbeats stop (1.5 s expiry here): two replicas remain.
+    cluster.wait_pipelines(stubs, lambda ready: len(ready) == 2 and all(
+        s.worker_id != "worker-2" for p in ready for s in p.stages))
+
+    cluster.restart("worker-2")
+    ready = cluster.wait_pipelines(stubs, lambda ready: any(s.worker_id == "worker-2" for p in ready for s in p.stages))
+    assert len(ready) == 3
+    records, errors = run_streams(stubs, cluster.grpc_port)  # four streams over three replicas
+    assert errors == []
+    for prompt in PROMPTS:
+        assert text(records[prompt]) == local_text(bin_dir, prompt), prompt
+    assert sessions_opened(cluster.worker_http["worker-2"]) >= 1  # the new process served
