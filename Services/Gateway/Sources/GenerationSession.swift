@@ -131,18 +131,21 @@ struct GenerationSession {
                     let finish: Tessera_V1_FinishReason? = stop.reason.map {
                         if case .maxTokens = $0 { .length } else { .stop }
                     }
+                    // The next step goes out before this token goes to the client, so the
+                    // pipeline computes while the client's write is under way.
+                    let next = finish == nil ? stream.send(position: prompt.count + generated.count - 1, tokens: [token]) : nil
                     try await onUpdate(
                         GenerationUpdate(
                             tokenID: token, text: text, topLogits: response.topLogits, finishReason: finish,
                             completionTokens: generated.count))
-                    if let finish {
+                    guard let next else {
                         stream.close()
                         summary.completionTokens = generated.count
-                        summary.finishReason = finish
+                        summary.finishReason = finish ?? .stop
                         GatewayMetrics.tokens(prompt: prompt.count, completion: generated.count)
                         return summary
                     }
-                    response = try await pipelineStep(stream, position: prompt.count + generated.count - 1, tokens: [token])
+                    response = try await mappingFailures { try await stream.receive(next) }
                 }
             } catch let failure as PipelineFailure {
                 stream.cancel()
