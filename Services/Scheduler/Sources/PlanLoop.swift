@@ -19,8 +19,7 @@ struct PlanLoop: Service {
     let logger: Logger
 
     func run() async throws {
-        var estimators: [String: SpeedEstimator] = [:]
-        var links = LinkEstimator()
+        var observed = ObservedSpeeds()
         var lastWorkerSet: Set<String> = []
         var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -30,34 +29,18 @@ struct PlanLoop: Service {
             let workers = registry.workers()
             let live = Set(workers.map(\.workerID))
             await pipelines.retire(workersNotIn: live)
-            let (steps, hops) = registry.takeUnreadTimings()
-            for (from, timings) in hops {
-                for hop in timings {
-                    links.observe(from: from, to: hop.toWorkerID, roundTripSeconds: hop.roundTripSeconds, bytes: Int(hop.bytes))
-                }
-            }
-            links.keep(only: live)
             for worker in workers {
                 await pipelines.markUnready(workerID: worker.workerID, hosting: Set(worker.readyShards.map(\.sha256)))
-                var estimator = estimators[worker.workerID]
-                    ?? SpeedEstimator(prior: WorkerProfiles.profile(worker, slowdown: 1, expectedSessions: 1).speed)
-                for step in steps[worker.workerID] ?? [] where step.tokens == 1 && step.seconds > 0 {
-                    estimator.observe(bytesRead: Double(step.weightBytes), seconds: step.seconds)
-                }
-                estimators[worker.workerID] = estimator
             }
-            estimators = estimators.filter { live.contains($0.key) }
-
-            let profiles = workers.map {
-                WorkerProfiles.profile(
-                    $0, slowdown: estimators[$0.workerID]?.slowdown ?? 1, expectedSessions: settings.sessionsPerWorker)
-            }
+            let (steps, hops) = registry.takeUnreadTimings()
+            observed.absorb(steps: steps, hops: hops, workers: workers)
+            let profiles = observed.profiles(workers, expectedSessions: settings.sessionsPerWorker)
             let current = await pipelines.plan
             let reasons = current.map { ReplanAdvisor(driftThreshold: settings.driftThreshold).reasons(plan: $0, current: profiles) } ?? []
             if !profiles.isEmpty && (current == nil || live != lastWorkerSet || !reasons.isEmpty) {
                 let speedsOnly = current != nil && live == lastWorkerSet && reasons.allSatisfy(\.isSpeedDrift)
                 await replan(
-                    served, profiles: profiles, workers: workers, links: links.applied(to: settings.links), reasons: reasons,
+                    served, profiles: profiles, workers: workers, links: observed.links(over: settings.links), reasons: reasons,
                     speedsOnly: speedsOnly)
                 lastWorkerSet = live
             } else if profiles.isEmpty {

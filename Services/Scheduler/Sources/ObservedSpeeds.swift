@@ -1,0 +1,43 @@
+import Placement
+import TesseraProto
+
+/// What the scheduler has learned from real work: each worker's speed (from its decode step
+/// timings) and each worker-to-worker link (from timed hops), on top of what workers
+/// measured at start-up and the configured links.
+struct ObservedSpeeds {
+    private var estimators: [String: SpeedEstimator] = [:]
+    private var links = LinkEstimator()
+
+    /// Folds in the timings reported since the last call; forgets workers that are gone.
+    mutating func absorb(
+        steps: [String: [Tessera_V1_StepTiming]], hops: [String: [Tessera_V1_LinkTiming]], workers: [Tessera_V1_WorkerInfo]
+    ) {
+        let live = Set(workers.map(\.workerID))
+        for (from, timings) in hops {
+            for hop in timings {
+                links.observe(from: from, to: hop.toWorkerID, roundTripSeconds: hop.roundTripSeconds, bytes: Int(hop.bytes))
+            }
+        }
+        links.keep(only: live)
+        for worker in workers {
+            var estimator = estimators[worker.workerID]
+                ?? SpeedEstimator(prior: WorkerProfiles.profile(worker, slowdown: 1, expectedSessions: 1).speed)
+            for step in steps[worker.workerID] ?? [] where step.tokens == 1 && step.seconds > 0 {
+                estimator.observe(bytesRead: Double(step.weightBytes), seconds: step.seconds)
+            }
+            estimators[worker.workerID] = estimator
+        }
+        estimators = estimators.filter { live.contains($0.key) }
+    }
+
+    /// The optimizer's view of `workers` as measured so far.
+    func profiles(_ workers: [Tessera_V1_WorkerInfo], expectedSessions: Int) -> [WorkerProfile] {
+        workers.map {
+            WorkerProfiles.profile(
+                $0, slowdown: estimators[$0.workerID]?.slowdown ?? 1, expectedSessions: expectedSessions)
+        }
+    }
+
+    /// `configured` with every measured pair in place.
+    func links(over configured: LinkModel) -> LinkModel { links.applied(to: configured) }
+}
