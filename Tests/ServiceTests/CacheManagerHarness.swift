@@ -3,7 +3,6 @@ import Foundation
 import GRPCCore
 import Logging
 import ServiceKit
-import Synchronization
 import TesseraProto
 
 /// Starting a cache-manager in-process and talking to it with a plain client.
@@ -73,46 +72,6 @@ enum CacheManagerHarness {
             return (error.code, error.message)
         } catch {
             return (.unknown, "\(error)")
-        }
-    }
-}
-
-/// Keeps the messages a service logs, to observe what it did (for example how many cuts).
-final class LogRecorder: Sendable {
-    struct Entry: Sendable {
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let entries = Mutex<[Entry]>([])
-
-    var logger: Logger {
-        Logger(label: "test") { _ in Handler(recorder: self) }
-    }
-
-    func entries(_ message: String) -> [Entry] {
-        entries.withLock { $0.filter { $0.message == message } }
-    }
-
-    func count(of message: String) -> Int { entries(message).count }
-
-    fileprivate func record(_ entry: Entry) {
-        entries.withLock { $0.append(entry) }
-    }
-
-    private struct Handler: LogHandler {
-        let recorder: LogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .info
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            recorder.record(Entry(message: event.message.description, metadata: all.mapValues { "\($0)" }))
         }
     }
 }

@@ -52,7 +52,7 @@ import TesseraProto
 
     @Test func downloadsVerifiesCachesAcrossRestartsAndRefetchesDamagedFiles() async throws {
         let (cacheManager, store, shard) = try await Self.cacheManager(layers: 20..<30)
-        let recorder = WorkerLogRecorder()
+        let recorder = LogRecorder()
         var worker = try await ShardWorker.start(id: "loader", logger: recorder.logger)
         let cached = "\(worker.shardDirectory)/\(shard.sha256).gguf"
 
@@ -91,7 +91,7 @@ import TesseraProto
         try FileManager.default.removeItem(atPath: cached)
         try prefix.write(to: URL(fileURLWithPath: partial))
         #expect(try await Self.load(worker, shard, from: cacheManager).downloaded == true)
-        #expect(recorder.entries("downloading shard").last?["offset"] == "3000000")
+        #expect(recorder.entries("downloading shard").last?.metadata["offset"] == "3000000")
         #expect(try FileDigest.sha256Hex(ofFile: cached) == shard.sha256)
         #expect(!FileManager.default.fileExists(atPath: partial))
 

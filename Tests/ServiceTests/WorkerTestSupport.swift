@@ -264,36 +264,3 @@ enum ForwardDriver {
         }
     }
 }
-
-/// Keeps what a service logged, to count events (downloads, the offsets they started from).
-final class WorkerLogRecorder: Sendable {
-    private let messages = Mutex<[(message: String, metadata: [String: String])]>([])
-
-    var logger: Logger {
-        Logger(label: "worker-test") { _ in Handler(recorder: self) }
-    }
-
-    func entries(_ message: String) -> [[String: String]] {
-        messages.withLock { $0.filter { $0.message == message }.map(\.metadata) }
-    }
-
-    fileprivate func record(_ message: String, _ metadata: [String: String]) {
-        messages.withLock { $0.append((message, metadata)) }
-    }
-
-    private struct Handler: LogHandler {
-        let recorder: WorkerLogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .info
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            recorder.record(event.message.description, all.mapValues { "\($0)" })
-        }
-    }
-}
