@@ -3,6 +3,25 @@ import Testing
 
 /// The optimizer must match exhaustive search exactly on many small random instances.
 @Suite struct ExactnessTests {
+    /// Solves each seed's instance for one pipeline and checks it against brute force: both
+    /// infeasible, or the same time per token and a feasible plan. Returns how many were feasible.
+    func primariesMatchBruteForce(seeds: Range<UInt64>, instance make: (UInt64) -> Instance) -> Int {
+        var feasible = 0
+        for seed in seeds {
+            let instance = make(seed)
+            let reference = BruteForce(instance: instance).best(over: instance.workers)
+            var options = instance.options
+            options.maxPipelines = 1
+            let plan = try? Placement.solve(
+                model: instance.model, workers: instance.workers, links: instance.links, options: options)
+            #expect((plan == nil) == (reference == nil), "seed \(seed)")
+            guard let plan, let reference else { continue }
+            feasible += 1
+            #expect(close(plan.primary.secondsPerToken, reference.seconds), "seed \(seed)")
+            expectFeasible(plan, instance)
+        }
+        return feasible
+    }
     @Test(arguments: 0..<4)
     func primaryMatchesBruteForce(batch: Int) throws {
         var feasible = 0
@@ -33,39 +52,16 @@ import Testing
     /// Every worker in a site, with dear links between sites (and random pair links on top,
     /// some cheaper than the site links): the site-aware bound must stay admissible.
     @Test func sitedInstancesMatchBruteForce() throws {
-        var feasible = 0
-        for seed in UInt64(20_000)..<UInt64(20_300) {
-            let instance = randomInstance(seed: seed, maxWorkers: 5, maxLayers: 8, allInSites: true)
-            let reference = BruteForce(instance: instance).best(over: instance.workers)
-            var options = instance.options
-            options.maxPipelines = 1
-            let plan = try? Placement.solve(
-                model: instance.model, workers: instance.workers, links: instance.links, options: options)
-            #expect((plan == nil) == (reference == nil), "seed \(seed)")
-            guard let plan, let reference else { continue }
-            feasible += 1
-            #expect(close(plan.primary.secondsPerToken, reference.seconds), "seed \(seed)")
-            expectFeasible(plan, instance)
+        let feasible = primariesMatchBruteForce(seeds: 20_000..<20_300) { seed in
+            randomInstance(seed: seed, maxWorkers: 5, maxLayers: 8, allInSites: true)
         }
         #expect(feasible > 100)
     }
 
     /// Fewer but larger instances: six workers and up to nine layers.
     @Test func largerInstancesMatchBruteForce() throws {
-        var feasible = 0
-        for seed in UInt64(30_000)..<UInt64(30_040) {
-            let instance = randomInstance(seed: seed, maxWorkers: 6, maxLayers: 9, budgetScale: 0.7,
-                allInSites: seed % 2 == 0)
-            let reference = BruteForce(instance: instance).best(over: instance.workers)
-            var options = instance.options
-            options.maxPipelines = 1
-            let plan = try? Placement.solve(
-                model: instance.model, workers: instance.workers, links: instance.links, options: options)
-            #expect((plan == nil) == (reference == nil), "seed \(seed)")
-            guard let plan, let reference else { continue }
-            feasible += 1
-            #expect(close(plan.primary.secondsPerToken, reference.seconds), "seed \(seed)")
-            expectFeasible(plan, instance)
+        let feasible = primariesMatchBruteForce(seeds: 30_000..<30_040) { seed in
+            randomInstance(seed: seed, maxWorkers: 6, maxLayers: 9, budgetScale: 0.7, allInSites: seed % 2 == 0)
         }
         #expect(feasible >= 12, "only \(feasible) feasible")
     }
