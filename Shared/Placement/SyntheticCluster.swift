@@ -58,7 +58,7 @@ public enum SyntheticCluster {
         hardware: HardwareMix = .mixed, seed: UInt64 = 1
     ) -> Scenario {
         let choices = hardware == .mixed ? catalog : catalog.filter { $0.budgetGiB <= 8 }
-        var random = SplitMix(state: seed)
+        var random = SeededGenerator(seed: seed)
         var workers: [WorkerProfile] = []
         var links = LinkModel(defaultLink: Link(latencySeconds: 0.001, bytesPerSecond: 125_000_000))
         let sites = ["a", "b", "c", "d"]
@@ -103,19 +103,5 @@ public enum SyntheticCluster {
         return Scenario(
             model: largeModel(layerCount: layerCount), workers: workers, links: links,
             options: PlacementOptions(contextLength: 4096))
-    }
-
-    /// SplitMix64: tiny, seedable, identical on every platform.
-    private struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-        mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
     }
 }
