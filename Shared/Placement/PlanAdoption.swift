@@ -3,7 +3,7 @@
 /// The optimizer is exact, so any change in relative speeds can move a layer boundary, and
 /// a moved boundary means new shards: downloads, loads and a drain of the old pipelines.
 /// After a drift the candidate is compared with the current layout re-predicted under the
-/// same new speeds, and adopted only if it is clearly better: its fastest pipeline is
+/// same new speeds (`repredicted`, then `worthAdopting`), and adopted only if it is clearly better: its fastest pipeline is
 /// `minimumGain` faster, or its aggregate throughput `minimumGain` higher. A uniform
 /// slowdown (every worker busier) changes neither, so it moves nothing. Membership and
 /// memory changes are not judged here: the old plan may no longer be possible.
@@ -15,12 +15,10 @@ public struct PlanAdoption: Sendable {
         self.minimumGain = minimumGain
     }
 
-    public func worthAdopting(
-        _ candidate: Plan, over current: Plan, model: ModelProfile, workers: [WorkerProfile], links: LinkModel
-    ) -> Bool {
-        guard let kept = repredicted(current, model: model, workers: workers, links: links), !kept.pipelines.isEmpty,
-            !candidate.pipelines.isEmpty
-        else { return true }
+    /// Whether `candidate` beats `kept`: the current layout re-predicted under the same
+    /// speeds (`repredicted`). When the layout cannot be kept (a worker of it is gone), adopt.
+    public func worthAdopting(_ candidate: Plan, over kept: Plan) -> Bool {
+        guard !kept.pipelines.isEmpty, !candidate.pipelines.isEmpty else { return true }
         let keptFastest = kept.pipelines.map(\.secondsPerToken).min() ?? .infinity
         let candidateFastest = candidate.pipelines.map(\.secondsPerToken).min() ?? .infinity
         return candidateFastest < keptFastest * (1 - minimumGain)

@@ -56,16 +56,18 @@ struct PlanLoop: Service {
     /// Shards a worker reports that no pipeline (planned or draining) wants there.
     private func unloadUnwanted(_ workers: [Tessera_V1_WorkerInfo]) async {
         let wanted = await pipelines.wantedLayers()
-        var unwanted: [(address: String, sha256: String)] = []
+        var unwanted: [(workerID: String, address: String, sha256: String)] = []
         for worker in workers {
             for shard in worker.readyShards {
                 let layers = Int(shard.layers.first)..<Int(shard.layers.last)
-                if wanted[worker.workerID]?.contains(layers) != true { unwanted.append((worker.address, shard.sha256)) }
+                if wanted[worker.workerID]?.contains(layers) != true {
+                    unwanted.append((worker.workerID, worker.address, shard.sha256))
+                }
             }
         }
         guard !unwanted.isEmpty else { return }
-        logger.info("unloading shards no pipeline uses", metadata: ["shards": "\(unwanted.map { "\($0.address)/\($0.sha256.prefix(12))" })"])
-        await deployer.unload(unwanted)
+        logger.info("unloading shards no pipeline uses", metadata: ["shards": "\(unwanted.map { "\($0.workerID)/\($0.sha256.prefix(12))" })"])
+        await deployer.unload(unwanted, registry: registry)
     }
 
     private func loadModel(_ backoff: inout Backoff) async -> ServedModel? {
@@ -94,8 +96,8 @@ struct PlanLoop: Service {
             let elapsed = ContinuousClock.now - start
             let adoption = PlanAdoption(minimumGain: settings.minimumGain)
             if speedsOnly, let current = await pipelines.plan,
-                !adoption.worthAdopting(plan, over: current, model: served.profile, workers: profiles, links: links),
-                let kept = adoption.repredicted(current, model: served.profile, workers: profiles, links: links)
+                let kept = adoption.repredicted(current, model: served.profile, workers: profiles, links: links),
+                !adoption.worthAdopting(plan, over: kept)
             {
                 // Same layout, today's speeds: nothing moves, and drift is measured from here.
                 await pipelines.install(kept, addresses: addresses)

@@ -22,12 +22,20 @@ struct ShardDeployer: Sendable {
     }
 
     /// Frees shards the plan no longer uses, so the new plan's shards fit (best effort: a
-    /// dead worker's shards went with it).
-    func unload(_ shards: [(address: String, sha256: String)]) async {
-        for (address, sha) in shards {
+    /// dead worker's shards went with it). The registry forgets each shard a worker let go
+    /// of, so the next tick does not ask again before the worker's next heartbeat.
+    func unload(_ shards: [(workerID: String, address: String, sha256: String)], registry: WorkerRegistry) async {
+        for (workerID, address, sha) in shards {
             guard let peer = ListenAddress(parsing: address), let client = try? workers.client(for: peer) else { continue }
-            _ = try? await Tessera_V1_InferenceWorker.Client(wrapping: client)
-                .unloadShard(.with { $0.shardSha256 = sha }, options: .timeout(.seconds(5)))
+            do {
+                _ = try await Tessera_V1_InferenceWorker.Client(wrapping: client)
+                    .unloadShard(.with { $0.shardSha256 = sha }, options: .timeout(.seconds(5)))
+            } catch let error as RPCError where error.code == .notFound {
+                // Already gone.
+            } catch {
+                continue
+            }
+            registry.forgetReadyShard(sha, on: workerID)
         }
     }
 

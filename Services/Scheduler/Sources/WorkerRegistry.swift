@@ -86,6 +86,11 @@ public final class WorkerRegistry: Sendable {
         }
     }
 
+    /// The worker unloaded `sha256` at our request: stop listing it until a heartbeat says otherwise.
+    public func forgetReadyShard(_ sha256: String, on workerID: String) {
+        state.withLock { $0.workers[workerID]?.info.readyShards.removeAll { $0.sha256 == sha256 } }
+    }
+
     /// Drops a worker at once (it failed a health check after a client reported it).
     public func remove(_ workerID: String) {
         _ = state.withLock { $0.workers.removeValue(forKey: workerID) }
