@@ -68,13 +68,20 @@ let package = Package(
     ],
     targets: ([
         // MARK: Shared libraries
+        // Domain vocabulary every service shares (addresses, shard and model references, routes).
+        .target(name: "Cluster", path: "Shared/Cluster"),
+        // Generated protobuf code, and the one place each wire type converts to a domain type.
         .target(
-            name: "TesseraProto", dependencies: [grpcCore, grpcProtobuf, .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            name: "TesseraProto",
+            dependencies: [
+                "Cluster", "Inference", "Placement", grpcCore, grpcProtobuf,
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             path: "Shared/TesseraProto"),
         .target(
             name: "ServiceKit",
             dependencies: [
-                "TesseraProto", grpcCore, grpcHTTP2, logging, argumentParser,
+                "Cluster", "TesseraProto", grpcCore, grpcHTTP2, logging, argumentParser,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -91,7 +98,7 @@ let package = Package(
         .target(
             name: "Integrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             path: "Shared/Integrity"),
-        .target(name: "ModelStore", dependencies: ["GGUF", "Integrity"], path: "Shared/ModelStore"),
+        .target(name: "ModelStore", dependencies: ["GGUF", "Integrity", "Placement"], path: "Shared/ModelStore"),
 
         // MARK: Services (library + executable each)
     ]

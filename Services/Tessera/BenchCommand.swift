@@ -179,6 +179,8 @@ struct ChildProcess {
     }
 
     /// Written by the draining thread before the semaphore is signalled, read after.
+    // @unchecked: one thread writes before signalling the semaphore, the other reads after
+    // waiting on it; the semaphore orders the accesses.
     private final class DataBox: @unchecked Sendable {
         var data = Data()
     }

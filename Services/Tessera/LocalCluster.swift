@@ -3,6 +3,8 @@ import ServiceKit
 
 /// The child processes of `tessera up`: started with their logs in files, watched, and
 /// stopped with SIGTERM (then SIGKILL after a grace period).
+// @unchecked: Foundation.Process is not Sendable. The process table is filled by `start()`
+// before anything else runs and only read afterwards, by the `up` command's one task.
 final class LocalCluster: @unchecked Sendable {
     struct Member {
         var name: String

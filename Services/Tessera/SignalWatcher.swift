@@ -3,6 +3,8 @@ import Foundation
 
 /// Records the first SIGINT/SIGTERM instead of letting it kill the process, so `tessera up`
 /// can stop its children cleanly.
+// @unchecked: the dispatch signal sources are set up once in init and only read after; the
+// recorded signal is guarded by a lock.
 final class SignalWatcher: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let lock = NSLock()

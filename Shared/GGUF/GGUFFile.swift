@@ -8,6 +8,8 @@ import Darwin
 
 /// A parsed GGUF file whose tensor bytes stay in place: memory-mapped read-only when opened
 /// from a path, or an owned copy when built from bytes. Immutable after init.
+// @unchecked: holds a raw pointer into the mapping (or its own copy); nothing is written after
+// init, and the mapping lives as long as the object.
 public final class GGUFFile: @unchecked Sendable {
     public let version: UInt32
     public let alignment: Int

@@ -42,7 +42,7 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
         httpRoutes: { router in openAI.register(on: router) },
         backgroundServices: [
             ClientService(client: schedulerClient), ClientService(client: cacheManagerClient), engine.workers,
-            VocabularyWarmUp(engine: engine),
+            engine.background, VocabularyWarmUp(engine: engine),
         ],
         readiness: { _ in
             var backoff = Backoff()

@@ -10,6 +10,15 @@ enum PromptInput: Sendable {
     case chat([ChatMessage])
 }
 
+/// A model the gateway can serve, as `ListServedModels` and `/v1/models` list it.
+struct ServedModel: Sendable {
+    var model: ModelReference
+    /// Tokens a session may hold: the model's context, capped by what the pipelines reserved.
+    var contextLength: Int
+    /// A complete pipeline is ready for it.
+    var ready: Bool
+}
+
 /// The generation path both APIs share: resolve the model's vocabulary, tokenize, validate,
 /// and hand back a session ready to run; plus the list of served models.
 final class GatewayEngine: Sendable {
@@ -17,7 +26,9 @@ final class GatewayEngine: Sendable {
 
     let vocabularies: VocabularyStore
     let router: PipelineRouter
-    let workers: WorkerConnections
+    let workers: ClientPool
+    /// Lease releases and failure reports (see PipelineRouter).
+    let background: BackgroundWork
     let cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>
     let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
     let logger: Logger
@@ -35,8 +46,10 @@ final class GatewayEngine: Sendable {
         self.scheduler = scheduler
         self.logger = logger
         vocabularies = VocabularyStore(cacheManager: cacheManager, logger: logger)
-        router = PipelineRouter(scheduler: scheduler, logger: logger, waitLimit: configuration.pipelineWaitLimit)
-        workers = WorkerConnections()
+        background = BackgroundWork()
+        router = PipelineRouter(
+            scheduler: scheduler, background: background, logger: logger, waitLimit: configuration.pipelineWaitLimit)
+        workers = ClientPool()
         defaultMaxTokens = configuration.defaultMaxTokens
         maxFailovers = configuration.maxFailovers
         exactReplay = configuration.exactReplay
@@ -72,14 +85,14 @@ final class GatewayEngine: Sendable {
 
     /// The models the cache-manager holds, each marked ready when the scheduler has a complete
     /// pipeline for it.
-    func servedModels() async throws -> [Tessera_V1_ServedModel] {
+    func servedModels() async throws -> [ServedModel] {
         let manifests: [Tessera_V1_ModelManifest]
         do {
             manifests = try await cacheManager.listModels(.init(), options: .timeout(.seconds(10))).models
         } catch let error as RPCError {
             throw GatewayError(.unavailable, "the cache-manager cannot list models: \(error.message)")
         }
-        var served: [Tessera_V1_ServedModel] = []
+        var served: [ServedModel] = []
         for manifest in manifests {
             let placement = try? await scheduler.getPlacement(
                 .with { $0.model = manifest.model.sha256 }, options: .timeout(.seconds(5)))
@@ -89,12 +102,9 @@ final class GatewayEngine: Sendable {
             // A session holds what the pipelines reserved KV memory for, if less than the model's.
             let reserved = placement?.pipelines.map(\.contextLength).filter { $0 > 0 }.min()
             served.append(
-                .with {
-                    $0.name = manifest.model.name
-                    $0.model = manifest.model
-                    $0.contextLength = min(manifest.contextLength, reserved ?? manifest.contextLength)
-                    $0.ready = ready
-                })
+                ServedModel(
+                    model: manifest.model.domain,
+                    contextLength: Int(min(manifest.contextLength, reserved ?? manifest.contextLength)), ready: ready))
         }
         return served
     }

@@ -1,12 +1,13 @@
-import GRPCCore
+import Inference
 
 /// Why a generation request could not be served, in terms both APIs can express: the gRPC
-/// status for `Generate`/`Chat` and the HTTP status plus OpenAI error type for the HTTP API.
+/// status for `Generate`/`Chat` (GatewayError+GRPC.swift) and the HTTP status plus OpenAI
+/// error type for the HTTP API (OpenAI/GatewayError+OpenAI.swift).
 struct GatewayError: Error, CustomStringConvertible, Sendable {
     enum Kind: Sendable, Equatable {
         /// Malformed or out-of-range input (400 / INVALID_ARGUMENT).
         case invalidArgument
-        /// The prompt leaves no room in the model's context (413 / INVALID_ARGUMENT).
+        /// The prompt leaves no room in the model's context (400 / INVALID_ARGUMENT).
         case promptTooLong
         /// No such model in the cache-manager (404 / NOT_FOUND).
         case modelNotFound
@@ -29,18 +30,12 @@ struct GatewayError: Error, CustomStringConvertible, Sendable {
 
     var description: String { message }
 
-    var rpcError: RPCError {
-        let code: RPCError.Code =
-            switch kind {
-            case .invalidArgument, .promptTooLong: .invalidArgument
-            case .modelNotFound: .notFound
-            case .unavailable: .unavailable
-            case .internalError: .internalError
-            }
-        return RPCError(code: code, message: message)
-    }
-
     static func invalid(_ message: String, parameter: String? = nil) -> GatewayError {
         GatewayError(.invalidArgument, message, parameter: parameter)
+    }
+
+    /// A sampling value out of range, naming the field as the APIs spell it.
+    init(_ error: SamplingError) {
+        self.init(.invalidArgument, "\(error)", parameter: error.parameterName)
     }
 }

@@ -1,10 +1,11 @@
 import GRPCCore
+import Inference
 import ServiceKit
 import TesseraProto
 import Tokenization
 
 /// The public gRPC API for apps: streaming generation from a prompt or a conversation, and
-/// the list of served models.
+/// the list of served models. Errors leave as gRPC statuses through `GatewayError+GRPC.swift`.
 struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
     let engine: GatewayEngine
 
@@ -32,12 +33,8 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
     func listServedModels(
         request: ServerRequest<Tessera_V1_ListServedModelsRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_ListServedModelsResponse> {
-        do {
-            let models = try await engine.servedModels()
-            return ServerResponse(message: .with { $0.models = models })
-        } catch let error as GatewayError {
-            throw error.rpcError
-        }
+        let models = try await engine.servedModels()
+        return ServerResponse(message: .with { $0.models = models.map(Tessera_V1_ServedModel.init) })
     }
 
     /// Prepares before answering (so bad requests get their status at once), then streams one
@@ -50,28 +47,15 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
         do {
             session = try await engine.prepare(model: model, prompt: prompt, sampling: sampling, topLogits: topLogits)
         } catch {
-            let failure = Self.gatewayError(error)
+            let failure = GatewayError(error)
             GatewayMetrics.request(api: api, outcome: "\(failure.kind)")
-            throw failure.rpcError
+            throw failure
         }
         return StreamingServerResponse { writer in
             do {
                 _ = try await session.run { update in
                     try await writer.write(
-                        .with {
-                            $0.text = update.text
-                            $0.tokenIds = [UInt32(bitPattern: update.tokenID)]
-                            $0.topLogits = update.topLogits
-                            $0.requestID = requestID
-                            if let finish = update.finishReason {
-                                $0.finishReason = finish
-                                $0.usage = .with {
-                                    $0.promptTokens = UInt32(session.prompt.count)
-                                    $0.completionTokens = UInt32(update.completionTokens)
-                                    $0.totalTokens = UInt32(session.prompt.count + update.completionTokens)
-                                }
-                            }
-                        })
+                        Tessera_V1_GenerateResponse(update, promptTokens: session.prompt.count, requestID: requestID))
                 }
                 GatewayMetrics.request(api: api, outcome: "ok")
                 return [:]
@@ -79,18 +63,44 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
                 GatewayMetrics.request(api: api, outcome: "cancelled")
                 throw RPCError(code: .cancelled, message: "the request was cancelled")
             } catch {
-                let failure = Self.gatewayError(error)
+                let failure = GatewayError(error)
                 GatewayMetrics.request(api: api, outcome: "\(failure.kind)")
-                throw failure.rpcError
+                throw failure
             }
         }
     }
+}
 
-    static func gatewayError(_ error: any Error) -> GatewayError {
-        switch error {
-        case let error as GatewayError: error
-        case let error as RPCError: GatewayError(.internalError, "\(error.code): \(error.message)")
-        default: GatewayError(.internalError, "\(error)")
+extension Tessera_V1_GenerateResponse {
+    /// One streamed token; the last also carries the finish reason and usage.
+    init(_ update: GenerationUpdate, promptTokens: Int, requestID: String) {
+        self.init()
+        text = update.text
+        tokenIds = [update.tokenID].wireTokenIDs
+        topLogits = update.topLogits.map { logit in
+            .with {
+                $0.tokenID = UInt32(bitPattern: logit.tokenID)
+                $0.logit = logit.logit
+            }
         }
+        self.requestID = requestID
+        if let finish = update.finishReason {
+            finishReason = finish == .length ? .length : .stop
+            usage = .with {
+                $0.promptTokens = UInt32(promptTokens)
+                $0.completionTokens = UInt32(update.completionTokens)
+                $0.totalTokens = UInt32(promptTokens + update.completionTokens)
+            }
+        }
+    }
+}
+
+extension Tessera_V1_ServedModel {
+    init(_ served: ServedModel) {
+        self.init()
+        name = served.model.name
+        model = Tessera_V1_ModelRef(served.model)
+        contextLength = UInt32(clamping: served.contextLength)
+        ready = served.ready
     }
 }

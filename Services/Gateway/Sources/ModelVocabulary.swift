@@ -1,18 +1,18 @@
 import GGUF
-import TesseraProto
+import ServiceKit
 import Tokenization
 
 /// What the gateway needs to turn requests into tokens and tokens into text for one model,
 /// built from the model's vocabulary shard (layers [0, 0): metadata only).
 struct ModelVocabulary: Sendable {
-    let model: Tessera_V1_ModelRef
+    let model: ModelReference
     let tokenizer: Tokenizer
     let chatTemplate: ChatTemplate
     /// The system prompt the model's own Jinja template adds when a conversation has none.
     let defaultSystemPrompt: String?
     let contextLength: Int
 
-    init(model: Tessera_V1_ModelRef, gguf: GGUFFile) throws {
+    init(model: ModelReference, gguf: GGUFFile) throws {
         self.model = model
         tokenizer = try Tokenizer(gguf: gguf)
         let source = tokenizer.chatTemplateSource

@@ -5,14 +5,18 @@ import TesseraProto
 
 /// A pipeline granted by the scheduler for one request; released when the request ends.
 struct PipelineLease: Sendable {
-    var pipeline: Tessera_V1_Pipeline
+    var route: PipelineRoute
     var leaseID: String
 }
 
-/// The gateway's side of routing: acquire a pipeline (waiting with backoff while none is
-/// ready), release it, and report workers that failed.
+/// The gateway's side of routing, and its edge to the scheduler's routing RPCs: acquire a
+/// pipeline (waiting with backoff while none is ready), release it, and report workers that
+/// failed.
 struct PipelineRouter: Sendable {
     let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
+    /// Releases and failure reports run here: they must finish even when the request's task
+    /// was cancelled (a client that disconnected), and they are not awaited.
+    let background: BackgroundWork
     let logger: Logger
     /// How long a request waits for a ready pipeline before it gets UNAVAILABLE / 503.
     var waitLimit: Duration
@@ -37,11 +41,11 @@ struct PipelineRouter: Sendable {
                         $0.avoidWorkerIds = avoiding.sorted()
                         $0.expectedTokens = UInt32(clamping: expectedTokens)
                     }, options: .timeout(.seconds(10)))
-                if let problem = Self.problem(with: response.pipeline) {
-                    lastProblem = problem
-                    if !response.leaseID.isEmpty { release(PipelineLease(pipeline: response.pipeline, leaseID: response.leaseID)) }
-                } else {
-                    return PipelineLease(pipeline: response.pipeline, leaseID: response.leaseID)
+                do {
+                    return PipelineLease(route: try PipelineRoute(response.pipeline), leaseID: response.leaseID)
+                } catch {
+                    lastProblem = "the granted pipeline cannot be used: \(error)"
+                    release(leaseID: response.leaseID)
                 }
             } catch let error as RPCError where Self.transient.contains(error.code) {
                 lastProblem = error.message
@@ -64,17 +68,19 @@ struct PipelineRouter: Sendable {
         }
     }
 
-    /// Ends a lease. Runs on its own task: it must happen even when the request's task was
-    /// cancelled (a client that disconnected).
+    /// Ends a lease, in the background (see `background`).
     func release(_ lease: PipelineLease) {
-        guard !lease.leaseID.isEmpty else { return }
-        let scheduler = self.scheduler
-        let logger = self.logger
-        Task {
+        release(leaseID: lease.leaseID)
+    }
+
+    private func release(leaseID: String) {
+        guard !leaseID.isEmpty else { return }
+        let scheduler = self.scheduler, logger = self.logger
+        background.submit {
             do {
-                _ = try await scheduler.releasePipeline(.with { $0.leaseID = lease.leaseID }, options: .timeout(.seconds(5)))
+                _ = try await scheduler.releasePipeline(.with { $0.leaseID = leaseID }, options: .timeout(.seconds(5)))
             } catch {
-                logger.debug("release failed", metadata: ["lease": "\(lease.leaseID)", "error": "\(error)"])
+                logger.debug("release failed", metadata: ["lease": "\(leaseID)", "error": "\(error)"])
             }
         }
     }
@@ -83,9 +89,8 @@ struct PipelineRouter: Sendable {
     /// after a missed heartbeat. Best effort and not awaited: the request avoids the worker
     /// anyway, and its next pipeline should not wait for the scheduler's health check.
     func reportFailure(workerID: String, pipelineID: String, reason: String) {
-        let scheduler = self.scheduler
-        let logger = self.logger
-        Task {
+        let scheduler = self.scheduler, logger = self.logger
+        background.submit {
             do {
                 _ = try await scheduler.reportFailure(
                     .with {
@@ -97,15 +102,5 @@ struct PipelineRouter: Sendable {
                 logger.debug("ReportFailure failed", metadata: ["worker": "\(workerID)", "error": "\(error)"])
             }
         }
-    }
-
-    /// Why a granted pipeline cannot be used as is (nil when it can).
-    static func problem(with pipeline: Tessera_V1_Pipeline) -> String? {
-        guard !pipeline.stages.isEmpty else { return "the pipeline has no stages" }
-        for (index, stage) in pipeline.stages.enumerated() {
-            if stage.address.isEmpty { return "stage \(index) has no address" }
-            if stage.shard.sha256.isEmpty { return "stage \(index) has no shard" }
-        }
-        return nil
     }
 }

@@ -1,70 +1,80 @@
 import GRPCCore
+import Inference
 import ServiceKit
 import Synchronization
 import TesseraProto
 
-/// One `Forward` session through a pipeline: the gateway talks to stage 0, which opens the
-/// hops after it. `step` sends one ForwardStep and waits for its reply (the token the last
-/// stage sampled). Owned by one generation task; not shared.
+/// What a new `Forward` session on a pipeline needs.
+struct SessionRequest: Sendable {
+    var sessionID: String
+    var route: PipelineRoute
+    /// Tokens the session may hold (prompt and output).
+    var contextLength: Int
+    var sampling: SamplingParameters
+    var topLogits: Int
+}
+
+/// A stage's answer to one step: the token the last stage sampled.
+struct StepReply: Sendable {
+    var step: UInt64
+    var token: Int32
+    var topLogits: [TokenLogit]
+}
+
+/// One `Forward` session through a pipeline, seen from the gateway: it talks to stage 0,
+/// which opens the hops after it. `send` queues a step, `receive` waits for a step's reply
+/// (steps are answered in order). Owned by one generation task; not shared.
 ///
-/// The gRPC call runs in its own task so the session can interleave sends and receives;
-/// cancelling the session's task (client gone) cancels the call, and the workers free the
-/// session's KV caches. A step not answered within `stepTimeout` (a hung worker) cancels
-/// the call and fails as DEADLINE_EXCEEDED, which the session treats like any stage failure.
+/// This is the gRPC edge of a generation: stage failures come out as `PipelineFailure`
+/// (another pipeline can recover) or `GatewayError` (the request itself is at fault).
 final class PipelineStream {
-    let stages: [Tessera_V1_PipelineStage]
-    let stepTimeout: Duration
-    private let timedOut = TimeoutFlag()
     private let requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation
-    private var responses: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
-    private let call: Task<Void, Never>
+    private var replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
+    private let watch: StepWatch
     private var nextStep: UInt64 = 0
 
-    init(
-        stages: [Tessera_V1_PipelineStage], open: Tessera_V1_SessionOpen,
-        client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>, stepTimeout: Duration = .seconds(60)
+    private init(
+        requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation,
+        replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>, watch: StepWatch
     ) {
-        self.stages = stages
-        self.stepTimeout = stepTimeout
+        self.requests = requests
+        self.replies = replies.makeAsyncIterator()
+        self.watch = watch
+    }
+
+    /// Opens the session and runs `body` with it. The gRPC call runs as a child task beside
+    /// `body`, so it cannot outlive it: when `body` returns after `close()` the call ends
+    /// normally (the workers free the session's KV caches); when `body` throws or is
+    /// cancelled (a client that left) the call is cancelled. A step not answered within
+    /// `stepTimeout` (a hung worker) ends the call as DEADLINE_EXCEEDED, a failure like any other.
+    static func run<Result>(
+        _ session: SessionRequest, workers: ClientPool, stepTimeout: Duration,
+        body: (PipelineStream) async throws -> Result
+    ) async throws -> Result {
+        let client = Tessera_V1_InferenceWorker.Client(wrapping: try workers.client(for: session.route.stages[0].address))
         let (requestStream, requests) = AsyncStream.makeStream(of: Tessera_V1_ForwardRequest.self)
-        let (responseStream, responseSink) = AsyncThrowingStream.makeStream(of: Tessera_V1_ForwardResponse.self)
-        requests.yield(.with { $0.open = open })
-        var options = CallOptions.defaults
-        // A dead worker must fail the call at once (and trigger failover), not queue it.
-        options.waitForReady = false
-        let call = Task {
+        let (replyStream, replySink) = AsyncThrowingStream.makeStream(of: Tessera_V1_ForwardResponse.self)
+        requests.yield(.with { $0.open = Tessera_V1_SessionOpen(session) })
+        let watch = StepWatch(timeout: stepTimeout)
+        let call = ForwardCall(client: client, requests: requestStream, replies: replySink, watch: watch)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await call.run() }
+            let stream = PipelineStream(requests: requests, replies: replyStream, watch: watch)
             do {
-                let request = StreamingClientRequest<Tessera_V1_ForwardRequest> { writer in
-                    for await message in requestStream { try await writer.write(message) }
-                }
-                try await client.forward(request: request, options: options) { response in
-                    for try await message in response.messages { responseSink.yield(message) }
-                }
-                responseSink.finish()
-            } catch let error as RPCError {
-                responseSink.finish(throwing: error)
+                let result = try await body(stream)
+                stream.close()  // (again: closing twice is harmless)
+                try await group.waitForAll()
+                return result
             } catch {
-                // Transport failures (a client stopped mid-call, …) are what failover is for.
-                responseSink.finish(throwing: RPCError(code: .unavailable, message: "\(error)", cause: error))
+                requests.finish()
+                group.cancelAll()
+                throw error
             }
         }
-        responseSink.onTermination = { termination in
-            if case .cancelled = termination { call.cancel() }
-        }
-        self.call = call
-        self.requests = requests
-        responses = responseStream.makeAsyncIterator()
     }
 
-    /// Runs `tokens` starting at `position` through the pipeline; returns the last stage's
-    /// reply. Throws the call's `RPCError` when a stage fails, `CancellationError` when the
-    /// calling task is cancelled.
-    func step(position: Int, tokens: [Int32]) async throws -> Tessera_V1_ForwardResponse {
-        try await receive(send(position: position, tokens: tokens))
-    }
-
-    /// Queues one step without waiting for its reply (steps are answered in order), so a
-    /// replay of many tokens does not pay a round trip per token. Returns its step number.
+    /// Queues one step without waiting for its reply, so a replay of many tokens does not pay
+    /// a round trip per token. Returns its step number.
     @discardableResult
     func send(position: Int, tokens: [Int32]) -> UInt64 {
         let step = nextStep
@@ -74,59 +84,157 @@ final class PipelineStream {
                 $0.step = .with {
                     $0.step = step
                     $0.position = UInt32(position)
-                    $0.tokenIds = tokens.map { UInt32(bitPattern: $0) }
+                    $0.tokens = tokens
                 }
             })
         return step
     }
 
     /// The reply to `step`, which must be the next one unanswered.
-    func receive(_ step: UInt64) async throws -> Tessera_V1_ForwardResponse {
-        let call = self.call
-        let timeout = stepTimeout
-        let timedOut = self.timedOut
-        let watchdog = Task {
-            try await Task.sleep(for: timeout)
-            timedOut.set()
-            call.cancel()
-        }
-        defer { watchdog.cancel() }
+    func receive(_ step: UInt64) async throws -> StepReply {
+        watch.awaiting(step)
+        defer { watch.answered() }
         let response: Tessera_V1_ForwardResponse?
         do {
-            response = try await responses.next()
+            response = try await replies.next()
         } catch {
             try Task.checkCancellation()
-            if timedOut.isSet {
-                throw RPCError(code: .deadlineExceeded, message: "the pipeline did not answer step \(step) within \(timeout)")
-            }
-            throw error
+            throw Self.failure(error)
         }
         try Task.checkCancellation()
         guard let response else {
-            throw RPCError(code: .unavailable, message: "the pipeline closed the stream before answering step \(step)")
+            throw Self.failure(
+                RPCError(code: .unavailable, message: "the pipeline closed the stream before answering step \(step)"))
         }
         guard response.step == step else {
-            throw RPCError(code: .internalError, message: "the pipeline answered step \(response.step), expected \(step)")
+            throw Self.failure(
+                RPCError(code: .internalError, message: "the pipeline answered step \(response.step), expected \(step)"))
         }
-        return response
+        return StepReply(
+            step: response.step, token: response.token,
+            topLogits: response.topLogits.map { TokenLogit(tokenID: Int32(bitPattern: $0.tokenID), logit: $0.logit) })
     }
 
-    /// Ends the session normally (half-close): the workers free its KV caches.
+    /// `send` then `receive`: one step through the pipeline.
+    func step(position: Int, tokens: [Int32]) async throws -> StepReply {
+        try await receive(send(position: position, tokens: tokens))
+    }
+
+    /// Ends the session normally (half-close): the workers free its KV caches and the call
+    /// ends; `run` waits for that (bounded by the step timeout).
     func close() {
+        watch.awaiting(nextStep)
         requests.finish()
     }
 
-    /// Abandons the session (after a failure or cancellation).
-    func cancel() {
-        requests.finish()
-        call.cancel()
+    /// A stage's status as the generation sees it: a failure another pipeline may not repeat
+    /// (fail over), or a refusal of the request itself.
+    static func failure(_ error: any Error) -> any Error {
+        guard let error = error as? RPCError else { return error }
+        switch error.code {
+        case .invalidArgument:
+            return GatewayError.invalid("the pipeline rejected the request: \(error.message)")
+        case .unimplemented:
+            return GatewayError(.unavailable, "the workers cannot generate yet: \(error.message)")
+        case .permissionDenied, .unauthenticated, .outOfRange:
+            return GatewayError(.internalError, "the pipeline failed: \(error.code): \(error.message)")
+        default:
+            // The worker the stages blamed (`tessera-failed-worker`), if any.
+            let blamed = error.metadata[stringValues: "tessera-failed-worker"].first { !$0.isEmpty }
+            return PipelineFailure(reason: "\(error.code): \(error.message)", workerID: blamed)
+        }
     }
 }
 
-/// Set once by a step's watchdog, so the failure reads as a timeout rather than a cancel.
-final class TimeoutFlag: Sendable {
-    private let flag = Mutex(false)
+/// The `Forward` call itself, run as a child task of `PipelineStream.run`: it streams the
+/// queued requests out and the replies in, and races a watchdog for hung stages.
+private struct ForwardCall: Sendable {
+    let client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>
+    let requests: AsyncStream<Tessera_V1_ForwardRequest>
+    let replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.Continuation
+    let watch: StepWatch
 
-    func set() { flag.withLock { $0 = true } }
-    var isSet: Bool { flag.withLock { $0 } }
+    /// Never throws: how the call ended goes to the replies.
+    func run() async {
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var options = CallOptions.defaults
+                    // A dead worker must fail the call at once (and trigger failover), not queue it.
+                    options.waitForReady = false
+                    let request = StreamingClientRequest<Tessera_V1_ForwardRequest> { writer in
+                        for await message in requests { try await writer.write(message) }
+                    }
+                    try await client.forward(request: request, options: options) { response in
+                        for try await message in response.messages { replies.yield(message) }
+                    }
+                }
+                group.addTask { try await watch.expire() }
+                try await group.next()  // the call ended (the watchdog only ends by throwing)
+                group.cancelAll()
+            }
+            replies.finish()
+        } catch let timeout as StepWatch.Timeout {
+            replies.finish(throwing: RPCError(code: .deadlineExceeded, message: "\(timeout)"))
+        } catch let error as RPCError {
+            replies.finish(throwing: error)
+        } catch {
+            // Transport failures (a client stopped mid-call, …) are what failover is for.
+            replies.finish(throwing: RPCError(code: .unavailable, message: "\(error)", cause: error))
+        }
+    }
+}
+
+/// Times the step the generation waits for; `expire()` throws once one waits too long.
+final class StepWatch: Sendable {
+    struct Timeout: Error, CustomStringConvertible {
+        var step: UInt64
+        var timeout: Duration
+        var description: String { "the pipeline did not answer step \(step) within \(timeout)" }
+    }
+
+    private let timeout: Duration
+    private let waiting = Mutex<(step: UInt64, since: ContinuousClock.Instant)?>(nil)
+
+    init(timeout: Duration) {
+        self.timeout = timeout
+    }
+
+    func awaiting(_ step: UInt64) { waiting.withLock { $0 = (step, .now) } }
+    func answered() { waiting.withLock { $0 = nil } }
+
+    /// Checks a few times per timeout; returns only by throwing (`Timeout`, or cancellation).
+    func expire() async throws {
+        let period = max(.milliseconds(10), min(timeout / 10, .milliseconds(250)))
+        while true {
+            try await Task.sleep(for: period)
+            if let (step, since) = waiting.withLock({ $0 }), ContinuousClock.now - since >= timeout {
+                throw Timeout(step: step, timeout: timeout)
+            }
+        }
+    }
+}
+
+extension Tessera_V1_SessionOpen {
+    /// The first stage's open message: its own shard and the hops after it.
+    init(_ session: SessionRequest) {
+        let stages = session.route.stages
+        self.init()
+        sessionID = session.sessionID
+        shardSha256 = stages[0].shard.sha256
+        layers = Tessera_V1_LayerRange(stages[0].layers)
+        downstream = stages.dropFirst().map { stage in
+            .with {
+                $0.workerID = stage.workerID
+                $0.address = stage.address.description
+                $0.layers = Tessera_V1_LayerRange(stage.layers)
+                $0.shardSha256 = stage.shard.sha256
+            }
+        }
+        contextLength = UInt32(session.contextLength)
+        sampling = Tessera_V1_SamplingParams(session.sampling)
+        topLogits = UInt32(session.topLogits)
+        // F32 activations keep the distributed pass bit-identical to a local one.
+        activationDtype = .f32
+    }
 }

@@ -29,6 +29,8 @@ actor VocabularyStore {
             task = running
         } else {
             let cacheManager = self.cacheManager
+            // Shared by every request for the model and awaited by each of them; it outlives
+            // a caller that gives up, so the others still get the vocabulary.
             task = Task { try await Self.fetch(model: model, from: cacheManager) }
             inFlight[model] = task
         }
@@ -84,7 +86,7 @@ actor VocabularyStore {
         {
             throw GatewayError(.internalError, "vocabulary shard belongs to model \(origin), not \(shard.model.sha256)")
         }
-        return try ModelVocabulary(model: shard.model, gguf: gguf)
+        return try ModelVocabulary(model: shard.model.domain, gguf: gguf)
     }
 
     /// Shards are content-addressed: bytes of the wrong size, or that do not hash to the

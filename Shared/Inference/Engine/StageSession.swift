@@ -3,6 +3,8 @@
 /// The cache is reserved for the whole context up front; the OS only backs the pages that
 /// are written, so resident memory grows with the tokens actually processed.
 /// A session belongs to the stage that made it and must not be used by two threads at once.
+// @unchecked: the KV buffers are mutable raw memory; a session is used by one task at a
+// time (the worker runs its steps in order on the shard's queue), which the type cannot state.
 public final class StageSession: @unchecked Sendable {
     public let contextLength: Int
     public let precision: KVCachePrecision

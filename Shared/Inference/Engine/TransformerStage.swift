@@ -11,6 +11,8 @@ import Kernels
 ///
 /// `forward` calls are serialized per stage (one workspace and thread pool per stage);
 /// different stages run in parallel freely.
+// @unchecked: weights are immutable after init; the workspace and thread pool are mutated by
+// `forward`, which holds the stage's lock for the whole pass.
 public final class TransformerStage: @unchecked Sendable {
     public let hyperparameters: ModelHyperparameters
     public let layers: Range<Int>

@@ -40,19 +40,27 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
 
     public var isGreedy: Bool { temperature == 0 }
 
-    /// Throws `SamplingError.invalidParameter` naming the first value out of range.
-    public func validate() throws {
-        func check(_ ok: Bool, _ name: String, _ value: Any, _ rule: String) throws {
+    /// Most stop strings a request may give (each is matched against every token's text).
+    public static let maxStopStrings = 16
+
+    /// Throws `SamplingError.invalidParameter` naming the first value out of range, by the
+    /// name the APIs use for it. The one place sampling parameters are checked: the gateway,
+    /// the worker and the sampler all call it.
+    public func validate() throws(SamplingError) {
+        func check(_ ok: Bool, _ name: String, _ value: Any, _ rule: String) throws(SamplingError) {
             if !ok { throw SamplingError.invalidParameter(name: name, value: "\(value)", rule: rule) }
         }
         try check(temperature.isFinite && temperature >= 0, "temperature", temperature, "must be finite and >= 0")
-        try check(topK >= 0, "topK", topK, "must be >= 0")
-        try check(topP.isFinite && topP > 0 && topP <= 1, "topP", topP, "must be in (0, 1]")
-        try check(minP.isFinite && minP >= 0 && minP <= 1, "minP", minP, "must be in [0, 1]")
-        try check(repeatPenalty.isFinite && repeatPenalty > 0, "repeatPenalty", repeatPenalty, "must be finite and > 0")
-        try check(repeatLastN >= -1, "repeatLastN", repeatLastN, "must be >= -1")
-        try check(maxTokens >= 0, "maxTokens", maxTokens, "must be >= 0")
-        try check(!stopStrings.contains(""), "stopStrings", stopStrings, "must not contain an empty string")
+        try check(topK >= 0, "top_k", topK, "must be >= 0")
+        try check(topP.isFinite && topP > 0 && topP <= 1, "top_p", topP, "must be in (0, 1]")
+        try check(minP.isFinite && minP >= 0 && minP <= 1, "min_p", minP, "must be in [0, 1]")
+        try check(repeatPenalty.isFinite && repeatPenalty > 0, "repeat_penalty", repeatPenalty, "must be finite and > 0")
+        try check(repeatLastN >= -1, "repeat_last_n", repeatLastN, "must be >= -1")
+        try check(maxTokens >= 0, "max_tokens", maxTokens, "must be >= 0")
+        try check(
+            stopStrings.count <= Self.maxStopStrings, "stop", stopStrings.count,
+            "strings given; at most \(Self.maxStopStrings) are allowed")
+        try check(!stopStrings.contains(""), "stop", stopStrings, "must not contain an empty string")
     }
 }
 
@@ -63,9 +71,16 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable, Sendable {
 
     public var description: String {
         switch self {
-        case .invalidParameter(let name, let value, let rule): "sampling parameter \(name) = \(value) \(rule)"
+        case .invalidParameter(let name, let value, let rule): "\(name) = \(value) \(rule)"
         case .emptyLogits: "cannot sample from an empty logit vector"
         case .noFiniteLogits: "every logit is -infinity or NaN; nothing can be sampled"
         }
+    }
+}
+
+extension SamplingError {
+    /// The parameter at fault, when there is one (OpenAI's error `param`).
+    public var parameterName: String? {
+        if case .invalidParameter(let name, _, _) = self { name } else { nil }
     }
 }

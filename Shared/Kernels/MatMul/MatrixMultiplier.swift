@@ -22,6 +22,8 @@ public struct MatmulTarget {
 /// prepared once, and the output rows of all matrices are handed out to the workers in
 /// chunks, so a slow worker does not hold up the others. Results do not depend on the
 /// thread count or on how rows are split.
+// @unchecked: its scratch buffers are raw memory written by pool threads on disjoint row
+// chunks during one `multiply`, and callers serialize `multiply` (one per stage at a time).
 public final class MatrixMultiplier: @unchecked Sendable {
     public let pool: ThreadPool
     /// Batches of at least this many tokens use the float GEMM path.

@@ -3,6 +3,7 @@ import GGUF
 /// A read-only view of a 2-D weight tensor in its ggml block layout: `rows` rows of
 /// `columns` values, each row stored contiguously (ggml's ne0 = columns, ne1 = rows).
 /// The bytes are not copied; the owner (usually an mmapped GGUFFile) must outlive the view.
+// @unchecked: a read-only raw pointer into weights that never change while the owner lives.
 public struct WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let rows: Int

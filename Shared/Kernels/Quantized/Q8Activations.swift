@@ -6,6 +6,8 @@
 /// with an offset (Q4_1's min, Q4_0's -8) need. Storing the values
 /// already widened and split by parity lets the dot kernels multiply with plain 16-bit
 /// lane-wise products, matching the lane order the weight unpacking produces.
+// @unchecked: raw buffers filled once per matmul before the pool threads read them; the
+// pool's dispatch orders the writes before the reads.
 public final class Q8Activations: @unchecked Sendable {
     public static let blockSize = 32
 

@@ -7,6 +7,8 @@ import Synchronization
 /// The forward pass dispatches a few hundred times per token, so waking must be cheap:
 /// idle workers spin on an atomic generation counter for a short while before they sleep
 /// on a condition variable.
+// @unchecked: its state is shared with the worker threads through atomics and a condition
+// variable (WorkerState), which the compiler cannot check.
 public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
     private let state: WorkerState
@@ -43,6 +45,7 @@ public final class ThreadPool: @unchecked Sendable {
 }
 
 /// What the pool and its worker threads share; workers keep it alive until they exit.
+// @unchecked: fields are atomics, or guarded by the condition variable's mutex.
 private final class WorkerState: @unchecked Sendable {
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)

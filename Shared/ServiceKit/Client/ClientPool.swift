@@ -1,42 +1,74 @@
-import Foundation
 import GRPCCore
+import ServiceLifecycle
 import Synchronization
 
-/// One long-lived gRPC client per peer address, created on first use, so that services that
-/// talk to many workers reuse HTTP/2 connections instead of dialling per call.
-public final class ClientPool: Sendable {
-    private struct Entry {
-        let client: TesseraGRPCClient
-        let task: Task<Void, Never>
+/// One long-lived gRPC client per peer address, made on first use, so a service that talks
+/// to many peers (workers, the next stage, the cache-manager) reuses HTTP/2 connections
+/// instead of dialling per call. The pool is a `Service`: every client's connections run as
+/// child tasks of `run()`, and graceful shutdown closes them all (in-flight calls finish).
+/// List it before the services that use it, so the group stops it after them.
+public final class ClientPool: Service, Sendable {
+    public enum PoolError: Error, Sendable, CustomStringConvertible {
+        /// The pool has shut down (the service is stopping).
+        case closed
+
+        public var description: String { "the service is shutting down" }
     }
 
-    private let entries = Mutex<[ListenAddress: Entry]>([:])
+    private struct State {
+        var clients: [ListenAddress: TesseraGRPCClient] = [:]
+        var closed = false
+    }
 
-    public init() {}
+    private let state = Mutex(State())
+    private let started: AsyncStream<TesseraGRPCClient>
+    private let starter: AsyncStream<TesseraGRPCClient>.Continuation
 
+    public init() {
+        (started, starter) = AsyncStream.makeStream()
+    }
+
+    /// The client for `address`, connecting on first use. Its calls wait until `run()` runs
+    /// its connections.
     public func client(for address: ListenAddress) throws -> TesseraGRPCClient {
-        if let existing = entries.withLock({ $0[address]?.client }) { return existing }
-        let client = try ServiceClient.make(address)
-        let created = entries.withLock { entries -> TesseraGRPCClient in
-            if let raced = entries[address] { return raced.client }
-            let task = Task { _ = try? await client.runConnections() }
-            entries[address] = Entry(client: client, task: task)
+        try state.withLock { state in
+            if let existing = state.clients[address] { return existing }
+            guard !state.closed else { throw PoolError.closed }
+            let client = try ServiceClient.make(address)
+            state.clients[address] = client
+            starter.yield(client)
             return client
         }
-        return created
     }
 
-    /// Drops a peer's client (for example after the peer died), closing its connections.
+    /// Drops a peer's client (the peer died: its address may come back as a restarted
+    /// process, which gets a fresh connection on next use).
     public func remove(_ address: ListenAddress) {
-        let entry = entries.withLock { $0.removeValue(forKey: address) }
-        entry?.client.beginGracefulShutdown()
+        let client = state.withLock { $0.clients.removeValue(forKey: address) }
+        client?.beginGracefulShutdown()
     }
 
-    public func closeAll() {
-        let all = entries.withLock { entries in
-            defer { entries.removeAll() }
-            return Array(entries.values)
+    /// Runs every client's connections until graceful shutdown or cancellation.
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { [self] in
+                try? await gracefulShutdown()
+                close()
+            }
+            for await client in started {
+                group.addTask { try? await client.runConnections() }
+            }
+            group.cancelAll()  // cancelled before shutdown: stop waiting for it
         }
-        for entry in all { entry.client.beginGracefulShutdown() }
+    }
+
+    /// Refuses new clients and lets the open ones finish their calls and close.
+    private func close() {
+        let clients = state.withLock { state in
+            state.closed = true
+            return Array(state.clients.values)
+        }
+        starter.finish()
+        for client in clients { client.beginGracefulShutdown() }
     }
 }

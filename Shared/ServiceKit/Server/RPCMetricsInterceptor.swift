@@ -20,7 +20,9 @@ struct RPCMetricsInterceptor: ServerInterceptor {
             record(method: method, code: "\(error.code)", since: start)
             throw error
         } catch {
-            record(method: method, code: "unknown", since: start)
+            // Domain errors become statuses through RPCErrorConvertible (the server converts them).
+            let code = (error as? any RPCErrorConvertible).map { "\($0.rpcErrorCode)" } ?? "unknown"
+            record(method: method, code: code, since: start)
             throw error
         }
     }

@@ -226,6 +226,14 @@ public nonisolated struct Tessera_V1_ModelManifest: @unchecked Sendable {
     set {_uniqueStorage()._shards = newValue}
   }
 
+  /// The output projection is the token embedding (no output.weight): `output` counts the
+  /// table again because a split pipeline's last stage holds its own copy, but a stage that
+  /// holds both the first and the last layer stores it once.
+  public var tiedOutput: Bool {
+    get {_storage._tiedOutput}
+    set {_uniqueStorage()._tiedOutput = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -536,7 +544,7 @@ nonisolated extension Tessera_V1_LayerCost: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelManifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}architecture\0\u{3}layer_count\0\u{3}embedding_length\0\u{3}context_length\0\u{3}vocab_size\0\u{3}file_size\0\u{3}file_type\0\u{1}layers\0\u{1}embedding\0\u{1}output\0\u{3}activation_bytes_per_token\0\u{1}shards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}architecture\0\u{3}layer_count\0\u{3}embedding_length\0\u{3}context_length\0\u{3}vocab_size\0\u{3}file_size\0\u{3}file_type\0\u{1}layers\0\u{1}embedding\0\u{1}output\0\u{3}activation_bytes_per_token\0\u{1}shards\0\u{3}tied_output\0")
 
   fileprivate class _StorageClass {
     var _model: Tessera_V1_ModelRef? = nil
@@ -552,6 +560,7 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
     var _output: Tessera_V1_LayerCost? = nil
     var _activationBytesPerToken: UInt32 = 0
     var _shards: [Tessera_V1_ShardRef] = []
+    var _tiedOutput: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -575,6 +584,7 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
       _output = source._output
       _activationBytesPerToken = source._activationBytesPerToken
       _shards = source._shards
+      _tiedOutput = source._tiedOutput
     }
   }
 
@@ -606,6 +616,7 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._output) }()
         case 12: try { try decoder.decodeSingularUInt32Field(value: &_storage._activationBytesPerToken) }()
         case 13: try { try decoder.decodeRepeatedMessageField(value: &_storage._shards) }()
+        case 14: try { try decoder.decodeSingularBoolField(value: &_storage._tiedOutput) }()
         default: break
         }
       }
@@ -657,6 +668,9 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
       if !_storage._shards.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._shards, fieldNumber: 13)
       }
+      if _storage._tiedOutput != false {
+        try visitor.visitSingularBoolField(value: _storage._tiedOutput, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -679,6 +693,7 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
         if _storage._output != rhs_storage._output {return false}
         if _storage._activationBytesPerToken != rhs_storage._activationBytesPerToken {return false}
         if _storage._shards != rhs_storage._shards {return false}
+        if _storage._tiedOutput != rhs_storage._tiedOutput {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -99,35 +99,9 @@ public nonisolated struct Tessera_V1_HeartbeatResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Shards the worker should host (it fetches missing ones from the cache-manager).
-  public var assignments: [Tessera_V1_ShardAssignment] = []
-
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
-}
-
-public nonisolated struct Tessera_V1_ShardAssignment: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var shard: Tessera_V1_ShardRef {
-    get {_shard ?? Tessera_V1_ShardRef()}
-    set {_shard = newValue}
-  }
-  /// Returns true if `shard` has been explicitly set.
-  public var hasShard: Bool {self._shard != nil}
-  /// Clears the value of `shard`. Subsequent reads from it will return its default value.
-  public mutating func clearShard() {self._shard = nil}
-
-  public var cacheManagerAddress: String = String()
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _shard: Tessera_V1_ShardRef? = nil
 }
 
 public nonisolated struct Tessera_V1_ListWorkersRequest: Sendable {
@@ -248,6 +222,7 @@ public nonisolated struct Tessera_V1_GetPlacementResponse: Sendable {
 
   public var pipelines: [Tessera_V1_Pipeline] = []
 
+  /// counts the plans installed since the scheduler started
   public var planGeneration: UInt64 = 0
 
   /// human-readable table
@@ -485,68 +460,18 @@ nonisolated extension Tessera_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Tessera_V1_HeartbeatResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HeartbeatResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}assignments\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{b}assignments\0\u{c}\u{1}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.assignments) }()
-      default: break
-      }
-    }
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.assignments.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.assignments, fieldNumber: 1)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_HeartbeatResponse, rhs: Tessera_V1_HeartbeatResponse) -> Bool {
-    if lhs.assignments != rhs.assignments {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Tessera_V1_ShardAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardAssignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}cache_manager_address\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._shard) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.cacheManagerAddress) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._shard {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.cacheManagerAddress.isEmpty {
-      try visitor.visitSingularStringField(value: self.cacheManagerAddress, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Tessera_V1_ShardAssignment, rhs: Tessera_V1_ShardAssignment) -> Bool {
-    if lhs._shard != rhs._shard {return false}
-    if lhs.cacheManagerAddress != rhs.cacheManagerAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -100,12 +100,4 @@ enum OpenAIJSON {
         return (try? encoder.encode(value)) ?? Data("{}".utf8)
     }
 
-    static func finishReason(_ reason: Tessera_V1_FinishReason) -> String {
-        switch reason {
-        case .length: "length"
-        case .cancelled: "cancelled"
-        case .error: "error"
-        default: "stop"
-        }
-    }
 }

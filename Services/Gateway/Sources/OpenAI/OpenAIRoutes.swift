@@ -43,7 +43,7 @@ struct OpenAIRoutes: Sendable {
             GatewayMetrics.request(api: api, outcome: "ok")
             return response
         } catch {
-            let failure = GatewayService.gatewayError(error)
+            let failure = GatewayError(error)
             GatewayMetrics.request(api: api, outcome: "\(failure.kind)")
             return Self.errorResponse(failure)
         }
@@ -57,7 +57,7 @@ struct OpenAIRoutes: Sendable {
         _ = try await session.run { update in
             text += update.text
             completionTokens = update.completionTokens
-            if let reason = update.finishReason { finish = OpenAIJSON.finishReason(reason) }
+            if let reason = update.finishReason { finish = reason.openAIName }
         }
         let choice =
             header.endpoint == .chat
@@ -77,30 +77,19 @@ struct OpenAIRoutes: Sendable {
             let list = OpenAIModelList(
                 data: served.map {
                     .init(
-                        id: $0.name.isEmpty ? $0.model.sha256 : $0.name, created: created, sha256: $0.model.sha256,
-                        contextLength: Int($0.contextLength), ready: $0.ready)
+                        id: $0.model.name.isEmpty ? $0.model.sha256 : $0.model.name, created: created,
+                        sha256: $0.model.sha256, contextLength: $0.contextLength, ready: $0.ready)
                 })
             return Self.jsonResponse(.ok, OpenAIJSON.encode(list))
         } catch {
-            return Self.errorResponse(GatewayService.gatewayError(error))
+            return Self.errorResponse(GatewayError(error))
         }
     }
 
     // MARK: Responses
 
     static func errorResponse(_ error: GatewayError) -> Response {
-        let (status, type, code) = errorShape(error.kind)
-        return errorResponse(status: status, message: error.message, type: type, param: error.parameter, code: code)
-    }
-
-    static func errorShape(_ kind: GatewayError.Kind) -> (HTTPResponse.Status, String, String?) {
-        switch kind {
-        case .invalidArgument: (.badRequest, "invalid_request_error", "invalid_value")
-        case .promptTooLong: (.badRequest, "invalid_request_error", "context_length_exceeded")
-        case .modelNotFound: (.notFound, "invalid_request_error", "model_not_found")
-        case .unavailable: (.serviceUnavailable, "unavailable_error", "service_unavailable")
-        case .internalError: (.internalServerError, "server_error", "internal_error")
-        }
+        jsonResponse(error.httpStatus, OpenAIJSON.encode(OpenAIErrorBody(error)))
     }
 
     static func errorResponse(

@@ -24,6 +24,9 @@ enum OpenAIStream {
     ) async throws -> Response {
         let (updates, sink) = AsyncThrowingStream.makeStream(of: GenerationUpdate.self)
         let firstToken = OneShot<GatewayError?>()
+        // Unstructured because the handler must return the Response (its status decided by
+        // the first token) while the generation goes on; the response body owns it: its
+        // writer cancels it when the stream ends or the client leaves (`defer` below).
         let generation = Task {
             do {
                 _ = try await session.run { update in
@@ -33,7 +36,7 @@ enum OpenAIStream {
                 sink.finish()
                 GatewayMetrics.request(api: api, outcome: "ok")
             } catch {
-                let failure = GatewayService.gatewayError(error)
+                let failure = GatewayError(error)
                 GatewayMetrics.request(api: api, outcome: error is CancellationError ? "cancelled" : "\(failure.kind)")
                 firstToken.set(failure)
                 sink.finish(throwing: failure)
@@ -63,7 +66,7 @@ enum OpenAIStream {
                 do {
                     for try await update in updates {
                         completionTokens = update.completionTokens
-                        let finish = update.finishReason.map(OpenAIJSON.finishReason)
+                        let finish = update.finishReason?.openAIName
                         if header.endpoint == .completion {
                             if !update.text.isEmpty || finish != nil {
                                 try await writer.write(event(chunk(header, text: update.text, finish: finish)))
@@ -82,9 +85,7 @@ enum OpenAIStream {
                         try await writer.write(event(usageChunk(header, usage)))
                     }
                 } catch let failure as GatewayError {
-                    let (_, type, code) = OpenAIRoutes.errorShape(failure.kind)
-                    let body = OpenAIErrorBody(error: .init(message: failure.message, type: type, param: failure.parameter, code: code))
-                    try await writer.write(event(OpenAIJSON.encode(body)))
+                    try await writer.write(event(OpenAIJSON.encode(OpenAIErrorBody(failure))))
                 }
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 try await writer.finish(nil)

@@ -1,4 +1,6 @@
-/// A `host:port` pair. Services bind 127.0.0.1 by default and 0.0.0.0 in containers.
+/// A `host:port` pair: where a service listens, or where a peer is reached. Addresses are
+/// parsed into this type once, where they enter the system (flags, registrations, the
+/// wire's conversions); the rest of the code never splits strings on ':'.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -16,6 +18,12 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         let host = String(text[..<colon])
         guard !host.isEmpty else { return nil }
         self.init(host: host, port: port)
+    }
+
+    /// A peer's address: like `init?(parsing:)`, but port 0 (listen anywhere) cannot be dialled.
+    public init?(peer text: String) {
+        guard let address = ListenAddress(parsing: text), address.port > 0 else { return nil }
+        self = address
     }
 
     public var description: String { "\(host):\(port)" }

@@ -1,0 +1,50 @@
+import Hummingbird
+
+// The gateway's errors as the HTTP API answers them: a status and OpenAI's error body.
+extension GatewayError {
+    var httpStatus: HTTPResponse.Status {
+        switch kind {
+        case .invalidArgument, .promptTooLong: .badRequest
+        case .modelNotFound: .notFound
+        case .unavailable: .serviceUnavailable
+        case .internalError: .internalServerError
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    var openAIType: String {
+        switch kind {
+        case .invalidArgument, .promptTooLong, .modelNotFound: "invalid_request_error"
+        case .unavailable: "unavailable_error"
+        case .internalError: "server_error"
+        }
+    }
+
+    /// OpenAI's `error.code`.
+    var openAICode: String {
+        switch kind {
+        case .invalidArgument: "invalid_value"
+        case .promptTooLong: "context_length_exceeded"
+        case .modelNotFound: "model_not_found"
+        case .unavailable: "service_unavailable"
+        case .internalError: "internal_error"
+        }
+    }
+}
+
+extension OpenAIErrorBody {
+    init(_ error: GatewayError) {
+        self.init(
+            error: .init(message: error.message, type: error.openAIType, param: error.parameter, code: error.openAICode))
+    }
+}
+
+extension FinishReason {
+    /// OpenAI's `finish_reason`.
+    var openAIName: String {
+        switch self {
+        case .stop: "stop"
+        case .length: "length"
+        }
+    }
+}

@@ -1,0 +1,8 @@
+/// A stage failed in a way another pipeline can recover from (a worker died, hung or lost
+/// its shard): the generation fails over.
+struct PipelineFailure: Error, Sendable {
+    /// What went wrong, as the stages reported it ("UNAVAILABLE: stage worker-2 … failed").
+    var reason: String
+    /// The worker the stages blamed, if any (else the first stage is presumed at fault).
+    var workerID: String?
+}

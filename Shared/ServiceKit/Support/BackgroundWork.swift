@@ -1,0 +1,34 @@
+import ServiceLifecycle
+
+/// Short jobs that a request starts but must not cancel: releasing a lease or reporting a
+/// failed worker has to happen even when the client that caused it has gone. Each job runs
+/// as a child task of this service, so the service group owns it: at graceful shutdown the
+/// service takes no more jobs and returns once the running ones have finished.
+public final class BackgroundWork: Service, Sendable {
+    public typealias Job = @Sendable () async -> Void
+
+    private let jobs: AsyncStream<Job>
+    private let submitter: AsyncStream<Job>.Continuation
+
+    public init() {
+        (jobs, submitter) = AsyncStream.makeStream()
+    }
+
+    /// Queues `job`; it starts at once while the service runs. Dropped after shutdown.
+    public func submit(_ job: @escaping Job) {
+        submitter.yield(job)
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { [submitter] in
+                try? await gracefulShutdown()
+                submitter.finish()  // the loop below ends once the queued jobs have started
+            }
+            for await job in jobs {
+                group.addTask { await job() }
+            }
+            group.cancelAll()
+        }
+    }
+}

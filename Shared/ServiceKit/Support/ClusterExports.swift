@@ -1,0 +1,2 @@
+// Every service speaks the cluster's domain vocabulary (addresses, references, routes).
+@_exported import Cluster
