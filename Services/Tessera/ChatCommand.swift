@@ -88,9 +88,7 @@ struct ChatStats: Sendable {
     var finish = "none"
 
     var line: String {
-        func seconds(_ duration: Duration) -> Double {
-            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        }
+        func seconds(_ duration: Duration) -> Double { duration.inSeconds }
         let first = firstToken.map(seconds) ?? 0
         // Decode speed: tokens after the first over the time after it.
         let decode = tokens > 1 && seconds(total) > first ? Double(tokens - 1) / (seconds(total) - first) : 0

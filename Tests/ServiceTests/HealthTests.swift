@@ -3,24 +3,25 @@ import Foundation
 import FoundationNetworking
 #endif
 import GRPCCore
+import Scheduler
 import ServiceKit
 import Testing
 import TesseraProto
 
 @Suite struct HealthTests {
     @Test func schedulerReportsServingForServerAndService() async throws {
-        let scheduler = try await startScheduler()
-        defer { Task { await scheduler.shutdown() } }
-        let address = scheduler.addresses.grpc
-        #expect(try await eventually { await HealthProbe.isServing(address) })
-        #expect(await HealthProbe.isServing(address, service: "tessera.v1.Scheduler"))
-        let unknown = await rpcCode {
-            try await ServiceClient.with(address) { client in
+        // Health needs no socket: the scheduler runs on an in-process transport.
+        var configuration = SchedulerConfiguration()
+        configuration.cacheManagerAddress = ListenAddress(host: "127.0.0.1", port: 1)
+        let scheduler = try buildScheduler(configuration, logger: quietLogger)
+        try await scheduler.withInProcessServer { client in
+            #expect(try await eventually { await HealthProbe.isServing(client) })
+            #expect(await HealthProbe.isServing(client, service: "tessera.v1.Scheduler"))
+            let unknown = await rpcCode {
                 _ = try await Grpc_Health_V1_Health.Client(wrapping: client).check(.with { $0.service = "no.such.Service" })
             }
+            #expect(unknown == .notFound)
         }
-        #expect(unknown == .notFound)
-        await scheduler.shutdown()
     }
 
     @Test func workerIsNotServingUntilRegistered() async throws {

@@ -13,15 +13,11 @@ enum GatewayMetrics {
     }
 
     static func timeToFirstToken(_ duration: Duration) {
-        Metrics.Timer(label: "tessera_gateway_time_to_first_token_seconds").recordNanoseconds(nanoseconds(duration))
+        Metrics.Timer(label: "tessera_gateway_time_to_first_token_seconds").recordNanoseconds(duration.inNanoseconds)
     }
 
     static func failover(pause: Duration) {
         Counter(label: "tessera_gateway_failovers_total").increment()
-        Metrics.Timer(label: "tessera_gateway_failover_pause_seconds").recordNanoseconds(nanoseconds(pause))
-    }
-
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        Metrics.Timer(label: "tessera_gateway_failover_pause_seconds").recordNanoseconds(pause.inNanoseconds)
     }
 }

@@ -4,16 +4,16 @@ import TesseraProto
 /// Asks a server's `grpc.health.v1.Health` whether it is SERVING.
 public enum HealthProbe {
     public static func isServing(_ address: ListenAddress, service: String = "") async -> Bool {
-        do {
-            return try await ServiceClient.with(address) { client in
-                let health = Grpc_Health_V1_Health.Client(wrapping: client)
-                let response = try await health.check(
-                    .with { $0.service = service }, options: .timeout(.seconds(2)))
-                return response.status == .serving
-            }
-        } catch {
-            return false
-        }
+        (try? await ServiceClient.with(address) { client in await isServing(client, service: service) }) ?? false
+    }
+
+    /// Whether the server behind `client` reports SERVING (any transport).
+    public static func isServing<Transport: ClientTransport>(
+        _ client: GRPCClient<Transport>, service: String = ""
+    ) async -> Bool {
+        let response = try? await Grpc_Health_V1_Health.Client(wrapping: client).check(
+            .with { $0.service = service }, options: .timeout(.seconds(2)))
+        return response?.status == .serving
     }
 }
 

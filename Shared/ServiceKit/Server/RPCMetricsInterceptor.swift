@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import Cluster
 import Metrics
 
 /// Counts every RPC by method and status code and records its duration, so each service's
@@ -36,8 +37,6 @@ struct RPCMetricsInterceptor: ServerInterceptor {
 
 extension Metrics.Timer {
     func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-        recordNanoseconds(nanos)
+        recordNanoseconds((ContinuousClock.now - start).inNanoseconds)
     }
 }

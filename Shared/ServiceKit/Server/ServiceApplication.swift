@@ -45,39 +45,21 @@ public struct ServiceApplication: Sendable {
     /// Binds the listeners and starts everything. Returns once both listeners are bound,
     /// or throws `ServiceError.cannotListen` naming the address and reason.
     public func start(handleSignals: Bool = false) async throws -> RunningService {
-        ServiceMetrics.bootstrap()
-        // NOT_SERVING until the service itself says it is ready.
-        health.set(.notServing)
-        for service in rpcServices {
-            if let described = service as? any DescribedService { health.set(.notServing, for: described.healthName) }
-        }
-
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: grpcAddress.host, port: grpcAddress.port), transportSecurity: .plaintext)
-        let server = GRPCServer(
-            transport: transport, services: rpcServices + [HealthService(store: health)],
-            interceptors: [RPCMetricsInterceptor()])
-
         let (events, eventSink) = AsyncStream<StartEvent>.makeStream()
-        var services: [any Service] = [GRPCServerService(server: server) { eventSink.yield(.failed($0)) }]
-        if let httpAddress {
-            let router = HTTPEndpoint.makeRouter(health: health, extraRoutes: httpRoutes)
-            services.append(
-                Application(
-                    router: router,
-                    configuration: .init(address: .hostname(httpAddress.host, port: httpAddress.port), serverName: name),
-                    onServerRunning: { channel in eventSink.yield(.httpBound(channel.localAddress?.port ?? httpAddress.port)) },
-                    logger: logger))
-        }
-        services += backgroundServices
-        services.append(ReadinessService(application: self))
-        services.append(ShutdownMarker(health: health))  // last in, first told of shutdown
+        var onHTTPBound: (@Sendable (Int) -> Void)?
+        if httpAddress != nil { onHTTPBound = { eventSink.yield(.httpBound($0)) } }
+        let services = services(
+            serving: transport, onHTTPBound: onHTTPBound, onServerFailure: { eventSink.yield(.failed($0)) })
 
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
+        // Unstructured because `start` returns while the group runs; the RunningService owns
+        // the task (`shutdown()` and `wait()` end and await it).
         let runTask = Task {
             defer { eventSink.finish() }
             do { try await group.run() } catch {
@@ -135,6 +117,38 @@ public struct ServiceApplication: Sendable {
         logger.info(
             "listening", metadata: ["grpc": "\(addresses.grpc)", "http": "\(addresses.http?.description ?? "-")"])
         return RunningService(addresses: addresses, group: group, task: runTask)
+    }
+
+    /// Everything one run consists of, around a gRPC server on `transport`: the server (with
+    /// `grpc.health.v1.Health` and the metrics interceptor), the HTTP listener when there is
+    /// one, the background services, readiness, and the shutdown marker.
+    func services<Transport: ServerTransport>(
+        serving transport: Transport, onHTTPBound: (@Sendable (Int) -> Void)?,
+        onServerFailure: @escaping @Sendable (any Error) -> Void = { _ in }
+    ) -> [any Service] {
+        ServiceMetrics.bootstrap()
+        // NOT_SERVING until the service itself says it is ready.
+        health.set(.notServing)
+        for service in rpcServices {
+            if let described = service as? any DescribedService { health.set(.notServing, for: described.healthName) }
+        }
+        let server = GRPCServer(
+            transport: transport, services: rpcServices + [HealthService(store: health)],
+            interceptors: [RPCMetricsInterceptor()])
+        var services: [any Service] = [GRPCServerService(server: server, onFailure: onServerFailure)]
+        if let httpAddress, let onHTTPBound {
+            let router = HTTPEndpoint.makeRouter(health: health, extraRoutes: httpRoutes)
+            services.append(
+                Application(
+                    router: router,
+                    configuration: .init(address: .hostname(httpAddress.host, port: httpAddress.port), serverName: name),
+                    onServerRunning: { channel in onHTTPBound(channel.localAddress?.port ?? httpAddress.port) },
+                    logger: logger))
+        }
+        services += backgroundServices
+        services.append(ReadinessService(application: self))
+        services.append(ShutdownMarker(health: health))  // last in, first told of shutdown
+        return services
     }
 
     /// The innermost message of a bind failure ("Address already in use (errno: 98)").

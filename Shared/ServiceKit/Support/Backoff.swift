@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 
 /// Exponential backoff with full jitter, capped: used for registration and reconnects so
@@ -16,9 +17,7 @@ public struct Backoff: Sendable {
 
     /// The delay before the next attempt.
     public mutating func next() -> Duration {
-        let base = Double(initial.components.seconds) + Double(initial.components.attoseconds) / 1e18
-        let cap = Double(maximum.components.seconds) + Double(maximum.components.attoseconds) / 1e18
-        let ceiling = min(cap, base * pow(multiplier, Double(attempt)))
+        let ceiling = min(maximum.inSeconds, initial.inSeconds * pow(multiplier, Double(attempt)))
         attempt += 1
         return .milliseconds(Int(Double.random(in: ceiling / 2...ceiling) * 1000))
     }
