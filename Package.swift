@@ -11,10 +11,11 @@ let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "ha
 #else
 let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "generic"
 #endif
-let numericSettings: [SwiftSetting] = [
-    .unsafeFlags(["-O", "-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"]),
-    .swiftLanguageMode(.v5),
-]
+/// Every target: Swift 6 language mode (complete concurrency checking). Each remaining
+/// `@unchecked Sendable` says in a comment why it is safe.
+let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let numericSettings: [SwiftSetting] =
+    swiftSettings + [.unsafeFlags(["-O", "-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"])]
 
 let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
 let grpcHTTP2 = Target.Dependency.product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
@@ -26,10 +27,10 @@ let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 /// its `build…` function; the executable is a few lines that parse flags and run it.
 func service(_ name: String, dependencies: [Target.Dependency]) -> [Target] {
     [
-        .target(name: name, dependencies: dependencies, path: "Services/\(name)/Sources"),
+        .target(name: name, dependencies: dependencies, path: "Services/\(name)/Sources", swiftSettings: swiftSettings),
         .executableTarget(
             name: "\(name)Main", dependencies: [.target(name: name), "ServiceKit", argumentParser],
-            path: "Services/\(name)/Main"),
+            path: "Services/\(name)/Main", swiftSettings: swiftSettings),
     ]
 }
 
@@ -69,7 +70,7 @@ let package = Package(
     targets: ([
         // MARK: Shared libraries
         // Domain vocabulary every service shares (addresses, shard and model references, routes).
-        .target(name: "Cluster", path: "Shared/Cluster"),
+        .target(name: "Cluster", path: "Shared/Cluster", swiftSettings: swiftSettings),
         // Generated protobuf code, and the one place each wire type converts to a domain type.
         .target(
             name: "TesseraProto",
@@ -77,17 +78,18 @@ let package = Package(
                 "Cluster", "Inference", "Placement", grpcCore, grpcProtobuf,
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            path: "Shared/TesseraProto"),
+            path: "Shared/TesseraProto", swiftSettings: swiftSettings),
         .target(
             name: "ServiceKit",
             dependencies: [
                 "Cluster", "TesseraProto", grpcCore, grpcHTTP2, logging, argumentParser,
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            path: "Shared/ServiceKit"),
+            path: "Shared/ServiceKit", swiftSettings: swiftSettings),
         .target(name: "GGUF", path: "Shared/GGUF", swiftSettings: numericSettings),
         .target(name: "Kernels", dependencies: ["GGUF"], path: "Shared/Kernels", swiftSettings: numericSettings),
         .target(name: "Tokenization", dependencies: ["GGUF"], path: "Shared/Tokenization", swiftSettings: numericSettings),
@@ -97,8 +99,8 @@ let package = Package(
         .target(name: "Placement", path: "Shared/Placement", exclude: ["README.md"], swiftSettings: numericSettings),
         .target(
             name: "Integrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
-            path: "Shared/Integrity"),
-        .target(name: "ModelStore", dependencies: ["GGUF", "Integrity", "Placement"], path: "Shared/ModelStore"),
+            path: "Shared/Integrity", swiftSettings: swiftSettings),
+        .target(name: "ModelStore", dependencies: ["GGUF", "Integrity", "Placement"], path: "Shared/ModelStore", swiftSettings: swiftSettings),
 
         // MARK: Services (library + executable each)
     ]
@@ -119,23 +121,23 @@ let package = Package(
                     "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement", "ModelStore",
                     "Integrity", "Kernels", argumentParser,
                 ],
-                path: "Services/Tessera"),
+                path: "Services/Tessera", swiftSettings: swiftSettings),
 
             // MARK: Tests (one target per concern)
-            .testTarget(name: "GGUFTests", dependencies: ["GGUF"], path: "Tests/GGUFTests"),
-            .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], path: "Tests/KernelsTests"),
+            .testTarget(name: "GGUFTests", dependencies: ["GGUF"], path: "Tests/GGUFTests", swiftSettings: swiftSettings),
+            .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], path: "Tests/KernelsTests", swiftSettings: swiftSettings),
             .testTarget(
-                name: "TokenizationTests", dependencies: ["Tokenization", "GGUF"], path: "Tests/TokenizationTests"),
+                name: "TokenizationTests", dependencies: ["Tokenization", "GGUF"], path: "Tests/TokenizationTests", swiftSettings: swiftSettings),
             .testTarget(
                 name: "InferenceTests", dependencies: ["Inference", "Kernels", "GGUF", "Tokenization"],
-                path: "Tests/InferenceTests"),
-            .testTarget(name: "PlacementTests", dependencies: ["Placement"], path: "Tests/PlacementTests"),
+                path: "Tests/InferenceTests", swiftSettings: swiftSettings),
+            .testTarget(name: "PlacementTests", dependencies: ["Placement"], path: "Tests/PlacementTests", swiftSettings: swiftSettings),
             .testTarget(
                 name: "ServiceTests",
                 dependencies: [
                     "ServiceKit", "TesseraProto", "Gateway", "Scheduler", "CacheManager", "InferenceWorker", "Verifier",
                     "GGUF", "ModelStore", "Integrity", "Inference", "Tokenization", grpcCore, grpcHTTP2,
                 ],
-                path: "Tests/ServiceTests"),
+                path: "Tests/ServiceTests", swiftSettings: swiftSettings),
         ]).filter { !engineOnly || engineTargetNames.contains($0.name) }
 )

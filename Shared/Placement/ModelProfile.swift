@@ -34,6 +34,12 @@ public struct StageExtra: Sendable, Hashable, Codable {
     }
 
     public static let none = StageExtra(weightBytes: 0, bytesReadPerToken: 0, flopsPerToken: 0)
+
+    /// A token embedding table of `tableBytes` over `vocabularySize` rows: a lookup (no
+    /// arithmetic) that reads one row per token.
+    public static func tokenEmbedding(tableBytes: Int, vocabularySize: Int) -> StageExtra {
+        StageExtra(weightBytes: tableBytes, bytesReadPerToken: tableBytes / max(1, vocabularySize), flopsPerToken: 0)
+    }
 }
 
 /// The cost profile of one model: what the optimizer needs and nothing about tensors.

@@ -32,6 +32,7 @@ import TesseraProto
             #expect(manifest.fileSize == UInt64(model.fileSize))
             #expect(manifest.fileType == "Q4_1")
             #expect(manifest.activationBytesPerToken == 576 * 4)
+            #expect(manifest.tiedOutput)  // no output.weight: the head reuses token_embd.weight
 
             // Costs against the GGUF: every tensor counted once (the tied output head is the
             // embedding again), and per layer the bytes of its own tensors.

@@ -14,7 +14,7 @@ import TesseraProto
         var configuration = SchedulerConfiguration()
         configuration.cacheManagerAddress = ListenAddress(host: "127.0.0.1", port: 1)
         let scheduler = try buildScheduler(configuration, logger: quietLogger)
-        try await scheduler.withInProcessServer { client in
+        try await scheduler.withInProcessServer { client async throws in
             #expect(try await eventually { await HealthProbe.isServing(client) })
             #expect(await HealthProbe.isServing(client, service: "tessera.v1.Scheduler"))
             let unknown = await rpcCode {

@@ -1,29 +1,23 @@
 import Placement
+import ServiceKit
 import Testing
-import TesseraProto
 
 @testable import Scheduler
 
 /// The scheduler's view of speeds: the worker's measured decode rate, corrected by its real
 /// step timings; measured hops replace the configured link for their pair.
 @Suite struct ObservedSpeedsTests {
-    static func worker(_ id: String, decodeGbps: Double) -> Tessera_V1_WorkerInfo {
-        .with {
-            $0.workerID = id
-            $0.capabilities = .with {
-                $0.memoryBytes = 1 << 30
-                $0.decodeGbps = decodeGbps
-                $0.memoryBandwidthGbps = 25  // ignored when the decode rate is known
-            }
-        }
+    static func worker(_ id: String, decodeGbps: Double) -> RegisteredWorker {
+        RegisteredWorker(
+            id: id, address: ListenAddress(host: "127.0.0.1", port: 7410),
+            capabilities: WorkerCapabilities(
+                memoryBytes: 1 << 30,
+                memoryBandwidthGbps: 25,  // ignored when the decode rate is known
+                decodeGbps: decodeGbps))
     }
 
-    static func step(bytes: UInt64, seconds: Double) -> Tessera_V1_StepTiming {
-        .with {
-            $0.tokens = 1
-            $0.weightBytes = bytes
-            $0.seconds = seconds
-        }
+    static func step(bytes: UInt64, seconds: Double) -> StepTiming {
+        StepTiming(tokens: 1, seconds: seconds, weightBytes: bytes)
     }
 
     @Test func stepTimingsCorrectTheMeasuredRate() {
@@ -45,13 +39,7 @@ import TesseraProto
         let workers = [Self.worker("a", decodeGbps: 8), Self.worker("b", decodeGbps: 8)]
         let configured = LinkModel(defaultLink: Link(latencySeconds: 0.0005, bytesPerSecond: 500_000_000))
         var observed = ObservedSpeeds()
-        let hops = (0..<8).map { _ in
-            Tessera_V1_LinkTiming.with {
-                $0.toWorkerID = "b"
-                $0.roundTripSeconds = 0.004
-                $0.bytes = 0
-            }
-        }
+        let hops = (0..<8).map { _ in LinkTiming(toWorkerID: "b", roundTripSeconds: 0.004, bytes: 0) }
         observed.absorb(steps: [:], hops: ["a": hops], workers: workers)
         #expect(observed.links(over: configured).link(from: "a", to: "b").latencySeconds == 0.002)
         #expect(observed.links(over: configured).link(from: "b", to: "a") == configured.defaultLink)

@@ -1,4 +1,5 @@
 import Placement
+import ServiceKit
 import Testing
 import TesseraProto
 
@@ -16,13 +17,13 @@ import TesseraProto
         ids.map { WorkerProfile(id: $0, memoryBudgetBytes: memory, speed: WorkerSpeed(bytesPerSecond: 10e9)) }
     }
 
-    static func addresses(_ ids: [String]) -> [String: String] {
-        Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, "127.0.0.1:\(7410 + $0)") })
+    static func addresses(_ ids: [String]) -> [String: ListenAddress] {
+        Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, ListenAddress(host: "127.0.0.1", port: 7410 + $0)) })
     }
 
     func readyAll(_ live: LivePipelines) async {
         for (pipeline, index, _) in await live.claimDeployments() {
-            await live.deployed(pipelineID: pipeline, index: index, shard: .with { $0.sha256 = "s-\(pipeline)-\(index)" })
+            await live.deployed(pipelineID: pipeline, index: index, shard: ShardReference(sha256: "s-\(pipeline)-\(index)"))
         }
     }
 
@@ -90,7 +91,7 @@ import TesseraProto
         #expect(second.primary.stages.map(\.layers) != first.primary.stages.map(\.layers))
         await live.install(second, addresses: Self.addresses(["w1", "w2"]))
         for (pipeline, index, _) in claimed {  // the old loads complete after the re-plan
-            await live.deployed(pipelineID: pipeline, index: index, shard: .with { $0.sha256 = "old-\(index)" })
+            await live.deployed(pipelineID: pipeline, index: index, shard: ShardReference(sha256: "old-\(index)"))
         }
         let wanted = await live.wantedLayers()
         for stage in first.primary.stages where !second.primary.stages.contains(where: { $0.workerID == stage.workerID && $0.layers == stage.layers }) {
@@ -111,5 +112,20 @@ import TesseraProto
         #expect(pipeline.stages.first!.layers.lowerBound == 0)
         #expect(pipeline.stages.last!.layers.upperBound == 30)
         for (a, b) in zip(pipeline.stages, pipeline.stages.dropFirst()) { #expect(a.layers.upperBound == b.layers.lowerBound) }
+    }
+
+    @Test func placementCountsTheInstalledPlans() async throws {
+        let live = LivePipelines()
+        let model = OneShot<ServedModel>()
+        model.set(ServedModel(reference: ModelReference(name: "m", sha256: String(repeating: "a", count: 64)), profile: Self.model))
+        let routing = Routing(registry: WorkerRegistry(expiry: .seconds(6)), pipelines: live, model: model, logger: quietLogger)
+        #expect(try await routing.placement(.init()).planGeneration == 0)
+        let plan = try Placement.solve(model: Self.model, workers: Self.workers(["w1"]))
+        await live.install(plan, addresses: Self.addresses(["w1"]))
+        #expect(try await routing.placement(.init()).planGeneration == 1)
+        await live.install(plan, addresses: Self.addresses(["w1"]))  // the same layout again still counts
+        let placement = try await routing.placement(.with { $0.model = "m" })
+        #expect(placement.planGeneration == 2)
+        #expect(placement.pipelines.map(\.stages.count) == [1])
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRPCCore
 import Logging
 import ServiceKit
 
@@ -60,8 +59,8 @@ private func preload(_ entries: [String], into library: ModelLibrary, logger: Lo
             logger.info(
                 "preloaded",
                 metadata: ["model": "\(result.model.name)", "sha256": "\(result.model.sha256)", "already_present": "\(result.alreadyPresent)"])
-        } catch let error as RPCError {
-            throw ServiceError.configuration("cannot preload \(entry): \(error.message)")
+        } catch let error as ModelLibraryError {
+            throw ServiceError.configuration("cannot preload \(entry): \(error)")
         }
     }
 }

@@ -64,7 +64,7 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
         let shard = try await library.shard(of: model, layers: layers)
         return ServerResponse(
             message: .with {
-                $0.shard = shard.reference(model: model.reference)
+                $0.shard = Tessera_V1_ShardRef(shard.reference(model: model.reference))
                 $0.chunkSize = UInt32(ShardStreaming.chunkSize)
             })
     }

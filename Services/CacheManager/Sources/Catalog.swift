@@ -1,4 +1,5 @@
 import Foundation
+import GGUF
 import GRDB
 import ModelStore
 
@@ -15,8 +16,8 @@ struct ModelRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecor
     var fileSize: Int
     /// Modification time (seconds since 1970) at import.
     var fileModified: Double
-    /// Stored as JSON.
-    var profile: ModelCostProfile
+    /// The GGUF analysis (facts and the optimizer's cost), stored as JSON.
+    var profile: ModelAnalysis
     var importedAt: Date
 }
 
@@ -76,7 +77,41 @@ final class Catalog: Sendable {
                 table.uniqueKey(["model_sha256", "first_layer", "last_layer"])
             }
         }
+        migrator.registerMigration("v2: profiles in the optimizer's terms") { db in
+            try reprofileModels(db)
+        }
         return migrator
+    }
+
+    /// v1 stored a cost profile of its own shape; v2 stores `ModelAnalysis`, whose cost is
+    /// the optimizer's `ModelProfile`. The header of each recorded file is read again (no
+    /// tensor data, so this is quick); a file that cannot be is a clear error.
+    private static func reprofileModels(_ db: Database) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for row in try Row.fetchAll(db, sql: "SELECT sha256, name, path FROM model") {
+            let (sha256, name, path): (String, String, String) = (row["sha256"], row["name"], row["path"])
+            let analysis: ModelAnalysis
+            do {
+                analysis = try ModelAnalysis(model: GGUFFile(path: path))
+            } catch {
+                throw CatalogError.cannotReprofile(model: name, path: path, reason: "\(error)")
+            }
+            let json = String(decoding: try encoder.encode(analysis), as: UTF8.self)
+            try db.execute(sql: "UPDATE model SET profile = ? WHERE sha256 = ?", arguments: [json, sha256])
+        }
+    }
+
+    enum CatalogError: Error, CustomStringConvertible {
+        case cannotReprofile(model: String, path: String, reason: String)
+
+        var description: String {
+            switch self {
+            case .cannotReprofile(let model, let path, let reason):
+                "the catalog was written by an older version and model \(model) must be profiled again, but its file "
+                    + "\(path) cannot be read (\(reason)); restore the file, or move the catalog away and import again"
+            }
+        }
     }
 
     // MARK: Models

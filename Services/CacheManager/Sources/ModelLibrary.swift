@@ -1,12 +1,13 @@
 import Foundation
 import GGUF
-import GRPCCore
 import Integrity
 import Logging
 import ModelStore
+import ServiceKit
 
 /// The store's logic: importing models into the catalog, resolving names, and cutting
-/// shards once. Errors are `RPCError`s with the status a client should see.
+/// shards once. It throws `ModelLibraryError`s (see `ModelLibraryError+GRPC.swift` for the
+/// status each gets).
 actor ModelLibrary {
     nonisolated let storeDirectory: String
     nonisolated let shardDirectory: String
@@ -15,6 +16,8 @@ actor ModelLibrary {
     /// Model files mapped so far, by SHA-256, with the file identity they were opened with.
     private var openModels: [String: (file: GGUFFile, size: Int, modified: Double)] = [:]
     /// Shard requests being served, by model and range: concurrent requests share one cut.
+    /// The library owns these tasks rather than the requests: a cut must finish (and be
+    /// recorded) even if the request that started it gives up, since the others wait on it.
     private var shardRequests: [ShardKey: Task<ShardRow, any Error>] = [:]
 
     private struct ShardKey: Hashable {
@@ -44,7 +47,7 @@ actor ModelLibrary {
     /// Records the model at `path` (hashing it; nothing is copied). The same bytes imported
     /// again answer `alreadyPresent`.
     func importModel(path rawPath: String, displayName: String) async throws -> (model: ModelRow, alreadyPresent: Bool) {
-        guard !rawPath.isEmpty else { throw RPCError.invalidArgument("ImportModel: path is empty") }
+        guard !rawPath.isEmpty else { throw ModelLibraryError.emptyImportPath }
         let path = URL(fileURLWithPath: rawPath).standardizedFileURL.path
         let started = ContinuousClock.now
         let (file, row) = try await BlockingWork.run { try Self.inspect(path: path, displayName: displayName) }
@@ -58,10 +61,7 @@ actor ModelLibrary {
         case .alreadyPresent(let model):
             return (model, true)
         case .nameTaken(let holder):
-            throw RPCError(
-                code: .alreadyExists,
-                message: "ImportModel: the name '\(row.name)' already belongs to model \(holder.sha256) (\(holder.path)); "
-                    + "choose another with display_name")
+            throw ModelLibraryError.nameTaken(name: row.name, holderSHA256: holder.sha256, holderPath: holder.path)
         }
     }
 
@@ -69,7 +69,7 @@ actor ModelLibrary {
     /// file), then imports it.
     func importKnownModel(name: String, displayName: String) async throws -> (model: ModelRow, alreadyPresent: Bool) {
         guard let known = KnownModels.named(name) else {
-            throw RPCError(code: .notFound, message: "ImportModel: \(ModelFetcher.FetchError.unknownModel(name))")
+            throw ModelLibraryError.unknownKnownModel(.unknownModel(name))
         }
         if let model = try await catalog.model(sha256: known.sha256), Self.fileIdentity(model.path)?.size == known.sizeBytes {
             return (model, true)
@@ -79,23 +79,23 @@ actor ModelLibrary {
         do {
             path = try await BlockingWork.run { try ModelFetcher.fetch(name) { log.info("fetch", metadata: ["model": "\(name)", "step": "\($0)"]) } }
         } catch {
-            throw RPCError(code: .unavailable, message: "ImportModel: cannot fetch \(name): \(error)")
+            throw ModelLibraryError.fetchFailed(name: name, reason: "\(error)")
         }
         return try await importModel(path: path, displayName: displayName.isEmpty ? name : displayName)
     }
 
-    /// Parses, profiles and hashes a model file; bad files are INVALID_ARGUMENT with the reader's words.
-    private static func inspect(path: String, displayName: String) throws -> (GGUFFile, ModelRow) {
+    /// Parses, analyses and hashes a model file; a bad file is refused in the reader's words.
+    private static func inspect(path: String, displayName: String) throws(ModelLibraryError) -> (GGUFFile, ModelRow) {
         let file: GGUFFile
-        let profile: ModelCostProfile
+        let profile: ModelAnalysis
         do {
             file = try GGUFFile(path: path)
-            profile = try ModelCostProfile(model: file)
+            profile = try ModelAnalysis(model: file)
         } catch {
-            throw RPCError.invalidArgument("ImportModel: \(path) is not a usable model: \(error)")
+            throw .unusableModel(path: path, reason: "\(error)")
         }
         guard let identity = fileIdentity(path), let sha256 = try? FileDigest.sha256Hex(ofFile: path) else {
-            throw RPCError.invalidArgument("ImportModel: cannot read \(path)")
+            throw .unreadableModel(path: path)
         }
         let fileName = URL(fileURLWithPath: path).lastPathComponent
         let name = !displayName.isEmpty
@@ -103,7 +103,7 @@ actor ModelLibrary {
             : KnownModels.all.first { $0.sha256 == sha256 }?.name
                 ?? (fileName.hasSuffix(".gguf") ? String(fileName.dropLast(5)) : fileName)
         guard !isSHA256(name) else {
-            throw RPCError.invalidArgument("ImportModel: the name '\(name)' looks like a SHA-256; choose another")
+            throw .nameLooksLikeHash(name)
         }
         let row = ModelRow(
             sha256: sha256, name: name, path: path, fileSize: identity.size, fileModified: identity.modified,
@@ -119,10 +119,7 @@ actor ModelLibrary {
         if Self.isSHA256(wanted), let model = try await catalog.model(sha256: wanted) { return model }
         if let model = try await catalog.model(named: wanted) { return model }
         let known = try await catalog.models().map(\.name)
-        throw RPCError(
-            code: .notFound,
-            message: "model '\(wanted)' is not in the catalog (it has: \(known.isEmpty ? "nothing" : known.joined(separator: ", "))); "
-                + "import it with ImportModel")
+        throw ModelLibraryError.modelNotFound(wanted, known: known)
     }
 
     // MARK: Shards
@@ -158,12 +155,7 @@ actor ModelLibrary {
                 return info
             }
         } catch let error as ShardCutter.CutError {
-            switch error {
-            case .rangeOutsideModel, .emptyRange: throw RPCError.invalidArgument("GetShard: \(error)")
-            case .missingTensor, .missingMetadata, .invalidModelHash:
-                throw RPCError(code: .failedPrecondition, message: "GetShard: model \(model.name) cannot be cut: \(error)")
-            case .writeFailed: throw RPCError(code: .internalError, message: "GetShard: \(error)")
-            }
+            throw ModelLibraryError(cutting: model.name, error)
         }
         let row = ShardRow(
             sha256: info.sha256, modelSha256: model.sha256, firstLayer: layers.lowerBound, lastLayer: layers.upperBound,
@@ -181,18 +173,18 @@ actor ModelLibrary {
     /// A recorded shard and its file, for download; a lost file is cut again (same bytes).
     func shardFile(sha256: String) async throws -> (row: ShardRow, path: String) {
         guard Self.isSHA256(sha256) else {
-            throw RPCError.invalidArgument("DownloadShard: shard_sha256 '\(sha256)' is not 64 lowercase hex digits")
+            throw ModelLibraryError.malformedShardHash(sha256)
         }
         guard let row = try await catalog.shard(sha256: sha256) else {
-            throw RPCError(code: .notFound, message: "DownloadShard: no shard \(sha256) in the catalog; ask GetShard for it first")
+            throw ModelLibraryError.shardNotFound(sha256)
         }
         if Self.fileIdentity(shardPath(sha256))?.size != row.sizeBytes {
             guard let model = try await catalog.model(sha256: row.modelSha256) else {
-                throw RPCError(code: .notFound, message: "DownloadShard: shard \(sha256) is gone and so is its model")
+                throw ModelLibraryError.shardAndModelGone(sha256)
             }
             let recut = try await shard(of: model, layers: row.layers)
             guard recut.sha256 == sha256 else {
-                throw RPCError(code: .dataLoss, message: "DownloadShard: shard \(sha256) is gone and cutting it again gave \(recut.sha256)")
+                throw ModelLibraryError.recutDiffers(sha256, recut: recut.sha256)
             }
         }
         return (row, shardPath(sha256))
@@ -204,7 +196,7 @@ actor ModelLibrary {
     /// or modification time changed is hashed again and refused if its bytes changed.
     private func openModel(_ model: ModelRow) async throws -> GGUFFile {
         guard let identity = Self.fileIdentity(model.path) else {
-            throw RPCError(code: .failedPrecondition, message: "model file \(model.path) of \(model.name) is gone; import it again")
+            throw ModelLibraryError.modelFileGone(path: model.path, model: model.name)
         }
         if let open = openModels[model.sha256], open.size == identity.size, open.modified == identity.modified {
             return open.file
@@ -213,9 +205,7 @@ actor ModelLibrary {
             let path = model.path
             let sha256 = try await BlockingWork.run { try FileDigest.sha256Hex(ofFile: path) }
             guard sha256 == model.sha256 else {
-                throw RPCError(
-                    code: .failedPrecondition,
-                    message: "model file \(model.path) changed since it was imported as \(model.name) (SHA-256 now \(sha256)); import it again")
+                throw ModelLibraryError.modelFileChanged(path: model.path, model: model.name, sha256: sha256)
             }
             try await catalog.updateFile(ofModel: model.sha256, size: identity.size, modified: identity.modified)
         }
@@ -224,7 +214,7 @@ actor ModelLibrary {
         do {
             file = try await BlockingWork.run { try GGUFFile(path: path) }
         } catch {
-            throw RPCError(code: .failedPrecondition, message: "model file \(path) cannot be read: \(error)")
+            throw ModelLibraryError.modelFileUnreadable(path: path, reason: "\(error)")
         }
         openModels[model.sha256] = (file, identity.size, identity.modified)
         return file
@@ -239,7 +229,5 @@ actor ModelLibrary {
         return (size, modified.timeIntervalSince1970)
     }
 
-    static func isSHA256(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
+    static func isSHA256(_ text: String) -> Bool { ShardReference.isValidHash(text) }
 }

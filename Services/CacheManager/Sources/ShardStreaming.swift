@@ -10,8 +10,7 @@ enum ShardStreaming {
     /// Checks the offset against the size before anything is streamed.
     static func validate(offset: UInt64, size: Int, sha256: String) throws {
         guard offset <= UInt64(size) else {
-            throw RPCError(
-                code: .outOfRange, message: "DownloadShard: offset \(offset) is beyond the end of shard \(sha256) (\(size) bytes)")
+            throw ModelLibraryError.offsetPastEnd(offset: offset, sha256: sha256, size: size)
         }
     }
 
@@ -21,14 +20,14 @@ enum ShardStreaming {
         path: String, offset: UInt64, size: Int, to writer: RPCWriter<Tessera_V1_ShardChunk>
     ) async throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw RPCError(code: .unavailable, message: "DownloadShard: cannot open \(path); retry")
+            throw ModelLibraryError.shardFileUnopenable(path: path)
         }
         defer { try? handle.close() }
         var position = offset
         do {
             try handle.seek(toOffset: offset)
         } catch {
-            throw RPCError(code: .internalError, message: "DownloadShard: cannot seek in \(path): \(error)")
+            throw ModelLibraryError.shardFileUnseekable(path: path, reason: "\(error)")
         }
         let total = UInt64(size)
         if position == total {
@@ -42,11 +41,11 @@ enum ShardStreaming {
             do {
                 data = try handle.read(upToCount: wanted) ?? Data()
             } catch {
-                throw RPCError(code: .internalError, message: "DownloadShard: cannot read \(path): \(error)")
+                throw ModelLibraryError.shardFileUnreadable(path: path, reason: "\(error)")
             }
             guard !data.isEmpty else {
                 // The file shrank under us (it is replaced atomically, so this is not expected).
-                throw RPCError(code: .dataLoss, message: "DownloadShard: \(path) ended at \(position) of \(total) bytes")
+                throw ModelLibraryError.shardFileShrank(path: path, at: position, of: total)
             }
             try await writer.write(
                 .with {

@@ -1,6 +1,6 @@
 import Foundation
 import Placement
-import TesseraProto
+import ServiceKit
 
 /// The pipelines the scheduler routes to: those of the current plan, and older ones that
 /// drain (they keep their granted leases but take no new requests). A pipeline takes
@@ -8,10 +8,11 @@ import TesseraProto
 actor LivePipelines {
     struct LiveStage: Sendable {
         var workerID: String
-        var address: String
+        var address: ListenAddress
         var layers: Range<Int>
         var predictedSeconds: Double
-        var shard: Tessera_V1_ShardRef?
+        /// The shard the worker loaded, once it has.
+        var shard: ShardReference?
         var ready = false
         var deploying = false
     }
@@ -37,6 +38,7 @@ actor LivePipelines {
     }
 
     private(set) var pipelines: [LivePipeline] = []
+    /// Plans installed since the scheduler started (GetPlacement's `plan_generation`).
     private(set) var generation: UInt64 = 0
     private(set) var plan: Plan?
     private var leases: [String: Lease] = [:]
@@ -45,17 +47,21 @@ actor LivePipelines {
     /// Installs a new plan: identical pipelines are kept (with their readiness and leases),
     /// new ones start unready, the rest drain. Installing the same layout again only
     /// refreshes its predictions.
-    func install(_ plan: Plan, addresses: [String: String]) {
+    /// `addresses` holds every planned worker (plans are made from the registry's workers);
+    /// a pipeline with a worker it lacks could never be reached, so it is not installed.
+    func install(_ plan: Plan, addresses: [String: ListenAddress]) {
         self.plan = plan
         generation += 1
         var kept: [LivePipeline] = []
         var remaining = pipelines
         for planned in plan.pipelines {
-            let stages = planned.stages.map {
-                LiveStage(
-                    workerID: $0.workerID, address: addresses[$0.workerID] ?? "", layers: $0.layers,
-                    predictedSeconds: $0.secondsPerToken)
+            let stages = planned.stages.compactMap { stage in
+                addresses[stage.workerID].map {
+                    LiveStage(
+                        workerID: stage.workerID, address: $0, layers: stage.layers, predictedSeconds: stage.secondsPerToken)
+                }
             }
+            guard stages.count == planned.stages.count else { continue }
             let candidate = LivePipeline(id: "", stages: stages, planned: planned)
             if let index = remaining.firstIndex(where: { !$0.draining && $0.key == candidate.key }) {
                 var existing = remaining.remove(at: index)
@@ -73,6 +79,9 @@ actor LivePipelines {
         for index in remaining.indices { remaining[index].draining = true }
         pipelines = kept + remaining.filter { $0.leases > 0 }
     }
+
+    /// The pipelines, the plan they came from and its generation, read at one moment.
+    func snapshot() -> (pipelines: [LivePipeline], plan: Plan?, generation: UInt64) { (pipelines, plan, generation) }
 
     /// Layer ranges each worker should keep loaded: every stage of the plan's pipelines and
     /// of older pipelines still draining. Anything else a worker reports hosting is
@@ -96,7 +105,7 @@ actor LivePipelines {
         return claimed
     }
 
-    func deployed(pipelineID: String, index: Int, shard: Tessera_V1_ShardRef?) {
+    func deployed(pipelineID: String, index: Int, shard: ShardReference?) {
         guard let p = pipelines.firstIndex(where: { $0.id == pipelineID }), index < pipelines[p].stages.count else { return }
         pipelines[p].stages[index].deploying = false
         if let shard {

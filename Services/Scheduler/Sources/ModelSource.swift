@@ -1,35 +1,13 @@
-import GRPCCore
 import Placement
 import ServiceKit
 import TesseraProto
 
-/// What the scheduler needs to know about the model it serves, from the cache-manager's
-/// manifest: identity and the per-layer costs the optimizer plans with.
+/// What the scheduler needs to know about the model it serves: identity, and the costs the
+/// optimizer plans with (as the cache-manager's GGUF analysis computed them).
 struct ServedModel: Sendable {
-    let manifest: Tessera_V1_ModelManifest
-    var reference: Tessera_V1_ModelRef { manifest.model }
-    var layerCount: Int { Int(manifest.layerCount) }
-
-    var profile: ModelProfile {
-        let layers = manifest.layers.map {
-            LayerCost(
-                weightBytes: Int($0.weightBytes), flopsPerToken: Double($0.flopsPerToken),
-                kvBytesPerToken: Int($0.kvBytesPerToken))
-        }
-        let vocabulary = max(1, Int(manifest.vocabSize))
-        // The first stage reads one embedding row per token; the last reads its whole head.
-        let embedding = StageExtra(
-            weightBytes: Int(manifest.embedding.weightBytes),
-            bytesReadPerToken: Int(manifest.embedding.weightBytes) / vocabulary,
-            flopsPerToken: Double(manifest.embedding.flopsPerToken))
-        let head = StageExtra(
-            weightBytes: Int(manifest.output.weightBytes), bytesReadPerToken: Int(manifest.output.weightBytes),
-            flopsPerToken: Double(manifest.output.flopsPerToken))
-        return ModelProfile(
-            layers: layers, embedding: embedding, outputHead: head, tiedEmbeddingBytes: 0,
-            activationBytesPerToken: Int(manifest.activationBytesPerToken), ingressBytesPerToken: 4,
-            egressBytesPerToken: 4)
-    }
+    let reference: ModelReference
+    let profile: ModelProfile
+    var layerCount: Int { profile.layerCount }
 
     /// Matches a request's model field: empty (the default), the name, or the SHA-256.
     func matches(_ requested: String) -> Bool {
@@ -48,20 +26,17 @@ struct ModelSource: Sendable {
         let manifest = try await cacheManager.getModel(
             .with { $0.model = modelName }, options: .timeout(.seconds(30)))
         guard manifest.layerCount > 0, manifest.layers.count == Int(manifest.layerCount) else {
-            throw RPCError(code: .failedPrecondition, message: "manifest of \(modelName) has no per-layer costs")
+            throw SchedulerError.manifestWithoutCosts(model: modelName)
         }
-        return ServedModel(manifest: manifest)
+        return ServedModel(reference: manifest.model.domain, profile: manifest.cost)
     }
 
-    func shard(model: ServedModel, layers: Range<Int>) async throws -> Tessera_V1_ShardRef {
+    func shard(model: ServedModel, layers: Range<Int>) async throws -> ShardReference {
         let manifest = try await cacheManager.getShard(
             .with {
                 $0.model = model.reference.sha256
-                $0.layers = .with {
-                    $0.first = UInt32(layers.lowerBound)
-                    $0.last = UInt32(layers.upperBound)
-                }
+                $0.layers = Tessera_V1_LayerRange(layers)
             }, options: .timeout(.seconds(120)))
-        return manifest.shard
+        return manifest.shard.domain
     }
 }

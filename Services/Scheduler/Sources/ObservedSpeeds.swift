@@ -1,5 +1,4 @@
 import Placement
-import TesseraProto
 
 /// What the scheduler has learned from real work: each worker's speed (from its decode step
 /// timings) and each worker-to-worker link (from timed hops), on top of what workers
@@ -10,9 +9,9 @@ struct ObservedSpeeds {
 
     /// Folds in the timings reported since the last call; forgets workers that are gone.
     mutating func absorb(
-        steps: [String: [Tessera_V1_StepTiming]], hops: [String: [Tessera_V1_LinkTiming]], workers: [Tessera_V1_WorkerInfo]
+        steps: [String: [StepTiming]], hops: [String: [LinkTiming]], workers: [RegisteredWorker]
     ) {
-        let live = Set(workers.map(\.workerID))
+        let live = Set(workers.map(\.id))
         for (from, timings) in hops {
             for hop in timings {
                 links.observe(from: from, to: hop.toWorkerID, roundTripSeconds: hop.roundTripSeconds, bytes: Int(hop.bytes))
@@ -20,21 +19,21 @@ struct ObservedSpeeds {
         }
         links.keep(only: live)
         for worker in workers {
-            var estimator = estimators[worker.workerID]
+            var estimator = estimators[worker.id]
                 ?? SpeedEstimator(prior: WorkerProfiles.profile(worker, slowdown: 1, expectedSessions: 1).speed)
-            for step in steps[worker.workerID] ?? [] where step.tokens == 1 && step.seconds > 0 {
+            for step in steps[worker.id] ?? [] where step.tokens == 1 && step.seconds > 0 {
                 estimator.observe(bytesRead: Double(step.weightBytes), seconds: step.seconds)
             }
-            estimators[worker.workerID] = estimator
+            estimators[worker.id] = estimator
         }
         estimators = estimators.filter { live.contains($0.key) }
     }
 
     /// The optimizer's view of `workers` as measured so far.
-    func profiles(_ workers: [Tessera_V1_WorkerInfo], expectedSessions: Int) -> [WorkerProfile] {
+    func profiles(_ workers: [RegisteredWorker], expectedSessions: Int) -> [WorkerProfile] {
         workers.map {
             WorkerProfiles.profile(
-                $0, slowdown: estimators[$0.workerID]?.slowdown ?? 1, expectedSessions: expectedSessions)
+                $0, slowdown: estimators[$0.id]?.slowdown ?? 1, expectedSessions: expectedSessions)
         }
     }
 

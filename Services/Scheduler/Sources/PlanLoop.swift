@@ -3,12 +3,12 @@ import Metrics
 import Placement
 import ServiceKit
 import ServiceLifecycle
-import TesseraProto
 
 /// Keeps the plan current: loads the model manifest, re-plans when workers join, leave or
 /// drift in speed (Placement.ReplanAdvisor), and deploys shards for stages not yet ready.
 /// It looks at the registry twice a second, and at once when a worker joins or leaves
-/// (a failover waits on the re-plan).
+/// (a failover waits on the re-plan). Shard deployments run as children of a task group
+/// the loop owns, beside its ticks; at shutdown the loop stops and cancels those in flight.
 struct PlanLoop: Service {
     let registry: WorkerRegistry
     let pipelines: LivePipelines
@@ -19,6 +19,13 @@ struct PlanLoop: Service {
     let logger: Logger
 
     func run() async throws {
+        await withDiscardingTaskGroup { deployments in
+            await loop(deployments: &deployments)
+            deployments.cancelAll()
+        }
+    }
+
+    private func loop(deployments: inout DiscardingTaskGroup) async {
         var observed = ObservedSpeeds()
         var lastWorkerSet: Set<String> = []
         var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
@@ -27,10 +34,10 @@ struct PlanLoop: Service {
             if loaded == nil { loaded = await loadModel(&backoff) }
             guard let served = loaded else { continue }
             let workers = registry.workers()
-            let live = Set(workers.map(\.workerID))
+            let live = Set(workers.map(\.id))
             await pipelines.retire(workersNotIn: live)
             for worker in workers {
-                await pipelines.markUnready(workerID: worker.workerID, hosting: Set(worker.readyShards.map(\.sha256)))
+                await pipelines.markUnready(workerID: worker.id, hosting: Set(worker.readyShards.map(\.sha256)))
             }
             let (steps, hops) = registry.takeUnreadTimings()
             observed.absorb(steps: steps, hops: hops, workers: workers)
@@ -47,21 +54,21 @@ struct PlanLoop: Service {
                 lastWorkerSet = []
             }
             await unloadUnwanted(workers)
-            await deployer.deployPending(model: served)
+            await deployer.deployPending(model: served, in: &deployments)
             await pipelines.expireLeases(olderThan: .seconds(600))
             await registry.membershipChanged.wait(upTo: settings.tick)
         }
     }
 
     /// Shards a worker reports that no pipeline (planned or draining) wants there.
-    private func unloadUnwanted(_ workers: [Tessera_V1_WorkerInfo]) async {
+    private func unloadUnwanted(_ workers: [RegisteredWorker]) async {
         let wanted = await pipelines.wantedLayers()
-        var unwanted: [(workerID: String, address: String, sha256: String)] = []
+        var unwanted: [(workerID: String, address: ListenAddress, sha256: String)] = []
         for worker in workers {
             for shard in worker.readyShards {
-                let layers = Int(shard.layers.first)..<Int(shard.layers.last)
-                if wanted[worker.workerID]?.contains(layers) != true {
-                    unwanted.append((worker.workerID, worker.address, shard.sha256))
+                // A shard that names no layer range matches no stage.
+                if wanted[worker.id]?.contains(shard.layers ?? 0..<0) != true {
+                    unwanted.append((worker.id, worker.address, shard.sha256))
                 }
             }
         }
@@ -85,12 +92,12 @@ struct PlanLoop: Service {
     }
 
     private func replan(
-        _ served: ServedModel, profiles: [WorkerProfile], workers: [Tessera_V1_WorkerInfo], links: LinkModel,
+        _ served: ServedModel, profiles: [WorkerProfile], workers: [RegisteredWorker], links: LinkModel,
         reasons: [ReplanReason], speedsOnly: Bool
     ) async {
         let options = PlacementOptions(contextLength: settings.contextLength, maxPipelines: settings.maxPipelines)
         let start = ContinuousClock.now
-        let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.workerID, $0.address) })
+        let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.id, $0.address) })
         do {
             let plan = try Placement.solve(model: served.profile, workers: profiles, links: links, options: options)
             let elapsed = ContinuousClock.now - start

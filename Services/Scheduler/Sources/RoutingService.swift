@@ -1,4 +1,3 @@
-import GRPCCore
 import Logging
 import Placement
 import ServiceKit
@@ -12,24 +11,19 @@ struct Routing: Sendable {
     let logger: Logger
 
     func servedModel(_ requested: String) throws -> ServedModel {
-        guard let served = model.current else {
-            throw RPCError(code: .unavailable, message: "the model manifest is not loaded yet; retry shortly")
-        }
+        guard let served = model.current else { throw SchedulerError.modelNotLoaded }
         guard served.matches(requested) else {
-            throw RPCError(
-                code: .notFound,
-                message: "model '\(requested)' is not served here; this scheduler serves '\(served.reference.name)'")
+            throw SchedulerError.modelNotServed(requested: requested, served: served.reference.name)
         }
         return served
     }
 
     func placement(_ request: Tessera_V1_GetPlacementRequest) async throws -> Tessera_V1_GetPlacementResponse {
         let served = try servedModel(request.model)
-        let live = await pipelines.pipelines
-        let plan = await pipelines.plan
+        let (live, plan, generation) = await pipelines.snapshot()
         return .with {
             $0.pipelines = live.map { Self.wire($0, model: served) }
-            $0.planGeneration = 0
+            $0.planGeneration = generation
             $0.summary = Self.summary(plan: plan, live: live)
         }
     }
@@ -45,34 +39,31 @@ struct Routing: Sendable {
                 $0.leaseID = lease
             }
         } catch {
-            throw RPCError(
-                code: .unavailable,
-                message: "no ready pipeline for \(served.reference.name) (workers: \(registry.count)); shards may still be loading")
+            throw SchedulerError.noReadyPipeline(model: served.reference.name, workers: registry.count)
         }
     }
 
     func release(_ request: Tessera_V1_ReleasePipelineRequest) async throws {
-        guard !request.leaseID.isEmpty else { throw RPCError.invalidArgument("lease_id is required") }
+        guard !request.leaseID.isEmpty else { throw InvalidMessage("lease_id", "is required") }
         await pipelines.release(request.leaseID)
     }
 
-    /// Checks the reported worker now instead of waiting for its heartbeats to lapse.
+    /// Checks the reported worker now instead of waiting for its heartbeats to lapse. The
+    /// probe runs in the request's task; if the reporter hangs up meanwhile, the probe's
+    /// failure says nothing about the worker, so it is kept.
     func reportFailure(_ request: Tessera_V1_ReportFailureRequest) async throws {
-        guard !request.workerID.isEmpty else { throw RPCError.invalidArgument("worker_id is required") }
+        guard !request.workerID.isEmpty else { throw InvalidMessage("worker_id", "is required") }
         guard let worker = registry.worker(request.workerID) else { return }
-        let alive = ListenAddress(parsing: worker.address).map { address in
-            Task { await HealthProbe.isServing(address) }
-        }
-        if let alive, await alive.value { return }
+        if await HealthProbe.isServing(worker.address) || Task.isCancelled { return }
         logger.warning("worker failed a health check after a client report", metadata: ["worker": "\(request.workerID)"])
         registry.remove(request.workerID)
-        await pipelines.retire(workersNotIn: Set(registry.workers().map(\.workerID)))
+        await pipelines.retire(workersNotIn: Set(registry.workers().map(\.id)))
     }
 
     static func wire(_ pipeline: LivePipelines.LivePipeline, model: ServedModel) -> Tessera_V1_Pipeline {
         .with {
             $0.pipelineID = pipeline.id
-            $0.model = model.reference
+            $0.model = Tessera_V1_ModelRef(model.reference)
             $0.predictedMsPerToken = pipeline.predictedSecondsPerToken * 1000
             $0.activeRequests = UInt32(pipeline.leases)
             $0.draining = pipeline.draining
@@ -80,12 +71,9 @@ struct Routing: Sendable {
             $0.stages = pipeline.stages.map { stage in
                 .with {
                     $0.workerID = stage.workerID
-                    $0.address = stage.address
-                    $0.layers = .with {
-                        $0.first = UInt32(stage.layers.lowerBound)
-                        $0.last = UInt32(stage.layers.upperBound)
-                    }
-                    if let shard = stage.shard { $0.shard = shard }
+                    $0.address = stage.address.description
+                    $0.layers = Tessera_V1_LayerRange(stage.layers)
+                    if let shard = stage.shard { $0.shard = Tessera_V1_ShardRef(shard) }
                     $0.predictedMsPerToken = stage.predictedSeconds * 1000
                     $0.ready = stage.ready
                 }

@@ -54,8 +54,10 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
             SchedulerService(
                 registry: registry, heartbeatInterval: configuration.heartbeatInterval, routing: routing, logger: logger)
         ],
+        // Listed before the services that use them: the group stops them after those.
         backgroundServices: [
             ClientService(client: cacheClient),
+            workerClients,
             WorkerExpiryService(registry: registry, logger: logger),
             planLoop,
         ])

@@ -16,15 +16,16 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
     func registerWorker(
         request: Tessera_V1_RegisterWorkerRequest, context: ServerContext
     ) async throws -> Tessera_V1_RegisterWorkerResponse {
-        guard let address = ListenAddress(parsing: request.address), address.port > 0 else {
-            throw RPCError(code: .invalidArgument, message: "address must be host:port with a port in 1...65535, got '\(request.address)'")
+        // The worker's address is parsed here, once; the scheduler dials what it stored.
+        guard let address = ListenAddress(peer: request.address) else {
+            throw InvalidMessage("address", "must be host:port with a port in 1...65535, got '\(request.address)'")
         }
         guard request.hasCapabilities, request.capabilities.memoryBytes > 0, request.capabilities.cpuCount > 0 else {
-            throw RPCError(code: .invalidArgument, message: "capabilities must give memory_bytes > 0 and cpu_count > 0")
+            throw InvalidMessage("capabilities", "must give memory_bytes > 0 and cpu_count > 0")
         }
         let id = registry.register(
-            address: address.description, capabilities: request.capabilities, requestedID: request.workerID,
-            readyShards: request.readyShards)
+            address: address, capabilities: WorkerCapabilities(request.capabilities), requestedID: request.workerID,
+            readyShards: request.readyShards.map(\.domain))
         logger.info(
             "worker registered",
             metadata: [
@@ -35,29 +36,24 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
         Gauge(label: "tessera_scheduler_workers").record(registry.count)
         return .with {
             $0.workerID = id
-            $0.heartbeatIntervalMs = UInt32(heartbeatInterval.milliseconds)
-            $0.expiryMs = UInt32(registry.expiry.milliseconds)
+            $0.heartbeatIntervalMs = UInt32(clamping: heartbeatInterval.inMilliseconds)
+            $0.expiryMs = UInt32(clamping: registry.expiry.inMilliseconds)
         }
     }
 
     func heartbeat(
         request: Tessera_V1_HeartbeatRequest, context: ServerContext
     ) async throws -> Tessera_V1_HeartbeatResponse {
-        guard !request.workerID.isEmpty else {
-            throw RPCError(code: .invalidArgument, message: "worker_id is required")
-        }
-        do {
-            try registry.heartbeat(workerID: request.workerID, load: request.load, readyShards: request.readyShards)
-        } catch {
-            throw RPCError(code: .notFound, message: "unknown worker '\(request.workerID)': register again")
-        }
+        guard !request.workerID.isEmpty else { throw InvalidMessage("worker_id", "is required") }
+        try registry.heartbeat(
+            workerID: request.workerID, load: WorkerLoad(request.load), readyShards: request.readyShards.map(\.domain))
         return Tessera_V1_HeartbeatResponse()
     }
 
     func listWorkers(
         request: Tessera_V1_ListWorkersRequest, context: ServerContext
     ) async throws -> Tessera_V1_ListWorkersResponse {
-        .with { $0.workers = registry.workers() }
+        .with { $0.workers = registry.workers().map(Tessera_V1_WorkerInfo.init) }
     }
 
     func getPlacement(
@@ -84,11 +80,5 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
     ) async throws -> Tessera_V1_ReportFailureResponse {
         try await routing.reportFailure(request)
         return Tessera_V1_ReportFailureResponse()
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

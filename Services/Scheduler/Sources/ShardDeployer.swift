@@ -4,17 +4,19 @@ import ServiceKit
 import TesseraProto
 
 /// Makes planned stages ready: the cache-manager cuts (or finds) the stage's shard, and the
-/// worker is asked to load it. Stages deploy concurrently; a failure leaves the stage
-/// unready and it is tried again on a later tick.
+/// worker is asked to load it. Stages deploy concurrently, as children of the plan loop's
+/// task group; a failure leaves the stage unready and it is tried again on a later tick.
 struct ShardDeployer: Sendable {
     let pipelines: LivePipelines
     let source: ModelSource
     let workers: ClientPool
     let logger: Logger
 
-    func deployPending(model: ServedModel) async {
+    /// Starts a deployment in `group` for every stage that should load its shard now, and
+    /// returns without waiting for them.
+    func deployPending(model: ServedModel, in group: inout DiscardingTaskGroup) async {
         for (pipelineID, index, stage) in await pipelines.claimDeployments() {
-            Task {
+            group.addTask {
                 let shard = await deploy(stage, model: model)
                 await pipelines.deployed(pipelineID: pipelineID, index: index, shard: shard)
             }
@@ -24,9 +26,9 @@ struct ShardDeployer: Sendable {
     /// Frees shards the plan no longer uses, so the new plan's shards fit (best effort: a
     /// dead worker's shards went with it). The registry forgets each shard a worker let go
     /// of, so the next tick does not ask again before the worker's next heartbeat.
-    func unload(_ shards: [(workerID: String, address: String, sha256: String)], registry: WorkerRegistry) async {
+    func unload(_ shards: [(workerID: String, address: ListenAddress, sha256: String)], registry: WorkerRegistry) async {
         for (workerID, address, sha) in shards {
-            guard let peer = ListenAddress(parsing: address), let client = try? workers.client(for: peer) else { continue }
+            guard let client = try? workers.client(for: address) else { continue }
             do {
                 _ = try await Tessera_V1_InferenceWorker.Client(wrapping: client)
                     .unloadShard(.with { $0.shardSha256 = sha }, options: .timeout(.seconds(5)))
@@ -39,14 +41,13 @@ struct ShardDeployer: Sendable {
         }
     }
 
-    private func deploy(_ stage: LivePipelines.LiveStage, model: ServedModel) async -> Tessera_V1_ShardRef? {
+    private func deploy(_ stage: LivePipelines.LiveStage, model: ServedModel) async -> ShardReference? {
         do {
             let shard = try await source.shard(model: model, layers: stage.layers)
-            guard let address = ListenAddress(parsing: stage.address) else { return nil }
-            let worker = Tessera_V1_InferenceWorker.Client(wrapping: try workers.client(for: address))
+            let worker = Tessera_V1_InferenceWorker.Client(wrapping: try workers.client(for: stage.address))
             let response = try await worker.loadShard(
                 .with {
-                    $0.shard = shard
+                    $0.shard = Tessera_V1_ShardRef(shard)
                     $0.cacheManagerAddress = source.cacheManagerAddress.description
                 }, options: .timeout(.seconds(300)))
             logger.info(
@@ -57,6 +58,7 @@ struct ShardDeployer: Sendable {
                 ])
             return shard
         } catch {
+            if Task.isCancelled { return nil }  // shutting down: not a failure worth a warning
             logger.warning(
                 "shard deployment failed", metadata: ["worker": "\(stage.workerID)", "error": "\(error)"])
             try? await Task.sleep(for: .seconds(1))

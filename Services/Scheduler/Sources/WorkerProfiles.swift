@@ -1,5 +1,4 @@
 import Placement
-import TesseraProto
 
 /// Turns what workers reported (capabilities, load, observed step timings) into the
 /// optimizer's profiles. Decode streams every weight once per token, so a worker's speed is
@@ -10,7 +9,7 @@ struct WorkerProfiles {
     static let stepOverheadSeconds = 0.0005
 
     static func profile(
-        _ worker: Tessera_V1_WorkerInfo, slowdown: Double, expectedSessions: Int
+        _ worker: RegisteredWorker, slowdown: Double, expectedSessions: Int
     ) -> WorkerProfile {
         let capabilities = worker.capabilities
         let speed: WorkerSpeed
@@ -22,7 +21,7 @@ struct WorkerProfiles {
                 flopsPerSecond: max(capabilities.computeGflops, 0.1) * 1e9, overheadSeconds: stepOverheadSeconds)
         }
         return WorkerProfile(
-            id: worker.workerID, memoryBudgetBytes: Int(clamping: capabilities.memoryBytes),
+            id: worker.id, memoryBudgetBytes: Int(clamping: capabilities.memoryBytes),
             speed: speed.slowed(by: slowdown), activeSessions: 0, expectedSessions: expectedSessions)
     }
 }

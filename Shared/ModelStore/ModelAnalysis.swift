@@ -1,28 +1,12 @@
 import GGUF
+import Placement
 
-/// The numbers a model manifest carries, computed from a GGUF header (no tensor is read):
-/// shape, dominant quantization, and per-layer costs for placement.
-///
-/// Named `ModelCostProfile` (not `ModelProfile`) so that code importing both ModelStore
-/// and Placement, whose optimizer input is `Placement.ModelProfile`, stays unambiguous.
-public struct ModelCostProfile: Sendable, Equatable, Codable {
-    /// Per-token cost of one piece of the model.
-    public struct Cost: Sendable, Equatable, Codable {
-        /// Bytes of the piece's tensors as stored (what hosting it costs in memory).
-        public var weightBytes: Int
-        /// Floating-point operations per token (2 per multiply-add).
-        public var flopsPerToken: Int
-        /// KV-cache bytes per token of context (K and V, f16 cache).
-        public var kvBytesPerToken: Int
-
-        public init(weightBytes: Int, flopsPerToken: Int, kvBytesPerToken: Int) {
-            self.weightBytes = weightBytes
-            self.flopsPerToken = flopsPerToken
-            self.kvBytesPerToken = kvBytesPerToken
-        }
-    }
-
-    public enum ProfileError: Error, CustomStringConvertible, Equatable, Sendable {
+/// What a GGUF header says about a model (no tensor is read): its shape, its dominant
+/// quantization, and its cost in the optimizer's own terms. `cost` is the one cost type
+/// from the file to the plan: the catalog stores it, the manifest carries it (see
+/// TesseraProto's `ModelCost+Domain.swift`) and the scheduler plans with it as is.
+public struct ModelAnalysis: Sendable, Equatable, Codable {
+    public enum AnalysisError: Error, CustomStringConvertible, Equatable, Sendable {
         case missingMetadata(key: String)
         case invalidMetadata(key: String, reason: String)
 
@@ -43,39 +27,40 @@ public struct ModelCostProfile: Sendable, Equatable, Codable {
     public static let activationBytesPerElement = 4
 
     public var architecture: String
-    public var layerCount: Int
     public var embeddingLength: Int
     public var contextLength: Int
     public var vocabularySize: Int
     /// The tensor type holding most of the matrix parameters, e.g. "Q4_1".
     public var fileType: String
-    public var layers: [Cost]
-    /// The token embedding (travels with the first range).
-    public var embedding: Cost
-    /// Final norm + output projection (with the last range); for a tied output the
-    /// projection is the token embedding, counted here again because the last range holds a copy.
-    public var output: Cost
-    public var tiedOutput: Bool
-    public var activationBytesPerToken: Int
     /// Bytes of all tensors in the file (without alignment padding).
     public var tensorBytes: Int
+    /// Per-layer costs, the embedding (with the first range) and the output head (final
+    /// norm + projection, with the last range). A tied output (no `output.weight`: the head
+    /// reuses `token_embd.weight`) is counted in the head too, because a split pipeline's
+    /// last stage holds its own copy; `tiedEmbeddingBytes` takes it off again for a stage
+    /// that holds both ends, which stores the table once (see `ShardCutter`).
+    public var cost: ModelProfile
+
+    public var layerCount: Int { cost.layerCount }
+    /// The output projection is the token embedding.
+    public var tiedOutput: Bool { cost.tiedEmbeddingBytes > 0 }
 
     public init(model: GGUFFile) throws {
         let architecture = model.metadata["general.architecture"]?.string ?? "llama"
         func integer(_ key: String, default fallback: Int? = nil) throws -> Int {
             let full = "\(architecture).\(key)"
-            guard let value = model.metadata[full]?.int ?? fallback else { throw ProfileError.missingMetadata(key: full) }
-            guard value > 0 else { throw ProfileError.invalidMetadata(key: full, reason: "must be positive, is \(value)") }
+            guard let value = model.metadata[full]?.int ?? fallback else { throw AnalysisError.missingMetadata(key: full) }
+            guard value > 0 else { throw AnalysisError.invalidMetadata(key: full, reason: "must be positive, is \(value)") }
             return value
         }
         self.architecture = architecture
-        layerCount = try integer("block_count")
+        let layerCount = try integer("block_count")
         embeddingLength = try integer("embedding_length")
         contextLength = try integer("context_length", default: 2048)
         let headCount = try integer("attention.head_count")
         let kvHeadCount = try integer("attention.head_count_kv", default: headCount)
         guard embeddingLength % headCount == 0 else {
-            throw ProfileError.invalidMetadata(
+            throw AnalysisError.invalidMetadata(
                 key: "\(architecture).attention.head_count", reason: "\(headCount) heads do not divide width \(embeddingLength)")
         }
         let keyLength = try integer("attention.key_length", default: embeddingLength / headCount)
@@ -95,24 +80,25 @@ public struct ModelCostProfile: Sendable, Equatable, Codable {
         }
         let attentionFlops = 2 * headCount * (keyLength + valueLength) * Self.referenceContextTokens
         let kvBytes = kvHeadCount * (keyLength + valueLength) * Self.kvBytesPerElement
-        layers = (0..<layerCount).map { block in
-            Cost(
-                weightBytes: layerBytes[block], flopsPerToken: 2 * layerMatrixWeights[block] + attentionFlops,
+        let layers = (0..<layerCount).map { block in
+            LayerCost(
+                weightBytes: layerBytes[block], flopsPerToken: Double(2 * layerMatrixWeights[block] + attentionFlops),
                 kvBytesPerToken: kvBytes)
         }
 
-        // The embedding is a row lookup: no arithmetic.
         let embeddingTensor = model.tensor(named: "token_embd.weight")
-        embedding = Cost(weightBytes: embeddingTensor?.byteCount ?? 0, flopsPerToken: 0, kvBytesPerToken: 0)
+        let tableBytes = embeddingTensor?.byteCount ?? 0
         let projection = model.tensor(named: "output.weight")
-        tiedOutput = projection == nil
         let head = projection ?? embeddingTensor
-        let normBytes = model.tensor(named: "output_norm.weight")?.byteCount ?? 0
-        output = Cost(
-            weightBytes: normBytes + (head?.byteCount ?? 0),
-            flopsPerToken: 2 * (head?.elementCount ?? vocabularySize * embeddingLength) + 4 * embeddingLength,
-            kvBytesPerToken: 0)
-        activationBytesPerToken = embeddingLength * Self.activationBytesPerElement
+        let headBytes = (model.tensor(named: "output_norm.weight")?.byteCount ?? 0) + (head?.byteCount ?? 0)
+        cost = ModelProfile(
+            layers: layers,
+            embedding: .tokenEmbedding(tableBytes: tableBytes, vocabularySize: vocabularySize),
+            outputHead: StageExtra(
+                weightBytes: headBytes, bytesReadPerToken: headBytes,
+                flopsPerToken: Double(2 * (head?.elementCount ?? vocabularySize * embeddingLength) + 4 * embeddingLength)),
+            tiedEmbeddingBytes: projection == nil ? tableBytes : 0,
+            activationBytesPerToken: embeddingLength * Self.activationBytesPerElement)
     }
 
     private static func vocabularySize(model: GGUFFile, architecture: String) throws -> Int {
@@ -121,7 +107,7 @@ public struct ModelCostProfile: Sendable, Equatable, Codable {
         if let embedding = model.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2 {
             return embedding.dimensions[1]
         }
-        throw ProfileError.missingMetadata(key: "tokenizer.ggml.tokens")
+        throw AnalysisError.missingMetadata(key: "tokenizer.ggml.tokens")
     }
 
     /// The type with the most parameters among matrices (norm vectors stay f32 in every file).

@@ -1,0 +1,21 @@
+import GRPCCore
+
+/// The one place the cache-manager's errors become gRPC statuses (the server converts any
+/// thrown `RPCErrorConvertible`); the message is the error's description.
+extension ModelLibraryError: RPCErrorConvertible {
+    var rpcErrorCode: RPCError.Code {
+        switch self {
+        case .emptyImportPath, .unusableModel, .unreadableModel, .nameLooksLikeHash, .badShardRange, .malformedShardHash:
+            .invalidArgument
+        case .unknownKnownModel, .modelNotFound, .shardNotFound, .shardAndModelGone: .notFound
+        case .nameTaken: .alreadyExists
+        case .fetchFailed, .shardFileUnopenable: .unavailable
+        case .modelCannotBeCut, .modelFileGone, .modelFileChanged, .modelFileUnreadable: .failedPrecondition
+        case .shardWriteFailed, .shardFileUnseekable, .shardFileUnreadable: .internalError
+        case .recutDiffers, .shardFileShrank: .dataLoss
+        case .offsetPastEnd: .outOfRange
+        }
+    }
+
+    var rpcErrorMessage: String { description }
+}

@@ -1,0 +1,15 @@
+import GRPCCore
+
+/// The one place the scheduler's errors become gRPC statuses (the server converts any
+/// thrown `RPCErrorConvertible`).
+extension SchedulerError: RPCErrorConvertible {
+    var rpcErrorCode: RPCError.Code {
+        switch self {
+        case .modelNotLoaded, .noReadyPipeline: .unavailable
+        case .modelNotServed, .unknownWorker: .notFound
+        case .manifestWithoutCosts: .failedPrecondition
+        }
+    }
+
+    var rpcErrorMessage: String { description }
+}

@@ -1,0 +1,25 @@
+/// What the scheduler refuses, in its own terms. `SchedulerError+GRPC.swift` gives each
+/// case its status; the message is the description.
+enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The cache-manager has not given us the model's manifest yet.
+    case modelNotLoaded
+    case modelNotServed(requested: String, served: String)
+    /// Every pipeline is loading shards, draining, or avoided by the request.
+    case noReadyPipeline(model: String, workers: Int)
+    /// The cache-manager's manifest lacks what the optimizer plans with.
+    case manifestWithoutCosts(model: String)
+    /// A heartbeat from a worker the registry does not know (it expired, or we restarted).
+    case unknownWorker(String)
+
+    var description: String {
+        switch self {
+        case .modelNotLoaded: "the model manifest is not loaded yet; retry shortly"
+        case .modelNotServed(let requested, let served):
+            "model '\(requested)' is not served here; this scheduler serves '\(served)'"
+        case .noReadyPipeline(let model, let workers):
+            "no ready pipeline for \(model) (workers: \(workers)); shards may still be loading"
+        case .manifestWithoutCosts(let model): "manifest of \(model) has no per-layer costs"
+        case .unknownWorker(let id): "unknown worker '\(id)': register again"
+        }
+    }
+}
