@@ -137,6 +137,7 @@ let package = Package(
                 dependencies: [
                     "ServiceKit", "TesseraProto", "Gateway", "Scheduler", "CacheManager", "InferenceWorker", "Verifier",
                     "GGUF", "ModelStore", "Integrity", "Inference", "Tokenization", grpcCore, grpcHTTP2,
+                    .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 ],
                 path: "Tests/ServiceTests", swiftSettings: swiftSettings),
         ]).filter { !engineOnly || engineTargetNames.contains($0.name) }

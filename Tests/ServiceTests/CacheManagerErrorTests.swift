@@ -13,8 +13,7 @@ import TesseraProto
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
         let garbage = try F.write(Array("definitely not a model".utf8), named: "garbage.gguf", in: store)
-        let service = try await H.startServing(store: store)
-        try await H.with(service) { api in
+        try await H.serving(store: store) { api in
             let missing = await H.failure { _ = try await api.importModel(.with { $0.path = store + "/absent.gguf" }) }
             #expect(missing?.code == .invalidArgument)
             #expect(missing?.message.contains("cannot open GGUF file \(store)/absent.gguf") == true)
@@ -31,14 +30,12 @@ import TesseraProto
             let models = try await api.listModels(.init()).models
             #expect(models.isEmpty)
         }
-        await service.shutdown()
     }
 
     @Test func unknownModelsAndShardsAreNotFound() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
-        let service = try await H.startServing(store: store)
-        try await H.with(service) { api in
+        try await H.serving(store: store) { api in
             let noDefault = await H.failure { _ = try await api.getModel(.init()) }
             #expect(noDefault?.code == .notFound)
             #expect(noDefault?.message.contains("smollm2-135m") == true)
@@ -49,14 +46,12 @@ import TesseraProto
             let malformed = await H.failure { _ = try await H.download(api, sha256: "xyz") }
             #expect(malformed?.code == .invalidArgument)
         }
-        await service.shutdown()
     }
 
     @Test func badLayerRangesAreInvalid() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
-        let service = try await H.startServing(store: store)
-        try await H.with(service) { api in
+        try await H.serving(store: store) { api in
             _ = try await api.importModel(.with { $0.path = F.modelPath })
             for (first, last) in [(20, 10), (25, 31), (5, 5), (30, 30), (40, 50)] {
                 let failure = await H.failure { _ = try await api.getShard(.with { $0.layers = H.range(first, last) }) }
@@ -66,15 +61,13 @@ import TesseraProto
             #expect(past?.message.contains("30 layers") == true)
             #expect(try await api.getModel(.init()).shards.isEmpty)
         }
-        await service.shutdown()
     }
 
     @Test func nameClashesAndChangedFilesAreRefused() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
         let tiny = try F.write(try F.tinyModel(), named: "tiny.gguf", in: store)
-        let service = try await H.startServing(store: store)
-        try await H.with(service) { api in
+        try await H.serving(store: store) { api in
             _ = try await api.importModel(.with { $0.path = F.modelPath })
             let clash = await H.failure {
                 _ = try await api.importModel(.with { $0.path = tiny; $0.displayName = "smollm2-135m" })
@@ -96,6 +89,5 @@ import TesseraProto
             let gone = await H.failure { _ = try await api.getShard(.with { $0.model = "tiny"; $0.layers = H.range(0, 2) }) }
             #expect(gone?.code == .failedPrecondition)
         }
-        await service.shutdown()
     }
 }

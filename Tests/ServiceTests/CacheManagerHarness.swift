@@ -1,13 +1,34 @@
 import CacheManager
 import Foundation
 import GRPCCore
+import GRPCInProcessTransport
 import Logging
 import ServiceKit
 import TesseraProto
 
-/// Starting a cache-manager in-process and talking to it with a plain client.
+/// Starting a cache-manager in-process and talking to it with a plain client: on an
+/// in-process transport (`serving`) where the test needs no socket, on 127.0.0.1 otherwise.
 enum CacheManagerHarness {
     typealias API = Tessera_V1_CacheManager.Client<TesseraClientTransport>
+    typealias InProcessAPI = Tessera_V1_CacheManager.Client<InProcessTransport.Client>
+
+    /// Runs a cache-manager over `store` on an in-process transport and calls `body` with a
+    /// client once it reports SERVING (the catalog is open, preloads done); then stops it.
+    static func serving<Result: Sendable>(
+        store: String, preload: [String] = [], recorder: LogRecorder = LogRecorder(),
+        _ body: (InProcessAPI) async throws -> Result
+    ) async throws -> Result {
+        var configuration = CacheManagerConfiguration()
+        configuration.storeDirectory = store
+        configuration.preloadModels = preload
+        let application = try buildCacheManager(configuration, logger: recorder.logger)
+        return try await application.withInProcessServer { client async throws in
+            guard try await eventually(timeout: .seconds(60), { await HealthProbe.isServing(client) }) else {
+                throw NotServing()
+            }
+            return try await body(InProcessAPI(wrapping: client))
+        }
+    }
 
     /// A cache-manager on 127.0.0.1 (free ports) over `store`, logging into `recorder`.
     static func start(
@@ -43,7 +64,9 @@ enum CacheManagerHarness {
     }
 
     /// Every chunk of `sha256` from `offset`, as received.
-    static func download(_ api: API, sha256: String, offset: UInt64 = 0) async throws -> [Tessera_V1_ShardChunk] {
+    static func download<Transport: ClientTransport>(
+        _ api: Tessera_V1_CacheManager.Client<Transport>, sha256: String, offset: UInt64 = 0
+    ) async throws -> [Tessera_V1_ShardChunk] {
         try await api.downloadShard(
             .with {
                 $0.shardSha256 = sha256

@@ -7,7 +7,7 @@ import ServiceKit
 import Testing
 import TesseraProto
 
-/// The cache-manager in-process over real gRPC with the real model: import, manifest,
+/// The cache-manager in-process over gRPC (an in-process transport) with the real model: import, manifest,
 /// shards cut once and downloaded (whole and resumed), the catalog across restarts.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct CacheManagerTests {
     typealias H = CacheManagerHarness
@@ -16,9 +16,8 @@ import TesseraProto
     @Test func importByPathGivesTheManifestOfTheFile() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
-        let service = try await H.startServing(store: store)
         let model = try F.model()
-        try await H.with(service) { api in
+        try await H.serving(store: store) { api in
             let first = try await api.importModel(.with { $0.path = F.modelPath })
             #expect(!first.alreadyPresent)
             let manifest = first.model
@@ -56,29 +55,25 @@ import TesseraProto
             #expect(try await api.getModel(.with { $0.model = F.modelSHA256 }).model.name == "smollm2-135m")
             #expect(try await api.listModels(.init()).models.map(\.model.sha256) == [F.modelSHA256])
         }
-        await service.shutdown()
     }
 
     @Test func importByNameUsesTheFetchedFile() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
-        let service = try await H.startServing(store: store)
-        try await H.with(service) { api in
+        try await H.serving(store: store) { api in
             // The model directory already holds the verified file, so nothing is downloaded.
             let first = try await api.importModel(.with { $0.name = "smollm2-135m" })
             #expect(!first.alreadyPresent && first.model.model.sha256 == F.modelSHA256)
             let second = try await api.importModel(.with { $0.name = "smollm2-135m" })
             #expect(second.alreadyPresent)
         }
-        await service.shutdown()
     }
 
     @Test func shardsDownloadWholeAndResumed() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
         let recorder = LogRecorder()
-        let service = try await H.startServing(store: store, recorder: recorder)
-        try await H.with(service) { api in
+        try await H.serving(store: store, recorder: recorder) { api in
             _ = try await api.importModel(.with { $0.path = F.modelPath })
             let manifest = try await api.getShard(.with { $0.layers = H.range(10, 20) })
             let shard = manifest.shard
@@ -122,15 +117,13 @@ import TesseraProto
             #expect(recorder.count(of: "shard cut") == 1)
             #expect(try await api.getModel(.init()).shards == [shard])
         }
-        await service.shutdown()
     }
 
     @Test func concurrentRequestsForOneShardCutItOnce() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
         let recorder = LogRecorder()
-        let service = try await H.startServing(store: store, recorder: recorder)
-        try await H.with(service) { api in
+        try await H.serving(store: store, recorder: recorder) { api in
             _ = try await api.importModel(.with { $0.path = F.modelPath })
             let shas = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<4 {
@@ -143,15 +136,12 @@ import TesseraProto
             let shardFiles = try FileManager.default.contentsOfDirectory(atPath: store + "/shards")
             #expect(shardFiles == ["\(shas[0]).gguf"])
         }
-        await service.shutdown()
     }
 
     @Test func theCatalogSurvivesARestart() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
-        let port = try freePort()
-        var service = try await H.startServing(store: store, port: port)
-        let (vocabulary, last) = try await H.with(service) { api in
+        let (vocabulary, last) = try await H.serving(store: store) { api in
             _ = try await api.importModel(.with { $0.path = F.modelPath })
             let vocabulary = try await api.getShard(.with { $0.layers = H.range(0, 0) }).shard
             let last = try await api.getShard(.with { $0.layers = H.range(25, 30) }).shard
@@ -159,11 +149,9 @@ import TesseraProto
         }
         #expect(vocabulary.sizeBytes > 0 && !vocabulary.hasEmbedding_p && !vocabulary.hasOutput_p)
         #expect(last.hasOutput_p)
-        await service.shutdown()
 
         let recorder = LogRecorder()
-        service = try await H.startServing(store: store, port: port, recorder: recorder)
-        try await H.with(service) { api in
+        try await H.serving(store: store, recorder: recorder) { api in
             let models = try await api.listModels(.init()).models
             #expect(models.map(\.model.sha256) == [F.modelSHA256])
             #expect(models.first?.shards == [vocabulary, last])
@@ -177,16 +165,15 @@ import TesseraProto
             #expect(FileDigest.sha256Hex(of: chunks.flatMap { Array($0.data) }) == last.sha256)
             #expect(recorder.count(of: "shard cut") == 1)
         }
-        await service.shutdown()
     }
 
     @Test func preloadedModelsAreThereWhenServing() async throws {
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
-        let service = try await H.startServing(store: store, preload: [F.modelPath])
-        let models = try await H.with(service) { api in try await api.listModels(.init()).models }
+        let models = try await H.serving(store: store, preload: [F.modelPath]) { api in
+            try await api.listModels(.init()).models
+        }
         #expect(models.map(\.model.name) == ["smollm2-135m"])
-        await service.shutdown()
 
         // A preload that cannot be imported stops the service with the reason.
         let failing = try await H.start(store: store, preload: ["/no/such/model.gguf"])

@@ -25,7 +25,7 @@ import TesseraProto
                 try? await Task.sleep(for: .milliseconds(300))
             }
             guard count < 24, let last = responses.last else { return nil }
-            return ForwardDriver.step(UInt64(count), position: prompt.count + count - 1, tokens: [Int32(bitPattern: last.tokenID)])
+            return ForwardDriver.step(UInt64(count), position: prompt.count + count - 1, tokens: [last.token])
         }
         #expect(outcome.responses.count >= 4 && outcome.responses.count < 24)
         #expect(outcome.error?.code == .unavailable)
@@ -54,7 +54,7 @@ import TesseraProto
             if responses.count == 2 { await last.service.shutdown() }
             guard responses.count < 24, let previous = responses.last else { return nil }
             return ForwardDriver.step(
-                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [Int32(bitPattern: previous.tokenID)])
+                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [previous.token])
         }
         #expect(outcome.error?.code == .unavailable)
         #expect(outcome.failedWorker == "w2")  // not w1, which only relayed the failure
@@ -109,7 +109,7 @@ import TesseraProto
             if responses.count == 6 { kill(pid, SIGKILL) }
             guard responses.count < 24, let previous = responses.last else { return nil }
             return ForwardDriver.step(
-                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [Int32(bitPattern: previous.tokenID)])
+                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [previous.token])
         }
         #expect(outcome.tokens.prefix(6) == reference.prefix(6))  // the process computed correctly before it died
         #expect(outcome.responses.count == 6)

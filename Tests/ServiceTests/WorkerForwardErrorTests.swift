@@ -68,7 +68,7 @@ import TesseraProto
 
         // A position gap after a good first step.
         let gap = await ForwardDriver.run(entry, open: pipeline.open(), first: step0) { responses in
-            ForwardDriver.step(1, position: Self.prompt.count + 5, tokens: [Int32(bitPattern: responses[0].tokenID)])
+            ForwardDriver.step(1, position: Self.prompt.count + 5, tokens: [responses[0].token])
         }
         #expect(gap.responses.count == 1)
         #expect(gap.error?.code == .failedPrecondition)

@@ -121,7 +121,7 @@ import TesseraProto
             let count = responses.count
             guard let last = responses.last else { return nil }
             if count < Self.generated {
-                return ForwardDriver.step(UInt64(count), position: prompt.count + count - 1, tokens: [Int32(bitPattern: last.tokenID)])
+                return ForwardDriver.step(UInt64(count), position: prompt.count + count - 1, tokens: [last.token])
             }
             if count == Self.generated {
                 return ForwardDriver.step(UInt64(count), position: prompt.count + replayFrom, tokens: [tokens[replayFrom]])
@@ -129,7 +129,7 @@ import TesseraProto
             let replayed = count - Self.generated  // tokens after the rewind so far
             guard replayed < Self.generated - replayFrom - 1 else { return nil }
             return ForwardDriver.step(
-                UInt64(count), position: prompt.count + replayFrom + replayed, tokens: [Int32(bitPattern: last.tokenID)])
+                UInt64(count), position: prompt.count + replayFrom + replayed, tokens: [last.token])
         }
         #expect(rewound.error == nil)
         #expect(Array(rewound.tokens.prefix(Self.generated)) == tokens)

@@ -59,10 +59,7 @@ enum WorkerFixtures {
     }
 
     static func range(_ layers: Range<Int>) -> Tessera_V1_LayerRange {
-        .with {
-            $0.first = UInt32(layers.lowerBound)
-            $0.last = UInt32(layers.upperBound)
-        }
+        Tessera_V1_LayerRange(layers)
     }
 
     /// Prompt token ids of the named prompt in Tests/Reference/logits.json.
@@ -201,7 +198,7 @@ struct ForwardOutcome: Sendable {
     var responses: [Tessera_V1_ForwardResponse] = []
     var error: RPCError?
 
-    var tokens: [Int32] { responses.map { Int32(bitPattern: $0.tokenID) } }
+    var tokens: [Int32] { responses.map(\.token) }
     var failedWorker: String? { error?.metadata[stringValues: "tessera-failed-worker"].first(where: { _ in true }) }
 }
 
@@ -249,7 +246,7 @@ enum ForwardDriver {
         .with {
             $0.step = number
             $0.position = UInt32(position)
-            $0.tokenIds = tokens.map { UInt32(bitPattern: $0) }
+            $0.tokens = tokens
             $0.returnLogits = logits
         }
     }
@@ -260,7 +257,7 @@ enum ForwardDriver {
     ) async -> ForwardOutcome {
         await run(pipeline.entry, open: open, first: step(0, position: 0, tokens: prompt, logits: prefillLogits)) { responses in
             guard responses.count < count, let last = responses.last else { return nil }
-            return step(UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [Int32(bitPattern: last.tokenID)])
+            return step(UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [last.token])
         }
     }
 }

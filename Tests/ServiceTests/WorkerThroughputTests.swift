@@ -1,6 +1,7 @@
 import Foundation
 import Inference
 import ModelStore
+import ServiceKit
 import Synchronization
 import Testing
 import TesseraProto
@@ -17,10 +18,6 @@ import TesseraProto
         var hopBytes: [Double]             // mean bytes_sent per hop over the decode steps
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
     /// Prefill, then `decodeTokens` greedy decode steps; times the decode steps at the client.
     static func measure(_ pipeline: TestPipeline, prompt: [Int32]) async throws -> Figures {
         let marks = Mutex<[ContinuousClock.Instant]>([])
@@ -30,7 +27,7 @@ import TesseraProto
             if responses.count == 1 || responses.count == decodeTokens + 1 { marks.withLock { $0.append(.now) } }
             guard responses.count <= decodeTokens, let last = responses.last else { return nil }
             return ForwardDriver.step(
-                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [Int32(bitPattern: last.tokenID)])
+                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [last.token])
         }
         #expect(outcome.error == nil)
         let decode = Array(outcome.responses.dropFirst())
@@ -39,7 +36,7 @@ import TesseraProto
         let hops = pipeline.stages.count - 1
         let count = Double(decode.count)
         return Figures(
-            clientTokensPerSecond: count / seconds(times[1] - times[0]),
+            clientTokensPerSecond: count / (times[1] - times[0]).inSeconds,
             hopMicroseconds: (0..<hops).map { hop in decode.map { $0.timings[hop].sendSeconds }.reduce(0, +) / count * 1e6 },
             hopBytes: (0..<hops).map { hop in Double(decode.map { $0.timings[hop].bytesSent }.reduce(0, +)) / count })
     }
@@ -51,7 +48,7 @@ import TesseraProto
         var token = argmax(try stage.forward(.tokens(prompt), session: session).values)
         let start = ContinuousClock.now
         for _ in 0..<decodeTokens { token = argmax(try stage.forward(.tokens([token]), session: session).values) }
-        return Double(decodeTokens) / seconds(ContinuousClock.now - start)
+        return Double(decodeTokens) / (ContinuousClock.now - start).inSeconds
     }
 
     static func argmax(_ values: [Float]) -> Int32 {

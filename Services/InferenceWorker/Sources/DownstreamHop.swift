@@ -10,16 +10,17 @@ import TesseraProto
 final class DownstreamHop {
     static let failedWorkerKey = "tessera-failed-worker"
 
-    let hop: Tessera_V1_PipelineHop
+    let stage: DownstreamStage
     let call: DownstreamCall
     private var replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
 
-    /// Prepares the call and queues `open` as its first message (nothing is sent until `call.run()`).
-    init(hop: Tessera_V1_PipelineHop, client: TesseraGRPCClient, open: Tessera_V1_SessionOpen) {
-        self.hop = hop
+    /// Prepares the call and queues `request` as its first message (nothing is sent until
+    /// `call.run()`).
+    init(stage: DownstreamStage, request: SessionRequest, client: TesseraGRPCClient) {
+        self.stage = stage
         let (requests, requestSink) = AsyncStream<Tessera_V1_ForwardRequest>.makeStream()
         let (replyStream, replySink) = AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.makeStream()
-        requestSink.yield(.with { $0.open = open })
+        requestSink.yield(.with { $0.open = Tessera_V1_SessionOpen(request) })
         call = DownstreamCall(
             worker: Tessera_V1_InferenceWorker.Client(wrapping: client), requests: requests, requestSink: requestSink,
             replySink: replySink)
@@ -39,7 +40,7 @@ final class DownstreamHop {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw Self.upstreamError(for: error, hop: hop)
+            throw Self.upstreamError(for: error, stage: stage)
         }
     }
 
@@ -51,11 +52,11 @@ final class DownstreamHop {
     /// What the caller sees when this hop fails. A failure further down already names its
     /// worker and passes through unchanged; the next stage refusing the request keeps its
     /// code; anything else (connection lost, process gone) is UNAVAILABLE naming this hop.
-    static func upstreamError(for error: any Error, hop: Tessera_V1_PipelineHop) -> RPCError {
-        let name = hop.workerID.isEmpty ? hop.address : hop.workerID
+    static func upstreamError(for error: any Error, stage: DownstreamStage) -> RPCError {
+        let name = stage.name
         let metadata: Metadata = [failedWorkerKey: .string(name)]
         guard let rpc = error as? RPCError else {
-            return RPCError(code: .unavailable, message: "stage \(name) at \(hop.address) failed: \(error)", metadata: metadata)
+            return RPCError(code: .unavailable, message: "stage \(name) at \(stage.address) failed: \(error)", metadata: metadata)
         }
         if rpc.metadata[failedWorkerKey].contains(where: { _ in true }) { return rpc }
         switch rpc.code {
@@ -65,7 +66,7 @@ final class DownstreamHop {
             return RPCError(code: rpc.code, message: "stage \(name): \(rpc.message)", metadata: metadata)
         default:
             return RPCError(
-                code: .unavailable, message: "stage \(name) at \(hop.address) failed: \(rpc.code): \(rpc.message)",
+                code: .unavailable, message: "stage \(name) at \(stage.address) failed: \(rpc.code): \(rpc.message)",
                 metadata: metadata)
         }
     }

@@ -1,6 +1,6 @@
 import Foundation
-import GRPCCore
 import Inference
+import ServiceKit
 import TesseraProto
 
 extension ForwardSession {
@@ -9,20 +9,19 @@ extension ForwardSession {
         let position = Int(step.position)
         let held = cache.position
         guard position <= held else {
-            throw RPCError(
-                code: .failedPrecondition,
-                message: "step \(step.step) starts at position \(position) but the session holds \(held) tokens "
+            throw WorkerError.stalePosition(
+                "step \(step.step) starts at position \(position) but the session holds \(held) tokens "
                     + "(a step continues at the session's length, or goes back to rewind)")
         }
-        let (input, count) = try input(of: step)
+        let tokens = step.tokens
+        let (input, count) = try input(of: step, tokens: tokens)
         guard position + count <= cache.contextLength else {
-            throw RPCError(
-                code: .outOfRange,
-                message: "step \(step.step): \(count) token(s) at position \(position) exceed the session's context of \(cache.contextLength)")
+            throw WorkerError.outOfContext(
+                "step \(step.step): \(count) token(s) at position \(position) exceed the session's context of \(cache.contextLength)")
         }
         if position < held { cache.truncate(to: position) }  // rewind
         history.removeSubrange(min(position, history.count)...)
-        history += step.tokenIds.map { Int32(bitPattern: $0) }
+        history += tokens
 
         let clock = ContinuousClock()
         let stage = shard.stage, cache = self.cache
@@ -35,10 +34,10 @@ extension ForwardSession {
             (output, computeSeconds, queueSeconds) = try await shard.run {
                 let started = clock.now
                 let output = try stage.forward(input, session: cache)
-                return (output, (clock.now - started).seconds, (started - enqueued).seconds)
+                return (output, (clock.now - started).inSeconds, (started - enqueued).inSeconds)
             }
         } catch let error as InferenceError {
-            throw RPCError(code: .invalidArgument, message: "step \(step.step): \(error)")
+            throw WorkerError.invalidRequest("step \(step.step): \(error)")
         }
         var timing = Tessera_V1_StageTiming()
         timing.workerID = environment.state.workerID
@@ -47,7 +46,7 @@ extension ForwardSession {
         guard let downstream else {
             let sampling = clock.now
             var response = try sample(output, step: step)
-            timing.computeSeconds = computeSeconds + (clock.now - sampling).seconds
+            timing.computeSeconds = computeSeconds + (clock.now - sampling).inSeconds
             timing.bytesSent = UInt64(response.wireSize)
             response.timings = [timing]
             record(tokens: count, seconds: timing.computeSeconds)
@@ -56,7 +55,7 @@ extension ForwardSession {
         timing.computeSeconds = computeSeconds
         record(tokens: count, seconds: timing.computeSeconds)
         guard case .hidden(let values, let rows) = output else {
-            throw RPCError(code: .internalError, message: "stage \(stage.layers) returned logits but is not the last stage")
+            throw WorkerError.internalFailure("stage \(stage.layers.layerSpan) returned logits but is not the last stage")
         }
         return try await relay(values, rows: rows, step: step, timing: timing, to: downstream)
     }
@@ -69,7 +68,7 @@ extension ForwardSession {
         _ values: [Float], rows: Int, step: Tessera_V1_ForwardStep, timing: Tessera_V1_StageTiming, to downstream: DownstreamHop
     ) async throws -> Tessera_V1_ForwardResponse {
         let width = shard.hyperparameters.embeddingLength
-        let rowBytes = width * (activationDType == .f16 ? 2 : 4)
+        let rowBytes = width * activation.bytesPerValue
         let rowsPerMessage = max(1, environment.maxActivationBytes / rowBytes)
         let clock = ContinuousClock()
         var timing = timing
@@ -82,16 +81,16 @@ extension ForwardSession {
             next.position = step.position + UInt32(start)
             next.tokenIds = Array(step.tokenIds[start..<end])
             next.hidden = TensorCoding.encode(
-                Array(values[(start * width)..<(end * width)]), rows: end - start, width: width, as: activationDType)
+                Array(values[(start * width)..<(end * width)]), rows: end - start, width: width, as: activation)
             next.returnLogits = step.returnLogits && end == rows
             let bytes = Tessera_V1_ForwardRequest.with { $0.step = next }.wireSize
 
             let sent = clock.now
             downstream.send(next)
             var reply = try await downstream.nextReply()
-            let waited = (clock.now - sent).seconds
+            let waited = (clock.now - sent).inSeconds
             guard reply.step == step.step else {
-                throw RPCError(code: .internalError, message: "the next stage answered step \(reply.step) to step \(step.step)")
+                throw WorkerError.internalFailure("the next stage answered step \(reply.step) to step \(step.step)")
             }
             let downstreamSeconds = reply.timings.reduce(0) { $0 + $1.computeSeconds + $1.queueSeconds + $1.sendSeconds }
             let overhead = max(0, waited - downstreamSeconds)
@@ -99,7 +98,7 @@ extension ForwardSession {
             timing.bytesSent += UInt64(bytes)
             WorkerMetrics.hop(overheadSeconds: overhead, bytes: bytes)
             if rows == 1 {  // decode steps: one message size per pair, comparable over time
-                environment.state.recordLink(to: downstream.hop.workerID, roundTrip: overhead, bytes: bytes)
+                environment.state.recordLink(to: downstream.stage.workerID, roundTrip: overhead, bytes: bytes)
             }
             guard end == rows else {
                 earlier = Self.add(reply.timings, to: earlier)
@@ -124,25 +123,25 @@ extension ForwardSession {
     }
 
     /// The stage's input, checked against its role and the model.
-    private func input(of step: Tessera_V1_ForwardStep) throws -> (StageInput, Int) {
+    /// `tokens` is `step.tokens`, converted once by the caller.
+    private func input(of step: Tessera_V1_ForwardStep, tokens: [Int32]) throws -> (StageInput, Int) {
         let hp = shard.hyperparameters
-        guard !step.tokenIds.isEmpty else { throw RPCError.invalidArgument("step \(step.step) has no token_ids") }
-        if let bad = step.tokenIds.first(where: { Int($0) >= hp.vocabularySize }) {
-            throw RPCError.invalidArgument("step \(step.step): token id \(bad) is outside the vocabulary 0..<\(hp.vocabularySize)")
+        guard !tokens.isEmpty else { throw WorkerError.invalidRequest("step \(step.step) has no token_ids") }
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= hp.vocabularySize }) {
+            throw WorkerError.invalidRequest("step \(step.step): token id \(bad) is outside the vocabulary 0..<\(hp.vocabularySize)")
         }
         if shard.stage.isFirst {
             guard !step.hasHidden else {
-                throw RPCError.invalidArgument("the first stage embeds token_ids itself; step \(step.step) must not carry hidden")
+                throw WorkerError.invalidRequest("the first stage embeds token_ids itself; step \(step.step) must not carry hidden")
             }
-            return (.tokens(step.tokenIds.map { Int32(bitPattern: $0) }), step.tokenIds.count)
+            return (.tokens(tokens), tokens.count)
         }
         guard step.hasHidden else {
-            throw RPCError.invalidArgument(
-                "stage [\(shard.layers.lowerBound), \(shard.layers.upperBound)) takes hidden states; step \(step.step) has none")
+            throw WorkerError.invalidRequest("stage \(shard.layers.layerSpan) takes hidden states; step \(step.step) has none")
         }
         let (values, rows) = try TensorCoding.decode(step.hidden, width: hp.embeddingLength)
-        guard rows == step.tokenIds.count else {
-            throw RPCError.invalidArgument("step \(step.step) carries \(rows) hidden rows but \(step.tokenIds.count) token ids")
+        guard rows == tokens.count else {
+            throw WorkerError.invalidRequest("step \(step.step) carries \(rows) hidden rows but \(tokens.count) token ids")
         }
         return (.hidden(values, count: rows), rows)
     }
@@ -150,24 +149,19 @@ extension ForwardSession {
     /// Last stage: the next token from the last position's logits.
     private func sample(_ output: StageOutput, step: Tessera_V1_ForwardStep) throws -> Tessera_V1_ForwardResponse {
         guard case .logits(let logits, _) = output, let sampler else {
-            throw RPCError(code: .internalError, message: "the last stage produced no logits")
+            throw WorkerError.internalFailure("the last stage produced no logits")
         }
         let token: Int32
         do {
             token = try sampler.sample(
                 logits: logits, recentTokens: history, position: cache.position, endOfGeneration: shard.endOfGeneration)
         } catch {
-            throw RPCError(code: .internalError, message: "step \(step.step): sampling failed: \(error)")
+            throw WorkerError.internalFailure("step \(step.step): sampling failed: \(error)")
         }
         var response = Tessera_V1_ForwardResponse()
         response.step = step.step
-        response.tokenID = UInt32(bitPattern: token)
-        response.topLogits = TopLogits.largest(logits, count: topLogits).map { entry in
-            .with {
-                $0.tokenID = UInt32(entry.id)
-                $0.logit = entry.logit
-            }
-        }
+        response.token = token
+        response.topLogits = TopLogits.largest(logits, count: topLogits).map { Tessera_V1_TokenLogit(token: $0.id, logit: $0.logit) }
         if step.returnLogits { response.logits = logits }
         return response
     }

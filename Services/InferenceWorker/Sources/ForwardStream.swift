@@ -55,7 +55,7 @@ struct ForwardStream: Sendable {
         guard case .open(let open)? = first.kind else {
             throw RPCError.invalidArgument("a Forward stream must start with open; the first message was a step")
         }
-        let session = try await ForwardSession.open(open, environment: environment)
+        let session = try await ForwardSession.open(try SessionRequest(open), environment: environment)
         environment.state.sessionOpened()
         WorkerMetrics.sessions(opened: true)
         environment.logger.debug("session opened", metadata: ["session": "\(open.sessionID)", "shard": "\(open.shardSha256)"])

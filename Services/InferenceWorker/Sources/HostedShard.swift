@@ -1,15 +1,15 @@
 import Dispatch
 import GGUF
-import GRPCCore
 import Inference
-import TesseraProto
+import ServiceKit
 import Tokenization
 
 /// A loaded shard: the memory-mapped file and the `TransformerStage` for its layers, ready
 /// to serve `Forward` sessions. Its share of the memory budget is returned when the last
 /// reference goes away (an unloaded shard stays alive until its open sessions end).
 final class HostedShard: Sendable {
-    let ref: Tessera_V1_ShardRef
+    /// The shard as the file describes it (hash, layers, size, ends), for reports.
+    let ref: ShardReference
     let stage: TransformerStage
     let fileBytes: UInt64
     /// Tokens the sampler must never pick when a session asks to ignore end-of-generation.
@@ -23,14 +23,14 @@ final class HostedShard: Sendable {
 
     /// Maps `path`, checks it against `requested` and builds the stage. The caller has
     /// already charged `fileBytes` to `budget`; this object gives them back on deinit.
-    init(path: String, sha: String, requested: Tessera_V1_ShardRef, threads: Int, fileBytes: UInt64, budget: MemoryBudget) throws {
+    init(path: String, sha: String, requested: ShardReference, threads: Int, fileBytes: UInt64, budget: MemoryBudget) throws {
         self.budget = budget
         self.fileBytes = fileBytes
         let file: GGUFFile
         do {
             file = try GGUFFile(path: path)
         } catch {
-            throw RPCError(code: .dataLoss, message: "shard \(sha) is not a readable GGUF file: \(error)")
+            throw WorkerError.damagedShard("shard \(sha) is not a readable GGUF file: \(error)")
         }
         let layerCount = try Self.engineCall { try ModelHyperparameters(gguf: file).layerCount }
         let layers = try Self.layers(of: file, requested: requested, layerCount: layerCount, sha: sha)
@@ -40,15 +40,12 @@ final class HostedShard: Sendable {
 
         var ref = requested
         ref.sha256 = sha
-        ref.layers = .with {
-            $0.first = UInt32(layers.lowerBound)
-            $0.last = UInt32(layers.upperBound)
-        }
+        ref.layers = layers
         ref.sizeBytes = fileBytes
-        ref.hasEmbedding_p = stage.isFirst
-        ref.hasOutput_p = stage.isLast
-        if let model = file.metadata["tessera.shard.model_sha256"]?.string, ref.model.sha256.isEmpty {
-            ref.model.sha256 = model
+        ref.hasEmbedding = stage.isFirst
+        ref.hasOutput = stage.isLast
+        if ref.model == nil, let model = file.metadata["tessera.shard.model_sha256"]?.string {
+            ref.model = ModelReference(sha256: model)
         }
         self.ref = ref
     }
@@ -61,25 +58,20 @@ final class HostedShard: Sendable {
     /// the range the request names (all layers when it names none). A request that names a
     /// different range than the file holds is refused.
     private static func layers(
-        of file: GGUFFile, requested: Tessera_V1_ShardRef, layerCount: Int, sha: String
-    ) throws -> Range<Int> {
-        let asked = requested.hasLayers && requested.layers.last > 0
-            ? Int(requested.layers.first)..<Int(max(requested.layers.first, requested.layers.last)) : nil
-        var layers = asked ?? 0..<layerCount
+        of file: GGUFFile, requested: ShardReference, layerCount: Int, sha: String
+    ) throws(WorkerError) -> Range<Int> {
+        var layers = requested.layers ?? 0..<layerCount
         if let first = file.metadata["tessera.shard.first_layer"]?.int, let last = file.metadata["tessera.shard.last_layer"]?.int {
             guard first < last else {
-                throw RPCError.invalidArgument("shard \(sha) is the vocabulary shard [\(first), \(last)): it has no layers to run")
+                throw .invalidRequest("shard \(sha) is the vocabulary shard [\(first), \(last)): it has no layers to run")
             }
-            if let asked, asked != first..<last {
-                throw RPCError.invalidArgument(
-                    "shard \(sha) holds layers [\(first), \(last)), not [\(asked.lowerBound), \(asked.upperBound))")
+            if let asked = requested.layers, asked != first..<last {
+                throw .invalidRequest("shard \(sha) holds layers \((first..<last).layerSpan), not \(asked.layerSpan)")
             }
             layers = first..<last
         }
-        if let model = file.metadata["tessera.shard.model_sha256"]?.string, !requested.model.sha256.isEmpty,
-            model != requested.model.sha256
-        {
-            throw RPCError.invalidArgument("shard \(sha) was cut from model \(model), not \(requested.model.sha256)")
+        if let model = file.metadata["tessera.shard.model_sha256"]?.string, let asked = requested.model, model != asked.sha256 {
+            throw .invalidRequest("shard \(sha) was cut from model \(model), not \(asked.sha256)")
         }
         return layers
     }
@@ -89,7 +81,7 @@ final class HostedShard: Sendable {
         do {
             return try body()
         } catch let error as InferenceError {
-            throw RPCError(code: .failedPrecondition, message: "cannot run this shard: \(error)")
+            throw WorkerError.unsupportedShard("\(error)")
         }
     }
 

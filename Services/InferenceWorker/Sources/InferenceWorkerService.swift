@@ -14,13 +14,19 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
     func loadShard(
         request: ServerRequest<Tessera_V1_LoadShardRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_LoadShardResponse> {
-        guard request.message.hasShard, !request.message.shard.sha256.isEmpty else {
-            throw RPCError.invalidArgument("LoadShard needs shard.sha256")
+        let message = request.message
+        guard message.hasShard, !message.shard.sha256.isEmpty else { throw InvalidMessage("shard.sha256", "is missing") }
+        var cacheManager: ListenAddress?
+        if !message.cacheManagerAddress.isEmpty {
+            guard let address = ListenAddress(peer: message.cacheManagerAddress) else {
+                throw InvalidMessage("cache_manager_address", "'\(message.cacheManagerAddress)' is not host:port")
+            }
+            cacheManager = address
         }
         let clock = ContinuousClock()
         let started = clock.now
-        let result = try await host.load(request.message.shard, cacheManager: request.message.cacheManagerAddress)
-        let seconds = (clock.now - started).seconds
+        let result = try await host.load(message.shard.domain, cacheManager: cacheManager)
+        let seconds = (clock.now - started).inSeconds
         WorkerMetrics.shardLoad(seconds: seconds, downloaded: result.downloaded)
         return ServerResponse(
             message: .with {
@@ -42,9 +48,9 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
         ServerResponse(
             message: .with {
                 $0.workerID = state.workerID
-                $0.capabilities = state.capabilities
-                $0.load = state.load()
-                $0.readyShards = state.readyShards
+                $0.capabilities = Tessera_V1_WorkerCapabilities(state.capabilities)
+                $0.load = Tessera_V1_WorkerLoad(state.load())
+                $0.readyShards = state.wireReadyShards
             })
     }
 

@@ -20,6 +20,18 @@ final class MemoryBudget: Sendable {
         }
     }
 
+    /// Charges `bytes` for `what` (named in the error) or throws when they do not fit.
+    func charge(_ bytes: UInt64, for what: String) throws(WorkerError) {
+        guard reserve(bytes) else { throw exhausted(needing: bytes, for: what) }
+    }
+
+    /// The refusal for `what`, which needs `bytes` more than are free.
+    func exhausted(needing bytes: UInt64, for what: String) -> WorkerError {
+        .notEnoughMemory(
+            "\(what) needs \(bytes >> 20) MiB but only \(freeBytes >> 20) MiB of the worker's "
+                + "\(limit >> 20) MiB memory budget is free")
+    }
+
     func release(_ bytes: UInt64) {
         charged.withLock { used in used -= min(used, bytes) }
     }

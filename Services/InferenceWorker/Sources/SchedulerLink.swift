@@ -11,18 +11,12 @@ final class SchedulerLink: Sendable {
     let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
     let state: WorkerState
     let logger: Logger
-    /// Called with the shards the scheduler's heartbeat answer asks this worker to host.
-    let onAssignments: @Sendable ([Tessera_V1_ShardAssignment]) -> Void
     private let interval = OneShot<Duration>()
 
-    init(
-        client: TesseraGRPCClient, state: WorkerState, logger: Logger,
-        onAssignments: @escaping @Sendable ([Tessera_V1_ShardAssignment]) -> Void = { _ in }
-    ) {
+    init(client: TesseraGRPCClient, state: WorkerState, logger: Logger) {
         self.scheduler = Tessera_V1_Scheduler.Client(wrapping: client)
         self.state = state
         self.logger = logger
-        self.onAssignments = onAssignments
     }
 
     /// Returns once the scheduler accepted the registration; throws only on cancellation.
@@ -47,9 +41,9 @@ final class SchedulerLink: Sendable {
     private func register(address: String, workerID: String) async throws {
         let request = Tessera_V1_RegisterWorkerRequest.with {
             $0.address = address
-            $0.capabilities = state.capabilities
+            $0.capabilities = Tessera_V1_WorkerCapabilities(state.capabilities)
             $0.workerID = workerID.isEmpty ? state.workerID : workerID
-            $0.readyShards = state.readyShards  // shards loaded before a scheduler restart
+            $0.readyShards = state.wireReadyShards  // shards loaded before a scheduler restart
         }
         let response = try await scheduler.registerWorker(request)
         state.workerID = response.workerID
@@ -63,13 +57,12 @@ final class SchedulerLink: Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: period)
             do {
-                let response = try await scheduler.heartbeat(
+                _ = try await scheduler.heartbeat(
                     .with {
                         $0.workerID = state.workerID
-                        $0.load = state.load(draining: true)
-                        $0.readyShards = state.readyShards
+                        $0.load = Tessera_V1_WorkerLoad(state.load(draining: true))
+                        $0.readyShards = state.wireReadyShards
                     })
-                if !response.assignments.isEmpty { onAssignments(response.assignments) }
             } catch let error as RPCError where error.code == .notFound {
                 logger.warning("scheduler does not know this worker; registering again")
                 try? await registerUntilAccepted(address: address, workerID: workerID)

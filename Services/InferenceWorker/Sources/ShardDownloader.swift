@@ -8,14 +8,14 @@ import TesseraProto
 /// appending to whatever an earlier, interrupted attempt left there (the server streams from
 /// the offset asked for). A broken stream is resumed a few times before giving up.
 struct ShardDownloader: Sendable {
-    let clients: PeerClients
+    let clients: ClientPool
     let files: ShardFiles
     let logger: Logger
     var attempts = 4
 
     /// Returns once the partial file holds the whole shard (not yet verified).
-    func download(_ sha: String, from address: String) async throws {
-        let client = Tessera_V1_CacheManager.Client(wrapping: try clients.client(for: address))
+    func download(_ sha: String, from address: ListenAddress) async throws {
+        let client = Tessera_V1_CacheManager.Client(wrapping: try clients.peer(address))
         let partial = files.partialPath(for: sha)
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
         var restartedFromZero = false
@@ -36,13 +36,15 @@ struct ShardDownloader: Sendable {
                 try await Task.sleep(for: delay)
             } catch let error as RPCError {
                 throw Self.explain(error, sha: sha, address: address)
+            } catch let error as WorkerError {
+                throw error
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                throw RPCError(code: .internalError, message: "downloading shard \(sha) into \(partial): \(error)")
+                throw WorkerError.internalFailure("downloading shard \(sha) into \(partial): \(error)")
             }
         }
-        throw RPCError(code: .unavailable, message: "downloading shard \(sha) from \(address) kept failing")
+        throw WorkerError.unavailable("downloading shard \(sha) from \(address) kept failing")
     }
 
     private func fetch(
@@ -53,7 +55,7 @@ struct ShardDownloader: Sendable {
             _ = FileManager.default.createFile(atPath: partial, contents: nil)
         }
         guard let handle = FileHandle(forWritingAtPath: partial) else {
-            throw RPCError(code: .internalError, message: "cannot write \(partial)")
+            throw WorkerError.internalFailure("cannot write \(partial)")
         }
         defer { try? handle.close() }
         try handle.seekToEnd()
@@ -66,11 +68,12 @@ struct ShardDownloader: Sendable {
             var expected = offset
             for try await chunk in response.messages {
                 guard chunk.offset == expected else {
-                    throw RPCError(
-                        code: .dataLoss, message: "cache-manager sent bytes at offset \(chunk.offset), expected \(expected)")
+                    throw WorkerError.damagedShard(
+                        "downloading shard \(sha): the cache-manager sent bytes at offset \(chunk.offset), expected \(expected)")
                 }
                 if chunk.totalSize > 0, expected + UInt64(chunk.data.count) > chunk.totalSize {
-                    throw RPCError(code: .dataLoss, message: "cache-manager sent more bytes than the shard's \(chunk.totalSize)")
+                    throw WorkerError.damagedShard(
+                        "downloading shard \(sha): the cache-manager sent more bytes than the shard's \(chunk.totalSize)")
                 }
                 try handle.write(contentsOf: chunk.data)
                 expected += UInt64(chunk.data.count)
@@ -83,8 +86,9 @@ struct ShardDownloader: Sendable {
         [.unavailable, .deadlineExceeded, .aborted, .cancelled, .unknown, .internalError].contains(code)
     }
 
-    /// Says which download failed; keeps the cache-manager's code (NOT_FOUND stays NOT_FOUND).
-    static func explain(_ error: RPCError, sha: String, address: String) -> RPCError {
+    /// Says which download failed; keeps the cache-manager's code (NOT_FOUND stays NOT_FOUND),
+    /// so this relays the remote status as it is rather than as a `WorkerError`.
+    static func explain(_ error: RPCError, sha: String, address: ListenAddress) -> RPCError {
         RPCError(code: error.code, message: "downloading shard \(sha) from \(address): \(error.message)")
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRPCCore
 import Integrity
 
 /// The worker's on-disk shard cache: `<dir>/<sha>.gguf` once verified, `<sha>.gguf.partial`
@@ -8,10 +7,6 @@ import Integrity
 struct ShardFiles: Sendable {
     let directory: String
 
-    static func isValidHash(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
-
     func path(for sha: String) -> String { "\(directory)/\(sha).gguf" }
     func partialPath(for sha: String) -> String { "\(directory)/\(sha).gguf.partial" }
 
@@ -19,7 +14,7 @@ struct ShardFiles: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw RPCError(code: .internalError, message: "cannot create the shard directory \(directory): \(error)")
+            throw WorkerError.internalFailure("cannot create the shard directory \(directory): \(error)")
         }
     }
 
@@ -45,7 +40,7 @@ struct ShardFiles: Sendable {
         do {
             try FileManager.default.moveItem(atPath: partial, toPath: final)
         } catch {
-            throw RPCError(code: .internalError, message: "cannot move the downloaded shard into place: \(error)")
+            throw WorkerError.internalFailure("cannot move the downloaded shard into place: \(error)")
         }
         return true
     }
@@ -60,7 +55,7 @@ struct ShardFiles: Sendable {
             do {
                 return try FileDigest.sha256Hex(ofFile: path)
             } catch {
-                throw RPCError(code: .internalError, message: "cannot read \(path): \(error)")
+                throw WorkerError.internalFailure("cannot read \(path): \(error)")
             }
         }
     }

@@ -1,5 +1,4 @@
 import Foundation
-import GRPCCore
 import TesseraProto
 
 #if !_endian(little)
@@ -9,10 +8,10 @@ import TesseraProto
 /// Hidden states on the wire: `Tensor{dtype, shape [tokens, width], data}` little-endian,
 /// F32 (exact) or F16 (half the bytes, rounded).
 enum TensorCoding {
-    static func encode(_ values: [Float], rows: Int, width: Int, as dtype: Tessera_V1_DType) -> Tessera_V1_Tensor {
+    static func encode(_ values: [Float], rows: Int, width: Int, as encoding: ActivationEncoding) -> Tessera_V1_Tensor {
         var tensor = Tessera_V1_Tensor()
         tensor.shape = [UInt32(rows), UInt32(width)]
-        if dtype == .f16 {
+        if encoding == .f16 {
             tensor.dtype = .f16
             let halves = values.map { Float16($0).bitPattern.littleEndian }
             tensor.data = halves.withUnsafeBytes { Data($0) }
@@ -27,11 +26,11 @@ enum TensorCoding {
     /// `[rows, width]` or its bytes do not match the shape.
     static func decode(_ tensor: Tessera_V1_Tensor, width: Int) throws -> (values: [Float], rows: Int) {
         guard tensor.shape.count == 2, tensor.shape[0] > 0 else {
-            throw RPCError.invalidArgument("hidden must have shape [tokens, width] with tokens > 0; got \(tensor.shape)")
+            throw WorkerError.invalidRequest("hidden must have shape [tokens, width] with tokens > 0; got \(tensor.shape)")
         }
         let rows = Int(tensor.shape[0])
         guard Int(tensor.shape[1]) == width else {
-            throw RPCError.invalidArgument("hidden width \(tensor.shape[1]) does not match this model's embedding width \(width)")
+            throw WorkerError.invalidRequest("hidden width \(tensor.shape[1]) does not match this model's embedding width \(width)")
         }
         let count = rows * width
         switch tensor.dtype {
@@ -50,13 +49,13 @@ enum TensorCoding {
                 }
             }, rows)
         case .UNRECOGNIZED(let value):
-            throw RPCError.invalidArgument("hidden dtype \(value) is not F32 or F16")
+            throw WorkerError.invalidRequest("hidden dtype \(value) is not F32 or F16")
         }
     }
 
     private static func checkBytes(_ tensor: Tessera_V1_Tensor, count: Int, bytesPerValue: Int) throws {
         guard tensor.data.count == count * bytesPerValue else {
-            throw RPCError.invalidArgument(
+            throw WorkerError.invalidRequest(
                 "hidden has \(tensor.data.count) bytes; shape \(tensor.shape) in \(tensor.dtype) needs \(count * bytesPerValue)")
         }
     }

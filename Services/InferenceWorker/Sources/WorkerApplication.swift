@@ -7,7 +7,7 @@ import ServiceKit
 public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: Logger) throws -> ServiceApplication {
     let state = WorkerState(workerID: configuration.workerID)
     let budget = MemoryBudget(limit: configuration.memoryBudgetBytes)
-    let peers = PeerClients()
+    let peers = ClientPool()
     let files = ShardFiles(directory: configuration.shardDirectory)
     let host = ShardHost(
         files: files, downloader: ShardDownloader(clients: peers, files: files, logger: logger), budget: budget,
@@ -21,22 +21,7 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
         shuttingDown: shuttingDown)
 
     let client = try ServiceClient.make(configuration.schedulerAddress)
-    let link = SchedulerLink(
-        client: client, state: state, logger: logger,
-        onAssignments: { assignments in
-            // The scheduler's heartbeat answer lists shards to host; loads are shared and
-            // idempotent, so asking again while one runs costs nothing.
-            for assignment in assignments {
-                Task {
-                    do {
-                        _ = try await host.load(assignment.shard, cacheManager: assignment.cacheManagerAddress)
-                    } catch {
-                        logger.warning(
-                            "assigned shard failed to load", metadata: ["shard": "\(assignment.shard.sha256)", "error": "\(error)"])
-                    }
-                }
-            }
-        })
+    let link = SchedulerLink(client: client, state: state, logger: logger)
     let advertised = OneShot<String>()
     return ServiceApplication(
         name: "inference-worker", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
@@ -44,7 +29,7 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
         rpcServices: [InferenceWorkerService(state: state, host: host, stream: stream)],
         backgroundServices: [
             ClientService(client: client),
-            PeerClientsService(clients: peers),
+            peers,  // the next stages and cache-managers this worker calls
             HeartbeatService(link: link, address: advertised, workerID: configuration.workerID),
             SessionDrainService(shuttingDown: shuttingDown),  // last: told first at shutdown
         ],
