@@ -77,12 +77,7 @@ extension Tessera_V1_GenerateResponse {
         self.init()
         text = update.text
         tokenIds = [update.tokenID].wireTokenIDs
-        topLogits = update.topLogits.map { logit in
-            .with {
-                $0.tokenID = UInt32(bitPattern: logit.tokenID)
-                $0.logit = logit.logit
-            }
-        }
+        topLogits = update.topLogits.map { Tessera_V1_TokenLogit(token: $0.tokenID, logit: $0.logit) }
         self.requestID = requestID
         if let finish = update.finishReason {
             finishReason = finish == .length ? .length : .stop

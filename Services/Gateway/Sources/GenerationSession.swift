@@ -141,7 +141,7 @@ struct GenerationSession {
         while true {
             let token = reply.token
             guard token >= 0, Int(token) < vocabulary.tokenizer.vocabularySize else {
-                throw GatewayError(.internalError, "the pipeline sampled token \(UInt32(bitPattern: token)), outside the vocabulary")
+                throw GatewayError(.internalError, "the pipeline sampled token \(token), outside the vocabulary")
             }
             let text = try progress.stop.accept(token)
             progress.generated.append(token)

@@ -112,7 +112,7 @@ final class PipelineStream {
         }
         return StepReply(
             step: response.step, token: response.token,
-            topLogits: response.topLogits.map { TokenLogit(tokenID: Int32(bitPattern: $0.tokenID), logit: $0.logit) })
+            topLogits: response.topLogits.map { TokenLogit(tokenID: $0.token, logit: $0.logit) })
     }
 
     /// `send` then `receive`: one step through the pipeline.

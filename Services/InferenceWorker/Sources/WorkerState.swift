@@ -64,7 +64,7 @@ final class WorkerState: Sendable {
 
     /// Records one forward call of a hosted stage for the scheduler's speed estimates.
     func recordStep(layers: Range<Int>, tokens: Int, seconds: Double, weightBytes: Int) {
-        let timing = StepTiming(layers: layers, tokens: tokens, seconds: seconds, weightBytes: weightBytes)
+        let timing = StepTiming(layers: layers, tokens: tokens, seconds: seconds, weightBytes: UInt64(weightBytes))
         state.withLock {
             $0.recentSteps.append(timing)
             if $0.recentSteps.count > Self.maxRecentSteps { $0.recentSteps.removeFirst($0.recentSteps.count - Self.maxRecentSteps) }
@@ -74,7 +74,7 @@ final class WorkerState: Sendable {
     /// Records one decode step's hop to the next stage for the scheduler's link estimates.
     func recordLink(to workerID: String, roundTrip seconds: Double, bytes: Int) {
         guard !workerID.isEmpty else { return }
-        let timing = LinkTiming(toWorkerID: workerID, roundTripSeconds: seconds, bytes: bytes)
+        let timing = LinkTiming(toWorkerID: workerID, roundTripSeconds: seconds, bytes: UInt64(bytes))
         state.withLock {
             $0.recentLinks.append(timing)
             if $0.recentLinks.count > Self.maxRecentSteps { $0.recentLinks.removeFirst($0.recentLinks.count - Self.maxRecentSteps) }

@@ -1,3 +1,4 @@
+import Cluster
 import Placement
 
 /// What the scheduler has learned from real work: each worker's speed (from its decode step

@@ -81,6 +81,7 @@ public struct ServiceApplication: Sendable {
             // The transport only says it is not listening; the server's own failure, which
             // the group reports next, carries the cause ("Address already in use").
             var cause: any Error = error
+            // Scoped to this block (cancelled on leaving it): ends the wait below after 2 s.
             let giveUp = Task {
                 try? await Task.sleep(for: .seconds(2))  // a service slow to cancel must not hang start-up
                 eventSink.finish()

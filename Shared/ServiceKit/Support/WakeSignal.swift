@@ -34,6 +34,7 @@ public final class WakeSignal: Sendable {
             state.lastWait += 1
             return state.lastWait
         }
+        // Scoped to this wait (cancelled on return): ends it when the period runs out.
         let timer = Task { [weak self] in
             guard (try? await Task.sleep(for: timeout)) != nil else { return }  // cancelled: we were woken
             self?.timeOut(id)
