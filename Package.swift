@@ -7,27 +7,33 @@ import PackageDescription
 // The CPU baseline is haswell (AVX2 + FMA + F16C) on x86_64; set TESSERA_TARGET_CPU
 // (for example to `native`) when building for a known machine.
 #if arch(x86_64)
-let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "haswell"
+    let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "haswell"
 #else
-let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "generic"
+    let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "generic"
 #endif
 /// Every target: Swift 6 language mode (complete concurrency checking). Each remaining
 /// `@unchecked Sendable` says in a comment why it is safe.
 let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let numericSettings: [SwiftSetting] =
-    swiftSettings + [.unsafeFlags(["-O", "-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"])]
+    swiftSettings + [
+        .unsafeFlags(["-O", "-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"])
+    ]
 
 let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
-let grpcHTTP2 = Target.Dependency.product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
+let grpcHTTP2 = Target.Dependency.product(
+    name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
 let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
-let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let argumentParser = Target.Dependency.product(
+    name: "ArgumentParser", package: "swift-argument-parser")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 
 /// One library target and one executable per service: tests import the library and call
 /// its `build…` function; the executable is a few lines that parse flags and run it.
 func service(_ name: String, dependencies: [Target.Dependency]) -> [Target] {
     [
-        .target(name: name, dependencies: dependencies, path: "Services/\(name)/Sources", swiftSettings: swiftSettings),
+        .target(
+            name: name, dependencies: dependencies, path: "Services/\(name)/Sources",
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "\(name)Main", dependencies: [.target(name: name), "ServiceKit", argumentParser],
             path: "Services/\(name)/Main", swiftSettings: swiftSettings),
@@ -45,28 +51,34 @@ let engineTargetNames: Set<String> = [
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v15)],
-    products: engineOnly ? [] : [
-        .executable(name: "gateway", targets: ["GatewayMain"]),
-        .executable(name: "scheduler", targets: ["SchedulerMain"]),
-        .executable(name: "cache-manager", targets: ["CacheManagerMain"]),
-        .executable(name: "inference-worker", targets: ["InferenceWorkerMain"]),
-        .executable(name: "verifier", targets: ["VerifierMain"]),
-        .executable(name: "tessera", targets: ["TesseraCLI"]),
-    ],
-    dependencies: engineOnly ? [] : [
-        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
-        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
-        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
-        .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
-        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
-    ],
+    products: engineOnly
+        ? []
+        : [
+            .executable(name: "gateway", targets: ["GatewayMain"]),
+            .executable(name: "scheduler", targets: ["SchedulerMain"]),
+            .executable(name: "cache-manager", targets: ["CacheManagerMain"]),
+            .executable(name: "inference-worker", targets: ["InferenceWorkerMain"]),
+            .executable(name: "verifier", targets: ["VerifierMain"]),
+            .executable(name: "tessera", targets: ["TesseraCLI"]),
+        ],
+    dependencies: engineOnly
+        ? []
+        : [
+            .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+            .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+            .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+            .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+            .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+            .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+            .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+            .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+            .package(
+                url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+            .package(
+                url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+            .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+            .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        ],
     targets: ([
         // MARK: Shared libraries
         // Domain vocabulary every service shares (addresses, shard and model references, routes).
@@ -91,52 +103,81 @@ let package = Package(
             ],
             path: "Shared/ServiceKit", swiftSettings: swiftSettings),
         .target(name: "GGUF", path: "Shared/GGUF", swiftSettings: numericSettings),
-        .target(name: "Kernels", dependencies: ["GGUF"], path: "Shared/Kernels", swiftSettings: numericSettings),
-        .target(name: "Tokenization", dependencies: ["GGUF"], path: "Shared/Tokenization", swiftSettings: numericSettings),
         .target(
-            name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenization"], path: "Shared/Inference",
+            name: "Kernels", dependencies: ["GGUF"], path: "Shared/Kernels",
             swiftSettings: numericSettings),
-        .target(name: "Placement", path: "Shared/Placement", exclude: ["README.md"], swiftSettings: numericSettings),
+        .target(
+            name: "Tokenization", dependencies: ["GGUF"], path: "Shared/Tokenization",
+            swiftSettings: numericSettings),
+        .target(
+            name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenization"],
+            path: "Shared/Inference", exclude: ["README.md"],
+            swiftSettings: numericSettings),
+        .target(
+            name: "Placement", path: "Shared/Placement", exclude: ["README.md"],
+            swiftSettings: numericSettings),
         .target(
             name: "Integrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             path: "Shared/Integrity", swiftSettings: swiftSettings),
-        .target(name: "ModelStore", dependencies: ["GGUF", "Integrity", "Placement"], path: "Shared/ModelStore", swiftSettings: swiftSettings),
+        .target(
+            name: "ModelStore", dependencies: ["GGUF", "Integrity", "Placement"],
+            path: "Shared/ModelStore", swiftSettings: swiftSettings),
 
         // MARK: Services (library + executable each)
     ]
-        + service("Gateway", dependencies: ["ServiceKit", "TesseraProto", "Tokenization", "Inference", "GGUF", "Integrity"])
+        + service(
+            "Gateway",
+            dependencies: [
+                "ServiceKit", "TesseraProto", "Tokenization", "Inference", "GGUF", "Integrity",
+            ])
         + service("Scheduler", dependencies: ["ServiceKit", "TesseraProto", "Placement"])
         + service(
             "CacheManager",
             dependencies: [
-                "ServiceKit", "TesseraProto", "GGUF", "Integrity", "ModelStore", .product(name: "GRDB", package: "GRDB.swift"),
+                "ServiceKit", "TesseraProto", "GGUF", "Integrity", "ModelStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ])
-        + service("InferenceWorker",
-            dependencies: ["ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity", "GGUF", "Tokenization"])
+        + service(
+            "InferenceWorker",
+            dependencies: [
+                "ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity", "GGUF",
+                "Tokenization",
+            ])
         + service("Verifier", dependencies: ["ServiceKit", "TesseraProto", "Integrity"])
         + [
             .executableTarget(
                 name: "TesseraCLI",
                 dependencies: [
-                    "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement", "ModelStore",
+                    "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement",
+                    "ModelStore",
                     "Integrity", "Kernels", argumentParser,
                 ],
                 path: "Services/Tessera", swiftSettings: swiftSettings),
 
             // MARK: Tests (one target per concern)
-            .testTarget(name: "GGUFTests", dependencies: ["GGUF"], path: "Tests/GGUFTests", swiftSettings: swiftSettings),
-            .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], path: "Tests/KernelsTests", swiftSettings: swiftSettings),
             .testTarget(
-                name: "TokenizationTests", dependencies: ["Tokenization", "GGUF"], path: "Tests/TokenizationTests", swiftSettings: swiftSettings),
+                name: "GGUFTests", dependencies: ["GGUF"], path: "Tests/GGUFTests",
+                swiftSettings: swiftSettings),
             .testTarget(
-                name: "InferenceTests", dependencies: ["Inference", "Kernels", "GGUF", "Tokenization"],
+                name: "KernelsTests", dependencies: ["Kernels", "GGUF"], path: "Tests/KernelsTests",
+                swiftSettings: swiftSettings),
+            .testTarget(
+                name: "TokenizationTests", dependencies: ["Tokenization", "GGUF"],
+                path: "Tests/TokenizationTests", swiftSettings: swiftSettings),
+            .testTarget(
+                name: "InferenceTests",
+                dependencies: ["Inference", "Kernels", "GGUF", "Tokenization"],
                 path: "Tests/InferenceTests", swiftSettings: swiftSettings),
-            .testTarget(name: "PlacementTests", dependencies: ["Placement"], path: "Tests/PlacementTests", swiftSettings: swiftSettings),
+            .testTarget(
+                name: "PlacementTests", dependencies: ["Placement"], path: "Tests/PlacementTests",
+                swiftSettings: swiftSettings),
             .testTarget(
                 name: "ServiceTests",
                 dependencies: [
-                    "ServiceKit", "TesseraProto", "Gateway", "Scheduler", "CacheManager", "InferenceWorker", "Verifier",
-                    "GGUF", "ModelStore", "Integrity", "Inference", "Tokenization", grpcCore, grpcHTTP2,
+                    "ServiceKit", "TesseraProto", "Gateway", "Scheduler", "CacheManager",
+                    "InferenceWorker", "Verifier",
+                    "GGUF", "ModelStore", "Integrity", "Inference", "Tokenization", grpcCore,
+                    grpcHTTP2,
                     .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 ],
                 path: "Tests/ServiceTests", swiftSettings: swiftSettings),

@@ -39,10 +39,15 @@ struct BenchCommand: ParsableCommand {
 
         func validate() throws {
             guard promptTokens > 0, genTokens > 0, repetitions > 0 else {
-                throw ValidationError("--prompt-tokens, --gen-tokens and --repetitions must be positive")
+                throw ValidationError(
+                    "--prompt-tokens, --gen-tokens and --repetitions must be positive")
             }
-            guard !(try threadCounts()).isEmpty else { throw ValidationError("--threads needs at least one count") }
-            guard KVCachePrecision(rawValue: kvCache) != nil else { throw ValidationError("--kv-cache must be f16 or f32") }
+            guard !(try threadCounts()).isEmpty else {
+                throw ValidationError("--threads needs at least one count")
+            }
+            guard KVCachePrecision(rawValue: kvCache) != nil else {
+                throw ValidationError("--kv-cache must be f16 or f32")
+            }
         }
 
         func threadCounts() throws -> [Int] {
@@ -56,7 +61,9 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             let path: String
-            do { path = try ModelLocator.resolve(model) } catch { throw ValidationError("\(error)") }
+            do { path = try ModelLocator.resolve(model) } catch {
+                throw ValidationError("\(error)")
+            }
             if single {
                 try runSingle(path: path, threads: try threadCounts()[0])
                 return
@@ -67,18 +74,27 @@ struct BenchCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("bench: tessera, \(count) thread(s)…\n".utf8))
                 rows.append(try measureTessera(path: path, threads: count))
                 if !skipLlamaCpp {
-                    FileHandle.standardError.write(Data("bench: llama.cpp, \(count) thread(s)…\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("bench: llama.cpp, \(count) thread(s)…\n".utf8))
                     rows.append(measureLlamaCpp(path: path, threads: count))
                 }
             }
             let bandwidth = skipLlamaCpp ? nil : measureBandwidth()
-            print(BenchTable(rows: rows, bandwidthGBps: bandwidth, promptTokens: promptTokens, genTokens: genTokens).render())
+            print(
+                BenchTable(
+                    rows: rows, bandwidthGBps: bandwidth, promptTokens: promptTokens,
+                    genTokens: genTokens
+                ).render())
             // Other processes competing for the cores distort every number above; say how busy it was.
-            print("load average before/after: \(loadBefore) / \(Self.loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            print(
+                "load average before/after: \(loadBefore) / \(Self.loadAverage()) on \(ProcessInfo.processInfo.activeProcessorCount) cores"
+            )
         }
 
         static func loadAverage() -> String {
-            guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+            guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else {
+                return "?"
+            }
             return text.split(separator: " ").first.map(String.init) ?? "?"
         }
 
@@ -91,7 +107,8 @@ struct BenchCommand: ParsableCommand {
             ).run(stage: stage)
             let row = BenchRow(
                 engine: "tessera", threads: threads, prefillTPS: result.prefillTokensPerSecond,
-                decodeTPS: result.decodeTokensPerSecond, peakRSSBytes: ProcessMetrics.peakResidentBytes(),
+                decodeTPS: result.decodeTokensPerSecond,
+                peakRSSBytes: ProcessMetrics.peakResidentBytes(),
                 weightBytesPerToken: stage.weightBytesPerToken, error: nil)
             print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
         }
@@ -100,13 +117,16 @@ struct BenchCommand: ParsableCommand {
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
             let arguments = [
                 "bench", "engine", "--single", "--model", path, "--threads", "\(threads)",
-                "--prompt-tokens", "\(promptTokens)", "--gen-tokens", "\(genTokens)", "--repetitions", "\(repetitions)",
+                "--prompt-tokens", "\(promptTokens)", "--gen-tokens", "\(genTokens)",
+                "--repetitions", "\(repetitions)",
                 "--kv-cache", kvCache,
             ]
             let output = ChildProcess.run(executable, arguments)
-            guard let line = output.lastJSONLine, let row = try? JSONDecoder().decode(BenchRow.self, from: Data(line.utf8))
+            guard let line = output.lastJSONLine,
+                let row = try? JSONDecoder().decode(BenchRow.self, from: Data(line.utf8))
             else {
-                return BenchRow.failed("tessera", threads: threads, "child failed: \(output.errorSummary)")
+                return BenchRow.failed(
+                    "tessera", threads: threads, "child failed: \(output.errorSummary)")
             }
             return row
         }
@@ -116,20 +136,25 @@ struct BenchCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: script) else {
                 return BenchRow.failed("llama.cpp", threads: threads, "\(script) not found")
             }
-            let output = ChildProcess.run(python, [
-                script, "--model", path, "--prompt-tokens", "\(promptTokens)", "--gen-tokens", "\(genTokens)",
-                "--threads", "\(threads)", "--runs", "\(repetitions)", "--json",
-            ])
+            let output = ChildProcess.run(
+                python,
+                [
+                    script, "--model", path, "--prompt-tokens", "\(promptTokens)", "--gen-tokens",
+                    "\(genTokens)",
+                    "--threads", "\(threads)", "--runs", "\(repetitions)", "--json",
+                ])
             guard let line = output.lastJSONLine,
-                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let prefill = (object["prefill_tps"] as? NSNumber)?.doubleValue,
-                  let decode = (object["decode_tps"] as? NSNumber)?.doubleValue
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8))
+                    as? [String: Any],
+                let prefill = (object["prefill_tps"] as? NSNumber)?.doubleValue,
+                let decode = (object["decode_tps"] as? NSNumber)?.doubleValue
             else {
                 return BenchRow.failed("llama.cpp", threads: threads, output.errorSummary)
             }
             return BenchRow(
                 engine: "llama.cpp", threads: threads, prefillTPS: prefill, decodeTPS: decode,
-                peakRSSBytes: (object["peak_rss_bytes"] as? NSNumber)?.intValue ?? 0, weightBytesPerToken: nil, error: nil)
+                peakRSSBytes: (object["peak_rss_bytes"] as? NSNumber)?.intValue ?? 0,
+                weightBytesPerToken: nil, error: nil)
         }
 
         /// Single-thread memory read bandwidth in GB/s from membw.py.
@@ -138,7 +163,8 @@ struct BenchCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: script) else { return nil }
             let output = ChildProcess.run(python, [script, "--json"])
             guard let line = output.lastJSONLine,
-                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8))
+                    as? [String: Any]
             else { return nil }
             return (object["read_gbps_best"] as? NSNumber)?.doubleValue
         }
@@ -153,14 +179,18 @@ struct ChildProcess {
 
     static func run(_ executable: String, _ arguments: [String]) -> ChildProcess {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.contains("/") ? executable : "/usr/bin/env")
+        process.executableURL = URL(
+            fileURLWithPath: executable.contains("/") ? executable : "/usr/bin/env")
         process.arguments = executable.contains("/") ? arguments : [executable] + arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         do { try process.run() } catch {
-            return ChildProcess(status: -1, standardOutput: "", standardError: "could not start \(executable): \(error)")
+            return ChildProcess(
+                status: -1, standardOutput: "",
+                standardError: "could not start \(executable): \(error)")
         }
         // Drain stderr on another thread so a chatty child cannot block on a full pipe.
         let errorBox = DataBox()
@@ -174,7 +204,8 @@ struct ChildProcess {
         process.waitUntilExit()
         drained.wait()
         return ChildProcess(
-            status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
+            status: process.terminationStatus,
+            standardOutput: String(decoding: outputData, as: UTF8.self),
             standardError: String(decoding: errorBox.data, as: UTF8.self))
     }
 

@@ -8,12 +8,14 @@ import TesseraProto
 /// answer to stdout; a short stats line goes to stderr.
 struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "chat", abstract: "Chat with the model served by a Tessera cluster (through its gateway).")
+        commandName: "chat",
+        abstract: "Chat with the model served by a Tessera cluster (through its gateway).")
 
     @Argument(help: "The user message.")
     var prompt: String
     @Option(help: "Gateway address host:port (env TESSERA_GATEWAY_ADDRESS).")
-    var gateway = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_GATEWAY_ADDRESS", "127.0.0.1:7400"))!
+    var gateway = ListenAddress(
+        parsing: EnvironmentDefaults.string("TESSERA_GATEWAY_ADDRESS", "127.0.0.1:7400"))!
     @Option(help: "Model name or SHA-256 (default: the cluster's default model).")
     var model = ""
     @Option(help: "A system message (default: the model template's own, if it has one).")
@@ -27,13 +29,25 @@ struct ChatCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
-        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be >= 0") }
+        guard temperature.isFinite, temperature >= 0 else {
+            throw ValidationError("--temperature must be >= 0")
+        }
     }
 
     func run() async throws {
         var messages: [Tessera_V1_ChatMessage] = []
-        if let system { messages.append(.with { $0.role = "system"; $0.content = system }) }
-        messages.append(.with { $0.role = "user"; $0.content = prompt })
+        if let system {
+            messages.append(
+                .with {
+                    $0.role = "system"
+                    $0.content = system
+                })
+        }
+        messages.append(
+            .with {
+                $0.role = "user"
+                $0.content = prompt
+            })
         let request = Tessera_V1_ChatRequest.with {
             $0.model = model
             $0.messages = messages
@@ -57,7 +71,8 @@ struct ChatCommand: AsyncParsableCommand {
                 }
             }
         } catch let error as RPCError {
-            FileHandle.standardError.write(Data("tessera chat: \(error.code): \(error.message) (gateway \(gateway))\n".utf8))
+            FileHandle.standardError.write(
+                Data("tessera chat: \(error.code): \(error.message) (gateway \(gateway))\n".utf8))
             throw ExitCode(1)
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
@@ -65,7 +80,9 @@ struct ChatCommand: AsyncParsableCommand {
     }
 
     /// Writes each piece of text as it arrives; returns the counts and timings.
-    private static func stream(_ messages: RPCAsyncSequence<Tessera_V1_GenerateResponse, any Error>) async throws -> ChatStats {
+    private static func stream(_ messages: RPCAsyncSequence<Tessera_V1_GenerateResponse, any Error>)
+        async throws -> ChatStats
+    {
         let start = ContinuousClock.now
         var stats = ChatStats()
         for try await message in messages {
@@ -91,9 +108,11 @@ struct ChatStats: Sendable {
         func seconds(_ duration: Duration) -> Double { duration.inSeconds }
         let first = firstToken.map(seconds) ?? 0
         // Decode speed: tokens after the first over the time after it.
-        let decode = tokens > 1 && seconds(total) > first ? Double(tokens - 1) / (seconds(total) - first) : 0
+        let decode =
+            tokens > 1 && seconds(total) > first ? Double(tokens - 1) / (seconds(total) - first) : 0
         return String(
-            format: "%d prompt tokens, %d generated, %.1f tok/s, first token after %.0f ms (finish: %@)\n",
+            format:
+                "%d prompt tokens, %d generated, %.1f tok/s, first token after %.0f ms (finish: %@)\n",
             promptTokens, tokens, decode, first * 1000, finish)
     }
 }

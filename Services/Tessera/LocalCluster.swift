@@ -30,12 +30,14 @@ final class LocalCluster: @unchecked Sendable {
     func logPath(_ member: Member) -> String { "\(logDirectory)/\(member.name).log" }
 
     func start() throws {
-        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: logDirectory, withIntermediateDirectories: true)
         for member in members {
             guard FileManager.default.isExecutableFile(atPath: member.executable) else {
-                throw StartFailure(description: "\(member.executable) not found; build with `swift build` first")
+                throw StartFailure(
+                    description: "\(member.executable) not found; build with `swift build` first")
             }
-            FileManager.default.createFile(atPath: logPath(member), contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath(member), contents: nil)
             try launch(member)
         }
     }
@@ -64,7 +66,8 @@ final class LocalCluster: @unchecked Sendable {
         var pending = members
         while !pending.isEmpty {
             if let dead = firstExited() {
-                throw StartFailure(description: "\(dead.name) exited during start-up:\n\(tail(of: dead))")
+                throw StartFailure(
+                    description: "\(dead.name) exited during start-up:\n\(tail(of: dead))")
             }
             var stillPending: [Member] = []
             for member in pending where !(await HealthProbe.isServing(member.grpc)) {
@@ -73,7 +76,10 @@ final class LocalCluster: @unchecked Sendable {
             pending = stillPending
             if pending.isEmpty { return }
             guard ContinuousClock.now < deadline else {
-                throw StartFailure(description: "not SERVING after \(timeout): \(pending.map(\.name).joined(separator: ", "))")
+                throw StartFailure(
+                    description:
+                        "not SERVING after \(timeout): \(pending.map(\.name).joined(separator: ", "))"
+                )
             }
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -90,7 +96,9 @@ final class LocalCluster: @unchecked Sendable {
         while processes.values.contains(where: \.isRunning), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        for process in processes.values where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes.values where process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
     }
 
     func exitStatuses() -> [(String, Int32)] {

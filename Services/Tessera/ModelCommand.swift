@@ -6,7 +6,8 @@ import ModelStore
 /// `tessera model pull NAME`: fetch a known model into the local model directory.
 struct ModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "model", abstract: "Manage local model files.", subcommands: [Pull.self, List.self])
+        commandName: "model", abstract: "Manage local model files.",
+        subcommands: [Pull.self, List.self])
 
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -28,7 +29,8 @@ struct ModelCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List known models and whether they are present.")
+        static let configuration = CommandConfiguration(
+            abstract: "List known models and whether they are present.")
 
         func run() async throws {
             for model in KnownModels.all {

@@ -29,7 +29,8 @@ struct PlacementBenchCommand: ParsableCommand {
         var styles: [SyntheticCluster.LinkStyle] = []
         for name in links {
             guard let style = SyntheticCluster.LinkStyle(rawValue: name) else {
-                throw ValidationError("unknown link style '\(name)'; use uniform, sites or randomPairs")
+                throw ValidationError(
+                    "unknown link style '\(name)'; use uniform, sites or randomPairs")
             }
             styles.append(style)
         }

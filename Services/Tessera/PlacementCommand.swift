@@ -10,10 +10,13 @@ struct PlacementCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print pipelines: worker, layer range, shard bytes, predicted ms per token per stage.")
+            abstract:
+                "Print pipelines: worker, layer range, shard bytes, predicted ms per token per stage."
+        )
 
         @Option(help: "Scheduler address host:port (env TESSERA_SCHEDULER_ADDRESS).")
-        var scheduler = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
+        var scheduler = ListenAddress(
+            parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
         @Option(help: "Model name or SHA-256 (default: the scheduler's default model).")
         var model = ""
 
@@ -25,7 +28,8 @@ struct PlacementCommand: AsyncParsableCommand {
                         .getPlacement(.with { $0.model = model }, options: .timeout(.seconds(10)))
                 }
             } catch {
-                throw ValidationError("cannot get the plan from the scheduler at \(scheduler): \(error)")
+                throw ValidationError(
+                    "cannot get the plan from the scheduler at \(scheduler): \(error)")
             }
             print(response.summary)
         }

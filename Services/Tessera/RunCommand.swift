@@ -58,15 +58,19 @@ struct RunCommand: ParsableCommand {
     private func generate() throws {
         let file = try GGUFFile(path: try ModelLocator.resolve(model))
         let tokenizer = try Tokenizer(gguf: file)
-        let stage = try TransformerStage(file: file, layers: 0..<(try ModelHyperparameters(gguf: file).layerCount), threads: threads)
+        let stage = try TransformerStage(
+            file: file, layers: 0..<(try ModelHyperparameters(gguf: file).layerCount),
+            threads: threads)
         let promptTokens = try encodePrompt(tokenizer)
         let parameters = SamplingParameters(
-            temperature: temperature, topK: topK, topP: topP, minP: minP, seed: seed, ignoreEOS: ignoreEos,
+            temperature: temperature, topK: topK, topP: topP, minP: minP, seed: seed,
+            ignoreEOS: ignoreEos,
             maxTokens: maxTokens)
         let generator = try LocalGenerator(stage: stage, tokenizer: tokenizer)
         let output = FileHandle.standardOutput
         let summary = try generator.generate(
-            prompt: promptTokens, parameters: parameters, renderSpecial: special, topLogits: topLogits
+            prompt: promptTokens, parameters: parameters, renderSpecial: special,
+            topLogits: topLogits
         ) { token in
             if json {
                 output.write(try Self.jsonLine(token))
@@ -78,7 +82,8 @@ struct RunCommand: ParsableCommand {
         let reason = summary.stopReason.map { "\($0)" } ?? "none"
         let report = String(
             format: "%d prompt tokens at %.1f tok/s, %d generated at %.1f tok/s (stop: %@)\n",
-            summary.promptTokens, summary.prefillTokensPerSecond, summary.generatedTokens, summary.decodeTokensPerSecond,
+            summary.promptTokens, summary.prefillTokensPerSecond, summary.generatedTokens,
+            summary.decodeTokensPerSecond,
             reason)
         FileHandle.standardError.write(Data(report.utf8))
     }
@@ -90,16 +95,20 @@ struct RunCommand: ParsableCommand {
         // Like the model's own Jinja template: add its default system prompt when it has one.
         let systemPrompt = source.flatMap { ChatTemplate.defaultSystemPrompt(inJinja: $0) }
         let text = template.render(
-            [ChatMessage(role: "user", content: prompt)], addGenerationPrompt: true, defaultSystemPrompt: systemPrompt)
+            [ChatMessage(role: "user", content: prompt)], addGenerationPrompt: true,
+            defaultSystemPrompt: systemPrompt)
         return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
     }
 
     private static func jsonLine(_ token: GeneratedToken) throws -> Data {
         var object: [String: Any] = ["id": Int(token.id), "text": token.text]
         if !token.topLogits.isEmpty {
-            object["top_logits"] = token.topLogits.map { ["id": Int($0.id), "logit": Double($0.logit)] }
+            object["top_logits"] = token.topLogits.map {
+                ["id": Int($0.id), "logit": Double($0.logit)]
+            }
         }
-        var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        var data = try JSONSerialization.data(
+            withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         data.append(UInt8(ascii: "\n"))
         return data
     }

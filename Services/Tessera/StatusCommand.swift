@@ -9,7 +9,8 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status", abstract: "Show the workers the scheduler knows.")
 
     @Option(help: "Scheduler address host:port (env TESSERA_SCHEDULER_ADDRESS).")
-    var scheduler = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
+    var scheduler = ListenAddress(
+        parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
 
     func run() async throws {
         let workers: [Tessera_V1_WorkerInfo]
@@ -25,14 +26,21 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func table(_ workers: [Tessera_V1_WorkerInfo], now: Date) -> String {
-        var rows = [["WORKER", "ADDRESS", "MEMORY", "CPUS", "GFLOPS", "MEM GB/s", "DECODE GB/s", "SESSIONS", "RSS", "LAST HEARTBEAT"]]
+        var rows = [
+            [
+                "WORKER", "ADDRESS", "MEMORY", "CPUS", "GFLOPS", "MEM GB/s", "DECODE GB/s",
+                "SESSIONS", "RSS", "LAST HEARTBEAT",
+            ]
+        ]
         for worker in workers {
             let age = now.timeIntervalSince1970 - Double(worker.lastHeartbeatUnixMs) / 1000
             rows.append([
                 worker.workerID, worker.address, bytes(worker.capabilities.memoryBytes),
-                "\(worker.capabilities.cpuCount)", String(format: "%.1f", worker.capabilities.computeGflops),
+                "\(worker.capabilities.cpuCount)",
+                String(format: "%.1f", worker.capabilities.computeGflops),
                 String(format: "%.1f", worker.capabilities.memoryBandwidthGbps),
-                String(format: "%.1f", worker.capabilities.decodeGbps), "\(worker.load.activeSessions)",
+                String(format: "%.1f", worker.capabilities.decodeGbps),
+                "\(worker.load.activeSessions)",
                 bytes(worker.load.memoryUsedBytes), String(format: "%.1fs ago", max(0, age)),
             ])
         }

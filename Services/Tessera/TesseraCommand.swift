@@ -7,7 +7,8 @@ struct TesseraCommand: AsyncParsableCommand {
         commandName: "tessera",
         abstract: "Tessera: LLM inference across small, unequal machines.",
         subcommands: [
-            UpCommand.self, StatusCommand.self, ChatCommand.self, ModelCommand.self, RunCommand.self, TokenizeCommand.self,
+            UpCommand.self, StatusCommand.self, ChatCommand.self, ModelCommand.self,
+            RunCommand.self, TokenizeCommand.self,
             PlacementCommand.self, BenchCommand.self,
         ])
 }

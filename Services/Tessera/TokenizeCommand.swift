@@ -19,7 +19,10 @@ struct TokenizeCommand: ParsableCommand {
     @Option(help: "Model name (in $TESSERA_MODEL_DIR) or path to a GGUF file.")
     var model = ModelLocator.defaultModelName
 
-    @Flag(help: "Encoding: turn special-token text such as <|im_start|> into those tokens. Decoding: show special tokens.")
+    @Flag(
+        help:
+            "Encoding: turn special-token text such as <|im_start|> into those tokens. Decoding: show special tokens."
+    )
     var special = false
 
     @Flag(help: "Do not add the BOS/EOS tokens the model asks for.")
@@ -59,7 +62,8 @@ struct TokenizeCommand: ParsableCommand {
         let parts = body.split { $0 == "," || $0 == " " || $0 == "\n" || $0 == "\t" }
         return try parts.map { part in
             guard let id = Int32(part) else {
-                throw ValidationError("not a token id: '\(part)' (expected \"[1,2,3]\" or \"1 2 3\")")
+                throw ValidationError(
+                    "not a token id: '\(part)' (expected \"[1,2,3]\" or \"1 2 3\")")
             }
             return id
         }

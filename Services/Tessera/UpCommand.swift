@@ -14,24 +14,33 @@ struct UpCommand: AsyncParsableCommand {
     var model = "smollm2-135m"
     @Option(help: "Added to every default port, to run a second cluster beside the first.")
     var portOffset = 0
-    @Option(help: "Memory budget per worker in MiB (default: half of physical memory shared by the workers).")
+    @Option(
+        help:
+            "Memory budget per worker in MiB (default: half of physical memory shared by the workers)."
+    )
     var workerMemoryMb: Int?
     @Option(help: "Compute threads per worker (default: cores divided among workers, at least 1).")
     var workerThreads: Int?
     @Option(help: "Directory for the services' logs (default: a new temporary directory).")
     var logDir: String?
-    @Option(help: "Directory holding the service executables (default: next to this tessera binary).")
+    @Option(
+        help: "Directory holding the service executables (default: next to this tessera binary).")
     var binDir: String?
     @Option(help: "Seconds to wait for every service to report SERVING.")
     var startTimeout = 120
 
     func validate() throws {
-        guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
-        guard (0...50000).contains(portOffset) else { throw ValidationError("--port-offset must be between 0 and 50000") }
+        guard (1...64).contains(workers) else {
+            throw ValidationError("--workers must be between 1 and 64")
+        }
+        guard (0...50000).contains(portOffset) else {
+            throw ValidationError("--port-offset must be between 0 and 50000")
+        }
     }
 
     func run() async throws {
-        let cluster = LocalCluster(members: plan(), logDirectory: logDir ?? Self.temporaryLogDirectory())
+        let cluster = LocalCluster(
+            members: plan(), logDirectory: logDir ?? Self.temporaryLogDirectory())
         let signals = SignalWatcher([SIGINT, SIGTERM])
         do {
             try cluster.start()
@@ -74,7 +83,9 @@ struct UpCommand: AsyncParsableCommand {
     func plan() -> [LocalCluster.Member] {
         let bin = binDir ?? Self.executableDirectory()
         let loopback = "127.0.0.1"
-        func address(_ port: Int) -> ListenAddress { ListenAddress(host: loopback, port: port + portOffset) }
+        func address(_ port: Int) -> ListenAddress {
+            ListenAddress(host: loopback, port: port + portOffset)
+        }
         let scheduler = address(7401)
         let cacheManager = address(7402)
         func member(
@@ -84,28 +95,40 @@ struct UpCommand: AsyncParsableCommand {
             let httpAddress = address(http)
             return LocalCluster.Member(
                 name: name, executable: "\(bin)/\(program ?? name)",
-                arguments: ["--host", loopback, "--port", "\(grpcAddress.port)", "--http-port", "\(httpAddress.port)"] + extra,
+                arguments: [
+                    "--host", loopback, "--port", "\(grpcAddress.port)", "--http-port",
+                    "\(httpAddress.port)",
+                ] + extra,
                 grpc: grpcAddress, http: httpAddress)
         }
         // The scheduler names the model as the cache-manager records it: a known name as is,
         // a path by its file name without `.gguf`.
-        let servedModel = model.contains("/") || model.hasSuffix(".gguf")
+        let servedModel =
+            model.contains("/") || model.hasSuffix(".gguf")
             ? URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent : model
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = workerThreads ?? max(1, cores / workers)
-        let memoryMb = workerMemoryMb ?? Int((ProcessInfo.processInfo.physicalMemory / 2 / UInt64(workers)) >> 20)
+        let memoryMb =
+            workerMemoryMb
+            ?? Int((ProcessInfo.processInfo.physicalMemory / 2 / UInt64(workers)) >> 20)
         var members = [
-            member("scheduler", grpc: 7401, http: 9401, ["--cache-manager", "\(cacheManager)", "--model", servedModel]),
+            member(
+                "scheduler", grpc: 7401, http: 9401,
+                ["--cache-manager", "\(cacheManager)", "--model", servedModel]),
             member("cache-manager", grpc: 7402, http: 9402, ["--preload", model]),
             member("verifier", grpc: 7403, http: 9403, []),
-            member("gateway", grpc: 7400, http: 8080, ["--scheduler", "\(scheduler)", "--cache-manager", "\(cacheManager)"]),
+            member(
+                "gateway", grpc: 7400, http: 8080,
+                ["--scheduler", "\(scheduler)", "--cache-manager", "\(cacheManager)"]),
         ]
         for index in 0..<workers {
             members.append(
                 member(
-                    "inference-worker-\(index + 1)", program: "inference-worker", grpc: 7410 + index, http: 9410 + index,
+                    "inference-worker-\(index + 1)", program: "inference-worker",
+                    grpc: 7410 + index, http: 9410 + index,
                     [
-                        "--scheduler", "\(scheduler)", "--memory-mb", "\(memoryMb)", "--threads", "\(threads)",
+                        "--scheduler", "\(scheduler)", "--memory-mb", "\(memoryMb)", "--threads",
+                        "\(threads)",
                         "--worker-id", "worker-\(index + 1)",
                     ]))
         }

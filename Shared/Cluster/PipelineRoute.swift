@@ -7,7 +7,9 @@ public struct PipelineRoute: Sendable, Hashable {
         public var layers: Range<Int>
         public var shard: ShardReference
 
-        public init(workerID: String, address: ListenAddress, layers: Range<Int>, shard: ShardReference) {
+        public init(
+            workerID: String, address: ListenAddress, layers: Range<Int>, shard: ShardReference
+        ) {
             self.workerID = workerID
             self.address = address
             self.layers = layers

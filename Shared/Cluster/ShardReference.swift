@@ -10,7 +10,8 @@ public struct ShardReference: Sendable, Hashable {
     public var hasOutput: Bool
 
     public init(
-        sha256: String, model: ModelReference? = nil, layers: Range<Int>? = nil, sizeBytes: UInt64 = 0,
+        sha256: String, model: ModelReference? = nil, layers: Range<Int>? = nil,
+        sizeBytes: UInt64 = 0,
         hasEmbedding: Bool = false, hasOutput: Bool = false
     ) {
         self.sha256 = sha256
@@ -23,7 +24,8 @@ public struct ShardReference: Sendable, Hashable {
 
     /// A shard hash as every service expects it: 64 lowercase hexadecimal digits.
     public static func isValidHash(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        text.utf8.count == 64
+            && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 }
 

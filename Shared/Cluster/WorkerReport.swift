@@ -16,7 +16,8 @@ public struct WorkerCapabilities: Sendable, Hashable {
     public var version: String
 
     public init(
-        memoryBytes: UInt64 = 0, cpuCount: Int = 0, computeGflops: Double = 0, memoryBandwidthGbps: Double = 0,
+        memoryBytes: UInt64 = 0, cpuCount: Int = 0, computeGflops: Double = 0,
+        memoryBandwidthGbps: Double = 0,
         decodeGbps: Double = 0, version: String = ""
     ) {
         self.memoryBytes = memoryBytes
@@ -35,7 +36,9 @@ public struct StepTiming: Sendable, Hashable {
     public var seconds: Double
     public var weightBytes: UInt64
 
-    public init(layers: Range<Int>? = nil, tokens: Int = 0, seconds: Double = 0, weightBytes: UInt64 = 0) {
+    public init(
+        layers: Range<Int>? = nil, tokens: Int = 0, seconds: Double = 0, weightBytes: UInt64 = 0
+    ) {
         self.layers = layers
         self.tokens = tokens
         self.seconds = seconds

@@ -3,11 +3,40 @@
 /// Block geometry follows ggml's `type_traits` table: quantized types pack `blockSize`
 /// elements into `blockBytes` bytes; plain types have a block of one element.
 public enum GGMLType: UInt32, Sendable, CaseIterable {
-    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
-    case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
-    case iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21, iq2_s = 22, iq4_xs = 23
-    case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, iq1_m = 29, bf16 = 30
-    case tq1_0 = 34, tq2_0 = 35, mxfp4 = 39, nvfp4 = 40, q1_0 = 41
+    case f32 = 0
+    case f16 = 1
+    case q4_0 = 2
+    case q4_1 = 3
+    case q5_0 = 6
+    case q5_1 = 7
+    case q8_0 = 8
+    case q8_1 = 9
+    case q2_K = 10
+    case q3_K = 11
+    case q4_K = 12
+    case q5_K = 13
+    case q6_K = 14
+    case q8_K = 15
+    case iq2_xxs = 16
+    case iq2_xs = 17
+    case iq3_xxs = 18
+    case iq1_s = 19
+    case iq4_nl = 20
+    case iq3_s = 21
+    case iq2_s = 22
+    case iq4_xs = 23
+    case i8 = 24
+    case i16 = 25
+    case i32 = 26
+    case i64 = 27
+    case f64 = 28
+    case iq1_m = 29
+    case bf16 = 30
+    case tq1_0 = 34
+    case tq2_0 = 35
+    case mxfp4 = 39
+    case nvfp4 = 40
+    case q1_0 = 41
 
     /// The name llama.cpp and the `gguf` Python package print ("Q4_1", "F32", ...).
     public var name: String {
@@ -56,7 +85,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_nl, .mxfp4: 32
         case .nvfp4: 64
         case .q1_0: 128
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq2_xxs, .iq2_xs, .iq3_xxs, .iq1_s, .iq3_s, .iq2_s,
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq2_xxs, .iq2_xs, .iq3_xxs, .iq1_s, .iq3_s,
+            .iq2_s,
             .iq4_xs, .iq1_m, .tq1_0, .tq2_0:
             256
         }
@@ -112,7 +142,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     /// Bytes needed to store `elements` values of this type.
     /// Throws when `elements` is negative or not a whole number of blocks.
     public func byteCount(elements: Int) throws -> Int {
-        guard elements >= 0 else { throw GGUFError.invalidElementCount(type: name, elements: elements) }
+        guard elements >= 0 else {
+            throw GGUFError.invalidElementCount(type: name, elements: elements)
+        }
         guard elements % blockSize == 0 else {
             throw GGUFError.notWholeBlocks(type: name, elements: elements, blockSize: blockSize)
         }

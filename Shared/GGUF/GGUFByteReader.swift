@@ -10,10 +10,13 @@ struct GGUFByteReader {
 
     var remaining: Int { bytes.count - position }
 
-    mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
+    mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws
+        -> T
+    {
         let size = MemoryLayout<T>.size
         guard remaining >= size else {
-            throw GGUFError.truncated(what: what(), offset: position, needed: size, available: remaining)
+            throw GGUFError.truncated(
+                what: what(), offset: position, needed: size, available: remaining)
         }
         let value = bytes.loadUnaligned(fromByteOffset: position, as: T.self)
         position += size
@@ -24,7 +27,9 @@ struct GGUFByteReader {
     mutating func readCount(_ what: @autoclosure () -> String, minimumSize: Int) throws -> Int {
         let raw = try read(UInt64.self, what())
         let limit = UInt64(remaining / max(minimumSize, 1))
-        guard raw <= limit else { throw GGUFError.absurdCount(what: what(), count: raw, limit: limit) }
+        guard raw <= limit else {
+            throw GGUFError.absurdCount(what: what(), count: raw, limit: limit)
+        }
         return Int(raw)
     }
 

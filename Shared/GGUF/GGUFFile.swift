@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A parsed GGUF file whose tensor bytes stay in place: memory-mapped read-only when opened
@@ -74,7 +74,8 @@ private final class Storage {
     private let release: (UnsafeRawBufferPointer) -> Void
 
     init(copying bytes: [UInt8]) {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        let copy = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: max(bytes.count, 1), alignment: 64)
         bytes.withUnsafeBytes { source in
             if let base = source.baseAddress, let target = copy.baseAddress {
                 target.copyMemory(from: base, byteCount: source.count)
@@ -86,7 +87,9 @@ private final class Storage {
 
     init(mappingFileAt path: String) throws {
         let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { throw GGUFError.cannotOpen(path: path, reason: Self.errnoText()) }
+        guard descriptor >= 0 else {
+            throw GGUFError.cannotOpen(path: path, reason: Self.errnoText())
+        }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
@@ -99,11 +102,15 @@ private final class Storage {
         guard size > 0 else {
             throw GGUFError.truncated(what: "magic", offset: 0, needed: 4, available: 0)
         }
-        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), mapped != MAP_FAILED else {
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0),
+            mapped != MAP_FAILED
+        else {
             throw GGUFError.cannotOpen(path: path, reason: "mmap failed: \(Self.errnoText())")
         }
         buffer = UnsafeRawBufferPointer(start: mapped, count: size)
-        release = { region in _ = munmap(UnsafeMutableRawPointer(mutating: region.baseAddress), region.count) }
+        release = { region in
+            _ = munmap(UnsafeMutableRawPointer(mutating: region.baseAddress), region.count)
+        }
     }
 
     deinit { release(buffer) }

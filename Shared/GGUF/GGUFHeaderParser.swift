@@ -34,7 +34,9 @@ enum GGUFHeaderParser {
             let key = try reader.readString("key of metadata entry \(index)")
             let rawType = try reader.read(UInt32.self, "value type of key \(key)")
             let value = try readValue(&reader, rawType: rawType, key: key, depth: 0)
-            guard metadata.updateValue(value, forKey: key) == nil else { throw GGUFError.duplicateKey(key) }
+            guard metadata.updateValue(value, forKey: key) == nil else {
+                throw GGUFError.duplicateKey(key)
+            }
             keys.append(key)
         }
 
@@ -42,14 +44,17 @@ enum GGUFHeaderParser {
 
         let tensorLimit = UInt64(reader.remaining / 32)
         guard tensorCount64 <= tensorLimit else {
-            throw GGUFError.absurdCount(what: "tensor count", count: tensorCount64, limit: tensorLimit)
+            throw GGUFError.absurdCount(
+                what: "tensor count", count: tensorCount64, limit: tensorLimit)
         }
         var infos: [(name: String, dims: [Int], type: GGMLType, offset: UInt64, bytes: Int)] = []
         infos.reserveCapacity(Int(tensorCount64))
         var names = Set<String>()
         for index in 0..<Int(tensorCount64) {
             let info = try readTensorInfo(&reader, index: index)
-            guard names.insert(info.name).inserted else { throw GGUFError.duplicateTensor(info.name) }
+            guard names.insert(info.name).inserted else {
+                throw GGUFError.duplicateTensor(info.name)
+            }
             infos.append(info)
         }
 
@@ -57,17 +62,21 @@ enum GGUFHeaderParser {
         let dataSize = max(0, bytes.count - dataOffset)
         let tensors = try infos.map { info -> GGUFTensorInfo in
             guard info.offset % UInt64(alignment) == 0 else {
-                throw GGUFError.misalignedTensorOffset(tensor: info.name, offset: info.offset, alignment: alignment)
+                throw GGUFError.misalignedTensorOffset(
+                    tensor: info.name, offset: info.offset, alignment: alignment)
             }
             let (end, overflow) = info.offset.addingReportingOverflow(UInt64(info.bytes))
             guard !overflow, end <= UInt64(dataSize) else {
-                throw GGUFError.tensorPastEnd(tensor: info.name, end: overflow ? .max : end, dataSize: dataSize)
+                throw GGUFError.tensorPastEnd(
+                    tensor: info.name, end: overflow ? .max : end, dataSize: dataSize)
             }
             return GGUFTensorInfo(
-                name: info.name, dimensions: info.dims, type: info.type, offset: Int(info.offset), byteCount: info.bytes)
+                name: info.name, dimensions: info.dims, type: info.type, offset: Int(info.offset),
+                byteCount: info.bytes)
         }
         return GGUFHeader(
-            version: version, alignment: alignment, metadata: metadata, metadataKeys: keys, tensors: tensors,
+            version: version, alignment: alignment, metadata: metadata, metadataKeys: keys,
+            tensors: tensors,
             dataOffset: dataOffset)
     }
 
@@ -85,11 +94,13 @@ enum GGUFHeaderParser {
         for axis in 0..<Int(dimCount) {
             let raw = try reader.read(UInt64.self, "dimension \(axis) of tensor \(name)")
             guard raw > 0, raw <= UInt64(Int64.max) else {
-                throw GGUFError.invalidTensorDimensions(tensor: name, reason: "dimension \(axis) is \(raw)")
+                throw GGUFError.invalidTensorDimensions(
+                    tensor: name, reason: "dimension \(axis) is \(raw)")
             }
             let (product, overflow) = elements.multipliedReportingOverflow(by: Int(raw))
             guard !overflow else {
-                throw GGUFError.invalidTensorDimensions(tensor: name, reason: "element count overflows")
+                throw GGUFError.invalidTensorDimensions(
+                    tensor: name, reason: "element count overflows")
             }
             elements = product
             dims.append(Int(raw))
@@ -100,7 +111,10 @@ enum GGUFHeaderParser {
         }
         guard dims[0] % type.blockSize == 0 else {
             throw GGUFError.invalidTensorDimensions(
-                tensor: name, reason: "row length \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockSize)")
+                tensor: name,
+                reason:
+                    "row length \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockSize)"
+            )
         }
         let byteCount: Int
         do {
@@ -127,11 +141,15 @@ enum GGUFHeaderParser {
         case .int32: return .int32(try reader.read(Int32.self, "value of \(key)"))
         case .uint64: return .uint64(try reader.read(UInt64.self, "value of \(key)"))
         case .int64: return .int64(try reader.read(Int64.self, "value of \(key)"))
-        case .float32: return .float32(Float(bitPattern: try reader.read(UInt32.self, "value of \(key)")))
-        case .float64: return .float64(Double(bitPattern: try reader.read(UInt64.self, "value of \(key)")))
+        case .float32:
+            return .float32(Float(bitPattern: try reader.read(UInt32.self, "value of \(key)")))
+        case .float64:
+            return .float64(Double(bitPattern: try reader.read(UInt64.self, "value of \(key)")))
         case .bool:
             let raw = try reader.read(UInt8.self, "value of \(key)")
-            guard raw <= 1 else { throw GGUFError.invalidValue(key: key, reason: "bool stored as \(raw)") }
+            guard raw <= 1 else {
+                throw GGUFError.invalidValue(key: key, reason: "bool stored as \(raw)")
+            }
             return .bool(raw == 1)
         case .string: return .string(try reader.readString("value of \(key)"))
         case .array:
@@ -145,7 +163,8 @@ enum GGUFHeaderParser {
             var values: [GGUFValue] = []
             values.reserveCapacity(count)
             for _ in 0..<count {
-                values.append(try readValue(&reader, rawType: elementRaw, key: key, depth: depth + 1))
+                values.append(
+                    try readValue(&reader, rawType: elementRaw, key: key, depth: depth + 1))
             }
             return .array(values)
         }

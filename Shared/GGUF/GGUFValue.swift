@@ -1,8 +1,18 @@
 /// One metadata value of a GGUF file. Arrays may nest; GGUF requires their elements to share one type.
 public indirect enum GGUFValue: Sendable, Equatable {
-    case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
-    case float32(Float), bool(Bool), string(String), array([GGUFValue])
-    case uint64(UInt64), int64(Int64), float64(Double)
+    case uint8(UInt8)
+    case int8(Int8)
+    case uint16(UInt16)
+    case int16(Int16)
+    case uint32(UInt32)
+    case int32(Int32)
+    case float32(Float)
+    case bool(Bool)
+    case string(String)
+    case array([GGUFValue])
+    case uint64(UInt64)
+    case int64(Int64)
+    case float64(Double)
 
     /// Any integer case that fits in `Int`; nil for other cases.
     public var int: Int? {
@@ -66,8 +76,19 @@ public indirect enum GGUFValue: Sendable, Equatable {
 
 /// GGUF metadata value type ids as stored in the file.
 public enum GGUFValueType: UInt32, Sendable, CaseIterable {
-    case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, bool = 7
-    case string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
+    case uint8 = 0
+    case int8 = 1
+    case uint16 = 2
+    case int16 = 3
+    case uint32 = 4
+    case int32 = 5
+    case float32 = 6
+    case bool = 7
+    case string = 8
+    case array = 9
+    case uint64 = 10
+    case int64 = 11
+    case float64 = 12
 
     /// Smallest number of bytes one value of this type occupies in a file; used to reject
     /// absurd array counts before allocating anything.

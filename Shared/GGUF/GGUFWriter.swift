@@ -33,23 +33,32 @@ public struct GGUFWriter {
         if values.updateValue(value, forKey: key) == nil { keys.append(key) }
     }
 
-    public mutating func addTensor(name: String, dimensions: [Int], type: GGMLType, bytes: [UInt8]) throws {
-        guard !pending.contains(where: { $0.name == name }) else { throw GGUFError.duplicateTensor(name) }
+    public mutating func addTensor(name: String, dimensions: [Int], type: GGMLType, bytes: [UInt8])
+        throws
+    {
+        guard !pending.contains(where: { $0.name == name }) else {
+            throw GGUFError.duplicateTensor(name)
+        }
         guard (1...GGUFHeaderParser.maxDimensions).contains(dimensions.count) else {
-            throw GGUFError.invalidTensorDimensions(tensor: name, reason: "\(dimensions.count) dimensions, expected 1 to 4")
+            throw GGUFError.invalidTensorDimensions(
+                tensor: name, reason: "\(dimensions.count) dimensions, expected 1 to 4")
         }
         guard dimensions.allSatisfy({ $0 > 0 }) else {
-            throw GGUFError.invalidTensorDimensions(tensor: name, reason: "dimensions \(dimensions) must be positive")
+            throw GGUFError.invalidTensorDimensions(
+                tensor: name, reason: "dimensions \(dimensions) must be positive")
         }
         guard dimensions[0] % type.blockSize == 0 else {
             throw GGUFError.invalidTensorDimensions(
-                tensor: name, reason: "row length \(dimensions[0]) is not a multiple of the \(type.name) block size")
+                tensor: name,
+                reason:
+                    "row length \(dimensions[0]) is not a multiple of the \(type.name) block size")
         }
         var elements = 1
         for dimension in dimensions {
             let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
             guard !overflow else {
-                throw GGUFError.invalidTensorDimensions(tensor: name, reason: "element count overflows")
+                throw GGUFError.invalidTensorDimensions(
+                    tensor: name, reason: "element count overflows")
             }
             elements = product
         }
@@ -71,7 +80,8 @@ public struct GGUFWriter {
         let image = try encoded()
         let target = URL(fileURLWithPath: path)
         let temporary = target.deletingLastPathComponent()
-            .appendingPathComponent(".\(target.lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp")
+            .appendingPathComponent(
+                ".\(target.lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp")
         do {
             try Data(image).write(to: temporary)
             guard rename(temporary.path, target.path) == 0 else {
@@ -120,10 +130,13 @@ public struct GGUFWriter {
             append(UInt64(offset), to: &out)
         }
         if !pending.isEmpty {
-            out.append(contentsOf: repeatElement(0, count: alignUp(out.count, to: alignment) - out.count))
+            out.append(
+                contentsOf: repeatElement(0, count: alignUp(out.count, to: alignment) - out.count))
             for tensor in pending {
                 out.append(contentsOf: tensor.bytes)
-                out.append(contentsOf: repeatElement(0, count: alignUp(out.count, to: alignment) - out.count))
+                out.append(
+                    contentsOf: repeatElement(
+                        0, count: alignUp(out.count, to: alignment) - out.count))
             }
         }
         return out

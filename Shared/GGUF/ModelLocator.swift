@@ -20,7 +20,9 @@ public enum ModelLocator {
     /// The folder holding named models.
     public static var modelDirectory: String {
         let environment = ProcessInfo.processInfo.environment
-        if let configured = environment["TESSERA_MODEL_DIR"], !configured.isEmpty { return configured }
+        if let configured = environment["TESSERA_MODEL_DIR"], !configured.isEmpty {
+            return configured
+        }
         let home = environment["HOME"] ?? NSHomeDirectory()
         return home + "/.cache/tessera/models"
     }

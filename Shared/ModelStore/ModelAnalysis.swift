@@ -49,8 +49,13 @@ public struct ModelAnalysis: Sendable, Equatable, Codable {
         let architecture = model.metadata["general.architecture"]?.string ?? "llama"
         func integer(_ key: String, default fallback: Int? = nil) throws -> Int {
             let full = "\(architecture).\(key)"
-            guard let value = model.metadata[full]?.int ?? fallback else { throw AnalysisError.missingMetadata(key: full) }
-            guard value > 0 else { throw AnalysisError.invalidMetadata(key: full, reason: "must be positive, is \(value)") }
+            guard let value = model.metadata[full]?.int ?? fallback else {
+                throw AnalysisError.missingMetadata(key: full)
+            }
+            guard value > 0 else {
+                throw AnalysisError.invalidMetadata(
+                    key: full, reason: "must be positive, is \(value)")
+            }
             return value
         }
         self.architecture = architecture
@@ -61,7 +66,8 @@ public struct ModelAnalysis: Sendable, Equatable, Codable {
         let kvHeadCount = try integer("attention.head_count_kv", default: headCount)
         guard embeddingLength % headCount == 0 else {
             throw AnalysisError.invalidMetadata(
-                key: "\(architecture).attention.head_count", reason: "\(headCount) heads do not divide width \(embeddingLength)")
+                key: "\(architecture).attention.head_count",
+                reason: "\(headCount) heads do not divide width \(embeddingLength)")
         }
         let keyLength = try integer("attention.key_length", default: embeddingLength / headCount)
         let valueLength = try integer("attention.value_length", default: keyLength)
@@ -74,7 +80,9 @@ public struct ModelAnalysis: Sendable, Equatable, Codable {
         var layerBytes = [Int](repeating: 0, count: layerCount)
         var layerMatrixWeights = [Int](repeating: 0, count: layerCount)
         for tensor in model.tensors {
-            guard let block = ShardCutter.blockIndex(of: tensor.name), block < layerCount else { continue }
+            guard let block = ShardCutter.blockIndex(of: tensor.name), block < layerCount else {
+                continue
+            }
             layerBytes[block] += tensor.byteCount
             if tensor.dimensions.count >= 2 { layerMatrixWeights[block] += tensor.elementCount }
         }
@@ -82,7 +90,8 @@ public struct ModelAnalysis: Sendable, Equatable, Codable {
         let kvBytes = kvHeadCount * (keyLength + valueLength) * Self.kvBytesPerElement
         let layers = (0..<layerCount).map { block in
             LayerCost(
-                weightBytes: layerBytes[block], flopsPerToken: Double(2 * layerMatrixWeights[block] + attentionFlops),
+                weightBytes: layerBytes[block],
+                flopsPerToken: Double(2 * layerMatrixWeights[block] + attentionFlops),
                 kvBytesPerToken: kvBytes)
         }
 
@@ -90,21 +99,27 @@ public struct ModelAnalysis: Sendable, Equatable, Codable {
         let tableBytes = embeddingTensor?.byteCount ?? 0
         let projection = model.tensor(named: "output.weight")
         let head = projection ?? embeddingTensor
-        let headBytes = (model.tensor(named: "output_norm.weight")?.byteCount ?? 0) + (head?.byteCount ?? 0)
+        let headBytes =
+            (model.tensor(named: "output_norm.weight")?.byteCount ?? 0) + (head?.byteCount ?? 0)
         cost = ModelProfile(
             layers: layers,
             embedding: .tokenEmbedding(tableBytes: tableBytes, vocabularySize: vocabularySize),
             outputHead: StageExtra(
                 weightBytes: headBytes, bytesReadPerToken: headBytes,
-                flopsPerToken: Double(2 * (head?.elementCount ?? vocabularySize * embeddingLength) + 4 * embeddingLength)),
+                flopsPerToken: Double(
+                    2 * (head?.elementCount ?? vocabularySize * embeddingLength) + 4
+                        * embeddingLength)),
             tiedEmbeddingBytes: projection == nil ? tableBytes : 0,
             activationBytesPerToken: embeddingLength * Self.activationBytesPerElement)
     }
 
     private static func vocabularySize(model: GGUFFile, architecture: String) throws -> Int {
-        if let tokens = model.metadata["tokenizer.ggml.tokens"]?.array, !tokens.isEmpty { return tokens.count }
+        if let tokens = model.metadata["tokenizer.ggml.tokens"]?.array, !tokens.isEmpty {
+            return tokens.count
+        }
         if let size = model.metadata["\(architecture).vocab_size"]?.int, size > 0 { return size }
-        if let embedding = model.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2 {
+        if let embedding = model.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2
+        {
             return embedding.dimensions[1]
         }
         throw AnalysisError.missingMetadata(key: "tokenizer.ggml.tokens")

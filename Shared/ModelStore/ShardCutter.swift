@@ -3,11 +3,11 @@ import GGUF
 import Integrity
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a cut produced: the shard's identity (SHA-256 of its bytes) and what it holds.
@@ -18,7 +18,9 @@ public struct ShardInfo: Sendable, Equatable {
     public var hasEmbedding: Bool
     public var hasOutput: Bool
 
-    public init(sha256: String, sizeBytes: Int, layers: Range<Int>, hasEmbedding: Bool, hasOutput: Bool) {
+    public init(
+        sha256: String, sizeBytes: Int, layers: Range<Int>, hasEmbedding: Bool, hasOutput: Bool
+    ) {
         self.sha256 = sha256
         self.sizeBytes = sizeBytes
         self.layers = layers
@@ -70,7 +72,9 @@ public enum ShardCutter {
     public static func layerCount(of model: GGUFFile) throws -> Int {
         let architecture = model.metadata["general.architecture"]?.string ?? "llama"
         let key = "\(architecture).block_count"
-        guard let count = model.metadata[key]?.int, count > 0 else { throw CutError.missingMetadata(key: key) }
+        guard let count = model.metadata[key]?.int, count > 0 else {
+            throw CutError.missingMetadata(key: key)
+        }
         return count
     }
 
@@ -81,21 +85,28 @@ public enum ShardCutter {
 
     /// Writes the shard for `layers` to `path` atomically (a temporary file beside it, then a
     /// rename) and returns its hash and size. Cutting the same range twice gives the same bytes.
-    public static func cut(model: GGUFFile, modelSHA256: String, layers: Range<Int>, to path: String) throws -> ShardInfo {
-        guard modelSHA256.count == 64, modelSHA256.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+    public static func cut(
+        model: GGUFFile, modelSHA256: String, layers: Range<Int>, to path: String
+    ) throws -> ShardInfo {
+        guard modelSHA256.count == 64, modelSHA256.allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+        else {
             throw CutError.invalidModelHash(modelSHA256)
         }
         let layerCount = try layerCount(of: model)
         let tensors = try selectTensors(model: model, layers: layers)
-        let (header, alignment) = try headerBytes(model: model, modelSHA256: modelSHA256, layers: layers, tensors: tensors)
+        let (header, alignment) = try headerBytes(
+            model: model, modelSHA256: modelSHA256, layers: layers, tensors: tensors)
 
         let temporary = temporaryPath(beside: path)
         do {
-            try writeFile(at: temporary, header: header, tensors: tensors, model: model, alignment: alignment)
+            try writeFile(
+                at: temporary, header: header, tensors: tensors, model: model, alignment: alignment)
             // Re-read what was written: a shard that does not parse must never be published.
             let written = try GGUFFile(path: temporary)
             guard written.tensors.count == tensors.count else {
-                throw CutError.writeFailed(path: path, reason: "wrote \(written.tensors.count) tensors, expected \(tensors.count)")
+                throw CutError.writeFailed(
+                    path: path,
+                    reason: "wrote \(written.tensors.count) tensors, expected \(tensors.count)")
             }
             let digest = try FileDigest.sha256Hex(ofFile: temporary)
             guard rename(temporary, path) == 0 else {
@@ -108,7 +119,8 @@ public enum ShardCutter {
                 hasOutput: !isVocabulary && layers.upperBound == layerCount)
         } catch CutError.writeFailed(_, let reason) {
             unlink(temporary)
-            throw CutError.writeFailed(path: path, reason: reason)  // name the shard, not the temporary
+            // name the shard, not the temporary
+            throw CutError.writeFailed(path: path, reason: reason)
         } catch let error as CutError {
             unlink(temporary)
             throw error
@@ -129,10 +141,13 @@ public enum ShardCutter {
     static func selectTensors(model: GGUFFile, layers: Range<Int>) throws -> [GGUFTensorInfo] {
         let layerCount = try layerCount(of: model)
         guard layers.lowerBound >= 0, layers.upperBound <= layerCount else {
-            throw CutError.rangeOutsideModel(first: layers.lowerBound, last: layers.upperBound, layerCount: layerCount)
+            throw CutError.rangeOutsideModel(
+                first: layers.lowerBound, last: layers.upperBound, layerCount: layerCount)
         }
         if layers.isEmpty {
-            guard layers.lowerBound == 0 else { throw CutError.emptyRange(first: layers.lowerBound) }
+            guard layers.lowerBound == 0 else {
+                throw CutError.emptyRange(first: layers.lowerBound)
+            }
             return []
         }
 
@@ -147,7 +162,8 @@ public enum ShardCutter {
         let architecture = model.metadata["general.architecture"]?.string ?? "llama"
         for block in layers {
             if architecture == "llama" {
-                for suffix in llamaBlockTensors where model.tensor(named: "blk.\(block).\(suffix)") == nil {
+                for suffix in llamaBlockTensors
+                where model.tensor(named: "blk.\(block).\(suffix)") == nil {
                     throw CutError.missingTensor(name: "blk.\(block).\(suffix)")
                 }
             } else if blockTensorCount[block] == 0 {
@@ -163,7 +179,8 @@ public enum ShardCutter {
         if layers.upperBound == layerCount {
             try require("output_norm.weight")
             // A tied output (no output.weight) reuses the token embedding.
-            try require(model.tensor(named: "output.weight") != nil ? "output.weight" : "token_embd.weight")
+            try require(
+                model.tensor(named: "output.weight") != nil ? "output.weight" : "token_embd.weight")
         }
         return model.tensors.filter { wanted.contains($0.name) }
     }
@@ -192,7 +209,8 @@ public enum ShardCutter {
         writer.set(firstLayerKey, .uint32(UInt32(layers.lowerBound)))
         writer.set(lastLayerKey, .uint32(UInt32(layers.upperBound)))
         writer.set(modelSHA256Key, .string(modelSHA256))
-        var bytes = try writer.encoded()  // magic, version, tensor count (0 so far), kv count, metadata
+        // magic, version, tensor count (0 so far), kv count, metadata
+        var bytes = try writer.encoded()
         let alignment = writer.alignment
         guard tensors.isEmpty else {
             // Bytes 8..<16 hold the tensor count (GGUF v3, little-endian uint64).
@@ -232,7 +250,9 @@ public enum ShardCutter {
     private static func temporaryPath(beside path: String) -> String {
         let url = URL(fileURLWithPath: path)
         return url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp").path
+            .appendingPathComponent(
+                ".\(url.lastPathComponent).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp"
+            ).path
     }
 
     /// Header, then each tensor's bytes straight from the model's mapping, each padded to the
@@ -241,23 +261,33 @@ public enum ShardCutter {
         at path: String, header: [UInt8], tensors: [GGUFTensorInfo], model: GGUFFile, alignment: Int
     ) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw CutError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+        guard descriptor >= 0 else {
+            throw CutError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+        }
         defer { close(descriptor) }
         try header.withUnsafeBytes { try writeAll($0, to: descriptor, path: path) }
         let padding = [UInt8](repeating: 0, count: alignment)
         for tensor in tensors {
             let data = model.bytes(of: tensor)
             guard data.count == tensor.byteCount else {
-                throw CutError.writeFailed(path: path, reason: "tensor \(tensor.name) lies outside the model file")
+                throw CutError.writeFailed(
+                    path: path, reason: "tensor \(tensor.name) lies outside the model file")
             }
             try writeAll(data, to: descriptor, path: path)
             let padded = alignUp(tensor.byteCount, alignment) - tensor.byteCount
-            try padding.withUnsafeBytes { try writeAll(UnsafeRawBufferPointer(rebasing: $0[0..<padded]), to: descriptor, path: path) }
+            try padding.withUnsafeBytes {
+                try writeAll(
+                    UnsafeRawBufferPointer(rebasing: $0[0..<padded]), to: descriptor, path: path)
+            }
         }
-        guard fsync(descriptor) == 0 else { throw CutError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+        guard fsync(descriptor) == 0 else {
+            throw CutError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+        }
     }
 
-    private static func writeAll(_ buffer: UnsafeRawBufferPointer, to descriptor: Int32, path: String) throws {
+    private static func writeAll(
+        _ buffer: UnsafeRawBufferPointer, to descriptor: Int32, path: String
+    ) throws {
         var written = 0
         while written < buffer.count {
             let result = write(descriptor, buffer.baseAddress! + written, buffer.count - written)

@@ -37,13 +37,17 @@ struct CostTables {
     /// Interchangeability class of each worker (see WorkerSymmetry.swift).
     private(set) var classID: [Int] = []
 
-    init(model: ModelProfile, workers: [WorkerProfile], links: LinkModel, options: PlacementOptions) {
+    init(model: ModelProfile, workers: [WorkerProfile], links: LinkModel, options: PlacementOptions)
+    {
         self.model = model
         self.workers = workers
         let layerCount = model.layers.count
         self.layerCount = layerCount
 
-        var weight = [0], kv = [0], read = [0.0], flops = [0.0]
+        var weight = [0]
+        var kv = [0]
+        var read = [0.0]
+        var flops = [0.0]
         for layer in model.layers {
             weight.append(weight.last! + layer.weightBytes)
             kv.append(kv.last! + layer.kvBytesPerToken)
@@ -55,7 +59,9 @@ struct CostTables {
         readPrefix = read
         flopsPrefix = flops
 
-        let contention = workers.map { 1 + options.loadPenaltyPerSession * Double(max(0, $0.activeSessions)) }
+        let contention = workers.map {
+            1 + options.loadPenaltyPerSession * Double(max(0, $0.activeSessions))
+        }
         secondsPerByte = zip(workers, contention).map { $1 / $0.speed.bytesPerSecond }
         secondsPerFlop = zip(workers, contention).map {
             $0.speed.flopsPerSecond.isInfinite ? 0 : $1 / $0.speed.flopsPerSecond
@@ -68,15 +74,22 @@ struct CostTables {
         for (a, from) in workers.enumerated() {
             for (b, to) in workers.enumerated() where a != b {
                 links2[a * workers.count + b] =
-                    links.link(from: from.id, to: to.id).seconds(bytes: model.activationBytesPerToken)
+                    links.link(from: from.id, to: to.id).seconds(
+                        bytes: model.activationBytesPerToken)
             }
         }
         linkTable = links2
-        ingressSeconds = workers.map { links.gatewayLink($0.id).seconds(bytes: model.ingressBytesPerToken) }
-        egressSeconds = workers.map { links.gatewayLink($0.id).seconds(bytes: model.egressBytesPerToken) }
+        ingressSeconds = workers.map {
+            links.gatewayLink($0.id).seconds(bytes: model.ingressBytesPerToken)
+        }
+        egressSeconds = workers.map {
+            links.gatewayLink($0.id).seconds(bytes: model.egressBytesPerToken)
+        }
         let sites = Set(workers.compactMap { links.siteOfWorker[$0.id] }).sorted()
         let siteIndex = Dictionary(uniqueKeysWithValues: sites.enumerated().map { ($1, $0) })
-        siteGroup = workers.map { links.siteOfWorker[$0.id].flatMap { siteIndex[$0] } ?? sites.count }
+        siteGroup = workers.map {
+            links.siteOfWorker[$0.id].flatMap { siteIndex[$0] } ?? sites.count
+        }
         siteGroupCount = Set(siteGroup).count == 0 ? 0 : (siteGroup.max() ?? 0) + 1
         maxEndTable = computeMaxEnds()
         (stageTable, stageOffset) = computeStageTable()
@@ -107,7 +120,8 @@ struct CostTables {
             for b in 0...layerCount {
                 t.stageOffset.append(t.stageTable.count)
                 let start = stageOffset[w * stride + b]
-                t.stageTable.append(contentsOf: stageTable[start..<(start + max(0, maxEnd(w, b) - b))])
+                t.stageTable.append(
+                    contentsOf: stageTable[start..<(start + max(0, maxEnd(w, b) - b))])
             }
         }
         return t
@@ -124,9 +138,13 @@ struct CostTables {
         return bytes
     }
 
-    func kvReserveBytes(_ w: Int, _ b: Int, _ e: Int) -> Int { (kvPrefix[e] - kvPrefix[b]) * kvTokensReserved[w] }
+    func kvReserveBytes(_ w: Int, _ b: Int, _ e: Int) -> Int {
+        (kvPrefix[e] - kvPrefix[b]) * kvTokensReserved[w]
+    }
 
-    func memoryNeeded(_ w: Int, _ b: Int, _ e: Int) -> Int { shardBytes(b, e) + kvReserveBytes(w, b, e) }
+    func memoryNeeded(_ w: Int, _ b: Int, _ e: Int) -> Int {
+        shardBytes(b, e) + kvReserveBytes(w, b, e)
+    }
 
     func bytesRead(_ b: Int, _ e: Int) -> Double {
         var bytes = readPrefix[e] - readPrefix[b]
@@ -176,7 +194,9 @@ struct CostTables {
             stageTable.withUnsafeBufferPointer { stage in
                 stageOffset.withUnsafeBufferPointer { offset in
                     maxEndTable.withUnsafeBufferPointer { maxEnd in
-                        body(FlatTables(link: link, stage: stage, stageOffset: offset, maxEnd: maxEnd))
+                        body(
+                            FlatTables(
+                                link: link, stage: stage, stageOffset: offset, maxEnd: maxEnd))
                     }
                 }
             }

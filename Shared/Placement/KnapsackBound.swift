@@ -31,13 +31,17 @@ final class KnapsackBound {
 
     init(tables t: CostTables) {
         tables = t
-        let count = t.workerCount, layers = t.layerCount
+        let count = t.workerCount
+        let layers = t.layerCount
         perLayerSeconds = [Double](repeating: .infinity, count: count)
         capacity = [Int](repeating: 0, count: count)
         minOutgoing = [Double](repeating: .infinity, count: count)
-        siteOf = t.siteGroupCount <= Self.maxSiteGroups ? t.siteGroup : [Int](repeating: 0, count: count)
+        siteOf =
+            t.siteGroupCount <= Self.maxSiteGroups ? t.siteGroup : [Int](repeating: 0, count: count)
         for w in 0..<count {
-            for layer in 1..<max(1, layers) { perLayerSeconds[w] = min(perLayerSeconds[w], t.layerSeconds(w, layer)) }
+            for layer in 1..<max(1, layers) {
+                perLayerSeconds[w] = min(perLayerSeconds[w], t.layerSeconds(w, layer))
+            }
             for b in 1..<max(1, layers) { capacity[w] = max(capacity[w], t.maxEnd(w, b) - b) }
             minOverhead = min(minOverhead, t.overheadSeconds[w])
             minHead = min(minHead, t.headSeconds(w))
@@ -56,15 +60,20 @@ final class KnapsackBound {
         groupCount = (siteOf.max() ?? 0) + 1
         var crossMin = Double.infinity
         for a in 0..<count {
-            for b in 0..<count where siteOf[a] != siteOf[b] { crossMin = min(crossMin, t.linkSeconds(a, b)) }
+            for b in 0..<count where siteOf[a] != siteOf[b] {
+                crossMin = min(crossMin, t.linkSeconds(a, b))
+            }
         }
-        if groupCount > 1 && crossMin.isFinite && crossMin > minLink { crossExtra = crossMin - minLink }
+        if groupCount > 1 && crossMin.isFinite && crossMin > minLink {
+            crossExtra = crossMin - minLink
+        }
         siteSets = (0..<groupCount).map { home in
             (UInt32(0)..<(UInt32(1) << UInt32(groupCount))).filter { $0 & (1 << UInt32(home)) != 0 }
                 .sorted { ($0.nonzeroBitCount, $0) < ($1.nonzeroBitCount, $1) }
         }
         fast = FastTables(
-            costOrder: byPerLayerSeconds, roomOrder: byCapacity, perLayer: perLayerSeconds, capacity: capacity,
+            costOrder: byPerLayerSeconds, roomOrder: byCapacity, perLayer: perLayerSeconds,
+            capacity: capacity,
             groupBit: siteOf.map { UInt32(1) << UInt32($0) })
     }
 
@@ -72,21 +81,28 @@ final class KnapsackBound {
     /// contains `last`) unavailable. Infinite when the unused workers cannot hold the rest.
     /// A caller that only cares whether the bound reaches `enough` gets an answer that may
     /// stop short of the site refinement once the plain fill already reaches it.
-    func bound(from e: Int, after last: Int, used: WorkerMask, enough: Double = .infinity) -> Double {
+    func bound(from e: Int, after last: Int, used: WorkerMask, enough: Double = .infinity) -> Double
+    {
         let remaining = tables.layerCount - e
         guard let all = fill(remaining, used: used, groups: allGroups) else { return .infinity }
         let laterLinks = all.stages > 1 ? Double(all.stages - 1) * minLink : 0
-        let plain = all.seconds + Double(all.stages) * minOverhead + minOutgoing[last] + laterLinks + minHead + minEgress
+        let plain =
+            all.seconds + Double(all.stages) * minOverhead + minOutgoing[last] + laterLinks
+            + minHead + minEgress
         if crossExtra <= 0 || plain >= enough { return plain }
         let floor = all.seconds + Double(all.stages) * (minOverhead + minLink)
-        return max(plain, siteAware(remaining, after: last, used: used, floor: floor) + minHead + minEgress)
+        return max(
+            plain, siteAware(remaining, after: last, used: used, floor: floor) + minHead + minEgress
+        )
     }
 
     /// The same fill, but knowing sites: a finish that brings in workers from m other sites
     /// crosses between sites at least m times, each crossing costing `crossExtra` more than
     /// the cheapest link. Minimised over which other sites to bring in; valid for any
     /// grouping, because `crossExtra` is measured on the actual links between groups.
-    private func siteAware(_ remaining: Int, after last: Int, used: WorkerMask, floor: Double) -> Double {
+    private func siteAware(_ remaining: Int, after last: Int, used: WorkerMask, floor: Double)
+        -> Double
+    {
         var best = Double.infinity
         // Site sets with fewer sites first; a set's fill can't beat the all-sites fill
         // (`floor`), so once that plus the set's crossings reaches the best, skip it.
@@ -101,7 +117,9 @@ final class KnapsackBound {
 
     /// Cheapest per-block fill of `remaining` blocks by unused workers of the given groups,
     /// and the fewest such workers that can hold them; nil if they cannot.
-    private func fill(_ remaining: Int, used: WorkerMask, groups: UInt32) -> (seconds: Double, stages: Int)? {
+    private func fill(_ remaining: Int, used: WorkerMask, groups: UInt32) -> (
+        seconds: Double, stages: Int
+    )? {
         let count = byPerLayerSeconds.count
         var left = remaining
         var seconds = 0.0
@@ -138,7 +156,10 @@ final class KnapsackBound {
         let capacity: UnsafeMutableBufferPointer<Int>
         let groupBit: UnsafeMutableBufferPointer<UInt32>
 
-        init(costOrder: [Int], roomOrder: [Int], perLayer: [Double], capacity: [Int], groupBit: [UInt32]) {
+        init(
+            costOrder: [Int], roomOrder: [Int], perLayer: [Double], capacity: [Int],
+            groupBit: [UInt32]
+        ) {
             func copy<T>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
                 let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, array.count))
                 _ = buffer.initialize(from: array)

@@ -39,7 +39,9 @@ enum LagrangianTuning {
             // No worker repeated and every penalised worker used once: the bound is tight.
             if norm == 0 { break }
             let step = scale * gap / norm
-            for c in 0..<count where classOf[c] == c { lambda[c] = max(0, lambda[c] + step * gradient[c]) }
+            for c in 0..<count where classOf[c] == c {
+                lambda[c] = max(0, lambda[c] + step * gradient[c])
+            }
             for w in 0..<count { lambda[w] = lambda[classOf[w]] }
             current = RelaxedBound(tables: tables, penalties: lambda)
             if current.root > best.root * (1 + 1e-9) {

@@ -16,8 +16,12 @@ public struct LinkEstimator: Sendable {
         self.minimumSamples = max(1, min(minimumSamples, self.window))
     }
 
-    public mutating func observe(from a: String, to b: String, roundTripSeconds: Double, bytes size: Int) {
-        guard roundTripSeconds >= 0, roundTripSeconds.isFinite, !a.isEmpty, !b.isEmpty else { return }
+    public mutating func observe(
+        from a: String, to b: String, roundTripSeconds: Double, bytes size: Int
+    ) {
+        guard roundTripSeconds >= 0, roundTripSeconds.isFinite, !a.isEmpty, !b.isEmpty else {
+            return
+        }
         var samples = roundTrips[a]?[b] ?? []
         samples.append(roundTripSeconds)
         if samples.count > window { samples.removeFirst(samples.count - window) }
@@ -27,18 +31,26 @@ public struct LinkEstimator: Sendable {
 
     /// Forgets pairs that involve workers no longer present.
     public mutating func keep(only workers: Set<String>) {
-        roundTrips = roundTrips.filter { workers.contains($0.key) }.mapValues { $0.filter { workers.contains($0.key) } }
-        bytes = bytes.filter { workers.contains($0.key) }.mapValues { $0.filter { workers.contains($0.key) } }
+        roundTrips = roundTrips.filter { workers.contains($0.key) }.mapValues {
+            $0.filter { workers.contains($0.key) }
+        }
+        bytes = bytes.filter { workers.contains($0.key) }.mapValues {
+            $0.filter { workers.contains($0.key) }
+        }
     }
 
     /// The measured one-way link a → b, or nil until enough hops were seen.
     public func link(from a: String, to b: String, configured: Link) -> Link? {
         guard let samples = roundTrips[a]?[b], samples.count >= minimumSamples else { return nil }
         let sorted = samples.sorted()
-        let median = sorted.count % 2 == 1
-            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let median =
+            sorted.count % 2 == 1
+            ? sorted[sorted.count / 2]
+            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         let transfer = (bytes[a]?[b] ?? 0) / configured.bytesPerSecond
-        return Link(latencySeconds: max(0, median / 2 - transfer), bytesPerSecond: configured.bytesPerSecond)
+        return Link(
+            latencySeconds: max(0, median / 2 - transfer), bytesPerSecond: configured.bytesPerSecond
+        )
     }
 
     /// `base` with every measured pair set (directed).

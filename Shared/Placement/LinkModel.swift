@@ -43,7 +43,9 @@ public struct LinkModel: Sendable, Hashable, Codable {
 
     public func link(from a: String, to b: String) -> Link {
         if let link = pairLinks[a]?[b] { return link }
-        if let siteA = siteOfWorker[a], let siteB = siteOfWorker[b], let link = siteLinks[siteA]?[siteB] {
+        if let siteA = siteOfWorker[a], let siteB = siteOfWorker[b],
+            let link = siteLinks[siteA]?[siteB]
+        {
             return link
         }
         return defaultLink
@@ -52,7 +54,8 @@ public struct LinkModel: Sendable, Hashable, Codable {
     public func gatewayLink(_ worker: String) -> Link { gatewayLinks[worker] ?? defaultGatewayLink }
 
     /// Measured or configured link for a → b (and b → a unless `symmetric` is false).
-    public mutating func setLink(_ link: Link, from a: String, to b: String, symmetric: Bool = true) {
+    public mutating func setLink(_ link: Link, from a: String, to b: String, symmetric: Bool = true)
+    {
         pairLinks[a, default: [:]][b] = link
         if symmetric { pairLinks[b, default: [:]][a] = link }
     }

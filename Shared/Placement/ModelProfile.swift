@@ -38,7 +38,9 @@ public struct StageExtra: Sendable, Hashable, Codable {
     /// A token embedding table of `tableBytes` over `vocabularySize` rows: a lookup (no
     /// arithmetic) that reads one row per token.
     public static func tokenEmbedding(tableBytes: Int, vocabularySize: Int) -> StageExtra {
-        StageExtra(weightBytes: tableBytes, bytesReadPerToken: tableBytes / max(1, vocabularySize), flopsPerToken: 0)
+        StageExtra(
+            weightBytes: tableBytes, bytesReadPerToken: tableBytes / max(1, vocabularySize),
+            flopsPerToken: 0)
     }
 }
 

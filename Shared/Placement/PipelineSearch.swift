@@ -47,7 +47,8 @@ final class PipelineSearch {
     private(set) var exhausted = false
 
     init(
-        tables: CostTables, bounds: LowerBounds, predecessor: [Int], nodeBudget: Int, cutoff: Double = .infinity,
+        tables: CostTables, bounds: LowerBounds, predecessor: [Int], nodeBudget: Int,
+        cutoff: Double = .infinity,
         incumbent: PipelineSolution? = nil
     ) {
         self.tables = tables
@@ -89,10 +90,13 @@ final class PipelineSearch {
             if exhausted || child.bound >= limit { return }
             let cost = costSoFar + child.step
             if child.end == tables.layerCount {
-                best = PipelineSolution(workers: pathWorkers + [child.worker], ends: pathEnds + [child.end], seconds: cost)
+                best = PipelineSolution(
+                    workers: pathWorkers + [child.worker], ends: pathEnds + [child.end],
+                    seconds: cost)
                 continue
             }
-            let savedUsed = used, savedPenalty = usedPenalty
+            let savedUsed = used
+            let savedPenalty = usedPenalty
             used = used.inserting(child.worker)
             usedPenalty += bounds.penalty(child.worker)
             pathWorkers.append(child.worker)
@@ -119,7 +123,9 @@ final class PipelineSearch {
 
     /// Every admissible next stage whose bound can still beat the incumbent, best first;
     /// ties go to the lower worker id, then the longer range.
-    private func makeChildren(boundary b: Int, last: Int, costSoFar: Double, into children: inout [Child]) {
+    private func makeChildren(
+        boundary b: Int, last: Int, costSoFar: Double, into children: inout [Child]
+    ) {
         let t = tables
         let cutoff = limit
         let layers = t.layerCount
@@ -131,7 +137,8 @@ final class PipelineSearch {
             let entry = b == 0 ? t.ingressSeconds[w] : t.linkSeconds(last, w)
             let penaltyAfter = usedPenalty + bounds.penalty(w)
             // Whole worker first: its best relaxed stage-plus-finish already too slow?
-            let best = bounds.relaxed.startBound(worker: w, boundary: b, previous: last, usedPenalty: penaltyAfter)
+            let best = bounds.relaxed.startBound(
+                worker: w, boundary: b, previous: last, usedPenalty: penaltyAfter)
             if costSoFar + entry + best >= cutoff { continue }
             let usedAfter = used.inserting(w)
             for e in (b + 1)...hi {
@@ -140,14 +147,19 @@ final class PipelineSearch {
                 let reached = costSoFar + step
                 if reached >= cutoff { break }  // stage cost only grows with e
                 // The cheap path bound first; the knapsack only for children it lets through.
-                var bound = reached
-                    + bounds.relaxed.bound(from: e, after: w, beforeLast: last, usedPenalty: penaltyAfter)
+                var bound =
+                    reached
+                    + bounds.relaxed.bound(
+                        from: e, after: w, beforeLast: last, usedPenalty: penaltyAfter)
                 if bound >= cutoff { continue }
                 if e < layers {
-                    let rest = bounds.knapsack.bound(from: e, after: w, used: usedAfter, enough: cutoff - reached)
+                    let rest = bounds.knapsack.bound(
+                        from: e, after: w, used: usedAfter, enough: cutoff - reached)
                     bound = max(bound, reached + rest)
                 }
-                if bound < cutoff { children.append(Child(bound: bound, step: step, worker: w, end: e)) }
+                if bound < cutoff {
+                    children.append(Child(bound: bound, step: step, worker: w, end: e))
+                }
             }
         }
         children.sort { a, b in

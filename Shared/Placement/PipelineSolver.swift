@@ -20,12 +20,15 @@ struct PipelineSolver {
         var bounds = LowerBounds(tables: tables)
         let predecessor = tables.interchangeablePredecessors()
         let quick = PipelineSearch(
-            tables: tables, bounds: bounds, predecessor: predecessor, nodeBudget: min(nodeBudget, quickRoundNodes),
+            tables: tables, bounds: bounds, predecessor: predecessor,
+            nodeBudget: min(nodeBudget, quickRoundNodes),
             cutoff: cutoff)
         var solution = quick.run()
         var nodes = quick.nodes
         if !quick.exhausted {
-            return Outcome(solution: solution, proven: true, nodes: nodes, lowerBound: solution?.seconds ?? cutoff)
+            return Outcome(
+                solution: solution, proven: true, nodes: nodes,
+                lowerBound: solution?.seconds ?? cutoff)
         }
         let plainRoot = bounds.root
         if nodes >= nodeBudget {
@@ -34,9 +37,11 @@ struct PipelineSolver {
                 lowerBound: min(plainRoot, solution?.seconds ?? plainRoot))
         }
         bounds.relaxed = LagrangianTuning.tune(
-            start: bounds.relaxed, upperBound: solution?.seconds ?? cutoff, predecessor: predecessor)
+            start: bounds.relaxed, upperBound: solution?.seconds ?? cutoff, predecessor: predecessor
+        )
         let full = PipelineSearch(
-            tables: tables, bounds: bounds, predecessor: predecessor, nodeBudget: nodeBudget - nodes,
+            tables: tables, bounds: bounds, predecessor: predecessor,
+            nodeBudget: nodeBudget - nodes,
             cutoff: cutoff, incumbent: solution)
         solution = full.run()
         nodes += full.nodes
@@ -44,6 +49,7 @@ struct PipelineSolver {
         let bound = max(plainRoot, bounds.root)
         return Outcome(
             solution: solution, proven: proven, nodes: nodes,
-            lowerBound: proven ? (solution?.seconds ?? cutoff) : min(bound, solution?.seconds ?? bound))
+            lowerBound: proven
+                ? (solution?.seconds ?? cutoff) : min(bound, solution?.seconds ?? bound))
     }
 }

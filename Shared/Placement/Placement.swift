@@ -20,7 +20,8 @@ public enum Placement {
         model: ModelProfile, workers: [WorkerProfile], links: LinkModel = LinkModel(),
         options: PlacementOptions = PlacementOptions()
     ) throws -> Plan {
-        try PlacementValidation.validate(model: model, workers: workers, links: links, options: options)
+        try PlacementValidation.validate(
+            model: model, workers: workers, links: links, options: options)
         let sorted = workers.sorted { $0.id < $1.id }
         let all = CostTables(model: model, workers: sorted, links: links, options: options)
         try PlacementValidation.checkEveryLayerFits(all)
@@ -36,18 +37,25 @@ public enum Placement {
         var proven = true
         var nodes = 0
         var primaryBound = 0.0
-        while pipelines.count < options.maxPipelines && !remaining.isEmpty && nodes < options.maxSearchNodes {
+        while pipelines.count < options.maxPipelines && !remaining.isEmpty
+            && nodes < options.maxSearchNodes
+        {
             let tables = candidates.restricted(to: remaining)
             // A replica slower than the latency limit would be refused, so don't look for one.
-            let cutoff = pipelines.first.map { options.replicaLatencyFactor * $0.secondsPerToken } ?? .infinity
+            let cutoff =
+                pipelines.first.map { options.replicaLatencyFactor * $0.secondsPerToken }
+                ?? .infinity
             let outcome = PipelineSolver.solve(
                 tables: tables, nodeBudget: options.maxSearchNodes - nodes, cutoff: cutoff)
             nodes += outcome.nodes
             if !outcome.proven { proven = false }
             guard let solution = outcome.solution else {
                 if !pipelines.isEmpty { break }
-                if !outcome.proven { throw PlacementError.searchBudgetExhausted(nodes: outcome.nodes) }
-                throw PlacementError.fragmented(workersUsable: remaining.count, layers: model.layers.count)
+                if !outcome.proven {
+                    throw PlacementError.searchBudgetExhausted(nodes: outcome.nodes)
+                }
+                throw PlacementError.fragmented(
+                    workersUsable: remaining.count, layers: model.layers.count)
             }
             let pipeline = makePipeline(solution, tables)
             if pipelines.isEmpty { primaryBound = outcome.lowerBound }
@@ -57,11 +65,14 @@ public enum Placement {
             // With the budget spent, later replicas would be guesses: stop at this one.
             if !outcome.proven { break }
         }
-        if nodes >= options.maxSearchNodes && pipelines.count < options.maxPipelines && !remaining.isEmpty {
+        if nodes >= options.maxSearchNodes && pipelines.count < options.maxPipelines
+            && !remaining.isEmpty
+        {
             proven = false
         }
         return Plan(
-            pipelines: pipelines, layerCount: model.layers.count, assumedWorkers: sorted, options: options,
+            pipelines: pipelines, layerCount: model.layers.count, assumedWorkers: sorted,
+            options: options,
             provenOptimal: proven, primaryLowerBoundSeconds: primaryBound, searchNodes: nodes)
     }
 
@@ -69,22 +80,28 @@ public enum Placement {
     /// hand-made or previous pipeline under current speeds. Nil if a worker id is unknown or
     /// the ranges are not contiguous from layer 0 to the last. Memory is not checked.
     public static func predict(
-        stages: [(workerID: String, layers: Range<Int>)], model: ModelProfile, workers: [WorkerProfile],
+        stages: [(workerID: String, layers: Range<Int>)], model: ModelProfile,
+        workers: [WorkerProfile],
         links: LinkModel = LinkModel(), options: PlacementOptions = PlacementOptions()
     ) -> Pipeline? {
         var expectedStart = 0
         for stage in stages {
-            guard stage.layers.lowerBound == expectedStart, !stage.layers.isEmpty else { return nil }
+            guard stage.layers.lowerBound == expectedStart, !stage.layers.isEmpty else {
+                return nil
+            }
             expectedStart = stage.layers.upperBound
         }
         guard expectedStart == model.layers.count else { return nil }
         let tables = CostTables(model: model, workers: workers, links: links, options: options)
         var indices: [Int] = []
         for stage in stages {
-            guard let index = workers.firstIndex(where: { $0.id == stage.workerID }) else { return nil }
+            guard let index = workers.firstIndex(where: { $0.id == stage.workerID }) else {
+                return nil
+            }
             indices.append(index)
         }
-        let solution = PipelineSolution(workers: indices, ends: stages.map(\.layers.upperBound), seconds: 0)
+        let solution = PipelineSolution(
+            workers: indices, ends: stages.map(\.layers.upperBound), seconds: 0)
         return makePipeline(solution, tables)
     }
 
@@ -93,13 +110,17 @@ public enum Placement {
         var begin = 0
         for (position, (w, end)) in zip(solution.workers, solution.ends).enumerated() {
             let isLast = position == solution.workers.count - 1
-            let outgoing = isLast ? t.egressSeconds[w] : t.linkSeconds(w, solution.workers[position + 1])
+            let outgoing =
+                isLast ? t.egressSeconds[w] : t.linkSeconds(w, solution.workers[position + 1])
             stages.append(
                 Stage(
-                    workerID: t.workers[w].id, layers: begin..<end, shardBytes: t.shardBytes(begin, end),
+                    workerID: t.workers[w].id, layers: begin..<end,
+                    shardBytes: t.shardBytes(begin, end),
                     kvReserveBytes: t.kvReserveBytes(w, begin, end), hostsEmbedding: begin == 0,
-                    hostsOutputHead: end == t.layerCount, bytesReadPerToken: t.bytesRead(begin, end),
-                    flopsPerToken: t.flops(begin, end), computeSeconds: t.computeSeconds(w, begin, end),
+                    hostsOutputHead: end == t.layerCount,
+                    bytesReadPerToken: t.bytesRead(begin, end),
+                    flopsPerToken: t.flops(begin, end),
+                    computeSeconds: t.computeSeconds(w, begin, end),
                     outgoingLinkSeconds: outgoing))
             begin = end
         }

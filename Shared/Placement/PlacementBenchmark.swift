@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Times `Placement.solve` on synthetic clusters; the logic behind `tessera placement bench`.
@@ -27,7 +27,8 @@ public enum PlacementBenchmark {
         for (mix, style) in mixes.flatMap({ mix in styles.map { (mix, $0) } }) {
             for jitter in [false, true] {
                 let scenario = SyntheticCluster.edge(
-                    workerCount: workerCount, layerCount: layerCount, linkStyle: style, jitter: jitter, hardware: mix,
+                    workerCount: workerCount, layerCount: layerCount, linkStyle: style,
+                    jitter: jitter, hardware: mix,
                     seed: seed)
                 var fastest = Double.infinity
                 var fastestCPU = Double.infinity
@@ -41,12 +42,16 @@ public enum PlacementBenchmark {
                         options: scenario.options)
                     fastestCPU = min(fastestCPU, threadCPUSeconds() - cpuStart)
                     let elapsed = clock.now - start
-                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                    let seconds =
+                        Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds)
+                        * 1e-18
                     fastest = min(fastest, seconds)
                 }
-                let label = "\(workerCount) \(mix.rawValue) workers × \(layerCount) layers, \(style.rawValue) links, "
+                let label =
+                    "\(workerCount) \(mix.rawValue) workers × \(layerCount) layers, \(style.rawValue) links, "
                     + (jitter ? "measured speeds (±10%)" : "catalog speeds")
-                results.append(Result(label: label, seconds: fastest, cpuSeconds: fastestCPU, plan: plan!))
+                results.append(
+                    Result(label: label, seconds: fastest, cpuSeconds: fastestCPU, plan: plan!))
             }
         }
         return results

@@ -29,16 +29,20 @@ public enum PlacementError: Error, Sendable, Equatable, CustomStringConvertible 
         case .noWorkers:
             return "no workers to place the model on"
         case .layerTooLarge(let layer, let needed, let budget):
-            return "layer \(layer) fits on no worker: on the closest fit it needs \(needed) bytes (weights + KV "
+            return
+                "layer \(layer) fits on no worker: on the closest fit it needs \(needed) bytes (weights + KV "
                 + "reserve) against a budget of \(budget) bytes; short by \(needed - budget) bytes"
         case .insufficientMemory(let needed, let available):
-            return "total memory short by \(needed - available) bytes: the model needs at least \(needed) bytes "
+            return
+                "total memory short by \(needed - available) bytes: the model needs at least \(needed) bytes "
                 + "(weights + KV reserve) but usable workers offer \(available)"
         case .fragmented(let workers, let layers):
-            return "memory suffices in total, but no \(workers) distinct workers can hold contiguous ranges "
+            return
+                "memory suffices in total, but no \(workers) distinct workers can hold contiguous ranges "
                 + "covering all \(layers) layers (too fragmented)"
         case .searchBudgetExhausted(let nodes):
-            return "no pipeline found within the search budget of \(nodes) nodes; raise maxSearchNodes"
+            return
+                "no pipeline found within the search budget of \(nodes) nodes; raise maxSearchNodes"
         case .tooManyWorkers(let count, let limit):
             return "\(count) usable workers exceed the search limit of \(limit)"
         }

@@ -54,12 +54,16 @@ public struct Plan: Sendable, Hashable, Codable {
     public var primary: Pipeline { pipelines[0] }
     public var usedWorkerIDs: Set<String> { Set(pipelines.flatMap(\.workerIDs)) }
     /// Single-stream tokens per second summed over pipelines (one session each).
-    public var aggregateTokensPerSecond: Double { pipelines.reduce(0) { $0 + 1 / $1.secondsPerToken } }
+    public var aggregateTokensPerSecond: Double {
+        pipelines.reduce(0) { $0 + 1 / $1.secondsPerToken }
+    }
 
     /// The stage a worker runs, if any.
     public func stage(of workerID: String) -> (pipeline: Int, stage: Stage)? {
         for (index, pipeline) in pipelines.enumerated() {
-            if let stage = pipeline.stages.first(where: { $0.workerID == workerID }) { return (index, stage) }
+            if let stage = pipeline.stages.first(where: { $0.workerID == workerID }) {
+                return (index, stage)
+            }
         }
         return nil
     }

@@ -22,18 +22,22 @@ public struct PlanAdoption: Sendable {
         let keptFastest = kept.pipelines.map(\.secondsPerToken).min() ?? .infinity
         let candidateFastest = candidate.pipelines.map(\.secondsPerToken).min() ?? .infinity
         return candidateFastest < keptFastest * (1 - minimumGain)
-            || candidate.aggregateTokensPerSecond > kept.aggregateTokensPerSecond * (1 + minimumGain)
+            || candidate.aggregateTokensPerSecond > kept.aggregateTokensPerSecond
+                * (1 + minimumGain)
     }
 
     /// The current layout with its predictions and assumed workers brought up to date, so
     /// later drift is measured from today's speeds. Nil if a worker of the plan is gone or
     /// the model changed shape.
-    public func repredicted(_ plan: Plan, model: ModelProfile, workers: [WorkerProfile], links: LinkModel) -> Plan? {
+    public func repredicted(
+        _ plan: Plan, model: ModelProfile, workers: [WorkerProfile], links: LinkModel
+    ) -> Plan? {
         var pipelines: [Pipeline] = []
         for pipeline in plan.pipelines {
             guard
                 let predicted = Placement.predict(
-                    stages: pipeline.stages.map { ($0.workerID, $0.layers) }, model: model, workers: workers,
+                    stages: pipeline.stages.map { ($0.workerID, $0.layers) }, model: model,
+                    workers: workers,
                     links: links, options: plan.options)
             else { return nil }
             pipelines.append(predicted)

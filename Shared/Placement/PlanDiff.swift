@@ -31,7 +31,9 @@ public struct PlanDiff: Sendable, Hashable {
         var added: [Int] = []
         for (newIndex, pipeline) in new.pipelines.enumerated() {
             let key = Self.shape(pipeline)
-            if let position = unmatchedOld.firstIndex(where: { Self.shape(old.pipelines[$0]) == key }) {
+            if let position = unmatchedOld.firstIndex(where: {
+                Self.shape(old.pipelines[$0]) == key
+            }) {
                 kept.append((unmatchedOld.remove(at: position), newIndex))
             } else {
                 added.append(newIndex)
@@ -48,9 +50,10 @@ public struct PlanDiff: Sendable, Hashable {
         var changes: [(String, WorkerChange)] = []
         for id in Set(before.keys).union(after.keys).sorted() {
             switch (before[id], after[id]) {
-            case let (old?, new?): changes.append((id, old == new ? .keeps(new) : .reloads(from: old, to: new)))
-            case let (nil, new?): changes.append((id, .loads(new)))
-            case let (old?, nil): changes.append((id, .releases(old)))
+            case (let old?, let new?):
+                changes.append((id, old == new ? .keeps(new) : .reloads(from: old, to: new)))
+            case (nil, let new?): changes.append((id, .loads(new)))
+            case (let old?, nil): changes.append((id, .releases(old)))
             case (nil, nil): break
             }
         }

@@ -6,25 +6,35 @@ public enum PlanTable {
     ///     0         gpu-a    0-21     10.00 GiB  0.69 GiB      80.05     0.63     80.68
     ///     0 total                                                           293.29 ms/token
     public static func render(_ plan: Plan) -> String {
-        let header = ["pipeline", "worker", "layers", "shard", "KV reserve", "compute ms", "link ms", "stage ms"]
+        let header = [
+            "pipeline", "worker", "layers", "shard", "KV reserve", "compute ms", "link ms",
+            "stage ms",
+        ]
         var rows: [[String]] = []
         for (index, pipeline) in plan.pipelines.enumerated() {
             for stage in pipeline.stages {
                 rows.append([
-                    "\(index)", stage.workerID, "\(stage.layers.lowerBound)-\(stage.layers.upperBound - 1)",
-                    bytesForDisplay(stage.shardBytes), bytesForDisplay(stage.kvReserveBytes), ms(stage.computeSeconds),
+                    "\(index)", stage.workerID,
+                    "\(stage.layers.lowerBound)-\(stage.layers.upperBound - 1)",
+                    bytesForDisplay(stage.shardBytes), bytesForDisplay(stage.kvReserveBytes),
+                    ms(stage.computeSeconds),
                     ms(stage.outgoingLinkSeconds), ms(stage.secondsPerToken),
                 ])
             }
             let perSecond = formatDecimal(1 / pipeline.secondsPerToken, 2)
             rows.append([
                 "\(index) total", "\(pipeline.stages.count) stages", "", "", "", "",
-                "in \(ms(pipeline.ingressSeconds))", "\(ms(pipeline.secondsPerToken)) ms/token (\(perSecond) tok/s)",
+                "in \(ms(pipeline.ingressSeconds))",
+                "\(ms(pipeline.secondsPerToken)) ms/token (\(perSecond) tok/s)",
             ])
         }
         let rightAligned: Set<Int> = [3, 4, 5, 6, 7]
         var widths = header.map(\.count)
-        for row in rows { for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) } }
+        for row in rows {
+            for (column, cell) in row.enumerated() {
+                widths[column] = max(widths[column], cell.count)
+            }
+        }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { column, cell in
                 let pad = String(repeating: " ", count: widths[column] - cell.count)
@@ -33,7 +43,8 @@ public enum PlanTable {
         }
         var out = [line(header)]
         out += rows.map(line)
-        let optimality = plan.provenOptimal ? "proven optimal" : "best found (search budget reached)"
+        let optimality =
+            plan.provenOptimal ? "proven optimal" : "best found (search budget reached)"
         out.append(
             "\(plan.pipelines.count) pipeline(s), \(plan.layerCount) layers, primary \(ms(plan.primary.secondsPerToken)) "
                 + "ms/token, \(optimality)")

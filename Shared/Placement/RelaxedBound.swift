@@ -23,15 +23,16 @@ final class RelaxedBound {
     /// second-best penalised stage-plus-finish, labelled with the worker after v, and how it
     /// was reached (2 × end + which finish).
     private let finish1, finish2, start1, start2: UnsafeMutableBufferPointer<Double>
-    private let finishNext1, finishNext2, startLabel1, startLabel2, startChoice1, startChoice2:
-        UnsafeMutableBufferPointer<Int>
+    private let finishNext1, finishNext2, startLabel1, startLabel2, startChoice1,
+        startChoice2: UnsafeMutableBufferPointer<Int>
     private var rootWorker = -1
     /// Cheapest penalised complete relaxed path minus Σ λ: a bound on the whole problem.
     private(set) var root = Double.infinity
 
     init(tables: CostTables, penalties: [Double]? = nil) {
         self.tables = tables
-        let count = tables.workerCount, size = (tables.layerCount + 1) * count
+        let count = tables.workerCount
+        let size = (tables.layerCount + 1) * count
         let lambda = penalties ?? [Double](repeating: 0, count: count)
         self.penalties = lambda
         penaltyTotal = lambda.reduce(0, +)
@@ -53,7 +54,9 @@ final class RelaxedBound {
 
     deinit {
         for buffer in [finish1, finish2, start1, start2] { buffer.deallocate() }
-        for buffer in [finishNext1, finishNext2, startLabel1, startLabel2, startChoice1, startChoice2] {
+        for buffer in [
+            finishNext1, finishNext2, startLabel1, startLabel2, startChoice1, startChoice2,
+        ] {
             buffer.deallocate()
         }
     }
@@ -80,10 +83,13 @@ final class RelaxedBound {
 
     /// How many stages each worker hosts on the root's optimal relaxed path.
     func rootUses() -> [Int] {
-        let count = tables.workerCount, layers = tables.layerCount
+        let count = tables.workerCount
+        let layers = tables.layerCount
         var uses = [Int](repeating: 0, count: count)
         guard rootWorker >= 0 else { return uses }
-        var worker = rootWorker, begin = 0, previous = -2  // -1 labels "no follower"
+        var worker = rootWorker
+        var begin = 0
+        var previous = -2  // -1 labels "no follower"
         while true {
             uses[worker] += 1
             let index = begin * count + worker
@@ -101,7 +107,8 @@ final class RelaxedBound {
 
     /// Backwards over boundaries.
     private func compute(_ flat: CostTables.FlatTables) {
-        let count = tables.workerCount, layers = tables.layerCount
+        let count = tables.workerCount
+        let layers = tables.layerCount
         for u in 0..<count {
             finish1[layers * count + u] = tables.egressSeconds[u]
             finish2[layers * count + u] = tables.egressSeconds[u]
@@ -122,9 +129,14 @@ final class RelaxedBound {
 
     /// Best two ways for v to run [b, g) and finish, with distinct follower labels.
     private func computeStart(worker v: Int, boundary b: Int, _ flat: CostTables.FlatTables) {
-        let count = tables.workerCount, layers = tables.layerCount
-        var bestCost = Double.infinity, bestLabel = -2, bestChoice = -1
-        var secondCost = Double.infinity, secondLabel = -2, secondChoice = -1
+        let count = tables.workerCount
+        let layers = tables.layerCount
+        var bestCost = Double.infinity
+        var bestLabel = -2
+        var bestChoice = -1
+        var secondCost = Double.infinity
+        var secondLabel = -2
+        var secondChoice = -1
         let row = v * (layers + 1) + b
         let hi = flat.maxEnd[row]
         if hi > b {
@@ -167,8 +179,10 @@ final class RelaxedBound {
     /// back to p two stages on.
     private func computeFinish(after p: Int, boundary b: Int, _ flat: CostTables.FlatTables) {
         let count = tables.workerCount
-        var best = Double.infinity, bestNext = -1
-        var second = Double.infinity, secondNext = -1
+        var best = Double.infinity
+        var bestNext = -1
+        var second = Double.infinity
+        var secondNext = -1
         let base = b * count
         let linkRow = p * count
         for v in 0..<count where v != p {

@@ -26,7 +26,8 @@ public enum ReplanReason: Sendable, Hashable, CustomStringConvertible {
             return "worker \(id) now takes \(formatDecimal(ratio, 2))× the planned time"
         case .memoryShortfall(let id, let needed, let budget):
             return "worker \(id) needs \(needed) bytes for its stage but has \(budget)"
-        case .memoryChanged(let id, let from, let to): return "worker \(id) memory \(from) → \(to) bytes"
+        case .memoryChanged(let id, let from, let to):
+            return "worker \(id) memory \(from) → \(to) bytes"
         }
     }
 }
@@ -49,7 +50,8 @@ public struct ReplanAdvisor: Sendable {
     /// Empty means the plan stands. Sorted by worker id for stable logs.
     public func reasons(plan: Plan, current workers: [WorkerProfile]) -> [ReplanReason] {
         var reasons: [(String, ReplanReason)] = []
-        let assumed = Dictionary(plan.assumedWorkers.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let assumed = Dictionary(
+            plan.assumedWorkers.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let now = Dictionary(workers.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for id in plan.usedWorkerIDs where now[id] == nil { reasons.append((id, .workerLeft(id))) }
         for worker in workers {
@@ -59,27 +61,39 @@ public struct ReplanAdvisor: Sendable {
             }
             if let (_, stage) = plan.stage(of: worker.id) {
                 let ratio = predictedRatio(
-                    stage: stage, before: before, now: worker, penalty: plan.options.loadPenaltyPerSession)
+                    stage: stage, before: before, now: worker,
+                    penalty: plan.options.loadPenaltyPerSession)
                 if abs(ratio - 1) > driftThreshold {
                     reasons.append((worker.id, .speedDrift(workerID: worker.id, ratio: ratio)))
                 }
                 let needed = stage.shardBytes + stage.kvReserveBytes
                 if worker.memoryBudgetBytes < needed {
                     reasons.append(
-                        (worker.id, .memoryShortfall(workerID: worker.id, neededBytes: needed,
-                            budgetBytes: worker.memoryBudgetBytes)))
+                        (
+                            worker.id,
+                            .memoryShortfall(
+                                workerID: worker.id, neededBytes: needed,
+                                budgetBytes: worker.memoryBudgetBytes)
+                        ))
                 }
             } else {
                 // An unused worker matters only if it got better: faster or roomier.
-                let ratio = worker.speed.bytesPerSecond > 0 ? before.speed.bytesPerSecond / worker.speed.bytesPerSecond : 1
+                let ratio =
+                    worker.speed.bytesPerSecond > 0
+                    ? before.speed.bytesPerSecond / worker.speed.bytesPerSecond : 1
                 if ratio < 1 - driftThreshold {
                     reasons.append((worker.id, .speedDrift(workerID: worker.id, ratio: ratio)))
                 }
-                let grown = Double(worker.memoryBudgetBytes) / Double(max(1, before.memoryBudgetBytes))
+                let grown =
+                    Double(worker.memoryBudgetBytes) / Double(max(1, before.memoryBudgetBytes))
                 if grown > 1 + memoryThreshold {
                     reasons.append(
-                        (worker.id, .memoryChanged(workerID: worker.id, from: before.memoryBudgetBytes,
-                            to: worker.memoryBudgetBytes)))
+                        (
+                            worker.id,
+                            .memoryChanged(
+                                workerID: worker.id, from: before.memoryBudgetBytes,
+                                to: worker.memoryBudgetBytes)
+                        ))
                 }
             }
         }
@@ -87,10 +101,14 @@ public struct ReplanAdvisor: Sendable {
     }
 
     /// Stage time under the new speed and load over stage time under the assumed ones.
-    private func predictedRatio(stage: Stage, before: WorkerProfile, now: WorkerProfile, penalty: Double) -> Double {
-        let old = before.speed.seconds(bytesRead: stage.bytesReadPerToken, flops: stage.flopsPerToken)
+    private func predictedRatio(
+        stage: Stage, before: WorkerProfile, now: WorkerProfile, penalty: Double
+    ) -> Double {
+        let old =
+            before.speed.seconds(bytesRead: stage.bytesReadPerToken, flops: stage.flopsPerToken)
             * (1 + penalty * Double(before.activeSessions))
-        let new = now.speed.seconds(bytesRead: stage.bytesReadPerToken, flops: stage.flopsPerToken)
+        let new =
+            now.speed.seconds(bytesRead: stage.bytesReadPerToken, flops: stage.flopsPerToken)
             * (1 + penalty * Double(now.activeSessions))
         return old > 0 ? new / old : 1
     }

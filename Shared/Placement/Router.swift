@@ -23,11 +23,17 @@ public enum Router {
     /// Index of the pipeline with the earliest predicted completion, or nil if there are no
     /// pipelines. `outstandingTokens[i]` belongs to `plan.pipelines[i]`; missing entries
     /// count as idle.
-    public static func choosePipeline(plan: Plan, outstandingTokens: [Int], expectedTokens: Int) -> Int? {
-        choosePipeline(pipelines: plan.pipelines, outstandingTokens: outstandingTokens, expectedTokens: expectedTokens)
+    public static func choosePipeline(plan: Plan, outstandingTokens: [Int], expectedTokens: Int)
+        -> Int?
+    {
+        choosePipeline(
+            pipelines: plan.pipelines, outstandingTokens: outstandingTokens,
+            expectedTokens: expectedTokens)
     }
 
-    public static func choosePipeline(pipelines: [Pipeline], outstandingTokens: [Int], expectedTokens: Int) -> Int? {
+    public static func choosePipeline(
+        pipelines: [Pipeline], outstandingTokens: [Int], expectedTokens: Int
+    ) -> Int? {
         var best: (index: Int, seconds: Double)?
         for (index, pipeline) in pipelines.enumerated() {
             let outstanding = index < outstandingTokens.count ? outstandingTokens[index] : 0

@@ -36,25 +36,39 @@ public enum SyntheticCluster {
     }
 
     private static let catalog = [
-        Hardware(name: "pi5", budgetGiB: 6, gigabytesPerSecond: 8, gigaflops: 60, overheadMilliseconds: 2),
-        Hardware(name: "phone", budgetGiB: 7, gigabytesPerSecond: 30, gigaflops: 250, overheadMilliseconds: 3),
-        Hardware(name: "orin-nano", budgetGiB: 6, gigabytesPerSecond: 50, gigaflops: 600, overheadMilliseconds: 1),
-        Hardware(name: "mac-mini", budgetGiB: 12, gigabytesPerSecond: 100, gigaflops: 1500, overheadMilliseconds: 1),
-        Hardware(name: "mini-pc", budgetGiB: 26, gigabytesPerSecond: 40, gigaflops: 500, overheadMilliseconds: 1),
-        Hardware(name: "orin-agx", budgetGiB: 28, gigabytesPerSecond: 150, gigaflops: 2500, overheadMilliseconds: 1),
+        Hardware(
+            name: "pi5", budgetGiB: 6, gigabytesPerSecond: 8, gigaflops: 60, overheadMilliseconds: 2
+        ),
+        Hardware(
+            name: "phone", budgetGiB: 7, gigabytesPerSecond: 30, gigaflops: 250,
+            overheadMilliseconds: 3),
+        Hardware(
+            name: "orin-nano", budgetGiB: 6, gigabytesPerSecond: 50, gigaflops: 600,
+            overheadMilliseconds: 1),
+        Hardware(
+            name: "mac-mini", budgetGiB: 12, gigabytesPerSecond: 100, gigaflops: 1500,
+            overheadMilliseconds: 1),
+        Hardware(
+            name: "mini-pc", budgetGiB: 26, gigabytesPerSecond: 40, gigaflops: 500,
+            overheadMilliseconds: 1),
+        Hardware(
+            name: "orin-agx", budgetGiB: 28, gigabytesPerSecond: 150, gigaflops: 2500,
+            overheadMilliseconds: 1),
     ]
 
     /// A Llama-2-70B-shaped model (80 layers by default) at about 4.5 bits per weight.
     public static func largeModel(layerCount: Int = 80) -> ModelProfile {
         .denseDecoder(
-            layerCount: layerCount, hiddenSize: 8192, intermediateSize: 28672, vocabularySize: 32000, headCount: 64,
+            layerCount: layerCount, hiddenSize: 8192, intermediateSize: 28672,
+            vocabularySize: 32000, headCount: 64,
             kvHeadCount: 8, bytesPerWeight: 0.5625, activationBytesPerElement: 2)
     }
 
     /// `workerCount` workers drawn from the catalog. With `jitter`, each device's measured
     /// speed differs by up to ±10% from its class, as real measurements do.
     public static func edge(
-        workerCount: Int = 64, layerCount: Int = 80, linkStyle: LinkStyle = .sites, jitter: Bool = true,
+        workerCount: Int = 64, layerCount: Int = 80, linkStyle: LinkStyle = .sites,
+        jitter: Bool = true,
         hardware: HardwareMix = .mixed, seed: UInt64 = 1
     ) -> Scenario {
         let choices = hardware == .mixed ? catalog : catalog.filter { $0.budgetGiB <= 8 }
@@ -67,7 +81,9 @@ public enum SyntheticCluster {
             let hardware = choices[random.below(choices.count)]
             let scale = jitter ? 0.9 + 0.2 * random.unit() : 1
             let number = String(index)
-            let id = "\(hardware.name)-" + String(repeating: "0", count: max(0, digits - number.count)) + number
+            let id =
+                "\(hardware.name)-" + String(repeating: "0", count: max(0, digits - number.count))
+                + number
             workers.append(
                 WorkerProfile(
                     id: id, memoryBudgetBytes: Int(hardware.budgetGiB * 1_073_741_824),
@@ -87,7 +103,8 @@ public enum SyntheticCluster {
                     links.setSiteLink(
                         a == b
                             ? Link(latencySeconds: 0.0005, bytesPerSecond: 125_000_000)
-                            : Link(latencySeconds: 0.015, bytesPerSecond: 12_500_000), between: a, and: b)
+                            : Link(latencySeconds: 0.015, bytesPerSecond: 12_500_000), between: a,
+                        and: b)
                 }
             }
         case .randomPairs:
@@ -95,7 +112,8 @@ public enum SyntheticCluster {
             for a in workers {
                 for b in workers where a.id != b.id {
                     let link = Link(
-                        latencySeconds: 0.0005 + 0.02 * random.unit(), bytesPerSecond: 1e7 + 1.2e8 * random.unit())
+                        latencySeconds: 0.0005 + 0.02 * random.unit(),
+                        bytesPerSecond: 1e7 + 1.2e8 * random.unit())
                     links.setLink(link, from: a.id, to: b.id, symmetric: false)
                 }
             }

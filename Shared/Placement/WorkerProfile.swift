@@ -14,7 +14,9 @@ public struct WorkerSpeed: Sendable, Hashable, Codable {
     /// Fixed seconds per step regardless of range size.
     public var overheadSeconds: Double
 
-    public init(bytesPerSecond: Double, flopsPerSecond: Double = .infinity, overheadSeconds: Double = 0) {
+    public init(
+        bytesPerSecond: Double, flopsPerSecond: Double = .infinity, overheadSeconds: Double = 0
+    ) {
         self.bytesPerSecond = bytesPerSecond
         self.flopsPerSecond = flopsPerSecond
         self.overheadSeconds = overheadSeconds
@@ -22,7 +24,8 @@ public struct WorkerSpeed: Sendable, Hashable, Codable {
 
     /// Predicted seconds for one decode step over a range with these totals.
     public func seconds(bytesRead: Double, flops: Double) -> Double {
-        overheadSeconds + bytesRead / bytesPerSecond + (flopsPerSecond.isInfinite ? 0 : flops / flopsPerSecond)
+        overheadSeconds + bytesRead / bytesPerSecond
+            + (flopsPerSecond.isInfinite ? 0 : flops / flopsPerSecond)
     }
 
     /// This speed with every time term multiplied by `factor` (> 1 means slower).

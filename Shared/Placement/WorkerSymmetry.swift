@@ -39,7 +39,9 @@ extension CostTables {
             egressSeconds[x] == egressSeconds[y], linkSeconds(x, y) == linkSeconds(y, x)
         else { return false }
         for z in 0..<workerCount where z != x && z != y {
-            if linkSeconds(x, z) != linkSeconds(y, z) || linkSeconds(z, x) != linkSeconds(z, y) { return false }
+            if linkSeconds(x, z) != linkSeconds(y, z) || linkSeconds(z, x) != linkSeconds(z, y) {
+                return false
+            }
         }
         return true
     }

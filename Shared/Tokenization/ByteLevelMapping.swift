@@ -5,7 +5,9 @@ enum ByteLevelMapping {
         var table = [UInt32](repeating: 0, count: 256)
         var next: UInt32 = 256
         for byte in 0..<256 {
-            let printable = (0x21...0x7E).contains(byte) || (0xA1...0xAC).contains(byte) || (0xAE...0xFF).contains(byte)
+            let printable =
+                (0x21...0x7E).contains(byte) || (0xA1...0xAC).contains(byte)
+                || (0xAE...0xFF).contains(byte)
             if printable {
                 table[byte] = UInt32(byte)
             } else {
@@ -19,7 +21,9 @@ enum ByteLevelMapping {
     /// Inverse of `codepointForByte`; -1 for codepoints that are not the image of a byte.
     static let byteForCodepoint: [Int16] = {
         var table = [Int16](repeating: -1, count: 324)
-        for (byte, codepoint) in codepointForByte.enumerated() { table[Int(codepoint)] = Int16(byte) }
+        for (byte, codepoint) in codepointForByte.enumerated() {
+            table[Int(codepoint)] = Int16(byte)
+        }
         return table
     }()
 

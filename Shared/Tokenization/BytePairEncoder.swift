@@ -37,7 +37,8 @@ struct BytePairEncoder: Sendable {
                 guard utf8.count > 1, let space = utf8[1...].firstIndex(of: 0x20) else { return }
                 let leftID = piece(UnsafeBufferPointer(rebasing: utf8[..<space]))
                 let rightID = piece(UnsafeBufferPointer(rebasing: utf8[(space + 1)...]))
-                let key = UInt64(UInt32(bitPattern: leftID)) << 32 | UInt64(UInt32(bitPattern: rightID))
+                let key =
+                    UInt64(UInt32(bitPattern: leftID)) << 32 | UInt64(UInt32(bitPattern: rightID))
                 guard table[key] == nil else { return }  // the first rank of a pair wins
                 joined.removeAll(keepingCapacity: true)
                 joined.append(contentsOf: utf8[..<space])
@@ -82,7 +83,9 @@ struct BytePairEncoder: Sendable {
         var queue = MergeQueue()
     }
 
-    func encode(word: UnsafeBufferPointer<UInt8>, workspace w: inout Workspace, into output: inout [Int32]) {
+    func encode(
+        word: UnsafeBufferPointer<UInt8>, workspace w: inout Workspace, into output: inout [Int32]
+    ) {
         guard !word.isEmpty else { return }
         if let wholeWords, let token = wholeWords.value(for: word) {
             output.append(token)
@@ -141,12 +144,14 @@ struct BytePairEncoder: Sendable {
         let leftPiece = w.piece[Int(left)]
         let rightPiece = w.piece[Int(right)]
         guard leftPiece >= 0, rightPiece >= 0 else { return }
-        let key = UInt64(UInt32(bitPattern: leftPiece)) << 32 | UInt64(UInt32(bitPattern: rightPiece))
+        let key =
+            UInt64(UInt32(bitPattern: leftPiece)) << 32 | UInt64(UInt32(bitPattern: rightPiece))
         guard let entry = merges[key] else { return }
         // Ranks stay below 2^24, so the Float priority is exact.
         w.queue.push(
             MergeCandidate(
-                priority: Float(entry >> 32), left: left, right: right, leftStamp: leftPiece, rightStamp: rightPiece,
+                priority: Float(entry >> 32), left: left, right: right, leftStamp: leftPiece,
+                rightStamp: rightPiece,
                 result: Int32(bitPattern: UInt32(truncatingIfNeeded: entry))))
     }
 }

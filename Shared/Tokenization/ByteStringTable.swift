@@ -28,7 +28,9 @@ struct ByteStringTable: Sendable {
     /// Inserts `value` for `key` unless present (or replaces it when `replacing`); returns the
     /// value now stored for the key.
     @discardableResult
-    mutating func insert(_ key: UnsafeBufferPointer<UInt8>, _ value: Int32, replacing: Bool = false) -> Int32 {
+    mutating func insert(_ key: UnsafeBufferPointer<UInt8>, _ value: Int32, replacing: Bool = false)
+        -> Int32
+    {
         if let entry = entryIndex(for: key) {
             if replacing { values[entry] = value }
             return values[entry]
@@ -58,7 +60,10 @@ struct ByteStringTable: Sendable {
                 let entry = Int(slots[slot])
                 let start = Int(starts[entry])
                 let length = Int(starts[entry + 1]) - start
-                if length == key.count && (length == 0 || memoryEqual(bytes.baseAddress! + start, key.baseAddress!, length)) {
+                if length == key.count
+                    && (length == 0
+                        || memoryEqual(bytes.baseAddress! + start, key.baseAddress!, length))
+                {
                     return entry
                 }
                 slot = (slot + 1) & mask
@@ -92,7 +97,8 @@ struct ByteStringTable: Sendable {
     }
 }
 
-private func memoryEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+private func memoryEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool
+{
     for i in 0..<count where a[i] != b[i] { return false }
     return true
 }

@@ -58,10 +58,13 @@ public enum ChatTemplate: String, Sendable, CaseIterable {
     /// Special-token markers are plain text here: tokenize with `parseSpecial: true`.
     /// `defaultSystemPrompt` is inserted as a first system message when the conversation has
     /// none (what some models' Jinja does, see `defaultSystemPrompt(inJinja:)`).
-    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool, defaultSystemPrompt: String? = nil) -> String {
+    public func render(
+        _ messages: [ChatMessage], addGenerationPrompt: Bool, defaultSystemPrompt: String? = nil
+    ) -> String {
         if let defaultSystemPrompt, messages.first?.role != "system" {
             return render(
-                [ChatMessage(role: "system", content: defaultSystemPrompt)] + messages, addGenerationPrompt: addGenerationPrompt)
+                [ChatMessage(role: "system", content: defaultSystemPrompt)] + messages,
+                addGenerationPrompt: addGenerationPrompt)
         }
         switch self {
         case .chatML:

@@ -9,7 +9,9 @@ extension ChatTemplate {
         func has(_ marker: String) -> Bool { source.contains(marker) }
         if has("<|im_start|>") {
             if has("<|im_sep|>") { throw ChatTemplateError.unsupportedTemplate(name: "phi4") }
-            if has("<end_of_utterance>") { throw ChatTemplateError.unsupportedTemplate(name: "smolvlm") }
+            if has("<end_of_utterance>") {
+                throw ChatTemplateError.unsupportedTemplate(name: "smolvlm")
+            }
             return .chatML
         }
         if source.hasPrefix("mistral") || has("[INST]") {
@@ -27,7 +29,9 @@ extension ChatTemplate {
             throw ChatTemplateError.unsupportedTemplate(name: has("</s>") ? "falcon3" : "glmedge")
         }
         if has("<|user|>") && has("<|endoftext|>") { return .zephyr }
-        if has("bos_token + message['role']") { throw ChatTemplateError.unsupportedTemplate(name: "monarch") }
+        if has("bos_token + message['role']") {
+            throw ChatTemplateError.unsupportedTemplate(name: "monarch")
+        }
         if has("<start_of_turn>") { return .gemma }
         if has("<|start_header_id|>") && has("<|end_header_id|>") { return .llama3 }
         throw ChatTemplateError.unknownTemplate(excerpt: String(source.prefix(60)))
@@ -35,14 +39,16 @@ extension ChatTemplate {
 
     /// The template for a model's `tokenizer.chat_template`. With `fallbackToChatML`, a
     /// missing or unrecognised template yields ChatML instead of an error.
-    public static func resolve(jinja source: String?, fallbackToChatML: Bool = false) throws -> ChatTemplate {
+    public static func resolve(jinja source: String?, fallbackToChatML: Bool = false) throws
+        -> ChatTemplate
+    {
         guard let source, !source.isEmpty else {
             if fallbackToChatML { return .chatML }
             throw ChatTemplateError.missingTemplate
         }
         do {
             return try detect(jinja: source)
-        } catch where fallbackToChatML {
+        } catch  where fallbackToChatML {
             return .chatML
         }
     }
@@ -64,7 +70,9 @@ extension ChatTemplate {
             return nil
         }
         // Only literal text counts; anything built from expressions is not a fixed prompt.
-        guard !text.isEmpty, !text.contains("{{"), !text.contains("{%"), !text.contains("'"), !text.contains("\"") else {
+        guard !text.isEmpty, !text.contains("{{"), !text.contains("{%"), !text.contains("'"),
+            !text.contains("\"")
+        else {
             return nil
         }
         return text.replacingOccurrences(of: "\\n", with: "\n")

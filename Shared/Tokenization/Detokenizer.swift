@@ -41,7 +41,9 @@ extension Tokenizer {
     /// "<0x0A>" -> 0x0A
     static func byteValue(of text: String) -> UInt8? {
         let utf8 = Array(text.utf8)
-        guard utf8.count == 6, utf8.starts(with: [0x3C, 0x30, 0x78]), utf8[5] == 0x3E else { return nil }
+        guard utf8.count == 6, utf8.starts(with: [0x3C, 0x30, 0x78]), utf8[5] == 0x3E else {
+            return nil
+        }
         return UInt8(String(decoding: utf8[3..<5], as: UTF8.self), radix: 16)
     }
 
@@ -51,7 +53,9 @@ extension Tokenizer {
         out.reserveCapacity(bytes.count)
         var index = 0
         while index < bytes.count {
-            if index + 2 < bytes.count && bytes[index] == 0xE2 && bytes[index + 1] == 0x96 && bytes[index + 2] == 0x81 {
+            if index + 2 < bytes.count && bytes[index] == 0xE2 && bytes[index + 1] == 0x96
+                && bytes[index + 2] == 0x81
+            {
                 out.append(0x20)
                 index += 3
             } else {
@@ -71,7 +75,9 @@ extension Tokenizer {
         var text = input
         var out: [UInt8] = [text[0]]
         for i in 1..<text.count {
-            if text[i - 1] == space && [0x3F, 0x21, 0x2E, 0x2C].contains(text[i]) { out.removeLast() }
+            if text[i - 1] == space && [0x3F, 0x21, 0x2E, 0x2C].contains(text[i]) {
+                out.removeLast()
+            }
             out.append(text[i])
         }
         text = out

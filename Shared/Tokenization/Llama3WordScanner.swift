@@ -22,7 +22,9 @@ struct Llama3WordScanner {
                 continue
             }
             // [^\r\n\p{L}\p{N}]?\p{L}+ : one optional lead-in of any other kind, then letters.
-            if !isNewline(pos) && !current.isNumber && (current.isLetter || flagsAt(pos + 1).isLetter) {
+            if !isNewline(pos) && !current.isNumber
+                && (current.isLetter || flagsAt(pos + 1).isLetter)
+            {
                 pos += 1
                 while flagsAt(pos).isLetter { pos += 1 }
                 ends.append(pos)

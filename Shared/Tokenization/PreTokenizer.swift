@@ -21,14 +21,16 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
 
     static func settings(forGGUFName name: String) -> Settings? {
         switch name {
-        case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "mellum", "mpt", "olmo",
+        case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
+            "mellum", "mpt", "olmo",
             "jais", "jina-v1-en", "jina-v2-code", "roberta-bpe":
             return Settings(preTokenizer: .gpt2)
         case "starcoder", "refact", "codeshell", "exaone", "minerva-7b", "mellum2":
             return Settings(preTokenizer: .digitsThenGPT2)
         case "smollm", "command-r":
             return Settings(preTokenizer: .digitsThenGPT2, cleanSpaces: false)
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2":
+        case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
+            "lfm2":
             return Settings(preTokenizer: .llama3, ignoreMerges: true, addBOS: true)
         case "dbrx", "smaug-bpe", "chatglm-bpe":
             return Settings(preTokenizer: .llama3)
@@ -63,9 +65,11 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
                     }
                     if start < cps.count { scanner.split(start..<cps.count, into: &ends) }
                 case .llama3:
-                    Llama3WordScanner(codepoints: cps, flags: fls, maxDigits: 3).split(0..<cps.count, into: &ends)
+                    Llama3WordScanner(codepoints: cps, flags: fls, maxDigits: 3).split(
+                        0..<cps.count, into: &ends)
                 case .qwen2:
-                    Llama3WordScanner(codepoints: cps, flags: fls, maxDigits: 1).split(0..<cps.count, into: &ends)
+                    Llama3WordScanner(codepoints: cps, flags: fls, maxDigits: 1).split(
+                        0..<cps.count, into: &ends)
                 }
             }
         }

@@ -11,8 +11,11 @@ struct SentencePieceEncoder: Sendable {
         self.vocabulary = vocabulary
         let hex = Array("0123456789ABCDEF".utf8)
         tokenForByte = (0...255).map { (byte: Int) -> Int32? in
-            let spelled: [UInt8] = [0x3C, 0x30, 0x78, hex[byte >> 4], hex[byte & 15], 0x3E]  // <0xXX>
-            return vocabulary.textToID.value(for: spelled) ?? vocabulary.textToID.value(for: [UInt8(byte)])
+            // <0xXX>
+            let spelled: [UInt8] = [0x3C, 0x30, 0x78, hex[byte >> 4], hex[byte & 15], 0x3E]
+            return vocabulary.textToID.value(for: spelled) ?? vocabulary.textToID.value(for: [
+                UInt8(byte)
+            ])
                 ?? vocabulary.unknown
         }
     }
@@ -44,14 +47,17 @@ struct SentencePieceEncoder: Sendable {
                 queue.push(
                     MergeCandidate(
                         priority: -vocabulary.scores[Int(token)], left: left, right: right,
-                        leftStamp: length[Int(left)], rightStamp: length[Int(right)], result: Int32(size)))
+                        leftStamp: length[Int(left)], rightStamp: length[Int(right)],
+                        result: Int32(size)))
             }
             for index in 1..<max(count, 1) { queuePair(Int32(index - 1), Int32(index)) }
 
             while let candidate = queue.pop() {
                 let left = Int(candidate.left)
                 let right = Int(candidate.right)
-                guard length[left] > 0, length[right] > 0, length[left] + length[right] == candidate.result else {
+                guard length[left] > 0, length[right] > 0,
+                    length[left] + length[right] == candidate.result
+                else {
                     continue
                 }
                 length[left] += length[right]
@@ -70,7 +76,9 @@ struct SentencePieceEncoder: Sendable {
                 if let token = vocabulary.textToID.value(for: slice) {
                     output.append(token)
                 } else {
-                    for byte in slice { if let token = tokenForByte[Int(byte)] { output.append(token) } }
+                    for byte in slice {
+                        if let token = tokenForByte[Int(byte)] { output.append(token) }
+                    }
                 }
                 symbol = next[index]
             }

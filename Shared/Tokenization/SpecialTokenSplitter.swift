@@ -8,7 +8,8 @@ enum TextFragment: Equatable {
 }
 
 enum SpecialTokenSplitter {
-    static func split(_ text: [UInt8], vocabulary: Vocabulary, parseSpecial: Bool) -> [TextFragment] {
+    static func split(_ text: [UInt8], vocabulary: Vocabulary, parseSpecial: Bool) -> [TextFragment]
+    {
         guard !text.isEmpty else { return [] }
         var fragments: [TextFragment] = [.text(0..<text.count)]
         text.withUnsafeBufferPointer { bytes in
@@ -16,7 +17,10 @@ enum SpecialTokenSplitter {
                 let attributes = vocabulary.attributes[Int(id)]
                 if !parseSpecial && !attributes.isDisjoint(with: [.control, .unknown]) { continue }
                 let needle = vocabulary.tokenBytes[Int(id)]
-                guard !needle.isEmpty, fragments.contains(where: { if case .text(let r) = $0 { r.count >= needle.count } else { false } })
+                guard !needle.isEmpty,
+                    fragments.contains(where: {
+                        if case .text(let r) = $0 { r.count >= needle.count } else { false }
+                    })
                 else { continue }
                 var result: [TextFragment] = []
                 result.reserveCapacity(fragments.count + 2)
@@ -25,7 +29,9 @@ enum SpecialTokenSplitter {
                         result.append(fragment)
                         continue
                     }
-                    cut(range, at: needle, token: id, attributes: attributes, in: bytes, into: &result)
+                    cut(
+                        range, at: needle, token: id, attributes: attributes, in: bytes,
+                        into: &result)
                 }
                 fragments = result
             }
@@ -41,13 +47,19 @@ enum SpecialTokenSplitter {
         while let match = find(needle, in: remaining, bytes: bytes) {
             var leftEnd = match
             if attributes.contains(.leftStrip) {
-                while leftEnd > remaining.lowerBound && isASCIISpace(bytes[leftEnd - 1]) { leftEnd -= 1 }
+                while leftEnd > remaining.lowerBound && isASCIISpace(bytes[leftEnd - 1]) {
+                    leftEnd -= 1
+                }
             }
-            if leftEnd > remaining.lowerBound { result.append(.text(remaining.lowerBound..<leftEnd)) }
+            if leftEnd > remaining.lowerBound {
+                result.append(.text(remaining.lowerBound..<leftEnd))
+            }
             result.append(.token(token))
             var rightStart = match + needle.count
             if attributes.contains(.rightStrip) {
-                while rightStart < remaining.upperBound && isASCIISpace(bytes[rightStart]) { rightStart += 1 }
+                while rightStart < remaining.upperBound && isASCIISpace(bytes[rightStart]) {
+                    rightStart += 1
+                }
             }
             remaining = rightStart..<remaining.upperBound
             if remaining.isEmpty { return }
@@ -55,7 +67,9 @@ enum SpecialTokenSplitter {
         result.append(.text(remaining))
     }
 
-    private static func find(_ needle: [UInt8], in range: Range<Int>, bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+    private static func find(
+        _ needle: [UInt8], in range: Range<Int>, bytes: UnsafeBufferPointer<UInt8>
+    ) -> Int? {
         guard range.count >= needle.count else { return nil }
         let first = needle[0]
         var index = range.lowerBound

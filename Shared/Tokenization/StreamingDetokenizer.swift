@@ -22,7 +22,9 @@ public struct StreamingDetokenizer: Sendable {
     /// The text that became complete with this token (often empty mid-character).
     public mutating func append(_ id: TokenID) throws -> String {
         var piece = try tokenizer.piece(for: id, renderSpecial: renderSpecial)
-        if isFirstToken && tokenizer.vocabulary.addSpacePrefix && piece.first == 0x20 { piece.removeFirst() }
+        if isFirstToken && tokenizer.vocabulary.addSpacePrefix && piece.first == 0x20 {
+            piece.removeFirst()
+        }
         isFirstToken = false
         pending += piece
         let complete = Self.completePrefixLength(pending)

@@ -30,8 +30,11 @@ public final class Tokenizer: Sendable {
         self.vocabulary = vocabulary
         switch vocabulary.model {
         case .bytePairEncoding:
-            let merges = try MetadataReader(metadata: metadata).optionalStringArray("tokenizer.ggml.merges")
-            guard let merges else { throw TokenizerError.missingMetadata(key: "tokenizer.ggml.merges") }
+            let merges = try MetadataReader(metadata: metadata).optionalStringArray(
+                "tokenizer.ggml.merges")
+            guard let merges else {
+                throw TokenizerError.missingMetadata(key: "tokenizer.ggml.merges")
+            }
             bytePairEncoder = BytePairEncoder(vocabulary: vocabulary, merges: merges)
             sentencePieceEncoder = nil
         case .sentencePiece:
@@ -82,8 +85,12 @@ public final class Tokenizer: Sendable {
     /// Tokenizes like llama.cpp's `llama_tokenize(text, add_special, parse_special)`:
     /// `addSpecial` adds BOS/EOS where the model asks for them; `parseSpecial` lets control
     /// tokens written in the text (e.g. "<|im_start|>") become those tokens.
-    public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = false) -> [TokenID] {
-        encode(text, bos: addSpecial && vocabulary.addBOS, eos: addSpecial && vocabulary.addEOS, parseSpecial: parseSpecial)
+    public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = false)
+        -> [TokenID]
+    {
+        encode(
+            text, bos: addSpecial && vocabulary.addBOS, eos: addSpecial && vocabulary.addEOS,
+            parseSpecial: parseSpecial)
     }
 
     /// Tokenizes with BOS forced on or off regardless of the metadata (EOS never added).
@@ -96,7 +103,8 @@ public final class Tokenizer: Sendable {
         var output: [TokenID] = []
         output.reserveCapacity(bytes.count / 3 + 2)
         if bos, let id = vocabulary.bos { output.append(id) }
-        let fragments = SpecialTokenSplitter.split(bytes, vocabulary: vocabulary, parseSpecial: parseSpecial)
+        let fragments = SpecialTokenSplitter.split(
+            bytes, vocabulary: vocabulary, parseSpecial: parseSpecial)
         switch vocabulary.model {
         case .bytePairEncoding(let preTokenizer):
             var workspace = BytePairEncoder.Workspace()
@@ -104,7 +112,9 @@ public final class Tokenizer: Sendable {
                 switch fragment {
                 case .token(let id): output.append(id)
                 case .text(let range):
-                    encodeBytePairs(bytes[range], preTokenizer: preTokenizer, workspace: &workspace, into: &output)
+                    encodeBytePairs(
+                        bytes[range], preTokenizer: preTokenizer, workspace: &workspace,
+                        into: &output)
                 }
             }
         case .sentencePiece:
@@ -116,7 +126,8 @@ public final class Tokenizer: Sendable {
                     output.append(id)
                     previousWasSpecial = true
                 case .text(let range):
-                    var piece: [UInt8] = vocabulary.addSpacePrefix && previousWasSpecial ? [0xE2, 0x96, 0x81] : []
+                    var piece: [UInt8] =
+                        vocabulary.addSpacePrefix && previousWasSpecial ? [0xE2, 0x96, 0x81] : []
                     for byte in bytes[range] {
                         if byte == 0x20 { piece += [0xE2, 0x96, 0x81] } else { piece.append(byte) }
                     }
@@ -130,7 +141,8 @@ public final class Tokenizer: Sendable {
     }
 
     private func encodeBytePairs(
-        _ text: ArraySlice<UInt8>, preTokenizer: PreTokenizer, workspace: inout BytePairEncoder.Workspace,
+        _ text: ArraySlice<UInt8>, preTokenizer: PreTokenizer,
+        workspace: inout BytePairEncoder.Workspace,
         into output: inout [TokenID]
     ) {
         // Pre-tokenize on codepoints, then hand each word's UTF-8 bytes to the merger.
@@ -151,7 +163,8 @@ public final class Tokenizer: Sendable {
         utf8.withUnsafeBufferPointer { bytes in
             var start = 0
             for end in ends {
-                let word = UnsafeBufferPointer(rebasing: bytes[byteOffsets[start]..<byteOffsets[end]])
+                let word = UnsafeBufferPointer(
+                    rebasing: bytes[byteOffsets[start]..<byteOffsets[end]])
                 bytePairEncoder!.encode(word: word, workspace: &workspace, into: &output)
                 start = end
             }

@@ -60,14 +60,19 @@ struct Vocabulary: Sendable {
         var texts = try reader.stringArray("tokenizer.ggml.tokens")
         guard !texts.isEmpty else { throw TokenizerError.emptyVocabulary }
         for index in texts.indices where texts[index].isEmpty { texts[index] = "[EMPTY_\(index)]" }
-        let scores = try reader.optionalNumberArray("tokenizer.ggml.scores", minimumCount: texts.count)
-        let types = try reader.optionalNumberArray("tokenizer.ggml.token_type", minimumCount: texts.count)
+        let scores = try reader.optionalNumberArray(
+            "tokenizer.ggml.scores", minimumCount: texts.count)
+        let types = try reader.optionalNumberArray(
+            "tokenizer.ggml.token_type", minimumCount: texts.count)
 
         var vocabulary = Vocabulary(
             model: model, tokens: texts, tokenBytes: texts.map { Array($0.utf8) },
-            attributes: types.map { $0.prefix(texts.count).map { TokenAttributes(ggufTokenType: Int($0)) } }
+            attributes: types.map {
+                $0.prefix(texts.count).map { TokenAttributes(ggufTokenType: Int($0)) }
+            }
                 ?? Array(repeating: .normal, count: texts.count),
-            scores: scores.map { Array($0.prefix(texts.count)).map(Float.init) } ?? Array(repeating: 0, count: texts.count))
+            scores: scores.map { Array($0.prefix(texts.count)).map(Float.init) }
+                ?? Array(repeating: 0, count: texts.count))
         vocabulary.textToID = ByteStringTable(
             keys: vocabulary.tokenBytes, values: (0..<Int32(texts.count)).map { $0 })
 
@@ -85,7 +90,8 @@ struct Vocabulary: Sendable {
             vocabulary.addSpacePrefix = true
             vocabulary.addBOS = true
         }
-        vocabulary.addSpacePrefix = reader.optionalBool("tokenizer.ggml.add_space_prefix") ?? vocabulary.addSpacePrefix
+        vocabulary.addSpacePrefix =
+            reader.optionalBool("tokenizer.ggml.add_space_prefix") ?? vocabulary.addSpacePrefix
         try vocabulary.readSpecialTokenIDs(reader)
         vocabulary.addBOS = reader.optionalBool("tokenizer.ggml.add_bos_token") ?? vocabulary.addBOS
         vocabulary.addEOS = reader.optionalBool("tokenizer.ggml.add_eos_token") ?? vocabulary.addEOS
@@ -134,7 +140,11 @@ struct Vocabulary: Sendable {
         let table = textToID
         func set(_ text: String, _ on: Bool) {
             guard let id = table.value(for: Array(text.utf8)) else { return }
-            if on { attributes[Int(id)].insert(.rightStrip) } else { attributes[Int(id)].remove(.rightStrip) }
+            if on {
+                attributes[Int(id)].insert(.rightStrip)
+            } else {
+                attributes[Int(id)].remove(.rightStrip)
+            }
         }
         set("</s>", true)
         for text in ["<unk>", "<s>", "<|endoftext|>"] { set(text, false) }
@@ -147,7 +157,9 @@ struct MetadataReader {
 
     func string(_ key: String) throws -> String {
         guard let value = metadata[key] else { throw TokenizerError.missingMetadata(key: key) }
-        guard let string = value.string else { throw TokenizerError.wrongMetadataType(key: key, expected: "a string") }
+        guard let string = value.string else {
+            throw TokenizerError.wrongMetadataType(key: key, expected: "a string")
+        }
         return string
     }
 
@@ -157,7 +169,9 @@ struct MetadataReader {
 
     func stringArray(_ key: String) throws -> [String] {
         guard let value = metadata[key] else { throw TokenizerError.missingMetadata(key: key) }
-        guard let array = value.array else { throw TokenizerError.wrongMetadataType(key: key, expected: "an array of strings") }
+        guard let array = value.array else {
+            throw TokenizerError.wrongMetadataType(key: key, expected: "an array of strings")
+        }
         return try array.map {
             guard let string = $0.string else {
                 throw TokenizerError.wrongMetadataType(key: key, expected: "an array of strings")
@@ -172,7 +186,9 @@ struct MetadataReader {
 
     func optionalNumberArray(_ key: String, minimumCount: Int) throws -> [Double]? {
         guard let value = metadata[key] else { return nil }
-        guard let array = value.array else { throw TokenizerError.wrongMetadataType(key: key, expected: "a numeric array") }
+        guard let array = value.array else {
+            throw TokenizerError.wrongMetadataType(key: key, expected: "a numeric array")
+        }
         guard array.count >= minimumCount else {
             throw TokenizerError.arrayTooShort(key: key, count: array.count, needed: minimumCount)
         }

@@ -16,7 +16,8 @@ import Testing
 
     @Test func tensorsMatchPythonReader() throws {
         let file = try GGUFFile(path: try TestSupport.modelPath())
-        let reference = try TestSupport.referenceJSON("gguf/smollm2-135m.json")["tensors"] as! [[String: Any]]
+        let reference =
+            try TestSupport.referenceJSON("gguf/smollm2-135m.json")["tensors"] as! [[String: Any]]
         #expect(file.tensors.count == reference.count)
         #expect(file.tensors.count == 272)
         for (tensor, expected) in zip(file.tensors, reference) {
@@ -39,7 +40,8 @@ import Testing
 
     @Test func metadataMatchesPythonReader() throws {
         let file = try GGUFFile(path: try TestSupport.modelPath())
-        let reference = try TestSupport.referenceJSON("gguf/smollm2-135m.json")["metadata"] as! [[String: Any]]
+        let reference =
+            try TestSupport.referenceJSON("gguf/smollm2-135m.json")["metadata"] as! [[String: Any]]
         #expect(file.metadataKeys == reference.map { $0["key"] as! String })
         for entry in reference {
             let key = entry["key"] as! String
@@ -52,7 +54,9 @@ import Testing
                 for (element, expected) in zip(array, first) {
                     expectEqual(element, expected, type: types[1], key: key)
                 }
-                if let last = array.last { expectEqual(last, entry["last"]!, type: types[1], key: key) }
+                if let last = array.last {
+                    expectEqual(last, entry["last"]!, type: types[1], key: key)
+                }
             } else {
                 expectEqual(value, entry["value"]!, type: types[0], key: key)
             }
@@ -69,7 +73,8 @@ import Testing
         switch value {
         case .string(let s): #expect(s == expected as? String, "\(key)")
         case .bool(let b): #expect(b == expected as? Bool, "\(key)")
-        case .float32(let f): #expect(f == Float((expected as! [String: Double])["float"]!), "\(key)")
+        case .float32(let f):
+            #expect(f == Float((expected as! [String: Double])["float"]!), "\(key)")
         case .float64(let d): #expect(d == (expected as! [String: Double])["float"]!, "\(key)")
         default: #expect(value.int == expected as? Int, "\(key)")
         }
@@ -83,7 +88,9 @@ import Testing
 
 extension GGUFValueType {
     init?(named name: String) {
-        guard let match = Self.allCases.first(where: { "\($0)".uppercased() == name }) else { return nil }
+        guard let match = Self.allCases.first(where: { "\($0)".uppercased() == name }) else {
+            return nil
+        }
         self = match
     }
 }

@@ -22,9 +22,11 @@ import Testing
         writer.set("t.arr", .array([.string("a"), .string("bc"), .string("")]))
         writer.set("t.nested", .array([.array([.int32(1), .int32(2)]), .array([.int32(3)])]))
         let floats: [Float] = [0, 1, 2, 3, 4, 5]
-        try writer.addTensor(name: "a", dimensions: [3, 2], type: .f32, bytes: floats.flatMap(Self.bytes))
+        try writer.addTensor(
+            name: "a", dimensions: [3, 2], type: .f32, bytes: floats.flatMap(Self.bytes))
         let halves: [Float16] = [1, 2, 3, 4, 5]
-        try writer.addTensor(name: "b", dimensions: [5], type: .f16, bytes: halves.flatMap(Self.bytes))
+        try writer.addTensor(
+            name: "b", dimensions: [5], type: .f16, bytes: halves.flatMap(Self.bytes))
         return writer
     }
 
@@ -44,7 +46,9 @@ import Testing
         #expect(file.metadataKeys.count == 15)
         #expect(file.metadata["t.u64"] == .uint64(1 << 63 + 5))
         #expect(file.metadata["t.str"]?.string == "h\u{e9}llo \u{2581} \u{1F600}")
-        #expect(file.metadata["t.nested"] == .array([.array([.int32(1), .int32(2)]), .array([.int32(3)])]))
+        #expect(
+            file.metadata["t.nested"]
+                == .array([.array([.int32(1), .int32(2)]), .array([.int32(3)])]))
         let a = try #require(file.tensor(named: "a"))
         #expect(a.dimensions == [3, 2] && a.type == .f32 && a.elementCount == 6)
         let values = file.bytes(of: a).withMemoryRebound(to: Float.self) { Array($0) }
@@ -57,7 +61,8 @@ import Testing
         var writer = GGUFWriter(alignment: 64)
         let values: [(String, GGUFValue)] = [
             ("k.u8", .uint8(1)), ("k.i8", .int8(-1)), ("k.u16", .uint16(2)), ("k.i16", .int16(-2)),
-            ("k.u32", .uint32(3)), ("k.i32", .int32(-3)), ("k.u64", .uint64(.max)), ("k.i64", .int64(.min)),
+            ("k.u32", .uint32(3)), ("k.i32", .int32(-3)), ("k.u64", .uint64(.max)),
+            ("k.i64", .int64(.min)),
             ("k.f32", .float32(-2.5)), ("k.f64", .float64(1e300)), ("k.bool", .bool(false)),
             ("k.str", .string("")), ("k.empty", .array([])),
             ("k.deep", .array([.array([.array([.float32(1)])])])),
@@ -99,17 +104,25 @@ import Testing
         #expect(throws: GGUFError.tensorSizeMismatch(tensor: "t", expected: 8, given: 4)) {
             try writer.addTensor(name: "t", dimensions: [2], type: .f32, bytes: [0, 0, 0, 0])
         }
-        #expect(throws: GGUFError.self) { try writer.addTensor(name: "t", dimensions: [16], type: .q4_0, bytes: []) }
-        #expect(throws: GGUFError.self) { try writer.addTensor(name: "t", dimensions: [0], type: .f32, bytes: []) }
         #expect(throws: GGUFError.self) {
-            try writer.addTensor(name: "t", dimensions: [1, 1, 1, 1, 1], type: .f32, bytes: [0, 0, 0, 0])
+            try writer.addTensor(name: "t", dimensions: [16], type: .q4_0, bytes: [])
+        }
+        #expect(throws: GGUFError.self) {
+            try writer.addTensor(name: "t", dimensions: [0], type: .f32, bytes: [])
+        }
+        #expect(throws: GGUFError.self) {
+            try writer.addTensor(
+                name: "t", dimensions: [1, 1, 1, 1, 1], type: .f32, bytes: [0, 0, 0, 0])
         }
         try writer.addTensor(name: "t", dimensions: [1], type: .f32, bytes: [0, 0, 0, 0])
         #expect(throws: GGUFError.duplicateTensor("t")) {
             try writer.addTensor(name: "t", dimensions: [1], type: .f32, bytes: [0, 0, 0, 0])
         }
         writer.set("mixed", .array([.int32(1), .string("x")]))
-        #expect(throws: GGUFError.invalidValue(key: "mixed", reason: "array elements have different types")) {
+        #expect(
+            throws: GGUFError.invalidValue(
+                key: "mixed", reason: "array elements have different types")
+        ) {
             try writer.encoded()
         }
         #expect(writer.serialized().isEmpty)
@@ -117,7 +130,9 @@ import Testing
 
     @Test func typeTableMatchesGGML() throws {
         #expect(GGMLType.q4_1.blockBytes == 20 && GGMLType.q4_1.blockSize == 32)
-        #expect(GGMLType.q8_0.blockBytes == 34 && GGMLType.q4_K.blockBytes == 144 && GGMLType.q6_K.blockBytes == 210)
+        #expect(
+            GGMLType.q8_0.blockBytes == 34 && GGMLType.q4_K.blockBytes == 144
+                && GGMLType.q6_K.blockBytes == 210)
         #expect(GGMLType.f32.name == "F32" && GGMLType.bf16.rawValue == 30)
         #expect(try GGMLType.q4_K.byteCount(elements: 512) == 288)
         #expect(throws: GGUFError.self) { try GGMLType.q4_0.byteCount(elements: 33) }
@@ -130,16 +145,22 @@ import Testing
 @Suite struct GGMLTypeReferenceTests {
     /// Block geometry against gguf-py's GGML_QUANT_SIZES (dumped in the reference JSON).
     @Test func blockGeometryMatchesPythonPackage() throws {
-        let sizes = try TestSupport.referenceJSON("gguf/smollm2-135m.json")["type_sizes"] as! [[String: Any]]
+        let sizes =
+            try TestSupport.referenceJSON("gguf/smollm2-135m.json")["type_sizes"]
+            as! [[String: Any]]
         #expect(sizes.count >= 30)
         for entry in sizes {
             let id = UInt32(entry["id"] as! Int)
-            let type = try #require(GGMLType(rawValue: id), "type id \(id) (\(entry["name"]!)) unknown")
+            let type = try #require(
+                GGMLType(rawValue: id), "type id \(id) (\(entry["name"]!)) unknown")
             #expect(type.name == entry["name"] as! String)
             #expect(type.blockSize == entry["block_size"] as! Int, "\(type.name)")
             // ggml's block_q8_1 is 36 bytes (half2 + 32 int8); gguf-py's table keeps an old 40.
-            if type != .q8_1 { #expect(type.blockBytes == entry["type_size"] as! Int, "\(type.name)") }
+            if type != .q8_1 {
+                #expect(type.blockBytes == entry["type_size"] as! Int, "\(type.name)")
+            }
         }
-        #expect(Set(sizes.map { $0["id"] as! Int }) == Set(GGMLType.allCases.map { Int($0.rawValue) }))
+        #expect(
+            Set(sizes.map { $0["id"] as! Int }) == Set(GGMLType.allCases.map { Int($0.rawValue) }))
     }
 }

@@ -28,7 +28,9 @@ enum TestSupport {
         var out: [UInt8] = []
         var iterator = hex.utf8.makeIterator()
         func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : c - 87 }
-        while let high = iterator.next(), let low = iterator.next() { out.append(nibble(high) << 4 | nibble(low)) }
+        while let high = iterator.next(), let low = iterator.next() {
+            out.append(nibble(high) << 4 | nibble(low))
+        }
         return out
     }
 }
@@ -53,12 +55,22 @@ struct RawGGUF {
 
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
-    mutating func string(_ s: String) { u64(UInt64(s.utf8.count)); bytes += Array(s.utf8) }
+    mutating func string(_ s: String) {
+        u64(UInt64(s.utf8.count))
+        bytes += Array(s.utf8)
+    }
     mutating func header(version: UInt32 = 3, tensors: UInt64, keys: UInt64) {
-        u32(0x4655_4747); u32(version); u64(tensors); u64(keys)
+        u32(0x4655_4747)
+        u32(version)
+        u64(tensors)
+        u64(keys)
     }
     mutating func tensorInfo(_ name: String, dims: [UInt64], type: UInt32, offset: UInt64) {
-        string(name); u32(UInt32(dims.count)); dims.forEach { u64($0) }; u32(type); u64(offset)
+        string(name)
+        u32(UInt32(dims.count))
+        for dim in dims { u64(dim) }
+        u32(type)
+        u64(offset)
     }
     mutating func padTo(_ alignment: Int) {
         while bytes.count % alignment != 0 { bytes.append(0) }

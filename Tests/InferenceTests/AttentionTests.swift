@@ -1,5 +1,6 @@
 import Kernels
 import Testing
+
 @testable import Inference
 
 /// The SIMD attention loops against the double-precision scalar reference.
@@ -17,15 +18,20 @@ import Testing
 
     @Test(arguments: [KVCachePrecision.f32, .f16], [1, 3, 4, 7, 37])
     func matchesScalarReference(precision: KVCachePrecision, length: Int) {
-        let headDimension = 64, kvHeads = 2, kvWidth = kvHeads * headDimension
-        let session = StageSession(owner: Owner(), layerCount: 2, kvWidth: kvWidth, contextLength: 40, precision: precision)
+        let headDimension = 64
+        let kvHeads = 2
+        let kvWidth = kvHeads * headDimension
+        let session = StageSession(
+            owner: Owner(), layerCount: 2, kvWidth: kvWidth, contextLength: 40, precision: precision
+        )
         let keys = Self.values(length * kvWidth, seed: 1).map { $0 * 3 }
         let values = Self.values(length * kvWidth, seed: 2)
         for position in 0..<length {
             keys.withUnsafeBufferPointer { k in
                 values.withUnsafeBufferPointer { v in
-                    session.store(layer: 1, position: position, keys: k.baseAddress! + position * kvWidth,
-                                  values: v.baseAddress! + position * kvWidth)
+                    session.store(
+                        layer: 1, position: position, keys: k.baseAddress! + position * kvWidth,
+                        values: v.baseAddress! + position * kvWidth)
                 }
             }
         }
@@ -34,7 +40,8 @@ import Testing
             var output = [Float](repeating: .nan, count: headDimension)
             var scores = [Float](repeating: 0, count: 40)
             AttentionMath.attend(
-                query: query, kvHead: kvHead, headDimension: headDimension, position: length - 1, layer: 1,
+                query: query, kvHead: kvHead, headDimension: headDimension, position: length - 1,
+                layer: 1,
                 session: session, output: &output, scores: &scores)
             // The reference sees the values as stored (rounded to f16 when the cache is f16).
             func stored(_ array: [Float]) -> [Float] {
@@ -49,9 +56,12 @@ import Testing
                 return result
             }
             let want = ScalarReference.attention(
-                query: query, keys: stored(keys), values: stored(values), headDimension: headDimension)
+                query: query, keys: stored(keys), values: stored(values),
+                headDimension: headDimension)
             for index in 0..<headDimension {
-                #expect(abs(output[index] - want[index]) <= 1e-5 + 1e-5 * abs(want[index]), "dim \(index)")
+                #expect(
+                    abs(output[index] - want[index]) <= 1e-5 + 1e-5 * abs(want[index]),
+                    "dim \(index)")
             }
         }
     }

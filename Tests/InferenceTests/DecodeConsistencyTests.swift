@@ -14,24 +14,32 @@ import Testing
         let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
         let prompt = StageSplitTests.prompt
         let vocabulary = stage.hyperparameters.vocabularySize
-        let allAtOnce = try stage.forward(.tokens(prompt), session: try stage.makeSession(contextLength: 16), allLogits: true).values
+        let allAtOnce = try stage.forward(
+            .tokens(prompt), session: try stage.makeSession(contextLength: 16), allLogits: true
+        ).values
 
         let session = try stage.makeSession(contextLength: 16)
         let prefixLength = 5
-        var stepwise = try stage.forward(.tokens(Array(prompt.prefix(prefixLength))), session: session, allLogits: true).values
+        var stepwise = try stage.forward(
+            .tokens(Array(prompt.prefix(prefixLength))), session: session, allLogits: true
+        ).values
         for token in prompt.dropFirst(prefixLength) {
             stepwise += try stage.forward(.tokens([token]), session: session).values
         }
         #expect(session.position == prompt.count)
         #expect(stepwise.count == allAtOnce.count)
-        var worst: Float = 0, worstTop: Float = 0
+        var worst: Float = 0
+        var worstTop: Float = 0
         for position in 0..<prompt.count {
             let range = (position * vocabulary)..<((position + 1) * vocabulary)
-            let a = Array(allAtOnce[range]), b = Array(stepwise[range])
+            let a = Array(allAtOnce[range])
+            let b = Array(stepwise[range])
             worst = max(worst, zip(a, b).map { abs($0 - $1) }.max()!)
             let top = TestModel.topIndices(a[...], count: 10)
             worstTop = max(worstTop, top.map { abs(a[$0] - b[$0]) }.max()!)
-            #expect(TestModel.argmax(a[...]) == TestModel.argmax(b[...]), "argmax differs at position \(position)")
+            #expect(
+                TestModel.argmax(a[...]) == TestModel.argmax(b[...]),
+                "argmax differs at position \(position)")
         }
         print("prefill vs decode: max |Δlogit| top-10 \(worstTop), all \(worst)")
         #expect(worstTop <= Self.topTolerance)
@@ -60,7 +68,9 @@ import Testing
         for precision in [KVCachePrecision.f32, .f16] {
             let session = try stage.makeSession(contextLength: 16, precision: precision)
             bytes.append(session.cacheBytes)
-            var values = try stage.forward(.tokens(StageSplitTests.prompt), session: session, allLogits: true).values
+            var values = try stage.forward(
+                .tokens(StageSplitTests.prompt), session: session, allLogits: true
+            ).values
             values += try stage.forward(.tokens([42]), session: session).values
             logits.append(values)
         }
@@ -77,7 +87,9 @@ import Testing
 
     @Test func capitalOfFranceIsParis() throws {
         let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
-        let logits = try stage.forward(.tokens([504, 3575, 282, 4649, 314]), session: try stage.makeSession(contextLength: 8)).values
+        let logits = try stage.forward(
+            .tokens([504, 3575, 282, 4649, 314]), session: try stage.makeSession(contextLength: 8)
+        ).values
         #expect(TestModel.argmax(logits[...]) == 7042)  // " Paris"
     }
 }

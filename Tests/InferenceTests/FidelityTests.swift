@@ -19,10 +19,12 @@ struct LogitsFixture: Decodable {
 
     /// logits.json (llama.cpp) or logits_exact.json (float64 NumPy on the same weights and ids).
     static func load(_ name: String = "logits.json") throws -> LogitsFixture {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Reference/" + name)
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw TestModel.Missing(path: url.path + " (reference fixture; regenerate with scripts/reference)")
+            throw TestModel.Missing(
+                path: url.path + " (reference fixture; regenerate with scripts/reference)")
         }
         return try JSONDecoder().decode(LogitsFixture.self, from: data)
     }
@@ -49,13 +51,15 @@ struct LogitsFixture: Decodable {
         for prompt in fixture.prompts {
             let tokens = prompt.prompt_ids + prompt.continuation_ids
             let session = try stage.makeSession(contextLength: tokens.count, precision: .f32)
-            let logits = try stage.forward(.tokens(tokens), session: session, allLogits: true).values
+            let logits = try stage.forward(.tokens(tokens), session: session, allLogits: true)
+                .values
             for (offset, reference) in prompt.positions.enumerated() {
                 let row = prompt.prompt_ids.count - 1 + offset
                 let ours = logits[(row * vocabulary)..<((row + 1) * vocabulary)]
                 if reference.margin > 0.01 { #expect(TestModel.argmax(ours) == reference.ids[0]) }
                 for entry in reference.top {
-                    worstDelta = max(worstDelta, abs(Double(ours[ours.startIndex + Int(entry[0])]) - entry[1]))
+                    worstDelta = max(
+                        worstDelta, abs(Double(ours[ours.startIndex + Int(entry[0])]) - entry[1]))
                 }
             }
         }
@@ -67,11 +71,14 @@ struct LogitsFixture: Decodable {
         let fixture = try LogitsFixture.load()
         let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
         let vocabulary = stage.hyperparameters.vocabularySize
-        var worstDelta = 0.0, checkedTop1 = 0, positionsSeen = 0
+        var worstDelta = 0.0
+        var checkedTop1 = 0
+        var positionsSeen = 0
         for prompt in fixture.prompts {
             let tokens = prompt.prompt_ids + prompt.continuation_ids
             let session = try stage.makeSession(contextLength: tokens.count)
-            let logits = try stage.forward(.tokens(tokens), session: session, allLogits: true).values
+            let logits = try stage.forward(.tokens(tokens), session: session, allLogits: true)
+                .values
             for (offset, reference) in prompt.positions.enumerated() {
                 let row = prompt.prompt_ids.count - 1 + offset
                 let ours = logits[(row * vocabulary)..<((row + 1) * vocabulary)]
@@ -79,20 +86,28 @@ struct LogitsFixture: Decodable {
                 positionsSeen += 1
                 if reference.margin >= Self.decisiveMargin {
                     checkedTop1 += 1
-                    #expect(ourTop.first == reference.ids[0], "\(prompt.name) position \(offset): top-1 differs")
+                    #expect(
+                        ourTop.first == reference.ids[0],
+                        "\(prompt.name) position \(offset): top-1 differs")
                 }
                 let shared = Set(ourTop).intersection(reference.ids.prefix(5)).count
                 // Where llama.cpp's own 4th..6th logits are a near-tie, rank 5 is a coin toss.
                 let boundaryTie = reference.top[3][1] - reference.top[5][1] < Self.decisiveMargin
-                #expect(shared >= (boundaryTie ? 3 : 4), "\(prompt.name) position \(offset): top-5 share only \(shared)")
+                #expect(
+                    shared >= (boundaryTie ? 3 : 4),
+                    "\(prompt.name) position \(offset): top-5 share only \(shared)")
                 for entry in reference.top {
                     let delta = abs(Double(ours[ours.startIndex + Int(entry[0])]) - entry[1])
                     worstDelta = max(worstDelta, delta)
-                    #expect(delta <= Self.logitTolerance, "\(prompt.name) position \(offset) token \(Int(entry[0])): Δ \(delta)")
+                    #expect(
+                        delta <= Self.logitTolerance,
+                        "\(prompt.name) position \(offset) token \(Int(entry[0])): Δ \(delta)")
                 }
             }
         }
-        print("fidelity: \(positionsSeen) positions, \(checkedTop1) decisive top-1 checks, max |Δ| over top-10 \(worstDelta)")
+        print(
+            "fidelity: \(positionsSeen) positions, \(checkedTop1) decisive top-1 checks, max |Δ| over top-10 \(worstDelta)"
+        )
     }
 
     /// Free-running greedy decoding (prefill, then one token at a time) against llama.cpp's
@@ -104,7 +119,8 @@ struct LogitsFixture: Decodable {
         let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
         var fullMatches = 0
         for prompt in fixture.prompts {
-            let session = try stage.makeSession(contextLength: prompt.prompt_ids.count + prompt.continuation_ids.count)
+            let session = try stage.makeSession(
+                contextLength: prompt.prompt_ids.count + prompt.continuation_ids.count)
             var logits = try stage.forward(.tokens(prompt.prompt_ids), session: session).values
             var generated: [Int32] = []
             for _ in prompt.continuation_ids {
@@ -117,10 +133,16 @@ struct LogitsFixture: Decodable {
                 fullMatches += 1
             } else {
                 let margin = prompt.positions[agreed].margin
-                print("greedy \(prompt.name): first \(agreed)/32 tokens agree; llama.cpp's margin there \(margin)")
-                #expect(margin < Self.decisiveMargin, "\(prompt.name) diverges at \(agreed) where llama.cpp was decisive")
+                print(
+                    "greedy \(prompt.name): first \(agreed)/32 tokens agree; llama.cpp's margin there \(margin)"
+                )
+                #expect(
+                    margin < Self.decisiveMargin,
+                    "\(prompt.name) diverges at \(agreed) where llama.cpp was decisive")
             }
         }
-        print("greedy: \(fullMatches)/\(fixture.prompts.count) prompts match llama.cpp's 32 tokens fully")
+        print(
+            "greedy: \(fullMatches)/\(fixture.prompts.count) prompts match llama.cpp's 32 tokens fully"
+        )
     }
 }

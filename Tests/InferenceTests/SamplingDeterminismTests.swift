@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Inference
 
 @Suite struct SamplingDeterminismTests {
@@ -9,14 +10,22 @@ import Testing
     }
 
     private func generate(seed: UInt64, from start: Int, count: Int) throws -> [Int32] {
-        let sampler = try Sampler(parameters: SamplingParameters(temperature: 1.0, topK: 20, topP: 0.95, minP: 0.02, seed: seed))
-        return try (start..<(start + count)).map { try sampler.sample(logits: logits(at: $0), position: $0) }
+        let sampler = try Sampler(
+            parameters: SamplingParameters(
+                temperature: 1.0, topK: 20, topP: 0.95, minP: 0.02, seed: seed))
+        return try (start..<(start + count)).map {
+            try sampler.sample(logits: logits(at: $0), position: $0)
+        }
     }
 
     @Test func sameSeedSameTokens() throws {
-        #expect(try generate(seed: 42, from: 0, count: 64) == generate(seed: 42, from: 0, count: 64))
-        #expect(try generate(seed: 42, from: 0, count: 64) != generate(seed: 43, from: 0, count: 64))
-        #expect(Set(try generate(seed: 42, from: 0, count: 64)).count > 5, "draws should vary across positions")
+        #expect(
+            try generate(seed: 42, from: 0, count: 64) == generate(seed: 42, from: 0, count: 64))
+        #expect(
+            try generate(seed: 42, from: 0, count: 64) != generate(seed: 43, from: 0, count: 64))
+        #expect(
+            Set(try generate(seed: 42, from: 0, count: 64)).count > 5,
+            "draws should vary across positions")
     }
 
     /// Replaying from the middle reproduces the tail: draws depend on (seed, position) only.
@@ -25,20 +34,27 @@ import Testing
         for start in [1, 17, 39] {
             #expect(try generate(seed: 7, from: start, count: 40 - start) == Array(full[start...]))
         }
-        #expect(SamplingRandom.uniform(seed: 7, position: 5) == SamplingRandom.uniform(seed: 7, position: 5))
+        #expect(
+            SamplingRandom.uniform(seed: 7, position: 5)
+                == SamplingRandom.uniform(seed: 7, position: 5))
     }
 
     /// With logits ln(1/4), ln(3/4), draws over many positions follow 1:3.
     @Test func drawsFollowTheDistribution() throws {
-        let sampler = try Sampler(parameters: SamplingParameters(temperature: 1, topK: 0, topP: 1, minP: 0, seed: 99))
+        let sampler = try Sampler(
+            parameters: SamplingParameters(temperature: 1, topK: 0, topP: 1, minP: 0, seed: 99))
         let logits: [Float] = [Float(log(0.25)), Float(log(0.75))]
         let draws = 8000
-        let ones = try (0..<draws).filter { try sampler.sample(logits: logits, position: $0) == 1 }.count
+        let ones = try (0..<draws).filter { try sampler.sample(logits: logits, position: $0) == 1 }
+            .count
         let share = Double(ones) / Double(draws)
         #expect(abs(share - 0.75) < 0.02, "share of token 1 was \(share)")
         // Temperature 0.5 squares the odds (1:9).
-        let sharp = try Sampler(parameters: SamplingParameters(temperature: 0.5, topK: 0, topP: 1, minP: 0, seed: 99))
-        let sharpOnes = try (0..<draws).filter { try sharp.sample(logits: logits, position: $0) == 1 }.count
+        let sharp = try Sampler(
+            parameters: SamplingParameters(temperature: 0.5, topK: 0, topP: 1, minP: 0, seed: 99))
+        let sharpOnes = try (0..<draws).filter {
+            try sharp.sample(logits: logits, position: $0) == 1
+        }.count
         #expect(abs(Double(sharpOnes) / Double(draws) - 0.9) < 0.02)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import GGUF
 import Testing
 import Tokenization
+
 @testable import Inference
 
 @Suite struct SamplingStopTests {
@@ -47,7 +48,8 @@ import Tokenization
         let tokenizer = try tokenizer()
         let ids = tokenizer.encode("Hello world<STOP>never shown")
         var condition = StopCondition(
-            parameters: SamplingParameters(stopStrings: ["<STOP>"], maxTokens: 100), tokenizer: tokenizer)
+            parameters: SamplingParameters(stopStrings: ["<STOP>"], maxTokens: 100),
+            tokenizer: tokenizer)
         var text = ""
         for id in ids where !condition.isStopped { text += try condition.accept(id) }
         #expect(text == "Hello world")
@@ -57,20 +59,23 @@ import Tokenization
     @Test func stopConditionEndsOnEOSAndBudget() throws {
         let tokenizer = try tokenizer()
         let eos = try #require(tokenizer.eosTokenID)
-        var condition = StopCondition(parameters: SamplingParameters(maxTokens: 10), tokenizer: tokenizer)
+        var condition = StopCondition(
+            parameters: SamplingParameters(maxTokens: 10), tokenizer: tokenizer)
         var text = ""
         for id in tokenizer.encode("Hi there") + [eos] { text += try condition.accept(id) }
         #expect(text == "Hi there")
         #expect(condition.reason == .endOfGeneration(eos))
 
-        var budget = StopCondition(parameters: SamplingParameters(maxTokens: 2), tokenizer: tokenizer)
+        var budget = StopCondition(
+            parameters: SamplingParameters(maxTokens: 2), tokenizer: tokenizer)
         let ids = tokenizer.encode("one two three four")
         var emitted = ""
         for id in ids where !budget.isStopped { emitted += try budget.accept(id) }
         #expect(budget.reason == .maxTokens && budget.generatedCount == 2)
         #expect(emitted == (try tokenizer.decode(Array(ids.prefix(2)))))
 
-        var ignoring = StopCondition(parameters: SamplingParameters(ignoreEOS: true, maxTokens: 5), tokenizer: tokenizer)
+        var ignoring = StopCondition(
+            parameters: SamplingParameters(ignoreEOS: true, maxTokens: 5), tokenizer: tokenizer)
         _ = try ignoring.accept(eos)
         #expect(!ignoring.isStopped)
     }

@@ -7,24 +7,37 @@ import Testing
     /// A shard of `file` with the original metadata and tensor names, only the tensors of
     /// `layers` (+ embedding / output tensors for the first / last stage), minus `dropping`.
     static func shard(
-        of file: GGUFFile, layers: Range<Int>, dropping: String? = nil, retype: (String, GGMLType)? = nil
+        of file: GGUFFile, layers: Range<Int>, dropping: String? = nil,
+        retype: (String, GGMLType)? = nil
     ) throws -> GGUFFile {
         var writer = GGUFWriter(alignment: file.alignment)
-        for key in file.metadataKeys { if let value = file.metadata[key] { writer.set(key, value) } }
+        for key in file.metadataKeys {
+            if let value = file.metadata[key] { writer.set(key, value) }
+        }
         writer.set("tessera.shard.first_layer", .uint32(UInt32(layers.lowerBound)))
         writer.set("tessera.shard.last_layer", .uint32(UInt32(layers.upperBound)))
         for tensor in file.tensors {
             let name = tensor.name
             var keep = false
-            if name.hasPrefix("blk."), let index = Int(name.split(separator: ".")[1]) { keep = layers.contains(index) }
-            if name == "token_embd.weight" { keep = layers.lowerBound == 0 || layers.upperBound == 30 }
-            if name == "output_norm.weight" || name == "output.weight" { keep = layers.upperBound == 30 }
+            if name.hasPrefix("blk."), let index = Int(name.split(separator: ".")[1]) {
+                keep = layers.contains(index)
+            }
+            if name == "token_embd.weight" {
+                keep = layers.lowerBound == 0 || layers.upperBound == 30
+            }
+            if name == "output_norm.weight" || name == "output.weight" {
+                keep = layers.upperBound == 30
+            }
             guard keep, name != dropping else { continue }
             if let (retypedName, type) = retype, retypedName == name {
-                let bytes = [UInt8](repeating: 0, count: try type.byteCount(elements: tensor.elementCount))
-                try writer.addTensor(name: name, dimensions: tensor.dimensions, type: type, bytes: bytes)
+                let bytes = [UInt8](
+                    repeating: 0, count: try type.byteCount(elements: tensor.elementCount))
+                try writer.addTensor(
+                    name: name, dimensions: tensor.dimensions, type: type, bytes: bytes)
             } else {
-                try writer.addTensor(name: name, dimensions: tensor.dimensions, type: tensor.type, bytes: Array(file.bytes(of: tensor)))
+                try writer.addTensor(
+                    name: name, dimensions: tensor.dimensions, type: tensor.type,
+                    bytes: Array(file.bytes(of: tensor)))
             }
         }
         return try GGUFFile(bytes: try writer.encoded())
@@ -38,8 +51,12 @@ import Testing
             try TransformerStage(file: file, layers: 0..<20, threads: 2),
             try TransformerStage(file: shard, layers: 20..<30, threads: 2),
         ])
-        let fromFile = try StageSplitTests.run([try TransformerStage(file: file, layers: 0..<30, threads: 2)])
-        for (a, b) in zip(fromShard, fromFile) { #expect(a.map(\.bitPattern) == b.map(\.bitPattern)) }
+        let fromFile = try StageSplitTests.run([
+            try TransformerStage(file: file, layers: 0..<30, threads: 2)
+        ])
+        for (a, b) in zip(fromShard, fromFile) {
+            #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+        }
     }
 
     @Test func middleShardLoadsWithoutEmbeddingOrOutput() throws {
@@ -50,7 +67,8 @@ import Testing
     }
 
     @Test func missingTensorIsNamed() throws {
-        let shard = try Self.shard(of: try TestModel.file(), layers: 10..<12, dropping: "blk.11.ffn_up.weight")
+        let shard = try Self.shard(
+            of: try TestModel.file(), layers: 10..<12, dropping: "blk.11.ffn_up.weight")
         #expect(throws: InferenceError.missingTensor(name: "blk.11.ffn_up.weight")) {
             try TransformerStage(file: shard, layers: 10..<12, threads: 1)
         }
@@ -60,8 +78,12 @@ import Testing
     }
 
     @Test func unsupportedTensorTypeIsNamed() throws {
-        let shard = try Self.shard(of: try TestModel.file(), layers: 10..<12, retype: ("blk.10.attn_k.weight", .q5_0))
-        #expect(throws: InferenceError.unsupportedTensorType(tensor: "blk.10.attn_k.weight", type: "Q5_0")) {
+        let shard = try Self.shard(
+            of: try TestModel.file(), layers: 10..<12, retype: ("blk.10.attn_k.weight", .q5_0))
+        #expect(
+            throws: InferenceError.unsupportedTensorType(
+                tensor: "blk.10.attn_k.weight", type: "Q5_0")
+        ) {
             try TransformerStage(file: shard, layers: 10..<12, threads: 1)
         }
     }

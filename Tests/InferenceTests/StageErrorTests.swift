@@ -7,7 +7,10 @@ import Testing
     @Test func invalidLayerRangesAreRejected() throws {
         let file = try TestModel.file()
         for range in [0..<31, 5..<5, 30..<30] {
-            #expect(throws: InferenceError.invalidLayerRange(first: range.lowerBound, last: range.upperBound, layerCount: 30)) {
+            #expect(
+                throws: InferenceError.invalidLayerRange(
+                    first: range.lowerBound, last: range.upperBound, layerCount: 30)
+            ) {
                 try TransformerStage(file: file, layers: range, threads: 1)
             }
         }
@@ -26,19 +29,30 @@ import Testing
         #expect(throws: InferenceError.tokenOutOfRange(token: -1, vocabularySize: 49152)) {
             try first.forward(.tokens([-1]), session: firstSession)
         }
-        #expect(throws: InferenceError.emptyInput) { try first.forward(.tokens([]), session: firstSession) }
+        #expect(throws: InferenceError.emptyInput) {
+            try first.forward(.tokens([]), session: firstSession)
+        }
         #expect(throws: InferenceError.hiddenSizeMismatch(expected: 576, actual: 575)) {
-            try last.forward(.hidden([Float](repeating: 0, count: 575), count: 1), session: lastSession)
+            try last.forward(
+                .hidden([Float](repeating: 0, count: 575), count: 1), session: lastSession)
         }
         #expect(throws: InferenceError.hiddenSizeMismatch(expected: 576, actual: 576)) {
-            try last.forward(.hidden([Float](repeating: 0, count: 576), count: 2), session: lastSession)
+            try last.forward(
+                .hidden([Float](repeating: 0, count: 576), count: 2), session: lastSession)
         }
-        #expect(throws: InferenceError.self) { try last.forward(.tokens([1]), session: lastSession) }
         #expect(throws: InferenceError.self) {
-            try first.forward(.hidden([Float](repeating: 0, count: 576), count: 1), session: firstSession)
+            try last.forward(.tokens([1]), session: lastSession)
         }
-        #expect(throws: InferenceError.self) { try last.forward(.tokens([1]), session: firstSession) }
-        #expect(throws: InferenceError.invalidContextLength(0)) { try first.makeSession(contextLength: 0) }
+        #expect(throws: InferenceError.self) {
+            try first.forward(
+                .hidden([Float](repeating: 0, count: 576), count: 1), session: firstSession)
+        }
+        #expect(throws: InferenceError.self) {
+            try last.forward(.tokens([1]), session: firstSession)
+        }
+        #expect(throws: InferenceError.invalidContextLength(0)) {
+            try first.makeSession(contextLength: 0)
+        }
         // Nothing above touched the caches.
         #expect(firstSession.position == 0 && lastSession.position == 0)
     }
@@ -64,7 +78,9 @@ import Testing
     @Test func hyperparametersComeFromMetadata() throws {
         let hp = try ModelHyperparameters(gguf: try TestModel.file())
         #expect(hp.layerCount == 30 && hp.embeddingLength == 576 && hp.feedForwardLength == 1536)
-        #expect(hp.headCount == 9 && hp.kvHeadCount == 3 && hp.headDimension == 64 && hp.rotaryDimensions == 64)
+        #expect(
+            hp.headCount == 9 && hp.kvHeadCount == 3 && hp.headDimension == 64
+                && hp.rotaryDimensions == 64)
         #expect(hp.vocabularySize == 49152 && hp.contextLength == 8192)
         #expect(hp.ropeBase == 100_000 && abs(hp.rmsEpsilon - 1e-5) < 1e-10)
     }
@@ -74,7 +90,9 @@ import Testing
         writer.set("general.architecture", .string("llama"))
         writer.set("llama.embedding_length", .uint32(64))
         let file = try GGUFFile(bytes: try writer.encoded())
-        #expect(throws: InferenceError.missingMetadata(key: "llama.block_count")) { try ModelHyperparameters(gguf: file) }
+        #expect(throws: InferenceError.missingMetadata(key: "llama.block_count")) {
+            try ModelHyperparameters(gguf: file)
+        }
         var other = GGUFWriter()
         other.set("general.architecture", .string("mamba"))
         #expect(throws: InferenceError.unsupportedArchitecture("mamba")) {

@@ -6,7 +6,9 @@ import Inference
 enum TestModel {
     struct Missing: Error, CustomStringConvertible {
         let path: String
-        var description: String { "test model not found at \(path); run scripts/fetch-model to download it" }
+        var description: String {
+            "test model not found at \(path); run scripts/fetch-model to download it"
+        }
     }
 
     static let path = ModelLocator.path(forName: ModelLocator.defaultModelName)

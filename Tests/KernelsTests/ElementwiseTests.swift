@@ -4,7 +4,9 @@ import Testing
 
 /// SIMD elementwise kernels against the double-precision scalar reference.
 @Suite struct ElementwiseTests {
-    func expectClose(_ a: [Float], _ b: [Float], relative: Float, absolute: Float = 1e-6, _ what: String) {
+    func expectClose(
+        _ a: [Float], _ b: [Float], relative: Float, absolute: Float = 1e-6, _ what: String
+    ) {
         #expect(a.count == b.count)
         for (index, (x, y)) in zip(a, b).enumerated() {
             #expect(abs(x - y) <= absolute + relative * abs(y), "\(what)[\(index)]: \(x) vs \(y)")
@@ -17,7 +19,9 @@ import Testing
         for value in inputs {
             let got = vectorExp(SIMD8(repeating: value))[0]
             let want = Float(Foundation.exp(Double(value)))
-            #expect(abs(got - want) <= 3e-7 * want + Float.leastNormalMagnitude, "exp(\(value)) = \(got), want \(want)")
+            #expect(
+                abs(got - want) <= 3e-7 * want + Float.leastNormalMagnitude,
+                "exp(\(value)) = \(got), want \(want)")
         }
         #expect(vectorExp(SIMD8(repeating: -100))[0] == 0)
         #expect(vectorExp(SIMD8(repeating: 100))[0] == .infinity)
@@ -28,12 +32,16 @@ import Testing
     @Test func rmsNormMatchesReference() {
         var generator = SeededGenerator(seed: 11)
         for width in [8, 13, 576] {
-            let x = generator.floats(width * 2, in: -4...4), weight = generator.floats(width, in: 0...2)
+            let x = generator.floats(width * 2, in: -4...4)
+            let weight = generator.floats(width, in: 0...2)
             var out = [Float](repeating: 0, count: width * 2)
             RMSNorm.apply(x, weight: weight, width: width, rows: 2, epsilon: 1e-5, output: &out)
             for row in 0..<2 {
-                let want = ScalarReference.rmsNorm(Array(x[(row * width)..<((row + 1) * width)]), weight: weight, epsilon: 1e-5)
-                expectClose(Array(out[(row * width)..<((row + 1) * width)]), want, relative: 1e-5, "rmsnorm \(width)")
+                let want = ScalarReference.rmsNorm(
+                    Array(x[(row * width)..<((row + 1) * width)]), weight: weight, epsilon: 1e-5)
+                expectClose(
+                    Array(out[(row * width)..<((row + 1) * width)]), want, relative: 1e-5,
+                    "rmsnorm \(width)")
             }
         }
     }
@@ -50,10 +58,13 @@ import Testing
 
     @Test func swiGLUMatchesReference() {
         var generator = SeededGenerator(seed: 13)
-        let gate = generator.floats(1541, in: -20...20), up = generator.floats(1541, in: -3...3)
+        let gate = generator.floats(1541, in: -20...20)
+        let up = generator.floats(1541, in: -3...3)
         var out = [Float](repeating: 0, count: gate.count)
         SwiGLU.apply(gate: gate, up: up, count: gate.count, output: &out)
-        expectClose(out, ScalarReference.swiGLU(gate: gate, up: up), relative: 1e-6, absolute: 1e-7, "swiglu")
+        expectClose(
+            out, ScalarReference.swiGLU(gate: gate, up: up), relative: 1e-6, absolute: 1e-7,
+            "swiglu")
     }
 
     @Test(arguments: [true, false])
@@ -64,8 +75,12 @@ import Testing
             let rope = RotaryEmbedding(
                 headDimension: 64, base: 100_000, style: adjacentPairs ? .adjacentPairs : .halves)
             var got = x
-            got.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: 3, position: position) }
-            let want = ScalarReference.rope(x, headDimension: 64, position: position, base: 100_000, adjacentPairs: adjacentPairs)
+            got.withUnsafeMutableBufferPointer {
+                rope.apply($0.baseAddress!, heads: 3, position: position)
+            }
+            let want = ScalarReference.rope(
+                x, headDimension: 64, position: position, base: 100_000,
+                adjacentPairs: adjacentPairs)
             expectClose(got, want, relative: 1e-5, absolute: 1e-6, "rope pos \(position)")
         }
     }
@@ -74,7 +89,8 @@ import Testing
         let x: [Float] = (0..<64).map { Float($0) }
         var got = x
         got.withUnsafeMutableBufferPointer {
-            RotaryEmbedding(headDimension: 64, base: 10_000, style: .adjacentPairs).apply($0.baseAddress!, heads: 1, position: 0)
+            RotaryEmbedding(headDimension: 64, base: 10_000, style: .adjacentPairs).apply(
+                $0.baseAddress!, heads: 1, position: 0)
         }
         #expect(got == x)
     }

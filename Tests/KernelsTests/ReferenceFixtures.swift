@@ -4,7 +4,9 @@ import Foundation
 enum ReferenceFixtures {
     struct Missing: Error, CustomStringConvertible {
         let path: String
-        var description: String { "reference fixture \(path) is missing; regenerate it with scripts/reference" }
+        var description: String {
+            "reference fixture \(path) is missing; regenerate it with scripts/reference"
+        }
     }
 
     static let directory = URL(fileURLWithPath: #filePath)
@@ -12,7 +14,9 @@ enum ReferenceFixtures {
 
     static func load<T: Decodable>(_ type: T.Type, _ relativePath: String) throws -> T {
         let url = directory.appendingPathComponent(relativePath)
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw Missing(path: url.path) }
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw Missing(path: url.path)
+        }
         return try JSONDecoder().decode(T.self, from: data)
     }
 
@@ -21,12 +25,13 @@ enum ReferenceFixtures {
         bytes.reserveCapacity(hex.utf8.count / 2)
         var high: UInt8?
         for character in hex.utf8 {
-            let nibble: UInt8 = switch character {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-            default: 0
-            }
+            let nibble: UInt8 =
+                switch character {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+                default: 0
+                }
             if let pending = high {
                 bytes.append(pending << 4 | nibble)
                 high = nil

@@ -10,7 +10,9 @@ struct BruteForce {
         var bytes = range.reduce(0) { $0 + model.layers[$1].weightBytes }
         if range.lowerBound == 0 { bytes += model.embedding.weightBytes }
         if range.upperBound == model.layers.count { bytes += model.outputHead.weightBytes }
-        if range.lowerBound == 0 && range.upperBound == model.layers.count { bytes -= model.tiedEmbeddingBytes }
+        if range.lowerBound == 0 && range.upperBound == model.layers.count {
+            bytes -= model.tiedEmbeddingBytes
+        }
         let kv = range.reduce(0) { $0 + model.layers[$1].kvBytesPerToken }
         return bytes + kv * instance.options.contextLength * max(1, worker.expectedSessions)
     }
@@ -34,7 +36,8 @@ struct BruteForce {
     }
 
     func hopSeconds(_ a: WorkerProfile, _ b: WorkerProfile) -> Double {
-        instance.links.link(from: a.id, to: b.id).seconds(bytes: instance.model.activationBytesPerToken)
+        instance.links.link(from: a.id, to: b.id).seconds(
+            bytes: instance.model.activationBytesPerToken)
     }
 
     /// Fastest pipeline over `workers`, or nil if none fits.
@@ -46,11 +49,13 @@ struct BruteForce {
         var path: [(WorkerProfile, Range<Int>)] = []
 
         func pipelineSeconds() -> Double {
-            let links = instance.links, model = instance.model
+            let links = instance.links
+            let model = instance.model
             var total = links.gatewayLink(path[0].0.id).seconds(bytes: model.ingressBytesPerToken)
             for (index, (worker, range)) in path.enumerated() {
                 total += stageSeconds(worker, range)
-                total += index + 1 < path.count
+                total +=
+                    index + 1 < path.count
                     ? hopSeconds(worker, path[index + 1].0)
                     : links.gatewayLink(worker.id).seconds(bytes: model.egressBytesPerToken)
             }
@@ -67,7 +72,8 @@ struct BruteForce {
                 return
             }
             for worker in workers where !used.contains(worker.id) {
-                for end in (begin + 1)...layerCount where stageMemory(worker, begin..<end) <= worker.memoryBudgetBytes {
+                for end in (begin + 1)...layerCount
+                where stageMemory(worker, begin..<end) <= worker.memoryBudgetBytes {
                     used.insert(worker.id)
                     path.append((worker, begin..<end))
                     extend(from: end)

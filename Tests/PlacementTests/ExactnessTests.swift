@@ -5,7 +5,8 @@ import Testing
 @Suite struct ExactnessTests {
     /// Solves each seed's instance for one pipeline and checks it against brute force: both
     /// infeasible, or the same time per token and a feasible plan. Returns how many were feasible.
-    func primariesMatchBruteForce(seeds: Range<UInt64>, instance make: (UInt64) -> Instance) -> Int {
+    func primariesMatchBruteForce(seeds: Range<UInt64>, instance make: (UInt64) -> Instance) -> Int
+    {
         var feasible = 0
         for seed in seeds {
             let instance = make(seed)
@@ -13,7 +14,8 @@ import Testing
             var options = instance.options
             options.maxPipelines = 1
             let plan = try? Placement.solve(
-                model: instance.model, workers: instance.workers, links: instance.links, options: options)
+                model: instance.model, workers: instance.workers, links: instance.links,
+                options: options)
             #expect((plan == nil) == (reference == nil), "seed \(seed)")
             guard let plan, let reference else { continue }
             feasible += 1
@@ -32,9 +34,11 @@ import Testing
                 var options = instance.options
                 options.maxPipelines = 1
                 let plan = try Placement.solve(
-                    model: instance.model, workers: instance.workers, links: instance.links, options: options)
+                    model: instance.model, workers: instance.workers, links: instance.links,
+                    options: options)
                 guard let reference else {
-                    Issue.record("seed \(seed): optimizer found a plan brute force says is impossible")
+                    Issue.record(
+                        "seed \(seed): optimizer found a plan brute force says is impossible")
                     continue
                 }
                 feasible += 1
@@ -43,7 +47,9 @@ import Testing
                 #expect(close(plan.primaryLowerBoundSeconds, reference.seconds), "seed \(seed)")
                 expectFeasible(plan, instance)
             } catch let error as PlacementError {
-                #expect(reference == nil, "seed \(seed): \(error) but brute force found \(reference!.seconds)")
+                #expect(
+                    reference == nil,
+                    "seed \(seed): \(error) but brute force found \(reference!.seconds)")
             }
         }
         #expect(feasible > 40, "too few feasible instances (\(feasible)) to mean much")
@@ -61,7 +67,9 @@ import Testing
     /// Fewer but larger instances: six workers and up to nine layers.
     @Test func largerInstancesMatchBruteForce() throws {
         let feasible = primariesMatchBruteForce(seeds: 30_000..<30_040) { seed in
-            randomInstance(seed: seed, maxWorkers: 6, maxLayers: 9, budgetScale: 0.7, allInSites: seed % 2 == 0)
+            randomInstance(
+                seed: seed, maxWorkers: 6, maxLayers: 9, budgetScale: 0.7, allInSites: seed % 2 == 0
+            )
         }
         #expect(feasible >= 12, "only \(feasible) feasible")
     }
@@ -80,7 +88,9 @@ import Testing
             var remaining = instance.workers
             for (index, pipeline) in plan.pipelines.enumerated() {
                 let reference = try #require(BruteForce(instance: instance).best(over: remaining))
-                #expect(close(pipeline.secondsPerToken, reference.seconds), "seed \(seed) pipeline \(index)")
+                #expect(
+                    close(pipeline.secondsPerToken, reference.seconds),
+                    "seed \(seed) pipeline \(index)")
                 remaining.removeAll { pipeline.workerIDs.contains($0.id) }
                 if index > 0 { replicas += 1 }
             }
@@ -88,7 +98,9 @@ import Testing
             if plan.pipelines.count < instance.options.maxPipelines,
                 let next = BruteForce(instance: instance).best(over: remaining)
             {
-                #expect(next.seconds > instance.options.replicaLatencyFactor * plan.primary.secondsPerToken * (1 - 1e-9))
+                #expect(
+                    next.seconds > instance.options.replicaLatencyFactor
+                        * plan.primary.secondsPerToken * (1 - 1e-9))
             }
         }
         #expect(replicas > 50, "only \(replicas) replicas exercised")
@@ -99,11 +111,13 @@ import Testing
             var instance = randomInstance(seed: seed)
             guard
                 let first = try? Placement.solve(
-                    model: instance.model, workers: instance.workers, links: instance.links, options: instance.options)
+                    model: instance.model, workers: instance.workers, links: instance.links,
+                    options: instance.options)
             else { continue }
             instance.workers.reverse()
             let second = try Placement.solve(
-                model: instance.model, workers: instance.workers, links: instance.links, options: instance.options)
+                model: instance.model, workers: instance.workers, links: instance.links,
+                options: instance.options)
             #expect(first.pipelines == second.pipelines, "seed \(seed)")
         }
     }

@@ -17,7 +17,8 @@ import Testing
         var model = Fixtures.uniformModel(layers: 3)
         model.layers[1].weightBytes = 500
         let workers = [Fixtures.worker("a", memory: 300), Fixtures.worker("b", memory: 450)]
-        #expect(throws: PlacementError.layerTooLarge(layer: 1, neededBytes: 500, budgetBytes: 450)) {
+        #expect(throws: PlacementError.layerTooLarge(layer: 1, neededBytes: 500, budgetBytes: 450))
+        {
             try Placement.solve(model: model, workers: workers, links: Fixtures.links)
         }
     }
@@ -27,11 +28,14 @@ import Testing
         let model = Fixtures.uniformModel(layers: 1, kvBytesPerToken: 10)
         let options = PlacementOptions(contextLength: 8)
         let tight = [Fixtures.worker("a", memory: 259, sessions: 2)]
-        #expect(throws: PlacementError.layerTooLarge(layer: 0, neededBytes: 260, budgetBytes: 259)) {
-            try Placement.solve(model: model, workers: tight, links: Fixtures.links, options: options)
+        #expect(throws: PlacementError.layerTooLarge(layer: 0, neededBytes: 260, budgetBytes: 259))
+        {
+            try Placement.solve(
+                model: model, workers: tight, links: Fixtures.links, options: options)
         }
         let plan = try? Placement.solve(
-            model: model, workers: [Fixtures.worker("a", memory: 260, sessions: 2)], links: Fixtures.links,
+            model: model, workers: [Fixtures.worker("a", memory: 260, sessions: 2)],
+            links: Fixtures.links,
             options: options)
         #expect(plan?.primary.stages.first?.kvReserveBytes == 160)
     }
@@ -50,13 +54,16 @@ import Testing
         #expect(throws: PlacementError.noWorkers) { try Placement.solve(model: model, workers: []) }
         #expect(throws: PlacementError.self) {
             try Placement.solve(
-                model: model, workers: [Fixtures.worker("a", memory: 500), Fixtures.worker("a", memory: 500)])
+                model: model,
+                workers: [Fixtures.worker("a", memory: 500), Fixtures.worker("a", memory: 500)])
         }
         #expect(throws: PlacementError.self) {
-            try Placement.solve(model: Fixtures.uniformModel(layers: 0), workers: [Fixtures.worker("a", memory: 9)])
+            try Placement.solve(
+                model: Fixtures.uniformModel(layers: 0), workers: [Fixtures.worker("a", memory: 9)])
         }
         #expect(throws: PlacementError.self) {
-            try Placement.solve(model: model, workers: [Fixtures.worker("a", memory: 500, bytesPerSecond: 0)])
+            try Placement.solve(
+                model: model, workers: [Fixtures.worker("a", memory: 500, bytesPerSecond: 0)])
         }
     }
 
@@ -90,7 +97,8 @@ import Testing
         let model = Fixtures.uniformModel(layers: 12)
         let workers = (0..<6).map { Fixtures.worker("w\($0)", memory: 250 + 50 * $0) }
         let plan = try Placement.solve(
-            model: model, workers: workers, links: Fixtures.links, options: PlacementOptions(maxPipelines: 1))
+            model: model, workers: workers, links: Fixtures.links,
+            options: PlacementOptions(maxPipelines: 1))
         #expect(plan.primary.stages.count >= 3)
         for stage in plan.primary.stages {
             let budget = workers.first { $0.id == stage.workerID }!.memoryBudgetBytes
@@ -109,15 +117,19 @@ import Testing
         var links = LinkModel(defaultLink: Link(latencySeconds: 0.5, bytesPerSecond: 1e9))
         links.setLink(Link(latencySeconds: 0.001, bytesPerSecond: 1e9), from: "a", to: "b")
         let plan = try Placement.solve(
-            model: model, workers: workers, links: links, options: PlacementOptions(maxPipelines: 1))
+            model: model, workers: workers, links: links, options: PlacementOptions(maxPipelines: 1)
+        )
         #expect(Set(plan.primary.workerIDs) == ["a", "b"])
     }
 
     @Test func busyWorkersAreAvoided() throws {
         let model = Fixtures.uniformModel(layers: 4)
-        let workers = [Fixtures.worker("busy", memory: 400, active: 3), Fixtures.worker("idle", memory: 400)]
+        let workers = [
+            Fixtures.worker("busy", memory: 400, active: 3), Fixtures.worker("idle", memory: 400),
+        ]
         let plan = try Placement.solve(
-            model: model, workers: workers, links: Fixtures.links, options: PlacementOptions(maxPipelines: 1))
+            model: model, workers: workers, links: Fixtures.links,
+            options: PlacementOptions(maxPipelines: 1))
         #expect(plan.primary.workerIDs == ["idle"])
     }
 
@@ -125,7 +137,8 @@ import Testing
         let model = ModelProfile(
             layers: [LayerCost(weightBytes: 100, flopsPerToken: 0, kvBytesPerToken: 0)],
             embedding: StageExtra(weightBytes: 50, bytesReadPerToken: 1),
-            outputHead: StageExtra(weightBytes: 60), tiedEmbeddingBytes: 50, activationBytesPerToken: 8)
+            outputHead: StageExtra(weightBytes: 60), tiedEmbeddingBytes: 50,
+            activationBytesPerToken: 8)
         let plan = try Placement.solve(model: model, workers: [Fixtures.worker("a", memory: 160)])
         #expect(plan.primary.stages[0].shardBytes == 160)
         #expect(plan.primary.stages[0].hostsEmbedding && plan.primary.stages[0].hostsOutputHead)
@@ -136,19 +149,24 @@ import Testing
         var rng = SeededGenerator(seed: 11)
         let model = Fixtures.uniformModel(layers: 20)
         let workers = (0..<16).map {
-            Fixtures.worker("w\($0)", memory: 300, bytesPerSecond: Double(Int.random(in: 900...1100, using: &rng)))
+            Fixtures.worker(
+                "w\($0)", memory: 300,
+                bytesPerSecond: Double(Int.random(in: 900...1100, using: &rng)))
         }
         var links = Fixtures.links
         for a in workers {
             for b in workers where a.id != b.id {
                 let latency = Double(Int.random(in: 1...30, using: &rng)) / 1000
-                links.setLink(Link(latencySeconds: latency, bytesPerSecond: 1e6), from: a.id, to: b.id, symmetric: false)
+                links.setLink(
+                    Link(latencySeconds: latency, bytesPerSecond: 1e6), from: a.id, to: b.id,
+                    symmetric: false)
             }
         }
         var options = PlacementOptions(maxPipelines: 1)
         options.maxSearchNodes = 3
         do {
-            let plan = try Placement.solve(model: model, workers: workers, links: links, options: options)
+            let plan = try Placement.solve(
+                model: model, workers: workers, links: links, options: options)
             let proven = plan.provenOptimal
             #expect(!proven)
             #expect(plan.primaryLowerBoundSeconds <= plan.primary.secondsPerToken)
@@ -156,7 +174,8 @@ import Testing
             #expect(error == .searchBudgetExhausted(nodes: 3))
         }
         options.maxSearchNodes = 2_000_000
-        let full = try Placement.solve(model: model, workers: workers, links: links, options: options)
+        let full = try Placement.solve(
+            model: model, workers: workers, links: links, options: options)
         let proven = full.provenOptimal
         #expect(proven)
         #expect(full.primary.stages.count == 7)
@@ -167,14 +186,17 @@ import Testing
     /// The budget covers the whole plan: when replicas would exceed it, planning stops and
     /// says the plan is not proven, but what it has is feasible.
     @Test func theBudgetCoversTheWholePlan() throws {
-        let scenario = SyntheticCluster.edge(workerCount: 64, linkStyle: .randomPairs, hardware: .small, seed: 1)
+        let scenario = SyntheticCluster.edge(
+            workerCount: 64, linkStyle: .randomPairs, hardware: .small, seed: 1)
         var options = scenario.options
         let full = try Placement.solve(
-            model: scenario.model, workers: scenario.workers, links: scenario.links, options: options)
+            model: scenario.model, workers: scenario.workers, links: scenario.links,
+            options: options)
         #expect(full.provenOptimal && full.pipelines.count > 2)
         options.maxSearchNodes = full.searchNodes / 2
         let cut = try Placement.solve(
-            model: scenario.model, workers: scenario.workers, links: scenario.links, options: options)
+            model: scenario.model, workers: scenario.workers, links: scenario.links,
+            options: options)
         #expect(!cut.provenOptimal)
         #expect(cut.searchNodes <= options.maxSearchNodes)
         #expect(cut.pipelines.count < full.pipelines.count)

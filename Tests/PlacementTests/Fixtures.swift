@@ -3,21 +3,26 @@ import Placement
 /// Hand-sized instances: bytes in plain units, speeds in bytes per second.
 enum Fixtures {
     /// `count` identical blocks of `bytes` each, no embedding, head, KV or FLOPs.
-    static func uniformModel(layers count: Int, bytes: Int = 100, kvBytesPerToken: Int = 0) -> ModelProfile {
+    static func uniformModel(layers count: Int, bytes: Int = 100, kvBytesPerToken: Int = 0)
+        -> ModelProfile
+    {
         ModelProfile(
             layers: Array(
-                repeating: LayerCost(weightBytes: bytes, flopsPerToken: 0, kvBytesPerToken: kvBytesPerToken),
+                repeating: LayerCost(
+                    weightBytes: bytes, flopsPerToken: 0, kvBytesPerToken: kvBytesPerToken),
                 count: count),
             activationBytesPerToken: 16)
     }
 
     static func worker(
-        _ id: String, memory: Int, bytesPerSecond: Double = 1000, overhead: Double = 0, active: Int = 0,
+        _ id: String, memory: Int, bytesPerSecond: Double = 1000, overhead: Double = 0,
+        active: Int = 0,
         sessions: Int = 1
     ) -> WorkerProfile {
         WorkerProfile(
             id: id, memoryBudgetBytes: memory,
-            speed: WorkerSpeed(bytesPerSecond: bytesPerSecond, overheadSeconds: overhead), activeSessions: active,
+            speed: WorkerSpeed(bytesPerSecond: bytesPerSecond, overheadSeconds: overhead),
+            activeSessions: active,
             expectedSessions: sessions)
     }
 

@@ -14,7 +14,8 @@ struct Instance {
 /// `allInSites` puts every worker in one of three sites with cheap links inside and dear
 /// links between, the shape the site-aware bound is for.
 func randomInstance(
-    seed: UInt64, maxWorkers: Int = 5, maxLayers: Int = 8, budgetScale: Double = 0.75, allInSites: Bool = false
+    seed: UInt64, maxWorkers: Int = 5, maxLayers: Int = 8, budgetScale: Double = 0.75,
+    allInSites: Bool = false
 ) -> Instance {
     var rng = SeededGenerator(seed: seed)
     let layerCount = Int.random(in: 1...maxLayers, using: &rng)
@@ -33,7 +34,8 @@ func randomInstance(
     let tied = Bool.random(using: &rng) ? min(embedBytes, headBytes) : 0
     let model = ModelProfile(
         layers: layers,
-        embedding: StageExtra(weightBytes: embedBytes, bytesReadPerToken: Int.random(in: 0...10, using: &rng)),
+        embedding: StageExtra(
+            weightBytes: embedBytes, bytesReadPerToken: Int.random(in: 0...10, using: &rng)),
         outputHead: StageExtra(
             weightBytes: headBytes, bytesReadPerToken: headBytes,
             flopsPerToken: Double(Int.random(in: 0...300, using: &rng))),
@@ -54,12 +56,17 @@ func randomInstance(
         }
         let speed = WorkerSpeed(
             bytesPerSecond: Double(Int.random(in: 1...20, using: &rng)) * 1000,
-            flopsPerSecond: Bool.random(using: &rng) ? .infinity : Double(Int.random(in: 1...20, using: &rng)) * 4000,
+            flopsPerSecond: Bool.random(using: &rng)
+                ? .infinity : Double(Int.random(in: 1...20, using: &rng)) * 4000,
             overheadSeconds: Double(Int.random(in: 0...10, using: &rng)) / 1000)
         workers.append(
             WorkerProfile(
-                id: id, memoryBudgetBytes: Int.random(in: 30...max(31, Int(Double(modelBytes) * budgetScale)), using: &rng), speed: speed,
-                activeSessions: Int.random(in: 0...2, using: &rng), expectedSessions: Int.random(in: 0...3, using: &rng)))
+                id: id,
+                memoryBudgetBytes: Int.random(
+                    in: 30...max(31, Int(Double(modelBytes) * budgetScale)), using: &rng),
+                speed: speed,
+                activeSessions: Int.random(in: 0...2, using: &rng),
+                expectedSessions: Int.random(in: 0...3, using: &rng)))
     }
 
     func randomLink(_ rng: inout SeededGenerator) -> Link {
@@ -73,8 +80,12 @@ func randomInstance(
         for worker in workers { links.siteOfWorker[worker.id] = sites.randomElement(using: &rng)! }
         for a in sites {
             for b in sites {
-                let link = a == b ? randomLink(&rng) : Link(
-                    latencySeconds: 0.02 + Double(Int.random(in: 0...20, using: &rng)) / 1000, bytesPerSecond: 1000)
+                let link =
+                    a == b
+                    ? randomLink(&rng)
+                    : Link(
+                        latencySeconds: 0.02 + Double(Int.random(in: 0...20, using: &rng)) / 1000,
+                        bytesPerSecond: 1000)
                 links.siteLinks[a, default: [:]][b] = link
             }
         }
@@ -87,12 +98,15 @@ func randomInstance(
     }
     for a in workers {
         for b in workers where a.id != b.id && Int.random(in: 0..<10, using: &rng) < 2 {
-            links.setLink(randomLink(&rng), from: a.id, to: b.id, symmetric: Bool.random(using: &rng))
+            links.setLink(
+                randomLink(&rng), from: a.id, to: b.id, symmetric: Bool.random(using: &rng))
         }
         if Int.random(in: 0..<10, using: &rng) < 2 { links.gatewayLinks[a.id] = randomLink(&rng) }
     }
     let options = PlacementOptions(
-        contextLength: contextLength, loadPenaltyPerSession: Double(Int.random(in: 0...4, using: &rng)) / 4,
+        contextLength: contextLength,
+        loadPenaltyPerSession: Double(Int.random(in: 0...4, using: &rng)) / 4,
         maxPipelines: 8, replicaLatencyFactor: 3)
-    return Instance(model: model, workers: workers.shuffled(using: &rng), links: links, options: options)
+    return Instance(
+        model: model, workers: workers.shuffled(using: &rng), links: links, options: options)
 }

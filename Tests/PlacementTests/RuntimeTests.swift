@@ -5,8 +5,10 @@ import Testing
 private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
     let model = Fixtures.uniformModel(layers: 8)
     let workers = [
-        Fixtures.worker("a", memory: 500, bytesPerSecond: 2000), Fixtures.worker("b", memory: 500, bytesPerSecond: 2000),
-        Fixtures.worker("c", memory: 500, bytesPerSecond: 1500), Fixtures.worker("d", memory: 500, bytesPerSecond: 1500),
+        Fixtures.worker("a", memory: 500, bytesPerSecond: 2000),
+        Fixtures.worker("b", memory: 500, bytesPerSecond: 2000),
+        Fixtures.worker("c", memory: 500, bytesPerSecond: 1500),
+        Fixtures.worker("d", memory: 500, bytesPerSecond: 1500),
     ]
     let plan = try Placement.solve(model: model, workers: workers, links: Fixtures.links)
     return (plan, workers)
@@ -17,20 +19,24 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         let (plan, _) = try twoPipelinePlan()
         #expect(plan.pipelines.count == 2)
         #expect(plan.pipelines[0].secondsPerToken < plan.pipelines[1].secondsPerToken)
-        #expect(Router.choosePipeline(plan: plan, outstandingTokens: [0, 0], expectedTokens: 100) == 0)
+        #expect(
+            Router.choosePipeline(plan: plan, outstandingTokens: [0, 0], expectedTokens: 100) == 0)
         #expect(Router.choosePipeline(plan: plan, outstandingTokens: [], expectedTokens: 100) == 0)
     }
 
     @Test func aBusyPrimarySendsWorkToTheReplica() throws {
         let (plan, _) = try twoPipelinePlan()
-        #expect(Router.choosePipeline(plan: plan, outstandingTokens: [5000, 0], expectedTokens: 100) == 1)
+        #expect(
+            Router.choosePipeline(plan: plan, outstandingTokens: [5000, 0], expectedTokens: 100)
+                == 1)
         let wait = Router.predictedCompletionSeconds(
             pipeline: plan.pipelines[0], outstandingTokens: 5000, expectedTokens: 100)
         #expect(abs(wait - 5100 * plan.pipelines[0].bottleneckSeconds) < 1e-9)
     }
 
     @Test func noPipelinesNoChoice() {
-        #expect(Router.choosePipeline(pipelines: [], outstandingTokens: [], expectedTokens: 1) == nil)
+        #expect(
+            Router.choosePipeline(pipelines: [], outstandingTokens: [], expectedTokens: 1) == nil)
     }
 }
 
@@ -46,7 +52,8 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
     }
 
     @Test func aFewStepsDoNotMoveThePrior() {
-        var estimator = SpeedEstimator(prior: WorkerSpeed(bytesPerSecond: 1000), window: 16, minimumSamples: 8)
+        var estimator = SpeedEstimator(
+            prior: WorkerSpeed(bytesPerSecond: 1000), window: 16, minimumSamples: 8)
         estimator.observe(bytesRead: 1000, seconds: 10)  // a cold first step: page faults
         for _ in 0..<6 { estimator.observe(bytesRead: 1000, seconds: 2) }
         #expect(estimator.slowdown == 1)
@@ -60,14 +67,19 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         estimator.observe(bytesRead: 1000, seconds: .nan)
         estimator.observe(bytesRead: 0, seconds: 1)
         #expect(estimator.sampleCount == 0)
-        for index in 0..<16 { estimator.observe(bytesRead: 1000, seconds: index % 4 == 0 ? 1000 : 0.5) }
-        #expect(estimator.slowdown == 0.5)  // 4 stalls of 16 (clamped to 10×) leave the median alone
+        for index in 0..<16 {
+            estimator.observe(bytesRead: 1000, seconds: index % 4 == 0 ? 1000 : 0.5)
+        }
+        // 4 stalls of 16 (clamped to 10×) leave the median alone
+        #expect(estimator.slowdown == 0.5)
         #expect(estimator.ratios.count == 16 && estimator.ratios.max() == 10)
     }
 
     @Test func overheadDominatedStepsAreIgnored() {
-        var estimator = SpeedEstimator(prior: WorkerSpeed(bytesPerSecond: 1000, overheadSeconds: 0.5))
-        for _ in 0..<16 { estimator.observe(bytesRead: 900, seconds: 5) }  // 0.9 s of streaming < 2 × 0.5 s
+        var estimator = SpeedEstimator(
+            prior: WorkerSpeed(bytesPerSecond: 1000, overheadSeconds: 0.5))
+        // 0.9 s of streaming < 2 × 0.5 s
+        for _ in 0..<16 { estimator.observe(bytesRead: 900, seconds: 5) }
         #expect(estimator.sampleCount == 0 && estimator.slowdown == 1)
         for _ in 0..<16 { estimator.observe(bytesRead: 1000, seconds: 3) }  // predicted 1.5 s
         #expect(estimator.slowdown == 2)
@@ -91,7 +103,10 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         let (plan, workers) = try twoPipelinePlan()
         var current = workers.filter { $0.id != "a" }
         current.append(Fixtures.worker("e", memory: 500))
-        #expect(ReplanAdvisor().reasons(plan: plan, current: current) == [.workerLeft("a"), .workerJoined("e")])
+        #expect(
+            ReplanAdvisor().reasons(plan: plan, current: current) == [
+                .workerLeft("a"), .workerJoined("e"),
+            ])
     }
 
     @Test func driftPastTheThresholdTriggersReplanning() throws {
@@ -127,7 +142,14 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         var current = workers
         current[2].memoryBudgetBytes = 10
         let reasons = ReplanAdvisor().reasons(plan: plan, current: current)
-        #expect(reasons.contains { if case .memoryShortfall(workerID: "c", _, budgetBytes: 10) = $0 { true } else { false } })
+        #expect(
+            reasons.contains {
+                if case .memoryShortfall(workerID: "c", _, budgetBytes: 10) = $0 {
+                    true
+                } else {
+                    false
+                }
+            })
     }
 }
 
@@ -136,8 +158,10 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         let (plan, _) = try twoPipelinePlan()
         let diff = PlanDiff(from: plan, to: plan)
         #expect(diff.isEmpty)
-        #expect(diff.keptPipelines.map(\.old) == [0, 1] && diff.keptPipelines.map(\.new) == [0, 1])
-        #expect(diff.workerChanges.allSatisfy { if case .keeps = $0.change { true } else { false } })
+        #expect(
+            diff.keptPipelines.map(\.old) == [0, 1] && diff.keptPipelines.map(\.new) == [0, 1])
+        #expect(
+            diff.workerChanges.allSatisfy { if case .keeps = $0.change { true } else { false } })
     }
 
     @Test func losingAWorkerRetiresItsPipelineAndKeepsTheOther() throws {
@@ -149,7 +173,8 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         let diff = PlanDiff(from: old, to: new)
         #expect(!diff.isEmpty)
         #expect(diff.retiredPipelines.contains(0))
-        let changes = Dictionary(uniqueKeysWithValues: diff.workerChanges.map { ($0.workerID, $0.change) })
+        let changes = Dictionary(
+            uniqueKeysWithValues: diff.workerChanges.map { ($0.workerID, $0.change) })
         #expect(changes["a"] == .releases(old.stage(of: "a")!.stage.layers))
         if let stage = new.stage(of: "e")?.stage { #expect(changes["e"] == .loads(stage.layers)) }
         // Every worker in either plan is accounted for exactly once.
@@ -185,13 +210,15 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
         let (plan, workers) = try twoPipelinePlan()
         for pipeline in plan.pipelines {
             let again = Placement.predict(
-                stages: pipeline.stages.map { ($0.workerID, $0.layers) }, model: Fixtures.uniformModel(layers: 8),
+                stages: pipeline.stages.map { ($0.workerID, $0.layers) },
+                model: Fixtures.uniformModel(layers: 8),
                 workers: workers, links: Fixtures.links)
             #expect(again == pipeline)
         }
         #expect(
             Placement.predict(
-                stages: [("a", 0..<3), ("b", 4..<8)], model: Fixtures.uniformModel(layers: 8), workers: workers) == nil)
+                stages: [("a", 0..<3), ("b", 4..<8)], model: Fixtures.uniformModel(layers: 8),
+                workers: workers) == nil)
     }
 
     @Test func denseDecoderSizesLookLikeLlama() {
@@ -209,7 +236,9 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
 
     @Test func aPairIsMeasuredAfterEnoughHops() {
         var estimator = LinkEstimator(window: 32, minimumSamples: 8)
-        for _ in 0..<7 { estimator.observe(from: "a", to: "b", roundTripSeconds: 0.010, bytes: 2000) }
+        for _ in 0..<7 {
+            estimator.observe(from: "a", to: "b", roundTripSeconds: 0.010, bytes: 2000)
+        }
         #expect(estimator.link(from: "a", to: "b", configured: configured) == nil)
         estimator.observe(from: "a", to: "b", roundTripSeconds: 0.010, bytes: 2000)
         let link = estimator.link(from: "a", to: "b", configured: configured)
@@ -221,11 +250,16 @@ private func twoPipelinePlan() throws -> (Plan, [WorkerProfile]) {
 
     @Test func outliersDoNotMoveTheMedianAndTheModelUsesIt() {
         var estimator = LinkEstimator()
-        for index in 0..<16 { estimator.observe(from: "a", to: "b", roundTripSeconds: index % 5 == 0 ? 1 : 0.004, bytes: 0) }
+        for index in 0..<16 {
+            estimator.observe(
+                from: "a", to: "b", roundTripSeconds: index % 5 == 0 ? 1 : 0.004, bytes: 0)
+        }
         let model = estimator.applied(to: LinkModel.uniform(configured))
         #expect(abs(model.link(from: "a", to: "b").latencySeconds - 0.002) < 1e-12)
         #expect(model.link(from: "b", to: "a") == configured)
         estimator.keep(only: ["b"])
-        #expect(estimator.applied(to: LinkModel.uniform(configured)).link(from: "a", to: "b") == configured)
+        #expect(
+            estimator.applied(to: LinkModel.uniform(configured)).link(from: "a", to: "b")
+                == configured)
     }
 }

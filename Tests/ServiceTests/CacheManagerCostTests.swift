@@ -1,8 +1,8 @@
 import Foundation
 import Placement
 import ServiceKit
-import Testing
 import TesseraProto
+import Testing
 
 @testable import Scheduler
 
@@ -20,7 +20,9 @@ import TesseraProto
         let served = try await H.with(service) { api in
             let manifest = try await api.getModel(.init())
             #expect(manifest.tiedOutput)  // SmolLM2 has no output.weight
-            let source = ModelSource(cacheManager: api, cacheManagerAddress: service.addresses.grpc, modelName: "smollm2-135m")
+            let source = ModelSource(
+                cacheManager: api, cacheManagerAddress: service.addresses.grpc,
+                modelName: "smollm2-135m")
             return try await source.load()
         }
         await service.shutdown()
@@ -31,13 +33,20 @@ import TesseraProto
         #expect(model.tensor(named: "output.weight") == nil)
         #expect(served.profile.tiedEmbeddingBytes == table)
 
-        let workers = ["a", "b"].map { WorkerProfile(id: $0, memoryBudgetBytes: 1 << 30, speed: WorkerSpeed(bytesPerSecond: 10e9)) }
-        let single = try #require(Placement.predict(stages: [("a", 0..<30)], model: served.profile, workers: workers))
+        let workers = ["a", "b"].map {
+            WorkerProfile(
+                id: $0, memoryBudgetBytes: 1 << 30, speed: WorkerSpeed(bytesPerSecond: 10e9))
+        }
+        let single = try #require(
+            Placement.predict(stages: [("a", 0..<30)], model: served.profile, workers: workers))
         let split = try #require(
-            Placement.predict(stages: [("a", 0..<15), ("b", 15..<30)], model: served.profile, workers: workers))
+            Placement.predict(
+                stages: [("a", 0..<15), ("b", 15..<30)], model: served.profile, workers: workers))
         // One stage holds every tensor of the file once; split, the last stage holds its own copy.
         #expect(single.stages[0].shardBytes == tensors)
         #expect(split.stages.reduce(0) { $0 + $1.shardBytes } == tensors + table)
-        print("SmolLM2 single-stage weights: \(single.stages[0].shardBytes) bytes (table \(table), would be \(tensors + table) if counted twice)")
+        print(
+            "SmolLM2 single-stage weights: \(single.stages[0].shardBytes) bytes (table \(table), would be \(tensors + table) if counted twice)"
+        )
     }
 }

@@ -21,9 +21,11 @@ enum CacheManagerHarness {
         var configuration = CacheManagerConfiguration()
         configuration.storeDirectory = store
         configuration.preloadModels = preload
-        let application = try buildCacheManager(configuration, logger: recorder.logger)
+        let application = buildCacheManager(configuration, logger: recorder.logger)
         return try await application.withInProcessServer { client async throws in
-            guard try await eventually(timeout: .seconds(60), { await HealthProbe.isServing(client) }) else {
+            guard
+                try await eventually(timeout: .seconds(60), { await HealthProbe.isServing(client) })
+            else {
                 throw NotServing()
             }
             return try await body(InProcessAPI(wrapping: client))
@@ -46,9 +48,11 @@ enum CacheManagerHarness {
     static func startServing(
         store: String, preload: [String] = [], port: Int = 0, recorder: LogRecorder = LogRecorder()
     ) async throws -> RunningService {
-        let service = try await start(store: store, preload: preload, port: port, recorder: recorder)
+        let service = try await start(
+            store: store, preload: preload, port: port, recorder: recorder)
         let address = service.addresses.grpc
-        guard try await eventually(timeout: .seconds(60), { await HealthProbe.isServing(address) }) else {
+        guard try await eventually(timeout: .seconds(60), { await HealthProbe.isServing(address) })
+        else {
             await service.shutdown()
             throw NotServing()
         }
@@ -60,7 +64,9 @@ enum CacheManagerHarness {
     static func with<Result: Sendable>(
         _ service: RunningService, _ body: (API) async throws -> Result
     ) async throws -> Result {
-        try await ServiceClient.with(service.addresses.grpc) { client in try await body(API(wrapping: client)) }
+        try await ServiceClient.with(service.addresses.grpc) { client in
+            try await body(API(wrapping: client))
+        }
     }
 
     /// Every chunk of `sha256` from `offset`, as received.
@@ -87,7 +93,9 @@ enum CacheManagerHarness {
     }
 
     /// The RPC's status code and message, or nil if it succeeded.
-    static func failure(_ body: () async throws -> Void) async -> (code: RPCError.Code, message: String)? {
+    static func failure(_ body: () async throws -> Void) async -> (
+        code: RPCError.Code, message: String
+    )? {
         do {
             try await body()
             return nil

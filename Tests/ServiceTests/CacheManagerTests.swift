@@ -4,8 +4,8 @@ import GRPCCore
 import Integrity
 import ModelStore
 import ServiceKit
-import Testing
 import TesseraProto
+import Testing
 
 /// The cache-manager in-process over gRPC (an in-process transport) with the real model: import, manifest,
 /// shards cut once and downloaded (whole and resumed), the catalog across restarts.
@@ -36,11 +36,14 @@ import TesseraProto
             // Costs against the GGUF: every tensor counted once (the tied output head is the
             // embedding again), and per layer the bytes of its own tensors.
             let embedding = model.tensor(named: "token_embd.weight")!.byteCount
-            let weights = manifest.layers.reduce(0) { $0 + $1.weightBytes } + manifest.embedding.weightBytes
+            let weights =
+                manifest.layers.reduce(0) { $0 + $1.weightBytes } + manifest.embedding.weightBytes
                 + manifest.output.weightBytes
             #expect(Int(weights) - embedding == model.tensors.reduce(0) { $0 + $1.byteCount })
             #expect(Int(weights) - embedding <= model.fileSize - model.dataOffset)
-            let layer7 = model.tensors.filter { $0.name.hasPrefix("blk.7.") }.reduce(0) { $0 + $1.byteCount }
+            let layer7 = model.tensors.filter { $0.name.hasPrefix("blk.7.") }.reduce(0) {
+                $0 + $1.byteCount
+            }
             #expect(manifest.layers[7].weightBytes == UInt64(layer7))
             #expect(manifest.embedding.weightBytes == UInt64(embedding))
             // Hand-computed for SmolLM2-135M: 576 wide, 1536 FFN, 9 heads of 64, 3 KV heads.
@@ -51,8 +54,11 @@ import TesseraProto
 
             let again = try await api.importModel(.with { $0.path = F.modelPath })
             #expect(again.alreadyPresent && again.model.model == manifest.model)
-            #expect(try await api.getModel(.init()).model == manifest.model)  // empty = default model
-            #expect(try await api.getModel(.with { $0.model = F.modelSHA256 }).model.name == "smollm2-135m")
+            // empty = default model
+            #expect(try await api.getModel(.init()).model == manifest.model)
+            #expect(
+                try await api.getModel(.with { $0.model = F.modelSHA256 }).model.name
+                    == "smollm2-135m")
             #expect(try await api.listModels(.init()).models.map(\.model.sha256) == [F.modelSHA256])
         }
     }
@@ -96,10 +102,15 @@ import TesseraProto
             }
             let file = try GGUFFile(bytes: bytes)
             #expect(file.tensors.count == 90)
-            #expect(Set(file.tensors.compactMap { ShardCutter.blockIndex(of: $0.name) }) == Set(10..<20))
+            #expect(
+                Set(file.tensors.compactMap { ShardCutter.blockIndex(of: $0.name) }) == Set(10..<20)
+            )
             #expect(file.metadata["tessera.shard.model_sha256"] == .string(F.modelSHA256))
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            print("cache-manager: downloaded \(bytes.count) bytes in \(seconds) s = \(Double(bytes.count) / seconds / 1e6) MB/s")
+            let seconds =
+                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            print(
+                "cache-manager: downloaded \(bytes.count) bytes in \(seconds) s = \(Double(bytes.count) / seconds / 1e6) MB/s"
+            )
 
             // Resume from an offset inside a chunk; at the end, one empty chunk; past it, OUT_OF_RANGE.
             let offset = UInt64(3 << 20) + 17
@@ -107,12 +118,19 @@ import TesseraProto
             #expect(rest.first?.offset == offset)
             #expect(rest.flatMap { Array($0.data) } == Array(bytes[Int(offset)...]))
             let atEnd = try await H.download(api, sha256: shard.sha256, offset: shard.sizeBytes)
-            #expect(atEnd.count == 1 && atEnd[0].data.isEmpty && atEnd[0].totalSize == shard.sizeBytes)
-            let past = await H.failure { _ = try await H.download(api, sha256: shard.sha256, offset: shard.sizeBytes + 1) }
+            #expect(
+                atEnd.count == 1 && atEnd[0].data.isEmpty && atEnd[0].totalSize == shard.sizeBytes)
+            let past = await H.failure {
+                _ = try await H.download(api, sha256: shard.sha256, offset: shard.sizeBytes + 1)
+            }
             #expect(past?.code == .outOfRange)
 
             // Asked again: the same shard, not cut again; the model manifest lists it.
-            let again = try await api.getShard(.with { $0.model = "smollm2-135m"; $0.layers = H.range(10, 20) })
+            let again = try await api.getShard(
+                .with {
+                    $0.model = "smollm2-135m"
+                    $0.layers = H.range(10, 20)
+                })
             #expect(again.shard == shard)
             #expect(recorder.count(of: "shard cut") == 1)
             #expect(try await api.getModel(.init()).shards == [shard])
@@ -127,7 +145,9 @@ import TesseraProto
             _ = try await api.importModel(.with { $0.path = F.modelPath })
             let shas = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<4 {
-                    group.addTask { try await api.getShard(.with { $0.layers = H.range(20, 30) }).shard.sha256 }
+                    group.addTask {
+                        try await api.getShard(.with { $0.layers = H.range(20, 30) }).shard.sha256
+                    }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
@@ -157,7 +177,9 @@ import TesseraProto
             #expect(models.first?.shards == [vocabulary, last])
             #expect(try await api.getShard(.with { $0.layers = H.range(25, 30) }).shard == last)
             #expect(recorder.count(of: "shard cut") == 0)
-            print("cache-manager: catalog reopened in \(recorder.entries("catalog open").first?.metadata["seconds"] ?? "?") s")
+            print(
+                "cache-manager: catalog reopened in \(recorder.entries("catalog open").first?.metadata["seconds"] ?? "?") s"
+            )
 
             // A shard file lost from the store is cut again, to the same bytes, on request.
             try FileManager.default.removeItem(atPath: "\(store)/shards/\(last.sha256).gguf")
@@ -180,7 +202,8 @@ import TesseraProto
         await #expect {
             try await failing.wait()
         } throws: { error in
-            "\(error)".contains("cannot preload /no/such/model.gguf") && "\(error)".contains("cannot open")
+            "\(error)".contains("cannot preload /no/such/model.gguf")
+                && "\(error)".contains("cannot open")
         }
         #expect(await !HealthProbe.isServing(failing.addresses.grpc))
     }

@@ -22,7 +22,10 @@ final class GatewayTestCluster: Sendable {
     var grpc: ListenAddress { gateway.addresses.grpc }
     var http: ListenAddress { gateway.addresses.http! }
 
-    private init(cacheManager: RunningService, scheduler: RunningService, workers: [RunningService], gateway: RunningService) {
+    private init(
+        cacheManager: RunningService, scheduler: RunningService, workers: [RunningService],
+        gateway: RunningService
+    ) {
         self.cacheManager = cacheManager
         self.scheduler = scheduler
         self.workers = workers
@@ -39,13 +42,15 @@ final class GatewayTestCluster: Sendable {
     static var modelPath: String { ModelLocator.path(forName: ModelLocator.defaultModelName) }
 
     private static func start() async throws -> GatewayTestCluster {
-        let store = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-gateway-tests-\(getpid())")
+        let store = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tessera-gateway-tests-\(getpid())")
         var cacheConfiguration = CacheManagerConfiguration()
         cacheConfiguration.grpcAddress = loopbackAnyPort
         cacheConfiguration.httpAddress = nil
         cacheConfiguration.storeDirectory = store.appendingPathComponent("store").path
         cacheConfiguration.preloadModels = [modelPath]
-        let cacheManager = try await buildCacheManager(cacheConfiguration, logger: quietLogger).start()
+        let cacheManager = try await buildCacheManager(cacheConfiguration, logger: quietLogger)
+            .start()
 
         var schedulerConfiguration = SchedulerConfiguration()
         schedulerConfiguration.grpcAddress = loopbackAnyPort
@@ -54,7 +59,8 @@ final class GatewayTestCluster: Sendable {
         schedulerConfiguration.workerExpiry = .seconds(3)
         schedulerConfiguration.cacheManagerAddress = cacheManager.addresses.grpc
         schedulerConfiguration.model = ModelLocator.defaultModelName
-        let scheduler = try await buildScheduler(schedulerConfiguration, logger: quietLogger).start()
+        let scheduler = try await buildScheduler(schedulerConfiguration, logger: quietLogger)
+            .start()
 
         var workers: [RunningService] = []
         for index in 1...2 {
@@ -66,7 +72,8 @@ final class GatewayTestCluster: Sendable {
             configuration.threads = 1
             configuration.workerID = "gw-test-\(index)"
             configuration.shardDirectory = store.appendingPathComponent("shards-\(index)").path
-            workers.append(try await buildInferenceWorker(configuration, logger: quietLogger).start())
+            workers.append(
+                try await buildInferenceWorker(configuration, logger: quietLogger).start())
         }
 
         var gatewayConfiguration = GatewayConfiguration()
@@ -77,7 +84,8 @@ final class GatewayTestCluster: Sendable {
         gatewayConfiguration.pipelineWaitLimit = .seconds(60)
         let gateway = try await buildGateway(gatewayConfiguration, logger: quietLogger).start()
 
-        let cluster = GatewayTestCluster(cacheManager: cacheManager, scheduler: scheduler, workers: workers, gateway: gateway)
+        let cluster = GatewayTestCluster(
+            cacheManager: cacheManager, scheduler: scheduler, workers: workers, gateway: gateway)
         let ready = try await eventually(timeout: .seconds(180)) {
             (try? await cluster.servedModels())?.contains(where: \.ready) ?? false
         }
@@ -87,14 +95,20 @@ final class GatewayTestCluster: Sendable {
 
     func servedModels() async throws -> [Tessera_V1_ServedModel] {
         try await ServiceClient.with(grpc) { client in
-            try await Tessera_V1_Gateway.Client(wrapping: client).listServedModels(.init(), options: .timeout(.seconds(10))).models
+            try await Tessera_V1_Gateway.Client(wrapping: client).listServedModels(
+                .init(), options: .timeout(.seconds(10))
+            ).models
         }
     }
 
     /// One Generate or Chat stream, collected.
-    func generate(_ request: Tessera_V1_GenerateRequest) async throws -> [Tessera_V1_GenerateResponse] {
+    func generate(_ request: Tessera_V1_GenerateRequest) async throws
+        -> [Tessera_V1_GenerateResponse]
+    {
         try await ServiceClient.with(grpc) { client in
-            try await Tessera_V1_Gateway.Client(wrapping: client).generate(request, options: .timeout(.seconds(300))) {
+            try await Tessera_V1_Gateway.Client(wrapping: client).generate(
+                request, options: .timeout(.seconds(300))
+            ) {
                 try await Array($0.messages)
             }
         }
@@ -102,7 +116,9 @@ final class GatewayTestCluster: Sendable {
 
     func chat(_ request: Tessera_V1_ChatRequest) async throws -> [Tessera_V1_GenerateResponse] {
         try await ServiceClient.with(grpc) { client in
-            try await Tessera_V1_Gateway.Client(wrapping: client).chat(request, options: .timeout(.seconds(300))) {
+            try await Tessera_V1_Gateway.Client(wrapping: client).chat(
+                request, options: .timeout(.seconds(300))
+            ) {
                 try await Array($0.messages)
             }
         }
@@ -136,7 +152,9 @@ final class LocalReference: @unchecked Sendable {
         let file = try GGUFFile(path: path)
         tokenizer = try Tokenizer(gguf: file)
         let layers = try ModelHyperparameters(gguf: file).layerCount
-        generator = try LocalGenerator(stage: TransformerStage(file: file, layers: 0..<layers, threads: 1), tokenizer: tokenizer)
+        generator = try LocalGenerator(
+            stage: TransformerStage(file: file, layers: 0..<layers, threads: 1),
+            tokenizer: tokenizer)
     }
 
     /// `tessera run --chat`'s prompt: the template's default system prompt, one user message.
@@ -153,7 +171,9 @@ final class LocalReference: @unchecked Sendable {
     }
 
     /// Token ids and text generated locally.
-    func generate(_ prompt: [Int32], _ parameters: SamplingParameters) throws -> (ids: [Int32], text: String) {
+    func generate(_ prompt: [Int32], _ parameters: SamplingParameters) throws -> (
+        ids: [Int32], text: String
+    ) {
         lock.lock()
         defer { lock.unlock() }
         var ids: [Int32] = []

@@ -2,8 +2,8 @@ import Foundation
 import GRPCCore
 import Inference
 import ServiceKit
-import Testing
 import TesseraProto
+import Testing
 import Tokenization
 
 /// Generation through a real in-process cluster (cache-manager with the real model,
@@ -41,10 +41,16 @@ struct GatewayTests {
         let cluster = try await GatewayTestCluster.shared()
         let reference = LocalReference.shared
         let expected = try reference.generate(
-            try reference.chatPrompt([ChatMessage(role: "user", content: Self.question)]), Self.localGreedy(maxTokens: 40))
+            try reference.chatPrompt([ChatMessage(role: "user", content: Self.question)]),
+            Self.localGreedy(maxTokens: 40))
         let messages = try await cluster.chat(
             .with {
-                $0.messages = [.with { $0.role = "user"; $0.content = Self.question }]
+                $0.messages = [
+                    .with {
+                        $0.role = "user"
+                        $0.content = Self.question
+                    }
+                ]
                 $0.sampling = Self.greedy(maxTokens: 40)
                 $0.requestID = "chat-1"
             })
@@ -55,14 +61,19 @@ struct GatewayTests {
         #expect(last.finishReason != .unspecified)
         #expect(messages.dropLast().allSatisfy { $0.finishReason == .unspecified && !$0.hasUsage })
         #expect(last.usage.completionTokens == UInt32(expected.ids.count))
-        #expect(last.usage.promptTokens == UInt32(try reference.chatPrompt([ChatMessage(role: "user", content: Self.question)]).count))
+        #expect(
+            last.usage.promptTokens
+                == UInt32(
+                    try reference.chatPrompt([ChatMessage(role: "user", content: Self.question)])
+                        .count))
         #expect(messages.allSatisfy { $0.requestID == "chat-1" })
     }
 
     @Test func greedyPromptEqualsLocalGeneration() async throws {
         let cluster = try await GatewayTestCluster.shared()
         let reference = LocalReference.shared
-        let expected = try reference.generate(reference.textPrompt(Self.text), Self.localGreedy(maxTokens: 24))
+        let expected = try reference.generate(
+            reference.textPrompt(Self.text), Self.localGreedy(maxTokens: 24))
         let messages = try await cluster.generate(
             .with {
                 $0.prompt = Self.text
@@ -71,7 +82,10 @@ struct GatewayTests {
             })
         #expect(Self.ids(messages) == expected.ids)
         #expect(Self.text(messages) == expected.text)
-        #expect(messages.allSatisfy { $0.topLogits.count == 3 && $0.topLogits[0].tokenID == $0.tokenIds[0] })
+        #expect(
+            messages.allSatisfy {
+                $0.topLogits.count == 3 && $0.topLogits[0].tokenID == $0.tokenIds[0]
+            })
         #expect(messages.last?.finishReason == .length)
         #expect(messages.last?.usage.completionTokens == 24)
     }
@@ -96,14 +110,17 @@ struct GatewayTests {
         #expect(first == second)
         let local = try reference.generate(
             reference.textPrompt(Self.text),
-            SamplingParameters(temperature: 1.0, topK: 40, topP: 0.95, minP: 0.05, seed: 1234, maxTokens: 20))
+            SamplingParameters(
+                temperature: 1.0, topK: 40, topP: 0.95, minP: 0.05, seed: 1234, maxTokens: 20))
         #expect(first == local.ids)
     }
 
     @Test func stopStringEndsTheTextBeforeIt() async throws {
         let cluster = try await GatewayTestCluster.shared()
         let reference = LocalReference.shared
-        let full = try reference.generate(reference.textPrompt(Self.text), Self.localGreedy(maxTokens: 24)).text
+        let full = try reference.generate(
+            reference.textPrompt(Self.text), Self.localGreedy(maxTokens: 24)
+        ).text
         // The second word of the reference output: the answer must end right before it.
         let words = full.split(separator: " ")
         try #require(words.count > 2)
@@ -124,7 +141,10 @@ struct GatewayTests {
         let messages = try await cluster.generate(
             .with {
                 $0.prompt = Self.text
-                $0.sampling = .with { $0.maxTokens = 3; $0.ignoreEos = true }
+                $0.sampling = .with {
+                    $0.maxTokens = 3
+                    $0.ignoreEos = true
+                }
             })
         #expect(messages.count == 3)
         #expect(messages.last?.finishReason == .length)
@@ -134,8 +154,17 @@ struct GatewayTests {
 
     @Test func badRequestsGetClearStatuses() async throws {
         let cluster = try await GatewayTestCluster.shared()
-        func chatCode(_ body: (inout Tessera_V1_ChatRequest) -> Void) async -> (RPCError.Code?, String) {
-            var request = Tessera_V1_ChatRequest.with { $0.messages = [.with { $0.role = "user"; $0.content = "hi" }] }
+        func chatCode(_ body: (inout Tessera_V1_ChatRequest) -> Void) async -> (
+            RPCError.Code?, String
+        ) {
+            var request = Tessera_V1_ChatRequest.with {
+                $0.messages = [
+                    .with {
+                        $0.role = "user"
+                        $0.content = "hi"
+                    }
+                ]
+            }
             body(&request)
             do {
                 _ = try await cluster.chat(request)
@@ -156,18 +185,28 @@ struct GatewayTests {
         #expect(await chatCode { $0.sampling.stop = [""] }.0 == .invalidArgument)
         let unknown = await chatCode { $0.model = "no-such-model" }
         #expect(unknown.0 == .notFound)
-        let long = await chatCode { $0.messages[0].content = String(repeating: "hello ", count: 9000) }
+        let long = await chatCode {
+            $0.messages[0].content = String(repeating: "hello ", count: 9000)
+        }
         #expect(long.0 == .invalidArgument)
         #expect(long.1.contains("context"))
         // Within the model's 8192 tokens but beyond the 2048 the scheduler reserved KV for.
-        let overReserve = await chatCode { $0.messages[0].content = String(repeating: "hello ", count: 3000) }
+        let overReserve = await chatCode {
+            $0.messages[0].content = String(repeating: "hello ", count: 3000)
+        }
         #expect(overReserve.0 == .invalidArgument)
         #expect(overReserve.1.contains("2048"))
         // Still serving afterwards.
-        let after = try await cluster.chat(.with {
-            $0.messages = [.with { $0.role = "user"; $0.content = "hi" }]
-            $0.sampling = Self.greedy(maxTokens: 2)
-        })
+        let after = try await cluster.chat(
+            .with {
+                $0.messages = [
+                    .with {
+                        $0.role = "user"
+                        $0.content = "hi"
+                    }
+                ]
+                $0.sampling = Self.greedy(maxTokens: 2)
+            })
         #expect(after.count <= 2 && !after.isEmpty)
     }
 
@@ -176,7 +215,8 @@ struct GatewayTests {
         let models = try await cluster.servedModels()
         #expect(models.map(\.name) == ["smollm2-135m"])
         #expect(models.first?.ready == true)
-        #expect(models.first?.contextLength == 2048)  // the model has 8192; the scheduler reserves 2048
+        // the model has 8192; the scheduler reserves 2048
+        #expect(models.first?.contextLength == 2048)
         #expect(models.first?.model.sha256.count == 64)
     }
 
@@ -186,7 +226,10 @@ struct GatewayTests {
             try await Tessera_V1_Gateway.Client(wrapping: client).generate(
                 .with {
                     $0.prompt = Self.text
-                    $0.sampling = .with { $0.maxTokens = 200; $0.ignoreEos = true }
+                    $0.sampling = .with {
+                        $0.maxTokens = 200
+                        $0.ignoreEos = true
+                    }
                 }
             ) { response in
                 var count = 0
@@ -203,7 +246,9 @@ struct GatewayTests {
             for worker in cluster.workers {
                 sessions += Int(
                     try await ServiceClient.with(worker.addresses.grpc) { client in
-                        try await Tessera_V1_InferenceWorker.Client(wrapping: client).getStatus(.init()).load.activeSessions
+                        try await Tessera_V1_InferenceWorker.Client(wrapping: client).getStatus(
+                            .init()
+                        ).load.activeSessions
                     })
             }
             return sessions == 0

@@ -1,12 +1,13 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRPCCore
 import Scheduler
 import ServiceKit
-import Testing
 import TesseraProto
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 @Suite struct HealthTests {
     @Test func schedulerReportsServingForServerAndService() async throws {
@@ -18,7 +19,8 @@ import TesseraProto
             #expect(try await eventually { await HealthProbe.isServing(client) })
             #expect(await HealthProbe.isServing(client, service: "tessera.v1.Scheduler"))
             let unknown = await rpcCode {
-                _ = try await Grpc_Health_V1_Health.Client(wrapping: client).check(.with { $0.service = "no.such.Service" })
+                _ = try await Grpc_Health_V1_Health.Client(wrapping: client).check(
+                    .with { $0.service = "no.such.Service" })
             }
             #expect(unknown == .notFound)
         }

@@ -37,9 +37,11 @@ import Testing
 
     @Test func measuredHopsReplaceTheConfiguredLinkAndGoWithTheirWorker() {
         let workers = [Self.worker("a", decodeGbps: 8), Self.worker("b", decodeGbps: 8)]
-        let configured = LinkModel(defaultLink: Link(latencySeconds: 0.0005, bytesPerSecond: 500_000_000))
+        let configured = LinkModel(
+            defaultLink: Link(latencySeconds: 0.0005, bytesPerSecond: 500_000_000))
         var observed = ObservedSpeeds()
-        let hops = (0..<8).map { _ in LinkTiming(toWorkerID: "b", roundTripSeconds: 0.004, bytes: 0) }
+        let hops = (0..<8).map { _ in LinkTiming(toWorkerID: "b", roundTripSeconds: 0.004, bytes: 0)
+        }
         observed.absorb(steps: [:], hops: ["a": hops], workers: workers)
         #expect(observed.links(over: configured).link(from: "a", to: "b").latencySeconds == 0.002)
         #expect(observed.links(over: configured).link(from: "b", to: "a") == configured.defaultLink)

@@ -2,8 +2,8 @@ import Foundation
 import GRPCCore
 import Scheduler
 import ServiceKit
-import Testing
 import TesseraProto
+import Testing
 
 @Suite struct RegistrationTests {
     @Test func workerRegistersWithMeasuredCapabilitiesAndSendsHeartbeats() async throws {
@@ -22,19 +22,24 @@ import TesseraProto
 
         // Heartbeats move the timestamp forward and carry the load.
         let before = first.lastHeartbeatUnixMs
-        #expect(try await eventually { try await listWorkers(address).first!.lastHeartbeatUnixMs > before })
+        #expect(
+            try await eventually {
+                try await listWorkers(address).first!.lastHeartbeatUnixMs > before
+            })
         #expect(try await listWorkers(address).first!.load.memoryUsedBytes > 0)
         await worker.shutdown()
         await scheduler.shutdown()
     }
 
     @Test func workerIsDroppedWhenHeartbeatsStop() async throws {
-        let scheduler = try await startScheduler(heartbeat: .milliseconds(100), expiry: .milliseconds(600))
+        let scheduler = try await startScheduler(
+            heartbeat: .milliseconds(100), expiry: .milliseconds(600))
         let address = scheduler.addresses.grpc
         let worker = try await startWorker(scheduler: address)
         #expect(try await eventually { try await listWorkers(address).count == 1 })
         await worker.shutdown()
-        #expect(try await eventually(timeout: .seconds(5)) { try await listWorkers(address).isEmpty })
+        #expect(
+            try await eventually(timeout: .seconds(5)) { try await listWorkers(address).isEmpty })
         await scheduler.shutdown()
     }
 
@@ -48,7 +53,8 @@ import TesseraProto
         #expect(try await eventually { try await listWorkers(address).count == 1 })
         await scheduler.shutdown()
         scheduler = try await startScheduler(heartbeat: .milliseconds(100), port: port)
-        #expect(try await eventually { try await listWorkers(address).map(\.workerID) == ["edge-b"] })
+        #expect(
+            try await eventually { try await listWorkers(address).map(\.workerID) == ["edge-b"] })
         await worker.shutdown()
         await scheduler.shutdown()
     }
@@ -62,13 +68,23 @@ import TesseraProto
                 $0.cpuCount = 2
             }
             let noPort = await rpcCode {
-                _ = try await api.registerWorker(.with { $0.address = "127.0.0.1"; $0.capabilities = capabilities })
+                _ = try await api.registerWorker(
+                    .with {
+                        $0.address = "127.0.0.1"
+                        $0.capabilities = capabilities
+                    })
             }
             let zeroMemory = await rpcCode {
-                _ = try await api.registerWorker(.with { $0.address = "127.0.0.1:9000"; $0.capabilities.cpuCount = 2 })
+                _ = try await api.registerWorker(
+                    .with {
+                        $0.address = "127.0.0.1:9000"
+                        $0.capabilities.cpuCount = 2
+                    })
             }
             let emptyID = await rpcCode { _ = try await api.heartbeat(.init()) }
-            let unknown = await rpcCode { _ = try await api.heartbeat(.with { $0.workerID = "nobody" }) }
+            let unknown = await rpcCode {
+                _ = try await api.heartbeat(.with { $0.workerID = "nobody" })
+            }
             let placement = await rpcCode { _ = try await api.getPlacement(.init()) }
             return (noPort, zeroMemory, emptyID, unknown, placement)
         }
@@ -76,7 +92,8 @@ import TesseraProto
         #expect(result.1 == .invalidArgument)
         #expect(result.2 == .invalidArgument)
         #expect(result.3 == .notFound)
-        #expect(result.4 == .unavailable)  // no model manifest: the scheduler has no cache-manager here
+        // no model manifest: the scheduler has no cache-manager here
+        #expect(result.4 == .unavailable)
         await scheduler.shutdown()
     }
 

@@ -1,7 +1,7 @@
 import Placement
 import ServiceKit
-import Testing
 import TesseraProto
+import Testing
 
 @testable import Scheduler
 
@@ -9,21 +9,33 @@ import TesseraProto
 /// pipelines, routing picks the least-loaded ready pipeline, and old pipelines drain.
 @Suite struct SchedulerRoutingTests {
     static let model = ModelProfile(
-        layers: Array(repeating: LayerCost(weightBytes: 3_000_000, flopsPerToken: 6e6, kvBytesPerToken: 768), count: 30),
-        embedding: StageExtra(weightBytes: 30_000_000, bytesReadPerToken: 600), outputHead: StageExtra(weightBytes: 30_000_000),
-        tiedEmbeddingBytes: 0, activationBytesPerToken: 2304, ingressBytesPerToken: 4, egressBytesPerToken: 4)
+        layers: Array(
+            repeating: LayerCost(weightBytes: 3_000_000, flopsPerToken: 6e6, kvBytesPerToken: 768),
+            count: 30),
+        embedding: StageExtra(weightBytes: 30_000_000, bytesReadPerToken: 600),
+        outputHead: StageExtra(weightBytes: 30_000_000),
+        tiedEmbeddingBytes: 0, activationBytesPerToken: 2304, ingressBytesPerToken: 4,
+        egressBytesPerToken: 4)
 
     static func workers(_ ids: [String], memory: Int = 4 << 30) -> [WorkerProfile] {
-        ids.map { WorkerProfile(id: $0, memoryBudgetBytes: memory, speed: WorkerSpeed(bytesPerSecond: 10e9)) }
+        ids.map {
+            WorkerProfile(
+                id: $0, memoryBudgetBytes: memory, speed: WorkerSpeed(bytesPerSecond: 10e9))
+        }
     }
 
     static func addresses(_ ids: [String]) -> [String: ListenAddress] {
-        Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, ListenAddress(host: "127.0.0.1", port: 7410 + $0)) })
+        Dictionary(
+            uniqueKeysWithValues: ids.enumerated().map {
+                ($1, ListenAddress(host: "127.0.0.1", port: 7410 + $0))
+            })
     }
 
     func readyAll(_ live: LivePipelines) async {
         for (pipeline, index, _) in await live.claimDeployments() {
-            await live.deployed(pipelineID: pipeline, index: index, shard: ShardReference(sha256: "s-\(pipeline)-\(index)"))
+            await live.deployed(
+                pipelineID: pipeline, index: index,
+                shard: ShardReference(sha256: "s-\(pipeline)-\(index)"))
         }
     }
 
@@ -65,7 +77,10 @@ import TesseraProto
         let afterInstall = await live.pipelines
         #expect(afterInstall.contains { $0.id == held.id && $0.draining })
         // w2's pipeline was identical, so it stays ready; w3's is new and must load first.
-        #expect(afterInstall.filter { !$0.draining && $0.isReady }.map { $0.stages[0].workerID } == ["w2"])
+        #expect(
+            afterInstall.filter { !$0.draining && $0.isReady }.map { $0.stages[0].workerID } == [
+                "w2"
+            ])
         let (next, nextLease) = try await live.acquire(avoiding: [], expectedTokens: 10)
         #expect(next.stages[0].workerID == "w2")
         // The drained pipeline's shard stays wanted on w1 while its lease lives.
@@ -81,23 +96,31 @@ import TesseraProto
         // shard then sits on the worker and must be unloaded for the new plan to fit.
         let live = LivePipelines()
         let tight = Self.workers(["w1", "w2"], memory: 100_000_000)
-        let first = try Placement.solve(model: Self.model, workers: tight, options: PlacementOptions(contextLength: 512))
+        let first = try Placement.solve(
+            model: Self.model, workers: tight, options: PlacementOptions(contextLength: 512))
         await live.install(first, addresses: Self.addresses(["w1", "w2"]))
         let claimed = await live.claimDeployments()
         #expect(claimed.count == 2)
         var faster = tight
         faster[1].speed = WorkerSpeed(bytesPerSecond: 40e9)
-        let second = try Placement.solve(model: Self.model, workers: faster, options: PlacementOptions(contextLength: 512))
+        let second = try Placement.solve(
+            model: Self.model, workers: faster, options: PlacementOptions(contextLength: 512))
         #expect(second.primary.stages.map(\.layers) != first.primary.stages.map(\.layers))
         await live.install(second, addresses: Self.addresses(["w1", "w2"]))
         for (pipeline, index, _) in claimed {  // the old loads complete after the re-plan
-            await live.deployed(pipelineID: pipeline, index: index, shard: ShardReference(sha256: "old-\(index)"))
+            await live.deployed(
+                pipelineID: pipeline, index: index, shard: ShardReference(sha256: "old-\(index)"))
         }
         let wanted = await live.wantedLayers()
-        for stage in first.primary.stages where !second.primary.stages.contains(where: { $0.workerID == stage.workerID && $0.layers == stage.layers }) {
+        for stage in first.primary.stages
+        where !second.primary.stages.contains(where: {
+            $0.workerID == stage.workerID && $0.layers == stage.layers
+        }) {
             #expect(wanted[stage.workerID]?.contains(stage.layers) != true)
         }
-        for stage in second.primary.stages { #expect(wanted[stage.workerID]?.contains(stage.layers) == true) }
+        for stage in second.primary.stages {
+            #expect(wanted[stage.workerID]?.contains(stage.layers) == true)
+        }
     }
 
     @Test func memoryLimitsSplitTheModelIntoStages() async throws {
@@ -111,19 +134,27 @@ import TesseraProto
         #expect(pipeline.stages.count >= 3)
         #expect(pipeline.stages.first!.layers.lowerBound == 0)
         #expect(pipeline.stages.last!.layers.upperBound == 30)
-        for (a, b) in zip(pipeline.stages, pipeline.stages.dropFirst()) { #expect(a.layers.upperBound == b.layers.lowerBound) }
+        for (a, b) in zip(pipeline.stages, pipeline.stages.dropFirst()) {
+            #expect(a.layers.upperBound == b.layers.lowerBound)
+        }
     }
 
     @Test func placementCountsTheInstalledPlans() async throws {
         let live = LivePipelines()
         let model = OneShot<ServedModel>()
-        model.set(ServedModel(reference: ModelReference(name: "m", sha256: String(repeating: "a", count: 64)), profile: Self.model))
-        let routing = Routing(registry: WorkerRegistry(expiry: .seconds(6)), pipelines: live, model: model, logger: quietLogger)
+        model.set(
+            ServedModel(
+                reference: ModelReference(name: "m", sha256: String(repeating: "a", count: 64)),
+                profile: Self.model))
+        let routing = Routing(
+            registry: WorkerRegistry(expiry: .seconds(6)), pipelines: live, model: model,
+            logger: quietLogger)
         #expect(try await routing.placement(.init()).planGeneration == 0)
         let plan = try Placement.solve(model: Self.model, workers: Self.workers(["w1"]))
         await live.install(plan, addresses: Self.addresses(["w1"]))
         #expect(try await routing.placement(.init()).planGeneration == 1)
-        await live.install(plan, addresses: Self.addresses(["w1"]))  // the same layout again still counts
+        // the same layout again still counts
+        await live.install(plan, addresses: Self.addresses(["w1"]))
         let placement = try await routing.placement(.with { $0.model = "m" })
         #expect(placement.planGeneration == 2)
         #expect(placement.pipelines.map(\.stages.count) == [1])

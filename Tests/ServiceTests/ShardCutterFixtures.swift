@@ -7,7 +7,9 @@ import Integrity
 enum ShardCutterFixtures {
     struct Missing: Error, CustomStringConvertible {
         let path: String
-        var description: String { "test model not found at \(path); run scripts/fetch-model to download it" }
+        var description: String {
+            "test model not found at \(path); run scripts/fetch-model to download it"
+        }
     }
 
     struct Unexpected: Error {}
@@ -16,7 +18,9 @@ enum ShardCutterFixtures {
     static let modelSHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
     private static let shared = Result { () throws -> GGUFFile in
-        guard FileManager.default.fileExists(atPath: modelPath) else { throw Missing(path: modelPath) }
+        guard FileManager.default.fileExists(atPath: modelPath) else {
+            throw Missing(path: modelPath)
+        }
         return try GGUFFile(path: modelPath)
     }
 
@@ -38,10 +42,12 @@ enum ShardCutterFixtures {
     static func logits(_ stages: [TransformerStage]) throws -> [[Float]] {
         let sessions = try stages.map { try $0.makeSession(contextLength: 32) }
         func step(_ tokens: [Int32], all: Bool) throws -> [Float] {
-            var output = try stages[0].forward(.tokens(tokens), session: sessions[0], allLogits: all)
+            var output = try stages[0].forward(
+                .tokens(tokens), session: sessions[0], allLogits: all)
             for index in 1..<stages.count {
                 guard case .hidden(let values, let count) = output else { throw Unexpected() }
-                output = try stages[index].forward(.hidden(values, count: count), session: sessions[index], allLogits: all)
+                output = try stages[index].forward(
+                    .hidden(values, count: count), session: sessions[index], allLogits: all)
             }
             guard case .logits(let logits, _) = output else { throw Unexpected() }
             return logits

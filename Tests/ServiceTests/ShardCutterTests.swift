@@ -21,8 +21,11 @@ import Tokenization
         for range in [0..<10, 10..<20, 20..<30] {
             let path = "\(directory)/\(range.lowerBound)-\(range.upperBound).gguf"
             let started = ContinuousClock.now
-            let info = try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: range, to: path)
-            print("ShardCutter: [\(range.lowerBound), \(range.upperBound)) \(info.sizeBytes) bytes in \(started.duration(to: .now))")
+            let info = try ShardCutter.cut(
+                model: model, modelSHA256: F.modelSHA256, layers: range, to: path)
+            print(
+                "ShardCutter: [\(range.lowerBound), \(range.upperBound)) \(info.sizeBytes) bytes in \(started.duration(to: .now))"
+            )
             #expect(info.sha256 == (try FileDigest.sha256Hex(ofFile: path)))
             #expect(info.layers == range)
             let shard = try GGUFFile(path: path)
@@ -37,8 +40,10 @@ import Tokenization
 
         // Original names; the embedding with the first range, the tied output with the last.
         let names = shards.map { Set($0.tensors.map(\.name)) }
-        #expect(names[0].contains("token_embd.weight") && names[0].contains("blk.9.ffn_down.weight"))
-        #expect(!names[0].contains("blk.10.attn_q.weight") && !names[0].contains("output_norm.weight"))
+        #expect(
+            names[0].contains("token_embd.weight") && names[0].contains("blk.9.ffn_down.weight"))
+        #expect(
+            !names[0].contains("blk.10.attn_q.weight") && !names[0].contains("output_norm.weight"))
         #expect(names[1].count == 90 && !names[1].contains("token_embd.weight"))
         #expect(names[2].contains("token_embd.weight") && names[2].contains("output_norm.weight"))
         #expect(model.tensor(named: "output.weight") == nil)  // SmolLM2 ties its output
@@ -61,7 +66,9 @@ import Tokenization
         _ = try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: 10..<20, to: path)
         let shard = try GGUFFile(path: path)
         #expect(Array(shard.metadataKeys.prefix(model.metadataKeys.count)) == model.metadataKeys)
-        for key in model.metadataKeys { #expect(shard.metadata[key] == model.metadata[key], "\(key)") }
+        for key in model.metadataKeys {
+            #expect(shard.metadata[key] == model.metadata[key], "\(key)")
+        }
         #expect(shard.metadata[ShardCutter.firstLayerKey] == .uint32(10))
         #expect(shard.metadata[ShardCutter.lastLayerKey] == .uint32(20))
         #expect(shard.metadata[ShardCutter.modelSHA256Key] == .string(F.modelSHA256))
@@ -72,17 +79,24 @@ import Tokenization
         let model = try F.model()
         let directory = try F.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: 20..<30, to: directory + "/a.gguf")
-        let second = try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: 20..<30, to: directory + "/b.gguf")
+        let first = try ShardCutter.cut(
+            model: model, modelSHA256: F.modelSHA256, layers: 20..<30, to: directory + "/a.gguf")
+        let second = try ShardCutter.cut(
+            model: model, modelSHA256: F.modelSHA256, layers: 20..<30, to: directory + "/b.gguf")
         #expect(first == second)
         #expect(first.hasOutput && !first.hasEmbedding)
         // Overwriting in place gives the same file again; no temporary files stay behind.
-        let again = try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: 20..<30, to: directory + "/a.gguf")
+        let again = try ShardCutter.cut(
+            model: model, modelSHA256: F.modelSHA256, layers: 20..<30, to: directory + "/a.gguf")
         #expect(again == first)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["a.gguf", "b.gguf"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
+                "a.gguf", "b.gguf",
+            ])
         // The model hash is part of the shard, so another model's shard differs.
         let other = String(repeating: "0", count: 64)
-        let foreign = try ShardCutter.cut(model: model, modelSHA256: other, layers: 20..<30, to: directory + "/c.gguf")
+        let foreign = try ShardCutter.cut(
+            model: model, modelSHA256: other, layers: 20..<30, to: directory + "/c.gguf")
         #expect(foreign.sha256 != first.sha256)
     }
 
@@ -91,19 +105,24 @@ import Tokenization
         let directory = try F.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/vocab.gguf"
-        let info = try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: 0..<0, to: path)
+        let info = try ShardCutter.cut(
+            model: model, modelSHA256: F.modelSHA256, layers: 0..<0, to: path)
         #expect(!info.hasEmbedding && !info.hasOutput)
         let shard = try GGUFFile(path: path)
         #expect(shard.tensors.isEmpty)
         #expect(info.sizeBytes < 4 << 20)  // the tokenizer metadata, no weights
         let tokenizerKeys = model.metadataKeys.filter { $0.hasPrefix("tokenizer.") }
-        #expect(tokenizerKeys.contains("tokenizer.ggml.tokens") && tokenizerKeys.contains("tokenizer.chat_template"))
+        #expect(
+            tokenizerKeys.contains("tokenizer.ggml.tokens")
+                && tokenizerKeys.contains("tokenizer.chat_template"))
         for key in tokenizerKeys { #expect(shard.metadata[key] == model.metadata[key], "\(key)") }
         // The gateway builds its tokenizer from it: same ids as from the model.
         let fromShard = try Tokenizer(gguf: shard)
         let fromModel = try Tokenizer(gguf: model)
         let text = "The capital of France is Paris. <|im_start|>"
-        #expect(fromShard.encode(text, parseSpecial: true) == fromModel.encode(text, parseSpecial: true))
+        #expect(
+            fromShard.encode(text, parseSpecial: true) == fromModel.encode(text, parseSpecial: true)
+        )
     }
 
     /// The layout matches an independent build of the same content with `GGUFWriter`.
@@ -114,7 +133,8 @@ import Tokenization
         let model = try GGUFFile(bytes: try F.tinyModel(alignment: alignment))
         for range in [0..<1, 1..<2, 0..<2, 0..<0] {
             let path = "\(directory)/\(range.lowerBound)-\(range.upperBound).gguf"
-            let info = try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: range, to: path)
+            let info = try ShardCutter.cut(
+                model: model, modelSHA256: F.modelSHA256, layers: range, to: path)
             var reference = GGUFWriter(alignment: alignment)
             for key in model.metadataKeys { reference.set(key, model.metadata[key]!) }
             reference.set("tessera.shard.first_layer", .uint32(UInt32(range.lowerBound)))
@@ -123,15 +143,19 @@ import Tokenization
             let names = try ShardCutter.tensorNames(model: model, layers: range)
             for tensor in model.tensors where names.contains(tensor.name) {
                 try reference.addTensor(
-                    name: tensor.name, dimensions: tensor.dimensions, type: tensor.type, copying: model.bytes(of: tensor))
+                    name: tensor.name, dimensions: tensor.dimensions, type: tensor.type,
+                    copying: model.bytes(of: tensor))
             }
             let written = try Data(contentsOf: URL(fileURLWithPath: path))
             #expect(Array(written) == (try reference.encoded()), "range \(range)")
             #expect(info.sha256 == FileDigest.sha256Hex(of: written))
         }
         // Tied output: the last range alone carries token_embd for the projection.
-        #expect(try ShardCutter.tensorNames(model: model, layers: 1..<2).first == "token_embd.weight")
-        #expect(try !ShardCutter.tensorNames(model: model, layers: 0..<1).contains("output_norm.weight"))
+        #expect(
+            try ShardCutter.tensorNames(model: model, layers: 1..<2).first == "token_embd.weight")
+        #expect(
+            try !ShardCutter.tensorNames(model: model, layers: 0..<1).contains("output_norm.weight")
+        )
     }
 
     @Test func badRangesAndMissingTensorsAreNamed() throws {
@@ -139,7 +163,8 @@ import Tokenization
         let directory = try F.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/bad.gguf"
-        #expect(throws: ShardCutter.CutError.rangeOutsideModel(first: 25, last: 31, layerCount: 30)) {
+        #expect(throws: ShardCutter.CutError.rangeOutsideModel(first: 25, last: 31, layerCount: 30))
+        {
             try ShardCutter.cut(model: model, modelSHA256: F.modelSHA256, layers: 25..<31, to: path)
         }
         #expect(throws: ShardCutter.CutError.emptyRange(first: 5)) {
@@ -152,14 +177,17 @@ import Tokenization
         #expect(throws: ShardCutter.CutError.missingTensor(name: "blk.1.ffn_up.weight")) {
             try ShardCutter.cut(model: tiny, modelSHA256: F.modelSHA256, layers: 0..<2, to: path)
         }
-        _ = try ShardCutter.cut(model: tiny, modelSHA256: F.modelSHA256, layers: 0..<1, to: path)  // block 0 is whole
+        // block 0 is whole
+        _ = try ShardCutter.cut(model: tiny, modelSHA256: F.modelSHA256, layers: 0..<1, to: path)
         let noNorm = try GGUFFile(bytes: try F.tinyModel(dropping: "output_norm.weight"))
         #expect(throws: ShardCutter.CutError.missingTensor(name: "output_norm.weight")) {
             try ShardCutter.cut(model: noNorm, modelSHA256: F.modelSHA256, layers: 1..<2, to: path)
         }
         // A directory that does not exist: a write error naming the path, nothing left behind.
         #expect {
-            try ShardCutter.cut(model: tiny, modelSHA256: F.modelSHA256, layers: 0..<1, to: directory + "/no/such/x.gguf")
+            try ShardCutter.cut(
+                model: tiny, modelSHA256: F.modelSHA256, layers: 0..<1,
+                to: directory + "/no/such/x.gguf")
         } throws: { error in
             "\(error)".contains("cannot write shard") && "\(error)".contains("/no/such/")
         }

@@ -1,12 +1,11 @@
 import Foundation
 import GRPCCore
+import InferenceWorker
 import Logging
+import Scheduler
 import ServiceKit
 import Synchronization
 import TesseraProto
-
-import InferenceWorker
-import Scheduler
 
 /// Services in tests log nowhere and bind free ports on 127.0.0.1.
 let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
@@ -64,7 +63,9 @@ func freePort() throws -> Int {
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, length) == 0 && getsockname(socketFD, $0, &length) == 0 }
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(socketFD, $0, length) == 0 && getsockname(socketFD, $0, &length) == 0
+        }
     }
     guard bound else { throw POSIXError(.EADDRINUSE) }
     return Int(UInt16(bigEndian: address.sin_port))
@@ -116,7 +117,8 @@ final class LogRecorder: Sendable {
 
         func log(event: LogEvent) {
             let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            recorder.record(Entry(message: event.message.description, metadata: all.mapValues { "\($0)" }))
+            recorder.record(
+                Entry(message: event.message.description, metadata: all.mapValues { "\($0)" }))
         }
     }
 }

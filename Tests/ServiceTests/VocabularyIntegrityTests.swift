@@ -1,5 +1,5 @@
-import Testing
 import TesseraProto
+import Testing
 
 @testable import Gateway
 

@@ -3,8 +3,8 @@ import GRPCCore
 import ModelStore
 import ServiceKit
 import Synchronization
-import Testing
 import TesseraProto
+import Testing
 
 /// A stage that goes away mid-stream fails the stream with UNAVAILABLE and names itself in
 /// `tessera-failed-worker`, so the gateway knows whom to report and avoid.
@@ -15,7 +15,10 @@ import TesseraProto
         let prompt = try WorkerFixtures.prompt("plain-story")
         let stopped = Mutex<Task<Void, Never>?>(nil)
 
-        let outcome = await ForwardDriver.run(pipeline.entry, open: pipeline.open(), first: ForwardDriver.step(0, position: 0, tokens: prompt)) {
+        let outcome = await ForwardDriver.run(
+            pipeline.entry, open: pipeline.open(),
+            first: ForwardDriver.step(0, position: 0, tokens: prompt)
+        ) {
             responses in
             let count = responses.count
             if count == 4 {
@@ -25,7 +28,8 @@ import TesseraProto
                 try? await Task.sleep(for: .milliseconds(300))
             }
             guard count < 24, let last = responses.last else { return nil }
-            return ForwardDriver.step(UInt64(count), position: prompt.count + count - 1, tokens: [last.token])
+            return ForwardDriver.step(
+                UInt64(count), position: prompt.count + count - 1, tokens: [last.token])
         }
         #expect(outcome.responses.count >= 4 && outcome.responses.count < 24)
         #expect(outcome.error?.code == .unavailable)
@@ -33,13 +37,16 @@ import TesseraProto
         await stopped.withLock { $0 }?.value
 
         // With the middle worker gone, a new stream through it fails the same way at once.
-        let again = await ForwardDriver.run(pipeline.entry, open: pipeline.open(), first: ForwardDriver.step(0, position: 0, tokens: prompt))
+        let again = await ForwardDriver.run(
+            pipeline.entry, open: pipeline.open(),
+            first: ForwardDriver.step(0, position: 0, tokens: prompt))
         #expect(again.error?.code == .unavailable)
         #expect(again.failedWorker == "w1")
 
         // The surviving stages freed their sessions.
         for stage in [pipeline.stages[0], pipeline.stages[2]] {
-            #expect(try await eventually { try await stage.worker.status().load.activeSessions == 0 })
+            #expect(
+                try await eventually { try await stage.worker.status().load.activeSessions == 0 })
         }
         await pipeline.stages[0].worker.service.shutdown()
         await pipeline.stages[2].worker.service.shutdown()
@@ -49,12 +56,16 @@ import TesseraProto
         let pipeline = try await WorkerForwardTests.threeWorkerPipeline()
         let last = pipeline.stages[2].worker
         let prompt = try WorkerFixtures.prompt("plain-story")
-        let outcome = await ForwardDriver.run(pipeline.entry, open: pipeline.open(), first: ForwardDriver.step(0, position: 0, tokens: prompt)) {
+        let outcome = await ForwardDriver.run(
+            pipeline.entry, open: pipeline.open(),
+            first: ForwardDriver.step(0, position: 0, tokens: prompt)
+        ) {
             responses in
             if responses.count == 2 { await last.service.shutdown() }
             guard responses.count < 24, let previous = responses.last else { return nil }
             return ForwardDriver.step(
-                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [previous.token])
+                UInt64(responses.count), position: prompt.count + responses.count - 1,
+                tokens: [previous.token])
         }
         #expect(outcome.error?.code == .unavailable)
         #expect(outcome.failedWorker == "w2")  // not w1, which only relayed the failure
@@ -67,20 +78,30 @@ import TesseraProto
     @Test func killingTheMiddleWorkerProcessFailsTheStreamNamingIt() async throws {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("inference-worker").path
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the inference-worker product first")
-        let head = try WorkerFixtures.shard(0..<10), middle = try WorkerFixtures.shard(10..<20), tail = try WorkerFixtures.shard(20..<30)
+        try #require(
+            FileManager.default.isExecutableFile(atPath: binary),
+            "build the inference-worker product first")
+        let head = try WorkerFixtures.shard(0..<10)
+        let middle = try WorkerFixtures.shard(10..<20)
+        let tail = try WorkerFixtures.shard(20..<30)
         let first = try await ShardWorker.start(id: "w0", shards: [head])
         let last = try await ShardWorker.start(id: "w2", shards: [tail])
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-worker-proc-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try FileManager.default.linkItem(atPath: WorkerFixtures.path(of: middle), toPath: "\(directory)/\(middle.sha256).gguf")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tessera-worker-proc-\(UUID().uuidString.prefix(8))"
+        ).path
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.linkItem(
+            atPath: WorkerFixtures.path(of: middle), toPath: "\(directory)/\(middle.sha256).gguf")
         let port = try freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
-            "--port", "\(port)", "--http-port", "\(try freePort())", "--threads", "1", "--memory-mb", "1024",
-            "--worker-id", "w1", "--shard-dir", directory, "--scheduler", "127.0.0.1:\(try freePort())", "--log-level", "critical",
+            "--port", "\(port)", "--http-port", "\(try freePort())", "--threads", "1",
+            "--memory-mb", "1024",
+            "--worker-id", "w1", "--shard-dir", directory, "--scheduler",
+            "127.0.0.1:\(try freePort())", "--log-level", "critical",
         ]
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
@@ -104,14 +125,19 @@ import TesseraProto
         let prompt = try WorkerFixtures.prompt("plain-story")
         let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: 6).tokens
         let pid = process.processIdentifier
-        let outcome = await ForwardDriver.run(first.service.addresses.grpc, open: open, first: ForwardDriver.step(0, position: 0, tokens: prompt)) {
+        let outcome = await ForwardDriver.run(
+            first.service.addresses.grpc, open: open,
+            first: ForwardDriver.step(0, position: 0, tokens: prompt)
+        ) {
             responses in
             if responses.count == 6 { kill(pid, SIGKILL) }
             guard responses.count < 24, let previous = responses.last else { return nil }
             return ForwardDriver.step(
-                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [previous.token])
+                UInt64(responses.count), position: prompt.count + responses.count - 1,
+                tokens: [previous.token])
         }
-        #expect(outcome.tokens.prefix(6) == reference.prefix(6))  // the process computed correctly before it died
+        // the process computed correctly before it died
+        #expect(outcome.tokens.prefix(6) == reference.prefix(6))
         #expect(outcome.responses.count == 6)
         #expect(outcome.error?.code == .unavailable)
         #expect(outcome.failedWorker == "w1")

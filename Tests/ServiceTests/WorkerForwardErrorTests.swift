@@ -2,8 +2,8 @@ import Foundation
 import GRPCCore
 import ModelStore
 import ServiceKit
-import Testing
 import TesseraProto
+import Testing
 
 /// Bad input to the forward stream gets a status naming the problem, never a hang or crash.
 @Suite(.serialized) struct WorkerForwardErrorTests {
@@ -11,7 +11,8 @@ import TesseraProto
 
     /// A two-worker pipeline [0,15) → [15,30).
     static func pipeline(memory: UInt64 = 1 << 30) async throws -> TestPipeline {
-        let head = try WorkerFixtures.shard(0..<15), tail = try WorkerFixtures.shard(15..<30)
+        let head = try WorkerFixtures.shard(0..<15)
+        let tail = try WorkerFixtures.shard(15..<30)
         return TestPipeline(stages: [
             (try await ShardWorker.start(id: "head", shards: [head], memory: memory), head),
             (try await ShardWorker.start(id: "tail", shards: [tail], memory: memory), tail),
@@ -48,7 +49,8 @@ import TesseraProto
             $0.shape = [UInt32(Self.prompt.count), 100]
             $0.data = Data(count: Self.prompt.count * 100 * 4)
         }
-        let badWidth = await ForwardDriver.run(tailWorker.service.addresses.grpc, open: tailOpen, first: wide)
+        let badWidth = await ForwardDriver.run(
+            tailWorker.service.addresses.grpc, open: tailOpen, first: wide)
         #expect(badWidth.error?.code == .invalidArgument)
         #expect(badWidth.error?.message.contains("width 100") == true)
 
@@ -59,11 +61,13 @@ import TesseraProto
             $0.shape = [UInt32(Self.prompt.count), 576]
             $0.data = Data(count: 10)
         }
-        let shortData = await ForwardDriver.run(tailWorker.service.addresses.grpc, open: tailOpen, first: short)
+        let shortData = await ForwardDriver.run(
+            tailWorker.service.addresses.grpc, open: tailOpen, first: short)
         #expect(shortData.error?.code == .invalidArgument)
 
         // The last stage needs hidden states, the first one must not get any.
-        let tokensToTail = await ForwardDriver.run(tailWorker.service.addresses.grpc, open: tailOpen, first: step0)
+        let tokensToTail = await ForwardDriver.run(
+            tailWorker.service.addresses.grpc, open: tailOpen, first: step0)
         #expect(tokensToTail.error?.code == .invalidArgument)
 
         // A position gap after a good first step.
@@ -75,21 +79,30 @@ import TesseraProto
         #expect(gap.error?.message.contains("position") == true)
 
         // Past the context (capped per session), and a token outside the vocabulary.
-        let overflow = await ForwardDriver.run(entry, open: pipeline.open(contextLength: 3), first: step0)
+        let overflow = await ForwardDriver.run(
+            entry, open: pipeline.open(contextLength: 3), first: step0)
         #expect(overflow.error?.code == .outOfRange)
-        let badToken = await ForwardDriver.run(entry, open: pipeline.open(), first: ForwardDriver.step(0, position: 0, tokens: [49_152]))
+        let badToken = await ForwardDriver.run(
+            entry, open: pipeline.open(),
+            first: ForwardDriver.step(0, position: 0, tokens: [49_152]))
         #expect(badToken.error?.code == .invalidArgument)
 
         // A stage that does not end the model needs a downstream; bad sampling values.
         var noDownstream = pipeline.open()
         noDownstream.downstream = []
-        #expect(await ForwardDriver.run(entry, open: noDownstream, first: step0).error?.code == .invalidArgument)
+        #expect(
+            await ForwardDriver.run(entry, open: noDownstream, first: step0).error?.code
+                == .invalidArgument)
         var badSampling = pipeline.open()
         badSampling.sampling.temperature = -1
-        #expect(await ForwardDriver.run(entry, open: badSampling, first: step0).error?.code == .invalidArgument)
+        #expect(
+            await ForwardDriver.run(entry, open: badSampling, first: step0).error?.code
+                == .invalidArgument)
         var wrongLayers = pipeline.open()
         wrongLayers.layers = WorkerFixtures.range(0..<10)
-        #expect(await ForwardDriver.run(entry, open: wrongLayers, first: step0).error?.code == .invalidArgument)
+        #expect(
+            await ForwardDriver.run(entry, open: wrongLayers, first: step0).error?.code
+                == .invalidArgument)
 
         // The next stage refusing its open comes back with its code and its worker's name.
         var badHop = pipeline.open()
@@ -99,7 +112,9 @@ import TesseraProto
         #expect(refused.failedWorker == "tail")
 
         // Nothing leaked: every session above is gone.
-        for stage in pipeline.stages { #expect(try await stage.worker.status().load.activeSessions == 0) }
+        for stage in pipeline.stages {
+            #expect(try await stage.worker.status().load.activeSessions == 0)
+        }
         await Self.stop(pipeline)
     }
 
@@ -107,7 +122,8 @@ import TesseraProto
         let tail = try WorkerFixtures.shard(15..<30)
         // Room for the shard and one 2048-token KV cache of 15 layers (2 x 15 x 2048 x 192 x 2 bytes = 22.5 MiB).
         let kv: UInt64 = 2 * 15 * 2048 * 192 * 2
-        let worker = try await ShardWorker.start(id: "small", shards: [tail], memory: UInt64(tail.sizeBytes) + kv + kv / 2)
+        let worker = try await ShardWorker.start(
+            id: "small", shards: [tail], memory: UInt64(tail.sizeBytes) + kv + kv / 2)
         let pipeline = TestPipeline(stages: [(worker, tail)])
         let hidden = Tessera_V1_Tensor.with {
             $0.dtype = .f32
@@ -120,20 +136,24 @@ import TesseraProto
         // While one session holds its cache, a second one does not fit.
         let (release, releaseSink) = AsyncStream<Void>.makeStream()
         let holder = Task {
-            await ForwardDriver.run(worker.service.addresses.grpc, open: pipeline.open(contextLength: 2048), first: step) { _ in
+            await ForwardDriver.run(
+                worker.service.addresses.grpc, open: pipeline.open(contextLength: 2048), first: step
+            ) { _ in
                 for await _ in release {}
                 return nil
             }
         }
         #expect(try await eventually { try await worker.status().load.activeSessions == 1 })
-        let second = await ForwardDriver.run(worker.service.addresses.grpc, open: pipeline.open(contextLength: 2048), first: step)
+        let second = await ForwardDriver.run(
+            worker.service.addresses.grpc, open: pipeline.open(contextLength: 2048), first: step)
         #expect(second.error?.code == .resourceExhausted)
         #expect(second.error?.message.contains("memory budget") == true)
 
         releaseSink.finish()
         #expect(await holder.value.error == nil)
         #expect(try await eventually { try await worker.status().load.activeSessions == 0 })
-        let third = await ForwardDriver.run(worker.service.addresses.grpc, open: pipeline.open(contextLength: 2048), first: step)
+        let third = await ForwardDriver.run(
+            worker.service.addresses.grpc, open: pipeline.open(contextLength: 2048), first: step)
         #expect(third.error == nil && third.responses.count == 1)
         await worker.service.shutdown()
     }
@@ -141,35 +161,47 @@ import TesseraProto
     @Test func cancelledStreamsEndTheirSessionsAtEveryStage() async throws {
         let pipeline = try await Self.pipeline()
         let task = Task {
-            await ForwardDriver.run(pipeline.entry, open: pipeline.open(), first: ForwardDriver.step(0, position: 0, tokens: Self.prompt)) { _ in
+            await ForwardDriver.run(
+                pipeline.entry, open: pipeline.open(),
+                first: ForwardDriver.step(0, position: 0, tokens: Self.prompt)
+            ) { _ in
                 try? await Task.sleep(for: .seconds(60))  // hold the stream open until cancelled
                 return nil
             }
         }
         for stage in pipeline.stages {
-            #expect(try await eventually { try await stage.worker.status().load.activeSessions == 1 })
+            #expect(
+                try await eventually { try await stage.worker.status().load.activeSessions == 1 })
         }
         task.cancel()
         _ = await task.value
         for stage in pipeline.stages {
-            #expect(try await eventually { try await stage.worker.status().load.activeSessions == 0 })
+            #expect(
+                try await eventually { try await stage.worker.status().load.activeSessions == 0 })
         }
         await Self.stop(pipeline)
     }
 
     @Test func aSessionWhoseCallerFallsSilentIsEndedAndFreed() async throws {
         let shard = try WorkerFixtures.shard(0..<30)
-        let worker = try await ShardWorker.start(id: "idle", shards: [shard], sessionIdleTimeout: .seconds(1))
+        let worker = try await ShardWorker.start(
+            id: "idle", shards: [shard], sessionIdleTimeout: .seconds(1))
         let pipeline = TestPipeline(stages: [(worker, shard)])
         let silent = Task {
-            await ForwardDriver.run(pipeline.entry, open: pipeline.open(), first: ForwardDriver.step(0, position: 0, tokens: Self.prompt)) { _ in
+            await ForwardDriver.run(
+                pipeline.entry, open: pipeline.open(),
+                first: ForwardDriver.step(0, position: 0, tokens: Self.prompt)
+            ) { _ in
                 try? await Task.sleep(for: .seconds(60))  // the caller goes quiet without closing
                 return nil
             }
         }
         #expect(try await eventually { try await worker.status().load.activeSessions == 1 })
         // Well before the caller would have closed: the worker ended the session itself.
-        #expect(try await eventually(timeout: .seconds(20)) { try await worker.status().load.activeSessions == 0 })
+        #expect(
+            try await eventually(timeout: .seconds(20)) {
+                try await worker.status().load.activeSessions == 0
+            })
         silent.cancel()
         _ = await silent.value
         await worker.service.shutdown()

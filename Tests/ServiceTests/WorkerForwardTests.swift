@@ -3,8 +3,8 @@ import GRPCCore
 import Inference
 import ModelStore
 import ServiceKit
-import Testing
 import TesseraProto
+import Testing
 
 /// The pipelined forward stream through real workers on 127.0.0.1, compared with the
 /// single-process engine on the same model.
@@ -18,7 +18,12 @@ import TesseraProto
         var stages: [(worker: ShardWorker, shard: ShardInfo)] = []
         for (index, range) in ranges.enumerated() {
             let shard = try WorkerFixtures.shard(range)
-            stages.append((try await ShardWorker.start(id: "w\(index)", shards: [shard], maxActivationBytes: maxActivationBytes), shard))
+            stages.append(
+                (
+                    try await ShardWorker.start(
+                        id: "w\(index)", shards: [shard], maxActivationBytes: maxActivationBytes),
+                    shard
+                ))
         }
         return TestPipeline(stages: stages)
     }
@@ -31,15 +36,18 @@ import TesseraProto
         let pipeline = try await Self.threeWorkerPipeline()
         for name in Self.prompts {
             let prompt = try WorkerFixtures.prompt(name)
-            let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: Self.generated)
+            let reference = try WorkerFixtures.referenceTokens(
+                prompt: prompt, count: Self.generated)
             let outcome = await ForwardDriver.generate(
-                pipeline, open: pipeline.open(topLogits: 5), prompt: prompt, count: Self.generated, prefillLogits: true)
+                pipeline, open: pipeline.open(topLogits: 5), prompt: prompt, count: Self.generated,
+                prefillLogits: true)
             #expect(outcome.error == nil, "\(name): \(String(describing: outcome.error))")
             #expect(outcome.tokens == reference.tokens, "\(name)")
 
             // The full logits of the prefill are the engine's, bit for bit (F32 activations).
             let first = try #require(outcome.responses.first)
-            let identical = first.logits.map(\.bitPattern) == reference.prefillLogits.map(\.bitPattern)
+            let identical =
+                first.logits.map(\.bitPattern) == reference.prefillLogits.map(\.bitPattern)
             #expect(identical, "\(name): prefill logits differ from the engine's")
             // Greedy: the sampled token is the top logit.
             #expect(first.topLogits.count == 5 && first.topLogits[0].tokenID == first.tokenID)
@@ -61,11 +69,17 @@ import TesseraProto
         for (index, stage) in pipeline.stages.enumerated() {
             let status = try await stage.worker.status()
             #expect(status.load.activeSessions == 0)
-            #expect(status.load.recentSteps.contains { $0.layers == WorkerFixtures.range(stage.shard.layers) && $0.tokens == 1 })
+            #expect(
+                status.load.recentSteps.contains {
+                    $0.layers == WorkerFixtures.range(stage.shard.layers) && $0.tokens == 1
+                })
             #expect(status.readyShards.map(\.sha256) == [stage.shard.sha256])
             let next = index + 1 < pipeline.stages.count ? "w\(index + 1)" : nil
             #expect(Set(status.load.recentLinks.map(\.toWorkerID)) == Set([next].compactMap { $0 }))
-            #expect(status.load.recentLinks.allSatisfy { $0.roundTripSeconds >= 0 && $0.bytes >= 576 * 4 })
+            #expect(
+                status.load.recentLinks.allSatisfy {
+                    $0.roundTripSeconds >= 0 && $0.bytes >= 576 * 4
+                })
         }
         await Self.stop(pipeline)
     }
@@ -76,11 +90,16 @@ import TesseraProto
         let pipeline = TestPipeline(stages: [(worker, shard)])
         for name in Self.prompts {
             let prompt = try WorkerFixtures.prompt(name)
-            let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: Self.generated)
-            let outcome = await ForwardDriver.generate(pipeline, open: pipeline.open(), prompt: prompt, count: Self.generated)
+            let reference = try WorkerFixtures.referenceTokens(
+                prompt: prompt, count: Self.generated)
+            let outcome = await ForwardDriver.generate(
+                pipeline, open: pipeline.open(), prompt: prompt, count: Self.generated)
             #expect(outcome.error == nil)
             #expect(outcome.tokens == reference.tokens, "\(name)")
-            #expect(outcome.responses.allSatisfy { $0.timings.count == 1 && $0.timings[0].workerID == "solo" })
+            #expect(
+                outcome.responses.allSatisfy {
+                    $0.timings.count == 1 && $0.timings[0].workerID == "solo"
+                })
         }
         await worker.service.shutdown()
     }
@@ -95,20 +114,25 @@ import TesseraProto
     }
 
     static var seededParameters: SamplingParameters {
-        SamplingParameters(temperature: 0.9, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64, seed: 1234)
+        SamplingParameters(
+            temperature: 0.9, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.1, repeatLastN: 64,
+            seed: 1234)
     }
 
     @Test func seededSamplingRepeatsAcrossRunsAndReplays() async throws {
         let pipeline = try await Self.threeWorkerPipeline()
         let prompt = try WorkerFixtures.prompt("plain-story")
         let open = pipeline.open(sampling: Self.seeded)
-        let first = await ForwardDriver.generate(pipeline, open: open, prompt: prompt, count: Self.generated)
-        let second = await ForwardDriver.generate(pipeline, open: open, prompt: prompt, count: Self.generated)
+        let first = await ForwardDriver.generate(
+            pipeline, open: open, prompt: prompt, count: Self.generated)
+        let second = await ForwardDriver.generate(
+            pipeline, open: open, prompt: prompt, count: Self.generated)
         #expect(first.error == nil && second.error == nil)
         #expect(first.tokens.count == Self.generated)
         #expect(first.tokens == second.tokens)
         // The same draws as the engine with the same parameters (randomness keyed by seed and position).
-        let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: Self.generated, parameters: Self.seededParameters)
+        let reference = try WorkerFixtures.referenceTokens(
+            prompt: prompt, count: Self.generated, parameters: Self.seededParameters)
         #expect(first.tokens == reference.tokens)
 
         // Rewind within the stream: after 24 tokens, go back to position P+11 and feed
@@ -121,10 +145,13 @@ import TesseraProto
             let count = responses.count
             guard let last = responses.last else { return nil }
             if count < Self.generated {
-                return ForwardDriver.step(UInt64(count), position: prompt.count + count - 1, tokens: [last.token])
+                return ForwardDriver.step(
+                    UInt64(count), position: prompt.count + count - 1, tokens: [last.token])
             }
             if count == Self.generated {
-                return ForwardDriver.step(UInt64(count), position: prompt.count + replayFrom, tokens: [tokens[replayFrom]])
+                return ForwardDriver.step(
+                    UInt64(count), position: prompt.count + replayFrom, tokens: [tokens[replayFrom]]
+                )
             }
             let replayed = count - Self.generated  // tokens after the rewind so far
             guard replayed < Self.generated - replayFrom - 1 else { return nil }
@@ -133,7 +160,9 @@ import TesseraProto
         }
         #expect(rewound.error == nil)
         #expect(Array(rewound.tokens.prefix(Self.generated)) == tokens)
-        #expect(Array(rewound.tokens.dropFirst(Self.generated)) == Array(tokens.dropFirst(replayFrom + 1)))
+        #expect(
+            Array(rewound.tokens.dropFirst(Self.generated))
+                == Array(tokens.dropFirst(replayFrom + 1)))
 
         // Not checked: a fresh session prefilled with the prompt plus the first tokens. Prefill
         // (float GEMM) and decode (Q8 dot products) round differently (logits differ by up to
@@ -145,7 +174,8 @@ import TesseraProto
         let pipeline = try await Self.threeWorkerPipeline()
         let prompt = try WorkerFixtures.prompt("plain-story")
         let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: 8)
-        let outcome = await ForwardDriver.generate(pipeline, open: pipeline.open(activation: .f16), prompt: prompt, count: 8)
+        let outcome = await ForwardDriver.generate(
+            pipeline, open: pipeline.open(activation: .f16), prompt: prompt, count: 8)
         #expect(outcome.error == nil)
         let decode = try #require(outcome.responses.last).timings
         #expect(decode[0].bytesSent >= 576 * 2 && decode[0].bytesSent < 576 * 2 + 64)
@@ -160,20 +190,27 @@ import TesseraProto
         let pipeline = try await Self.threeWorkerPipeline(maxActivationBytes: 5 * 576 * 4)
         let prompt = try WorkerFixtures.prompt("chat-fact")  // 37 tokens: pieces of 5, 5, ..., 2
         let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: 6)
-        let outcome = await ForwardDriver.generate(pipeline, open: pipeline.open(), prompt: prompt, count: 6, prefillLogits: true)
+        let outcome = await ForwardDriver.generate(
+            pipeline, open: pipeline.open(), prompt: prompt, count: 6, prefillLogits: true)
         #expect(outcome.error == nil)
         #expect(outcome.tokens == reference.tokens)
         // Later stages now run the prompt in pieces of 5 (small batches round differently than
         // 37 rows at once), so compare with the engine doing exactly that.
         let file = try WorkerFixtures.modelFile()
-        let stages = try [0..<10, 10..<20, 20..<30].map { try TransformerStage(file: file, layers: $0, threads: 1) }
+        let stages = try [0..<10, 10..<20, 20..<30].map {
+            try TransformerStage(file: file, layers: $0, threads: 1)
+        }
         let sessions = try stages.map { try $0.makeSession(contextLength: 64) }
-        guard case .hidden(let h0, _) = try stages[0].forward(.tokens(prompt), session: sessions[0]) else { throw Unexpected() }
+        guard case .hidden(let h0, _) = try stages[0].forward(.tokens(prompt), session: sessions[0])
+        else { throw Unexpected() }
         var expected: [Float] = []
         for start in stride(from: 0, to: prompt.count, by: 5) {
             let rows = min(5, prompt.count - start)
             let piece = Array(h0[(start * 576)..<((start + rows) * 576)])
-            guard case .hidden(let h1, _) = try stages[1].forward(.hidden(piece, count: rows), session: sessions[1]) else {
+            guard
+                case .hidden(let h1, _) = try stages[1].forward(
+                    .hidden(piece, count: rows), session: sessions[1])
+            else {
                 throw Unexpected()
             }
             expected = try stages[2].forward(.hidden(h1, count: rows), session: sessions[2]).values
@@ -193,10 +230,18 @@ import TesseraProto
     @Test func concurrentSessionsKeepTheirOwnCaches() async throws {
         let pipeline = try await Self.threeWorkerPipeline()
         let prompts = try Self.prompts.map { try WorkerFixtures.prompt($0) }
-        let references = try prompts.map { try WorkerFixtures.referenceTokens(prompt: $0, count: 12).tokens }
+        let references = try prompts.map {
+            try WorkerFixtures.referenceTokens(prompt: $0, count: 12).tokens
+        }
         let outcomes = await withTaskGroup(of: (Int, ForwardOutcome).self) { group in
             for (index, prompt) in prompts.enumerated() {
-                group.addTask { (index, await ForwardDriver.generate(pipeline, open: pipeline.open(), prompt: prompt, count: 12)) }
+                group.addTask {
+                    (
+                        index,
+                        await ForwardDriver.generate(
+                            pipeline, open: pipeline.open(), prompt: prompt, count: 12)
+                    )
+                }
             }
             var outcomes: [Int: ForwardOutcome] = [:]
             for await (index, outcome) in group { outcomes[index] = outcome }

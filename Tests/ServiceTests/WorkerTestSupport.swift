@@ -34,7 +34,8 @@ enum WorkerFixtures {
     static func shard(_ layers: Range<Int>) throws -> ShardInfo {
         try cut.withLock { cut in
             if let info = cut[layers] { return info }
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true)
             let info = try ShardCutter.cut(
                 model: try modelFile(), modelSHA256: try modelSHA(), layers: layers,
                 to: "\(directory)/\(layers.lowerBound)-\(layers.upperBound).gguf")
@@ -64,7 +65,8 @@ enum WorkerFixtures {
 
     /// Prompt token ids of the named prompt in Tests/Reference/logits.json.
     static func prompt(_ name: String) throws -> [Int32] {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Reference/logits.json")
         struct File: Decodable {
             struct Prompt: Decodable {
@@ -92,10 +94,13 @@ enum WorkerFixtures {
         let prefillLogits = logits
         var tokens: [Int32] = []
         while tokens.count < count {
-            let token = try sampler.sample(logits: logits, recentTokens: sequence, position: sequence.count)
+            let token = try sampler.sample(
+                logits: logits, recentTokens: sequence, position: sequence.count)
             tokens.append(token)
             sequence.append(token)
-            if tokens.count < count { logits = try stage.forward(.tokens([token]), session: session).values }
+            if tokens.count < count {
+                logits = try stage.forward(.tokens([token]), session: session).values
+            }
         }
         return (tokens, prefillLogits)
     }
@@ -112,17 +117,23 @@ struct ShardWorker {
     /// fixtures, so LoadShard finds them cached) and loads them. Without a scheduler the
     /// worker keeps retrying registration in the background, which does not affect serving.
     static func start(
-        id: String, shards: [ShardInfo] = [], memory: UInt64 = 1 << 30, scheduler: ListenAddress? = nil,
-        shardDirectory: String? = nil, maxActivationBytes: Int? = nil, sessionIdleTimeout: Duration? = nil,
+        id: String, shards: [ShardInfo] = [], memory: UInt64 = 1 << 30,
+        scheduler: ListenAddress? = nil,
+        shardDirectory: String? = nil, maxActivationBytes: Int? = nil,
+        sessionIdleTimeout: Duration? = nil,
         logger: Logger = quietLogger
     ) async throws -> ShardWorker {
-        let directory = shardDirectory ?? FileManager.default.temporaryDirectory
+        let directory =
+            shardDirectory
+            ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("tessera-worker-\(id)-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true)
         for shard in shards {
             let target = "\(directory)/\(shard.sha256).gguf"
             if !FileManager.default.fileExists(atPath: target) {
-                try FileManager.default.linkItem(atPath: WorkerFixtures.path(of: shard), toPath: target)
+                try FileManager.default.linkItem(
+                    atPath: WorkerFixtures.path(of: shard), toPath: target)
             }
         }
         var configuration = WorkerConfiguration()
@@ -139,7 +150,9 @@ struct ShardWorker {
         let service = try await buildInferenceWorker(configuration, logger: logger).start()
         let worker = ShardWorker(service: service, id: id, shardDirectory: directory)
         for shard in shards {
-            let response = try await worker.api { try await $0.loadShard(.with { $0.shard = try WorkerFixtures.reference(shard) }) }
+            let response = try await worker.api {
+                try await $0.loadShard(.with { $0.shard = try WorkerFixtures.reference(shard) })
+            }
             guard !response.downloaded else { throw UnexpectedDownload() }
         }
         return worker
@@ -175,7 +188,8 @@ struct TestPipeline {
     var stages: [(worker: ShardWorker, shard: ShardInfo)]
 
     func open(
-        session: String = UUID().uuidString, contextLength: UInt32 = 256, sampling: Tessera_V1_SamplingParams = .init(),
+        session: String = UUID().uuidString, contextLength: UInt32 = 256,
+        sampling: Tessera_V1_SamplingParams = .init(),
         topLogits: UInt32 = 0, activation: Tessera_V1_DType = .unspecified
     ) -> Tessera_V1_SessionOpen {
         .with {
@@ -199,7 +213,9 @@ struct ForwardOutcome: Sendable {
     var error: RPCError?
 
     var tokens: [Int32] { responses.map(\.token) }
-    var failedWorker: String? { error?.metadata[stringValues: "tessera-failed-worker"].first(where: { _ in true }) }
+    var failedWorker: String? {
+        error?.metadata[stringValues: "tessera-failed-worker"].first(where: { _ in true })
+    }
 }
 
 enum ForwardDriver {
@@ -209,7 +225,8 @@ enum ForwardDriver {
     static func run(
         _ address: ListenAddress, open: Tessera_V1_SessionOpen?, first: Tessera_V1_ForwardStep?,
         timeout: Duration = .seconds(120),
-        next: @escaping @Sendable ([Tessera_V1_ForwardResponse]) async -> Tessera_V1_ForwardStep? = { _ in nil }
+        next: @escaping @Sendable ([Tessera_V1_ForwardResponse]) async -> Tessera_V1_ForwardStep? =
+            { _ in nil }
     ) async -> ForwardOutcome {
         let (steps, stepSink) = AsyncStream<Tessera_V1_ForwardStep>.makeStream()
         if let first { stepSink.yield(first) } else { stepSink.finish() }
@@ -226,7 +243,11 @@ enum ForwardDriver {
                         do {
                             for try await message in response.messages {
                                 outcome.responses.append(message)
-                                if let step = await next(outcome.responses) { stepSink.yield(step) } else { stepSink.finish() }
+                                if let step = await next(outcome.responses) {
+                                    stepSink.yield(step)
+                                } else {
+                                    stepSink.finish()
+                                }
                             }
                         } catch let error as RPCError {
                             outcome.error = error
@@ -242,7 +263,9 @@ enum ForwardDriver {
         }
     }
 
-    static func step(_ number: UInt64, position: Int, tokens: [Int32], logits: Bool = false) -> Tessera_V1_ForwardStep {
+    static func step(_ number: UInt64, position: Int, tokens: [Int32], logits: Bool = false)
+        -> Tessera_V1_ForwardStep
+    {
         .with {
             $0.step = number
             $0.position = UInt32(position)
@@ -253,11 +276,17 @@ enum ForwardDriver {
 
     /// Prefill `prompt`, then feed back each sampled token until `count` tokens came back.
     static func generate(
-        _ pipeline: TestPipeline, open: Tessera_V1_SessionOpen, prompt: [Int32], count: Int, prefillLogits: Bool = false
+        _ pipeline: TestPipeline, open: Tessera_V1_SessionOpen, prompt: [Int32], count: Int,
+        prefillLogits: Bool = false
     ) async -> ForwardOutcome {
-        await run(pipeline.entry, open: open, first: step(0, position: 0, tokens: prompt, logits: prefillLogits)) { responses in
+        await run(
+            pipeline.entry, open: open,
+            first: step(0, position: 0, tokens: prompt, logits: prefillLogits)
+        ) { responses in
             guard responses.count < count, let last = responses.last else { return nil }
-            return step(UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [last.token])
+            return step(
+                UInt64(responses.count), position: prompt.count + responses.count - 1,
+                tokens: [last.token])
         }
     }
 }

@@ -3,8 +3,8 @@ import Inference
 import ModelStore
 import ServiceKit
 import Synchronization
-import Testing
 import TesseraProto
+import Testing
 
 /// Decode speed through 1 and 3 local workers next to the engine alone, and what a hop
 /// costs (from the workers' own StageTiming). Prints the figures; the checks are loose
@@ -14,20 +14,24 @@ import TesseraProto
 
     struct Figures {
         var clientTokensPerSecond: Double  // wall clock at the client, decode steps only
-        var hopMicroseconds: [Double]      // mean send_seconds per hop over the decode steps
-        var hopBytes: [Double]             // mean bytes_sent per hop over the decode steps
+        var hopMicroseconds: [Double]  // mean send_seconds per hop over the decode steps
+        var hopBytes: [Double]  // mean bytes_sent per hop over the decode steps
     }
 
     /// Prefill, then `decodeTokens` greedy decode steps; times the decode steps at the client.
     static func measure(_ pipeline: TestPipeline, prompt: [Int32]) async throws -> Figures {
         let marks = Mutex<[ContinuousClock.Instant]>([])
         let outcome = await ForwardDriver.run(
-            pipeline.entry, open: pipeline.open(), first: ForwardDriver.step(0, position: 0, tokens: prompt)
+            pipeline.entry, open: pipeline.open(),
+            first: ForwardDriver.step(0, position: 0, tokens: prompt)
         ) { responses in
-            if responses.count == 1 || responses.count == decodeTokens + 1 { marks.withLock { $0.append(.now) } }
+            if responses.count == 1 || responses.count == decodeTokens + 1 {
+                marks.withLock { $0.append(.now) }
+            }
             guard responses.count <= decodeTokens, let last = responses.last else { return nil }
             return ForwardDriver.step(
-                UInt64(responses.count), position: prompt.count + responses.count - 1, tokens: [last.token])
+                UInt64(responses.count), position: prompt.count + responses.count - 1,
+                tokens: [last.token])
         }
         #expect(outcome.error == nil)
         let decode = Array(outcome.responses.dropFirst())
@@ -37,17 +41,24 @@ import TesseraProto
         let count = Double(decode.count)
         return Figures(
             clientTokensPerSecond: count / (times[1] - times[0]).inSeconds,
-            hopMicroseconds: (0..<hops).map { hop in decode.map { $0.timings[hop].sendSeconds }.reduce(0, +) / count * 1e6 },
-            hopBytes: (0..<hops).map { hop in Double(decode.map { $0.timings[hop].bytesSent }.reduce(0, +)) / count })
+            hopMicroseconds: (0..<hops).map { hop in
+                decode.map { $0.timings[hop].sendSeconds }.reduce(0, +) / count * 1e6
+            },
+            hopBytes: (0..<hops).map { hop in
+                Double(decode.map { $0.timings[hop].bytesSent }.reduce(0, +)) / count
+            })
     }
 
     /// The engine alone, one thread, greedy, the same positions.
     static func engineRate(prompt: [Int32]) throws -> Double {
-        let stage = try TransformerStage(file: try WorkerFixtures.modelFile(), layers: 0..<30, threads: 1)
+        let stage = try TransformerStage(
+            file: try WorkerFixtures.modelFile(), layers: 0..<30, threads: 1)
         let session = try stage.makeSession(contextLength: 256)
         var token = argmax(try stage.forward(.tokens(prompt), session: session).values)
         let start = ContinuousClock.now
-        for _ in 0..<decodeTokens { token = argmax(try stage.forward(.tokens([token]), session: session).values) }
+        for _ in 0..<decodeTokens {
+            token = argmax(try stage.forward(.tokens([token]), session: session).values)
+        }
         return Double(decodeTokens) / (ContinuousClock.now - start).inSeconds
     }
 
@@ -70,7 +81,9 @@ import TesseraProto
         let three = try await Self.measure(pipeline, prompt: prompt)
         await WorkerForwardTests.stop(pipeline)
 
-        func format(_ values: [Double]) -> String { values.map { String(format: "%.0f", $0) }.joined(separator: ", ") }
+        func format(_ values: [Double]) -> String {
+            values.map { String(format: "%.0f", $0) }.joined(separator: ", ")
+        }
         print(
             """
             decode of \(Self.decodeTokens) tokens, 1 compute thread per worker, all on 127.0.0.1:
@@ -84,6 +97,8 @@ import TesseraProto
         // How long a hop takes is a benchmark figure (printed above; scripts/bench/cluster-bench.py
         // measures it on a quiet machine), not a pass/fail bound: under the parallel test run
         // on two cores a hop waited 50+ ms for CPU. Here it only has to be measured at all.
-        #expect(three.hopMicroseconds.count == 2 && three.hopMicroseconds.allSatisfy { $0.isFinite && $0 >= 0 })
+        #expect(
+            three.hopMicroseconds.count == 2
+                && three.hopMicroseconds.allSatisfy { $0.isFinite && $0 >= 0 })
     }
 }

@@ -25,9 +25,12 @@ import Tokenization
         let cases = try Self.cases().filter { !$0.template.hasSuffix(":jinja") }
         #expect(cases.count >= 30)
         for testCase in cases {
-            let template = try #require(ChatTemplate(rawValue: testCase.template), "unknown template \(testCase.template)")
+            let template = try #require(
+                ChatTemplate(rawValue: testCase.template), "unknown template \(testCase.template)")
             let messages = testCase.messages.map { ChatMessage(role: $0.role, content: $0.content) }
-            #expect(template.render(messages, addGenerationPrompt: testCase.add_generation_prompt) == testCase.text)
+            #expect(
+                template.render(messages, addGenerationPrompt: testCase.add_generation_prompt)
+                    == testCase.text)
         }
     }
 
@@ -38,11 +41,13 @@ import Tokenization
         let jinja = try #require(try TestSupport.smolLMTokenizer().chatTemplateSource)
         let template = try ChatTemplate.detect(jinja: jinja)
         let defaultPrompt = ChatTemplate.defaultSystemPrompt(inJinja: jinja)
-        #expect(defaultPrompt == "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+        #expect(
+            defaultPrompt == "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
         for testCase in cases {
             let messages = testCase.messages.map { ChatMessage(role: $0.role, content: $0.content) }
             let text = template.render(
-                messages, addGenerationPrompt: testCase.add_generation_prompt, defaultSystemPrompt: defaultPrompt)
+                messages, addGenerationPrompt: testCase.add_generation_prompt,
+                defaultSystemPrompt: defaultPrompt)
             #expect(text == testCase.text)
         }
     }

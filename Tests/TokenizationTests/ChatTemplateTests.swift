@@ -16,22 +16,26 @@ import Tokenization
         #expect(
             ChatTemplate.chatML.render(conversation, addGenerationPrompt: true)
                 == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
-                + "<|im_start|>assistant\n  Hello!  <|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n")
+                + "<|im_start|>assistant\n  Hello!  <|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
+        )
         #expect(
-            ChatTemplate.chatML.render([ChatMessage(role: "user", content: "x")], addGenerationPrompt: false)
+            ChatTemplate.chatML.render(
+                [ChatMessage(role: "user", content: "x")], addGenerationPrompt: false)
                 == "<|im_start|>user\nx<|im_end|>\n")
     }
 
     @Test func llama2Variants() {
         #expect(
             ChatTemplate.llama2System.render(conversation, addGenerationPrompt: true)
-                == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]  Hello!  </s>[INST] 2+2? [/INST]")
+                == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]  Hello!  </s>[INST] 2+2? [/INST]"
+        )
         #expect(
             ChatTemplate.llama2.render(conversation, addGenerationPrompt: true)
                 == "[INST] Be brief.\nHi [/INST]  Hello!  </s>[INST] 2+2? [/INST]")
         #expect(
             ChatTemplate.llama2SystemBOS.render(conversation, addGenerationPrompt: true)
-                == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]  Hello!  </s><s>[INST] 2+2? [/INST]")
+                == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]  Hello!  </s><s>[INST] 2+2? [/INST]"
+        )
         #expect(
             ChatTemplate.llama2SystemStrip.render(conversation, addGenerationPrompt: true)
                 == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]Hello!</s>[INST] 2+2? [/INST]")
@@ -61,27 +65,41 @@ import Tokenization
                 + "<|user|>\n2+2?<|endoftext|>\n<|assistant|>\n")
         #expect(
             ChatTemplate.phi3.render(conversation, addGenerationPrompt: false)
-                == "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\n  Hello!  <|end|>\n<|user|>\n2+2?<|end|>\n")
+                == "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\n  Hello!  <|end|>\n<|user|>\n2+2?<|end|>\n"
+        )
     }
 
     @Test func detectsFormatsFromJinjaMarkers() throws {
         let smolLM = try TestSupport.smolLMTokenizer()
         #expect(try ChatTemplate.detect(jinja: #require(smolLM.chatTemplateSource)) == .chatML)
-        let llama3 = "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}{% endfor %}"
+        let llama3 =
+            "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}{% endfor %}"
         #expect(try ChatTemplate.detect(jinja: llama3) == .llama3)
         #expect(try ChatTemplate.detect(jinja: "{{ '<start_of_turn>' + role + '\\n' }}") == .gemma)
-        #expect(try ChatTemplate.detect(jinja: "{{ '[INST] <<SYS>>\\n' + system + '\\n<</SYS>>' }}") == .llama2System)
-        #expect(try ChatTemplate.detect(jinja: "{{ bos_token + '[INST] ' + content.strip() }}") == .llama2SystemStrip)
+        #expect(
+            try ChatTemplate.detect(jinja: "{{ '[INST] <<SYS>>\\n' + system + '\\n<</SYS>>' }}")
+                == .llama2System)
+        #expect(
+            try ChatTemplate.detect(jinja: "{{ bos_token + '[INST] ' + content.strip() }}")
+                == .llama2SystemStrip)
         #expect(try ChatTemplate.detect(jinja: "{{ '[INST] ' + content + ' [/INST]' }}") == .llama2)
-        #expect(try ChatTemplate.detect(jinja: "{{ '<|user|>\\n' + content + '<|endoftext|>' }}") == .zephyr)
-        #expect(try ChatTemplate.detect(jinja: "{{ '<|user|>' + c + '<|end|>\\n<|assistant|>\\n' }}") == .phi3)
+        #expect(
+            try ChatTemplate.detect(jinja: "{{ '<|user|>\\n' + content + '<|endoftext|>' }}")
+                == .zephyr)
+        #expect(
+            try ChatTemplate.detect(jinja: "{{ '<|user|>' + c + '<|end|>\\n<|assistant|>\\n' }}")
+                == .phi3)
         #expect(try ChatTemplate.detect(jinja: "llama3") == .llama3)
-        #expect(try ChatTemplate.detect(jinja: "{{ '[SYSTEM_PROMPT]' + system + '[/SYSTEM_PROMPT]' }}[INST]") == .mistralV7)
+        #expect(
+            try ChatTemplate.detect(
+                jinja: "{{ '[SYSTEM_PROMPT]' + system + '[/SYSTEM_PROMPT]' }}[INST]") == .mistralV7)
     }
 
     @Test func unknownTemplatesThrowUnlessFallbackIsRequested() throws {
         let odd = "{{ messages | join('|') }}"
-        #expect(throws: ChatTemplateError.unknownTemplate(excerpt: odd)) { try ChatTemplate.detect(jinja: odd) }
+        #expect(throws: ChatTemplateError.unknownTemplate(excerpt: odd)) {
+            try ChatTemplate.detect(jinja: odd)
+        }
         #expect(try ChatTemplate.resolve(jinja: odd, fallbackToChatML: true) == .chatML)
         #expect(throws: ChatTemplateError.missingTemplate) { try ChatTemplate.resolve(jinja: nil) }
         #expect(try ChatTemplate.resolve(jinja: nil, fallbackToChatML: true) == .chatML)
@@ -94,7 +112,8 @@ import Tokenization
     @Test func renderedPromptUsesControlTokens() throws {
         let tokenizer = try TestSupport.smolLMTokenizer()
         let template = try ChatTemplate.resolve(jinja: tokenizer.chatTemplateSource)
-        let prompt = template.render([ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
+        let prompt = template.render(
+            [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
         let ids = tokenizer.encode(prompt, parseSpecial: true)
         #expect(ids.filter { $0 == 1 }.count == 2)  // <|im_start|> twice
         #expect(ids.filter { $0 == 2 }.count == 1)  // <|im_end|> once

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Tokenization
 
 /// Word splits derived by hand from the pre-tokenizer regexes llama.cpp uses (quoted in

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Tokenization
 
 @Suite struct StreamingDetokenizerTests {
@@ -12,7 +13,9 @@ import Testing
         var heldBack = 0
         for id in ids {
             let chunk = try stream.append(id)
-            #expect(!chunk.unicodeScalars.contains("\u{FFFD}"), "chunk \(chunk.debugDescription) has a replacement character")
+            #expect(
+                !chunk.unicodeScalars.contains("\u{FFFD}"),
+                "chunk \(chunk.debugDescription) has a replacement character")
             if stream.pendingByteCount > 0 { heldBack += 1 }
             output += chunk
         }

@@ -32,7 +32,9 @@ enum TestSupport {
     static func vocabularyTokenizer(_ name: String) throws -> Tokenizer {
         let path = vocabularyPath(name)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw Missing(description: "vocabulary \(name) not found at \(path): run scripts/fetch-vocabs first")
+            throw Missing(
+                description:
+                    "vocabulary \(name) not found at \(path): run scripts/fetch-vocabs first")
         }
         return try Tokenizer(path: path)
     }
@@ -69,17 +71,25 @@ struct TokenizationReference: Decodable {
     func tokenizer() throws -> Tokenizer {
         if vocab == "smollm2-135m" { return try TestSupport.smolLMTokenizer() }
         let candidates = [
-            vocab_file.map { ModelLocator.modelDirectory + "/" + $0 }, TestSupport.vocabularyPath(vocab),
+            vocab_file.map { ModelLocator.modelDirectory + "/" + $0 },
+            TestSupport.vocabularyPath(vocab),
             vocab_path_hint.map(Self.expand),
         ].compactMap { $0 }
-        for path in candidates where FileManager.default.fileExists(atPath: path) { return try Tokenizer(path: path) }
+        for path in candidates where FileManager.default.fileExists(atPath: path) {
+            return try Tokenizer(path: path)
+        }
         throw TestSupport.Missing(
-            description: "vocabulary \(vocab) not found (tried \(candidates)): run scripts/fetch-vocabs first")
+            description:
+                "vocabulary \(vocab) not found (tried \(candidates)): run scripts/fetch-vocabs first"
+        )
     }
 
     private static func expand(_ hint: String) -> String {
-        var path = hint.replacingOccurrences(of: "${TESSERA_MODEL_DIR:-$HOME/.cache/tessera/models}", with: ModelLocator.modelDirectory)
-        path = path.replacingOccurrences(of: "$TESSERA_MODEL_DIR", with: ModelLocator.modelDirectory)
+        var path = hint.replacingOccurrences(
+            of: "${TESSERA_MODEL_DIR:-$HOME/.cache/tessera/models}",
+            with: ModelLocator.modelDirectory)
+        path = path.replacingOccurrences(
+            of: "$TESSERA_MODEL_DIR", with: ModelLocator.modelDirectory)
         if path.hasPrefix("~/") { path = NSHomeDirectory() + path.dropFirst() }
         return path
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GGUF
 import Testing
+
 @testable import Tokenization
 
 @Suite struct TokenizerBehaviourTests {
@@ -12,7 +13,8 @@ import Testing
         #expect(tokenizer.bosTokenID == 1 && tokenizer.eosTokenID == 2)
         #expect(!tokenizer.addsBOS)
         #expect(tokenizer.tokenText(2) == "<|im_end|>")
-        #expect(tokenizer.isEndOfGeneration(2) && tokenizer.isEndOfGeneration(0))  // <|im_end|>, <|endoftext|>
+        // <|im_end|>, <|endoftext|>
+        #expect(tokenizer.isEndOfGeneration(2) && tokenizer.isEndOfGeneration(0))
         #expect(!tokenizer.isEndOfGeneration(1))
         #expect(tokenizer.chatTemplateSource?.contains("<|im_start|>") == true)
     }
@@ -48,7 +50,9 @@ import Testing
         let text = "Hello world 😀 \u{4E16}\u{754C}\n\ttabs"
         let ids = tokenizer.encode(text)
         #expect(ids.first == 1)
-        #expect(ids.contains { tokenizer.tokenText($0)?.hasPrefix("<0x") == true }, "emoji should use byte tokens")
+        #expect(
+            ids.contains { tokenizer.tokenText($0)?.hasPrefix("<0x") == true },
+            "emoji should use byte tokens")
         #expect(try tokenizer.decode(Array(ids.dropFirst())) == text)
         #expect(try tokenizer.decode(ids) == " " + text)
     }
@@ -60,12 +64,16 @@ import Testing
     }
 
     @Test func badMetadataThrowsNamedErrors() throws {
-        #expect(throws: TokenizerError.missingMetadata(key: "tokenizer.ggml.model")) { try Tokenizer(metadata: [:]) }
+        #expect(throws: TokenizerError.missingMetadata(key: "tokenizer.ggml.model")) {
+            try Tokenizer(metadata: [:])
+        }
         #expect(throws: TokenizerError.unsupportedModel("bert")) {
             try Tokenizer(metadata: ["tokenizer.ggml.model": .string("bert")])
         }
         #expect(throws: TokenizerError.unsupportedPreTokenizer("mystery")) {
-            try Tokenizer(metadata: ["tokenizer.ggml.model": .string("gpt2"), "tokenizer.ggml.pre": .string("mystery")])
+            try Tokenizer(metadata: [
+                "tokenizer.ggml.model": .string("gpt2"), "tokenizer.ggml.pre": .string("mystery"),
+            ])
         }
         let tokens = GGUFValue.array([.string("a"), .string("b")])
         #expect(throws: TokenizerError.missingMetadata(key: "tokenizer.ggml.merges")) {
@@ -74,35 +82,51 @@ import Testing
                 "tokenizer.ggml.tokens": tokens,
             ])
         }
-        #expect(throws: TokenizerError.arrayTooShort(key: "tokenizer.ggml.scores", count: 1, needed: 2)) {
+        #expect(
+            throws: TokenizerError.arrayTooShort(key: "tokenizer.ggml.scores", count: 1, needed: 2)
+        ) {
             try Tokenizer(metadata: [
                 "tokenizer.ggml.model": .string("llama"), "tokenizer.ggml.tokens": tokens,
                 "tokenizer.ggml.scores": .array([.float32(0)]),
             ])
         }
-        #expect(throws: TokenizerError.wrongMetadataType(key: "tokenizer.ggml.tokens", expected: "an array of strings")) {
-            try Tokenizer(metadata: ["tokenizer.ggml.model": .string("llama"), "tokenizer.ggml.tokens": .uint32(3)])
+        #expect(
+            throws: TokenizerError.wrongMetadataType(
+                key: "tokenizer.ggml.tokens", expected: "an array of strings")
+        ) {
+            try Tokenizer(metadata: [
+                "tokenizer.ggml.model": .string("llama"), "tokenizer.ggml.tokens": .uint32(3),
+            ])
         }
     }
 
     /// llama.cpp's clean-up passes for vocabularies with clean_spaces (e.g. gpt-2).
     @Test func cleanSpacesRules() {
-        func clean(_ s: String) -> String { String(decoding: Tokenizer.cleanSpaces(Array(s.utf8)), as: UTF8.self) }
+        func clean(_ s: String) -> String {
+            String(decoding: Tokenizer.cleanSpaces(Array(s.utf8)), as: UTF8.self)
+        }
         #expect(clean("Hello , world !") == "Hello, world!")
         #expect(clean("a ' b") == "a'b")
-        #expect(clean("it 's I 'm we 'll they 're you 've don 't he 'd") == "it's I'm we 'll they're you've don 't he 'd")
+        #expect(
+            clean("it 's I 'm we 'll they 're you 've don 't he 'd")
+                == "it's I'm we 'll they're you've don 't he 'd")
     }
 
     @Test func tokenizesKilobytesInMilliseconds() throws {
         let tokenizer = try TestSupport.smolLMTokenizer()
-        let paragraph = "The quick brown fox jumps over the lazy dog; 12345 numbers, émigrés, 世界 and 😀 emoji.\n"
+        let paragraph =
+            "The quick brown fox jumps over the lazy dog; 12345 numbers, émigrés, 世界 and 😀 emoji.\n"
         let text = String(repeating: paragraph, count: 90)  // about 8 KB
         _ = tokenizer.encode(text)
         let clock = ContinuousClock()
         var ids: [TokenID] = []
         let elapsed = clock.measure { ids = tokenizer.encode(text) }
-        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-        print("encoded \(text.utf8.count) bytes into \(ids.count) tokens in \(String(format: "%.2f", milliseconds)) ms")
+        let milliseconds =
+            Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds)
+            * 1000
+        print(
+            "encoded \(text.utf8.count) bytes into \(ids.count) tokens in \(String(format: "%.2f", milliseconds)) ms"
+        )
         #expect(milliseconds < 100)
         #expect(try tokenizer.decode(ids) == text)
     }

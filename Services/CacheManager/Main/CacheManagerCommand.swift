@@ -6,12 +6,14 @@ import ServiceKit
 @main
 struct CacheManagerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cache-manager", abstract: "Tessera cache-manager: model store, shards and shard delivery.")
+        commandName: "cache-manager",
+        abstract: "Tessera cache-manager: model store, shards and shard delivery.")
 
     @OptionGroup var service: ServiceOptions<CacheManagerPorts>
 
     @Option(help: "Model store directory (env TESSERA_STORE_DIR).")
-    var storeDir = EnvironmentDefaults.string("TESSERA_STORE_DIR", CacheManagerConfiguration().storeDirectory)
+    var storeDir = EnvironmentDefaults.string(
+        "TESSERA_STORE_DIR", CacheManagerConfiguration().storeDirectory)
     @Option(
         help: ArgumentHelp(
             "Models to import at start-up, before reporting SERVING: comma-separated known names or paths (env TESSERA_PRELOAD_MODELS).",

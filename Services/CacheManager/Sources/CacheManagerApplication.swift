@@ -17,31 +17,39 @@ public struct CacheManagerConfiguration: Sendable {
 
     /// `TESSERA_PRELOAD_MODELS` style: comma-separated, blanks ignored.
     public static func parsePreloadList(_ text: String) -> [String] {
-        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
     }
 }
 
 /// Builds the cache-manager. It opens its catalog, imports the preload models, and only
 /// then reports SERVING.
-public func buildCacheManager(_ configuration: CacheManagerConfiguration, logger: Logger) -> ServiceApplication {
+public func buildCacheManager(_ configuration: CacheManagerConfiguration, logger: Logger)
+    -> ServiceApplication
+{
     let library = OneShot<ModelLibrary>()
     return ServiceApplication(
-        name: "cache-manager", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
+        name: "cache-manager", grpcAddress: configuration.grpcAddress,
+        httpAddress: configuration.httpAddress,
         logger: logger,
         rpcServices: [CacheManagerService(library: library)],
         readiness: { _ in
             let started = ContinuousClock.now
             let opened: ModelLibrary
             do {
-                opened = try ModelLibrary(storeDirectory: configuration.storeDirectory, logger: logger)
+                opened = try ModelLibrary(
+                    storeDirectory: configuration.storeDirectory, logger: logger)
             } catch {
-                throw ServiceError.configuration("cannot use store directory \(configuration.storeDirectory): \(error)")
+                throw ServiceError.configuration(
+                    "cannot use store directory \(configuration.storeDirectory): \(error)")
             }
             let models = try await opened.catalog.models().count
             logger.info(
                 "catalog open",
                 metadata: [
-                    "store": "\(configuration.storeDirectory)", "models": "\(models)", "seconds": "\(started.secondsElapsed)",
+                    "store": "\(configuration.storeDirectory)", "models": "\(models)",
+                    "seconds": "\(started.secondsElapsed)",
                 ])
             library.set(opened)
             try await preload(configuration.preloadModels, into: opened, logger: logger)
@@ -53,12 +61,16 @@ private func preload(_ entries: [String], into library: ModelLibrary, logger: Lo
     for entry in entries {
         let isPath = entry.contains("/") || entry.hasSuffix(".gguf")
         do {
-            let result = isPath
+            let result =
+                isPath
                 ? try await library.importModel(path: entry, displayName: "")
                 : try await library.importKnownModel(name: entry, displayName: "")
             logger.info(
                 "preloaded",
-                metadata: ["model": "\(result.model.name)", "sha256": "\(result.model.sha256)", "already_present": "\(result.alreadyPresent)"])
+                metadata: [
+                    "model": "\(result.model.name)", "sha256": "\(result.model.sha256)",
+                    "already_present": "\(result.alreadyPresent)",
+                ])
         } catch let error as ModelLibraryError {
             throw ServiceError.configuration("cannot preload \(entry): \(error)")
         }

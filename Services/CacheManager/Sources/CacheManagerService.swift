@@ -10,7 +10,9 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
 
     private func openLibrary() throws -> ModelLibrary {
         guard let library = library.current else {
-            throw RPCError(code: .unavailable, message: "the cache-manager is still opening its catalog; retry shortly")
+            throw RPCError(
+                code: .unavailable,
+                message: "the cache-manager is still opening its catalog; retry shortly")
         }
         return library
     }
@@ -22,9 +24,11 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
         let message = request.message
         let result: (model: ModelRow, alreadyPresent: Bool)
         switch message.source {
-        case .path(let path)?: result = try await library.importModel(path: path, displayName: message.displayName)
+        case .path(let path)?:
+            result = try await library.importModel(path: path, displayName: message.displayName)
         case .name(let name)? where !name.isEmpty:
-            result = try await library.importKnownModel(name: name, displayName: message.displayName)
+            result = try await library.importKnownModel(
+                name: name, displayName: message.displayName)
         default: throw RPCError.invalidArgument("ImportModel: give a path or a name")
         }
         let shards = try await library.catalog.shards(ofModel: result.model.sha256)
@@ -41,7 +45,8 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
         let library = try openLibrary()
         var manifests: [Tessera_V1_ModelManifest] = []
         for model in try await library.catalog.models() {
-            manifests.append(model.manifest(shards: try await library.catalog.shards(ofModel: model.sha256)))
+            manifests.append(
+                model.manifest(shards: try await library.catalog.shards(ofModel: model.sha256)))
         }
         return ServerResponse(message: .with { $0.models = manifests })
     }
@@ -60,7 +65,8 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
     ) async throws -> ServerResponse<Tessera_V1_ShardManifest> {
         let library = try openLibrary()
         let model = try await library.resolve(request.message.model)
-        let layers = try Self.layerRange(request.message.layers, layerCount: model.profile.layerCount)
+        let layers = try Self.layerRange(
+            request.message.layers, layerCount: model.profile.layerCount)
         let shard = try await library.shard(of: model, layers: layers)
         return ServerResponse(
             message: .with {
@@ -75,24 +81,30 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
         let library = try openLibrary()
         let message = request.message
         let (shard, path) = try await library.shardFile(sha256: message.shardSha256)
-        try ShardStreaming.validate(offset: message.offset, size: shard.sizeBytes, sha256: shard.sha256)
+        try ShardStreaming.validate(
+            offset: message.offset, size: shard.sizeBytes, sha256: shard.sha256)
         return StreamingServerResponse { writer in
-            try await ShardStreaming.stream(path: path, offset: message.offset, size: shard.sizeBytes, to: writer)
+            try await ShardStreaming.stream(
+                path: path, offset: message.offset, size: shard.sizeBytes, to: writer)
             return [:]
         }
     }
 
     /// `[first, last)` within the model; `[0, 0)` (or no range) is the vocabulary shard.
     static func layerRange(_ range: Tessera_V1_LayerRange, layerCount: Int) throws -> Range<Int> {
-        let first = Int(range.first), last = Int(range.last)
+        let first = Int(range.first)
+        let last = Int(range.last)
         guard first <= last else {
             throw RPCError.invalidArgument("GetShard: layers [\(first), \(last)) has first > last")
         }
         guard last <= layerCount else {
-            throw RPCError.invalidArgument("GetShard: layers [\(first), \(last)) go past the model's \(layerCount) layers")
+            throw RPCError.invalidArgument(
+                "GetShard: layers [\(first), \(last)) go past the model's \(layerCount) layers")
         }
         guard first < last || first == 0 else {
-            throw RPCError.invalidArgument("GetShard: layers [\(first), \(last)) is empty; only [0, 0) (the vocabulary shard) may be")
+            throw RPCError.invalidArgument(
+                "GetShard: layers [\(first), \(last)) is empty; only [0, 0) (the vocabulary shard) may be"
+            )
         }
         return first..<last
     }

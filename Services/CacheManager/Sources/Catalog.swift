@@ -7,8 +7,12 @@ import ModelStore
 /// changed under us) and its manifest numbers, so listing never has to open a model file.
 struct ModelRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "model"
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy {
+        .convertFromSnakeCase
+    }
+    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy {
+        .convertToSnakeCase
+    }
 
     var sha256: String
     var name: String
@@ -24,8 +28,12 @@ struct ModelRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecor
 /// One shard cut from a model; its file is `<store>/shards/<sha256>.gguf`.
 struct ShardRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "shard"
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy {
+        .convertFromSnakeCase
+    }
+    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy {
+        .convertToSnakeCase
+    }
 
     var sha256: String
     var modelSha256: String
@@ -90,7 +98,9 @@ final class Catalog: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         for row in try Row.fetchAll(db, sql: "SELECT sha256, name, path FROM model") {
-            let (sha256, name, path): (String, String, String) = (row["sha256"], row["name"], row["path"])
+            let (sha256, name, path): (String, String, String) = (
+                row["sha256"], row["name"], row["path"]
+            )
             let analysis: ModelAnalysis
             do {
                 analysis = try ModelAnalysis(model: GGUFFile(path: path))
@@ -98,7 +108,8 @@ final class Catalog: Sendable {
                 throw CatalogError.cannotReprofile(model: name, path: path, reason: "\(error)")
             }
             let json = String(decoding: try encoder.encode(analysis), as: UTF8.self)
-            try db.execute(sql: "UPDATE model SET profile = ? WHERE sha256 = ?", arguments: [json, sha256])
+            try db.execute(
+                sql: "UPDATE model SET profile = ? WHERE sha256 = ?", arguments: [json, sha256])
         }
     }
 
@@ -142,7 +153,8 @@ final class Catalog: Sendable {
     func insertModel(_ row: ModelRow) async throws -> InsertOutcome {
         try await database.write { db in
             if var existing = try ModelRow.fetchOne(db, key: row.sha256) {
-                if existing.path != row.path, !FileManager.default.fileExists(atPath: existing.path) {
+                if existing.path != row.path, !FileManager.default.fileExists(atPath: existing.path)
+                {
                     existing.path = row.path
                     existing.fileSize = row.fileSize
                     existing.fileModified = row.fileModified
@@ -193,7 +205,8 @@ final class Catalog: Sendable {
     func recordShard(_ row: ShardRow) async throws {
         try await database.write { db in
             try db.execute(
-                sql: "DELETE FROM shard WHERE model_sha256 = ? AND first_layer = ? AND last_layer = ?",
+                sql:
+                    "DELETE FROM shard WHERE model_sha256 = ? AND first_layer = ? AND last_layer = ?",
                 arguments: [row.modelSha256, row.firstLayer, row.lastLayer])
             try row.save(db)
         }

@@ -25,7 +25,8 @@ extension ModelRow {
 extension ShardRow {
     func reference(model: ModelReference) -> ShardReference {
         ShardReference(
-            sha256: sha256, model: model, layers: layers, sizeBytes: UInt64(sizeBytes), hasEmbedding: hasEmbedding,
+            sha256: sha256, model: model, layers: layers, sizeBytes: UInt64(sizeBytes),
+            hasEmbedding: hasEmbedding,
             hasOutput: hasOutput)
     }
 }

@@ -35,7 +35,8 @@ actor ModelLibrary {
         let files = FileManager.default
         try files.createDirectory(atPath: shardDirectory, withIntermediateDirectories: true)
         catalog = try Catalog(path: storeDirectory + "/catalog.sqlite")
-        for name in (try? files.contentsOfDirectory(atPath: shardDirectory)) ?? [] where name.hasPrefix(".") {
+        for name in (try? files.contentsOfDirectory(atPath: shardDirectory)) ?? []
+        where name.hasPrefix(".") {
             try? files.removeItem(atPath: shardDirectory + "/" + name)
         }
     }
@@ -46,46 +47,65 @@ actor ModelLibrary {
 
     /// Records the model at `path` (hashing it; nothing is copied). The same bytes imported
     /// again answer `alreadyPresent`.
-    func importModel(path rawPath: String, displayName: String) async throws -> (model: ModelRow, alreadyPresent: Bool) {
+    func importModel(path rawPath: String, displayName: String) async throws -> (
+        model: ModelRow, alreadyPresent: Bool
+    ) {
         guard !rawPath.isEmpty else { throw ModelLibraryError.emptyImportPath }
         let path = URL(fileURLWithPath: rawPath).standardizedFileURL.path
         let started = ContinuousClock.now
-        let (file, row) = try await BlockingWork.run { try Self.inspect(path: path, displayName: displayName) }
+        let (file, row) = try await BlockingWork.run {
+            try Self.inspect(path: path, displayName: displayName)
+        }
         switch try await catalog.insertModel(row) {
         case .inserted(let model):
             openModels[model.sha256] = (file, model.fileSize, model.fileModified)
             logger.info(
                 "model imported",
-                metadata: ["model": "\(model.name)", "sha256": "\(model.sha256)", "path": "\(path)", "seconds": "\(started.secondsElapsed)"])
+                metadata: [
+                    "model": "\(model.name)", "sha256": "\(model.sha256)", "path": "\(path)",
+                    "seconds": "\(started.secondsElapsed)",
+                ])
             return (model, false)
         case .alreadyPresent(let model):
             return (model, true)
         case .nameTaken(let holder):
-            throw ModelLibraryError.nameTaken(name: row.name, holderSHA256: holder.sha256, holderPath: holder.path)
+            throw ModelLibraryError.nameTaken(
+                name: row.name, holderSHA256: holder.sha256, holderPath: holder.path)
         }
     }
 
     /// Fetches a known model into the model directory (unless the catalog already has its
     /// file), then imports it.
-    func importKnownModel(name: String, displayName: String) async throws -> (model: ModelRow, alreadyPresent: Bool) {
+    func importKnownModel(name: String, displayName: String) async throws -> (
+        model: ModelRow, alreadyPresent: Bool
+    ) {
         guard let known = KnownModels.named(name) else {
             throw ModelLibraryError.unknownKnownModel(.unknownModel(name))
         }
-        if let model = try await catalog.model(sha256: known.sha256), Self.fileIdentity(model.path)?.size == known.sizeBytes {
+        if let model = try await catalog.model(sha256: known.sha256),
+            Self.fileIdentity(model.path)?.size == known.sizeBytes
+        {
             return (model, true)
         }
         let log = logger
         let path: String
         do {
-            path = try await BlockingWork.run { try ModelFetcher.fetch(name) { log.info("fetch", metadata: ["model": "\(name)", "step": "\($0)"]) } }
+            path = try await BlockingWork.run {
+                try ModelFetcher.fetch(name) {
+                    log.info("fetch", metadata: ["model": "\(name)", "step": "\($0)"])
+                }
+            }
         } catch {
             throw ModelLibraryError.fetchFailed(name: name, reason: "\(error)")
         }
-        return try await importModel(path: path, displayName: displayName.isEmpty ? name : displayName)
+        return try await importModel(
+            path: path, displayName: displayName.isEmpty ? name : displayName)
     }
 
     /// Parses, analyses and hashes a model file; a bad file is refused in the reader's words.
-    private static func inspect(path: String, displayName: String) throws(ModelLibraryError) -> (GGUFFile, ModelRow) {
+    private static func inspect(path: String, displayName: String) throws(ModelLibraryError) -> (
+        GGUFFile, ModelRow
+    ) {
         let file: GGUFFile
         let profile: ModelAnalysis
         do {
@@ -94,11 +114,14 @@ actor ModelLibrary {
         } catch {
             throw .unusableModel(path: path, reason: "\(error)")
         }
-        guard let identity = fileIdentity(path), let sha256 = try? FileDigest.sha256Hex(ofFile: path) else {
+        guard let identity = fileIdentity(path),
+            let sha256 = try? FileDigest.sha256Hex(ofFile: path)
+        else {
             throw .unreadableModel(path: path)
         }
         let fileName = URL(fileURLWithPath: path).lastPathComponent
-        let name = !displayName.isEmpty
+        let name =
+            !displayName.isEmpty
             ? displayName
             : KnownModels.all.first { $0.sha256 == sha256 }?.name
                 ?? (fileName.hasSuffix(".gguf") ? String(fileName.dropLast(5)) : fileName)
@@ -106,7 +129,8 @@ actor ModelLibrary {
             throw .nameLooksLikeHash(name)
         }
         let row = ModelRow(
-            sha256: sha256, name: name, path: path, fileSize: identity.size, fileModified: identity.modified,
+            sha256: sha256, name: name, path: path, fileSize: identity.size,
+            fileModified: identity.modified,
             profile: profile, importedAt: Date())
         return (file, row)
     }
@@ -116,7 +140,9 @@ actor ModelLibrary {
     /// The model named or hashed by `reference`; empty means the default model.
     func resolve(_ reference: String) async throws -> ModelRow {
         let wanted = reference.isEmpty ? ModelLocator.defaultModelName : reference
-        if Self.isSHA256(wanted), let model = try await catalog.model(sha256: wanted) { return model }
+        if Self.isSHA256(wanted), let model = try await catalog.model(sha256: wanted) {
+            return model
+        }
         if let model = try await catalog.model(named: wanted) { return model }
         let known = try await catalog.models().map(\.name)
         throw ModelLibraryError.modelNotFound(wanted, known: known)
@@ -141,16 +167,19 @@ actor ModelLibrary {
             return row
         }
         let file = try await openModel(model)
-        let temporary = "\(shardDirectory)/.cut-\(model.sha256.prefix(16))-\(layers.lowerBound)-\(layers.upperBound)-\(UUID().uuidString).gguf"
+        let temporary =
+            "\(shardDirectory)/.cut-\(model.sha256.prefix(16))-\(layers.lowerBound)-\(layers.upperBound)-\(UUID().uuidString).gguf"
         let started = ContinuousClock.now
         let info: ShardInfo
         do {
             info = try await BlockingWork.run { [shardDirectory] in
-                let info = try ShardCutter.cut(model: file, modelSHA256: model.sha256, layers: layers, to: temporary)
+                let info = try ShardCutter.cut(
+                    model: file, modelSHA256: model.sha256, layers: layers, to: temporary)
                 guard rename(temporary, "\(shardDirectory)/\(info.sha256).gguf") == 0 else {
                     let reason = String(cString: strerror(errno))
                     unlink(temporary)
-                    throw ShardCutter.CutError.writeFailed(path: "\(shardDirectory)/\(info.sha256).gguf", reason: reason)
+                    throw ShardCutter.CutError.writeFailed(
+                        path: "\(shardDirectory)/\(info.sha256).gguf", reason: reason)
                 }
                 return info
             }
@@ -158,13 +187,16 @@ actor ModelLibrary {
             throw ModelLibraryError(cutting: model.name, error)
         }
         let row = ShardRow(
-            sha256: info.sha256, modelSha256: model.sha256, firstLayer: layers.lowerBound, lastLayer: layers.upperBound,
-            sizeBytes: info.sizeBytes, hasEmbedding: info.hasEmbedding, hasOutput: info.hasOutput, cutAt: Date())
+            sha256: info.sha256, modelSha256: model.sha256, firstLayer: layers.lowerBound,
+            lastLayer: layers.upperBound,
+            sizeBytes: info.sizeBytes, hasEmbedding: info.hasEmbedding, hasOutput: info.hasOutput,
+            cutAt: Date())
         try await catalog.recordShard(row)
         logger.info(
             "shard cut",
             metadata: [
-                "model": "\(model.name)", "layers": "[\(layers.lowerBound),\(layers.upperBound))", "sha256": "\(info.sha256)",
+                "model": "\(model.name)", "layers": "[\(layers.lowerBound),\(layers.upperBound))",
+                "sha256": "\(info.sha256)",
                 "bytes": "\(info.sizeBytes)", "seconds": "\(started.secondsElapsed)",
             ])
         return row
@@ -198,16 +230,20 @@ actor ModelLibrary {
         guard let identity = Self.fileIdentity(model.path) else {
             throw ModelLibraryError.modelFileGone(path: model.path, model: model.name)
         }
-        if let open = openModels[model.sha256], open.size == identity.size, open.modified == identity.modified {
+        if let open = openModels[model.sha256], open.size == identity.size,
+            open.modified == identity.modified
+        {
             return open.file
         }
         if identity.size != model.fileSize || identity.modified != model.fileModified {
             let path = model.path
             let sha256 = try await BlockingWork.run { try FileDigest.sha256Hex(ofFile: path) }
             guard sha256 == model.sha256 else {
-                throw ModelLibraryError.modelFileChanged(path: model.path, model: model.name, sha256: sha256)
+                throw ModelLibraryError.modelFileChanged(
+                    path: model.path, model: model.name, sha256: sha256)
             }
-            try await catalog.updateFile(ofModel: model.sha256, size: identity.size, modified: identity.modified)
+            try await catalog.updateFile(
+                ofModel: model.sha256, size: identity.size, modified: identity.modified)
         }
         let path = model.path
         let file: GGUFFile

@@ -5,12 +5,14 @@ import GRPCCore
 extension ModelLibraryError: RPCErrorConvertible {
     var rpcErrorCode: RPCError.Code {
         switch self {
-        case .emptyImportPath, .unusableModel, .unreadableModel, .nameLooksLikeHash, .badShardRange, .malformedShardHash:
+        case .emptyImportPath, .unusableModel, .unreadableModel, .nameLooksLikeHash, .badShardRange,
+            .malformedShardHash:
             .invalidArgument
         case .unknownKnownModel, .modelNotFound, .shardNotFound, .shardAndModelGone: .notFound
         case .nameTaken: .alreadyExists
         case .fetchFailed, .shardFileUnopenable: .unavailable
-        case .modelCannotBeCut, .modelFileGone, .modelFileChanged, .modelFileUnreadable: .failedPrecondition
+        case .modelCannotBeCut, .modelFileGone, .modelFileChanged, .modelFileUnreadable:
+            .failedPrecondition
         case .shardWriteFailed, .shardFileUnseekable, .shardFileUnreadable: .internalError
         case .recutDiffers, .shardFileShrank: .dataLoss
         case .offsetPastEnd: .outOfRange

@@ -37,29 +37,40 @@ enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
         case .emptyImportPath: "ImportModel: path is empty"
         case .unknownKnownModel(let error): "ImportModel: \(error)"
         case .fetchFailed(let name, let reason): "ImportModel: cannot fetch \(name): \(reason)"
-        case .unusableModel(let path, let reason): "ImportModel: \(path) is not a usable model: \(reason)"
+        case .unusableModel(let path, let reason):
+            "ImportModel: \(path) is not a usable model: \(reason)"
         case .unreadableModel(let path): "ImportModel: cannot read \(path)"
-        case .nameLooksLikeHash(let name): "ImportModel: the name '\(name)' looks like a SHA-256; choose another"
+        case .nameLooksLikeHash(let name):
+            "ImportModel: the name '\(name)' looks like a SHA-256; choose another"
         case .nameTaken(let name, let holder, let path):
             "ImportModel: the name '\(name)' already belongs to model \(holder) (\(path)); choose another with display_name"
         case .modelNotFound(let wanted, let known):
             "model '\(wanted)' is not in the catalog (it has: \(known.isEmpty ? "nothing" : known.joined(separator: ", "))); "
                 + "import it with ImportModel"
         case .badShardRange(let error): "GetShard: \(error)"
-        case .modelCannotBeCut(let model, let error): "GetShard: model \(model) cannot be cut: \(error)"
+        case .modelCannotBeCut(let model, let error):
+            "GetShard: model \(model) cannot be cut: \(error)"
         case .shardWriteFailed(let error): "GetShard: \(error)"
-        case .malformedShardHash(let sha): "DownloadShard: shard_sha256 '\(sha)' is not 64 lowercase hex digits"
-        case .shardNotFound(let sha): "DownloadShard: no shard \(sha) in the catalog; ask GetShard for it first"
+        case .malformedShardHash(let sha):
+            "DownloadShard: shard_sha256 '\(sha)' is not 64 lowercase hex digits"
+        case .shardNotFound(let sha):
+            "DownloadShard: no shard \(sha) in the catalog; ask GetShard for it first"
         case .shardAndModelGone(let sha): "DownloadShard: shard \(sha) is gone and so is its model"
-        case .recutDiffers(let sha, let recut): "DownloadShard: shard \(sha) is gone and cutting it again gave \(recut)"
-        case .modelFileGone(let path, let model): "model file \(path) of \(model) is gone; import it again"
+        case .recutDiffers(let sha, let recut):
+            "DownloadShard: shard \(sha) is gone and cutting it again gave \(recut)"
+        case .modelFileGone(let path, let model):
+            "model file \(path) of \(model) is gone; import it again"
         case .modelFileChanged(let path, let model, let sha):
             "model file \(path) changed since it was imported as \(model) (SHA-256 now \(sha)); import it again"
-        case .modelFileUnreadable(let path, let reason): "model file \(path) cannot be read: \(reason)"
+        case .modelFileUnreadable(let path, let reason):
+            "model file \(path) cannot be read: \(reason)"
         case .shardFileUnopenable(let path): "DownloadShard: cannot open \(path); retry"
-        case .shardFileUnseekable(let path, let reason): "DownloadShard: cannot seek in \(path): \(reason)"
-        case .shardFileUnreadable(let path, let reason): "DownloadShard: cannot read \(path): \(reason)"
-        case .shardFileShrank(let path, let position, let total): "DownloadShard: \(path) ended at \(position) of \(total) bytes"
+        case .shardFileUnseekable(let path, let reason):
+            "DownloadShard: cannot seek in \(path): \(reason)"
+        case .shardFileUnreadable(let path, let reason):
+            "DownloadShard: cannot read \(path): \(reason)"
+        case .shardFileShrank(let path, let position, let total):
+            "DownloadShard: \(path) ended at \(position) of \(total) bytes"
         case .offsetPastEnd(let offset, let sha, let size):
             "DownloadShard: offset \(offset) is beyond the end of shard \(sha) (\(size) bytes)"
         }
@@ -69,7 +80,8 @@ enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
     init(cutting model: String, _ error: ShardCutter.CutError) {
         switch error {
         case .rangeOutsideModel, .emptyRange: self = .badShardRange(error)
-        case .missingTensor, .missingMetadata, .invalidModelHash: self = .modelCannotBeCut(model: model, error)
+        case .missingTensor, .missingMetadata, .invalidModelHash:
+            self = .modelCannotBeCut(model: model, error)
         case .writeFailed: self = .shardWriteFailed(error)
         }
     }

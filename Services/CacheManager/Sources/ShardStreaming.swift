@@ -31,7 +31,11 @@ enum ShardStreaming {
         }
         let total = UInt64(size)
         if position == total {
-            try await writer.write(.with { $0.offset = position; $0.totalSize = total })
+            try await writer.write(
+                .with {
+                    $0.offset = position
+                    $0.totalSize = total
+                })
             return
         }
         while position < total {

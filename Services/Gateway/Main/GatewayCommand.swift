@@ -11,20 +11,33 @@ struct GatewayCommand: AsyncParsableCommand {
     @OptionGroup var service: ServiceOptions<GatewayPorts>
 
     @Option(help: "Scheduler address host:port (env TESSERA_SCHEDULER_ADDRESS).")
-    var scheduler = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
+    var scheduler = ListenAddress(
+        parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
     @Option(help: "Cache-manager address host:port (env TESSERA_CACHE_MANAGER_ADDRESS).")
-    var cacheManager = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_CACHE_MANAGER_ADDRESS", "127.0.0.1:7402"))!
-    @Option(help: "Milliseconds a request waits for a ready pipeline before UNAVAILABLE / 503 (env TESSERA_GATEWAY_PIPELINE_WAIT_MS).")
+    var cacheManager = ListenAddress(
+        parsing: EnvironmentDefaults.string("TESSERA_CACHE_MANAGER_ADDRESS", "127.0.0.1:7402"))!
+    @Option(
+        help:
+            "Milliseconds a request waits for a ready pipeline before UNAVAILABLE / 503 (env TESSERA_GATEWAY_PIPELINE_WAIT_MS)."
+    )
     var pipelineWaitMs = EnvironmentDefaults.int("TESSERA_GATEWAY_PIPELINE_WAIT_MS", 30000)
-    @Option(help: "max_tokens for requests that do not say (env TESSERA_GATEWAY_DEFAULT_MAX_TOKENS).")
+    @Option(
+        help: "max_tokens for requests that do not say (env TESSERA_GATEWAY_DEFAULT_MAX_TOKENS).")
     var defaultMaxTokens = EnvironmentDefaults.int("TESSERA_GATEWAY_DEFAULT_MAX_TOKENS", 256)
-    @Option(help: "Milliseconds a pipeline may take for one step before it counts as failed (env TESSERA_GATEWAY_STEP_TIMEOUT_MS).")
+    @Option(
+        help:
+            "Milliseconds a pipeline may take for one step before it counts as failed (env TESSERA_GATEWAY_STEP_TIMEOUT_MS)."
+    )
     var stepTimeoutMs = EnvironmentDefaults.int("TESSERA_GATEWAY_STEP_TIMEOUT_MS", 60000)
 
     func validate() throws {
-        guard pipelineWaitMs > 0 else { throw ValidationError("--pipeline-wait-ms must be positive") }
+        guard pipelineWaitMs > 0 else {
+            throw ValidationError("--pipeline-wait-ms must be positive")
+        }
         guard stepTimeoutMs > 0 else { throw ValidationError("--step-timeout-ms must be positive") }
-        guard defaultMaxTokens > 0 else { throw ValidationError("--default-max-tokens must be positive") }
+        guard defaultMaxTokens > 0 else {
+            throw ValidationError("--default-max-tokens must be positive")
+        }
     }
 
     func run() async throws {

@@ -27,21 +27,26 @@ public struct GatewayConfiguration: Sendable {
 /// Builds the gateway. It reports SERVING once the scheduler answers: without it no request
 /// can be placed. The default model's vocabulary loads in the background (the cache-manager
 /// may start later); other models' on first use.
-public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) throws -> ServiceApplication {
+public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) throws
+    -> ServiceApplication
+{
     let schedulerClient = try ServiceClient.make(configuration.schedulerAddress)
     let cacheManagerClient = try ServiceClient.make(configuration.cacheManagerAddress)
     let scheduler = Tessera_V1_Scheduler.Client(wrapping: schedulerClient)
     let engine = GatewayEngine(
-        cacheManager: Tessera_V1_CacheManager.Client(wrapping: cacheManagerClient), scheduler: scheduler,
+        cacheManager: Tessera_V1_CacheManager.Client(wrapping: cacheManagerClient),
+        scheduler: scheduler,
         configuration: configuration, logger: logger)
     let openAI = OpenAIRoutes(engine: engine)
     return ServiceApplication(
-        name: "gateway", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
+        name: "gateway", grpcAddress: configuration.grpcAddress,
+        httpAddress: configuration.httpAddress,
         logger: logger,
         rpcServices: [GatewayService(engine: engine)],
         httpRoutes: { router in openAI.register(on: router) },
         backgroundServices: [
-            ClientService(client: schedulerClient), ClientService(client: cacheManagerClient), engine.workers,
+            ClientService(client: schedulerClient), ClientService(client: cacheManagerClient),
+            engine.workers,
             engine.background, VocabularyWarmUp(engine: engine),
         ],
         readiness: { _ in

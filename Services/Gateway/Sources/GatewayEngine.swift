@@ -39,7 +39,8 @@ final class GatewayEngine: Sendable {
 
     init(
         cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>,
-        scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>, configuration: GatewayConfiguration,
+        scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>,
+        configuration: GatewayConfiguration,
         logger: Logger
     ) {
         self.cacheManager = cacheManager
@@ -48,7 +49,8 @@ final class GatewayEngine: Sendable {
         vocabularies = VocabularyStore(cacheManager: cacheManager, logger: logger)
         background = BackgroundWork()
         router = PipelineRouter(
-            scheduler: scheduler, background: background, logger: logger, waitLimit: configuration.pipelineWaitLimit)
+            scheduler: scheduler, background: background, logger: logger,
+            waitLimit: configuration.pipelineWaitLimit)
         workers = ClientPool()
         defaultMaxTokens = configuration.defaultMaxTokens
         maxFailovers = configuration.maxFailovers
@@ -58,28 +60,35 @@ final class GatewayEngine: Sendable {
 
     /// Everything up to the first token: the caller can still answer with an error status.
     func prepare(
-        model: String, prompt input: PromptInput, sampling: Tessera_V1_SamplingParams, topLogits: UInt32 = 0
+        model: String, prompt input: PromptInput, sampling: Tessera_V1_SamplingParams,
+        topLogits: UInt32 = 0
     ) async throws -> GenerationSession {
-        let options = try GenerationOptions(sampling, topLogits: topLogits, defaultMaxTokens: defaultMaxTokens)
+        let options = try GenerationOptions(
+            sampling, topLogits: topLogits, defaultMaxTokens: defaultMaxTokens)
         if case .chat(let messages) = input { try Self.validate(messages) }
         let vocabulary = try await vocabularies.vocabulary(for: model)
         let tokens: [Int32]
         switch input {
-        case .text(let text, let parseSpecial): tokens = vocabulary.encode(prompt: text, parseSpecial: parseSpecial)
+        case .text(let text, let parseSpecial):
+            tokens = vocabulary.encode(prompt: text, parseSpecial: parseSpecial)
         case .chat(let messages): tokens = vocabulary.encode(chat: messages)
         }
         let session = GenerationSession(
-            vocabulary: vocabulary, prompt: tokens, options: options, router: router, workers: workers, logger: logger,
+            vocabulary: vocabulary, prompt: tokens, options: options, router: router,
+            workers: workers, logger: logger,
             maxFailovers: maxFailovers, exactReplay: exactReplay, stepTimeout: stepTimeout)
         try session.validate()
         return session
     }
 
     static func validate(_ messages: [ChatMessage]) throws {
-        guard !messages.isEmpty else { throw GatewayError.invalid("messages must not be empty", parameter: "messages") }
+        guard !messages.isEmpty else {
+            throw GatewayError.invalid("messages must not be empty", parameter: "messages")
+        }
         for (index, message) in messages.enumerated() where !chatRoles.contains(message.role) {
             throw GatewayError.invalid(
-                "messages[\(index)].role must be system, user or assistant (got \"\(message.role)\")", parameter: "messages")
+                "messages[\(index)].role must be system, user or assistant (got \"\(message.role)\")",
+                parameter: "messages")
         }
     }
 
@@ -88,23 +97,29 @@ final class GatewayEngine: Sendable {
     func servedModels() async throws -> [ServedModel] {
         let manifests: [Tessera_V1_ModelManifest]
         do {
-            manifests = try await cacheManager.listModels(.init(), options: .timeout(.seconds(10))).models
+            manifests = try await cacheManager.listModels(.init(), options: .timeout(.seconds(10)))
+                .models
         } catch let error as RPCError {
-            throw GatewayError(.unavailable, "the cache-manager cannot list models: \(error.message)")
+            throw GatewayError(
+                .unavailable, "the cache-manager cannot list models: \(error.message)")
         }
         var served: [ServedModel] = []
         for manifest in manifests {
             let placement = try? await scheduler.getPlacement(
                 .with { $0.model = manifest.model.sha256 }, options: .timeout(.seconds(5)))
-            let ready = placement?.pipelines.contains { pipeline in
-                !pipeline.draining && !pipeline.stages.isEmpty && pipeline.stages.allSatisfy(\.ready)
-            } ?? false
+            let ready =
+                placement?.pipelines.contains { pipeline in
+                    !pipeline.draining && !pipeline.stages.isEmpty
+                        && pipeline.stages.allSatisfy(\.ready)
+                } ?? false
             // A session holds what the pipelines reserved KV memory for, if less than the model's.
             let reserved = placement?.pipelines.map(\.contextLength).filter { $0 > 0 }.min()
             served.append(
                 ServedModel(
                     model: manifest.model.domain,
-                    contextLength: Int(min(manifest.contextLength, reserved ?? manifest.contextLength)), ready: ready))
+                    contextLength: Int(
+                        min(manifest.contextLength, reserved ?? manifest.contextLength)),
+                    ready: ready))
         }
         return served
     }
@@ -118,9 +133,12 @@ final class GatewayEngine: Sendable {
                 _ = try await vocabularies.vocabulary(for: "")
                 return
             } catch let error as GatewayError where error.kind == .unavailable {
-                logger.debug("default model vocabulary not available yet", metadata: ["error": "\(error)"])
+                logger.debug(
+                    "default model vocabulary not available yet", metadata: ["error": "\(error)"])
             } catch {
-                logger.notice("default model vocabulary not loaded; will load on first use", metadata: ["error": "\(error)"])
+                logger.notice(
+                    "default model vocabulary not loaded; will load on first use",
+                    metadata: ["error": "\(error)"])
                 return
             }
             try? await Task.sleep(for: backoff.next())

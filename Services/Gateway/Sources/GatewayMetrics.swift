@@ -4,20 +4,27 @@ import Metrics
 /// and outcome, tokens, time to first token, failovers and the pause each one caused.
 enum GatewayMetrics {
     static func request(api: String, outcome: String) {
-        Counter(label: "tessera_gateway_requests_total", dimensions: [("api", api), ("outcome", outcome)]).increment()
+        Counter(
+            label: "tessera_gateway_requests_total",
+            dimensions: [("api", api), ("outcome", outcome)]
+        ).increment()
     }
 
     static func tokens(prompt: Int, completion: Int) {
-        Counter(label: "tessera_gateway_tokens_total", dimensions: [("kind", "prompt")]).increment(by: Int64(prompt))
-        Counter(label: "tessera_gateway_tokens_total", dimensions: [("kind", "completion")]).increment(by: Int64(completion))
+        Counter(label: "tessera_gateway_tokens_total", dimensions: [("kind", "prompt")]).increment(
+            by: Int64(prompt))
+        Counter(label: "tessera_gateway_tokens_total", dimensions: [("kind", "completion")])
+            .increment(by: Int64(completion))
     }
 
     static func timeToFirstToken(_ duration: Duration) {
-        Metrics.Timer(label: "tessera_gateway_time_to_first_token_seconds").recordNanoseconds(duration.inNanoseconds)
+        Metrics.Timer(label: "tessera_gateway_time_to_first_token_seconds").recordNanoseconds(
+            duration.inNanoseconds)
     }
 
     static func failover(pause: Duration) {
         Counter(label: "tessera_gateway_failovers_total").increment()
-        Metrics.Timer(label: "tessera_gateway_failover_pause_seconds").recordNanoseconds(pause.inNanoseconds)
+        Metrics.Timer(label: "tessera_gateway_failover_pause_seconds").recordNanoseconds(
+            pause.inNanoseconds)
     }
 }

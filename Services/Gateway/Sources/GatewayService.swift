@@ -16,7 +16,8 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
     ) async throws -> StreamingServerResponse<Tessera_V1_GenerateResponse> {
         let message = request.message
         return try await stream(
-            api: "grpc_generate", model: message.model, prompt: .text(message.prompt, parseSpecial: message.parseSpecial),
+            api: "grpc_generate", model: message.model,
+            prompt: .text(message.prompt, parseSpecial: message.parseSpecial),
             sampling: message.sampling, topLogits: message.topLogits, requestID: message.requestID)
     }
 
@@ -26,7 +27,8 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
         let message = request.message
         let messages = message.messages.map { ChatMessage(role: $0.role, content: $0.content) }
         return try await stream(
-            api: "grpc_chat", model: message.model, prompt: .chat(messages), sampling: message.sampling,
+            api: "grpc_chat", model: message.model, prompt: .chat(messages),
+            sampling: message.sampling,
             topLogits: message.topLogits, requestID: message.requestID)
     }
 
@@ -34,18 +36,21 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
         request: ServerRequest<Tessera_V1_ListServedModelsRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_ListServedModelsResponse> {
         let models = try await engine.servedModels()
-        return ServerResponse(message: .with { $0.models = models.map(Tessera_V1_ServedModel.init) })
+        return ServerResponse(
+            message: .with { $0.models = models.map(Tessera_V1_ServedModel.init) })
     }
 
     /// Prepares before answering (so bad requests get their status at once), then streams one
     /// message per token; the last carries finish_reason and usage.
     private func stream(
-        api: String, model: String, prompt: PromptInput, sampling: Tessera_V1_SamplingParams, topLogits: UInt32,
+        api: String, model: String, prompt: PromptInput, sampling: Tessera_V1_SamplingParams,
+        topLogits: UInt32,
         requestID: String
     ) async throws -> StreamingServerResponse<Tessera_V1_GenerateResponse> {
         let session: GenerationSession
         do {
-            session = try await engine.prepare(model: model, prompt: prompt, sampling: sampling, topLogits: topLogits)
+            session = try await engine.prepare(
+                model: model, prompt: prompt, sampling: sampling, topLogits: topLogits)
         } catch {
             let failure = GatewayError(error)
             GatewayMetrics.request(api: api, outcome: "\(failure.kind)")
@@ -55,7 +60,8 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
             do {
                 _ = try await session.run { update in
                     try await writer.write(
-                        Tessera_V1_GenerateResponse(update, promptTokens: session.prompt.count, requestID: requestID))
+                        Tessera_V1_GenerateResponse(
+                            update, promptTokens: session.prompt.count, requestID: requestID))
                 }
                 GatewayMetrics.request(api: api, outcome: "ok")
                 return [:]
@@ -77,7 +83,9 @@ extension Tessera_V1_GenerateResponse {
         self.init()
         text = update.text
         tokenIds = [update.tokenID].wireTokenIDs
-        topLogits = update.topLogits.map { Tessera_V1_TokenLogit(token: $0.tokenID, logit: $0.logit) }
+        topLogits = update.topLogits.map {
+            Tessera_V1_TokenLogit(token: $0.tokenID, logit: $0.logit)
+        }
         self.requestID = requestID
         if let finish = update.finishReason {
             finishReason = finish == .length ? .length : .stop

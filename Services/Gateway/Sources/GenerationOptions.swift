@@ -13,7 +13,8 @@ struct GenerationOptions: Sendable {
 
     /// Validates and resolves; throws `GatewayError.invalidArgument` naming the field.
     init(
-        _ sampling: Tessera_V1_SamplingParams, topLogits: UInt32 = 0, defaultMaxTokens: Int = Self.defaultMaxTokens
+        _ sampling: Tessera_V1_SamplingParams, topLogits: UInt32 = 0,
+        defaultMaxTokens: Int = Self.defaultMaxTokens
     ) throws(GatewayError) {
         do {
             parameters = try sampling.parameters(defaultMaxTokens: defaultMaxTokens)
@@ -22,7 +23,8 @@ struct GenerationOptions: Sendable {
         }
         guard topLogits <= Self.maxTopLogits else {
             throw GatewayError.invalid(
-                "top_logits must be at most \(Self.maxTopLogits) (got \(topLogits))", parameter: "top_logits")
+                "top_logits must be at most \(Self.maxTopLogits) (got \(topLogits))",
+                parameter: "top_logits")
         }
         self.topLogits = Int(topLogits)
     }

@@ -35,7 +35,9 @@ struct GenerationProgress {
 
     mutating func enter(_ next: GenerationPhase, logger: Logger) {
         guard next != phase else { return }
-        logger.trace("generation phase", metadata: ["from": "\(phase)", "to": "\(next)", "generated": "\(generated.count)"])
+        logger.trace(
+            "generation phase",
+            metadata: ["from": "\(phase)", "to": "\(next)", "generated": "\(generated.count)"])
         phase = next
     }
 }

@@ -22,16 +22,21 @@ struct GenerationSession {
     var stepTimeout: Duration = .seconds(60)
 
     /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
-    var tokenBudget: Int { min(options.parameters.maxTokens, vocabulary.contextLength - prompt.count) }
+    var tokenBudget: Int {
+        min(options.parameters.maxTokens, vocabulary.contextLength - prompt.count)
+    }
 
     /// Checks the prompt fits; call before committing to a response.
     func validate() throws {
-        guard !prompt.isEmpty else { throw GatewayError.invalid("the prompt is empty", parameter: "prompt") }
+        guard !prompt.isEmpty else {
+            throw GatewayError.invalid("the prompt is empty", parameter: "prompt")
+        }
         guard prompt.count < vocabulary.contextLength else {
             throw GatewayError(
                 .promptTooLong,
                 "the prompt has \(prompt.count) tokens; the model's context holds \(vocabulary.contextLength), "
-                    + "which must leave room for at least one generated token", parameter: "messages")
+                    + "which must leave room for at least one generated token",
+                parameter: "messages")
         }
     }
 
@@ -51,10 +56,14 @@ struct GenerationSession {
             defer { router.release(lease) }
             do {
                 let session = SessionRequest(
-                    sessionID: "gw-\(UInt64.random(in: 0...UInt64.max))-\(progress.summary.failovers)",
-                    route: lease.route, contextLength: prompt.count + progress.budget, sampling: options.parameters,
+                    sessionID:
+                        "gw-\(UInt64.random(in: 0...UInt64.max))-\(progress.summary.failovers)",
+                    route: lease.route, contextLength: prompt.count + progress.budget,
+                    sampling: options.parameters,
                     topLogits: options.topLogits)
-                return try await PipelineStream.run(session, workers: workers, stepTimeout: stepTimeout) { stream in
+                return try await PipelineStream.run(
+                    session, workers: workers, stepTimeout: stepTimeout
+                ) { stream in
                     let reply = try await catchUp(stream, &progress)
                     return try await decode(stream, from: reply, &progress, onUpdate: onUpdate)
                 }
@@ -90,7 +99,8 @@ struct GenerationSession {
             logger.info(
                 "new pipeline after failover",
                 metadata: [
-                    "pipeline": "\(lease.route.id)", "wait_ms": "\((ContinuousClock.now - since).inMilliseconds)",
+                    "pipeline": "\(lease.route.id)",
+                    "wait_ms": "\((ContinuousClock.now - since).inMilliseconds)",
                     "replay_tokens": "\(prompt.count + progress.generated.count)",
                 ])
         }
@@ -103,14 +113,18 @@ struct GenerationSession {
     /// was first computed (a batched prefill rounds differently and could flip a near-tie,
     /// changing the rest of the stream); the steps are all sent at once, so the replay costs
     /// compute, not round trips.
-    private func catchUp(_ stream: PipelineStream, _ progress: inout GenerationProgress) async throws -> StepReply {
+    private func catchUp(_ stream: PipelineStream, _ progress: inout GenerationProgress)
+        async throws -> StepReply
+    {
         let generated = progress.generated
         guard !generated.isEmpty else {
             progress.enter(.prefilling, logger: logger)
             return try await stream.step(position: 0, tokens: prompt)
         }
         progress.enter(.replaying, logger: logger)
-        guard exactReplay else { return try await stream.step(position: 0, tokens: prompt + generated) }
+        guard exactReplay else {
+            return try await stream.step(position: 0, tokens: prompt + generated)
+        }
         let prefillStep = stream.send(position: 0, tokens: prompt)
         let replaySteps = generated.enumerated().map { index, token in
             stream.send(position: prompt.count + index, tokens: [token])
@@ -141,12 +155,15 @@ struct GenerationSession {
         while true {
             let token = reply.token
             guard token >= 0, Int(token) < vocabulary.tokenizer.vocabularySize else {
-                throw GatewayError(.internalError, "the pipeline sampled token \(token), outside the vocabulary")
+                throw GatewayError(
+                    .internalError, "the pipeline sampled token \(token), outside the vocabulary")
             }
             let text = try progress.stop.accept(token)
             progress.generated.append(token)
             recordTiming(&progress)
-            let finish: FinishReason? = progress.stop.reason.map { if case .maxTokens = $0 { .length } else { .stop } }
+            let finish: FinishReason? = progress.stop.reason.map {
+                if case .maxTokens = $0 { .length } else { .stop }
+            }
             // The next step goes out before this token goes to the client, so the pipeline
             // computes while the client's write is under way.
             let position = prompt.count + progress.generated.count - 1
@@ -173,22 +190,29 @@ struct GenerationSession {
         let stages = lease.route.stages
         let worker = failure.workerID ?? stages[0].workerID
         progress.avoided.insert(worker)
-        if let failed = stages.first(where: { $0.workerID == worker }) { workers.remove(failed.address) }
+        if let failed = stages.first(where: { $0.workerID == worker }) {
+            workers.remove(failed.address)
+        }
         logger.warning(
             "pipeline failed; failing over",
             metadata: [
-                "worker": "\(worker)", "pipeline": "\(lease.route.id)", "generated": "\(progress.generated.count)",
+                "worker": "\(worker)", "pipeline": "\(lease.route.id)",
+                "generated": "\(progress.generated.count)",
                 "attempt": "\(progress.summary.failovers)", "error": "\(failure.reason)",
             ])
         router.reportFailure(workerID: worker, pipelineID: lease.route.id, reason: failure.reason)
         guard progress.summary.failovers <= maxFailovers else {
             throw GatewayError(
-                .unavailable, "generation failed on \(progress.summary.failovers) pipelines; last: \(failure.reason)")
+                .unavailable,
+                "generation failed on \(progress.summary.failovers) pipelines; last: \(failure.reason)"
+            )
         }
         if progress.pausedSince == nil { progress.pausedSince = ContinuousClock.now }
     }
 
-    private func finished(_ reason: FinishReason, _ progress: inout GenerationProgress) -> GenerationSummary {
+    private func finished(_ reason: FinishReason, _ progress: inout GenerationProgress)
+        -> GenerationSummary
+    {
         progress.enter(.finished(reason), logger: logger)
         progress.summary.completionTokens = progress.generated.count
         progress.summary.finishReason = reason
@@ -207,11 +231,15 @@ struct GenerationSession {
         }
         if let since = progress.pausedSince {
             let pause = now - progress.lastTokenAt
-            progress.summary.longestFailoverPause = max(progress.summary.longestFailoverPause, pause)
+            progress.summary.longestFailoverPause = max(
+                progress.summary.longestFailoverPause, pause)
             GatewayMetrics.failover(pause: pause)
             logger.info(
                 "failover complete",
-                metadata: ["pause_ms": "\(pause.inMilliseconds)", "recovery_ms": "\((now - since).inMilliseconds)"])
+                metadata: [
+                    "pause_ms": "\(pause.inMilliseconds)",
+                    "recovery_ms": "\((now - since).inMilliseconds)",
+                ])
             progress.pausedSince = nil
         }
         progress.lastTokenAt = now

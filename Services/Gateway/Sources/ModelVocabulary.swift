@@ -31,7 +31,8 @@ struct ModelVocabulary: Sendable {
     /// with the template's default system prompt when there is no system message: exactly
     /// what `tessera run --chat` feeds the model for a single user message.
     func encode(chat messages: [ChatMessage]) -> [Int32] {
-        let text = chatTemplate.render(messages, addGenerationPrompt: true, defaultSystemPrompt: defaultSystemPrompt)
+        let text = chatTemplate.render(
+            messages, addGenerationPrompt: true, defaultSystemPrompt: defaultSystemPrompt)
         return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
     }
 }

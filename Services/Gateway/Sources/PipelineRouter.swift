@@ -23,10 +23,13 @@ struct PipelineRouter: Sendable {
 
     /// Codes that mean "no pipeline right now" (not ready yet, being re-planned).
     private static let transient: Set<RPCError.Code> = [
-        .unavailable, .notFound, .resourceExhausted, .failedPrecondition, .aborted, .deadlineExceeded,
+        .unavailable, .notFound, .resourceExhausted, .failedPrecondition, .aborted,
+        .deadlineExceeded,
     ]
 
-    func acquire(model: String, avoiding: Set<String>, expectedTokens: Int) async throws -> PipelineLease {
+    func acquire(model: String, avoiding: Set<String>, expectedTokens: Int) async throws
+        -> PipelineLease
+    {
         let deadline = ContinuousClock.now + waitLimit
         // Short and flat: asking is an in-memory lookup at the scheduler, and every 100 ms
         // of backoff is added to the pause a client sees after a failover.
@@ -42,7 +45,8 @@ struct PipelineRouter: Sendable {
                         $0.expectedTokens = UInt32(clamping: expectedTokens)
                     }, options: .timeout(.seconds(10)))
                 do {
-                    return PipelineLease(route: try PipelineRoute(response.pipeline), leaseID: response.leaseID)
+                    return PipelineLease(
+                        route: try PipelineRoute(response.pipeline), leaseID: response.leaseID)
                 } catch {
                     lastProblem = "the granted pipeline cannot be used: \(error)"
                     release(leaseID: response.leaseID)
@@ -50,9 +54,12 @@ struct PipelineRouter: Sendable {
             } catch let error as RPCError where Self.transient.contains(error.code) {
                 lastProblem = error.message
             } catch let error as RPCError where error.code == .unimplemented {
-                throw GatewayError(.unavailable, "the scheduler cannot route requests: \(error.message)")
+                throw GatewayError(
+                    .unavailable, "the scheduler cannot route requests: \(error.message)")
             } catch let error as RPCError {
-                throw GatewayError(.unavailable, "the scheduler refused a pipeline: \(error.code): \(error.message)")
+                throw GatewayError(
+                    .unavailable,
+                    "the scheduler refused a pipeline: \(error.code): \(error.message)")
             }
             // The scheduler health-checked the workers we reported and dropped dead ones; a
             // worker that restarted is fine again. Avoiding it for good could leave no pipeline.
@@ -61,9 +68,12 @@ struct PipelineRouter: Sendable {
             let pause = backoff.next()
             guard ContinuousClock.now + pause < deadline else {
                 throw GatewayError(
-                    .unavailable, "no pipeline can serve the model within \(waitLimit) (last: \(lastProblem))")
+                    .unavailable,
+                    "no pipeline can serve the model within \(waitLimit) (last: \(lastProblem))")
             }
-            logger.debug("waiting for a pipeline", metadata: ["model": "\(model)", "reason": "\(lastProblem)"])
+            logger.debug(
+                "waiting for a pipeline",
+                metadata: ["model": "\(model)", "reason": "\(lastProblem)"])
             try await Task.sleep(for: pause)
         }
     }
@@ -75,12 +85,15 @@ struct PipelineRouter: Sendable {
 
     private func release(leaseID: String) {
         guard !leaseID.isEmpty else { return }
-        let scheduler = self.scheduler, logger = self.logger
+        let scheduler = self.scheduler
+        let logger = self.logger
         background.submit {
             do {
-                _ = try await scheduler.releasePipeline(.with { $0.leaseID = leaseID }, options: .timeout(.seconds(5)))
+                _ = try await scheduler.releasePipeline(
+                    .with { $0.leaseID = leaseID }, options: .timeout(.seconds(5)))
             } catch {
-                logger.debug("release failed", metadata: ["lease": "\(leaseID)", "error": "\(error)"])
+                logger.debug(
+                    "release failed", metadata: ["lease": "\(leaseID)", "error": "\(error)"])
             }
         }
     }
@@ -89,7 +102,8 @@ struct PipelineRouter: Sendable {
     /// after a missed heartbeat. Best effort and not awaited: the request avoids the worker
     /// anyway, and its next pipeline should not wait for the scheduler's health check.
     func reportFailure(workerID: String, pipelineID: String, reason: String) {
-        let scheduler = self.scheduler, logger = self.logger
+        let scheduler = self.scheduler
+        let logger = self.logger
         background.submit {
             do {
                 _ = try await scheduler.reportFailure(
@@ -99,7 +113,9 @@ struct PipelineRouter: Sendable {
                         $0.reason = reason
                     }, options: .timeout(.seconds(5)))
             } catch {
-                logger.debug("ReportFailure failed", metadata: ["worker": "\(workerID)", "error": "\(error)"])
+                logger.debug(
+                    "ReportFailure failed",
+                    metadata: ["worker": "\(workerID)", "error": "\(error)"])
             }
         }
     }

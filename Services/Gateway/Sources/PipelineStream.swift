@@ -51,12 +51,15 @@ final class PipelineStream {
         _ session: SessionRequest, workers: ClientPool, stepTimeout: Duration,
         body: (PipelineStream) async throws -> Result
     ) async throws -> Result {
-        let client = Tessera_V1_InferenceWorker.Client(wrapping: try workers.client(for: session.route.stages[0].address))
+        let client = Tessera_V1_InferenceWorker.Client(
+            wrapping: try workers.client(for: session.route.stages[0].address))
         let (requestStream, requests) = AsyncStream.makeStream(of: Tessera_V1_ForwardRequest.self)
-        let (replyStream, replySink) = AsyncThrowingStream.makeStream(of: Tessera_V1_ForwardResponse.self)
+        let (replyStream, replySink) = AsyncThrowingStream.makeStream(
+            of: Tessera_V1_ForwardResponse.self)
         requests.yield(.with { $0.open = Tessera_V1_SessionOpen(session) })
         let watch = StepWatch(timeout: stepTimeout)
-        let call = ForwardCall(client: client, requests: requestStream, replies: replySink, watch: watch)
+        let call = ForwardCall(
+            client: client, requests: requestStream, replies: replySink, watch: watch)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await call.run() }
             let stream = PipelineStream(requests: requests, replies: replyStream, watch: watch)
@@ -104,11 +107,15 @@ final class PipelineStream {
         try Task.checkCancellation()
         guard let response else {
             throw Self.failure(
-                RPCError(code: .unavailable, message: "the pipeline closed the stream before answering step \(step)"))
+                RPCError(
+                    code: .unavailable,
+                    message: "the pipeline closed the stream before answering step \(step)"))
         }
         guard response.step == step else {
             throw Self.failure(
-                RPCError(code: .internalError, message: "the pipeline answered step \(response.step), expected \(step)"))
+                RPCError(
+                    code: .internalError,
+                    message: "the pipeline answered step \(response.step), expected \(step)"))
         }
         return StepReply(
             step: response.step, token: response.token,
@@ -137,7 +144,8 @@ final class PipelineStream {
         case .unimplemented:
             return GatewayError(.unavailable, "the workers cannot generate yet: \(error.message)")
         case .permissionDenied, .unauthenticated, .outOfRange:
-            return GatewayError(.internalError, "the pipeline failed: \(error.code): \(error.message)")
+            return GatewayError(
+                .internalError, "the pipeline failed: \(error.code): \(error.message)")
         default:
             // The worker the stages blamed (`tessera-failed-worker`), if any.
             let blamed = error.metadata[stringValues: "tessera-failed-worker"].first { !$0.isEmpty }
@@ -180,7 +188,8 @@ private struct ForwardCall: Sendable {
             replies.finish(throwing: error)
         } catch {
             // Transport failures (a client stopped mid-call, …) are what failover is for.
-            replies.finish(throwing: RPCError(code: .unavailable, message: "\(error)", cause: error))
+            replies.finish(
+                throwing: RPCError(code: .unavailable, message: "\(error)", cause: error))
         }
     }
 }
@@ -208,7 +217,8 @@ final class StepWatch: Sendable {
         let period = max(.milliseconds(10), min(timeout / 10, .milliseconds(250)))
         while true {
             try await Task.sleep(for: period)
-            if let (step, since) = waiting.withLock({ $0 }), ContinuousClock.now - since >= timeout {
+            if let (step, since) = waiting.withLock({ $0 }), ContinuousClock.now - since >= timeout
+            {
                 throw Timeout(step: step, timeout: timeout)
             }
         }

@@ -42,11 +42,13 @@ actor VocabularyStore {
                     "vocabulary loaded",
                     metadata: [
                         "model": "\(vocabulary.model.name)", "sha256": "\(vocabulary.model.sha256)",
-                        "tokens": "\(vocabulary.tokenizer.vocabularySize)", "context": "\(vocabulary.contextLength)",
+                        "tokens": "\(vocabulary.tokenizer.vocabularySize)",
+                        "context": "\(vocabulary.contextLength)",
                         "template": "\(vocabulary.chatTemplate.rawValue)",
                     ])
             }
-            for key in [model, vocabulary.model.name, vocabulary.model.sha256] where !key.isEmpty || key == model {
+            for key in [model, vocabulary.model.name, vocabulary.model.sha256]
+            where !key.isEmpty || key == model {
                 loaded[key] = vocabulary
             }
             return vocabulary
@@ -62,7 +64,10 @@ actor VocabularyStore {
         let manifest = try await cacheManager.getShard(
             .with {
                 $0.model = model
-                $0.layers = .with { $0.first = 0; $0.last = 0 }
+                $0.layers = .with {
+                    $0.first = 0
+                    $0.last = 0
+                }
             }, options: .timeout(.seconds(60)))
         let shard = manifest.shard
         let bytes = try await cacheManager.downloadShard(
@@ -72,7 +77,9 @@ actor VocabularyStore {
             bytes.reserveCapacity(Int(clamping: shard.sizeBytes))
             for try await chunk in response.messages {
                 guard chunk.offset == UInt64(bytes.count) else {
-                    throw GatewayError(.internalError, "vocabulary shard chunk at \(chunk.offset), expected \(bytes.count)")
+                    throw GatewayError(
+                        .internalError,
+                        "vocabulary shard chunk at \(chunk.offset), expected \(bytes.count)")
                 }
                 bytes += chunk.data
             }
@@ -81,10 +88,13 @@ actor VocabularyStore {
         try verify(bytes, against: shard)
         let gguf = try GGUFFile(bytes: bytes)
         // The shard names the model it was cut from: a cheap check that we got the right file.
-        if let origin = gguf.metadata["tessera.shard.model_sha256"]?.string, !shard.model.sha256.isEmpty,
+        if let origin = gguf.metadata["tessera.shard.model_sha256"]?.string,
+            !shard.model.sha256.isEmpty,
             origin != shard.model.sha256
         {
-            throw GatewayError(.internalError, "vocabulary shard belongs to model \(origin), not \(shard.model.sha256)")
+            throw GatewayError(
+                .internalError,
+                "vocabulary shard belongs to model \(origin), not \(shard.model.sha256)")
         }
         return try ModelVocabulary(model: shard.model.domain, gguf: gguf)
     }
@@ -93,11 +103,15 @@ actor VocabularyStore {
     /// shard's name, are not the shard (truncated or corrupted on the way).
     static func verify(_ bytes: [UInt8], against shard: Tessera_V1_ShardRef) throws {
         guard shard.sizeBytes == 0 || UInt64(bytes.count) == shard.sizeBytes else {
-            throw GatewayError(.internalError, "vocabulary shard has \(bytes.count) bytes, manifest says \(shard.sizeBytes)")
+            throw GatewayError(
+                .internalError,
+                "vocabulary shard has \(bytes.count) bytes, manifest says \(shard.sizeBytes)")
         }
         let digest = FileDigest.sha256Hex(of: bytes)
         guard digest == shard.sha256 else {
-            throw GatewayError(.internalError, "vocabulary shard \(shard.sha256) arrived with SHA-256 \(digest); refusing it")
+            throw GatewayError(
+                .internalError,
+                "vocabulary shard \(shard.sha256) arrived with SHA-256 \(digest); refusing it")
         }
     }
 
@@ -111,14 +125,19 @@ actor VocabularyStore {
             case .notFound:
                 return GatewayError(.modelNotFound, "\(shown) does not exist", parameter: "model")
             case .invalidArgument:
-                return GatewayError(.modelNotFound, "\(shown) is not a valid model: \(error.message)", parameter: "model")
+                return GatewayError(
+                    .modelNotFound, "\(shown) is not a valid model: \(error.message)",
+                    parameter: "model")
             case .unavailable, .deadlineExceeded, .unimplemented, .resourceExhausted, .cancelled:
-                return GatewayError(.unavailable, "the cache-manager cannot provide \(shown) now: \(error.message)")
+                return GatewayError(
+                    .unavailable, "the cache-manager cannot provide \(shown) now: \(error.message)")
             default:
-                return GatewayError(.internalError, "loading the vocabulary of \(shown) failed: \(error.message)")
+                return GatewayError(
+                    .internalError, "loading the vocabulary of \(shown) failed: \(error.message)")
             }
         default:
-            return GatewayError(.internalError, "loading the vocabulary of \(shown) failed: \(error)")
+            return GatewayError(
+                .internalError, "loading the vocabulary of \(shown) failed: \(error)")
         }
     }
 }

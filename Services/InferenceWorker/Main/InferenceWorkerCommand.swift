@@ -6,27 +6,44 @@ import ServiceKit
 @main
 struct InferenceWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "inference-worker", abstract: "Tessera inference worker: hosts shards, runs layer ranges.")
+        commandName: "inference-worker",
+        abstract: "Tessera inference worker: hosts shards, runs layer ranges.")
 
     @OptionGroup var service: ServiceOptions<WorkerPorts>
 
-    @Option(help: "Host name other services use to reach this worker; default: the bind host, or the machine's name when binding 0.0.0.0 (env TESSERA_ADVERTISE_HOST).")
+    @Option(
+        help:
+            "Host name other services use to reach this worker; default: the bind host, or the machine's name when binding 0.0.0.0 (env TESSERA_ADVERTISE_HOST)."
+    )
     var advertiseHost = EnvironmentDefaults.string("TESSERA_ADVERTISE_HOST", "")
     @Option(help: "Scheduler address host:port (env TESSERA_SCHEDULER_ADDRESS).")
-    var scheduler = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
-    @Option(help: "Memory budget for shards and KV caches in MiB; 0 = half of physical memory (env TESSERA_WORKER_MEMORY_MB).")
+    var scheduler = ListenAddress(
+        parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
+    @Option(
+        help:
+            "Memory budget for shards and KV caches in MiB; 0 = half of physical memory (env TESSERA_WORKER_MEMORY_MB)."
+    )
     var memoryMb = EnvironmentDefaults.int("TESSERA_WORKER_MEMORY_MB", 0)
     @Option(help: "Compute threads; 0 = all cores (env TESSERA_WORKER_THREADS).")
     var threads = EnvironmentDefaults.int("TESSERA_WORKER_THREADS", 0)
-    @Option(help: "Stable worker id across restarts; empty = assigned by the scheduler (env TESSERA_WORKER_ID).")
+    @Option(
+        help:
+            "Stable worker id across restarts; empty = assigned by the scheduler (env TESSERA_WORKER_ID)."
+    )
     var workerId = EnvironmentDefaults.string("TESSERA_WORKER_ID", "")
     @Option(help: "Directory for downloaded shards (env TESSERA_SHARD_DIR).")
-    var shardDir = EnvironmentDefaults.string("TESSERA_SHARD_DIR", WorkerConfiguration().shardDirectory)
-    @Option(help: "End a session whose caller sent nothing for this many seconds, freeing its KV cache (env TESSERA_WORKER_SESSION_IDLE_S).")
+    var shardDir = EnvironmentDefaults.string(
+        "TESSERA_SHARD_DIR", WorkerConfiguration().shardDirectory)
+    @Option(
+        help:
+            "End a session whose caller sent nothing for this many seconds, freeing its KV cache (env TESSERA_WORKER_SESSION_IDLE_S)."
+    )
     var sessionIdleS = EnvironmentDefaults.int("TESSERA_WORKER_SESSION_IDLE_S", 300)
 
     func validate() throws {
-        guard memoryMb >= 0, threads >= 0 else { throw ValidationError("--memory-mb and --threads must not be negative") }
+        guard memoryMb >= 0, threads >= 0 else {
+            throw ValidationError("--memory-mb and --threads must not be negative")
+        }
         guard sessionIdleS > 0 else { throw ValidationError("--session-idle-s must be positive") }
     }
 

@@ -19,10 +19,12 @@ final class DownstreamHop {
     init(stage: DownstreamStage, request: SessionRequest, client: TesseraGRPCClient) {
         self.stage = stage
         let (requests, requestSink) = AsyncStream<Tessera_V1_ForwardRequest>.makeStream()
-        let (replyStream, replySink) = AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.makeStream()
+        let (replyStream, replySink) = AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>
+            .makeStream()
         requestSink.yield(.with { $0.open = Tessera_V1_SessionOpen(request) })
         call = DownstreamCall(
-            worker: Tessera_V1_InferenceWorker.Client(wrapping: client), requests: requests, requestSink: requestSink,
+            worker: Tessera_V1_InferenceWorker.Client(wrapping: client), requests: requests,
+            requestSink: requestSink,
             replySink: replySink)
         replies = replyStream.makeAsyncIterator()
     }
@@ -56,17 +58,21 @@ final class DownstreamHop {
         let name = stage.name
         let metadata: Metadata = [failedWorkerKey: .string(name)]
         guard let rpc = error as? RPCError else {
-            return RPCError(code: .unavailable, message: "stage \(name) at \(stage.address) failed: \(error)", metadata: metadata)
+            return RPCError(
+                code: .unavailable, message: "stage \(name) at \(stage.address) failed: \(error)",
+                metadata: metadata)
         }
         if rpc.metadata[failedWorkerKey].contains(where: { _ in true }) { return rpc }
         switch rpc.code {
         case .invalidArgument, .outOfRange:
             return RPCError(code: rpc.code, message: "stage \(name): \(rpc.message)")
         case .failedPrecondition, .resourceExhausted, .dataLoss, .notFound, .unimplemented:
-            return RPCError(code: rpc.code, message: "stage \(name): \(rpc.message)", metadata: metadata)
+            return RPCError(
+                code: rpc.code, message: "stage \(name): \(rpc.message)", metadata: metadata)
         default:
             return RPCError(
-                code: .unavailable, message: "stage \(name) at \(stage.address) failed: \(rpc.code): \(rpc.message)",
+                code: .unavailable,
+                message: "stage \(name) at \(stage.address) failed: \(rpc.code): \(rpc.message)",
                 metadata: metadata)
         }
     }

@@ -36,7 +36,8 @@ final class ForwardSession {
     var role: String { shard.stage.isFirst ? "first" : shard.stage.isLast ? "last" : "middle" }
 
     private init(
-        id: String, shard: HostedShard, cache: StageSession, kvBytes: UInt64, sampler: Sampler?, topLogits: Int,
+        id: String, shard: HostedShard, cache: StageSession, kvBytes: UInt64, sampler: Sampler?,
+        topLogits: Int,
         activation: ActivationEncoding, environment: ForwardEnvironment
     ) {
         self.id = id
@@ -55,13 +56,20 @@ final class ForwardSession {
     }
 
     /// Checks `request` against what this worker hosts and reserves the KV cache.
-    static func open(_ request: SessionRequest, environment: ForwardEnvironment) async throws -> ForwardSession {
+    static func open(_ request: SessionRequest, environment: ForwardEnvironment) async throws
+        -> ForwardSession
+    {
         let sha = request.shardSHA256
-        guard let shard = await environment.host.shard(sha) else { throw WorkerError.shardNotHosted(sha256: sha) }
-        let stage = shard.stage, layers = shard.layers, hp = shard.hyperparameters
+        guard let shard = await environment.host.shard(sha) else {
+            throw WorkerError.shardNotHosted(sha256: sha)
+        }
+        let stage = shard.stage
+        let layers = shard.layers
+        let hp = shard.hyperparameters
         if let asked = request.layers, asked != layers {
             throw WorkerError.invalidRequest(
-                "open.layers \(asked.layerSpan) do not match shard \(sha), which holds \(layers.layerSpan)")
+                "open.layers \(asked.layerSpan) do not match shard \(sha), which holds \(layers.layerSpan)"
+            )
         }
         let next = try nextStage(of: request, stage: stage)
         // No context asked for means the model's whole context; more than it was trained for is capped.
@@ -69,8 +77,10 @@ final class ForwardSession {
         let sampler = stage.isLast ? try Sampler(parameters: request.sampling) : nil
 
         let precision = KVCachePrecision.f16
-        let kvBytes = UInt64(2 * layers.count * contextLength * hp.kvWidth * precision.bytesPerValue)
-        try environment.budget.charge(kvBytes, for: "a KV cache for \(contextLength) tokens over layers \(layers.layerSpan)")
+        let kvBytes = UInt64(
+            2 * layers.count * contextLength * hp.kvWidth * precision.bytesPerValue)
+        try environment.budget.charge(
+            kvBytes, for: "a KV cache for \(contextLength) tokens over layers \(layers.layerSpan)")
         let cache: StageSession
         do {
             cache = try stage.makeSession(contextLength: contextLength, precision: precision)
@@ -84,14 +94,17 @@ final class ForwardSession {
             environment: environment)
         if let next, let nextRequest = request.forNextStage(contextLength: contextLength) {
             session.downstream = DownstreamHop(
-                stage: next, request: nextRequest, client: try environment.clients.peer(next.address))
+                stage: next, request: nextRequest,
+                client: try environment.clients.peer(next.address))
         }
         return session
     }
 
     /// The stage after this one: required unless this stage ends the model, and it must start
     /// where this stage stops.
-    private static func nextStage(of request: SessionRequest, stage: TransformerStage) throws(WorkerError) -> DownstreamStage? {
+    private static func nextStage(of request: SessionRequest, stage: TransformerStage)
+        throws(WorkerError) -> DownstreamStage?
+    {
         let span = stage.layers.layerSpan
         guard !stage.isLast else {
             guard request.downstream.isEmpty else {
@@ -101,11 +114,13 @@ final class ForwardSession {
         }
         guard let next = request.downstream.first else {
             throw .invalidRequest(
-                "stage \(span) does not end the model's \(stage.hyperparameters.layerCount) layers; open.downstream must name the next stage")
+                "stage \(span) does not end the model's \(stage.hyperparameters.layerCount) layers; open.downstream must name the next stage"
+            )
         }
         if let layers = next.layers, layers.lowerBound != stage.layers.upperBound {
             throw .invalidRequest(
-                "open.downstream[0] starts at layer \(layers.lowerBound) but this stage \(span) stops at \(stage.layers.upperBound)")
+                "open.downstream[0] starts at layer \(layers.lowerBound) but this stage \(span) stops at \(stage.layers.upperBound)"
+            )
         }
         return next
     }

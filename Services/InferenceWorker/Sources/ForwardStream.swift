@@ -1,6 +1,6 @@
 import GRPCCore
-import Synchronization
 import ServiceKit
+import Synchronization
 import TesseraProto
 
 /// Serves one `Forward` stream: `open`, then one response per step, in order, until the
@@ -13,7 +13,8 @@ struct ForwardStream: Sendable {
     let shuttingDown: OneShot<Void>
 
     func serve(
-        _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>, _ writer: RPCWriter<Tessera_V1_ForwardResponse>
+        _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>,
+        _ writer: RPCWriter<Tessera_V1_ForwardResponse>
     ) async throws {
         let state = environment.state
         let shuttingDown = self.shuttingDown
@@ -27,7 +28,9 @@ struct ForwardStream: Sendable {
                     if idle >= idleTimeout {
                         throw RPCError(
                             code: .deadlineExceeded,
-                            message: "no message from the caller for \(idleTimeout); the session was ended and its KV cache freed")
+                            message:
+                                "no message from the caller for \(idleTimeout); the session was ended and its KV cache freed"
+                        )
                     }
                     try await Task.sleep(for: idleTimeout - idle)
                 }
@@ -46,19 +49,24 @@ struct ForwardStream: Sendable {
     }
 
     private func run(
-        _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>, _ writer: RPCWriter<Tessera_V1_ForwardResponse>,
+        _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>,
+        _ writer: RPCWriter<Tessera_V1_ForwardResponse>,
         activity: ActivityClock
     ) async throws {
         var messages = requests.makeAsyncIterator()
         guard let first = try await messages.next() else { return }  // closed without a session
         activity.touch()
         guard case .open(let open)? = first.kind else {
-            throw RPCError.invalidArgument("a Forward stream must start with open; the first message was a step")
+            throw RPCError.invalidArgument(
+                "a Forward stream must start with open; the first message was a step")
         }
-        let session = try await ForwardSession.open(try SessionRequest(open), environment: environment)
+        let session = try await ForwardSession.open(
+            try SessionRequest(open), environment: environment)
         environment.state.sessionOpened()
         WorkerMetrics.sessions(opened: true)
-        environment.logger.debug("session opened", metadata: ["session": "\(open.sessionID)", "shard": "\(open.shardSha256)"])
+        environment.logger.debug(
+            "session opened",
+            metadata: ["session": "\(open.sessionID)", "shard": "\(open.shardSha256)"])
         defer {
             environment.state.sessionClosed()
             WorkerMetrics.sessions(opened: false)
@@ -71,8 +79,12 @@ struct ForwardStream: Sendable {
                         activity.touch()
                         switch message.kind {
                         case .step(let step)?: try await writer.write(try await session.step(step))
-                        case .open?: throw RPCError.invalidArgument("a Forward stream carries one session; open came twice")
-                        case nil: throw RPCError.invalidArgument("a ForwardRequest must hold open or step")
+                        case .open?:
+                            throw RPCError.invalidArgument(
+                                "a Forward stream carries one session; open came twice")
+                        case nil:
+                            throw RPCError.invalidArgument(
+                                "a ForwardRequest must hold open or step")
                         }
                     }
                 } catch {
@@ -84,7 +96,8 @@ struct ForwardStream: Sendable {
                 try await group.waitForAll()
             }
         } catch {
-            environment.logger.debug("session failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+            environment.logger.debug(
+                "session failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
             throw error
         }
         environment.logger.debug("session closed", metadata: ["session": "\(session.id)"])

@@ -23,7 +23,10 @@ final class HostedShard: Sendable {
 
     /// Maps `path`, checks it against `requested` and builds the stage. The caller has
     /// already charged `fileBytes` to `budget`; this object gives them back on deinit.
-    init(path: String, sha: String, requested: ShardReference, threads: Int, fileBytes: UInt64, budget: MemoryBudget) throws {
+    init(
+        path: String, sha: String, requested: ShardReference, threads: Int, fileBytes: UInt64,
+        budget: MemoryBudget
+    ) throws {
         self.budget = budget
         self.fileBytes = fileBytes
         let file: GGUFFile
@@ -33,9 +36,13 @@ final class HostedShard: Sendable {
             throw WorkerError.damagedShard("shard \(sha) is not a readable GGUF file: \(error)")
         }
         let layerCount = try Self.engineCall { try ModelHyperparameters(gguf: file).layerCount }
-        let layers = try Self.layers(of: file, requested: requested, layerCount: layerCount, sha: sha)
-        stage = try Self.engineCall { try TransformerStage(file: file, layers: layers, threads: threads) }
-        endOfGeneration = stage.isLast ? ((try? Tokenizer(gguf: file))?.endOfGenerationTokenIDs ?? []) : []
+        let layers = try Self.layers(
+            of: file, requested: requested, layerCount: layerCount, sha: sha)
+        stage = try Self.engineCall {
+            try TransformerStage(file: file, layers: layers, threads: threads)
+        }
+        endOfGeneration =
+            stage.isLast ? ((try? Tokenizer(gguf: file))?.endOfGenerationTokenIDs ?? []) : []
         queue = DispatchQueue(label: "tessera.worker.stage.\(sha.prefix(12))")
 
         var ref = requested
@@ -61,16 +68,23 @@ final class HostedShard: Sendable {
         of file: GGUFFile, requested: ShardReference, layerCount: Int, sha: String
     ) throws(WorkerError) -> Range<Int> {
         var layers = requested.layers ?? 0..<layerCount
-        if let first = file.metadata["tessera.shard.first_layer"]?.int, let last = file.metadata["tessera.shard.last_layer"]?.int {
+        if let first = file.metadata["tessera.shard.first_layer"]?.int,
+            let last = file.metadata["tessera.shard.last_layer"]?.int
+        {
             guard first < last else {
-                throw .invalidRequest("shard \(sha) is the vocabulary shard [\(first), \(last)): it has no layers to run")
+                throw .invalidRequest(
+                    "shard \(sha) is the vocabulary shard [\(first), \(last)): it has no layers to run"
+                )
             }
             if let asked = requested.layers, asked != first..<last {
-                throw .invalidRequest("shard \(sha) holds layers \((first..<last).layerSpan), not \(asked.layerSpan)")
+                throw .invalidRequest(
+                    "shard \(sha) holds layers \((first..<last).layerSpan), not \(asked.layerSpan)")
             }
             layers = first..<last
         }
-        if let model = file.metadata["tessera.shard.model_sha256"]?.string, let asked = requested.model, model != asked.sha256 {
+        if let model = file.metadata["tessera.shard.model_sha256"]?.string,
+            let asked = requested.model, model != asked.sha256
+        {
             throw .invalidRequest("shard \(sha) was cut from model \(model), not \(asked.sha256)")
         }
         return layers
@@ -86,7 +100,8 @@ final class HostedShard: Sendable {
     }
 
     /// Runs `body` on this stage's queue.
-    func run<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+    func run<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value
+    {
         try await Offload.run(on: queue, body)
     }
 }

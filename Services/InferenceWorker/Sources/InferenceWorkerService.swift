@@ -15,11 +15,14 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
         request: ServerRequest<Tessera_V1_LoadShardRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_LoadShardResponse> {
         let message = request.message
-        guard message.hasShard, !message.shard.sha256.isEmpty else { throw InvalidMessage("shard.sha256", "is missing") }
+        guard message.hasShard, !message.shard.sha256.isEmpty else {
+            throw InvalidMessage("shard.sha256", "is missing")
+        }
         var cacheManager: ListenAddress?
         if !message.cacheManagerAddress.isEmpty {
             guard let address = ListenAddress(peer: message.cacheManagerAddress) else {
-                throw InvalidMessage("cache_manager_address", "'\(message.cacheManagerAddress)' is not host:port")
+                throw InvalidMessage(
+                    "cache_manager_address", "'\(message.cacheManagerAddress)' is not host:port")
             }
             cacheManager = address
         }

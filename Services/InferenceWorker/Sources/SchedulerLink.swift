@@ -32,7 +32,8 @@ final class SchedulerLink: Sendable {
             } catch {
                 let delay = backoff.next()
                 logger.notice(
-                    "scheduler not reachable, retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                    "scheduler not reachable, retrying",
+                    metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 try await Task.sleep(for: delay)
             }
         }
@@ -48,7 +49,9 @@ final class SchedulerLink: Sendable {
         let response = try await scheduler.registerWorker(request)
         state.workerID = response.workerID
         interval.set(.milliseconds(Int(max(response.heartbeatIntervalMs, 100))))
-        logger.info("registered with scheduler", metadata: ["worker": "\(response.workerID)", "address": "\(address)"])
+        logger.info(
+            "registered with scheduler",
+            metadata: ["worker": "\(response.workerID)", "address": "\(address)"])
     }
 
     /// Heartbeats until graceful shutdown, re-registering when the scheduler lost us.

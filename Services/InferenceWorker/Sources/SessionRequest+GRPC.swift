@@ -9,7 +9,8 @@ extension SessionRequest {
         guard !open.sessionID.isEmpty else { throw InvalidMessage("open.session_id", "is empty") }
         let sha = open.shardSha256.lowercased()
         guard ShardReference.isValidHash(sha) else {
-            throw InvalidMessage("open.shard_sha256", "'\(open.shardSha256)' is not 64 hexadecimal digits")
+            throw InvalidMessage(
+                "open.shard_sha256", "'\(open.shardSha256)' is not 64 hexadecimal digits")
         }
         let sampling: SamplingParameters
         do {
@@ -20,9 +21,13 @@ extension SessionRequest {
         }
         self.init(
             sessionID: open.sessionID, shardSHA256: sha, layers: open.layers.range,
-            downstream: try open.downstream.enumerated().map { try DownstreamStage($1, field: "open.downstream[\($0)]") },
-            contextLength: open.contextLength == 0 ? nil : Int(open.contextLength), sampling: sampling,
-            topLogits: Int(open.topLogits), activation: try ActivationEncoding(open.activationDtype))
+            downstream: try open.downstream.enumerated().map {
+                try DownstreamStage($1, field: "open.downstream[\($0)]")
+            },
+            contextLength: open.contextLength == 0 ? nil : Int(open.contextLength),
+            sampling: sampling,
+            topLogits: Int(open.topLogits), activation: try ActivationEncoding(open.activationDtype)
+        )
     }
 }
 
@@ -47,9 +52,11 @@ extension DownstreamStage {
         }
         let sha = hop.shardSha256.lowercased()
         guard ShardReference.isValidHash(sha) else {
-            throw InvalidMessage("\(field).shard_sha256", "'\(hop.shardSha256)' is not 64 hexadecimal digits")
+            throw InvalidMessage(
+                "\(field).shard_sha256", "'\(hop.shardSha256)' is not 64 hexadecimal digits")
         }
-        self.init(workerID: hop.workerID, address: address, layers: hop.layers.range, shardSHA256: sha)
+        self.init(
+            workerID: hop.workerID, address: address, layers: hop.layers.range, shardSHA256: sha)
     }
 }
 

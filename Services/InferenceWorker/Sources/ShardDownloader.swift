@@ -24,7 +24,9 @@ struct ShardDownloader: Sendable {
             do {
                 try await fetch(sha, from: offset, into: partial, client: client)
                 return
-            } catch let error as RPCError where error.code == .outOfRange && offset > 0 && !restartedFromZero {
+            } catch let error as RPCError
+                where error.code == .outOfRange && offset > 0 && !restartedFromZero
+            {
                 // The partial file is longer than the shard: it is not a prefix of it.
                 try? FileManager.default.removeItem(atPath: partial)
                 restartedFromZero = true
@@ -32,7 +34,10 @@ struct ShardDownloader: Sendable {
                 let delay = backoff.next()
                 logger.notice(
                     "shard download interrupted, resuming",
-                    metadata: ["shard": "\(sha)", "offset": "\(files.size(of: partial))", "error": "\(error.message)"])
+                    metadata: [
+                        "shard": "\(sha)", "offset": "\(files.size(of: partial))",
+                        "error": "\(error.message)",
+                    ])
                 try await Task.sleep(for: delay)
             } catch let error as RPCError {
                 throw Self.explain(error, sha: sha, address: address)
@@ -41,7 +46,8 @@ struct ShardDownloader: Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                throw WorkerError.internalFailure("downloading shard \(sha) into \(partial): \(error)")
+                throw WorkerError.internalFailure(
+                    "downloading shard \(sha) into \(partial): \(error)")
             }
         }
         throw WorkerError.unavailable("downloading shard \(sha) from \(address) kept failing")
@@ -69,11 +75,13 @@ struct ShardDownloader: Sendable {
             for try await chunk in response.messages {
                 guard chunk.offset == expected else {
                     throw WorkerError.damagedShard(
-                        "downloading shard \(sha): the cache-manager sent bytes at offset \(chunk.offset), expected \(expected)")
+                        "downloading shard \(sha): the cache-manager sent bytes at offset \(chunk.offset), expected \(expected)"
+                    )
                 }
                 if chunk.totalSize > 0, expected + UInt64(chunk.data.count) > chunk.totalSize {
                     throw WorkerError.damagedShard(
-                        "downloading shard \(sha): the cache-manager sent more bytes than the shard's \(chunk.totalSize)")
+                        "downloading shard \(sha): the cache-manager sent more bytes than the shard's \(chunk.totalSize)"
+                    )
                 }
                 try handle.write(contentsOf: chunk.data)
                 expected += UInt64(chunk.data.count)
@@ -83,12 +91,14 @@ struct ShardDownloader: Sendable {
     }
 
     static func isTransient(_ code: RPCError.Code) -> Bool {
-        [.unavailable, .deadlineExceeded, .aborted, .cancelled, .unknown, .internalError].contains(code)
+        [.unavailable, .deadlineExceeded, .aborted, .cancelled, .unknown, .internalError].contains(
+            code)
     }
 
     /// Says which download failed; keeps the cache-manager's code (NOT_FOUND stays NOT_FOUND),
     /// so this relays the remote status as it is rather than as a `WorkerError`.
     static func explain(_ error: RPCError, sha: String, address: ListenAddress) -> RPCError {
-        RPCError(code: error.code, message: "downloading shard \(sha) from \(address): \(error.message)")
+        RPCError(
+            code: error.code, message: "downloading shard \(sha) from \(address): \(error.message)")
     }
 }

@@ -12,9 +12,11 @@ struct ShardFiles: Sendable {
 
     func createDirectory() throws {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw WorkerError.internalFailure("cannot create the shard directory \(directory): \(error)")
+            throw WorkerError.internalFailure(
+                "cannot create the shard directory \(directory): \(error)")
         }
     }
 
@@ -40,13 +42,15 @@ struct ShardFiles: Sendable {
         do {
             try FileManager.default.moveItem(atPath: partial, toPath: final)
         } catch {
-            throw WorkerError.internalFailure("cannot move the downloaded shard into place: \(error)")
+            throw WorkerError.internalFailure(
+                "cannot move the downloaded shard into place: \(error)")
         }
         return true
     }
 
     func size(of path: String) -> UInt64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?
+            .uint64Value ?? 0
     }
 
     /// SHA-256 of a file, off the cooperative pool (a 100 MB shard takes a few tenths of a second).

@@ -20,7 +20,10 @@ actor ShardHost {
     let state: WorkerState
     let logger: Logger
 
-    init(files: ShardFiles, downloader: ShardDownloader, budget: MemoryBudget, threads: Int, state: WorkerState, logger: Logger) {
+    init(
+        files: ShardFiles, downloader: ShardDownloader, budget: MemoryBudget, threads: Int,
+        state: WorkerState, logger: Logger
+    ) {
         self.files = files
         self.downloader = downloader
         self.budget = budget
@@ -36,11 +39,13 @@ actor ShardHost {
     func load(_ ref: ShardReference, cacheManager: ListenAddress?) async throws -> LoadResult {
         let sha = ref.sha256.lowercased()
         guard ShardReference.isValidHash(sha) else {
-            throw WorkerError.invalidRequest("shard.sha256 '\(ref.sha256)' is not 64 hexadecimal digits")
+            throw WorkerError.invalidRequest(
+                "shard.sha256 '\(ref.sha256)' is not 64 hexadecimal digits")
         }
         if let shard = ready[sha] {
             if let asked = ref.layers, asked != shard.layers {
-                throw WorkerError.invalidRequest("shard \(sha) holds layers \(shard.layers.layerSpan), not \(asked.layerSpan)")
+                throw WorkerError.invalidRequest(
+                    "shard \(sha) holds layers \(shard.layers.layerSpan), not \(asked.layerSpan)")
             }
             return LoadResult(shard: shard, downloaded: false)
         }
@@ -55,14 +60,19 @@ actor ShardHost {
         publish()
         logger.info(
             "shard ready",
-            metadata: ["shard": "\(sha)", "layers": "\(result.shard.layers.layerSpan)", "downloaded": "\(result.downloaded)"])
+            metadata: [
+                "shard": "\(sha)", "layers": "\(result.shard.layers.layerSpan)",
+                "downloaded": "\(result.downloaded)",
+            ])
         return result
     }
 
     /// Stops offering the shard; sessions already using it finish first (see `HostedShard`).
     func unload(_ sha: String) throws(WorkerError) {
         let sha = sha.lowercased()
-        guard ShardReference.isValidHash(sha) else { throw .invalidRequest("shard_sha256 '\(sha)' is not 64 hexadecimal digits") }
+        guard ShardReference.isValidHash(sha) else {
+            throw .invalidRequest("shard_sha256 '\(sha)' is not 64 hexadecimal digits")
+        }
         guard ready.removeValue(forKey: sha) != nil else { throw .shardNotLoaded(sha256: sha) }
         publish()
         logger.info("shard unloaded", metadata: ["shard": "\(sha)"])
@@ -72,7 +82,9 @@ actor ShardHost {
         state.readyShards = ready.values.map(\.ref)
     }
 
-    private func fetchAndMap(_ ref: ShardReference, sha: String, cacheManager: ListenAddress?) async throws -> LoadResult {
+    private func fetchAndMap(_ ref: ShardReference, sha: String, cacheManager: ListenAddress?)
+        async throws -> LoadResult
+    {
         if ref.sizeBytes > budget.freeBytes {
             throw budget.exhausted(needing: ref.sizeBytes, for: "shard \(sha)")
         }
@@ -81,7 +93,8 @@ actor ShardHost {
         if try await !files.cachedFileIsIntact(sha) {
             guard let cacheManager else {
                 throw WorkerError.invalidRequest(
-                    "shard \(sha) is not cached on this worker and no cache_manager_address was given")
+                    "shard \(sha) is not cached on this worker and no cache_manager_address was given"
+                )
             }
             try await download(sha, from: cacheManager)
             downloaded = true
@@ -89,10 +102,13 @@ actor ShardHost {
         let path = files.path(for: sha)
         let size = files.size(of: path)
         try budget.charge(size, for: "shard \(sha)")
-        let threads = self.threads, budget = self.budget
+        let threads = self.threads
+        let budget = self.budget
         do {
             let shard = try await Offload.run {
-                try HostedShard(path: path, sha: sha, requested: ref, threads: threads, fileBytes: size, budget: budget)
+                try HostedShard(
+                    path: path, sha: sha, requested: ref, threads: threads, fileBytes: size,
+                    budget: budget)
             }
             return LoadResult(shard: shard, downloaded: downloaded)
         } catch {
@@ -107,9 +123,12 @@ actor ShardHost {
         for attempt in 1...2 {
             try await downloader.download(sha, from: address)
             if try await files.promotePartial(sha) { return }
-            logger.warning("downloaded shard does not match its hash", metadata: ["shard": "\(sha)", "attempt": "\(attempt)"])
+            logger.warning(
+                "downloaded shard does not match its hash",
+                metadata: ["shard": "\(sha)", "attempt": "\(attempt)"])
         }
         throw WorkerError.damagedShard(
-            "shard \(sha) from \(address) did not match its SHA-256 twice; the cache-manager's copy is damaged")
+            "shard \(sha) from \(address) did not match its SHA-256 twice; the cache-manager's copy is damaged"
+        )
     }
 }

@@ -4,13 +4,16 @@ import ServiceKit
 /// Builds an inference worker: its gRPC API, shard hosting, and membership with the
 /// scheduler. It reports SERVING once it has measured itself and the scheduler accepted its
 /// registration.
-public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: Logger) throws -> ServiceApplication {
+public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: Logger) throws
+    -> ServiceApplication
+{
     let state = WorkerState(workerID: configuration.workerID)
     let budget = MemoryBudget(limit: configuration.memoryBudgetBytes)
     let peers = ClientPool()
     let files = ShardFiles(directory: configuration.shardDirectory)
     let host = ShardHost(
-        files: files, downloader: ShardDownloader(clients: peers, files: files, logger: logger), budget: budget,
+        files: files, downloader: ShardDownloader(clients: peers, files: files, logger: logger),
+        budget: budget,
         threads: max(1, configuration.threads), state: state, logger: logger)
     let shuttingDown = OneShot<Void>()
     let stream = ForwardStream(
@@ -24,7 +27,8 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
     let link = SchedulerLink(client: client, state: state, logger: logger)
     let advertised = OneShot<String>()
     return ServiceApplication(
-        name: "inference-worker", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
+        name: "inference-worker", grpcAddress: configuration.grpcAddress,
+        httpAddress: configuration.httpAddress,
         logger: logger,
         rpcServices: [InferenceWorkerService(state: state, host: host, stream: stream)],
         backgroundServices: [
@@ -37,7 +41,8 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
             let capabilities = state.measureCapabilities(
                 memoryBudget: configuration.memoryBudgetBytes, threads: configuration.threads)
             logger.info(
-                "measured", metadata: [
+                "measured",
+                metadata: [
                     "gflops": "\(Int(capabilities.computeGflops))",
                     "memory_gbps": "\(Int(capabilities.memoryBandwidthGbps))",
                     "decode_gbps": "\((capabilities.decodeGbps * 10).rounded() / 10)",

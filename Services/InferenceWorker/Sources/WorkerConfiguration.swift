@@ -15,7 +15,9 @@ public struct WorkerConfiguration: Sendable {
     /// Keep the same id across restarts (empty: the scheduler assigns one).
     public var workerID = ""
     /// Where downloaded shards are kept across restarts.
-    public var shardDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-shards").path
+    public var shardDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "tessera-shards"
+    ).path
     /// Largest hidden-state payload per message to the next stage; gRPC refuses messages over
     /// 4 MiB by default, so a long prefill (over ~1300 tokens of a 576-wide model) goes on in pieces.
     public var maxActivationMessageBytes = 3 << 20
@@ -33,7 +35,8 @@ public struct WorkerConfiguration: Sendable {
     func advertisedAddress(boundPort: Int) -> String {
         var host = advertisedHost
         if host.isEmpty {
-            host = grpcAddress.host == "0.0.0.0" ? ProcessInfo.processInfo.hostName : grpcAddress.host
+            host =
+                grpcAddress.host == "0.0.0.0" ? ProcessInfo.processInfo.hostName : grpcAddress.host
         }
         return "\(host):\(boundPort)"
     }

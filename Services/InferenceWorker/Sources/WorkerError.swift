@@ -28,7 +28,8 @@ enum WorkerError: Error, Sendable, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .invalidRequest(let message), .notEnoughMemory(let message), .damagedShard(let message),
+        case .invalidRequest(let message), .notEnoughMemory(let message),
+            .damagedShard(let message),
             .stalePosition(let message), .outOfContext(let message), .unavailable(let message),
             .internalFailure(let message):
             message

@@ -4,24 +4,35 @@ import Metrics
 /// one series per label set, and metrics made before bootstrap would go nowhere.
 enum WorkerMetrics {
     static func step(role: String, tokens: Int, computeSeconds: Double) {
-        Counter(label: "tessera_worker_forward_steps_total", dimensions: [("stage", role)]).increment()
-        Counter(label: "tessera_worker_forward_tokens_total", dimensions: [("stage", role)]).increment(by: tokens)
-        Metrics.Timer(label: "tessera_worker_forward_compute_seconds", dimensions: [("stage", role)])
-            .recordNanoseconds(Int64(computeSeconds * 1e9))
+        Counter(label: "tessera_worker_forward_steps_total", dimensions: [("stage", role)])
+            .increment()
+        Counter(label: "tessera_worker_forward_tokens_total", dimensions: [("stage", role)])
+            .increment(by: tokens)
+        Metrics.Timer(
+            label: "tessera_worker_forward_compute_seconds", dimensions: [("stage", role)]
+        )
+        .recordNanoseconds(Int64(computeSeconds * 1e9))
     }
 
     /// Time a middle stage waited for the next stage beyond that stage's own work.
     static func hop(overheadSeconds: Double, bytes: Int) {
-        Metrics.Timer(label: "tessera_worker_hop_overhead_seconds").recordNanoseconds(Int64(overheadSeconds * 1e9))
+        Metrics.Timer(label: "tessera_worker_hop_overhead_seconds").recordNanoseconds(
+            Int64(overheadSeconds * 1e9))
         Counter(label: "tessera_worker_hop_bytes_total").increment(by: bytes)
     }
 
     static func sessions(opened: Bool) {
-        Counter(label: opened ? "tessera_worker_sessions_opened_total" : "tessera_worker_sessions_closed_total").increment()
+        Counter(
+            label: opened
+                ? "tessera_worker_sessions_opened_total" : "tessera_worker_sessions_closed_total"
+        ).increment()
     }
 
     static func shardLoad(seconds: Double, downloaded: Bool) {
-        Metrics.Timer(label: "tessera_worker_shard_load_seconds", dimensions: [("downloaded", "\(downloaded)")])
-            .recordNanoseconds(Int64(seconds * 1e9))
+        Metrics.Timer(
+            label: "tessera_worker_shard_load_seconds",
+            dimensions: [("downloaded", "\(downloaded)")]
+        )
+        .recordNanoseconds(Int64(seconds * 1e9))
     }
 }

@@ -45,8 +45,10 @@ final class WorkerState: Sendable {
     func measureCapabilities(memoryBudget: UInt64, threads: Int) -> WorkerCapabilities {
         let probe = HardwareProbe.measure()
         let capabilities = WorkerCapabilities(
-            memoryBytes: memoryBudget, cpuCount: threads, computeGflops: probe.gflopsPerThread * Double(threads),
-            memoryBandwidthGbps: probe.memoryBandwidthGBps, decodeGbps: HardwareProbe.measureDecode(threads: threads),
+            memoryBytes: memoryBudget, cpuCount: threads,
+            computeGflops: probe.gflopsPerThread * Double(threads),
+            memoryBandwidthGbps: probe.memoryBandwidthGBps,
+            decodeGbps: HardwareProbe.measureDecode(threads: threads),
             version: "tessera-worker/0.1")
         state.withLock { $0.capabilities = capabilities }
         return capabilities
@@ -64,20 +66,26 @@ final class WorkerState: Sendable {
 
     /// Records one forward call of a hosted stage for the scheduler's speed estimates.
     func recordStep(layers: Range<Int>, tokens: Int, seconds: Double, weightBytes: Int) {
-        let timing = StepTiming(layers: layers, tokens: tokens, seconds: seconds, weightBytes: UInt64(weightBytes))
+        let timing = StepTiming(
+            layers: layers, tokens: tokens, seconds: seconds, weightBytes: UInt64(weightBytes))
         state.withLock {
             $0.recentSteps.append(timing)
-            if $0.recentSteps.count > Self.maxRecentSteps { $0.recentSteps.removeFirst($0.recentSteps.count - Self.maxRecentSteps) }
+            if $0.recentSteps.count > Self.maxRecentSteps {
+                $0.recentSteps.removeFirst($0.recentSteps.count - Self.maxRecentSteps)
+            }
         }
     }
 
     /// Records one decode step's hop to the next stage for the scheduler's link estimates.
     func recordLink(to workerID: String, roundTrip seconds: Double, bytes: Int) {
         guard !workerID.isEmpty else { return }
-        let timing = LinkTiming(toWorkerID: workerID, roundTripSeconds: seconds, bytes: UInt64(bytes))
+        let timing = LinkTiming(
+            toWorkerID: workerID, roundTripSeconds: seconds, bytes: UInt64(bytes))
         state.withLock {
             $0.recentLinks.append(timing)
-            if $0.recentLinks.count > Self.maxRecentSteps { $0.recentLinks.removeFirst($0.recentLinks.count - Self.maxRecentSteps) }
+            if $0.recentLinks.count > Self.maxRecentSteps {
+                $0.recentLinks.removeFirst($0.recentLinks.count - Self.maxRecentSteps)
+            }
         }
     }
 
@@ -100,7 +108,9 @@ final class WorkerState: Sendable {
 
     /// Resident set size from /proc (Linux); 0 where unavailable.
     static func residentBytes() -> UInt64 {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else {
+            return 0
+        }
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))

@@ -6,33 +6,47 @@ import ServiceKit
 @main
 struct SchedulerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "scheduler", abstract: "Tessera scheduler: worker registry, placement and routing.")
+        commandName: "scheduler",
+        abstract: "Tessera scheduler: worker registry, placement and routing.")
 
     @OptionGroup var service: ServiceOptions<SchedulerPorts>
 
-    @Option(help: "Heartbeat interval asked of workers, in milliseconds (env TESSERA_HEARTBEAT_MS).")
+    @Option(
+        help: "Heartbeat interval asked of workers, in milliseconds (env TESSERA_HEARTBEAT_MS).")
     var heartbeatMs = EnvironmentDefaults.int("TESSERA_HEARTBEAT_MS", 2000)
-    @Option(help: "Drop a worker after this long without a heartbeat, in milliseconds (env TESSERA_WORKER_EXPIRY_MS).")
+    @Option(
+        help:
+            "Drop a worker after this long without a heartbeat, in milliseconds (env TESSERA_WORKER_EXPIRY_MS)."
+    )
     var workerExpiryMs = EnvironmentDefaults.int("TESSERA_WORKER_EXPIRY_MS", 6000)
     @Option(help: "Cache-manager address host:port (env TESSERA_CACHE_MANAGER_ADDRESS).")
-    var cacheManager = ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_CACHE_MANAGER_ADDRESS", "127.0.0.1:7402"))!
+    var cacheManager = ListenAddress(
+        parsing: EnvironmentDefaults.string("TESSERA_CACHE_MANAGER_ADDRESS", "127.0.0.1:7402"))!
     @Option(help: "Model to place and serve, by name or SHA-256 (env TESSERA_MODEL).")
     var model = EnvironmentDefaults.string("TESSERA_MODEL", "smollm2-135m")
-    @Option(help: "Context tokens per session to reserve KV memory for (env TESSERA_CONTEXT_LENGTH).")
+    @Option(
+        help: "Context tokens per session to reserve KV memory for (env TESSERA_CONTEXT_LENGTH).")
     var contextLength = EnvironmentDefaults.int("TESSERA_CONTEXT_LENGTH", 2048)
     @Option(help: "Sessions per worker to reserve KV memory for (env TESSERA_SESSIONS_PER_WORKER).")
     var sessionsPerWorker = EnvironmentDefaults.int("TESSERA_SESSIONS_PER_WORKER", 2)
-    @Option(help: "Latency between workers in milliseconds, for placement (env TESSERA_LINK_LATENCY_MS).")
+    @Option(
+        help:
+            "Latency between workers in milliseconds, for placement (env TESSERA_LINK_LATENCY_MS).")
     var linkLatencyMs = EnvironmentDefaults.double("TESSERA_LINK_LATENCY_MS", 0.5)
-    @Option(help: "Bandwidth between workers in MB/s, for placement (env TESSERA_LINK_BANDWIDTH_MBPS).")
+    @Option(
+        help: "Bandwidth between workers in MB/s, for placement (env TESSERA_LINK_BANDWIDTH_MBPS).")
     var linkBandwidthMbps = EnvironmentDefaults.double("TESSERA_LINK_BANDWIDTH_MBPS", 500)
 
     func validate() throws {
         guard heartbeatMs > 0, workerExpiryMs > heartbeatMs else {
-            throw ValidationError("--worker-expiry-ms must be greater than --heartbeat-ms, and both positive")
+            throw ValidationError(
+                "--worker-expiry-ms must be greater than --heartbeat-ms, and both positive")
         }
-        guard contextLength > 0, sessionsPerWorker > 0, linkLatencyMs >= 0, linkBandwidthMbps > 0 else {
-            throw ValidationError("--context-length, --sessions-per-worker and --link-bandwidth-mbps must be positive")
+        guard contextLength > 0, sessionsPerWorker > 0, linkLatencyMs >= 0, linkBandwidthMbps > 0
+        else {
+            throw ValidationError(
+                "--context-length, --sessions-per-worker and --link-bandwidth-mbps must be positive"
+            )
         }
     }
 

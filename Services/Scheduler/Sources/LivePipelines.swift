@@ -28,7 +28,9 @@ actor LivePipelines {
         var leases = 0
         var outstandingTokens = 0
         var isReady: Bool { stages.allSatisfy(\.ready) }
-        var key: [String] { stages.map { "\($0.workerID)@\($0.layers.lowerBound)-\($0.layers.upperBound)" } }
+        var key: [String] {
+            stages.map { "\($0.workerID)@\($0.layers.lowerBound)-\($0.layers.upperBound)" }
+        }
     }
 
     struct Lease {
@@ -58,12 +60,14 @@ actor LivePipelines {
             let stages = planned.stages.compactMap { stage in
                 addresses[stage.workerID].map {
                     LiveStage(
-                        workerID: stage.workerID, address: $0, layers: stage.layers, predictedSeconds: stage.secondsPerToken)
+                        workerID: stage.workerID, address: $0, layers: stage.layers,
+                        predictedSeconds: stage.secondsPerToken)
                 }
             }
             guard stages.count == planned.stages.count else { continue }
             let candidate = LivePipeline(id: "", stages: stages, planned: planned)
-            if let index = remaining.firstIndex(where: { !$0.draining && $0.key == candidate.key }) {
+            if let index = remaining.firstIndex(where: { !$0.draining && $0.key == candidate.key })
+            {
                 var existing = remaining.remove(at: index)
                 existing.planned = planned
                 existing.contextLength = plan.options.contextLength
@@ -81,7 +85,9 @@ actor LivePipelines {
     }
 
     /// The pipelines, the plan they came from and its generation, read at one moment.
-    func snapshot() -> (pipelines: [LivePipeline], plan: Plan?, generation: UInt64) { (pipelines, plan, generation) }
+    func snapshot() -> (pipelines: [LivePipeline], plan: Plan?, generation: UInt64) {
+        (pipelines, plan, generation)
+    }
 
     /// Layer ranges each worker should keep loaded: every stage of the plan's pipelines and
     /// of older pipelines still draining. Anything else a worker reports hosting is
@@ -89,7 +95,9 @@ actor LivePipelines {
     /// after their pipeline was dropped, which a plan-to-plan diff misses.
     func wantedLayers() -> [String: Set<Range<Int>>] {
         var wanted: [String: Set<Range<Int>>] = [:]
-        for stage in pipelines.flatMap(\.stages) { wanted[stage.workerID, default: []].insert(stage.layers) }
+        for stage in pipelines.flatMap(\.stages) {
+            wanted[stage.workerID, default: []].insert(stage.layers)
+        }
         return wanted
     }
 
@@ -97,7 +105,8 @@ actor LivePipelines {
     func claimDeployments() -> [(pipelineID: String, index: Int, stage: LiveStage)] {
         var claimed: [(String, Int, LiveStage)] = []
         for p in pipelines.indices where !pipelines[p].draining {
-            for s in pipelines[p].stages.indices where !pipelines[p].stages[s].ready && !pipelines[p].stages[s].deploying {
+            for s in pipelines[p].stages.indices
+            where !pipelines[p].stages[s].ready && !pipelines[p].stages[s].deploying {
                 pipelines[p].stages[s].deploying = true
                 claimed.append((pipelines[p].id, s, pipelines[p].stages[s]))
             }
@@ -106,7 +115,9 @@ actor LivePipelines {
     }
 
     func deployed(pipelineID: String, index: Int, shard: ShardReference?) {
-        guard let p = pipelines.firstIndex(where: { $0.id == pipelineID }), index < pipelines[p].stages.count else { return }
+        guard let p = pipelines.firstIndex(where: { $0.id == pipelineID }),
+            index < pipelines[p].stages.count
+        else { return }
         pipelines[p].stages[index].deploying = false
         if let shard {
             pipelines[p].stages[index].shard = shard
@@ -116,7 +127,8 @@ actor LivePipelines {
 
     /// A worker is gone (or failed): its pipelines stop taking requests at once.
     func retire(workersNotIn live: Set<String>) {
-        for p in pipelines.indices where pipelines[p].stages.contains(where: { !live.contains($0.workerID) }) {
+        for p in pipelines.indices
+        where pipelines[p].stages.contains(where: { !live.contains($0.workerID) }) {
             pipelines[p].draining = true
         }
         pipelines.removeAll { $0.draining && $0.leases == 0 }
@@ -140,22 +152,27 @@ actor LivePipelines {
 
     /// The ready pipeline with the least predicted wait (Placement.Router), avoiding workers
     /// that just failed this request.
-    func acquire(avoiding avoided: Set<String>, expectedTokens: Int) throws(AcquireError) -> (LivePipeline, String) {
+    func acquire(avoiding avoided: Set<String>, expectedTokens: Int) throws(AcquireError) -> (
+        LivePipeline, String
+    ) {
         let candidates = pipelines.indices.filter { index in
             let pipeline = pipelines[index]
-            return !pipeline.draining && pipeline.isReady && !pipeline.stages.contains { avoided.contains($0.workerID) }
+            return !pipeline.draining && pipeline.isReady
+                && !pipeline.stages.contains { avoided.contains($0.workerID) }
         }
         let planned = candidates.map { pipelines[$0].planned }
         guard
             let choice = Router.choosePipeline(
-                pipelines: planned, outstandingTokens: candidates.map { pipelines[$0].outstandingTokens },
+                pipelines: planned,
+                outstandingTokens: candidates.map { pipelines[$0].outstandingTokens },
                 expectedTokens: expectedTokens)
         else { throw .noReadyPipeline(total: pipelines.count) }
         let index = candidates[choice]
         pipelines[index].leases += 1
         pipelines[index].outstandingTokens += expectedTokens
         let leaseID = UUID().uuidString
-        leases[leaseID] = Lease(pipelineID: pipelines[index].id, expectedTokens: expectedTokens, granted: .now)
+        leases[leaseID] = Lease(
+            pipelineID: pipelines[index].id, expectedTokens: expectedTokens, granted: .now)
         return (pipelines[index], leaseID)
     }
 
@@ -164,7 +181,8 @@ actor LivePipelines {
             let index = pipelines.firstIndex(where: { $0.id == lease.pipelineID })
         else { return }
         pipelines[index].leases -= 1
-        pipelines[index].outstandingTokens = max(0, pipelines[index].outstandingTokens - lease.expectedTokens)
+        pipelines[index].outstandingTokens = max(
+            0, pipelines[index].outstandingTokens - lease.expectedTokens)
         if pipelines[index].draining && pipelines[index].leases == 0 { pipelines.remove(at: index) }
     }
 

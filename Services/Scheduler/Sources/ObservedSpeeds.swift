@@ -15,13 +15,17 @@ struct ObservedSpeeds {
         let live = Set(workers.map(\.id))
         for (from, timings) in hops {
             for hop in timings {
-                links.observe(from: from, to: hop.toWorkerID, roundTripSeconds: hop.roundTripSeconds, bytes: Int(hop.bytes))
+                links.observe(
+                    from: from, to: hop.toWorkerID, roundTripSeconds: hop.roundTripSeconds,
+                    bytes: Int(hop.bytes))
             }
         }
         links.keep(only: live)
         for worker in workers {
-            var estimator = estimators[worker.id]
-                ?? SpeedEstimator(prior: WorkerProfiles.profile(worker, slowdown: 1, expectedSessions: 1).speed)
+            var estimator =
+                estimators[worker.id]
+                ?? SpeedEstimator(
+                    prior: WorkerProfiles.profile(worker, slowdown: 1, expectedSessions: 1).speed)
             for step in steps[worker.id] ?? [] where step.tokens == 1 && step.seconds > 0 {
                 estimator.observe(bytesRead: Double(step.weightBytes), seconds: step.seconds)
             }

@@ -37,17 +37,24 @@ struct PlanLoop: Service {
             let live = Set(workers.map(\.id))
             await pipelines.retire(workersNotIn: live)
             for worker in workers {
-                await pipelines.markUnready(workerID: worker.id, hosting: Set(worker.readyShards.map(\.sha256)))
+                await pipelines.markUnready(
+                    workerID: worker.id, hosting: Set(worker.readyShards.map(\.sha256)))
             }
             let (steps, hops) = registry.takeUnreadTimings()
             observed.absorb(steps: steps, hops: hops, workers: workers)
             let profiles = observed.profiles(workers, expectedSessions: settings.sessionsPerWorker)
             let current = await pipelines.plan
-            let reasons = current.map { ReplanAdvisor(driftThreshold: settings.driftThreshold).reasons(plan: $0, current: profiles) } ?? []
+            let reasons =
+                current.map {
+                    ReplanAdvisor(driftThreshold: settings.driftThreshold).reasons(
+                        plan: $0, current: profiles)
+                } ?? []
             if !profiles.isEmpty && (current == nil || live != lastWorkerSet || !reasons.isEmpty) {
-                let speedsOnly = current != nil && live == lastWorkerSet && reasons.allSatisfy(\.isSpeedDrift)
+                let speedsOnly =
+                    current != nil && live == lastWorkerSet && reasons.allSatisfy(\.isSpeedDrift)
                 await replan(
-                    served, profiles: profiles, workers: workers, links: observed.links(over: settings.links), reasons: reasons,
+                    served, profiles: profiles, workers: workers,
+                    links: observed.links(over: settings.links), reasons: reasons,
                     speedsOnly: speedsOnly)
                 lastWorkerSet = live
             } else if profiles.isEmpty {
@@ -73,7 +80,9 @@ struct PlanLoop: Service {
             }
         }
         guard !unwanted.isEmpty else { return }
-        logger.info("unloading shards no pipeline uses", metadata: ["shards": "\(unwanted.map { "\($0.workerID)/\($0.sha256.prefix(12))" })"])
+        logger.info(
+            "unloading shards no pipeline uses",
+            metadata: ["shards": "\(unwanted.map { "\($0.workerID)/\($0.sha256.prefix(12))" })"])
         await deployer.unload(unwanted, registry: registry)
     }
 
@@ -82,28 +91,37 @@ struct PlanLoop: Service {
             let served = try await source.load()
             model.set(served)
             logger.info(
-                "serving model", metadata: ["model": "\(served.reference.name)", "sha256": "\(served.reference.sha256)"])
+                "serving model",
+                metadata: [
+                    "model": "\(served.reference.name)", "sha256": "\(served.reference.sha256)",
+                ])
             return served
         } catch {
-            logger.notice("model manifest not available yet", metadata: ["model": "\(source.modelName)", "error": "\(error)"])
+            logger.notice(
+                "model manifest not available yet",
+                metadata: ["model": "\(source.modelName)", "error": "\(error)"])
             try? await Task.sleep(for: backoff.next())
             return nil
         }
     }
 
     private func replan(
-        _ served: ServedModel, profiles: [WorkerProfile], workers: [RegisteredWorker], links: LinkModel,
+        _ served: ServedModel, profiles: [WorkerProfile], workers: [RegisteredWorker],
+        links: LinkModel,
         reasons: [ReplanReason], speedsOnly: Bool
     ) async {
-        let options = PlacementOptions(contextLength: settings.contextLength, maxPipelines: settings.maxPipelines)
+        let options = PlacementOptions(
+            contextLength: settings.contextLength, maxPipelines: settings.maxPipelines)
         let start = ContinuousClock.now
         let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.id, $0.address) })
         do {
-            let plan = try Placement.solve(model: served.profile, workers: profiles, links: links, options: options)
+            let plan = try Placement.solve(
+                model: served.profile, workers: profiles, links: links, options: options)
             let elapsed = ContinuousClock.now - start
             let adoption = PlanAdoption(minimumGain: settings.minimumGain)
             if speedsOnly, let current = await pipelines.plan,
-                let kept = adoption.repredicted(current, model: served.profile, workers: profiles, links: links),
+                let kept = adoption.repredicted(
+                    current, model: served.profile, workers: profiles, links: links),
                 !adoption.worthAdopting(plan, over: kept)
             {
                 // Same layout, today's speeds: nothing moves, and drift is measured from here.
@@ -128,7 +146,9 @@ struct PlanLoop: Service {
                 ])
             Counter(label: "tessera_scheduler_replans_total").increment()
         } catch {
-            logger.warning("no feasible placement", metadata: ["workers": "\(profiles.count)", "error": "\(error)"])
+            logger.warning(
+                "no feasible placement",
+                metadata: ["workers": "\(profiles.count)", "error": "\(error)"])
         }
     }
 }

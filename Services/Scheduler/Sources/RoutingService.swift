@@ -18,7 +18,9 @@ struct Routing: Sendable {
         return served
     }
 
-    func placement(_ request: Tessera_V1_GetPlacementRequest) async throws -> Tessera_V1_GetPlacementResponse {
+    func placement(_ request: Tessera_V1_GetPlacementRequest) async throws
+        -> Tessera_V1_GetPlacementResponse
+    {
         let served = try servedModel(request.model)
         let (live, plan, generation) = await pipelines.snapshot()
         return .with {
@@ -28,7 +30,9 @@ struct Routing: Sendable {
         }
     }
 
-    func acquire(_ request: Tessera_V1_AcquirePipelineRequest) async throws -> Tessera_V1_AcquirePipelineResponse {
+    func acquire(_ request: Tessera_V1_AcquirePipelineRequest) async throws
+        -> Tessera_V1_AcquirePipelineResponse
+    {
         let served = try servedModel(request.model)
         let expected = Int(request.expectedTokens == 0 ? 128 : request.expectedTokens)
         do {
@@ -39,7 +43,8 @@ struct Routing: Sendable {
                 $0.leaseID = lease
             }
         } catch {
-            throw SchedulerError.noReadyPipeline(model: served.reference.name, workers: registry.count)
+            throw SchedulerError.noReadyPipeline(
+                model: served.reference.name, workers: registry.count)
         }
     }
 
@@ -55,12 +60,16 @@ struct Routing: Sendable {
         guard !request.workerID.isEmpty else { throw InvalidMessage("worker_id", "is required") }
         guard let worker = registry.worker(request.workerID) else { return }
         if await HealthProbe.isServing(worker.address) || Task.isCancelled { return }
-        logger.warning("worker failed a health check after a client report", metadata: ["worker": "\(request.workerID)"])
+        logger.warning(
+            "worker failed a health check after a client report",
+            metadata: ["worker": "\(request.workerID)"])
         registry.remove(request.workerID)
         await pipelines.retire(workersNotIn: Set(registry.workers().map(\.id)))
     }
 
-    static func wire(_ pipeline: LivePipelines.LivePipeline, model: ServedModel) -> Tessera_V1_Pipeline {
+    static func wire(_ pipeline: LivePipelines.LivePipeline, model: ServedModel)
+        -> Tessera_V1_Pipeline
+    {
         .with {
             $0.pipelineID = pipeline.id
             $0.model = Tessera_V1_ModelRef(model.reference)
@@ -83,7 +92,9 @@ struct Routing: Sendable {
 
     static func summary(plan: Plan?, live: [LivePipelines.LivePipeline]) -> String {
         guard let plan else { return "no plan yet: waiting for workers and the model manifest" }
-        let states = live.map { "\($0.id): \($0.draining ? "draining" : ($0.isReady ? "ready" : "loading shards")), \($0.leases) active" }
+        let states = live.map {
+            "\($0.id): \($0.draining ? "draining" : ($0.isReady ? "ready" : "loading shards")), \($0.leases) active"
+        }
         return PlanTable.render(plan) + "\n" + states.joined(separator: "\n")
     }
 }

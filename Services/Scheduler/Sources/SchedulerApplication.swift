@@ -27,7 +27,9 @@ public struct SchedulerConfiguration: Sendable {
 
 /// Builds the scheduler: its gRPC API, the worker registry with its expiry sweeper, and the
 /// plan loop that places the model's shards on workers.
-public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logger) throws -> ServiceApplication {
+public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logger) throws
+    -> ServiceApplication
+{
     let registry = WorkerRegistry(expiry: configuration.workerExpiry)
     let pipelines = LivePipelines()
     let model = OneShot<ServedModel>()
@@ -41,18 +43,23 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
     settings.sessionsPerWorker = configuration.sessionsPerWorker
     settings.maxPipelines = configuration.maxPipelines
     settings.links = LinkModel(
-        defaultLink: Link(latencySeconds: configuration.linkLatencySeconds, bytesPerSecond: configuration.linkBytesPerSecond))
+        defaultLink: Link(
+            latencySeconds: configuration.linkLatencySeconds,
+            bytesPerSecond: configuration.linkBytesPerSecond))
     let routing = Routing(registry: registry, pipelines: pipelines, model: model, logger: logger)
     let planLoop = PlanLoop(
         registry: registry, pipelines: pipelines, source: source,
-        deployer: ShardDeployer(pipelines: pipelines, source: source, workers: workerClients, logger: logger),
+        deployer: ShardDeployer(
+            pipelines: pipelines, source: source, workers: workerClients, logger: logger),
         model: model, settings: settings, logger: logger)
     return ServiceApplication(
-        name: "scheduler", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
+        name: "scheduler", grpcAddress: configuration.grpcAddress,
+        httpAddress: configuration.httpAddress,
         logger: logger,
         rpcServices: [
             SchedulerService(
-                registry: registry, heartbeatInterval: configuration.heartbeatInterval, routing: routing, logger: logger)
+                registry: registry, heartbeatInterval: configuration.heartbeatInterval,
+                routing: routing, logger: logger)
         ],
         // Listed before the services that use them: the group stops them after those.
         backgroundServices: [

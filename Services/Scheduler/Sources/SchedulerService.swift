@@ -18,18 +18,23 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
     ) async throws -> Tessera_V1_RegisterWorkerResponse {
         // The worker's address is parsed here, once; the scheduler dials what it stored.
         guard let address = ListenAddress(peer: request.address) else {
-            throw InvalidMessage("address", "must be host:port with a port in 1...65535, got '\(request.address)'")
+            throw InvalidMessage(
+                "address", "must be host:port with a port in 1...65535, got '\(request.address)'")
         }
-        guard request.hasCapabilities, request.capabilities.memoryBytes > 0, request.capabilities.cpuCount > 0 else {
+        guard request.hasCapabilities, request.capabilities.memoryBytes > 0,
+            request.capabilities.cpuCount > 0
+        else {
             throw InvalidMessage("capabilities", "must give memory_bytes > 0 and cpu_count > 0")
         }
         let id = registry.register(
-            address: address, capabilities: WorkerCapabilities(request.capabilities), requestedID: request.workerID,
+            address: address, capabilities: WorkerCapabilities(request.capabilities),
+            requestedID: request.workerID,
             readyShards: request.readyShards.map(\.domain))
         logger.info(
             "worker registered",
             metadata: [
-                "worker": "\(id)", "address": "\(address)", "memory_bytes": "\(request.capabilities.memoryBytes)",
+                "worker": "\(id)", "address": "\(address)",
+                "memory_bytes": "\(request.capabilities.memoryBytes)",
                 "gflops": "\(request.capabilities.computeGflops)",
             ])
         Counter(label: "tessera_scheduler_registrations_total").increment()
@@ -46,7 +51,8 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
     ) async throws -> Tessera_V1_HeartbeatResponse {
         guard !request.workerID.isEmpty else { throw InvalidMessage("worker_id", "is required") }
         try registry.heartbeat(
-            workerID: request.workerID, load: WorkerLoad(request.load), readyShards: request.readyShards.map(\.domain))
+            workerID: request.workerID, load: WorkerLoad(request.load),
+            readyShards: request.readyShards.map(\.domain))
         return Tessera_V1_HeartbeatResponse()
     }
 

@@ -26,7 +26,10 @@ struct ShardDeployer: Sendable {
     /// Frees shards the plan no longer uses, so the new plan's shards fit (best effort: a
     /// dead worker's shards went with it). The registry forgets each shard a worker let go
     /// of, so the next tick does not ask again before the worker's next heartbeat.
-    func unload(_ shards: [(workerID: String, address: ListenAddress, sha256: String)], registry: WorkerRegistry) async {
+    func unload(
+        _ shards: [(workerID: String, address: ListenAddress, sha256: String)],
+        registry: WorkerRegistry
+    ) async {
         for (workerID, address, sha) in shards {
             guard let client = try? workers.client(for: address) else { continue }
             do {
@@ -41,10 +44,13 @@ struct ShardDeployer: Sendable {
         }
     }
 
-    private func deploy(_ stage: LivePipelines.LiveStage, model: ServedModel) async -> ShardReference? {
+    private func deploy(_ stage: LivePipelines.LiveStage, model: ServedModel) async
+        -> ShardReference?
+    {
         do {
             let shard = try await source.shard(model: model, layers: stage.layers)
-            let worker = Tessera_V1_InferenceWorker.Client(wrapping: try workers.client(for: stage.address))
+            let worker = Tessera_V1_InferenceWorker.Client(
+                wrapping: try workers.client(for: stage.address))
             let response = try await worker.loadShard(
                 .with {
                     $0.shard = Tessera_V1_ShardRef(shard)
@@ -53,14 +59,16 @@ struct ShardDeployer: Sendable {
             logger.info(
                 "shard ready",
                 metadata: [
-                    "worker": "\(stage.workerID)", "layers": "\(stage.layers.lowerBound)-\(stage.layers.upperBound)",
+                    "worker": "\(stage.workerID)",
+                    "layers": "\(stage.layers.lowerBound)-\(stage.layers.upperBound)",
                     "downloaded": "\(response.downloaded)", "seconds": "\(response.seconds)",
                 ])
             return shard
         } catch {
             if Task.isCancelled { return nil }  // shutting down: not a failure worth a warning
             logger.warning(
-                "shard deployment failed", metadata: ["worker": "\(stage.workerID)", "error": "\(error)"])
+                "shard deployment failed",
+                metadata: ["worker": "\(stage.workerID)", "error": "\(error)"])
             try? await Task.sleep(for: .seconds(1))
             return nil
         }

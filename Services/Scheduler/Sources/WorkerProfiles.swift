@@ -14,14 +14,17 @@ struct WorkerProfiles {
         let capabilities = worker.capabilities
         let speed: WorkerSpeed
         if capabilities.decodeGbps > 0 {
-            speed = WorkerSpeed(bytesPerSecond: capabilities.decodeGbps * 1e9, overheadSeconds: stepOverheadSeconds)
+            speed = WorkerSpeed(
+                bytesPerSecond: capabilities.decodeGbps * 1e9, overheadSeconds: stepOverheadSeconds)
         } else {
             speed = WorkerSpeed(
                 bytesPerSecond: max(capabilities.memoryBandwidthGbps, 0.1) * 1e9,
-                flopsPerSecond: max(capabilities.computeGflops, 0.1) * 1e9, overheadSeconds: stepOverheadSeconds)
+                flopsPerSecond: max(capabilities.computeGflops, 0.1) * 1e9,
+                overheadSeconds: stepOverheadSeconds)
         }
         return WorkerProfile(
             id: worker.id, memoryBudgetBytes: Int(clamping: capabilities.memoryBytes),
-            speed: speed.slowed(by: slowdown), activeSessions: 0, expectedSessions: expectedSessions)
+            speed: speed.slowed(by: slowdown), activeSessions: 0, expectedSessions: expectedSessions
+        )
     }
 }

@@ -56,7 +56,8 @@ final class WorkerRegistry: Sendable {
     }
 
     func heartbeat(
-        workerID: String, load: WorkerLoad, readyShards: [ShardReference], now: ContinuousClock.Instant = .now
+        workerID: String, load: WorkerLoad, readyShards: [ShardReference],
+        now: ContinuousClock.Instant = .now
     ) throws(SchedulerError) {
         try state.withLock { state throws(SchedulerError) in
             guard var entry = state.workers[workerID] else { throw .unknownWorker(workerID) }
@@ -78,7 +79,9 @@ final class WorkerRegistry: Sendable {
 
     /// The worker unloaded `sha256` at our request: stop listing it until a heartbeat says otherwise.
     func forgetReadyShard(_ sha256: String, on workerID: String) {
-        state.withLock { $0.workers[workerID]?.worker.readyShards.removeAll { $0.sha256 == sha256 } }
+        state.withLock {
+            $0.workers[workerID]?.worker.readyShards.removeAll { $0.sha256 == sha256 }
+        }
     }
 
     /// Drops a worker at once (it failed a health check after a client reported it).
@@ -94,7 +97,8 @@ final class WorkerRegistry: Sendable {
     /// Drops workers whose last heartbeat is older than `expiry`; returns their ids.
     func expire(now: ContinuousClock.Instant = .now) -> [String] {
         let expired = state.withLock { state in
-            let expired = state.workers.filter { now - $0.value.lastHeartbeat > expiry }.map(\.key).sorted()
+            let expired = state.workers.filter { now - $0.value.lastHeartbeat > expiry }.map(\.key)
+                .sorted()
             for id in expired { state.workers.removeValue(forKey: id) }
             return expired
         }

@@ -6,7 +6,8 @@ import Verifier
 @main
 struct VerifierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "verifier", abstract: "Tessera verifier: commitments, replay checks and reputations.")
+        commandName: "verifier",
+        abstract: "Tessera verifier: commitments, replay checks and reputations.")
 
     @OptionGroup var service: ServiceOptions<VerifierPorts>
 

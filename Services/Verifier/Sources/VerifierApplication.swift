@@ -9,8 +9,11 @@ public struct VerifierConfiguration: Sendable {
 }
 
 /// Builds the verifier. It has nothing to load yet, so it reports SERVING once listening.
-public func buildVerifier(_ configuration: VerifierConfiguration, logger: Logger) -> ServiceApplication {
+public func buildVerifier(_ configuration: VerifierConfiguration, logger: Logger)
+    -> ServiceApplication
+{
     ServiceApplication(
-        name: "verifier", grpcAddress: configuration.grpcAddress, httpAddress: configuration.httpAddress,
+        name: "verifier", grpcAddress: configuration.grpcAddress,
+        httpAddress: configuration.httpAddress,
         logger: logger, rpcServices: [VerifierService()])
 }

@@ -24,15 +24,21 @@ public struct BenchTable: Sendable {
             if let error = row.error {
                 lines.append(pad([row.engine, "\(row.threads)", "-", "-", "-"]) + "  (\(error))")
             } else {
-                lines.append(pad([
-                    row.engine, "\(row.threads)", format(row.prefillTPS), format(row.decodeTPS),
-                    format(Double(row.peakRSSBytes) / 1_048_576),
-                ]))
+                lines.append(
+                    pad([
+                        row.engine, "\(row.threads)", format(row.prefillTPS), format(row.decodeTPS),
+                        format(Double(row.peakRSSBytes) / 1_048_576),
+                    ]))
             }
         }
         for threads in Set(rows.map(\.threads)).sorted() {
-            guard let ours = rows.first(where: { $0.engine == "tessera" && $0.threads == threads && $0.error == nil }),
-                  let theirs = rows.first(where: { $0.engine == "llama.cpp" && $0.threads == threads && $0.error == nil })
+            guard
+                let ours = rows.first(where: {
+                    $0.engine == "tessera" && $0.threads == threads && $0.error == nil
+                }),
+                let theirs = rows.first(where: {
+                    $0.engine == "llama.cpp" && $0.threads == threads && $0.error == nil
+                })
             else { continue }
             lines.append(
                 "ratio tessera/llama.cpp at \(threads) thread(s): prefill \(ratio(ours.prefillTPS, theirs.prefillTPS))"
@@ -49,12 +55,15 @@ public struct BenchTable: Sendable {
         for row in rows where row.engine == "tessera" && row.error == nil {
             guard let bytes = row.weightBytesPerToken else { continue }
             let rate = Double(bytes) * row.decodeTPS / 1e9
-            var note = "decode at \(row.threads) thread(s) streams \(format(Double(bytes) / 1e6)) MB of weights per token"
+            var note =
+                "decode at \(row.threads) thread(s) streams \(format(Double(bytes) / 1e6)) MB of weights per token"
                 + " = \(format(rate)) GB/s"
             if let bandwidth = bandwidthGBps, bandwidth > 0 {
                 let share = rate / bandwidth
-                note += " (\(Int((share * 100).rounded()))% of the measured \(format(bandwidth)) GB/s: "
-                    + (share >= 0.7 ? "memory-bound)" : "compute-bound, bandwidth is not the limit)")
+                note +=
+                    " (\(Int((share * 100).rounded()))% of the measured \(format(bandwidth)) GB/s: "
+                    + (share >= 0.7
+                        ? "memory-bound)" : "compute-bound, bandwidth is not the limit)")
             }
             notes.append(note)
         }
@@ -62,7 +71,9 @@ public struct BenchTable: Sendable {
     }
 
     private func pad(_ cells: [String]) -> String {
-        zip(cells, [10, 8, 14, 13, 13]).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " ")
+        zip(cells, [10, 8, 14, 13, 13]).map {
+            $0.padding(toLength: $1, withPad: " ", startingAt: 0)
+        }.joined(separator: " ")
     }
 
     private func format(_ value: Double) -> String { String(format: "%.1f", value) }
@@ -96,6 +107,8 @@ public struct BenchRow: Codable, Sendable {
     }
 
     public static func failed(_ engine: String, threads: Int, _ reason: String) -> BenchRow {
-        BenchRow(engine: engine, threads: threads, prefillTPS: 0, decodeTPS: 0, peakRSSBytes: 0, weightBytesPerToken: nil, error: reason)
+        BenchRow(
+            engine: engine, threads: threads, prefillTPS: 0, decodeTPS: 0, peakRSSBytes: 0,
+            weightBytesPerToken: nil, error: reason)
     }
 }

@@ -25,7 +25,8 @@ public struct EngineBenchmark: Sendable {
     public var kvCachePrecision: KVCachePrecision
 
     public init(
-        promptTokens: Int = 128, generatedTokens: Int = 64, repetitions: Int = 3, kvCachePrecision: KVCachePrecision = .f16
+        promptTokens: Int = 128, generatedTokens: Int = 64, repetitions: Int = 3,
+        kvCachePrecision: KVCachePrecision = .f16
     ) {
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
@@ -43,7 +44,10 @@ public struct EngineBenchmark: Sendable {
         // A fixed, deterministic pseudo-prompt; the content does not affect speed.
         let prompt = (0..<promptTokens).map { Int32(($0 * 7919 + 17) % vocabulary) }
         let context = promptTokens + generatedTokens
-        var prefill: [Double] = [], decode: [Double] = [], prefillCPU: [Double] = [], decodeCPU: [Double] = []
+        var prefill: [Double] = []
+        var decode: [Double] = []
+        var prefillCPU: [Double] = []
+        var decodeCPU: [Double] = []
         for pass in 0...repetitions {
             let session = try stage.makeSession(contextLength: context, precision: kvCachePrecision)
             let prefillStart = DispatchTime.now().uptimeNanoseconds
@@ -65,8 +69,10 @@ public struct EngineBenchmark: Sendable {
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         return Result(
-            threads: stage.threadCount, promptTokens: promptTokens, generatedTokens: generatedTokens,
-            prefillSeconds: median(prefill), decodeSeconds: median(decode), prefillCPUSeconds: median(prefillCPU),
+            threads: stage.threadCount, promptTokens: promptTokens,
+            generatedTokens: generatedTokens,
+            prefillSeconds: median(prefill), decodeSeconds: median(decode),
+            prefillCPUSeconds: median(prefillCPU),
             decodeCPUSeconds: median(decodeCPU))
     }
 

@@ -6,11 +6,11 @@ public enum ProcessMetrics {
     public static func peakResidentBytes() -> Int {
         var usage = rusage()
         #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return usage.ru_maxrss * 1024
         #else
-        getrusage(RUSAGE_SELF, &usage)
-        return usage.ru_maxrss
+            getrusage(RUSAGE_SELF, &usage)
+            return usage.ru_maxrss
         #endif
     }
 }

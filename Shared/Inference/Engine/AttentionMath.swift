@@ -20,7 +20,8 @@ extension Float: KVElement {
         base.loadUnaligned(fromByteOffset: index * 4, as: Float.self)
     }
 
-    static func store(_ values: UnsafePointer<Float>, count: Int, to base: UnsafeMutableRawPointer) {
+    static func store(_ values: UnsafePointer<Float>, count: Int, to base: UnsafeMutableRawPointer)
+    {
         base.copyMemory(from: values, byteCount: count * 4)
     }
 }
@@ -37,8 +38,11 @@ extension Float16: KVElement {
         Float(base.loadUnaligned(fromByteOffset: index * 2, as: Float16.self))
     }
 
-    static func store(_ values: UnsafePointer<Float>, count: Int, to base: UnsafeMutableRawPointer) {
-        for index in 0..<count { base.storeBytes(of: Float16(values[index]), toByteOffset: index * 2, as: Float16.self) }
+    static func store(_ values: UnsafePointer<Float>, count: Int, to base: UnsafeMutableRawPointer)
+    {
+        for index in 0..<count {
+            base.storeBytes(of: Float16(values[index]), toByteOffset: index * 2, as: Float16.self)
+        }
     }
 }
 
@@ -46,23 +50,30 @@ extension Float16: KVElement {
 enum AttentionMath {
     /// One query head at `position` against the cached keys/values of `kvHead` (non-generic entry).
     static func attend(
-        query: UnsafePointer<Float>, kvHead: Int, headDimension: Int, position: Int, layer: Int, session: StageSession,
+        query: UnsafePointer<Float>, kvHead: Int, headDimension: Int, position: Int, layer: Int,
+        session: StageSession,
         output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
     ) {
         switch session.precision {
         case .f32:
-            attend(Float.self, query: query, kvHead: kvHead, headDimension: headDimension, position: position,
-                   layer: layer, session: session, output: output, scores: scores)
+            attend(
+                Float.self, query: query, kvHead: kvHead, headDimension: headDimension,
+                position: position,
+                layer: layer, session: session, output: output, scores: scores)
         case .f16:
-            attend(Float16.self, query: query, kvHead: kvHead, headDimension: headDimension, position: position,
-                   layer: layer, session: session, output: output, scores: scores)
+            attend(
+                Float16.self, query: query, kvHead: kvHead, headDimension: headDimension,
+                position: position,
+                layer: layer, session: session, output: output, scores: scores)
         }
     }
 
     @inline(__always)
     private static func attend<Element: KVElement>(
-        _ element: Element.Type, query: UnsafePointer<Float>, kvHead: Int, headDimension: Int, position: Int,
-        layer: Int, session: StageSession, output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
+        _ element: Element.Type, query: UnsafePointer<Float>, kvHead: Int, headDimension: Int,
+        position: Int,
+        layer: Int, session: StageSession, output: UnsafeMutablePointer<Float>,
+        scores: UnsafeMutablePointer<Float>
     ) {
         let scale = 1 / Float(headDimension).squareRoot()
         let length = position + 1
@@ -73,28 +84,35 @@ enum AttentionMath {
         var t = 0
         // Four keys at a time: four independent FMA chains instead of one latency-bound chain.
         while t + 4 <= length {
-            let dots = dotFour(query, Element.self, keys, first: t * stride + first, stride: stride,
-                                             count: headDimension)
+            let dots = dotFour(
+                query, Element.self, keys, first: t * stride + first, stride: stride,
+                count: headDimension)
             for lane in 0..<4 { scores[t + lane] = dots[lane] * scale }
             t += 4
         }
         while t < length {
-            scores[t] = dotOne(query, Element.self, keys, first: t * stride + first, count: headDimension)
+            scores[t] =
+                dotOne(query, Element.self, keys, first: t * stride + first, count: headDimension)
                 * scale
             t += 1
         }
         Softmax.apply(scores, count: length)
         weightedSum(
-            Element.self, values, first: first, stride: stride, weights: scores, length: length, count: headDimension,
+            Element.self, values, first: first, stride: stride, weights: scores, length: length,
+            count: headDimension,
             into: output)
     }
 
     @inline(__always)
     static func dotFour<Element: KVElement>(
-        _ query: UnsafePointer<Float>, _ element: Element.Type, _ keys: UnsafeRawPointer, first: Int, stride: Int,
+        _ query: UnsafePointer<Float>, _ element: Element.Type, _ keys: UnsafeRawPointer,
+        first: Int, stride: Int,
         count: Int
     ) -> SIMD4<Float> {
-        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var a0 = SIMD8<Float>()
+        var a1 = SIMD8<Float>()
+        var a2 = SIMD8<Float>()
+        var a3 = SIMD8<Float>()
         var index = 0
         while index + 8 <= count {
             let q = UnsafeRawPointer(query + index).loadUnaligned(as: SIMD8<Float>.self)
@@ -106,7 +124,9 @@ enum AttentionMath {
         }
         var result = SIMD4(a0.sum(), a1.sum(), a2.sum(), a3.sum())
         while index < count {
-            for lane in 0..<4 { result[lane] += query[index] * Element.load(keys, first + lane * stride + index) }
+            for lane in 0..<4 {
+                result[lane] += query[index] * Element.load(keys, first + lane * stride + index)
+            }
             index += 1
         }
         return result
@@ -114,13 +134,15 @@ enum AttentionMath {
 
     @inline(__always)
     static func dotOne<Element: KVElement>(
-        _ query: UnsafePointer<Float>, _ element: Element.Type, _ keys: UnsafeRawPointer, first: Int, count: Int
+        _ query: UnsafePointer<Float>, _ element: Element.Type, _ keys: UnsafeRawPointer,
+        first: Int, count: Int
     ) -> Float {
         var acc = SIMD8<Float>()
         var index = 0
         while index + 8 <= count {
-            acc = acc.addingProduct(UnsafeRawPointer(query + index).loadUnaligned(as: SIMD8<Float>.self),
-                                    Element.load8(keys, first + index))
+            acc = acc.addingProduct(
+                UnsafeRawPointer(query + index).loadUnaligned(as: SIMD8<Float>.self),
+                Element.load8(keys, first + index))
             index += 8
         }
         var total = acc.sum()
@@ -135,14 +157,19 @@ enum AttentionMath {
     /// (re-reading and re-storing the output for every position would serialize on memory).
     @inline(__always)
     static func weightedSum<Element: KVElement>(
-        _ element: Element.Type, _ values: UnsafeRawPointer, first: Int, stride: Int, weights: UnsafePointer<Float>,
+        _ element: Element.Type, _ values: UnsafeRawPointer, first: Int, stride: Int,
+        weights: UnsafePointer<Float>,
         length: Int, count: Int, into output: UnsafeMutablePointer<Float>
     ) {
         var base = 0
         while base + 32 <= count {
-            var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+            var s0 = SIMD8<Float>()
+            var s1 = SIMD8<Float>()
+            var s2 = SIMD8<Float>()
+            var s3 = SIMD8<Float>()
             for t in 0..<length {
-                let row = first + t * stride + base, w = weights[t]
+                let row = first + t * stride + base
+                let w = weights[t]
                 s0 = s0.addingProduct(Element.load8(values, row), w)
                 s1 = s1.addingProduct(Element.load8(values, row + 8), w)
                 s2 = s2.addingProduct(Element.load8(values, row + 16), w)
@@ -157,7 +184,9 @@ enum AttentionMath {
         }
         while base < count {
             var sum: Float = 0
-            for t in 0..<length { sum += weights[t] * Element.load(values, first + t * stride + base) }
+            for t in 0..<length {
+                sum += weights[t] * Element.load(values, first + t * stride + base)
+            }
             output[base] = sum
             base += 1
         }

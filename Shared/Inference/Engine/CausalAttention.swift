@@ -11,8 +11,10 @@ struct CausalAttention {
     /// queries: batch × headCount × headDimension (already rotated); output has the same shape.
     /// Token i of the batch sits at position `startPosition + i` and sees positions 0...that.
     func run(
-        queries: UnsafePointer<Float>, batch: Int, startPosition: Int, layer: Int, session: StageSession,
-        output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, scoreStride: Int, pool: ThreadPool
+        queries: UnsafePointer<Float>, batch: Int, startPosition: Int, layer: Int,
+        session: StageSession,
+        output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
+        pool: ThreadPool
     ) {
         let items = batch * headCount
         // Decode at short context is a few microseconds of work: waking the other workers
@@ -23,11 +25,14 @@ struct CausalAttention {
             let workerScores = scores + worker * scoreStride
             var item = worker
             while item < items {
-                let token = item / headCount, head = item % headCount
+                let token = item / headCount
+                let head = item % headCount
                 let offset = (token * headCount + head) * headDimension
                 AttentionMath.attend(
-                    query: queries + offset, kvHead: head / (headCount / kvHeadCount), headDimension: headDimension,
-                    position: startPosition + token, layer: layer, session: session, output: output + offset,
+                    query: queries + offset, kvHead: head / (headCount / kvHeadCount),
+                    headDimension: headDimension,
+                    position: startPosition + token, layer: layer, session: session,
+                    output: output + offset,
                     scores: workerScores)
                 item += threads
             }

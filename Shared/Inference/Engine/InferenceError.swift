@@ -17,10 +17,12 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable 
     public var description: String {
         switch self {
         case .missingMetadata(let key): "GGUF metadata key \(key) is missing"
-        case .unsupportedArchitecture(let name): "model architecture '\(name)' is not supported (only llama)"
+        case .unsupportedArchitecture(let name):
+            "model architecture '\(name)' is not supported (only llama)"
         case .invalidHyperparameters(let detail): "invalid model hyperparameters: \(detail)"
         case .missingTensor(let name): "tensor \(name) is missing from the GGUF file"
-        case .unsupportedTensorType(let tensor, let type): "tensor \(tensor) has type \(type), which the engine cannot run"
+        case .unsupportedTensorType(let tensor, let type):
+            "tensor \(tensor) has type \(type), which the engine cannot run"
         case .tensorShapeMismatch(let tensor, let expected, let actual):
             "tensor \(tensor) has shape \(actual), expected \(expected)"
         case .invalidLayerRange(let first, let last, let count):
@@ -30,7 +32,8 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable 
         case .invalidContextLength(let length): "context length \(length) must be positive"
         case .hiddenSizeMismatch(let expected, let actual):
             "hidden state has \(actual) values, expected a positive multiple of the embedding width \(expected)"
-        case .tokenOutOfRange(let token, let vocabularySize): "token id \(token) is outside the vocabulary 0..<\(vocabularySize)"
+        case .tokenOutOfRange(let token, let vocabularySize):
+            "token id \(token) is outside the vocabulary 0..<\(vocabularySize)"
         case .wrongInput(let detail): detail
         case .emptyInput: "no tokens to process"
         }

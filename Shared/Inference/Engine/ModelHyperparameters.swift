@@ -23,7 +23,9 @@ public struct ModelHyperparameters: Sendable, Equatable {
 
     public init(gguf file: GGUFFile) throws {
         let architecture = file.metadata["general.architecture"]?.string ?? "llama"
-        guard architecture == "llama" else { throw InferenceError.unsupportedArchitecture(architecture) }
+        guard architecture == "llama" else {
+            throw InferenceError.unsupportedArchitecture(architecture)
+        }
         self.architecture = architecture
 
         func integer(_ key: String, default fallback: Int? = nil) throws -> Int {
@@ -38,11 +40,13 @@ public struct ModelHyperparameters: Sendable, Equatable {
         kvHeadCount = try integer("attention.head_count_kv", default: headCount)
         contextLength = try integer("context_length", default: 2048)
         guard headCount > 0, embeddingLength % headCount == 0 else {
-            throw InferenceError.invalidHyperparameters("embedding \(embeddingLength) not divisible by \(headCount) heads")
+            throw InferenceError.invalidHyperparameters(
+                "embedding \(embeddingLength) not divisible by \(headCount) heads")
         }
         headDimension = embeddingLength / headCount
         rotaryDimensions = try integer("rope.dimension_count", default: headDimension)
-        rmsEpsilon = Float(file.metadata["\(architecture).attention.layer_norm_rms_epsilon"]?.double ?? 1e-5)
+        rmsEpsilon = Float(
+            file.metadata["\(architecture).attention.layer_norm_rms_epsilon"]?.double ?? 1e-5)
         ropeBase = file.metadata["\(architecture).rope.freq_base"]?.double ?? 10_000
         ropeStyle = .adjacentPairs
 
@@ -50,7 +54,9 @@ public struct ModelHyperparameters: Sendable, Equatable {
             vocabularySize = tokens.count
         } else if let size = file.metadata["\(architecture).vocab_size"]?.int {
             vocabularySize = size
-        } else if let embedding = file.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2 {
+        } else if let embedding = file.tensor(named: "token_embd.weight"),
+            embedding.dimensions.count == 2
+        {
             vocabularySize = embedding.dimensions[1]
         } else {
             throw InferenceError.missingMetadata(key: "tokenizer.ggml.tokens")
@@ -68,13 +74,17 @@ public struct ModelHyperparameters: Sendable, Equatable {
             throw InferenceError.invalidHyperparameters("\(name) must be positive, got \(value)")
         }
         guard headCount % kvHeadCount == 0 else {
-            throw InferenceError.invalidHyperparameters("\(headCount) query heads not divisible by \(kvHeadCount) KV heads")
+            throw InferenceError.invalidHyperparameters(
+                "\(headCount) query heads not divisible by \(kvHeadCount) KV heads")
         }
-        guard rotaryDimensions > 0, rotaryDimensions <= headDimension, rotaryDimensions % 2 == 0 else {
-            throw InferenceError.invalidHyperparameters("rope.dimension_count \(rotaryDimensions) for head size \(headDimension)")
+        guard rotaryDimensions > 0, rotaryDimensions <= headDimension, rotaryDimensions % 2 == 0
+        else {
+            throw InferenceError.invalidHyperparameters(
+                "rope.dimension_count \(rotaryDimensions) for head size \(headDimension)")
         }
         guard rmsEpsilon > 0, rmsEpsilon.isFinite, ropeBase > 0, ropeBase.isFinite else {
-            throw InferenceError.invalidHyperparameters("rms epsilon \(rmsEpsilon), rope base \(ropeBase)")
+            throw InferenceError.invalidHyperparameters(
+                "rms epsilon \(rmsEpsilon), rope base \(ropeBase)")
         }
     }
 }

@@ -19,7 +19,10 @@ public final class StageSession: @unchecked Sendable {
     let values: UnsafeMutableRawPointer
     let ownerID: ObjectIdentifier
 
-    init(owner: AnyObject, layerCount: Int, kvWidth: Int, contextLength: Int, precision: KVCachePrecision) {
+    init(
+        owner: AnyObject, layerCount: Int, kvWidth: Int, contextLength: Int,
+        precision: KVCachePrecision
+    ) {
         self.contextLength = contextLength
         self.precision = precision
         self.layerCount = layerCount
@@ -52,7 +55,10 @@ public final class StageSession: @unchecked Sendable {
     }
 
     /// Stores one token's keys and values (kvWidth floats each), converting to the cache precision.
-    func store(layer: Int, position: Int, keys newKeys: UnsafePointer<Float>, values newValues: UnsafePointer<Float>) {
+    func store(
+        layer: Int, position: Int, keys newKeys: UnsafePointer<Float>,
+        values newValues: UnsafePointer<Float>
+    ) {
         let at = offset(layer: layer, position: position)
         switch precision {
         case .f32:

@@ -53,7 +53,9 @@ final class StageWorkspace {
 
     private func release() {
         guard capacity > 0 else { return }
-        for buffer in [hidden, normalized, queries, keys, values, attention, projected, gate, up] { buffer?.deallocate() }
+        for buffer in [hidden, normalized, queries, keys, values, attention, projected, gate, up] {
+            buffer?.deallocate()
+        }
         scores?.deallocate()
         scores = nil
         capacity = 0

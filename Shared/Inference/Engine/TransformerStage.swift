@@ -37,7 +37,8 @@ public final class TransformerStage: @unchecked Sendable {
     public init(file: GGUFFile, layers: Range<Int>, threads: Int = 1) throws {
         let hp = try ModelHyperparameters(gguf: file)
         guard !layers.isEmpty, layers.lowerBound >= 0, layers.upperBound <= hp.layerCount else {
-            throw InferenceError.invalidLayerRange(first: layers.lowerBound, last: layers.upperBound, layerCount: hp.layerCount)
+            throw InferenceError.invalidLayerRange(
+                first: layers.lowerBound, last: layers.upperBound, layerCount: hp.layerCount)
         }
         self.file = file
         self.hyperparameters = hp
@@ -46,10 +47,13 @@ public final class TransformerStage: @unchecked Sendable {
         pool = ThreadPool(threads: threads)
         multiplier = MatrixMultiplier(pool: pool)
         rotary = RotaryEmbedding(
-            headDimension: hp.headDimension, rotaryDimensions: hp.rotaryDimensions, base: hp.ropeBase, style: hp.ropeStyle)
-        attention = CausalAttention(headCount: hp.headCount, kvHeadCount: hp.kvHeadCount, headDimension: hp.headDimension)
+            headDimension: hp.headDimension, rotaryDimensions: hp.rotaryDimensions,
+            base: hp.ropeBase, style: hp.ropeStyle)
+        attention = CausalAttention(
+            headCount: hp.headCount, kvHeadCount: hp.kvHeadCount, headDimension: hp.headDimension)
         workspace = StageWorkspace(
-            embeddingLength: hp.embeddingLength, kvWidth: hp.kvWidth, feedForwardLength: hp.feedForwardLength,
+            embeddingLength: hp.embeddingLength, kvWidth: hp.kvWidth,
+            feedForwardLength: hp.feedForwardLength,
             threads: pool.threadCount)
     }
 
@@ -63,17 +67,23 @@ public final class TransformerStage: @unchecked Sendable {
     /// Weight bytes one decode step streams: every matrix of the stage's layers, plus the output
     /// projection on the last stage (the first stage's embedding lookup reads one row only).
     public var weightBytesPerToken: Int {
-        let matrices = weights.layers.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.gate, $0.up, $0.down] }
+        let matrices =
+            weights.layers.flatMap {
+                [$0.query, $0.key, $0.value, $0.attentionOutput, $0.gate, $0.up, $0.down]
+            }
             + (weights.output.map { [$0] } ?? [])
         return matrices.reduce(0) { $0 + $1.rows * $1.rowBytes }
     }
 
     /// A fresh session whose KV cache holds up to `contextLength` tokens. The cache takes
     /// 2 × layers × contextLength × kvWidth values (f16 by default, as llama.cpp).
-    public func makeSession(contextLength: Int, precision: KVCachePrecision = .f16) throws -> StageSession {
+    public func makeSession(contextLength: Int, precision: KVCachePrecision = .f16) throws
+        -> StageSession
+    {
         guard contextLength > 0 else { throw InferenceError.invalidContextLength(contextLength) }
         return StageSession(
-            owner: self, layerCount: layers.count, kvWidth: hyperparameters.kvWidth, contextLength: contextLength,
+            owner: self, layerCount: layers.count, kvWidth: hyperparameters.kvWidth,
+            contextLength: contextLength,
             precision: precision)
     }
 }

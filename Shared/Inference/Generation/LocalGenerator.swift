@@ -19,7 +19,9 @@ public struct LocalGenerationSummary: Sendable {
     public var prefillSeconds: Double
     public var decodeSeconds: Double
 
-    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0 }
+    public var prefillTokensPerSecond: Double {
+        prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0
+    }
     /// Tokens after the first one, over the time spent decoding them.
     public var decodeTokensPerSecond: Double {
         decodeSeconds > 0 ? Double(max(generatedTokens - 1, 0)) / decodeSeconds : 0
@@ -34,23 +36,28 @@ public struct LocalGenerator {
 
     public init(stage: TransformerStage, tokenizer: Tokenizer) throws {
         guard stage.isFirst, stage.isLast else {
-            throw InferenceError.wrongInput("local generation needs a stage holding the whole model")
+            throw InferenceError.wrongInput(
+                "local generation needs a stage holding the whole model")
         }
         self.stage = stage
         self.tokenizer = tokenizer
     }
 
     public func generate(
-        prompt: [Int32], parameters: SamplingParameters, renderSpecial: Bool = false, topLogits: Int = 0,
+        prompt: [Int32], parameters: SamplingParameters, renderSpecial: Bool = false,
+        topLogits: Int = 0,
         onToken: (GeneratedToken) throws -> Void
     ) throws -> LocalGenerationSummary {
         guard !prompt.isEmpty else { throw InferenceError.emptyInput }
         let sampler = try Sampler(parameters: parameters)
-        var stop = StopCondition(parameters: parameters, tokenizer: tokenizer, renderSpecial: renderSpecial)
-        let session = try stage.makeSession(contextLength: prompt.count + max(parameters.maxTokens, 1))
+        var stop = StopCondition(
+            parameters: parameters, tokenizer: tokenizer, renderSpecial: renderSpecial)
+        let session = try stage.makeSession(
+            contextLength: prompt.count + max(parameters.maxTokens, 1))
         var sequence = prompt
         var summary = LocalGenerationSummary(
-            promptTokens: prompt.count, generatedTokens: 0, stopReason: nil, prefillSeconds: 0, decodeSeconds: 0)
+            promptTokens: prompt.count, generatedTokens: 0, stopReason: nil, prefillSeconds: 0,
+            decodeSeconds: 0)
 
         let start = DispatchTime.now().uptimeNanoseconds
         var logits = try stage.forward(.tokens(prompt), session: session).values
@@ -65,8 +72,13 @@ public struct LocalGenerator {
             let text = try stop.accept(token)
             sequence.append(token)
             summary.generatedTokens += 1
-            try onToken(GeneratedToken(id: token, text: text, topLogits: topLogits > 0 ? Self.top(logits, count: topLogits) : []))
-            if summary.generatedTokens == 1 { firstTokenTime = DispatchTime.now().uptimeNanoseconds }
+            try onToken(
+                GeneratedToken(
+                    id: token, text: text,
+                    topLogits: topLogits > 0 ? Self.top(logits, count: topLogits) : []))
+            if summary.generatedTokens == 1 {
+                firstTokenTime = DispatchTime.now().uptimeNanoseconds
+            }
             if stop.isStopped { break }
             logits = try stage.forward(.tokens([token]), session: session).values
         }

@@ -20,9 +20,11 @@ public struct Sampler: Sendable {
     public func sample(
         logits: [Float], recentTokens: [Int32] = [], position: Int, endOfGeneration: Set<Int32> = []
     ) throws -> Int32 {
-        let candidates = try finalCandidates(logits: logits, recentTokens: recentTokens, endOfGeneration: endOfGeneration)
+        let candidates = try finalCandidates(
+            logits: logits, recentTokens: recentTokens, endOfGeneration: endOfGeneration)
         if parameters.isGreedy { return candidates[0].id }
-        return SamplingFilters.draw(candidates, uniform: SamplingRandom.uniform(seed: parameters.seed, position: position))
+        return SamplingFilters.draw(
+            candidates, uniform: SamplingRandom.uniform(seed: parameters.seed, position: position))
     }
 
     /// The candidates left after every filter, sorted, with temperature applied: what the
@@ -33,7 +35,9 @@ public struct Sampler: Sendable {
         guard !input.isEmpty else { throw SamplingError.emptyLogits }
         var logits = input.map { $0.isNaN ? -Float.infinity : $0 }
         if parameters.ignoreEOS {
-            for id in endOfGeneration where id >= 0 && Int(id) < logits.count { logits[Int(id)] = -.infinity }
+            for id in endOfGeneration where id >= 0 && Int(id) < logits.count {
+                logits[Int(id)] = -.infinity
+            }
         }
         let window: ArraySlice<Int32> =
             switch parameters.repeatLastN {
@@ -41,7 +45,8 @@ public struct Sampler: Sendable {
             case -1: recentTokens[...]
             default: recentTokens.suffix(parameters.repeatLastN)
             }
-        SamplingFilters.applyRepeatPenalty(&logits, recent: window, penalty: parameters.repeatPenalty)
+        SamplingFilters.applyRepeatPenalty(
+            &logits, recent: window, penalty: parameters.repeatPenalty)
 
         if parameters.isGreedy {
             guard let best = Self.argmax(logits) else { throw SamplingError.noFiniteLogits }

@@ -11,7 +11,9 @@ public struct TokenCandidate: Sendable, Equatable {
 enum SamplingFilters {
     /// llama.cpp's repetition penalty: each distinct recent token's logit is divided by the
     /// penalty when positive and multiplied by it otherwise (once, however often it occurred).
-    static func applyRepeatPenalty(_ logits: inout [Float], recent: some Sequence<Int32>, penalty: Float) {
+    static func applyRepeatPenalty(
+        _ logits: inout [Float], recent: some Sequence<Int32>, penalty: Float
+    ) {
         guard penalty != 1 else { return }
         var seen = Set<Int32>()
         for id in recent where id >= 0 && Int(id) < logits.count && seen.insert(id).inserted {

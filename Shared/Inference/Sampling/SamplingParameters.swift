@@ -20,8 +20,10 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
     public var maxTokens: Int = 256
 
     public init(
-        temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05, repeatPenalty: Float = 1.0,
-        repeatLastN: Int = 64, seed: UInt64 = 0, stopStrings: [String] = [], ignoreEOS: Bool = false, maxTokens: Int = 256
+        temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
+        repeatPenalty: Float = 1.0,
+        repeatLastN: Int = 64, seed: UInt64 = 0, stopStrings: [String] = [],
+        ignoreEOS: Bool = false, maxTokens: Int = 256
     ) {
         self.temperature = temperature
         self.topK = topK
@@ -48,19 +50,26 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
     /// the worker and the sampler all call it.
     public func validate() throws(SamplingError) {
         func check(_ ok: Bool, _ name: String, _ value: Any, _ rule: String) throws(SamplingError) {
-            if !ok { throw SamplingError.invalidParameter(name: name, value: "\(value)", rule: rule) }
+            if !ok {
+                throw SamplingError.invalidParameter(name: name, value: "\(value)", rule: rule)
+            }
         }
-        try check(temperature.isFinite && temperature >= 0, "temperature", temperature, "must be finite and >= 0")
+        try check(
+            temperature.isFinite && temperature >= 0, "temperature", temperature,
+            "must be finite and >= 0")
         try check(topK >= 0, "top_k", topK, "must be >= 0")
         try check(topP.isFinite && topP > 0 && topP <= 1, "top_p", topP, "must be in (0, 1]")
         try check(minP.isFinite && minP >= 0 && minP <= 1, "min_p", minP, "must be in [0, 1]")
-        try check(repeatPenalty.isFinite && repeatPenalty > 0, "repeat_penalty", repeatPenalty, "must be finite and > 0")
+        try check(
+            repeatPenalty.isFinite && repeatPenalty > 0, "repeat_penalty", repeatPenalty,
+            "must be finite and > 0")
         try check(repeatLastN >= -1, "repeat_last_n", repeatLastN, "must be >= -1")
         try check(maxTokens >= 0, "max_tokens", maxTokens, "must be >= 0")
         try check(
             stopStrings.count <= Self.maxStopStrings, "stop", stopStrings.count,
             "strings given; at most \(Self.maxStopStrings) are allowed")
-        try check(!stopStrings.contains(""), "stop", stopStrings, "must not contain an empty string")
+        try check(
+            !stopStrings.contains(""), "stop", stopStrings, "must not contain an empty string")
     }
 }
 

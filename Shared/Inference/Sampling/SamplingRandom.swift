@@ -4,7 +4,9 @@ public enum SamplingRandom {
     /// A uniform value in [0, 1) for the token sampled at `position`.
     public static func uniform(seed: UInt64, position: Int) -> Double {
         // Two SplitMix64 finalisations decorrelate neighbouring seeds and positions.
-        let mixed = mix(mix(seed ^ 0x5DEE_CE66_D1CE_4E5B) &+ UInt64(bitPattern: Int64(position)) &* 0x9E37_79B9_7F4A_7C15)
+        let mixed = mix(
+            mix(seed ^ 0x5DEE_CE66_D1CE_4E5B) &+ UInt64(bitPattern: Int64(position))
+                &* 0x9E37_79B9_7F4A_7C15)
         return Double(mixed >> 11) * 0x1.0p-53
     }
 

@@ -21,7 +21,8 @@ public struct StopCondition: Sendable {
     public init(parameters: SamplingParameters, tokenizer: Tokenizer, renderSpecial: Bool = false) {
         self.parameters = parameters
         endOfGeneration = tokenizer.endOfGenerationTokenIDs
-        detokenizer = StreamingDetokenizer(tokenizer: tokenizer, renderSpecial: renderSpecial, stripLeadingSpace: false)
+        detokenizer = StreamingDetokenizer(
+            tokenizer: tokenizer, renderSpecial: renderSpecial, stripLeadingSpace: false)
         matcher = StopStringMatcher(stopStrings: parameters.stopStrings)
         if parameters.maxTokens == 0 { reason = .maxTokens }
     }

@@ -41,7 +41,8 @@ public struct StopStringMatcher: Sendable {
     private func earliestMatch() -> (start: Int, pattern: Int)? {
         var best: (start: Int, pattern: Int)?
         for (index, pattern) in patterns.enumerated() where pattern.count <= held.count {
-            for start in 0...(held.count - pattern.count) where best.map({ start < $0.start }) ?? true {
+            for start in 0...(held.count - pattern.count)
+            where best.map({ start < $0.start }) ?? true {
                 if held[start..<(start + pattern.count)].elementsEqual(pattern) {
                     best = (start, index)
                     break

@@ -2,7 +2,8 @@
 public enum RMSNorm {
     /// Normalizes `rows` rows of `width` floats from `input` into `output` (may alias).
     public static func apply(
-        _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, width: Int, rows: Int = 1, epsilon: Float,
+        _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, width: Int, rows: Int = 1,
+        epsilon: Float,
         output: UnsafeMutablePointer<Float>
     ) {
         for row in 0..<rows {
@@ -14,7 +15,8 @@ public enum RMSNorm {
             while index + 8 <= width {
                 let values = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
                 let gains = UnsafeRawPointer(weight + index).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(y + index).storeBytes(of: values * scale * gains, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(y + index).storeBytes(
+                    of: values * scale * gains, as: SIMD8<Float>.self)
                 index += 8
             }
             while index < width {

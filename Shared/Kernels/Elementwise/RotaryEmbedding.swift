@@ -31,7 +31,8 @@ public struct RotaryEmbedding: Sendable {
     public func apply(_ vector: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
         let pairs = rotaryDimensions / 2
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * max(pairs, 1)) { table in
-            let cosines = table.baseAddress!, sines = cosines + pairs
+            let cosines = table.baseAddress!
+            let sines = cosines + pairs
             for pair in 0..<pairs {
                 let angle = Double(position) * inverseFrequencies[pair]
                 cosines[pair] = Float(cos(angle))
@@ -40,8 +41,10 @@ public struct RotaryEmbedding: Sendable {
             for head in 0..<heads {
                 let x = vector + head * headDimension
                 for pair in 0..<pairs {
-                    let (first, second) = style == .adjacentPairs ? (2 * pair, 2 * pair + 1) : (pair, pair + pairs)
-                    let a = x[first], b = x[second]
+                    let (first, second) =
+                        style == .adjacentPairs ? (2 * pair, 2 * pair + 1) : (pair, pair + pairs)
+                    let a = x[first]
+                    let b = x[second]
                     x[first] = a * cosines[pair] - b * sines[pair]
                     x[second] = a * sines[pair] + b * cosines[pair]
                 }

@@ -63,7 +63,8 @@ public enum Softmax {
 /// The gated feed-forward activation: out = silu(gate) · up, with silu(x) = x / (1 + e^-x).
 public enum SwiGLU {
     public static func apply(
-        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int,
+        output: UnsafeMutablePointer<Float>
     ) {
         var index = 0
         while index + 8 <= count {

@@ -41,10 +41,12 @@ public final class MatrixMultiplier: @unchecked Sendable {
     deinit { permutedInput.deallocate() }
 
     /// `input` holds `tokens` rows of `columns` floats; every target's weight must have `columns` columns.
-    public func multiply(_ targets: [MatmulTarget], input: UnsafePointer<Float>, tokens: Int) throws {
+    public func multiply(_ targets: [MatmulTarget], input: UnsafePointer<Float>, tokens: Int) throws
+    {
         guard let columns = targets.first?.weight.columns, tokens > 0 else { return }
         for target in targets where target.weight.columns != columns {
-            throw KernelError.shapeMismatch("matrices in one batch must share the input width \(columns)")
+            throw KernelError.shapeMismatch(
+                "matrices in one batch must share the input width \(columns)")
         }
         // The tile order works on whole blocks of 32 (always true for quantized types).
         if tokens >= Self.gemmMinimumTokens && columns % TileOrder.blockSize == 0 {
@@ -58,11 +60,14 @@ public final class MatrixMultiplier: @unchecked Sendable {
             quantized = buffer
         }
         distribute(targets, unitRows: 1) { target, rows in
-            Self.multiplyRows(target, rows: rows, input: input, tokens: tokens, quantized: quantized)
+            Self.multiplyRows(
+                target, rows: rows, input: input, tokens: tokens, quantized: quantized)
         }
     }
 
-    private func multiplyDecodedTiles(_ targets: [MatmulTarget], input: UnsafePointer<Float>, tokens: Int, columns: Int) {
+    private func multiplyDecodedTiles(
+        _ targets: [MatmulTarget], input: UnsafePointer<Float>, tokens: Int, columns: Int
+    ) {
         let needed = tokens * columns
         if needed > permutedCapacity {
             permutedInput.deallocate()
@@ -74,19 +79,26 @@ public final class MatrixMultiplier: @unchecked Sendable {
         let tile = FloatGEMM.rowTile
         distribute(targets, unitRows: tile) { target, rows in
             let weight = target.weight
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: (tile + 1) * columns) { buffer in
-                let decoded = buffer.baseAddress!, scratch = decoded + tile * columns
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: (tile + 1) * columns) {
+                buffer in
+                let decoded = buffer.baseAddress!
+                let scratch = decoded + tile * columns
                 var first = rows.lowerBound
                 while first < rows.upperBound {
                     let count = min(tile, rows.upperBound - first)
                     for r in 0..<count {
                         TileOrder.decodeRow(
-                            weight.type, weight.base + (first + r) * weight.rowBytes, columns: columns,
+                            weight.type, weight.base + (first + r) * weight.rowBytes,
+                            columns: columns,
                             into: decoded + r * columns, scratch: scratch)
                     }
-                    if count < tile { (decoded + count * columns).initialize(repeating: 0, count: (tile - count) * columns) }
+                    if count < tile {
+                        (decoded + count * columns).initialize(
+                            repeating: 0, count: (tile - count) * columns)
+                    }
                     FloatGEMM.multiplyTile(
-                        weights: decoded, rowCount: count, firstRow: first, input: permuted, tokens: tokens,
+                        weights: decoded, rowCount: count, firstRow: first, input: permuted,
+                        tokens: tokens,
                         columns: columns, output: target.output, outputStride: weight.rows)
                     first += count
                 }
@@ -95,7 +107,9 @@ public final class MatrixMultiplier: @unchecked Sendable {
     }
 
     /// Hands out the rows of all targets in chunks (multiples of `unitRows`) to the pool's workers.
-    private func distribute(_ targets: [MatmulTarget], unitRows: Int, _ work: (MatmulTarget, Range<Int>) -> Void) {
+    private func distribute(
+        _ targets: [MatmulTarget], unitRows: Int, _ work: (MatmulTarget, Range<Int>) -> Void
+    ) {
         let unitsPerTarget = targets.map { ($0.weight.rows + unitRows - 1) / unitRows }
         let totalUnits = unitsPerTarget.reduce(0, +)
         // Small chunks balance load between workers; big enough to amortize the atomic.
@@ -114,8 +128,9 @@ public final class MatrixMultiplier: @unchecked Sendable {
                     let targetEnd = targetStart + unitsPerTarget[index]
                     if start < targetEnd && start < end {
                         let localEnd = min(end, targetEnd) - targetStart
-                        let rows = ((start - targetStart) * unitRows)..<min(localEnd * unitRows, target.weight.rows)
-                        work(target, rows)
+                        let firstRow = (start - targetStart) * unitRows
+                        let endRow = min(localEnd * unitRows, target.weight.rows)
+                        work(target, firstRow..<endRow)
                         start = targetStart + localEnd
                     }
                     targetStart = targetEnd
@@ -125,7 +140,8 @@ public final class MatrixMultiplier: @unchecked Sendable {
     }
 
     private static func multiplyRows(
-        _ target: MatmulTarget, rows: Range<Int>, input: UnsafePointer<Float>, tokens: Int, quantized: Q8Activations?
+        _ target: MatmulTarget, rows: Range<Int>, input: UnsafePointer<Float>, tokens: Int,
+        quantized: Q8Activations?
     ) {
         let weight = target.weight
         if IntegerDotKernels.supports(weight.type), let quantized {
@@ -135,8 +151,10 @@ public final class MatrixMultiplier: @unchecked Sendable {
             return
         }
         FloatDotKernels.multiply(
-            type: weight.type, weights: weight.base, rowBytes: weight.rowBytes, columns: weight.columns,
-            rows: rows, input: input, tokens: tokens, output: target.output, outputStride: weight.rows)
+            type: weight.type, weights: weight.base, rowBytes: weight.rowBytes,
+            columns: weight.columns,
+            rows: rows, input: input, tokens: tokens, output: target.output,
+            outputStride: weight.rows)
     }
 
     /// Reuses one activation buffer per input width, growing it when a bigger batch arrives.

@@ -9,7 +9,9 @@ enum TileOrder {
     static let blockSize = 32
 
     /// Copies `count` floats (a multiple of 32) into tile order.
-    static func permute(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    static func permute(
+        _ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
         var base = 0
         while base < count {
             for index in 0..<blockSize {
@@ -22,10 +24,13 @@ enum TileOrder {
 
     /// Decodes a weight row into tile order; fast paths for the integer formats.
     static func decodeRow(
-        _ type: GGMLType, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>,
+        _ type: GGMLType, _ row: UnsafeRawPointer, columns: Int,
+        into destination: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Float>
     ) {
-        if IntegerDotKernels.decodeRowInTileOrder(type, row, columns: columns, into: destination) { return }
+        if IntegerDotKernels.decodeRowInTileOrder(type, row, columns: columns, into: destination) {
+            return
+        }
         _ = TensorRows.decode(type, row, count: columns, into: scratch)
         permute(scratch, count: columns, into: destination)
     }

@@ -12,7 +12,9 @@ public struct WeightMatrix: @unchecked Sendable {
     let base: UnsafeRawPointer
 
     /// Types the multiplier can run, with or without the integer path.
-    public static let supportedTypes: Set<GGMLType> = [.f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K]
+    public static let supportedTypes: Set<GGMLType> = [
+        .f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K,
+    ]
 
     public init(type: GGMLType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer) throws {
         guard Self.supportedTypes.contains(type) else {
@@ -24,7 +26,8 @@ public struct WeightMatrix: @unchecked Sendable {
         let rowBytes = try TensorRows.byteCount(type, count: columns)
         guard bytes.count >= rows * rowBytes, let base = bytes.baseAddress else {
             throw KernelError.shapeMismatch(
-                "\(type.name) \(rows)x\(columns) needs \(rows * rowBytes) bytes, got \(bytes.count)")
+                "\(type.name) \(rows)x\(columns) needs \(rows * rowBytes) bytes, got \(bytes.count)"
+            )
         }
         self.type = type
         self.rows = rows

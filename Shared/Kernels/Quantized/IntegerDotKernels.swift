@@ -19,23 +19,32 @@ enum IntegerDotKernels {
     static let activationBlockBytes = 64
 
     /// Types with an integer path.
-    static func supports(_ type: GGMLType) -> Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
+    static func supports(_ type: GGMLType) -> Bool {
+        type == .q4_0 || type == .q4_1 || type == .q8_0
+    }
 
     /// Non-generic entry point (see the note at the top of the file): rows × activations for `type`.
     static func multiply(
-        type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, activations: Q8Activations,
+        type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
+        activations: Q8Activations,
         output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
         switch type {
         case .q4_1:
-            multiply(Q4_1Format.self, weights: weights, rowBytes: rowBytes, rows: rows, activations: activations,
-                     output: output, outputStride: outputStride)
+            multiply(
+                Q4_1Format.self, weights: weights, rowBytes: rowBytes, rows: rows,
+                activations: activations,
+                output: output, outputStride: outputStride)
         case .q4_0:
-            multiply(Q4_0Format.self, weights: weights, rowBytes: rowBytes, rows: rows, activations: activations,
-                     output: output, outputStride: outputStride)
+            multiply(
+                Q4_0Format.self, weights: weights, rowBytes: rowBytes, rows: rows,
+                activations: activations,
+                output: output, outputStride: outputStride)
         case .q8_0:
-            multiply(Q8_0Format.self, weights: weights, rowBytes: rowBytes, rows: rows, activations: activations,
-                     output: output, outputStride: outputStride)
+            multiply(
+                Q8_0Format.self, weights: weights, rowBytes: rowBytes, rows: rows,
+                activations: activations,
+                output: output, outputStride: outputStride)
         default:
             preconditionFailure("no integer path for \(type.name)")  // callers check supports(_:)
         }
@@ -43,7 +52,8 @@ enum IntegerDotKernels {
 
     /// Decodes a Q4_0/Q4_1/Q8_0 row into TileOrder; false for other types.
     static func decodeRowInTileOrder(
-        _ type: GGMLType, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>
+        _ type: GGMLType, _ row: UnsafeRawPointer, columns: Int,
+        into destination: UnsafeMutablePointer<Float>
     ) -> Bool {
         switch type {
         case .q4_1: decodeInTileOrder(Q4_1Format.self, row, columns: columns, into: destination)
@@ -56,7 +66,8 @@ enum IntegerDotKernels {
 
     @inline(__always)
     private static func decodeInTileOrder<Format: IntegerDotFormat>(
-        _ format: Format.Type, _ row: UnsafeRawPointer, columns: Int, into destination: UnsafeMutablePointer<Float>
+        _ format: Format.Type, _ row: UnsafeRawPointer, columns: Int,
+        into destination: UnsafeMutablePointer<Float>
     ) {
         for block in 0..<(columns / 32) {
             let unpacked = Format.unpack(row + block * Format.blockBytes)
@@ -83,7 +94,8 @@ enum IntegerDotKernels {
         for row in rows {
             let rowBase = weights + row * rowBytes
             for token in 0..<activations.tokenCount {
-                output[token * outputStride + row] = dotRow(format, row: rowBase, activations: activations, token: token)
+                output[token * outputStride + row] = dotRow(
+                    format, row: rowBase, activations: activations, token: token)
             }
         }
     }
@@ -103,12 +115,16 @@ enum IntegerDotKernels {
         while block + 2 <= blocks {
             let first = Format.unpack(row + block &* Format.blockBytes)
             let second = Format.unpack(row + (block &+ 1) &* Format.blockBytes)
-            let partialFirst = blockPartialSums(format, first, values + block &* activationBlockBytes)
-            let partialSecond = blockPartialSums(format, second, values + (block &+ 1) &* activationBlockBytes)
+            let partialFirst = blockPartialSums(
+                format, first, values + block &* activationBlockBytes)
+            let partialSecond = blockPartialSums(
+                format, second, values + (block &+ 1) &* activationBlockBytes)
             accumulators.0 = accumulators.0.addingProduct(partialFirst, first.scale * scales[block])
-            accumulators.1 = accumulators.1.addingProduct(partialSecond, second.scale * scales[block &+ 1])
+            accumulators.1 = accumulators.1.addingProduct(
+                partialSecond, second.scale * scales[block &+ 1])
             offsets = offsets.addingProduct(
-                SIMD2(first.offset, second.offset), SIMD2(scaledSums[block], scaledSums[block &+ 1]))
+                SIMD2(first.offset, second.offset), SIMD2(scaledSums[block], scaledSums[block &+ 1])
+            )
             block &+= 2
         }
         if block < blocks {
@@ -141,7 +157,9 @@ protocol IntegerDotFormat {
 
 /// Splits 16 bytes of packed nibbles (element j low, j+16 high) into parity-ordered lanes.
 @inline(__always)
-private func unpackNibbles(_ packedBytes: UnsafeRawPointer) -> (even: SIMD16<Int16>, odd: SIMD16<Int16>) {
+private func unpackNibbles(_ packedBytes: UnsafeRawPointer) -> (
+    even: SIMD16<Int16>, odd: SIMD16<Int16>
+) {
     let packed = packedBytes.loadUnaligned(as: SIMD8<UInt16>.self)
     // Lanes 0..<8 keep the low nibbles (elements 0..<16), lanes 8..<16 the high ones (16..<32).
     let both = SIMD16<UInt16>(lowHalf: packed, highHalf: packed &>> 4)
@@ -156,7 +174,8 @@ enum Q4_1Format: IntegerDotFormat {
     @inline(__always)
     static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
         let (even, odd) = unpackNibbles(block + 4)
-        return UnpackedBlock(even: even, odd: odd, scale: halfAt(block, 0), offset: halfAt(block, 2))
+        return UnpackedBlock(
+            even: even, odd: odd, scale: halfAt(block, 0), offset: halfAt(block, 2))
     }
 }
 
@@ -179,7 +198,8 @@ enum Q8_0Format: IntegerDotFormat {
     static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
         let pairs = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int16>.self)
         // Each 16-bit lane holds elements 2i (low byte) and 2i+1 (high byte); arithmetic shifts sign-extend.
-        return UnpackedBlock(even: (pairs &<< 8) &>> 8, odd: pairs &>> 8, scale: halfAt(block, 0), offset: 0)
+        return UnpackedBlock(
+            even: (pairs &<< 8) &>> 8, odd: pairs &>> 8, scale: halfAt(block, 0), offset: 0)
     }
 }
 

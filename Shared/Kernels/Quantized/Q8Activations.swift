@@ -53,7 +53,8 @@ public final class Q8Activations: @unchecked Sendable {
         var magnitude = SIMD8<Float>()
         for part in 0..<4 {
             // |x| by clearing the sign bit; the generic pointwiseMax/abs do not vectorize well.
-            let bits = raw.loadUnaligned(fromByteOffset: part * 32, as: SIMD8<UInt32>.self) & 0x7FFF_FFFF
+            let bits =
+                raw.loadUnaligned(fromByteOffset: part * 32, as: SIMD8<UInt32>.self) & 0x7FFF_FFFF
             let chunk = unsafeBitCast(bits, to: SIMD8<Float>.self)
             magnitude.replace(with: chunk, where: chunk .> magnitude)
         }

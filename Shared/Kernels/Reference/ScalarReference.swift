@@ -5,14 +5,19 @@ import GGUF
 /// Tests check the fast SIMD/integer kernels against these; nothing on the hot path uses them.
 public enum ScalarReference {
     /// weight (rows × columns, ggml layout) times input (tokens × columns) → tokens × rows.
-    public static func matmul(_ weight: WeightMatrix, input: [Float], tokens: Int) throws -> [Float] {
+    public static func matmul(_ weight: WeightMatrix, input: [Float], tokens: Int) throws -> [Float]
+    {
         var output = [Float](repeating: 0, count: tokens * weight.rows)
         var row = [Float](repeating: 0, count: weight.columns)
         for r in 0..<weight.rows {
-            try row.withUnsafeMutableBufferPointer { try weight.decodeRow(r, into: $0.baseAddress!) }
+            try row.withUnsafeMutableBufferPointer {
+                try weight.decodeRow(r, into: $0.baseAddress!)
+            }
             for t in 0..<tokens {
                 var sum = 0.0
-                for c in 0..<weight.columns { sum += Double(row[c]) * Double(input[t * weight.columns + c]) }
+                for c in 0..<weight.columns {
+                    sum += Double(row[c]) * Double(input[t * weight.columns + c])
+                }
                 output[t * weight.rows + r] = Float(sum)
             }
         }
@@ -60,18 +65,25 @@ public enum ScalarReference {
 
     /// Causal scaled-dot-product attention for one query position over `keys`/`values`
     /// (each `length` × headDimension), one head.
-    public static func attention(query: [Float], keys: [Float], values: [Float], headDimension: Int) -> [Float] {
+    public static func attention(query: [Float], keys: [Float], values: [Float], headDimension: Int)
+        -> [Float]
+    {
         let length = keys.count / headDimension
         let scale = 1 / Double(headDimension).squareRoot()
         var scores = [Float](repeating: 0, count: length)
         for t in 0..<length {
             var dot = 0.0
-            for d in 0..<headDimension { dot += Double(query[d]) * Double(keys[t * headDimension + d]) }
+            for d in 0..<headDimension {
+                dot += Double(query[d]) * Double(keys[t * headDimension + d])
+            }
             scores[t] = Float(dot * scale)
         }
         let weights = softmax(scores)
         return (0..<headDimension).map { d in
-            Float((0..<length).reduce(0.0) { $0 + Double(weights[$1]) * Double(values[$1 * headDimension + d]) })
+            Float(
+                (0..<length).reduce(0.0) {
+                    $0 + Double(weights[$1]) * Double(values[$1 * headDimension + d])
+                })
         }
     }
 }

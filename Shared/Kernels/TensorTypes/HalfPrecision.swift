@@ -19,7 +19,9 @@ func loadHalf(_ base: UnsafeRawPointer, _ offset: Int) -> Float {
 
 /// Row conversions for plain F16 tensors.
 public enum HalfRows {
-    public static func dequantize(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    public static func dequantize(
+        _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
         var index = 0
         while index + 8 <= count {
             let halves = source.loadUnaligned(fromByteOffset: index * 2, as: SIMD8<UInt16>.self)
@@ -27,14 +29,18 @@ public enum HalfRows {
             index += 8
         }
         while index < count {
-            destination[index] = floatFromHalfBits(source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
+            destination[index] = floatFromHalfBits(
+                source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
             index += 1
         }
     }
 
-    public static func quantize(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer) {
+    public static func quantize(
+        _ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer
+    ) {
         for index in 0..<count {
-            destination.storeBytes(of: halfBitsFromFloat(source[index]), toByteOffset: index * 2, as: UInt16.self)
+            destination.storeBytes(
+                of: halfBitsFromFloat(source[index]), toByteOffset: index * 2, as: UInt16.self)
         }
     }
 }

@@ -5,7 +5,9 @@ public enum Q4_0Blocks {
     public static let blockSize = 32
     public static let blockBytes = 18
 
-    public static func dequantize(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    public static func dequantize(
+        _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
         for block in 0..<(count / blockSize) {
             let base = source + block * blockBytes
             let scale = loadHalf(base, 0)
@@ -20,7 +22,9 @@ public enum Q4_0Blocks {
 
     /// ggml's reference quantizer: d = (value with the largest magnitude) / -8,
     /// q = min(15, trunc(x / d + 8.5)).
-    public static func quantize(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer) {
+    public static func quantize(
+        _ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer
+    ) {
         for block in 0..<(count / blockSize) {
             let input = source + block * blockSize
             let base = destination + block * blockBytes

@@ -4,14 +4,18 @@ public enum Q4_1Blocks {
     public static let blockSize = 32
     public static let blockBytes = 20
 
-    public static func dequantize(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    public static func dequantize(
+        _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
         for block in 0..<(count / blockSize) {
             let base = source + block * blockBytes
             let scale = loadHalf(base, 0)
             let minimum = loadHalf(base, 2)
             let packed = base.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-            let low = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: packed & 0x0F)) * scale + minimum
-            let high = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: packed &>> 4)) * scale + minimum
+            let low =
+                SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: packed & 0x0F)) * scale + minimum
+            let high =
+                SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: packed &>> 4)) * scale + minimum
             let out = UnsafeMutableRawPointer(destination + block * blockSize)
             out.storeBytes(of: low, as: SIMD16<Float>.self)
             out.storeBytes(of: high, toByteOffset: 64, as: SIMD16<Float>.self)
@@ -19,7 +23,9 @@ public enum Q4_1Blocks {
     }
 
     /// ggml's reference quantizer: d = (max - min) / 15, m = min, q = min(15, trunc((x - min) / d + 0.5)).
-    public static func quantize(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer) {
+    public static func quantize(
+        _ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer
+    ) {
         for block in 0..<(count / blockSize) {
             let input = source + block * blockSize
             let base = destination + block * blockBytes

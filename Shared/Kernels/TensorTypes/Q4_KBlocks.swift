@@ -8,8 +8,11 @@ public enum Q4_KBlocks {
 
     /// Unpacks the 6-bit scale and min of sub-block `index` (0..<8).
     @inline(__always)
-    static func scaleAndMin(_ packed: UnsafeRawPointer, _ index: Int) -> (scale: UInt8, min: UInt8) {
-        @inline(__always) func byte(_ offset: Int) -> UInt8 { packed.load(fromByteOffset: offset, as: UInt8.self) }
+    static func scaleAndMin(_ packed: UnsafeRawPointer, _ index: Int) -> (scale: UInt8, min: UInt8)
+    {
+        @inline(__always) func byte(_ offset: Int) -> UInt8 {
+            packed.load(fromByteOffset: offset, as: UInt8.self)
+        }
         if index < 4 {
             return (byte(index) & 63, byte(index + 4) & 63)
         }
@@ -18,7 +21,9 @@ public enum Q4_KBlocks {
         return (scale, minimum)
     }
 
-    public static func dequantize(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    public static func dequantize(
+        _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
         for block in 0..<(count / blockSize) {
             let base = source + block * blockBytes
             let superScale = loadHalf(base, 0)
@@ -30,8 +35,10 @@ public enum Q4_KBlocks {
                 let (scaleLow, minLow) = scaleAndMin(packedScales, pair * 2)
                 let (scaleHigh, minHigh) = scaleAndMin(packedScales, pair * 2 + 1)
                 // Same operation order as ggml / gguf-py: (d * sc) * q - (dmin * m), no fused multiply-add.
-                let lowScale = superScale * Float(scaleLow), lowMin = superMin * Float(minLow)
-                let highScale = superScale * Float(scaleHigh), highMin = superMin * Float(minHigh)
+                let lowScale = superScale * Float(scaleLow)
+                let lowMin = superMin * Float(minLow)
+                let highScale = superScale * Float(scaleHigh)
+                let highMin = superMin * Float(minHigh)
                 for index in 0..<32 {
                     let byte = nibbles.load(fromByteOffset: pair * 32 + index, as: UInt8.self)
                     out[pair * 64 + index] = lowScale * Float(byte & 0x0F) - lowMin

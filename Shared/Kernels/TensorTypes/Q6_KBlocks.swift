@@ -5,7 +5,9 @@ public enum Q6_KBlocks {
     public static let blockSize = 256
     public static let blockBytes = 210
 
-    public static func dequantize(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    public static func dequantize(
+        _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
         for block in 0..<(count / blockSize) {
             let base = source + block * blockBytes
             let superScale = loadHalf(base, 208)
@@ -19,13 +21,15 @@ public enum Q6_KBlocks {
                     let lowA = low.load(fromByteOffset: index, as: UInt8.self)
                     let lowB = low.load(fromByteOffset: index + 32, as: UInt8.self)
                     let highBits = high.load(fromByteOffset: index, as: UInt8.self)
-                    let quants = SIMD4<Int32>(
-                        Int32((lowA & 0x0F) | ((highBits & 3) << 4)),
-                        Int32((lowB & 0x0F) | (((highBits >> 2) & 3) << 4)),
-                        Int32((lowA >> 4) | (((highBits >> 4) & 3) << 4)),
-                        Int32((lowB >> 4) | (((highBits >> 6) & 3) << 4))) &- 32
+                    let quants =
+                        SIMD4<Int32>(
+                            Int32((lowA & 0x0F) | ((highBits & 3) << 4)),
+                            Int32((lowB & 0x0F) | (((highBits >> 2) & 3) << 4)),
+                            Int32((lowA >> 4) | (((highBits >> 4) & 3) << 4)),
+                            Int32((lowB >> 4) | (((highBits >> 6) & 3) << 4))) &- 32
                     for quarter in 0..<4 {
-                        let scale = Float(scales.load(fromByteOffset: index / 16 + quarter * 2, as: Int8.self))
+                        let scale = Float(
+                            scales.load(fromByteOffset: index / 16 + quarter * 2, as: Int8.self))
                         out[quarter * 32 + index] = (superScale * scale) * Float(quants[quarter])
                     }
                 }

@@ -8,7 +8,8 @@ public enum KernelError: Error, CustomStringConvertible, Equatable, Sendable {
 
     public var description: String {
         switch self {
-        case .unsupportedType(let type, let operation): "tensor type \(type.name) is not supported for \(operation)"
+        case .unsupportedType(let type, let operation):
+            "tensor type \(type.name) is not supported for \(operation)"
         case .notWholeBlocks(let type, let elements):
             "\(elements) elements is not a whole number of \(type.name) blocks of \(type.blockSize)"
         case .shapeMismatch(let detail): "shape mismatch: \(detail)"
@@ -19,15 +20,20 @@ public enum KernelError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Converts rows between ggml block layouts and f32, for the types the engine runs.
 public enum TensorRows {
     /// Types `dequantize` understands.
-    public static let dequantizableTypes: Set<GGMLType> = [.f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K]
+    public static let dequantizableTypes: Set<GGMLType> = [
+        .f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K,
+    ]
     /// Types `quantize` can produce.
     public static let quantizableTypes: Set<GGMLType> = [.f32, .f16, .q8_0, .q4_0, .q4_1]
 
     /// Decodes `count` values of `type` starting at `source` into `destination`.
     public static func dequantize(
-        _ type: GGMLType, _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+        _ type: GGMLType, _ source: UnsafeRawPointer, count: Int,
+        into destination: UnsafeMutablePointer<Float>
     ) throws {
-        guard count >= 0, count % type.blockSize == 0 else { throw KernelError.notWholeBlocks(type, elements: count) }
+        guard count >= 0, count % type.blockSize == 0 else {
+            throw KernelError.notWholeBlocks(type, elements: count)
+        }
         guard decode(type, source, count: count, into: destination) else {
             throw KernelError.unsupportedType(type, operation: "dequantization")
         }
@@ -36,10 +42,12 @@ public enum TensorRows {
     /// Unchecked decode for callers that validated type and count; false for unsupported types.
     @inline(__always)
     static func decode(
-        _ type: GGMLType, _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+        _ type: GGMLType, _ source: UnsafeRawPointer, count: Int,
+        into destination: UnsafeMutablePointer<Float>
     ) -> Bool {
         switch type {
-        case .f32: destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
+        case .f32:
+            destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
         case .f16: HalfRows.dequantize(source, count: count, into: destination)
         case .q8_0: Q8_0Blocks.dequantize(source, count: count, into: destination)
         case .q4_0: Q4_0Blocks.dequantize(source, count: count, into: destination)
@@ -55,7 +63,8 @@ public enum TensorRows {
     public static func dequantize(_ type: GGMLType, bytes: [UInt8], count: Int) throws -> [Float] {
         let expected = try byteCount(type, count: count)
         guard bytes.count == expected else {
-            throw KernelError.shapeMismatch("\(bytes.count) bytes given, \(count) \(type.name) values need \(expected)")
+            throw KernelError.shapeMismatch(
+                "\(bytes.count) bytes given, \(count) \(type.name) values need \(expected)")
         }
         var values = [Float](repeating: 0, count: count)
         try bytes.withUnsafeBytes { raw in
@@ -69,9 +78,12 @@ public enum TensorRows {
 
     /// Encodes `count` floats as `type`, bit-identical to ggml's reference quantizers.
     public static func quantize(
-        _ type: GGMLType, _ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer
+        _ type: GGMLType, _ source: UnsafePointer<Float>, count: Int,
+        into destination: UnsafeMutableRawPointer
     ) throws {
-        guard count >= 0, count % type.blockSize == 0 else { throw KernelError.notWholeBlocks(type, elements: count) }
+        guard count >= 0, count % type.blockSize == 0 else {
+            throw KernelError.notWholeBlocks(type, elements: count)
+        }
         switch type {
         case .f32: destination.copyMemory(from: source, byteCount: count * 4)
         case .f16: HalfRows.quantize(source, count: count, into: destination)

@@ -4,7 +4,9 @@ import TesseraProto
 /// Asks a server's `grpc.health.v1.Health` whether it is SERVING.
 public enum HealthProbe {
     public static func isServing(_ address: ListenAddress, service: String = "") async -> Bool {
-        (try? await ServiceClient.with(address) { client in await isServing(client, service: service) }) ?? false
+        (try? await ServiceClient.with(address) { client in
+            await isServing(client, service: service)
+        }) ?? false
     }
 
     /// Whether the server behind `client` reports SERVING (any transport).

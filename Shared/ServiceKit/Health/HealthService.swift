@@ -28,7 +28,9 @@ public struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         }
     }
 
-    static func wire(_ status: HealthStatusStore.Status) -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+    static func wire(_ status: HealthStatusStore.Status)
+        -> Grpc_Health_V1_HealthCheckResponse.ServingStatus
+    {
         switch status {
         case .serving: .serving
         case .notServing: .notServing

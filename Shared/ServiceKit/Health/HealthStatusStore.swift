@@ -10,7 +10,8 @@ public final class HealthStatusStore: Sendable {
 
     private struct State {
         var statuses: [String: Status] = [:]
-        var watchers: [UUID: (service: String, continuation: AsyncStream<Status?>.Continuation)] = [:]
+        var watchers: [UUID: (service: String, continuation: AsyncStream<Status?>.Continuation)] =
+            [:]
     }
 
     private let state = Mutex(State())
@@ -48,7 +49,8 @@ public final class HealthStatusStore: Sendable {
 
     /// A stream of the service's status, starting with the current one (nil = unknown).
     public func watch(_ service: String) -> AsyncStream<Status?> {
-        let (stream, continuation) = AsyncStream<Status?>.makeStream(bufferingPolicy: .bufferingNewest(8))
+        let (stream, continuation) = AsyncStream<Status?>.makeStream(
+            bufferingPolicy: .bufferingNewest(8))
         let id = UUID()
         let current = state.withLock { state -> Status? in
             state.watchers[id] = (service, continuation)

@@ -22,7 +22,8 @@ public struct StructuredLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
-        var line = "ts=\(Self.timestamp()) level=\(event.level) service=\(Self.quoted(label)) msg=\(Self.quoted("\(event.message)"))"
+        var line =
+            "ts=\(Self.timestamp()) level=\(event.level) service=\(Self.quoted(label)) msg=\(Self.quoted("\(event.message)"))"
         for key in fields.keys.sorted() {
             line += " \(key)=\(Self.quoted("\(fields[key]!)"))"
         }
@@ -31,7 +32,8 @@ public struct StructuredLogHandler: LogHandler {
     }
 
     static func quoted(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.isNewline }
+        let needsQuotes =
+            value.isEmpty || value.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.isNewline }
         guard needsQuotes else { return value }
         let escaped = value.replacingOccurrences(of: "\\", with: "\\\\")
             .replacingOccurrences(of: "\"", with: "\\\"")

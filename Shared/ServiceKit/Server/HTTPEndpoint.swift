@@ -6,12 +6,16 @@ import NIOCore
 public enum HTTPEndpoint {
     public typealias Context = BasicRequestContext
 
-    static func makeRouter(health: HealthStatusStore, extraRoutes: (Router<Context>) -> Void) -> Router<Context> {
+    static func makeRouter(health: HealthStatusStore, extraRoutes: (Router<Context>) -> Void)
+        -> Router<Context>
+    {
         let router = Router(context: Context.self)
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: ServiceMetrics.render())))
+            return Response(
+                status: .ok, headers: headers,
+                body: .init(byteBuffer: ByteBuffer(string: ServiceMetrics.render())))
         }
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in

@@ -1,6 +1,6 @@
+import Cluster
 import Foundation
 import GRPCCore
-import Cluster
 import Metrics
 
 /// Counts every RPC by method and status code and records its duration, so each service's
@@ -9,7 +9,9 @@ struct RPCMetricsInterceptor: ServerInterceptor {
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>,
         context: ServerContext,
-        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+        next:
+            @Sendable (StreamingServerRequest<Input>, ServerContext) async throws ->
+            StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let method = context.descriptor.fullyQualifiedMethod
         let start = ContinuousClock.now
@@ -29,7 +31,9 @@ struct RPCMetricsInterceptor: ServerInterceptor {
     }
 
     private func record(method: String, code: String, since start: ContinuousClock.Instant) {
-        Counter(label: "tessera_grpc_requests_total", dimensions: [("method", method), ("code", code)]).increment()
+        Counter(
+            label: "tessera_grpc_requests_total", dimensions: [("method", method), ("code", code)]
+        ).increment()
         Metrics.Timer(label: "tessera_grpc_request_duration", dimensions: [("method", method)])
             .recordInterval(since: start)
     }

@@ -17,7 +17,9 @@ extension ServiceApplication {
         bound.set(BoundAddresses(grpc: grpcAddress, http: nil))
         let group = ServiceGroup(
             configuration: .init(
-                services: services(serving: transport.server, onHTTPBound: nil).map { .init(service: $0) },
+                services: services(serving: transport.server, onHTTPBound: nil).map {
+                    .init(service: $0)
+                },
                 logger: logger))
         let client = GRPCClient(transport: transport.client)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in

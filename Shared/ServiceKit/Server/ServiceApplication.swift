@@ -46,12 +46,14 @@ public struct ServiceApplication: Sendable {
     /// or throws `ServiceError.cannotListen` naming the address and reason.
     public func start(handleSignals: Bool = false) async throws -> RunningService {
         let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: grpcAddress.host, port: grpcAddress.port), transportSecurity: .plaintext)
+            address: .ipv4(host: grpcAddress.host, port: grpcAddress.port),
+            transportSecurity: .plaintext)
         let (events, eventSink) = AsyncStream<StartEvent>.makeStream()
         var onHTTPBound: (@Sendable (Int) -> Void)?
         if httpAddress != nil { onHTTPBound = { eventSink.yield(.httpBound($0)) } }
         let services = services(
-            serving: transport, onHTTPBound: onHTTPBound, onServerFailure: { eventSink.yield(.failed($0)) })
+            serving: transport, onHTTPBound: onHTTPBound,
+            onServerFailure: { eventSink.yield(.failed($0)) })
 
         let group = ServiceGroup(
             configuration: .init(
@@ -83,7 +85,8 @@ public struct ServiceApplication: Sendable {
             var cause: any Error = error
             // Scoped to this block (cancelled on leaving it): ends the wait below after 2 s.
             let giveUp = Task {
-                try? await Task.sleep(for: .seconds(2))  // a service slow to cancel must not hang start-up
+                // a service slow to cancel must not hang start-up
+                try? await Task.sleep(for: .seconds(2))
                 eventSink.finish()
             }
             defer { giveUp.cancel() }
@@ -108,7 +111,9 @@ public struct ServiceApplication: Sendable {
                 }
                 if httpPort != nil { break }
             }
-            guard httpPort != nil else { throw ServiceError.cannotListen("HTTP \(httpAddress)", "listener stopped") }
+            guard httpPort != nil else {
+                throw ServiceError.cannotListen("HTTP \(httpAddress)", "listener stopped")
+            }
         }
 
         let addresses = BoundAddresses(
@@ -116,7 +121,10 @@ public struct ServiceApplication: Sendable {
             http: httpPort.map { ListenAddress(host: httpAddress!.host, port: $0) })
         bound.set(addresses)
         logger.info(
-            "listening", metadata: ["grpc": "\(addresses.grpc)", "http": "\(addresses.http?.description ?? "-")"])
+            "listening",
+            metadata: [
+                "grpc": "\(addresses.grpc)", "http": "\(addresses.http?.description ?? "-")",
+            ])
         return RunningService(addresses: addresses, group: group, task: runTask)
     }
 
@@ -131,19 +139,27 @@ public struct ServiceApplication: Sendable {
         // NOT_SERVING until the service itself says it is ready.
         health.set(.notServing)
         for service in rpcServices {
-            if let described = service as? any DescribedService { health.set(.notServing, for: described.healthName) }
+            if let described = service as? any DescribedService {
+                health.set(.notServing, for: described.healthName)
+            }
         }
         let server = GRPCServer(
             transport: transport, services: rpcServices + [HealthService(store: health)],
             interceptors: [RPCMetricsInterceptor()])
-        var services: [any Service] = [GRPCServerService(server: server, onFailure: onServerFailure)]
+        var services: [any Service] = [
+            GRPCServerService(server: server, onFailure: onServerFailure)
+        ]
         if let httpAddress, let onHTTPBound {
             let router = HTTPEndpoint.makeRouter(health: health, extraRoutes: httpRoutes)
             services.append(
                 Application(
                     router: router,
-                    configuration: .init(address: .hostname(httpAddress.host, port: httpAddress.port), serverName: name),
-                    onServerRunning: { channel in onHTTPBound(channel.localAddress?.port ?? httpAddress.port) },
+                    configuration: .init(
+                        address: .hostname(httpAddress.host, port: httpAddress.port),
+                        serverName: name),
+                    onServerRunning: { channel in
+                        onHTTPBound(channel.localAddress?.port ?? httpAddress.port)
+                    },
                     logger: logger))
         }
         services += backgroundServices
@@ -227,7 +243,9 @@ struct ReadinessService: Service {
         }
         guard !Task.isShuttingDownGracefully else { return }
         for service in application.rpcServices {
-            if let described = service as? any DescribedService { application.health.set(.serving, for: described.healthName) }
+            if let described = service as? any DescribedService {
+                application.health.set(.serving, for: described.healthName)
+            }
         }
         application.health.set(.serving)
         application.logger.info("serving")

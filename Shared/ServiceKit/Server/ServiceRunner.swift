@@ -8,7 +8,10 @@ public enum ServiceRunner {
         name: String, logLevel: String, build: (Logger) throws -> ServiceApplication
     ) async -> Never {
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
-            fail(name, "unknown log level '\(logLevel)' (trace, debug, info, notice, warning, error, critical)")
+            fail(
+                name,
+                "unknown log level '\(logLevel)' (trace, debug, info, notice, warning, error, critical)"
+            )
         }
         ServiceLogging.bootstrap(level: level)
         ServiceMetrics.bootstrap()

@@ -9,7 +9,10 @@ public struct Backoff: Sendable {
     public var multiplier: Double
     private var attempt = 0
 
-    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5), multiplier: Double = 2) {
+    public init(
+        initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5),
+        multiplier: Double = 2
+    ) {
         self.initial = initial
         self.maximum = maximum
         self.multiplier = multiplier

@@ -36,7 +36,8 @@ public final class WakeSignal: Sendable {
         }
         // Scoped to this wait (cancelled on return): ends it when the period runs out.
         let timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }  // cancelled: we were woken
+            // cancelled: we were woken
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
             self?.timeOut(id)
         }
         defer { timer.cancel() }

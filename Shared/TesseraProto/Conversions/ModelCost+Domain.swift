@@ -9,10 +9,14 @@ extension Tessera_V1_ModelManifest {
     public mutating func setCost(_ cost: ModelProfile) {
         layerCount = UInt32(clamping: cost.layerCount)
         layers = cost.layers.map {
-            Tessera_V1_LayerCost(weightBytes: $0.weightBytes, flopsPerToken: $0.flopsPerToken, kvBytesPerToken: $0.kvBytesPerToken)
+            Tessera_V1_LayerCost(
+                weightBytes: $0.weightBytes, flopsPerToken: $0.flopsPerToken,
+                kvBytesPerToken: $0.kvBytesPerToken)
         }
-        embedding = Tessera_V1_LayerCost(weightBytes: cost.embedding.weightBytes, flopsPerToken: cost.embedding.flopsPerToken)
-        output = Tessera_V1_LayerCost(weightBytes: cost.outputHead.weightBytes, flopsPerToken: cost.outputHead.flopsPerToken)
+        embedding = Tessera_V1_LayerCost(
+            weightBytes: cost.embedding.weightBytes, flopsPerToken: cost.embedding.flopsPerToken)
+        output = Tessera_V1_LayerCost(
+            weightBytes: cost.outputHead.weightBytes, flopsPerToken: cost.outputHead.flopsPerToken)
         activationBytesPerToken = UInt32(clamping: cost.activationBytesPerToken)
         tiedOutput = cost.tiedEmbeddingBytes > 0
     }
@@ -22,8 +26,9 @@ extension Tessera_V1_ModelManifest {
     /// with it, so a stage holding both stores the table once. Gateway hops carry a token id.
     public var cost: ModelProfile {
         let layers = layers.map {
-            LayerCost(weightBytes: Int(clamping: $0.weightBytes), flopsPerToken: Double($0.flopsPerToken),
-                      kvBytesPerToken: Int(clamping: $0.kvBytesPerToken))
+            LayerCost(
+                weightBytes: Int(clamping: $0.weightBytes), flopsPerToken: Double($0.flopsPerToken),
+                kvBytesPerToken: Int(clamping: $0.kvBytesPerToken))
         }
         let tableBytes = Int(clamping: embedding.weightBytes)
         let headBytes = Int(clamping: output.weightBytes)
@@ -31,7 +36,8 @@ extension Tessera_V1_ModelManifest {
             layers: layers,
             embedding: .tokenEmbedding(tableBytes: tableBytes, vocabularySize: Int(vocabSize)),
             outputHead: StageExtra(
-                weightBytes: headBytes, bytesReadPerToken: headBytes, flopsPerToken: Double(output.flopsPerToken)),
+                weightBytes: headBytes, bytesReadPerToken: headBytes,
+                flopsPerToken: Double(output.flopsPerToken)),
             tiedEmbeddingBytes: tiedOutput ? min(tableBytes, headBytes) : 0,
             activationBytesPerToken: Int(activationBytesPerToken))
     }
@@ -42,7 +48,9 @@ extension Tessera_V1_LayerCost {
         self.init()
         self.weightBytes = UInt64(clamping: weightBytes)
         // FLOP counts are whole numbers; the wire holds them as integers.
-        self.flopsPerToken = flopsPerToken.isFinite && flopsPerToken > 0 ? UInt64(min(flopsPerToken.rounded(), 1.8e19)) : 0
+        self.flopsPerToken =
+            flopsPerToken.isFinite && flopsPerToken > 0
+            ? UInt64(min(flopsPerToken.rounded(), 1.8e19)) : 0
         self.kvBytesPerToken = UInt64(clamping: kvBytesPerToken)
     }
 }

@@ -11,11 +11,16 @@ extension PipelineRoute {
             guard let address = ListenAddress(peer: stage.address) else {
                 throw InvalidMessage("\(field).address", "'\(stage.address)' is not host:port")
             }
-            guard !stage.shard.sha256.isEmpty else { throw InvalidMessage("\(field).shard", "is missing") }
+            guard !stage.shard.sha256.isEmpty else {
+                throw InvalidMessage("\(field).shard", "is missing")
+            }
             guard let layers = stage.layers.range, !layers.isEmpty else {
                 throw InvalidMessage("\(field).layers", "is missing")
             }
-            stages.append(Stage(workerID: stage.workerID, address: address, layers: layers, shard: stage.shard.domain))
+            stages.append(
+                Stage(
+                    workerID: stage.workerID, address: address, layers: layers,
+                    shard: stage.shard.domain))
         }
         self.init(
             id: pipeline.pipelineID, stages: stages,

@@ -24,8 +24,10 @@ extension Tessera_V1_ShardRef {
     /// The shard as the domain sees it; the hash is lowercased (hex digits compare as text).
     public var domain: ShardReference {
         ShardReference(
-            sha256: sha256.lowercased(), model: hasModel && !model.sha256.isEmpty ? model.domain : nil,
-            layers: hasLayers ? layers.range : nil, sizeBytes: sizeBytes, hasEmbedding: hasEmbedding_p,
+            sha256: sha256.lowercased(),
+            model: hasModel && !model.sha256.isEmpty ? model.domain : nil,
+            layers: hasLayers ? layers.range : nil, sizeBytes: sizeBytes,
+            hasEmbedding: hasEmbedding_p,
             hasOutput: hasOutput_p)
     }
 }

@@ -5,8 +5,10 @@ import Cluster
 extension WorkerCapabilities {
     public init(_ wire: Tessera_V1_WorkerCapabilities) {
         self.init(
-            memoryBytes: wire.memoryBytes, cpuCount: Int(wire.cpuCount), computeGflops: wire.computeGflops,
-            memoryBandwidthGbps: wire.memoryBandwidthGbps, decodeGbps: wire.decodeGbps, version: wire.version)
+            memoryBytes: wire.memoryBytes, cpuCount: Int(wire.cpuCount),
+            computeGflops: wire.computeGflops,
+            memoryBandwidthGbps: wire.memoryBandwidthGbps, decodeGbps: wire.decodeGbps,
+            version: wire.version)
     }
 }
 
@@ -25,7 +27,8 @@ extension Tessera_V1_WorkerCapabilities {
 extension StepTiming {
     public init(_ wire: Tessera_V1_StepTiming) {
         self.init(
-            layers: wire.hasLayers ? wire.layers.range : nil, tokens: Int(wire.tokens), seconds: wire.seconds,
+            layers: wire.hasLayers ? wire.layers.range : nil, tokens: Int(wire.tokens),
+            seconds: wire.seconds,
             weightBytes: wire.weightBytes)
     }
 }
@@ -42,7 +45,8 @@ extension Tessera_V1_StepTiming {
 
 extension LinkTiming {
     public init(_ wire: Tessera_V1_LinkTiming) {
-        self.init(toWorkerID: wire.toWorkerID, roundTripSeconds: wire.roundTripSeconds, bytes: wire.bytes)
+        self.init(
+            toWorkerID: wire.toWorkerID, roundTripSeconds: wire.roundTripSeconds, bytes: wire.bytes)
     }
 }
 

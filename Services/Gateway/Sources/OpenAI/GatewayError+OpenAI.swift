@@ -35,7 +35,9 @@ extension GatewayError {
 extension OpenAIErrorBody {
     init(_ error: GatewayError) {
         self.init(
-            error: .init(message: error.message, type: error.openAIType, param: error.parameter, code: error.openAICode))
+            error: .init(
+                message: error.message, type: error.openAIType, param: error.parameter,
+                code: error.openAICode))
     }
 }
 

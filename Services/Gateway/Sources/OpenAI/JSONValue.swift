@@ -69,7 +69,9 @@ struct JSONFields {
 
     func number(_ name: String, in range: ClosedRange<Double>? = nil) throws -> Double? {
         guard let value = value(name) else { return nil }
-        guard case .number(let number) = value, number.isFinite else { throw Self.wrongType(name, "a number", value) }
+        guard case .number(let number) = value, number.isFinite else {
+            throw Self.wrongType(name, "a number", value)
+        }
         if let range, !range.contains(number) {
             throw GatewayError.invalid(
                 "\(name) must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)) (got \(Self.format(number)))",
@@ -84,7 +86,9 @@ struct JSONFields {
             let integer = Int64(exactly: number)
         else { throw Self.wrongType(name, "an integer", value) }
         guard range.contains(integer) else {
-            throw GatewayError.invalid("\(name) must be between \(range.lowerBound) and \(range.upperBound) (got \(integer))", parameter: name)
+            throw GatewayError.invalid(
+                "\(name) must be between \(range.lowerBound) and \(range.upperBound) (got \(integer))",
+                parameter: name)
         }
         return integer
     }

@@ -23,7 +23,8 @@ struct OpenAIRequest: Sendable {
         do {
             document = try JSONDecoder().decode(JSONValue.self, from: body)
         } catch {
-            throw GatewayError.invalid("the request body is not valid JSON (UTF-8): \(Self.describe(error))")
+            throw GatewayError.invalid(
+                "the request body is not valid JSON (UTF-8): \(Self.describe(error))")
         }
         let fields = try JSONFields(document)
         self.endpoint = endpoint
@@ -31,7 +32,8 @@ struct OpenAIRequest: Sendable {
         stream = try fields.bool("stream") ?? false
         includeUsageChunk = false
         if let options = fields.value("stream_options") {
-            includeUsageChunk = try JSONFields(options, context: "stream_options").bool("include_usage") ?? false
+            includeUsageChunk =
+                try JSONFields(options, context: "stream_options").bool("include_usage") ?? false
         }
         switch endpoint {
         case .chat: prompt = .chat(try Self.messages(fields))
@@ -50,7 +52,8 @@ struct OpenAIRequest: Sendable {
         }
         for name in ["presence_penalty", "frequency_penalty"] {
             if let value = try fields.number(name, in: -2...2), value != 0 {
-                throw GatewayError.invalid("\(name) is not supported (use repeat_penalty)", parameter: name)
+                throw GatewayError.invalid(
+                    "\(name) is not supported (use repeat_penalty)", parameter: name)
             }
         }
     }
@@ -64,14 +67,19 @@ struct OpenAIRequest: Sendable {
         sampling.topP = topP == 0 ? Float.leastNonzeroMagnitude : Float(topP)
         sampling.minP = Float(try fields.number("min_p", in: 0...1) ?? 0.05)
         if let penalty = try fields.number("repeat_penalty", in: 0...100) {
-            guard penalty > 0 else { throw GatewayError.invalid("repeat_penalty must be > 0", parameter: "repeat_penalty") }
+            guard penalty > 0 else {
+                throw GatewayError.invalid(
+                    "repeat_penalty must be > 0", parameter: "repeat_penalty")
+            }
             sampling.repeatPenalty = Float(penalty)
         }
         if let window = try fields.integer("repeat_last_n", in: 0...Int64(UInt32.max)) {
             sampling.repeatLastN = UInt32(window)
         }
         // llama.cpp's -1 means "a random seed".
-        if let seed = try fields.integer("seed", in: -1...Int64.max), seed >= 0 { sampling.seed = UInt64(seed) }
+        if let seed = try fields.integer("seed", in: -1...Int64.max), seed >= 0 {
+            sampling.seed = UInt64(seed)
+        }
         sampling.ignoreEos = try fields.bool("ignore_eos") ?? false
         let maxTokens =
             try fields.integer("max_completion_tokens", in: 1...maxTokensLimit)
@@ -87,7 +95,9 @@ struct OpenAIRequest: Sendable {
         case .string(let text): return [text]
         case .array(let items):
             return try items.map { item in
-                guard case .string(let text) = item else { throw JSONFields.wrongType("stop", "a string or an array of strings", value) }
+                guard case .string(let text) = item else {
+                    throw JSONFields.wrongType("stop", "a string or an array of strings", value)
+                }
                 return text
             }
         default: throw JSONFields.wrongType("stop", "a string or an array of strings", value)
@@ -98,14 +108,19 @@ struct OpenAIRequest: Sendable {
         guard let value = fields.value("messages") else {
             throw GatewayError.invalid("messages is required", parameter: "messages")
         }
-        guard case .array(let items) = value else { throw JSONFields.wrongType("messages", "an array", value) }
+        guard case .array(let items) = value else {
+            throw JSONFields.wrongType("messages", "an array", value)
+        }
         return try items.enumerated().map { index, item in
             let message = try JSONFields(item, context: "messages[\(index)]")
             guard let role = try message.string("role") else {
-                throw GatewayError.invalid("messages[\(index)].role is required", parameter: "messages")
+                throw GatewayError.invalid(
+                    "messages[\(index)].role is required", parameter: "messages")
             }
             // OpenAI's newer name for the system role.
-            return ChatMessage(role: role == "developer" ? "system" : role, content: try content(message, index: index))
+            return ChatMessage(
+                role: role == "developer" ? "system" : role,
+                content: try content(message, index: index))
         }
     }
 
@@ -117,30 +132,40 @@ struct OpenAIRequest: Sendable {
         case .array(let parts):
             return try parts.map { part in
                 let fields = try JSONFields(part, context: "messages[\(index)].content part")
-                guard try fields.string("type") == "text", let text = try fields.string("text") else {
-                    throw GatewayError.invalid("messages[\(index)].content parts must be {\"type\": \"text\", \"text\": …}", parameter: "messages")
+                guard try fields.string("type") == "text", let text = try fields.string("text")
+                else {
+                    throw GatewayError.invalid(
+                        "messages[\(index)].content parts must be {\"type\": \"text\", \"text\": …}",
+                        parameter: "messages")
                 }
                 return text
             }.joined()
         default:
-            throw GatewayError.invalid("messages[\(index)].content must be a string or an array of text parts, not \(value.kindName)", parameter: "messages")
+            throw GatewayError.invalid(
+                "messages[\(index)].content must be a string or an array of text parts, not \(value.kindName)",
+                parameter: "messages")
         }
     }
 
     private static func prompt(_ fields: JSONFields) throws -> String {
-        guard let value = fields.value("prompt") else { throw GatewayError.invalid("prompt is required", parameter: "prompt") }
+        guard let value = fields.value("prompt") else {
+            throw GatewayError.invalid("prompt is required", parameter: "prompt")
+        }
         switch value {
         case .string(let text): return text
         case .array(let items) where items.count == 1:
             if case .string(let text) = items[0] { return text }
         default: break
         }
-        throw GatewayError.invalid("prompt must be a string (or an array holding one string)", parameter: "prompt")
+        throw GatewayError.invalid(
+            "prompt must be a string (or an array holding one string)", parameter: "prompt")
     }
 
     private static func describe(_ error: any Error) -> String {
         if case DecodingError.dataCorrupted(let context) = error {
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            let underlying =
+                (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey]
+                as? String
             return underlying ?? context.debugDescription
         }
         return "\(error)"

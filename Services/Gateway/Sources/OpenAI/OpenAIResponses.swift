@@ -22,7 +22,9 @@ struct OpenAIChoice: Encodable {
     var text: String?
     var finishReason: String?
 
-    private enum CodingKeys: String, CodingKey { case index, message, delta, text, logprobs, finishReason }
+    private enum CodingKeys: String, CodingKey {
+        case index, message, delta, text, logprobs, finishReason
+    }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)

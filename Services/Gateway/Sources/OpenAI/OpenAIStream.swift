@@ -37,7 +37,8 @@ enum OpenAIStream {
                 GatewayMetrics.request(api: api, outcome: "ok")
             } catch {
                 let failure = GatewayError(error)
-                GatewayMetrics.request(api: api, outcome: error is CancellationError ? "cancelled" : "\(failure.kind)")
+                GatewayMetrics.request(
+                    api: api, outcome: error is CancellationError ? "cancelled" : "\(failure.kind)")
                 firstToken.set(failure)
                 sink.finish(throwing: failure)
             }
@@ -60,7 +61,8 @@ enum OpenAIStream {
             body: ResponseBody { writer in
                 defer { generation.cancel() }
                 if header.endpoint == .chat {
-                    try await writer.write(event(chunk(header, delta: OpenAIMessage(role: "assistant", content: ""))))
+                    try await writer.write(
+                        event(chunk(header, delta: OpenAIMessage(role: "assistant", content: ""))))
                 }
                 var completionTokens = 0
                 do {
@@ -69,19 +71,23 @@ enum OpenAIStream {
                         let finish = update.finishReason?.openAIName
                         if header.endpoint == .completion {
                             if !update.text.isEmpty || finish != nil {
-                                try await writer.write(event(chunk(header, text: update.text, finish: finish)))
+                                try await writer.write(
+                                    event(chunk(header, text: update.text, finish: finish)))
                             }
                             continue
                         }
                         if !update.text.isEmpty {
-                            try await writer.write(event(chunk(header, delta: OpenAIMessage(content: update.text))))
+                            try await writer.write(
+                                event(chunk(header, delta: OpenAIMessage(content: update.text))))
                         }
                         if let finish {
-                            try await writer.write(event(chunk(header, delta: OpenAIMessage(), finish: finish)))
+                            try await writer.write(
+                                event(chunk(header, delta: OpenAIMessage(), finish: finish)))
                         }
                     }
                     if includeUsageChunk {
-                        let usage = OpenAIUsage(promptTokens: promptTokens, completionTokens: completionTokens)
+                        let usage = OpenAIUsage(
+                            promptTokens: promptTokens, completionTokens: completionTokens)
                         try await writer.write(event(usageChunk(header, usage)))
                     }
                 } catch let failure as GatewayError {
@@ -99,24 +105,28 @@ enum OpenAIStream {
         return buffer
     }
 
-    private static func chunk(_ header: Header, delta: OpenAIMessage, finish: String? = nil) -> Data {
+    private static func chunk(_ header: Header, delta: OpenAIMessage, finish: String? = nil) -> Data
+    {
         OpenAIJSON.encode(
             OpenAICompletion(
-                id: header.id, object: "chat.completion.chunk", created: header.created, model: header.model,
+                id: header.id, object: "chat.completion.chunk", created: header.created,
+                model: header.model,
                 choices: [OpenAIChoice(delta: delta, finishReason: finish)]))
     }
 
     private static func chunk(_ header: Header, text: String, finish: String?) -> Data {
         OpenAIJSON.encode(
             OpenAICompletion(
-                id: header.id, object: "text_completion", created: header.created, model: header.model,
+                id: header.id, object: "text_completion", created: header.created,
+                model: header.model,
                 choices: [OpenAIChoice(text: text, finishReason: finish)]))
     }
 
     private static func usageChunk(_ header: Header, _ usage: OpenAIUsage) -> Data {
         OpenAIJSON.encode(
             OpenAICompletion(
-                id: header.id, object: header.endpoint == .chat ? "chat.completion.chunk" : "text_completion",
+                id: header.id,
+                object: header.endpoint == .chat ? "chat.completion.chunk" : "text_completion",
                 created: header.created, model: header.model, choices: [], usage: usage))
     }
 }
