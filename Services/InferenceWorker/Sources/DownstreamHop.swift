@@ -29,14 +29,20 @@ final class DownstreamHop {
         replies = replyStream.makeAsyncIterator()
     }
 
-    func send(_ step: Tessera_V1_ForwardStep) {
-        call.requestSink.yield(.with { $0.step = step })
+    /// Queues `step` for the next stage; returns the bytes it puts on the wire (the request
+    /// message, less gRPC framing).
+    func send(_ step: StageStep, width: Int, encoding: ActivationEncoding) -> Int {
+        let request = Tessera_V1_ForwardRequest.with {
+            $0.step = Tessera_V1_ForwardStep(step, width: width, encoding: encoding)
+        }
+        call.requestSink.yield(request)
+        return request.wireSize
     }
 
     /// The next reply; a failed or ended stream becomes the error the upstream caller sees.
-    func nextReply() async throws -> Tessera_V1_ForwardResponse {
+    func nextReply() async throws -> StepResult {
         do {
-            if let reply = try await replies.next() { return reply }
+            if let reply = try await replies.next() { return StepResult(reply) }
             try Task.checkCancellation()
             throw RPCError(code: .unavailable, message: "the stream ended without a reply")
         } catch is CancellationError {

@@ -1,28 +1,26 @@
 import Foundation
 import Inference
 import ServiceKit
-import TesseraProto
 
 extension ForwardSession {
     /// Runs one step through this stage and, for a middle stage, the rest of the pipeline.
-    func step(_ step: Tessera_V1_ForwardStep) async throws -> Tessera_V1_ForwardResponse {
-        let position = Int(step.position)
+    func step(_ step: StageStep) async throws -> StepResult {
+        let position = step.position
         let held = cache.position
         guard position <= held else {
             throw WorkerError.stalePosition(
                 "step \(step.step) starts at position \(position) but the session holds \(held) tokens "
                     + "(a step continues at the session's length, or goes back to rewind)")
         }
-        let tokens = step.tokens
-        let (input, count) = try input(of: step, tokens: tokens)
+        let (input, count) = try input(of: step)
         guard position + count <= cache.contextLength else {
             throw WorkerError.outOfContext(
-                "step \(step.step): \(count) token(s) at position \(position) exceed the session's context of \(cache.contextLength)"
-            )
+                "step \(step.step): \(count) token(s) at position \(position) exceed the session's "
+                    + "context of \(cache.contextLength)")
         }
         if position < held { cache.truncate(to: position) }  // rewind
         history.removeSubrange(min(position, history.count)...)
-        history += tokens
+        history += step.tokens
 
         let clock = ContinuousClock()
         let stage = shard.stage
@@ -42,18 +40,15 @@ extension ForwardSession {
         } catch let error as InferenceError {
             throw WorkerError.invalidRequest("step \(step.step): \(error)")
         }
-        var timing = Tessera_V1_StageTiming()
-        timing.workerID = environment.state.workerID
-        timing.queueSeconds = queueSeconds
+        var timing = StageTiming(workerID: environment.state.workerID, queueSeconds: queueSeconds)
 
         guard let downstream else {
             let sampling = clock.now
-            var response = try sample(output, step: step)
+            var result = try sample(output, step: step)
             timing.computeSeconds = computeSeconds + (clock.now - sampling).inSeconds
-            timing.bytesSent = UInt64(response.wireSize)
-            response.timings = [timing]
+            result.timings = [timing]
             record(tokens: count, seconds: timing.computeSeconds)
-            return response
+            return result
         }
         timing.computeSeconds = computeSeconds
         record(tokens: count, seconds: timing.computeSeconds)
@@ -61,7 +56,8 @@ extension ForwardSession {
             throw WorkerError.internalFailure(
                 "stage \(stage.layers.layerSpan) returned logits but is not the last stage")
         }
-        return try await relay(values, rows: rows, step: step, timing: timing, to: downstream)
+        return try await relay(
+            HiddenStates(values: values, rows: rows), step: step, timing: timing, to: downstream)
     }
 
     /// Sends this stage's output to the next stage and returns its reply with this stage's
@@ -69,31 +65,29 @@ extension ForwardSession {
     /// own step downstream, same step number); the reply to the last piece is the answer,
     /// with the pieces' timings added up.
     private func relay(
-        _ values: [Float], rows: Int, step: Tessera_V1_ForwardStep, timing: Tessera_V1_StageTiming,
-        to downstream: DownstreamHop
-    ) async throws -> Tessera_V1_ForwardResponse {
+        _ hidden: HiddenStates, step: StageStep, timing: StageTiming, to downstream: DownstreamHop
+    ) async throws -> StepResult {
         let width = shard.hyperparameters.embeddingLength
-        let rowBytes = width * activation.bytesPerValue
-        let rowsPerMessage = max(1, environment.maxActivationBytes / rowBytes)
+        let rows = hidden.rows
+        let rowsPerMessage = max(
+            1, environment.maxActivationBytes / (width * activation.bytesPerValue))
         let clock = ContinuousClock()
         var timing = timing
-        // downstream timings of the pieces before the last
-        var earlier: [Tessera_V1_StageTiming] = []
+        // Downstream timings of the pieces before the last.
+        var earlier: [StageTiming] = []
         var start = 0
         while true {
             let end = min(rows, start + rowsPerMessage)
-            var next = Tessera_V1_ForwardStep()
-            next.step = step.step
-            next.position = step.position + UInt32(start)
-            next.tokenIds = Array(step.tokenIds[start..<end])
-            next.hidden = TensorCoding.encode(
-                Array(values[(start * width)..<(end * width)]), rows: end - start, width: width,
-                as: activation)
-            next.returnLogits = step.returnLogits && end == rows
-            let bytes = Tessera_V1_ForwardRequest.with { $0.step = next }.wireSize
+            let piece = StageStep(
+                step: step.step, position: step.position + start,
+                tokens: Array(step.tokens[start..<end]),
+                hidden: HiddenStates(
+                    values: Array(hidden.values[(start * width)..<(end * width)]),
+                    rows: end - start),
+                returnLogits: step.returnLogits && end == rows)
 
             let sent = clock.now
-            downstream.send(next)
+            let bytes = downstream.send(piece, width: width, encoding: activation)
             var reply = try await downstream.nextReply()
             let waited = (clock.now - sent).inSeconds
             guard reply.step == step.step else {
@@ -112,34 +106,19 @@ extension ForwardSession {
                     to: downstream.stage.workerID, roundTrip: overhead, bytes: bytes)
             }
             guard end == rows else {
-                earlier = Self.add(reply.timings, to: earlier)
+                earlier = StageTiming.sum(reply.timings, earlier)
                 start = end
                 continue
             }
-            reply.timings = [timing] + Self.add(earlier, to: reply.timings)
+            reply.timings = [timing] + StageTiming.sum(earlier, reply.timings)
             return reply
         }
     }
 
-    /// Per-stage sums of two timing lists of the same pipeline.
-    private static func add(_ extra: [Tessera_V1_StageTiming], to base: [Tessera_V1_StageTiming])
-        -> [Tessera_V1_StageTiming]
-    {
-        guard !base.isEmpty else { return extra }
-        var sum = base
-        for index in sum.indices where index < extra.count {
-            sum[index].computeSeconds += extra[index].computeSeconds
-            sum[index].sendSeconds += extra[index].sendSeconds
-            sum[index].bytesSent += extra[index].bytesSent
-        }
-        return sum
-    }
-
     /// The stage's input, checked against its role and the model.
-    /// `tokens` is `step.tokens`, converted once by the caller.
-    private func input(of step: Tessera_V1_ForwardStep, tokens: [Int32]) throws -> (StageInput, Int)
-    {
+    private func input(of step: StageStep) throws -> (StageInput, Int) {
         let hp = shard.hyperparameters
+        let tokens = step.tokens
         guard !tokens.isEmpty else {
             throw WorkerError.invalidRequest("step \(step.step) has no token_ids")
         }
@@ -149,29 +128,27 @@ extension ForwardSession {
             )
         }
         if shard.stage.isFirst {
-            guard !step.hasHidden else {
+            guard step.hidden == nil else {
                 throw WorkerError.invalidRequest(
                     "the first stage embeds token_ids itself; step \(step.step) must not carry hidden"
                 )
             }
             return (.tokens(tokens), tokens.count)
         }
-        guard step.hasHidden else {
+        guard let hidden = step.hidden else {
             throw WorkerError.invalidRequest(
                 "stage \(shard.layers.layerSpan) takes hidden states; step \(step.step) has none")
         }
-        let (values, rows) = try TensorCoding.decode(step.hidden, width: hp.embeddingLength)
-        guard rows == tokens.count else {
+        guard hidden.rows == tokens.count else {
             throw WorkerError.invalidRequest(
-                "step \(step.step) carries \(rows) hidden rows but \(tokens.count) token ids")
+                "step \(step.step) carries \(hidden.rows) hidden rows but \(tokens.count) token ids"
+            )
         }
-        return (.hidden(values, count: rows), rows)
+        return (.hidden(hidden.values, count: hidden.rows), hidden.rows)
     }
 
     /// Last stage: the next token from the last position's logits.
-    private func sample(_ output: StageOutput, step: Tessera_V1_ForwardStep) throws
-        -> Tessera_V1_ForwardResponse
-    {
+    private func sample(_ output: StageOutput, step: StageStep) throws -> StepResult {
         guard case .logits(let logits, _) = output, let sampler else {
             throw WorkerError.internalFailure("the last stage produced no logits")
         }
@@ -183,14 +160,9 @@ extension ForwardSession {
         } catch {
             throw WorkerError.internalFailure("step \(step.step): sampling failed: \(error)")
         }
-        var response = Tessera_V1_ForwardResponse()
-        response.step = step.step
-        response.token = token
-        response.topLogits = TopLogits.largest(logits, count: topLogits).map {
-            Tessera_V1_TokenLogit(token: $0.id, logit: $0.logit)
-        }
-        if step.returnLogits { response.logits = logits }
-        return response
+        return StepResult(
+            step: step.step, token: token, topLogits: TopLogits.largest(logits, count: topLogits),
+            logits: step.returnLogits ? logits : [])
     }
 
     private func record(tokens: Int, seconds: Double) {

@@ -78,7 +78,13 @@ struct ForwardStream: Sendable {
                     while let message = try await messages.next() {
                         activity.touch()
                         switch message.kind {
-                        case .step(let step)?: try await writer.write(try await session.step(step))
+                        case .step(let step)?:
+                            let result = try await session.step(
+                                StageStep(
+                                    step, width: session.shard.hyperparameters.embeddingLength))
+                            try await writer.write(
+                                Tessera_V1_ForwardResponse(
+                                    result, measuringLastStage: session.downstream == nil))
                         case .open?:
                             throw RPCError.invalidArgument(
                                 "a Forward stream carries one session; open came twice")

@@ -1,0 +1,78 @@
+import TesseraProto
+
+// Steps, results and timings of the `Forward` stream as the wire carries them. Hidden
+// states are decoded and encoded here (TensorCoding), with the model's width checked.
+
+extension StageStep {
+    init(_ wire: Tessera_V1_ForwardStep, width: Int) throws {
+        self.init(
+            step: wire.step, position: Int(wire.position), tokens: wire.tokens,
+            hidden: wire.hasHidden
+                ? try HiddenStates(TensorCoding.decode(wire.hidden, width: width)) : nil,
+            returnLogits: wire.returnLogits)
+    }
+}
+
+extension HiddenStates {
+    init(_ decoded: (values: [Float], rows: Int)) {
+        self.init(values: decoded.values, rows: decoded.rows)
+    }
+}
+
+extension Tessera_V1_ForwardStep {
+    init(_ step: StageStep, width: Int, encoding: ActivationEncoding) {
+        self.init()
+        self.step = step.step
+        position = UInt32(step.position)
+        tokens = step.tokens
+        if let hidden = step.hidden {
+            self.hidden = TensorCoding.encode(
+                hidden.values, rows: hidden.rows, width: width, as: encoding)
+        }
+        returnLogits = step.returnLogits
+    }
+}
+
+extension StageTiming {
+    init(_ wire: Tessera_V1_StageTiming) {
+        self.init(
+            workerID: wire.workerID, computeSeconds: wire.computeSeconds,
+            sendSeconds: wire.sendSeconds, bytesSent: wire.bytesSent,
+            queueSeconds: wire.queueSeconds)
+    }
+}
+
+extension Tessera_V1_StageTiming {
+    init(_ timing: StageTiming) {
+        self.init()
+        workerID = timing.workerID
+        computeSeconds = timing.computeSeconds
+        sendSeconds = timing.sendSeconds
+        bytesSent = timing.bytesSent
+        queueSeconds = timing.queueSeconds
+    }
+}
+
+extension StepResult {
+    init(_ wire: Tessera_V1_ForwardResponse) {
+        self.init(
+            step: wire.step, token: wire.token,
+            topLogits: wire.topLogits.map { (id: $0.token, logit: $0.logit) }, logits: wire.logits,
+            timings: wire.timings.map(StageTiming.init))
+    }
+}
+
+extension Tessera_V1_ForwardResponse {
+    /// The reply to a step. The last stage (`measuringLastStage`) also reports the bytes the
+    /// reply itself puts on the wire as its timing's `bytes_sent`.
+    init(_ result: StepResult, measuringLastStage: Bool) {
+        self.init()
+        step = result.step
+        token = result.token
+        topLogits = result.topLogits.map { Tessera_V1_TokenLogit(token: $0.id, logit: $0.logit) }
+        logits = result.logits
+        var timings = result.timings
+        if measuringLastStage, !timings.isEmpty { timings[0].bytesSent = UInt64(wireSize) }
+        self.timings = timings.map(Tessera_V1_StageTiming.init)
+    }
+}

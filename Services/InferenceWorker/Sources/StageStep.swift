@@ -1,0 +1,52 @@
+/// One step of a session as a stage receives it: tokens at a position and, for every stage
+/// but the first, the previous stage's hidden states for them.
+struct StageStep: Sendable {
+    var step: UInt64
+    /// Position of the step's first token in the sequence.
+    var position: Int
+    /// The step's tokens (embedded by the first stage; kept by the last for penalties).
+    var tokens: [Int32]
+    var hidden: HiddenStates?
+    /// Last stage: also return the full logits of the last position.
+    var returnLogits = false
+}
+
+/// Hidden states between stages: `rows` rows of the model's width, row-major.
+struct HiddenStates: Sendable {
+    var values: [Float]
+    var rows: Int
+}
+
+/// What one stage did for one step, for the scheduler's estimates and the caller's view.
+struct StageTiming: Sendable, Equatable {
+    var workerID: String
+    var computeSeconds = 0.0
+    /// Until the next stage answered, minus its own time.
+    var sendSeconds = 0.0
+    var bytesSent: UInt64 = 0
+    /// Waited for the stage's compute (other sessions' steps).
+    var queueSeconds = 0.0
+
+    /// Per-stage sums of two timing lists of the same pipeline (the pieces of one step).
+    static func sum(_ extra: [StageTiming], _ base: [StageTiming]) -> [StageTiming] {
+        guard !base.isEmpty else { return extra }
+        var sum = base
+        for index in sum.indices where index < extra.count {
+            sum[index].computeSeconds += extra[index].computeSeconds
+            sum[index].sendSeconds += extra[index].sendSeconds
+            sum[index].bytesSent += extra[index].bytesSent
+        }
+        return sum
+    }
+}
+
+/// The pipeline's answer to a step: the token the last stage sampled, and each stage's
+/// timing, first stage first.
+struct StepResult: Sendable {
+    var step: UInt64
+    var token: Int32
+    var topLogits: [(id: Int32, logit: Float)]
+    /// The last position's logits, when the step asked for them.
+    var logits: [Float] = []
+    var timings: [StageTiming] = []
+}
