@@ -44,7 +44,7 @@ func service(_ name: String, dependencies: [Target.Dependency]) -> [Target] {
 // loop for kernel and tokenizer work that needs none of the networking stack.
 let engineOnly = ProcessInfo.processInfo.environment["TESSERA_SCOPE"] == "engine"
 let engineTargetNames: Set<String> = [
-    "GGUF", "Kernels", "Tokenization", "Inference", "Placement",
+    "Cluster", "GGUF", "Kernels", "Tokenization", "Inference", "Placement",
     "GGUFTests", "KernelsTests", "TokenizationTests", "InferenceTests", "PlacementTests",
 ]
 
@@ -114,7 +114,8 @@ let package = Package(
             path: "Shared/Inference", exclude: ["README.md"],
             swiftSettings: numericSettings),
         .target(
-            name: "Placement", path: "Shared/Placement", exclude: ["README.md"],
+            name: "Placement", dependencies: ["Cluster"], path: "Shared/Placement",
+            exclude: ["README.md"],
             swiftSettings: numericSettings),
         .target(
             name: "Integrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],

@@ -1,3 +1,5 @@
+import Cluster
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -41,11 +43,7 @@ public enum PlacementBenchmark {
                         model: scenario.model, workers: scenario.workers, links: scenario.links,
                         options: scenario.options)
                     fastestCPU = min(fastestCPU, threadCPUSeconds() - cpuStart)
-                    let elapsed = clock.now - start
-                    let seconds =
-                        Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds)
-                        * 1e-18
-                    fastest = min(fastest, seconds)
+                    fastest = min(fastest, (clock.now - start).inSeconds)
                 }
                 let label =
                     "\(workerCount) \(mix.rawValue) workers × \(layerCount) layers, \(style.rawValue) links, "

@@ -106,8 +106,7 @@ import Testing
                 Set(file.tensors.compactMap { ShardCutter.blockIndex(of: $0.name) }) == Set(10..<20)
             )
             #expect(file.metadata["tessera.shard.model_sha256"] == .string(F.modelSHA256))
-            let seconds =
-                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             print(
                 "cache-manager: downloaded \(bytes.count) bytes in \(seconds) s = \(Double(bytes.count) / seconds / 1e6) MB/s"
             )
