@@ -70,62 +70,19 @@ public struct ServiceApplication: Sendable {
             }
         }
 
-        let grpcPort: Int
         do {
-            guard let port = try await transport.listeningAddress.ipv4?.port else {
-                throw ServiceError.cannotListen(grpcAddress.description, "no IPv4 address bound")
-            }
-            grpcPort = port
-        } catch let error as ServiceError {
+            let addresses = try await boundAddresses(of: transport, events: events)
+            bound.set(addresses)
+            logger.info(
+                "listening",
+                metadata: [
+                    "grpc": "\(addresses.grpc)", "http": "\(addresses.http?.description ?? "-")",
+                ])
+            return RunningService(addresses: addresses, group: group, task: runTask)
+        } catch {
             runTask.cancel()
             throw error
-        } catch {
-            // The transport only says it is not listening; the server's own failure, which
-            // the group reports next, carries the cause ("Address already in use").
-            var cause: any Error = error
-            // Scoped to this block (cancelled on leaving it): ends the wait below after 2 s.
-            let giveUp = Task {
-                // a service slow to cancel must not hang start-up
-                try? await Task.sleep(for: .seconds(2))
-                eventSink.finish()
-            }
-            defer { giveUp.cancel() }
-            for await event in events {
-                if case .failed(let failure) = event {
-                    cause = failure
-                    break
-                }
-            }
-            runTask.cancel()
-            throw ServiceError.cannotListen("gRPC \(grpcAddress)", Self.reason(from: cause))
         }
-
-        var httpPort: Int?
-        if let httpAddress {
-            for await event in events {
-                switch event {
-                case .httpBound(let port): httpPort = port
-                case .failed(let error):
-                    runTask.cancel()
-                    throw ServiceError.cannotListen("HTTP \(httpAddress)", Self.reason(from: error))
-                }
-                if httpPort != nil { break }
-            }
-            guard httpPort != nil else {
-                throw ServiceError.cannotListen("HTTP \(httpAddress)", "listener stopped")
-            }
-        }
-
-        let addresses = BoundAddresses(
-            grpc: ListenAddress(host: grpcAddress.host, port: grpcPort),
-            http: httpPort.map { ListenAddress(host: httpAddress!.host, port: $0) })
-        bound.set(addresses)
-        logger.info(
-            "listening",
-            metadata: [
-                "grpc": "\(addresses.grpc)", "http": "\(addresses.http?.description ?? "-")",
-            ])
-        return RunningService(addresses: addresses, group: group, task: runTask)
     }
 
     /// Everything one run consists of, around a gRPC server on `transport`: the server (with
@@ -166,22 +123,6 @@ public struct ServiceApplication: Sendable {
         services.append(ReadinessService(application: self))
         services.append(ShutdownMarker(health: health))  // last in, first told of shutdown
         return services
-    }
-
-    /// The innermost message of a bind failure ("Address already in use (errno: 98)").
-    static func reason(from error: any Error) -> String {
-        var current: any Error = error
-        while true {
-            if let runtime = current as? RuntimeError, let cause = runtime.cause {
-                current = cause
-                continue
-            }
-            if let rpc = current as? RPCError, let cause = rpc.cause {
-                current = cause
-                continue
-            }
-            return "\(current)"
-        }
     }
 }
 
