@@ -64,3 +64,55 @@ def test_preload_shards_download_and_restart(stubs, processes, tmp_path):
         api = rpc.CacheManagerStub(channel)
         manifest = api.GetModel(pb.GetModelRequest(), timeout=10)
         assert manifest.model.sha256 == MODEL_SHA256 and [s.sha256 for s in manifest.shards] == [shard.sha256]
+
+
+def write_v1_catalog(store, model_path):
+    """A catalog as the first schema left it (migration "v1: models and shards"), with the
+    cost profile in its old shape: what a store from before the v2 migration holds."""
+    import sqlite3
+    store.mkdir(parents=True)
+    (store / "shards").mkdir()
+    db = sqlite3.connect(store / "catalog.sqlite")
+    db.executescript("""
+        CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+        INSERT INTO grdb_migrations VALUES ('v1: models and shards');
+        CREATE TABLE "model" ("sha256" TEXT PRIMARY KEY NOT NULL, "name" TEXT NOT NULL UNIQUE,
+            "path" TEXT NOT NULL, "file_size" INTEGER NOT NULL, "file_modified" DOUBLE NOT NULL,
+            "profile" TEXT NOT NULL, "imported_at" DATETIME NOT NULL);
+        CREATE TABLE "shard" ("sha256" TEXT PRIMARY KEY NOT NULL,
+            "model_sha256" TEXT NOT NULL REFERENCES "model"("sha256") ON DELETE CASCADE,
+            "first_layer" INTEGER NOT NULL, "last_layer" INTEGER NOT NULL, "size_bytes" INTEGER NOT NULL,
+            "has_embedding" BOOLEAN NOT NULL, "has_output" BOOLEAN NOT NULL, "cut_at" DATETIME NOT NULL,
+            UNIQUE ("model_sha256", "first_layer", "last_layer"));
+        CREATE INDEX "shard_on_model_sha256" ON "shard"("model_sha256");
+    """)
+    stat = pathlib.Path(model_path).stat() if pathlib.Path(model_path).exists() else None
+    old_profile = '{"architecture":"llama","layerCount":30,"embedding":{"weightBytes":30081024},"tiedOutput":true}'
+    db.execute("INSERT INTO model VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (MODEL_SHA256, "smollm2-135m", str(model_path), stat.st_size if stat else 1,
+                stat.st_mtime if stat else 0.0, old_profile, "2026-11-30 11:40:58.508"))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="run scripts/fetch-model first")
+def test_a_v1_catalog_is_profiled_again(stubs, processes, tmp_path):
+    """A store written before the cost profile became the optimizer's opens, its model read
+    again from the GGUF header; a model whose file is gone stops the service with the reason."""
+    from tessera.v1 import cache_manager_pb2 as pb, cache_manager_pb2_grpc as rpc
+    store = tmp_path / "store"
+    write_v1_catalog(store, MODEL)
+    proc = start(processes, store)
+    with grpc.insecure_channel(f"127.0.0.1:{proc.port}") as channel:
+        manifest = rpc.CacheManagerStub(channel).GetModel(pb.GetModelRequest(), timeout=10)
+    assert manifest.model.sha256 == MODEL_SHA256 and manifest.layer_count == 30 and len(manifest.layers) == 30
+    assert manifest.tied_output and manifest.embedding.weight_bytes == 30081024  # the Q8_0 table
+    assert manifest.file_type == "Q4_1" and manifest.vocab_size == 49152
+
+    lost = tmp_path / "lost"
+    write_v1_catalog(lost, tmp_path / "moved-away.gguf")
+    port, http = free_port(), free_port()
+    failing = processes.start("cache-manager", "--port", str(port), "--http-port", str(http), "--store-dir", str(lost))
+    assert failing.wait(timeout=30) == 1
+    log = pathlib.Path(failing.log_path).read_text()
+    assert "must be profiled again" in log and "moved-away.gguf" in log
