@@ -159,4 +159,29 @@ import Testing
         #expect(placement.planGeneration == 2)
         #expect(placement.pipelines.map(\.stages.count) == [1])
     }
+
+    @Test func leasesLiveWhileRenewedAndExpireWhenTheirHolderStops() async throws {
+        let plan = try Placement.solve(model: Self.model, workers: Self.workers(["w1"]))
+        let live = LivePipelines()
+        await live.install(plan, addresses: Self.addresses(["w1"]))
+        await readyAll(live)
+        let (_, kept) = try await live.acquire(avoiding: [], expectedTokens: 10)
+        let (_, abandoned) = try await live.acquire(avoiding: [], expectedTokens: 10)
+        let start = ContinuousClock.now
+        // The holder of `kept` renews every 10 s; the holder of `abandoned` is gone.
+        for second in stride(from: 10, through: 40, by: 10) {
+            let now = start + .seconds(second)
+            #expect(await live.renew([kept], now: now) == [])
+            await live.expireLeases(notRenewedWithin: .seconds(30), now: now)
+        }
+        #expect(await live.activeLeases == 1)
+        #expect(await live.pipelines[0].leases == 1)
+        #expect(await live.renew([abandoned, kept]) == [abandoned])  // unknown: released
+        // Renewals stop: the lease goes once its TTL has passed, not before.
+        await live.expireLeases(notRenewedWithin: .seconds(30), now: .now + .seconds(29))
+        #expect(await live.activeLeases == 1)
+        await live.expireLeases(notRenewedWithin: .seconds(30), now: .now + .seconds(31))
+        #expect(await live.activeLeases == 0)
+        #expect(await live.pipelines[0].leases == 0)
+    }
 }

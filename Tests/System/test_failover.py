@@ -62,7 +62,7 @@ def text(record):
 class ProcessCluster:
     """Cache-manager (model preloaded), scheduler, gateway and N workers as processes."""
 
-    def __init__(self, processes, tmp_path, workers, memory_mb, step_timeout_ms=60000):
+    def __init__(self, processes, tmp_path, workers, memory_mb, step_timeout_ms=60000, scheduler_args=()):
         if not MODEL_PATH.exists():
             pytest.skip(f"{MODEL_PATH} missing (scripts/fetch-model)")
         env = {"TESSERA_STORE_DIR": str(tmp_path / "store")}
@@ -71,11 +71,12 @@ class ProcessCluster:
                                 "--preload", str(MODEL_PATH), env=env)
         scheduler = processes.start("scheduler", "--port", str(self.scheduler_port), "--http-port", str(free_port()),
                                     "--cache-manager", f"127.0.0.1:{self.cache_port}", "--model", "smollm2-135m",
-                                    "--heartbeat-ms", "200", "--worker-expiry-ms", "1500")
-        gateway = processes.start("gateway", "--port", str(self.grpc_port), "--http-port", str(free_port()),
-                                  "--scheduler", f"127.0.0.1:{self.scheduler_port}",
-                                  "--cache-manager", f"127.0.0.1:{self.cache_port}",
-                                  "--step-timeout-ms", str(step_timeout_ms))
+                                    "--heartbeat-ms", "200", "--worker-expiry-ms", "1500", *scheduler_args)
+        self.gateway_args = ["--port", str(self.grpc_port), "--http-port", str(free_port()),
+                             "--scheduler", f"127.0.0.1:{self.scheduler_port}",
+                             "--cache-manager", f"127.0.0.1:{self.cache_port}",
+                             "--step-timeout-ms", str(step_timeout_ms)]
+        gateway = self.gateway = processes.start("gateway", *self.gateway_args)
         self.processes, self.workers, self.worker_args, self.worker_http = processes, {}, {}, {}
         for index in range(1, workers + 1):
             name, port, http = f"worker-{index}", free_port(), free_port()

@@ -44,11 +44,12 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
         logger: logger,
         rpcServices: [GatewayService(engine: engine)],
         httpRoutes: { router in openAI.register(on: router) },
-        backgroundServices: [
+        // What a generation calls stays up until the listeners have drained.
+        dependencies: [
             ClientService(client: schedulerClient), ClientService(client: cacheManagerClient),
-            engine.workers,
-            engine.background, VocabularyWarmUp(engine: engine),
+            engine.workers, engine.background, engine.leases,
         ],
+        backgroundServices: [VocabularyWarmUp(engine: engine)],
         readiness: { _ in
             var backoff = Backoff()
             while true {

@@ -29,6 +29,8 @@ final class GatewayEngine: Sendable {
     let workers: ClientPool
     /// Lease releases and failure reports (see PipelineRouter).
     let background: BackgroundWork
+    /// Renews the leases of running generations (see LeaseRenewal).
+    let leases: LeaseRenewal
     let cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>
     let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
     let logger: Logger
@@ -48,8 +50,9 @@ final class GatewayEngine: Sendable {
         self.logger = logger
         vocabularies = VocabularyStore(cacheManager: cacheManager, logger: logger)
         background = BackgroundWork()
+        leases = LeaseRenewal(scheduler: scheduler, logger: logger)
         router = PipelineRouter(
-            scheduler: scheduler, background: background, logger: logger,
+            scheduler: scheduler, background: background, leases: leases, logger: logger,
             waitLimit: configuration.pipelineWaitLimit)
         workers = ClientPool()
         defaultMaxTokens = configuration.defaultMaxTokens

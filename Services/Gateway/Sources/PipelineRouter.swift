@@ -17,6 +17,8 @@ struct PipelineRouter: Sendable {
     /// Releases and failure reports run here: they must finish even when the request's task
     /// was cancelled (a client that disconnected), and they are not awaited.
     let background: BackgroundWork
+    /// Renews the leases this router grants until they are released.
+    let leases: LeaseRenewal
     let logger: Logger
     /// How long a request waits for a ready pipeline before it gets UNAVAILABLE / 503.
     var waitLimit: Duration
@@ -45,8 +47,10 @@ struct PipelineRouter: Sendable {
                         $0.expectedTokens = UInt32(clamping: expectedTokens)
                     }, options: .timeout(.seconds(10)))
                 do {
-                    return PipelineLease(
+                    let lease = PipelineLease(
                         route: try PipelineRoute(response.pipeline), leaseID: response.leaseID)
+                    leases.hold(lease.leaseID, ttl: .milliseconds(Int(response.leaseTtlMs)))
+                    return lease
                 } catch {
                     lastProblem = "the granted pipeline cannot be used: \(error)"
                     release(leaseID: response.leaseID)
@@ -85,6 +89,7 @@ struct PipelineRouter: Sendable {
 
     private func release(leaseID: String) {
         guard !leaseID.isEmpty else { return }
+        leases.drop(leaseID)
         let scheduler = self.scheduler
         let logger = self.logger
         background.submit {

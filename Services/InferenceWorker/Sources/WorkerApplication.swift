@@ -31,9 +31,9 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
         httpAddress: configuration.httpAddress,
         logger: logger,
         rpcServices: [InferenceWorkerService(state: state, host: host, stream: stream)],
+        // The next stages and cache-managers a session calls stay up until the listener drained.
+        dependencies: [ClientService(client: client), peers],
         backgroundServices: [
-            ClientService(client: client),
-            peers,  // the next stages and cache-managers this worker calls
             HeartbeatService(link: link, address: advertised, workerID: configuration.workerID),
             SessionDrainService(shuttingDown: shuttingDown),  // last: told first at shutdown
         ],

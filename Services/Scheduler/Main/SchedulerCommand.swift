@@ -37,7 +37,16 @@ struct SchedulerCommand: AsyncParsableCommand {
         help: "Bandwidth between workers in MB/s, for placement (env TESSERA_LINK_BANDWIDTH_MBPS).")
     var linkBandwidthMbps = EnvironmentDefaults.double("TESSERA_LINK_BANDWIDTH_MBPS", 500)
 
+    @Option(
+        help:
+            "Release a lease its holder has not renewed for this long, in milliseconds (env TESSERA_LEASE_TTL_MS)."
+    )
+    var leaseTtlMs = EnvironmentDefaults.int("TESSERA_LEASE_TTL_MS", 30000)
+
     func validate() throws {
+        guard leaseTtlMs >= 1000 else {
+            throw ValidationError("--lease-ttl-ms must be at least 1000")
+        }
         guard heartbeatMs > 0, workerExpiryMs > heartbeatMs else {
             throw ValidationError(
                 "--worker-expiry-ms must be greater than --heartbeat-ms, and both positive")
@@ -62,6 +71,7 @@ struct SchedulerCommand: AsyncParsableCommand {
         configuration.sessionsPerWorker = sessionsPerWorker
         configuration.linkLatencySeconds = linkLatencyMs / 1000
         configuration.linkBytesPerSecond = linkBandwidthMbps * 1_000_000
+        configuration.leaseTTL = .milliseconds(leaseTtlMs)
         await ServiceRunner.run(name: "scheduler", logLevel: service.logLevel) { logger in
             try buildScheduler(configuration, logger: logger)
         }

@@ -36,7 +36,8 @@ actor LivePipelines {
     struct Lease {
         var pipelineID: String
         var expectedTokens: Int
-        var granted: ContinuousClock.Instant
+        /// When the holder last said it still uses the lease (granted, or renewed).
+        var renewed: ContinuousClock.Instant
     }
 
     private(set) var pipelines: [LivePipeline] = []
@@ -172,7 +173,7 @@ actor LivePipelines {
         pipelines[index].outstandingTokens += expectedTokens
         let leaseID = UUID().uuidString
         leases[leaseID] = Lease(
-            pipelineID: pipelines[index].id, expectedTokens: expectedTokens, granted: .now)
+            pipelineID: pipelines[index].id, expectedTokens: expectedTokens, renewed: .now)
         return (pipelines[index], leaseID)
     }
 
@@ -186,9 +187,25 @@ actor LivePipelines {
         if pipelines[index].draining && pipelines[index].leases == 0 { pipelines.remove(at: index) }
     }
 
-    /// Leases a crashed client never released expire, so draining pipelines can go away.
-    func expireLeases(olderThan age: Duration) {
-        let now = ContinuousClock.now
-        for (id, lease) in leases where now - lease.granted > age { release(id) }
+    /// The holder still uses these leases; returns the ones this scheduler does not know
+    /// (expired, released, or granted before a restart).
+    func renew(_ leaseIDs: [String], now: ContinuousClock.Instant = .now) -> [String] {
+        var unknown: [String] = []
+        for id in leaseIDs {
+            if leases[id] != nil { leases[id]?.renewed = now } else { unknown.append(id) }
+        }
+        return unknown
     }
+
+    /// Leases not renewed within `ttl` are released: their holder crashed or lost the
+    /// scheduler, and a draining pipeline must not wait for them forever. Returns how many.
+    @discardableResult
+    func expireLeases(notRenewedWithin ttl: Duration, now: ContinuousClock.Instant = .now) -> Int {
+        let expired = leases.filter { now - $0.value.renewed > ttl }.map(\.key)
+        for id in expired { release(id) }
+        return expired.count
+    }
+
+    /// Leases held now, by pipeline id (tests, metrics).
+    var activeLeases: Int { leases.count }
 }

@@ -62,7 +62,12 @@ struct PlanLoop: Service {
             }
             await unloadUnwanted(workers)
             await deployer.deployPending(model: served, in: &deployments)
-            await pipelines.expireLeases(olderThan: .seconds(600))
+            let expired = await pipelines.expireLeases(notRenewedWithin: settings.leaseTTL)
+            if expired > 0 {
+                logger.notice(
+                    "leases expired: their holders stopped renewing them",
+                    metadata: ["leases": "\(expired)"])
+            }
             await registry.membershipChanged.wait(upTo: settings.tick)
         }
     }
@@ -161,5 +166,7 @@ struct PlanSettings: Sendable {
     /// A drift re-plan is adopted only if it is this much faster (see PlanAdoption).
     var minimumGain = 0.2
     var tick: Duration = .milliseconds(500)
+    /// A lease its holder has not renewed for this long is released (the holder is gone).
+    var leaseTTL: Duration = .seconds(30)
     var links = LinkModel(defaultLink: Link(latencySeconds: 0.0005, bytesPerSecond: 500_000_000))
 }

@@ -9,6 +9,8 @@ struct Routing: Sendable {
     let pipelines: LivePipelines
     let model: OneShot<ServedModel>
     let logger: Logger
+    /// How long a lease lives without renewal (told to the gateway with each lease).
+    var leaseTTL: Duration = .seconds(30)
 
     func servedModel(_ requested: String) throws -> ServedModel {
         guard let served = model.current else { throw SchedulerError.modelNotLoaded }
@@ -41,11 +43,17 @@ struct Routing: Sendable {
             return .with {
                 $0.pipeline = Self.wire(pipeline, model: served)
                 $0.leaseID = lease
+                $0.leaseTtlMs = UInt32(clamping: leaseTTL.inMilliseconds)
             }
         } catch {
             throw SchedulerError.noReadyPipeline(
                 model: served.reference.name, workers: registry.count)
         }
+    }
+
+    func renew(_ request: Tessera_V1_RenewLeasesRequest) async -> Tessera_V1_RenewLeasesResponse {
+        let unknown = await pipelines.renew(request.leaseIds)
+        return .with { $0.unknownLeaseIds = unknown }
     }
 
     func release(_ request: Tessera_V1_ReleasePipelineRequest) async throws {

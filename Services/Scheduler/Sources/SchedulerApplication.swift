@@ -17,6 +17,8 @@ public struct SchedulerConfiguration: Sendable {
     public var contextLength = 2048
     /// Sessions per worker to reserve KV memory for.
     public var sessionsPerWorker = 2
+    /// A lease the gateway has not renewed for this long is released (a crashed gateway).
+    public var leaseTTL: Duration = .seconds(30)
     public var maxPipelines = 16
     /// Cost of passing activations between two workers (latency, bandwidth).
     public var linkLatencySeconds = 0.0005
@@ -46,7 +48,10 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
         defaultLink: Link(
             latencySeconds: configuration.linkLatencySeconds,
             bytesPerSecond: configuration.linkBytesPerSecond))
-    let routing = Routing(registry: registry, pipelines: pipelines, model: model, logger: logger)
+    settings.leaseTTL = configuration.leaseTTL
+    let routing = Routing(
+        registry: registry, pipelines: pipelines, model: model, logger: logger,
+        leaseTTL: configuration.leaseTTL)
     let planLoop = PlanLoop(
         registry: registry, pipelines: pipelines, source: source,
         deployer: ShardDeployer(
@@ -61,10 +66,9 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
                 registry: registry, heartbeatInterval: configuration.heartbeatInterval,
                 routing: routing, logger: logger)
         ],
-        // Listed before the services that use them: the group stops them after those.
+        // The clients the plan loop and the handlers use close after both have stopped.
+        dependencies: [ClientService(client: cacheClient), workerClients],
         backgroundServices: [
-            ClientService(client: cacheClient),
-            workerClients,
             WorkerExpiryService(registry: registry, logger: logger),
             planLoop,
         ])

@@ -81,6 +81,12 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
         return Tessera_V1_ReleasePipelineResponse()
     }
 
+    func renewLeases(
+        request: Tessera_V1_RenewLeasesRequest, context: ServerContext
+    ) async throws -> Tessera_V1_RenewLeasesResponse {
+        await routing.renew(request)
+    }
+
     func reportFailure(
         request: Tessera_V1_ReportFailureRequest, context: ServerContext
     ) async throws -> Tessera_V1_ReportFailureResponse {

@@ -9,6 +9,12 @@ import ServiceLifecycle
 /// `grpc.health.v1.Health`), an HTTP listener (`/metrics`, `/healthz`, `/readyz`, extra
 /// routes) and background services, in one `ServiceGroup` with graceful shutdown.
 /// Each service's `build…` function fills one of these in; tests start it in-process.
+///
+/// The group stops its services one at a time in reverse order, each after the one before
+/// it has finished. So the order is: `dependencies` (what request handlers call: client
+/// pools, background work), then the listeners, then `backgroundServices` (loops of the
+/// service's own). At shutdown the background loops stop first, the listeners then drain
+/// their in-flight requests, and the dependencies those requests use close last.
 public struct ServiceApplication: Sendable {
     public var name: String
     public var grpcAddress: ListenAddress
@@ -18,6 +24,8 @@ public struct ServiceApplication: Sendable {
     public var rpcServices: [any RegistrableRPCService]
     public var httpRoutes: @Sendable (Router<HTTPEndpoint.Context>) -> Void
     public var backgroundServices: [any Service]
+    /// Services the request handlers use; they outlive the listeners' drain at shutdown.
+    public var dependencies: [any Service]
     /// Runs once the listeners are bound; when it returns the service reports SERVING.
     /// Throwing ends the service (for example a worker that cannot load its configuration).
     public var readiness: @Sendable (BoundAddresses) async throws -> Void
@@ -28,7 +36,7 @@ public struct ServiceApplication: Sendable {
         name: String, grpcAddress: ListenAddress, httpAddress: ListenAddress?, logger: Logger,
         health: HealthStatusStore = HealthStatusStore(), rpcServices: [any RegistrableRPCService],
         httpRoutes: @escaping @Sendable (Router<HTTPEndpoint.Context>) -> Void = { _ in },
-        backgroundServices: [any Service] = [],
+        dependencies: [any Service] = [], backgroundServices: [any Service] = [],
         readiness: @escaping @Sendable (BoundAddresses) async throws -> Void = { _ in }
     ) {
         self.readiness = readiness
@@ -40,6 +48,7 @@ public struct ServiceApplication: Sendable {
         self.rpcServices = rpcServices
         self.httpRoutes = httpRoutes
         self.backgroundServices = backgroundServices
+        self.dependencies = dependencies
     }
 
     /// Binds the listeners and starts everything. Returns once both listeners are bound,
@@ -103,9 +112,8 @@ public struct ServiceApplication: Sendable {
         let server = GRPCServer(
             transport: transport, services: rpcServices + [HealthService(store: health)],
             interceptors: [RPCMetricsInterceptor()])
-        var services: [any Service] = [
-            GRPCServerService(server: server, onFailure: onServerFailure)
-        ]
+        var services: [any Service] = dependencies
+        services.append(GRPCServerService(server: server, onFailure: onServerFailure))
         if let httpAddress, let onHTTPBound {
             let router = HTTPEndpoint.makeRouter(health: health, extraRoutes: httpRoutes)
             services.append(

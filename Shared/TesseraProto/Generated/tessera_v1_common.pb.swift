@@ -386,6 +386,15 @@ public nonisolated struct Tessera_V1_SamplingParams: Sendable {
   /// 0 = service default
   public var maxTokens: UInt32 = 0
 
+  /// -2..2: subtracted from a token's logit once it has appeared (OpenAI)
+  public var presencePenalty: Float = 0
+
+  /// -2..2: subtracted per earlier occurrence (OpenAI)
+  public var frequencyPenalty: Float = 0
+
+  /// added to the token's logit before sampling (-100..100)
+  public var logitBias: Dictionary<UInt32,Float> = [:]
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -417,6 +426,9 @@ public nonisolated struct Tessera_V1_TokenLogit: Sendable {
   public var tokenID: UInt32 = 0
 
   public var logit: Float = 0
+
+  /// log-softmax of the raw logits: the model's log-probability
+  public var logprob: Float = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -909,7 +921,7 @@ nonisolated extension Tessera_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Tessera_V1_SamplingParams: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SamplingParams"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}temperature\0\u{3}top_k\0\u{3}top_p\0\u{3}min_p\0\u{3}repeat_penalty\0\u{3}repeat_last_n\0\u{1}seed\0\u{1}stop\0\u{3}ignore_eos\0\u{3}max_tokens\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}temperature\0\u{3}top_k\0\u{3}top_p\0\u{3}min_p\0\u{3}repeat_penalty\0\u{3}repeat_last_n\0\u{1}seed\0\u{1}stop\0\u{3}ignore_eos\0\u{3}max_tokens\0\u{3}presence_penalty\0\u{3}frequency_penalty\0\u{3}logit_bias\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -927,6 +939,9 @@ nonisolated extension Tessera_V1_SamplingParams: SwiftProtobuf.Message, SwiftPro
       case 8: try { try decoder.decodeRepeatedStringField(value: &self.stop) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.ignoreEos) }()
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.maxTokens) }()
+      case 11: try { try decoder.decodeSingularFloatField(value: &self.presencePenalty) }()
+      case 12: try { try decoder.decodeSingularFloatField(value: &self.frequencyPenalty) }()
+      case 13: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufUInt32,SwiftProtobuf.ProtobufFloat>.self, value: &self.logitBias) }()
       default: break
       }
     }
@@ -967,6 +982,15 @@ nonisolated extension Tessera_V1_SamplingParams: SwiftProtobuf.Message, SwiftPro
     if self.maxTokens != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxTokens, fieldNumber: 10)
     }
+    if self.presencePenalty.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.presencePenalty, fieldNumber: 11)
+    }
+    if self.frequencyPenalty.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.frequencyPenalty, fieldNumber: 12)
+    }
+    if !self.logitBias.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufUInt32,SwiftProtobuf.ProtobufFloat>.self, value: self.logitBias, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -981,6 +1005,9 @@ nonisolated extension Tessera_V1_SamplingParams: SwiftProtobuf.Message, SwiftPro
     if lhs.stop != rhs.stop {return false}
     if lhs.ignoreEos != rhs.ignoreEos {return false}
     if lhs.maxTokens != rhs.maxTokens {return false}
+    if lhs.presencePenalty != rhs.presencePenalty {return false}
+    if lhs.frequencyPenalty != rhs.frequencyPenalty {return false}
+    if lhs.logitBias != rhs.logitBias {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1028,7 +1055,7 @@ nonisolated extension Tessera_V1_Usage: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tessera_V1_TokenLogit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenLogit"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}token_id\0\u{1}logit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}token_id\0\u{1}logit\0\u{1}logprob\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1038,6 +1065,7 @@ nonisolated extension Tessera_V1_TokenLogit: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.tokenID) }()
       case 2: try { try decoder.decodeSingularFloatField(value: &self.logit) }()
+      case 3: try { try decoder.decodeSingularFloatField(value: &self.logprob) }()
       default: break
       }
     }
@@ -1050,12 +1078,16 @@ nonisolated extension Tessera_V1_TokenLogit: SwiftProtobuf.Message, SwiftProtobu
     if self.logit.bitPattern != 0 {
       try visitor.visitSingularFloatField(value: self.logit, fieldNumber: 2)
     }
+    if self.logprob.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.logprob, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_TokenLogit, rhs: Tessera_V1_TokenLogit) -> Bool {
     if lhs.tokenID != rhs.tokenID {return false}
     if lhs.logit != rhs.logit {return false}
+    if lhs.logprob != rhs.logprob {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

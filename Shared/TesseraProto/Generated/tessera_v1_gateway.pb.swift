@@ -22,38 +22,53 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
-public nonisolated struct Tessera_V1_GenerateRequest: Sendable {
+public nonisolated struct Tessera_V1_GenerateRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// name or sha256; empty = default model
-  public var model: String = String()
+  public var model: String {
+    get {_storage._model}
+    set {_uniqueStorage()._model = newValue}
+  }
 
-  public var prompt: String = String()
+  public var prompt: String {
+    get {_storage._prompt}
+    set {_uniqueStorage()._prompt = newValue}
+  }
 
   public var sampling: Tessera_V1_SamplingParams {
-    get {_sampling ?? Tessera_V1_SamplingParams()}
-    set {_sampling = newValue}
+    get {_storage._sampling ?? Tessera_V1_SamplingParams()}
+    set {_uniqueStorage()._sampling = newValue}
   }
   /// Returns true if `sampling` has been explicitly set.
-  public var hasSampling: Bool {self._sampling != nil}
+  public var hasSampling: Bool {_storage._sampling != nil}
   /// Clears the value of `sampling`. Subsequent reads from it will return its default value.
-  public mutating func clearSampling() {self._sampling = nil}
+  public mutating func clearSampling() {_uniqueStorage()._sampling = nil}
 
   /// treat special-token text such as <|im_start|> as tokens
-  public var parseSpecial: Bool = false
+  public var parseSpecial: Bool {
+    get {_storage._parseSpecial}
+    set {_uniqueStorage()._parseSpecial = newValue}
+  }
 
-  public var topLogits: UInt32 = 0
+  public var topLogits: UInt32 {
+    get {_storage._topLogits}
+    set {_uniqueStorage()._topLogits = newValue}
+  }
 
   /// optional, echoed back
-  public var requestID: String = String()
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _sampling: Tessera_V1_SamplingParams? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Tessera_V1_ChatMessage: Sendable {
@@ -71,33 +86,52 @@ public nonisolated struct Tessera_V1_ChatMessage: Sendable {
   public init() {}
 }
 
-public nonisolated struct Tessera_V1_ChatRequest: Sendable {
+public nonisolated struct Tessera_V1_ChatRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var model: String = String()
+  public var model: String {
+    get {_storage._model}
+    set {_uniqueStorage()._model = newValue}
+  }
 
-  public var messages: [Tessera_V1_ChatMessage] = []
+  public var messages: [Tessera_V1_ChatMessage] {
+    get {_storage._messages}
+    set {_uniqueStorage()._messages = newValue}
+  }
 
   public var sampling: Tessera_V1_SamplingParams {
-    get {_sampling ?? Tessera_V1_SamplingParams()}
-    set {_sampling = newValue}
+    get {_storage._sampling ?? Tessera_V1_SamplingParams()}
+    set {_uniqueStorage()._sampling = newValue}
   }
   /// Returns true if `sampling` has been explicitly set.
-  public var hasSampling: Bool {self._sampling != nil}
+  public var hasSampling: Bool {_storage._sampling != nil}
   /// Clears the value of `sampling`. Subsequent reads from it will return its default value.
-  public mutating func clearSampling() {self._sampling = nil}
+  public mutating func clearSampling() {_uniqueStorage()._sampling = nil}
 
-  public var topLogits: UInt32 = 0
+  public var topLogits: UInt32 {
+    get {_storage._topLogits}
+    set {_uniqueStorage()._topLogits = newValue}
+  }
 
-  public var requestID: String = String()
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
+
+  /// Parse special-token text in message content (such as <|im_start|>) as control tokens.
+  /// Off by default: content is plain text, so a user cannot forge a turn of another role.
+  public var parseSpecial: Bool {
+    get {_storage._parseSpecial}
+    set {_uniqueStorage()._parseSpecial = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _sampling: Tessera_V1_SamplingParams? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// One message per generated token; the last one carries finish_reason and usage.
@@ -127,6 +161,9 @@ public nonisolated struct Tessera_V1_GenerateResponse: Sendable {
   public var topLogits: [Tessera_V1_TokenLogit] = []
 
   public var requestID: String = String()
+
+  /// the sampled token's log-probability
+  public var logprob: Float = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -193,56 +230,102 @@ nonisolated extension Tessera_V1_GenerateRequest: SwiftProtobuf.Message, SwiftPr
   public static let protoMessageName: String = _protobuf_package + ".GenerateRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}prompt\0\u{1}sampling\0\u{3}parse_special\0\u{3}top_logits\0\u{3}request_id\0")
 
+  fileprivate class _StorageClass {
+    var _model: String = String()
+    var _prompt: String = String()
+    var _sampling: Tessera_V1_SamplingParams? = nil
+    var _parseSpecial: Bool = false
+    var _topLogits: UInt32 = 0
+    var _requestID: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _model = source._model
+      _prompt = source._prompt
+      _sampling = source._sampling
+      _parseSpecial = source._parseSpecial
+      _topLogits = source._topLogits
+      _requestID = source._requestID
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.prompt) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._sampling) }()
-      case 4: try { try decoder.decodeSingularBoolField(value: &self.parseSpecial) }()
-      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.topLogits) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._model) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._prompt) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._sampling) }()
+        case 4: try { try decoder.decodeSingularBoolField(value: &_storage._parseSpecial) }()
+        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._topLogits) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.model.isEmpty {
-      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
-    }
-    if !self.prompt.isEmpty {
-      try visitor.visitSingularStringField(value: self.prompt, fieldNumber: 2)
-    }
-    try { if let v = self._sampling {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if self.parseSpecial != false {
-      try visitor.visitSingularBoolField(value: self.parseSpecial, fieldNumber: 4)
-    }
-    if self.topLogits != 0 {
-      try visitor.visitSingularUInt32Field(value: self.topLogits, fieldNumber: 5)
-    }
-    if !self.requestID.isEmpty {
-      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 6)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._model.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._model, fieldNumber: 1)
+      }
+      if !_storage._prompt.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._prompt, fieldNumber: 2)
+      }
+      try { if let v = _storage._sampling {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if _storage._parseSpecial != false {
+        try visitor.visitSingularBoolField(value: _storage._parseSpecial, fieldNumber: 4)
+      }
+      if _storage._topLogits != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._topLogits, fieldNumber: 5)
+      }
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 6)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_GenerateRequest, rhs: Tessera_V1_GenerateRequest) -> Bool {
-    if lhs.model != rhs.model {return false}
-    if lhs.prompt != rhs.prompt {return false}
-    if lhs._sampling != rhs._sampling {return false}
-    if lhs.parseSpecial != rhs.parseSpecial {return false}
-    if lhs.topLogits != rhs.topLogits {return false}
-    if lhs.requestID != rhs.requestID {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._model != rhs_storage._model {return false}
+        if _storage._prompt != rhs_storage._prompt {return false}
+        if _storage._sampling != rhs_storage._sampling {return false}
+        if _storage._parseSpecial != rhs_storage._parseSpecial {return false}
+        if _storage._topLogits != rhs_storage._topLogits {return false}
+        if _storage._requestID != rhs_storage._requestID {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -285,53 +368,104 @@ nonisolated extension Tessera_V1_ChatMessage: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_ChatRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChatRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}messages\0\u{1}sampling\0\u{3}top_logits\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}messages\0\u{1}sampling\0\u{3}top_logits\0\u{3}request_id\0\u{3}parse_special\0")
+
+  fileprivate class _StorageClass {
+    var _model: String = String()
+    var _messages: [Tessera_V1_ChatMessage] = []
+    var _sampling: Tessera_V1_SamplingParams? = nil
+    var _topLogits: UInt32 = 0
+    var _requestID: String = String()
+    var _parseSpecial: Bool = false
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _model = source._model
+      _messages = source._messages
+      _sampling = source._sampling
+      _topLogits = source._topLogits
+      _requestID = source._requestID
+      _parseSpecial = source._parseSpecial
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.messages) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._sampling) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.topLogits) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._model) }()
+        case 2: try { try decoder.decodeRepeatedMessageField(value: &_storage._messages) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._sampling) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._topLogits) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        case 6: try { try decoder.decodeSingularBoolField(value: &_storage._parseSpecial) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.model.isEmpty {
-      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
-    }
-    if !self.messages.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.messages, fieldNumber: 2)
-    }
-    try { if let v = self._sampling {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if self.topLogits != 0 {
-      try visitor.visitSingularUInt32Field(value: self.topLogits, fieldNumber: 4)
-    }
-    if !self.requestID.isEmpty {
-      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 5)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._model.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._model, fieldNumber: 1)
+      }
+      if !_storage._messages.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._messages, fieldNumber: 2)
+      }
+      try { if let v = _storage._sampling {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if _storage._topLogits != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._topLogits, fieldNumber: 4)
+      }
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 5)
+      }
+      if _storage._parseSpecial != false {
+        try visitor.visitSingularBoolField(value: _storage._parseSpecial, fieldNumber: 6)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_ChatRequest, rhs: Tessera_V1_ChatRequest) -> Bool {
-    if lhs.model != rhs.model {return false}
-    if lhs.messages != rhs.messages {return false}
-    if lhs._sampling != rhs._sampling {return false}
-    if lhs.topLogits != rhs.topLogits {return false}
-    if lhs.requestID != rhs.requestID {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._model != rhs_storage._model {return false}
+        if _storage._messages != rhs_storage._messages {return false}
+        if _storage._sampling != rhs_storage._sampling {return false}
+        if _storage._topLogits != rhs_storage._topLogits {return false}
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._parseSpecial != rhs_storage._parseSpecial {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -339,7 +473,7 @@ nonisolated extension Tessera_V1_ChatRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_GenerateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GenerateResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{3}token_ids\0\u{3}finish_reason\0\u{1}usage\0\u{3}top_logits\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{3}token_ids\0\u{3}finish_reason\0\u{1}usage\0\u{3}top_logits\0\u{3}request_id\0\u{1}logprob\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -353,6 +487,7 @@ nonisolated extension Tessera_V1_GenerateResponse: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeSingularMessageField(value: &self._usage) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.topLogits) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 7: try { try decoder.decodeSingularFloatField(value: &self.logprob) }()
       default: break
       }
     }
@@ -381,6 +516,9 @@ nonisolated extension Tessera_V1_GenerateResponse: SwiftProtobuf.Message, SwiftP
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 6)
     }
+    if self.logprob.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.logprob, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -391,6 +529,7 @@ nonisolated extension Tessera_V1_GenerateResponse: SwiftProtobuf.Message, SwiftP
     if lhs._usage != rhs._usage {return false}
     if lhs.topLogits != rhs.topLogits {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.logprob != rhs.logprob {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -329,6 +329,9 @@ public nonisolated struct Tessera_V1_ForwardResponse: Sendable {
   /// one per stage, for the verifier
   public var commitments: [Tessera_V1_Commitment] = []
 
+  /// the sampled token's log-probability (raw logits)
+  public var tokenLogprob: Float = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -870,7 +873,7 @@ nonisolated extension Tessera_V1_StageTiming: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_ForwardResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ForwardResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{3}token_id\0\u{3}top_logits\0\u{1}logits\0\u{1}timings\0\u{1}commitments\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{3}token_id\0\u{3}top_logits\0\u{1}logits\0\u{1}timings\0\u{1}commitments\0\u{3}token_logprob\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -884,6 +887,7 @@ nonisolated extension Tessera_V1_ForwardResponse: SwiftProtobuf.Message, SwiftPr
       case 4: try { try decoder.decodeRepeatedFloatField(value: &self.logits) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.timings) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.commitments) }()
+      case 7: try { try decoder.decodeSingularFloatField(value: &self.tokenLogprob) }()
       default: break
       }
     }
@@ -908,6 +912,9 @@ nonisolated extension Tessera_V1_ForwardResponse: SwiftProtobuf.Message, SwiftPr
     if !self.commitments.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.commitments, fieldNumber: 6)
     }
+    if self.tokenLogprob.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.tokenLogprob, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -918,6 +925,7 @@ nonisolated extension Tessera_V1_ForwardResponse: SwiftProtobuf.Message, SwiftPr
     if lhs.logits != rhs.logits {return false}
     if lhs.timings != rhs.timings {return false}
     if lhs.commitments != rhs.commitments {return false}
+    if lhs.tokenLogprob != rhs.tokenLogprob {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

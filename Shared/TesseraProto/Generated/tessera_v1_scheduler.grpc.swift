@@ -100,6 +100,19 @@ public enum Tessera_V1_Scheduler: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RenewLeases" metadata.
+        public enum RenewLeases: Sendable {
+            /// Request type for "RenewLeases".
+            public typealias Input = Tessera_V1_RenewLeasesRequest
+            /// Response type for "RenewLeases".
+            public typealias Output = Tessera_V1_RenewLeasesResponse
+            /// Descriptor for "RenewLeases".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Scheduler"),
+                method: "RenewLeases",
+                type: .unary
+            )
+        }
         /// Namespace for "ReportFailure" metadata.
         public enum ReportFailure: Sendable {
             /// Request type for "ReportFailure".
@@ -121,6 +134,7 @@ public enum Tessera_V1_Scheduler: Sendable {
             GetPlacement.descriptor,
             AcquirePipeline.descriptor,
             ReleasePipeline.descriptor,
+            RenewLeases.descriptor,
             ReportFailure.descriptor
         ]
     }
@@ -247,6 +261,25 @@ extension Tessera_V1_Scheduler {
             request: GRPCCore.StreamingServerRequest<Tessera_V1_ReleasePipelineRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ReleasePipelineResponse>
+
+        /// Handle the "RenewLeases" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Keeps leases alive: a lease not renewed within its TTL is released by the scheduler
+        /// > (a gateway that crashed cannot release its own).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_RenewLeasesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_RenewLeasesResponse` messages.
+        func renewLeases(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_RenewLeasesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RenewLeasesResponse>
 
         /// Handle the "ReportFailure" method.
         ///
@@ -375,6 +408,25 @@ extension Tessera_V1_Scheduler {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ReleasePipelineResponse>
 
+        /// Handle the "RenewLeases" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Keeps leases alive: a lease not renewed within its TTL is released by the scheduler
+        /// > (a gateway that crashed cannot release its own).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RenewLeasesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_RenewLeasesResponse` message.
+        func renewLeases(
+            request: GRPCCore.ServerRequest<Tessera_V1_RenewLeasesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RenewLeasesResponse>
+
         /// Handle the "ReportFailure" method.
         ///
         /// > Source IDL Documentation:
@@ -500,6 +552,25 @@ extension Tessera_V1_Scheduler {
             context: GRPCCore.ServerContext
         ) async throws -> Tessera_V1_ReleasePipelineResponse
 
+        /// Handle the "RenewLeases" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Keeps leases alive: a lease not renewed within its TTL is released by the scheduler
+        /// > (a gateway that crashed cannot release its own).
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_RenewLeasesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_RenewLeasesResponse` to respond with.
+        func renewLeases(
+            request: Tessera_V1_RenewLeasesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_RenewLeasesResponse
+
         /// Handle the "ReportFailure" method.
         ///
         /// > Source IDL Documentation:
@@ -591,6 +662,17 @@ extension Tessera_V1_Scheduler.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Tessera_V1_Scheduler.Method.RenewLeases.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RenewLeasesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RenewLeasesResponse>(),
+            handler: { request, context in
+                try await self.renewLeases(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Tessera_V1_Scheduler.Method.ReportFailure.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ReportFailureRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ReportFailureResponse>(),
@@ -667,6 +749,17 @@ extension Tessera_V1_Scheduler.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ReleasePipelineResponse> {
         let response = try await self.releasePipeline(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func renewLeases(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_RenewLeasesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RenewLeasesResponse> {
+        let response = try await self.renewLeases(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -759,6 +852,19 @@ extension Tessera_V1_Scheduler.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ReleasePipelineResponse> {
         return GRPCCore.ServerResponse<Tessera_V1_ReleasePipelineResponse>(
             message: try await self.releasePipeline(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func renewLeases(
+        request: GRPCCore.ServerRequest<Tessera_V1_RenewLeasesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RenewLeasesResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_RenewLeasesResponse>(
+            message: try await self.renewLeases(
                 request: request.message,
                 context: context
             ),
@@ -917,6 +1023,30 @@ extension Tessera_V1_Scheduler {
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ReleasePipelineResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReleasePipelineResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RenewLeases" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Keeps leases alive: a lease not renewed within its TTL is released by the scheduler
+        /// > (a gateway that crashed cannot release its own).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RenewLeasesRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_RenewLeasesRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_RenewLeasesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func renewLeases<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_RenewLeasesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_RenewLeasesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RenewLeasesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RenewLeasesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "ReportFailure" method.
@@ -1155,6 +1285,41 @@ extension Tessera_V1_Scheduler {
             )
         }
 
+        /// Call the "RenewLeases" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Keeps leases alive: a lease not renewed within its TTL is released by the scheduler
+        /// > (a gateway that crashed cannot release its own).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RenewLeasesRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_RenewLeasesRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_RenewLeasesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func renewLeases<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_RenewLeasesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_RenewLeasesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RenewLeasesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RenewLeasesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Scheduler.Method.RenewLeases.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "ReportFailure" method.
         ///
         /// > Source IDL Documentation:
@@ -1355,6 +1520,36 @@ extension Tessera_V1_Scheduler.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ReleasePipelineRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ReleasePipelineResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RenewLeases" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Keeps leases alive: a lease not renewed within its TTL is released by the scheduler
+    /// > (a gateway that crashed cannot release its own).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_RenewLeasesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func renewLeases<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_RenewLeasesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RenewLeasesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.renewLeases(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RenewLeasesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RenewLeasesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1577,6 +1772,40 @@ extension Tessera_V1_Scheduler.ClientProtocol {
             metadata: metadata
         )
         return try await self.releasePipeline(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RenewLeases" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Keeps leases alive: a lease not renewed within its TTL is released by the scheduler
+    /// > (a gateway that crashed cannot release its own).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func renewLeases<Result>(
+        _ message: Tessera_V1_RenewLeasesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RenewLeasesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_RenewLeasesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.renewLeases(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -266,11 +266,39 @@ public nonisolated struct Tessera_V1_AcquirePipelineResponse: Sendable {
 
   public var leaseID: String = String()
 
+  /// renew (RenewLeases) more often than this
+  public var leaseTtlMs: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _pipeline: Tessera_V1_Pipeline? = nil
+}
+
+public nonisolated struct Tessera_V1_RenewLeasesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var leaseIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_RenewLeasesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// expired or never granted: stop using them
+  public var unknownLeaseIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Tessera_V1_ReleasePipelineRequest: Sendable {
@@ -761,7 +789,7 @@ nonisolated extension Tessera_V1_AcquirePipelineRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Tessera_V1_AcquirePipelineResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AcquirePipelineResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pipeline\0\u{3}lease_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pipeline\0\u{3}lease_id\0\u{3}lease_ttl_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -771,6 +799,7 @@ nonisolated extension Tessera_V1_AcquirePipelineResponse: SwiftProtobuf.Message,
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._pipeline) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.leaseID) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.leaseTtlMs) }()
       default: break
       }
     }
@@ -787,12 +816,76 @@ nonisolated extension Tessera_V1_AcquirePipelineResponse: SwiftProtobuf.Message,
     if !self.leaseID.isEmpty {
       try visitor.visitSingularStringField(value: self.leaseID, fieldNumber: 2)
     }
+    if self.leaseTtlMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.leaseTtlMs, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_AcquirePipelineResponse, rhs: Tessera_V1_AcquirePipelineResponse) -> Bool {
     if lhs._pipeline != rhs._pipeline {return false}
     if lhs.leaseID != rhs.leaseID {return false}
+    if lhs.leaseTtlMs != rhs.leaseTtlMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RenewLeasesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RenewLeasesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.leaseIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.leaseIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.leaseIds, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RenewLeasesRequest, rhs: Tessera_V1_RenewLeasesRequest) -> Bool {
+    if lhs.leaseIds != rhs.leaseIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RenewLeasesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RenewLeasesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unknown_lease_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.unknownLeaseIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.unknownLeaseIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.unknownLeaseIds, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RenewLeasesResponse, rhs: Tessera_V1_RenewLeasesResponse) -> Bool {
+    if lhs.unknownLeaseIds != rhs.unknownLeaseIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
