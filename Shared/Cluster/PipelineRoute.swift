@@ -21,10 +21,15 @@ public struct PipelineRoute: Sendable, Hashable {
     public var stages: [Stage]
     /// Tokens per session the pipeline reserved KV memory for (nil: the model's own context).
     public var contextLength: Int?
+    /// What the scheduler predicts one decode step takes on it (nil: no prediction).
+    public var predictedSecondsPerToken: Double?
 
-    public init(id: String, stages: [Stage], contextLength: Int?) {
+    public init(
+        id: String, stages: [Stage], contextLength: Int?, predictedSecondsPerToken: Double? = nil
+    ) {
         self.id = id
         self.stages = stages
         self.contextLength = contextLength
+        self.predictedSecondsPerToken = predictedSecondsPerToken
     }
 }

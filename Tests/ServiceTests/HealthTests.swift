@@ -26,6 +26,42 @@ import Testing
         }
     }
 
+    @Test func aStreamIsCountedWhenItEndsWithHowItEnded() async throws {
+        // A Health Watch stream held open 400 ms, then cancelled by its client: counted as
+        // cancelled, and timed to its end, not to its set-up. (Over a socket: the in-process
+        // transport does not pass a client's cancellation on to the handler.)
+        let scheduler = try await startScheduler()
+        let method = "grpc.health.v1.Health/Watch"
+        let before = Self.sample("tessera_grpc_requests_total", method: method, code: "cancelled")
+        let durationBefore = Self.sample("tessera_grpc_request_duration_sum", method: method)
+        try await ServiceClient.with(scheduler.addresses.grpc) { client in
+            let watch = Task {
+                try await Grpc_Health_V1_Health.Client(wrapping: client).watch(.init()) { response in
+                    for try await _ in response.messages {}
+                }
+            }
+            try await Task.sleep(for: .milliseconds(400))
+            watch.cancel()
+            _ = await watch.result
+        }
+        #expect(
+            try await eventually(timeout: .seconds(5)) {
+                Self.sample("tessera_grpc_requests_total", method: method, code: "cancelled")
+                    == before + 1
+            })
+        let duration = Self.sample("tessera_grpc_request_duration_sum", method: method) - durationBefore
+        #expect(duration >= 0.3)  // the stream lived ~0.4 s; its set-up took milliseconds
+        await scheduler.shutdown()
+    }
+
+    /// A sample's value from the process's Prometheus text (0 when absent).
+    static func sample(_ name: String, method: String, code: String? = nil) -> Double {
+        ServiceMetrics.render().split(separator: "\n").filter { line in
+            line.hasPrefix(name + "{") && line.contains("method=\"\(method)\"")
+                && (code.map { line.contains("code=\"\($0)\"") } ?? true)
+        }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+    }
+
     @Test func workerIsNotServingUntilRegistered() async throws {
         // The scheduler's port is known but nothing listens there yet.
         let schedulerPort = try freePort()

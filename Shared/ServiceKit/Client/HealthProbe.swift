@@ -3,18 +3,20 @@ import TesseraProto
 
 /// Asks a server's `grpc.health.v1.Health` whether it is SERVING.
 public enum HealthProbe {
-    public static func isServing(_ address: ListenAddress, service: String = "") async -> Bool {
+    public static func isServing(
+        _ address: ListenAddress, service: String = "", timeout: Duration = .seconds(2)
+    ) async -> Bool {
         (try? await ServiceClient.with(address) { client in
-            await isServing(client, service: service)
+            await isServing(client, service: service, timeout: timeout)
         }) ?? false
     }
 
     /// Whether the server behind `client` reports SERVING (any transport).
     public static func isServing<Transport: ClientTransport>(
-        _ client: GRPCClient<Transport>, service: String = ""
+        _ client: GRPCClient<Transport>, service: String = "", timeout: Duration = .seconds(2)
     ) async -> Bool {
         let response = try? await Grpc_Health_V1_Health.Client(wrapping: client).check(
-            .with { $0.service = service }, options: .timeout(.seconds(2)))
+            .with { $0.service = service }, options: .timeout(timeout))
         return response?.status == .serving
     }
 }

@@ -23,8 +23,17 @@ public struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>,
         context: ServerContext
     ) async throws {
-        for await status in store.watch(request.service) {
-            try await response.write(.with { $0.status = status.map(Self.wire) ?? .serviceUnknown })
+        // gRPC tells a handler that its client left through the RPC's cancellation handler,
+        // not by cancelling its task: without this, a watcher that disconnected would be
+        // kept (and its stream open) until shutdown.
+        let (updates, stop) = store.watchUntilStopped(request.service)
+        try await withRPCCancellationHandler {
+            for await status in updates {
+                try await response.write(
+                    .with { $0.status = status.map(Self.wire) ?? .serviceUnknown })
+            }
+        } onCancelRPC: {
+            stop()
         }
     }
 

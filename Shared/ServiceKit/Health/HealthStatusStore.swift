@@ -49,6 +49,13 @@ public final class HealthStatusStore: Sendable {
 
     /// A stream of the service's status, starting with the current one (nil = unknown).
     public func watch(_ service: String) -> AsyncStream<Status?> {
+        watchUntilStopped(service).updates
+    }
+
+    /// `watch`, with a function that ends the stream (when its watcher goes away).
+    public func watchUntilStopped(_ service: String) -> (
+        updates: AsyncStream<Status?>, stop: @Sendable () -> Void
+    ) {
         let (stream, continuation) = AsyncStream<Status?>.makeStream(
             bufferingPolicy: .bufferingNewest(8))
         let id = UUID()
@@ -60,6 +67,6 @@ public final class HealthStatusStore: Sendable {
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
         }
-        return stream
+        return (stream, { continuation.finish() })
     }
 }

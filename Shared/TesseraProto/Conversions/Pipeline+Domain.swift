@@ -24,6 +24,8 @@ extension PipelineRoute {
         }
         self.init(
             id: pipeline.pipelineID, stages: stages,
-            contextLength: pipeline.contextLength > 0 ? Int(pipeline.contextLength) : nil)
+            contextLength: pipeline.contextLength > 0 ? Int(pipeline.contextLength) : nil,
+            predictedSecondsPerToken: pipeline.predictedMsPerToken > 0
+                ? pipeline.predictedMsPerToken / 1000 : nil)
     }
 }
