@@ -60,10 +60,7 @@ struct BenchCommand: ParsableCommand {
         }
 
         func run() throws {
-            let path: String
-            do { path = try ModelLocator.resolve(model) } catch {
-                throw ValidationError("\(error)")
-            }
+            let path = try ModelResolution.path(model)
             if single {
                 try runSingle(path: path, threads: try threadCounts()[0])
                 return

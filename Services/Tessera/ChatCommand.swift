@@ -13,9 +13,12 @@ struct ChatCommand: AsyncParsableCommand {
 
     @Argument(help: "The user message.")
     var prompt: String
-    @Option(help: "Gateway address host:port (env TESSERA_GATEWAY_ADDRESS).")
-    var gateway = ListenAddress(
-        parsing: EnvironmentDefaults.string("TESSERA_GATEWAY_ADDRESS", "127.0.0.1:7400"))!
+    @Option(
+        help:
+            "Gateway address host:port (default: env TESSERA_GATEWAY_ADDRESS, else 127.0.0.1:7400)."
+    )
+    var gateway: ListenAddress?
+    @OptionGroup var offset: PortOffsetOption
     @Option(help: "Model name or SHA-256 (default: the cluster's default model).")
     var model = ""
     @Option(help: "A system message (default: the model template's own, if it has one).")
@@ -28,6 +31,7 @@ struct ChatCommand: AsyncParsableCommand {
     var seed: UInt64?
 
     func validate() throws {
+        try offset.check(explicit: gateway, flag: "--gateway")
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
         guard temperature.isFinite, temperature >= 0 else {
             throw ValidationError("--temperature must be >= 0")
@@ -35,6 +39,8 @@ struct ChatCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let gateway = offset.address(
+            gateway, environment: "TESSERA_GATEWAY_ADDRESS", defaultPort: 7400)
         var messages: [Tessera_V1_ChatMessage] = []
         if let system {
             messages.append(
@@ -71,9 +77,7 @@ struct ChatCommand: AsyncParsableCommand {
                 }
             }
         } catch let error as RPCError {
-            FileHandle.standardError.write(
-                Data("tessera chat: \(error.code): \(error.message) (gateway \(gateway))\n".utf8))
-            throw ExitCode(1)
+            throw CLIError("chat failed: \(error.code): \(error.message) (gateway \(gateway))")
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
         FileHandle.standardError.write(Data(stats.line.utf8))

@@ -17,14 +17,17 @@ struct ModelCommand: AsyncParsableCommand {
         var name = ModelLocator.defaultModelName
 
         func run() async throws {
-            do {
-                let path = try ModelFetcher.fetch(name) { message in
+            let view = FetchProgressView()
+            defer { view.finishLine() }
+            let path = try ModelFetcher.fetch(
+                name,
+                log: { message in
+                    view.finishLine()
                     FileHandle.standardError.write(Data("tessera: \(message)\n".utf8))
-                }
-                print(path)
-            } catch {
-                throw ValidationError("\(error)")
-            }
+                },
+                progress: view.update)
+            view.finishLine()
+            print(path)
         }
     }
 

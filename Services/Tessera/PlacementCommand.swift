@@ -14,13 +14,22 @@ struct PlacementCommand: AsyncParsableCommand {
                 "Print pipelines: worker, layer range, shard bytes, predicted ms per token per stage."
         )
 
-        @Option(help: "Scheduler address host:port (env TESSERA_SCHEDULER_ADDRESS).")
-        var scheduler = ListenAddress(
-            parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
+        @Option(
+            help:
+                "Scheduler address host:port (default: env TESSERA_SCHEDULER_ADDRESS, else 127.0.0.1:7401)."
+        )
+        var scheduler: ListenAddress?
+        @OptionGroup var offset: PortOffsetOption
         @Option(help: "Model name or SHA-256 (default: the scheduler's default model).")
         var model = ""
 
+        func validate() throws {
+            try offset.check(explicit: scheduler, flag: "--scheduler")
+        }
+
         func run() async throws {
+            let scheduler = offset.address(
+                scheduler, environment: "TESSERA_SCHEDULER_ADDRESS", defaultPort: 7401)
             let response: Tessera_V1_GetPlacementResponse
             do {
                 response = try await ServiceClient.with(scheduler) { client in
@@ -28,7 +37,7 @@ struct PlacementCommand: AsyncParsableCommand {
                         .getPlacement(.with { $0.model = model }, options: .timeout(.seconds(10)))
                 }
             } catch {
-                throw ValidationError(
+                throw CLIError(
                     "cannot get the plan from the scheduler at \(scheduler): \(error)")
             }
             print(response.summary)

@@ -46,17 +46,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try generate()
-        } catch let error as ValidationError {
-            throw error
-        } catch {
-            throw ValidationError("\(error)")
-        }
-    }
-
-    private func generate() throws {
-        let file = try GGUFFile(path: try ModelLocator.resolve(model))
+        let file = try GGUFFile(path: try ModelResolution.path(model))
         let tokenizer = try Tokenizer(gguf: file)
         let stage = try TransformerStage(
             file: file, layers: 0..<(try ModelHyperparameters(gguf: file).layerCount),

@@ -8,11 +8,20 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show the workers the scheduler knows.")
 
-    @Option(help: "Scheduler address host:port (env TESSERA_SCHEDULER_ADDRESS).")
-    var scheduler = ListenAddress(
-        parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
+    @Option(
+        help:
+            "Scheduler address host:port (default: env TESSERA_SCHEDULER_ADDRESS, else 127.0.0.1:7401)."
+    )
+    var scheduler: ListenAddress?
+    @OptionGroup var offset: PortOffsetOption
+
+    func validate() throws {
+        try offset.check(explicit: scheduler, flag: "--scheduler")
+    }
 
     func run() async throws {
+        let scheduler = offset.address(
+            scheduler, environment: "TESSERA_SCHEDULER_ADDRESS", defaultPort: 7401)
         let workers: [Tessera_V1_WorkerInfo]
         do {
             workers = try await ServiceClient.with(scheduler) { client in
@@ -20,7 +29,7 @@ struct StatusCommand: AsyncParsableCommand {
                     .listWorkers(.init(), options: .timeout(.seconds(5))).workers
             }
         } catch {
-            throw ValidationError("cannot reach the scheduler at \(scheduler): \(error)")
+            throw CLIError("cannot reach the scheduler at \(scheduler): \(error)")
         }
         print(Self.table(workers, now: Date()))
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `tessera`: the command-line tool for operators and developers.
 @main
@@ -11,4 +12,33 @@ struct TesseraCommand: AsyncParsableCommand {
             RunCommand.self, TokenizeCommand.self,
             PlacementCommand.self, BenchCommand.self,
         ])
+
+    /// ArgumentParser's own `main` sends every error a command throws to `exit(withError:)`,
+    /// which prints usage and exits 64 even when the arguments were fine and the work failed
+    /// (a busy port, an unreachable scheduler). Here parsing errors and `ValidationError`s still
+    /// get usage; any other error from `run()` is one line on stderr and exit status 1.
+    static func main() async {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ValidationError {
+            exit(withError: error)
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch {
+            CLIError.report(error)
+            Foundation.exit(1)
+        }
+    }
 }

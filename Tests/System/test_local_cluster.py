@@ -40,10 +40,14 @@ def test_up_status_and_clean_stop(bin_dir, tmp_path):
     assert up.returncode == 0, rest
     assert "stopped" in rest
     assert "exited with status" not in rest
+    # Ordered stop: the gateway drains first, the others stop after it.
+    assert rest.index("draining the gateway") < rest.index("stopping the other services"), rest
 
 
 def test_status_without_scheduler_is_a_clear_error(bin_dir):
     result = subprocess.run([str(bin_dir / "tessera"), "status", "--scheduler", "127.0.0.1:1"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "cannot reach the scheduler at 127.0.0.1:1" in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.startswith("tessera: error: cannot reach the scheduler at 127.0.0.1:1")
+    assert "Usage" not in result.stderr
