@@ -1,9 +1,11 @@
 import Foundation
 import GRPCCore
-import Scheduler
 import ServiceKit
 import TesseraProto
 import Testing
+
+@testable import InferenceWorker
+@testable import Scheduler
 
 @Suite struct RegistrationTests {
     @Test func workerRegistersWithMeasuredCapabilitiesAndSendsHeartbeats() async throws {
@@ -59,6 +61,115 @@ import Testing
         await scheduler.shutdown()
     }
 
+    @Test func liveIDFromAnotherAddressIsRefusedAndTheSameAddressKeepsIt() async throws {
+        let scheduler = try await startScheduler()
+        let address = scheduler.addresses.grpc
+        let (first, impostor, again) = try await ServiceClient.with(address) { client in
+            let api = Tessera_V1_Scheduler.Client(wrapping: client)
+            let first = try await api.registerWorker(registration("edge-c", at: "127.0.0.1:9001"))
+            let impostor = await rpcError {
+                _ = try await api.registerWorker(registration("edge-c", at: "127.0.0.1:9002"))
+            }
+            // The same worker again (restarted, or told NOT_FOUND) keeps its id.
+            let again = try await api.registerWorker(registration("edge-c", at: "127.0.0.1:9001"))
+            return (first.workerID, impostor, again.workerID)
+        }
+        #expect(first == "edge-c" && again == "edge-c")
+        #expect(impostor?.code == .alreadyExists)
+        let message = try #require(impostor?.message)
+        #expect(
+            message.hasPrefix(
+                "worker id edge-c is registered from 127.0.0.1:9001 and sent a heartbeat "))
+        #expect(message.hasSuffix(" s ago; stop the other worker or choose another --worker-id"))
+        #expect(try await listWorkers(address).map(\.address) == ["127.0.0.1:9001"])
+        await scheduler.shutdown()
+    }
+
+    @Test func expiredIDMayBeTakenFromANewAddress() throws {
+        // On the registry itself, with explicit instants: a loaded machine cannot blur them.
+        let registry = WorkerRegistry(expiry: .milliseconds(300))
+        let start = ContinuousClock.now
+        let first = ListenAddress(host: "127.0.0.1", port: 9001)
+        let second = ListenAddress(host: "127.0.0.1", port: 9002)
+        let capabilities = WorkerCapabilities(memoryBytes: 1 << 30, cpuCount: 1)
+        _ = try registry.register(
+            address: first, capabilities: capabilities, requestedID: "edge-d", readyShards: [],
+            now: start)
+        #expect(throws: SchedulerError.self) {
+            try registry.register(
+                address: second, capabilities: capabilities, requestedID: "edge-d",
+                readyShards: [], now: start + .milliseconds(100))
+        }
+        // No heartbeats for longer than the expiry: the id is free to move.
+        let moved = try registry.register(
+            address: second, capabilities: capabilities, requestedID: "edge-d", readyShards: [],
+            now: start + .milliseconds(600))
+        #expect(moved == "edge-d")
+        #expect(registry.workers().map(\.address) == [second])
+    }
+
+    @Test func workerWhoseIDIsLiveElsewhereStopsWithTheReason() async throws {
+        let scheduler = try await startScheduler()
+        let address = scheduler.addresses.grpc
+        let first = try await startWorker(scheduler: address, workerID: "twin")
+        #expect(try await eventually { try await listWorkers(address).count == 1 })
+        let second = try await startWorker(scheduler: address, workerID: "twin")
+        let failure = await exitError(of: second, within: .seconds(15))
+        let reason = failure.map { "\($0)" } ?? "still running"
+        #expect(
+            reason.hasPrefix(
+                "the scheduler refused this worker: worker id twin is registered from "
+                    + "127.0.0.1:\(first.addresses.grpc.port)"))
+        #expect(
+            try await listWorkers(address).map(\.address) == [
+                "127.0.0.1:\(first.addresses.grpc.port)"
+            ])
+        await second.shutdown()
+        await first.shutdown()
+        await scheduler.shutdown()
+    }
+
+    @Test func generatedIDIsKeptInTheStateDirectoryAcrossRestarts() async throws {
+        let scheduler = try await startScheduler(expiry: .seconds(1))
+        let address = scheduler.addresses.grpc
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("tessera-state-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = try freePort()
+        var worker = try await startWorker(
+            scheduler: address, port: port, stateDirectory: directory)
+        #expect(try await eventually { try await listWorkers(address).count == 1 })
+        let id = try #require(try await listWorkers(address).first).workerID
+        #expect(id.wholeMatch(of: /w-[0-9a-f]{12}/) != nil)
+        let stored = try String(contentsOfFile: "\(directory)/worker-id", encoding: .utf8)
+        #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == id)
+
+        await worker.shutdown()
+        #expect(try await eventually { try await listWorkers(address).isEmpty })  // expired
+        worker = try await startWorker(scheduler: address, port: port, stateDirectory: directory)
+        #expect(try await eventually { try await listWorkers(address).map(\.workerID) == [id] })
+        await worker.shutdown()
+        await scheduler.shutdown()
+    }
+
+    @Test func repeatedFailuresAreLoggedOnceThenAsRemindersAndWhenTheyEnd() {
+        let recorder = LogRecorder()
+        var streak = FailureStreak("heartbeat", reminderInterval: .seconds(60))
+        let start = ContinuousClock.now
+        let down = RPCError(code: .unavailable, message: "connection refused")
+        for second in 0..<150 {
+            streak.failed(down, logger: recorder.logger, now: start + .seconds(second))
+        }
+        streak.ended(logger: recorder.logger, now: start + .seconds(150))
+        #expect(recorder.count(of: "heartbeat failed; retrying") == 1)
+        let reminders = recorder.entries("heartbeat failing")
+        #expect(reminders.map { $0.metadata["attempts"] } == ["61", "121"])
+        #expect(reminders.map { $0.metadata["for"] } == ["60.0 s", "120.0 s"])
+        let recovered = recorder.entries("heartbeat recovered")
+        #expect(recovered.map { $0.metadata["attempts"] } == ["150"])
+        #expect(recovered.map { $0.metadata["after"] } == ["150.0 s"])
+    }
+
     @Test func malformedRequestsGetInvalidArgumentAndUnknownWorkersNotFound() async throws {
         let scheduler = try await startScheduler()
         let result = try await ServiceClient.with(scheduler.addresses.grpc) { client in
@@ -108,5 +219,61 @@ import Testing
             "\(error)".contains("cannot listen on gRPC \(scheduler.addresses.grpc)")
         }
         await scheduler.shutdown()
+    }
+}
+
+/// A registration as a worker sends it, from `address` (nothing listens there).
+private func registration(_ id: String, at address: String) -> Tessera_V1_RegisterWorkerRequest {
+    .with {
+        $0.workerID = id
+        $0.address = address
+        $0.capabilities.memoryBytes = 1 << 30
+        $0.capabilities.cpuCount = 1
+    }
+}
+
+private func rpcError(_ body: () async throws -> Void) async -> RPCError? {
+    do {
+        try await body()
+        return nil
+    } catch {
+        return error as? RPCError
+    }
+}
+
+/// A worker on a fixed port (so a restart is the same address) keeping its id in `stateDirectory`.
+private func startWorker(
+    scheduler: ListenAddress, port: Int, stateDirectory: String
+) async throws -> RunningService {
+    var configuration = WorkerConfiguration()
+    configuration.grpcAddress = ListenAddress(host: "127.0.0.1", port: port)
+    configuration.httpAddress = loopbackAnyPort
+    configuration.schedulerAddress = scheduler
+    configuration.memoryBudgetBytes = 1 << 30
+    configuration.threads = 1
+    configuration.stateDirectory = stateDirectory
+    return try await buildInferenceWorker(configuration, logger: quietLogger).start()
+}
+
+/// The error `service` stopped with, or nil if it is still running after `timeout`.
+private func exitError(of service: RunningService, within timeout: Duration) async -> (any Error)? {
+    await withTaskGroup(of: (any Error)?.self) { group in
+        group.addTask {
+            do {
+                try await service.wait()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        group.addTask {
+            // Still running: stop it, so the waiting child (not cancellable) ends too.
+            try? await Task.sleep(for: timeout)
+            await service.shutdown()
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
     }
 }

@@ -28,9 +28,14 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
     var threads = EnvironmentDefaults.int("TESSERA_WORKER_THREADS", 0)
     @Option(
         help:
-            "Stable worker id across restarts; empty = assigned by the scheduler (env TESSERA_WORKER_ID)."
+            "This worker's id; empty = the one kept in --state-dir, generated on the first start (env TESSERA_WORKER_ID)."
     )
     var workerId = EnvironmentDefaults.string("TESSERA_WORKER_ID", "")
+    @Option(
+        help:
+            "Directory for state kept across restarts (the generated worker id); empty = ~/.cache/tessera/worker-<port> (env TESSERA_WORKER_STATE_DIR)."
+    )
+    var stateDir = EnvironmentDefaults.string("TESSERA_WORKER_STATE_DIR", "")
     @Option(help: "Directory for downloaded shards (env TESSERA_SHARD_DIR).")
     var shardDir = EnvironmentDefaults.string(
         "TESSERA_SHARD_DIR", WorkerConfiguration().shardDirectory)
@@ -56,6 +61,7 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
         if memoryMb > 0 { configuration.memoryBudgetBytes = UInt64(memoryMb) << 20 }
         if threads > 0 { configuration.threads = threads }
         configuration.workerID = workerId
+        if !stateDir.isEmpty { configuration.stateDirectory = stateDir }
         configuration.shardDirectory = shardDir
         configuration.sessionIdleTimeout = .seconds(sessionIdleS)
         await ServiceRunner.run(name: "inference-worker", logLevel: service.logLevel) { logger in

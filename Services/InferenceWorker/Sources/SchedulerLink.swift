@@ -1,17 +1,28 @@
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import Logging
 import ServiceKit
 import ServiceLifecycle
+import Synchronization
 import TesseraProto
 
-/// The worker's side of membership: register with the scheduler (retrying with backoff
-/// while it is not up, so start order does not matter), then send heartbeats with the
-/// current load. A NOT_FOUND heartbeat means the scheduler forgot us: register again.
+/// The worker's side of membership: register with the scheduler under the worker's own id
+/// (retrying while it is not up, so start order does not matter), then send heartbeats with
+/// the current load and loaded shards. When the scheduler forgot us (NOT_FOUND: it restarted,
+/// or expired us during an outage) the worker registers again at once, listing its loaded
+/// shards. A refusal (the id is live at another address) is final: the worker stops.
 final class SchedulerLink: Sendable {
+    /// Retries while the scheduler is unreachable: capped at 2 s so a scheduler that comes
+    /// back sees its workers within seconds; `Backoff` jitters so they do not arrive at once.
+    static let retryBackoff = Backoff(initial: .milliseconds(200), maximum: .seconds(2))
+    /// A scheduler that accepts the connection but does not answer is as good as down.
+    static let callTimeout = CallOptions.timeout(.seconds(5))
+
     let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
     let state: WorkerState
     let logger: Logger
-    private let interval = OneShot<Duration>()
+    private let registered = OneShot<Void>()
+    private let period = Mutex<Duration>(.seconds(2))
 
     init(client: TesseraGRPCClient, state: WorkerState, logger: Logger) {
         self.scheduler = Tessera_V1_Scheduler.Client(wrapping: client)
@@ -19,73 +30,121 @@ final class SchedulerLink: Sendable {
         self.logger = logger
     }
 
-    /// Returns once the scheduler accepted the registration; throws only on cancellation.
-    func registerUntilAccepted(address: String, workerID: String) async throws {
-        var backoff = Backoff()
+    /// A client whose reconnects keep the same 2 s cap. The transport's default backoff grows
+    /// to two minutes, so after a long outage the dead connection, not the worker, kept
+    /// workers away from a returning scheduler for most of a minute.
+    static func makeClient(_ address: ListenAddress) throws -> TesseraGRPCClient {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .dns(host: address.host, port: address.port), transportSecurity: .plaintext,
+            config: .defaults {
+                $0.backoff = .init(
+                    initial: .milliseconds(200), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
+            })
+        return GRPCClient(transport: transport)
+    }
+
+    /// Returns once the scheduler accepted the registration. Throws `RegistrationRefused`
+    /// when retrying cannot help, and otherwise only on cancellation.
+    func registerUntilAccepted(address: String) async throws {
+        var backoff = Self.retryBackoff
+        var failures = FailureStreak("registration")
         while true {
             try Task.checkCancellation()
             do {
-                try await register(address: address, workerID: workerID)
+                try await register(address: address)
+                failures.ended(logger: logger)
                 return
-            } catch let error as RPCError where error.code == .invalidArgument {
-                throw error  // retrying a malformed registration cannot help
+            } catch let error as RPCError
+                where error.code == .alreadyExists || error.code == .invalidArgument
+            {
+                logger.error(
+                    "the scheduler refused this worker", metadata: ["reason": "\(error.message)"])
+                throw RegistrationRefused(reason: error.message)
             } catch {
-                let delay = backoff.next()
-                logger.notice(
-                    "scheduler not reachable, retrying",
-                    metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                try await Task.sleep(for: delay)
+                try Task.checkCancellation()
+                failures.failed(error, logger: logger)
+                try await Task.sleep(for: backoff.next())
             }
         }
     }
 
-    private func register(address: String, workerID: String) async throws {
+    private func register(address: String) async throws {
         let request = Tessera_V1_RegisterWorkerRequest.with {
             $0.address = address
             $0.capabilities = Tessera_V1_WorkerCapabilities(state.capabilities)
-            $0.workerID = workerID.isEmpty ? state.workerID : workerID
+            $0.workerID = state.workerID
             $0.readyShards = state.wireReadyShards  // shards loaded before a scheduler restart
         }
-        let response = try await scheduler.registerWorker(request)
-        state.workerID = response.workerID
-        interval.set(.milliseconds(Int(max(response.heartbeatIntervalMs, 100))))
+        let response = try await scheduler.registerWorker(request, options: Self.callTimeout)
+        period.withLock { $0 = .milliseconds(Int(max(response.heartbeatIntervalMs, 100))) }
+        registered.set(())
         logger.info(
             "registered with scheduler",
-            metadata: ["worker": "\(response.workerID)", "address": "\(address)"])
+            metadata: [
+                "worker": "\(state.workerID)", "address": "\(address)",
+                "ready_shards": "\(request.readyShards.count)",
+            ])
     }
 
-    /// Heartbeats until graceful shutdown, re-registering when the scheduler lost us.
-    func heartbeatLoop(address: String, workerID: String) async {
-        guard let period = try? await interval.value else { return }
+    /// Heartbeats until graceful shutdown. While the scheduler is unreachable it retries
+    /// sooner than the heartbeat period (capped backoff), so a returning scheduler hears from
+    /// the worker within seconds; NOT_FOUND means it forgot us, and we register again.
+    func heartbeatLoop(address: String) async throws {
+        guard (try? await registered.value) != nil else { return }
+        var failures = FailureStreak("heartbeat")
+        var backoff = Self.retryBackoff
+        var delay = period.withLock { $0 }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: period)
+            try? await Task.sleep(for: delay)
+            let period = period.withLock { $0 }
+            delay = period
             do {
                 _ = try await scheduler.heartbeat(
                     .with {
                         $0.workerID = state.workerID
                         $0.load = Tessera_V1_WorkerLoad(state.load(draining: true))
                         $0.readyShards = state.wireReadyShards
-                    })
+                    }, options: Self.callTimeout)
+                failures.ended(logger: logger)
+                backoff.reset()
             } catch let error as RPCError where error.code == .notFound {
-                logger.warning("scheduler does not know this worker; registering again")
-                try? await registerUntilAccepted(address: address, workerID: workerID)
+                failures.ended(logger: logger)
+                backoff.reset()
+                logger.notice("the scheduler does not know this worker; registering again")
+                do {
+                    try await registerUntilAccepted(address: address)
+                } catch let refused as RegistrationRefused {
+                    throw refused
+                } catch {
+                    return  // cancelled: shutting down
+                }
             } catch {
-                logger.notice("heartbeat failed", metadata: ["error": "\(error)"])
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                failures.failed(error, logger: logger)
+                delay = min(period, backoff.next())
             }
         }
     }
+}
+
+/// The scheduler refused the registration for good (another live worker holds this id, or
+/// the request is malformed): the worker stops with the scheduler's reason.
+struct RegistrationRefused: Error, CustomStringConvertible {
+    let reason: String
+
+    var description: String { "the scheduler refused this worker: \(reason)" }
 }
 
 /// Runs the heartbeat loop inside the service group once registration succeeded.
 struct HeartbeatService: Service {
     let link: SchedulerLink
     let address: OneShot<String>
-    let workerID: String
 
     func run() async throws {
-        guard let address = try? await address.value else { return }
-        await cancelWhenGracefulShutdown {
-            await link.heartbeatLoop(address: address, workerID: workerID)
+        // A worker stopped before it ever registered has no address to wait for.
+        try await cancelWhenGracefulShutdown {
+            guard let address = try? await address.value else { return }
+            try await link.heartbeatLoop(address: address)
         }
     }
 }

@@ -2,8 +2,8 @@ import Logging
 import ServiceKit
 
 /// Builds an inference worker: its gRPC API, shard hosting, and membership with the
-/// scheduler. It reports SERVING once it has measured itself and the scheduler accepted its
-/// registration.
+/// scheduler. It reports SERVING once it has its id, has measured itself and the scheduler
+/// accepted its registration; a scheduler that refuses it (its id is live elsewhere) stops it.
 public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: Logger) throws
     -> ServiceApplication
 {
@@ -23,7 +23,7 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
             idleTimeout: configuration.sessionIdleTimeout),
         shuttingDown: shuttingDown)
 
-    let client = try ServiceClient.make(configuration.schedulerAddress)
+    let client = try SchedulerLink.makeClient(configuration.schedulerAddress)
     let link = SchedulerLink(client: client, state: state, logger: logger)
     let advertised = OneShot<String>()
     return ServiceApplication(
@@ -34,10 +34,16 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
         // The next stages and cache-managers a session calls stay up until the listener drained.
         dependencies: [ClientService(client: client), peers],
         backgroundServices: [
-            HeartbeatService(link: link, address: advertised, workerID: configuration.workerID),
+            HeartbeatService(link: link, address: advertised),
             SessionDrainService(shuttingDown: shuttingDown),  // last: told first at shutdown
         ],
         readiness: { bound in
+            let identity = try WorkerIdentity.resolve(
+                configured: configuration.workerID,
+                stateDirectory: configuration.resolvedStateDirectory)
+            state.workerID = identity.id
+            logger.info(
+                "worker id", metadata: ["worker": "\(identity.id)", "from": "\(identity.source)"])
             let capabilities = state.measureCapabilities(
                 memoryBudget: configuration.memoryBudgetBytes, threads: configuration.threads)
             logger.info(
@@ -48,7 +54,7 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
                     "decode_gbps": "\((capabilities.decodeGbps * 10).rounded() / 10)",
                 ])
             let address = configuration.advertisedAddress(boundPort: bound.grpc.port)
-            try await link.registerUntilAccepted(address: address, workerID: configuration.workerID)
+            try await link.registerUntilAccepted(address: address)
             advertised.set(address)
         })
 }

@@ -12,8 +12,11 @@ public struct WorkerConfiguration: Sendable {
     public var memoryBudgetBytes: UInt64 = WorkerConfiguration.defaultMemoryBudget()
     /// Compute threads for the forward pass.
     public var threads = ProcessInfo.processInfo.activeProcessorCount
-    /// Keep the same id across restarts (empty: the scheduler assigns one).
+    /// The id to register with. Empty: the one kept in `stateDirectory` (generated there on the
+    /// first start; see `WorkerIdentity`).
     public var workerID = ""
+    /// Where the worker keeps state across restarts (its `worker-id`). nil: the default below.
+    public var stateDirectory: String?
     /// Where downloaded shards are kept across restarts.
     public var shardDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
         "tessera-shards"
@@ -30,6 +33,18 @@ public struct WorkerConfiguration: Sendable {
     /// Half of physical memory: the rest is left for the OS and other tenants of an edge box.
     public static func defaultMemoryBudget() -> UInt64 {
         ProcessInfo.processInfo.physicalMemory / 2
+    }
+
+    /// `stateDirectory`, else `~/.cache/tessera/worker-<port>`: one per port, so workers sharing
+    /// a host never share an id, and never inside the shard directory, which replicas may share
+    /// (compose mounts one volume for all of them). A worker on port 0 (tests) has no fixed
+    /// identity to keep: nil, and its id lives as long as the process.
+    var resolvedStateDirectory: String? {
+        if let stateDirectory, !stateDirectory.isEmpty { return stateDirectory }
+        guard grpcAddress.port != 0 else { return nil }
+        // $HOME first, as for the model directory (Foundation on Linux reads only the passwd entry).
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        return "\(home)/.cache/tessera/worker-\(grpcAddress.port)"
     }
 
     func advertisedAddress(boundPort: Int) -> String {

@@ -73,7 +73,10 @@ struct PlanLoop: Service {
     }
 
     /// Shards a worker reports that no pipeline (planned or draining) wants there.
+    /// Without a plan (the scheduler just started, or the workers so far cannot hold the
+    /// model) nothing is unloaded: the shards workers kept are what the next plan will want.
     private func unloadUnwanted(_ workers: [RegisteredWorker]) async {
+        guard await pipelines.plan != nil else { return }
         let wanted = await pipelines.wantedLayers()
         var unwanted: [(workerID: String, address: ListenAddress, sha256: String)] = []
         for worker in workers {

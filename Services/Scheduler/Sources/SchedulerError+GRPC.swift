@@ -8,6 +8,7 @@ extension SchedulerError: RPCErrorConvertible {
         case .modelNotLoaded, .noReadyPipeline: .unavailable
         case .modelNotServed, .unknownWorker: .notFound
         case .manifestWithoutCosts: .failedPrecondition
+        case .workerIDInUse: .alreadyExists
         }
     }
 

@@ -1,3 +1,5 @@
+import ServiceKit
+
 /// What the scheduler refuses, in its own terms. `SchedulerError+GRPC.swift` gives each
 /// case its status; the message is the description.
 enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -10,6 +12,9 @@ enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
     case manifestWithoutCosts(model: String)
     /// A heartbeat from a worker the registry does not know (it expired, or we restarted).
     case unknownWorker(String)
+    /// A registration claims an id that a live worker at another address holds (two workers
+    /// started with the same `--worker-id`, or one state directory copied to two machines).
+    case workerIDInUse(id: String, address: ListenAddress, heartbeatAge: Duration)
 
     var description: String {
         switch self {
@@ -20,6 +25,10 @@ enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
             "no ready pipeline for \(model) (workers: \(workers)); shards may still be loading"
         case .manifestWithoutCosts(let model): "manifest of \(model) has no per-layer costs"
         case .unknownWorker(let id): "unknown worker '\(id)': register again"
+        case .workerIDInUse(let id, let address, let age):
+            "worker id \(id) is registered from \(address) and sent a heartbeat "
+                + "\((age.inSeconds * 10).rounded() / 10) s ago; "
+                + "stop the other worker or choose another --worker-id"
         }
     }
 }

@@ -26,14 +26,23 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
         else {
             throw InvalidMessage("capabilities", "must give memory_bytes > 0 and cpu_count > 0")
         }
-        let id = registry.register(
-            address: address, capabilities: WorkerCapabilities(request.capabilities),
-            requestedID: request.workerID,
-            readyShards: request.readyShards.map(\.domain))
+        let id: String
+        do {
+            id = try registry.register(
+                address: address, capabilities: WorkerCapabilities(request.capabilities),
+                requestedID: request.workerID,
+                readyShards: request.readyShards.map(\.domain))
+        } catch {
+            logger.warning(
+                "worker registration refused",
+                metadata: ["address": "\(address)", "reason": "\(error)"])
+            throw error
+        }
         logger.info(
             "worker registered",
             metadata: [
                 "worker": "\(id)", "address": "\(address)",
+                "ready_shards": "\(request.readyShards.count)",
                 "memory_bytes": "\(request.capabilities.memoryBytes)",
                 "gflops": "\(request.capabilities.computeGflops)",
             ])

@@ -15,7 +15,6 @@ final class WorkerRegistry: Sendable {
 
     private struct State {
         var workers: [String: Entry] = [:]
-        var nextNumber = 1
     }
 
     private let state = Mutex(State())
@@ -27,24 +26,31 @@ final class WorkerRegistry: Sendable {
         self.expiry = expiry
     }
 
-    /// Registers a worker and returns its id. A worker re-registering from the same address
-    /// (a restart, or a heartbeat that got NOT_FOUND) keeps its id.
+    /// Registers a worker under the id it asked for and returns it. Workers own their ids
+    /// (generated once, kept in their state directory), so the registry only guards them: a
+    /// live id (a heartbeat within `expiry`) is refused to a worker at another address, while
+    /// the same address re-registering (a restart, or a heartbeat that got NOT_FOUND) keeps it,
+    /// and an expired registration gives the id up. A request without an id (a client older
+    /// than worker-owned ids) keeps the id already registered from its address, else gets a
+    /// random one that no live worker holds.
     func register(
         address: ListenAddress, capabilities: WorkerCapabilities, requestedID: String,
         readyShards: [ShardReference], now: ContinuousClock.Instant = .now
-    ) -> String {
-        let id = state.withLock { state in
-            let existing = state.workers.first { $0.value.worker.address == address }?.key
-            let id: String
-            if !requestedID.isEmpty {
-                id = requestedID
-            } else if let existing {
-                id = existing
-            } else {
-                id = "worker-\(state.nextNumber)"
-                state.nextNumber += 1
+    ) throws(SchedulerError) -> String {
+        let id = try state.withLock { state throws(SchedulerError) in
+            let atAddress = state.workers.filter { $0.value.worker.address == address }.map(\.key)
+            let id =
+                requestedID.isEmpty
+                ? atAddress.first ?? Self.unusedID(in: state.workers) : requestedID
+            if let holder = state.workers[id], holder.worker.address != address {
+                let age = now - holder.lastHeartbeat
+                if age <= expiry {
+                    throw .workerIDInUse(
+                        id: id, address: holder.worker.address, heartbeatAge: age)
+                }
             }
-            if let existing, existing != id { state.workers.removeValue(forKey: existing) }
+            // One address, one worker: a worker restarted there under another id replaces it.
+            for other in atAddress where other != id { state.workers.removeValue(forKey: other) }
             let worker = RegisteredWorker(
                 id: id, address: address, capabilities: capabilities, readyShards: readyShards,
                 reputation: state.workers[id]?.worker.reputation ?? 1)
@@ -53,6 +59,15 @@ final class WorkerRegistry: Sendable {
         }
         membershipChanged.signal()
         return id
+    }
+
+    private static func unusedID(in workers: [String: Entry]) -> String {
+        while true {
+            let bits = UInt64.random(in: 0..<(1 << 48))
+            let hex = String(bits, radix: 16)
+            let id = "w-" + String(repeating: "0", count: 12 - hex.count) + hex
+            if workers[id] == nil { return id }
+        }
     }
 
     func heartbeat(
