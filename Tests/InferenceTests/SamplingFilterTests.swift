@@ -79,7 +79,7 @@ import Testing
         // 2 -> 1, -2 -> -4, 1.5 untouched
         #expect(candidates == [TokenCandidate(id: 2, logit: 1.5)])
         var penalised: [Float] = [2, -2, 1.5, 0]
-        SamplingFilters.applyRepeatPenalty(&penalised, recent: [0, 1, 0, 3], penalty: 2)
+        SamplingFilters.applyPenalties(&penalised, recent: [0, 1, 0, 3], repeat: 2)
         #expect(penalised == [1, -4, 1.5, 0])
     }
 

@@ -9,7 +9,8 @@ import Tokenization
 struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
     let engine: GatewayEngine
 
-    var healthName: String { "tessera.v1.Gateway" }
+    static let healthName = "tessera.v1.Gateway"
+    var healthName: String { Self.healthName }
 
     func generate(
         request: ServerRequest<Tessera_V1_GenerateRequest>, context: ServerContext
@@ -27,7 +28,8 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
         let message = request.message
         let messages = message.messages.map { ChatMessage(role: $0.role, content: $0.content) }
         return try await stream(
-            api: "grpc_chat", model: message.model, prompt: .chat(messages),
+            api: "grpc_chat", model: message.model,
+            prompt: .chat(messages, parseSpecial: message.parseSpecial),
             sampling: message.sampling,
             topLogits: message.topLogits, requestID: message.requestID)
     }
@@ -83,8 +85,9 @@ extension Tessera_V1_GenerateResponse {
         self.init()
         text = update.text
         tokenIds = [update.tokenID].wireTokenIDs
+        logprob = update.logprob
         topLogits = update.topLogits.map {
-            Tessera_V1_TokenLogit(token: $0.tokenID, logit: $0.logit)
+            Tessera_V1_TokenLogit(token: $0.tokenID, logit: $0.logit, logprob: $0.logprob)
         }
         self.requestID = requestID
         if let finish = update.finishReason {

@@ -6,10 +6,11 @@ enum FinishReason: Sendable, Equatable {
     case length
 }
 
-/// One of the most likely tokens at a position, with its raw logit.
+/// One of the most likely tokens at a position, with its raw logit and log-probability.
 struct TokenLogit: Sendable, Equatable {
     var tokenID: Int32
     var logit: Float
+    var logprob: Float = 0
 }
 
 /// One generated token as the APIs stream it. The last update of a generation carries the
@@ -19,6 +20,9 @@ struct GenerationUpdate: Sendable {
     /// Text that became visible with this token: may be empty (a split character, a possible
     /// stop string held back) or include text held back earlier.
     var text: String
+    /// The token's log-probability under the raw logits; reported (non-zero) only when top
+    /// logits were asked for.
+    var logprob: Float = 0
     var topLogits: [TokenLogit]
     var finishReason: FinishReason?
     /// Tokens generated so far, this one included (the usage on the last update).

@@ -11,6 +11,9 @@ struct ModelVocabulary: Sendable {
     /// The system prompt the model's own Jinja template adds when a conversation has none.
     let defaultSystemPrompt: String?
     let contextLength: Int
+    /// Control (and unknown) tokens by their text's first byte, longest first: the markers a
+    /// rendered chat template may contain (see `ChatPromptEncoder`).
+    let controlTokens: [UInt8: [ChatPromptEncoder.Marker]]
 
     init(model: ModelReference, gguf: GGUFFile) throws {
         self.model = model
@@ -20,6 +23,7 @@ struct ModelVocabulary: Sendable {
         defaultSystemPrompt = source.flatMap { ChatTemplate.defaultSystemPrompt(inJinja: $0) }
         let architecture = gguf.metadata["general.architecture"]?.string ?? "llama"
         contextLength = gguf.metadata["\(architecture).context_length"]?.int ?? 2048
+        controlTokens = ChatPromptEncoder.markers(of: tokenizer)
     }
 
     /// A plain prompt, tokenized as `tessera run` does (BOS when the model wants one).
@@ -28,11 +32,18 @@ struct ModelVocabulary: Sendable {
     }
 
     /// A conversation rendered with the model's chat template and an open assistant turn,
-    /// with the template's default system prompt when there is no system message: exactly
-    /// what `tessera run --chat` feeds the model for a single user message.
-    func encode(chat messages: [ChatMessage]) -> [Int32] {
-        let text = chatTemplate.render(
-            messages, addGenerationPrompt: true, defaultSystemPrompt: defaultSystemPrompt)
-        return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+    /// with the template's default system prompt when there is no system message: what
+    /// `tessera run --chat` feeds the model for a single user message. Message contents are
+    /// plain text unless `parseSpecial` (trusted callers): "<|im_start|>" written by a user
+    /// stays those characters, so no one can forge a turn of another role.
+    func encode(chat messages: [ChatMessage], parseSpecial: Bool) -> [Int32] {
+        guard !parseSpecial else {
+            let text = chatTemplate.render(
+                messages, addGenerationPrompt: true, defaultSystemPrompt: defaultSystemPrompt)
+            return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+        }
+        var encoder = ChatPromptEncoder(tokenizer: tokenizer, markers: controlTokens)
+        return encoder.encode(
+            messages, template: chatTemplate, defaultSystemPrompt: defaultSystemPrompt)
     }
 }

@@ -160,9 +160,19 @@ extension ForwardSession {
         } catch {
             throw WorkerError.internalFailure("step \(step.step): sampling failed: \(error)")
         }
-        return StepResult(
-            step: step.step, token: token, topLogits: TopLogits.largest(logits, count: topLogits),
+        var result = StepResult(
+            step: step.step, token: token, topLogits: [],
             logits: step.returnLogits ? logits : [])
+        // Log-probabilities cost a pass over the vocabulary: only when top logits are asked for.
+        if topLogits > 0 {
+            let logSumExp = LogProbabilities.logSumExp(logits)
+            result.tokenLogprob = LogProbabilities.logprob(
+                logits[Int(token)], logSumExp: logSumExp)
+            result.topLogits = TopLogits.largest(logits, count: topLogits).map {
+                ($0.id, $0.logit, LogProbabilities.logprob($0.logit, logSumExp: logSumExp))
+            }
+        }
+        return result
     }
 
     private func record(tokens: Int, seconds: Double) {

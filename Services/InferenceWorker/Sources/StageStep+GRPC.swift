@@ -56,8 +56,9 @@ extension Tessera_V1_StageTiming {
 extension StepResult {
     init(_ wire: Tessera_V1_ForwardResponse) {
         self.init(
-            step: wire.step, token: wire.token,
-            topLogits: wire.topLogits.map { (id: $0.token, logit: $0.logit) }, logits: wire.logits,
+            step: wire.step, token: wire.token, tokenLogprob: wire.tokenLogprob,
+            topLogits: wire.topLogits.map { (id: $0.token, logit: $0.logit, logprob: $0.logprob) },
+            logits: wire.logits,
             timings: wire.timings.map(StageTiming.init))
     }
 }
@@ -69,7 +70,10 @@ extension Tessera_V1_ForwardResponse {
         self.init()
         step = result.step
         token = result.token
-        topLogits = result.topLogits.map { Tessera_V1_TokenLogit(token: $0.id, logit: $0.logit) }
+        tokenLogprob = result.tokenLogprob
+        topLogits = result.topLogits.map {
+            Tessera_V1_TokenLogit(token: $0.id, logit: $0.logit, logprob: $0.logprob)
+        }
         logits = result.logits
         var timings = result.timings
         if measuringLastStage, !timings.isEmpty { timings[0].bytesSent = UInt64(wireSize) }

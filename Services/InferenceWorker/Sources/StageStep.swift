@@ -45,7 +45,11 @@ struct StageTiming: Sendable, Equatable {
 struct StepResult: Sendable {
     var step: UInt64
     var token: Int32
-    var topLogits: [(id: Int32, logit: Float)]
+    /// The sampled token's log-probability under the raw logits; 0 unless top logits were
+    /// asked for (the session's `topLogits` > 0).
+    var tokenLogprob: Float = 0
+    /// The highest raw logits with their log-probabilities.
+    var topLogits: [(id: Int32, logit: Float, logprob: Float)]
     /// The last position's logits, when the step asked for them.
     var logits: [Float] = []
     var timings: [StageTiming] = []

@@ -1,8 +1,8 @@
 import Foundation
 
-/// Chooses the next token from logits, in llama.cpp's chain order: repetition penalty,
-/// top-k, top-p, min-p, temperature, then a softmax draw. Temperature 0 is greedy (the
-/// highest logit after the penalty). Draws come from `SamplingRandom` keyed by
+/// Chooses the next token from logits, in llama.cpp's chain order: logit bias, penalties
+/// (repetition, frequency, presence), top-k, top-p, min-p, temperature, then a softmax draw.
+/// Temperature 0 is greedy (the highest logit after the bias and penalties). Draws come from `SamplingRandom` keyed by
 /// (seed, position), so the same inputs always give the same token.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
@@ -45,8 +45,10 @@ public struct Sampler: Sendable {
             case -1: recentTokens[...]
             default: recentTokens.suffix(parameters.repeatLastN)
             }
-        SamplingFilters.applyRepeatPenalty(
-            &logits, recent: window, penalty: parameters.repeatPenalty)
+        SamplingFilters.applyLogitBias(&logits, bias: parameters.logitBias)
+        SamplingFilters.applyPenalties(
+            &logits, recent: window, repeat: parameters.repeatPenalty,
+            frequency: parameters.frequencyPenalty, presence: parameters.presencePenalty)
 
         if parameters.isGreedy {
             guard let best = Self.argmax(logits) else { throw SamplingError.noFiniteLogits }

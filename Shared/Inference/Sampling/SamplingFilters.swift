@@ -9,16 +9,29 @@ public struct TokenCandidate: Sendable, Equatable {
 /// The individual steps of llama.cpp's sampler chain, each on a candidate list sorted by
 /// descending logit (ties by ascending id). Each keeps at least one candidate.
 enum SamplingFilters {
-    /// llama.cpp's repetition penalty: each distinct recent token's logit is divided by the
-    /// penalty when positive and multiplied by it otherwise (once, however often it occurred).
-    static func applyRepeatPenalty(
-        _ logits: inout [Float], recent: some Sequence<Int32>, penalty: Float
+    /// llama.cpp's logit bias: added to the logits of the given tokens (ids outside the
+    /// vocabulary are ignored; the gateway refuses them).
+    static func applyLogitBias(_ logits: inout [Float], bias: [Int32: Float]) {
+        for (id, value) in bias where id >= 0 && Int(id) < logits.count {
+            logits[Int(id)] += value
+        }
+    }
+
+    /// llama.cpp's penalties sampler: for each distinct token in the window, the logit is
+    /// divided by the repetition penalty when positive and multiplied by it otherwise (once,
+    /// however often it occurred), then the frequency penalty is subtracted once per
+    /// occurrence and the presence penalty once.
+    static func applyPenalties(
+        _ logits: inout [Float], recent: some Sequence<Int32>, repeat penalty: Float,
+        frequency: Float = 0, presence: Float = 0
     ) {
-        guard penalty != 1 else { return }
-        var seen = Set<Int32>()
-        for id in recent where id >= 0 && Int(id) < logits.count && seen.insert(id).inserted {
-            let logit = logits[Int(id)]
-            logits[Int(id)] = logit <= 0 ? logit * penalty : logit / penalty
+        guard penalty != 1 || frequency != 0 || presence != 0 else { return }
+        var counts: [Int32: Int] = [:]
+        for id in recent where id >= 0 && Int(id) < logits.count { counts[id, default: 0] += 1 }
+        for (id, count) in counts {
+            var logit = logits[Int(id)]
+            logit = logit <= 0 ? logit * penalty : logit / penalty
+            logits[Int(id)] = logit - Float(count) * frequency - presence
         }
     }
 

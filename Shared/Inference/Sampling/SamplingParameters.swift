@@ -12,6 +12,13 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
     public var repeatPenalty: Float = 1.0
     /// How many recent tokens the penalty looks at; 0 disables, -1 means all of them.
     public var repeatLastN: Int = 64
+    /// OpenAI's presence penalty (-2...2): subtracted once from the logit of every token in
+    /// the penalty window (the last `repeatLastN` tokens, as llama.cpp counts them).
+    public var presencePenalty: Float = 0
+    /// OpenAI's frequency penalty (-2...2): subtracted per occurrence in the penalty window.
+    public var frequencyPenalty: Float = 0
+    /// Added to a token's logit before anything else (-100...100; ±100 bans or forces it).
+    public var logitBias: [Int32: Float] = [:]
     public var seed: UInt64 = 0
     /// Generation stops before the first occurrence of any of these in the output text.
     public var stopStrings: [String] = []
@@ -22,7 +29,8 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
     public init(
         temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
         repeatPenalty: Float = 1.0,
-        repeatLastN: Int = 64, seed: UInt64 = 0, stopStrings: [String] = [],
+        repeatLastN: Int = 64, presencePenalty: Float = 0, frequencyPenalty: Float = 0,
+        logitBias: [Int32: Float] = [:], seed: UInt64 = 0, stopStrings: [String] = [],
         ignoreEOS: Bool = false, maxTokens: Int = 256
     ) {
         self.temperature = temperature
@@ -31,6 +39,9 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
         self.minP = minP
         self.repeatPenalty = repeatPenalty
         self.repeatLastN = repeatLastN
+        self.presencePenalty = presencePenalty
+        self.frequencyPenalty = frequencyPenalty
+        self.logitBias = logitBias
         self.seed = seed
         self.stopStrings = stopStrings
         self.ignoreEOS = ignoreEOS
@@ -44,6 +55,10 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
 
     /// Most stop strings a request may give (each is matched against every token's text).
     public static let maxStopStrings = 16
+    /// Most logit_bias entries a request may give (OpenAI's limit too).
+    public static let maxLogitBiasEntries = 300
+    public static let penaltyRange: ClosedRange<Float> = -2...2
+    public static let logitBiasRange: ClosedRange<Float> = -100...100
 
     /// Throws `SamplingError.invalidParameter` naming the first value out of range, by the
     /// name the APIs use for it. The one place sampling parameters are checked: the gateway,
@@ -64,12 +79,37 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
             repeatPenalty.isFinite && repeatPenalty > 0, "repeat_penalty", repeatPenalty,
             "must be finite and > 0")
         try check(repeatLastN >= -1, "repeat_last_n", repeatLastN, "must be >= -1")
+        try check(
+            Self.penaltyRange.contains(presencePenalty), "presence_penalty", presencePenalty,
+            "must be between -2 and 2")
+        try check(
+            Self.penaltyRange.contains(frequencyPenalty), "frequency_penalty", frequencyPenalty,
+            "must be between -2 and 2")
+        try check(
+            logitBias.count <= Self.maxLogitBiasEntries, "logit_bias", logitBias.count,
+            "entries given; at most \(Self.maxLogitBiasEntries) are allowed")
+        for (token, bias) in logitBias.sorted(by: { $0.key < $1.key }) {
+            try check(token >= 0, "logit_bias", token, "is not a token id (must be >= 0)")
+            try check(
+                Self.logitBiasRange.contains(bias), "logit_bias", bias,
+                "(token \(token)) must be between -100 and 100")
+        }
         try check(maxTokens >= 0, "max_tokens", maxTokens, "must be >= 0")
         try check(
             stopStrings.count <= Self.maxStopStrings, "stop", stopStrings.count,
             "strings given; at most \(Self.maxStopStrings) are allowed")
         try check(
             !stopStrings.contains(""), "stop", stopStrings, "must not contain an empty string")
+    }
+
+    /// `validate()` plus what needs the model: logit_bias ids must be in its vocabulary.
+    public func validate(vocabularySize: Int) throws(SamplingError) {
+        try validate()
+        if let token = logitBias.keys.filter({ Int($0) >= vocabularySize }).min() {
+            throw SamplingError.invalidParameter(
+                name: "logit_bias", value: "\(token)",
+                rule: "is not a token id of this model (vocabulary 0..<\(vocabularySize))")
+        }
     }
 }
 

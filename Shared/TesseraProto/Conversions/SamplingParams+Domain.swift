@@ -20,6 +20,12 @@ extension Tessera_V1_SamplingParams {
             minP: minP,
             repeatPenalty: repeatPenalty == 0 ? Self.defaultRepeatPenalty : repeatPenalty,
             repeatLastN: repeatLastN == 0 ? Self.defaultRepeatLastN : Int(repeatLastN),
+            presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty,
+            // Token ids keep their bit pattern (TokenIDs+Domain.swift); a huge id reads as a
+            // negative one, which validate() refuses.
+            logitBias: Dictionary(
+                logitBias.map { (Int32(bitPattern: $0.key), $0.value) },
+                uniquingKeysWith: { first, _ in first }),
             seed: hasSeed ? seed : UInt64.random(in: .min ... .max),
             stopStrings: stop,
             ignoreEOS: ignoreEos,
@@ -37,7 +43,14 @@ extension Tessera_V1_SamplingParams {
         topP = parameters.topP
         minP = parameters.minP
         repeatPenalty = parameters.repeatPenalty
-        repeatLastN = UInt32(clamping: parameters.repeatLastN)
+        // The wire's 0 means "the default"; the engine's -1 ("every token") goes as the
+        // largest window.
+        repeatLastN = parameters.repeatLastN < 0 ? .max : UInt32(clamping: parameters.repeatLastN)
+        presencePenalty = parameters.presencePenalty
+        frequencyPenalty = parameters.frequencyPenalty
+        logitBias = Dictionary(
+            parameters.logitBias.map { (UInt32(bitPattern: $0.key), $0.value) },
+            uniquingKeysWith: { first, _ in first })
         seed = parameters.seed
         stop = parameters.stopStrings
         ignoreEos = parameters.ignoreEOS

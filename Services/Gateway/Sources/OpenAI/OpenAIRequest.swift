@@ -2,9 +2,10 @@ import Foundation
 import TesseraProto
 import Tokenization
 
-/// A `/v1/chat/completions` or `/v1/completions` body, checked field by field. Sampling
-/// defaults are llama.cpp server's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05),
-/// as are the extensions top_k, min_p, repeat_penalty, repeat_last_n and ignore_eos.
+/// A `/v1/chat/completions` or `/v1/completions` body, checked field by field; what each
+/// field does is in `OpenAIFieldPolicy`. Sampling defaults are llama.cpp server's
+/// (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05), as are the extensions top_k, min_p,
+/// repeat_penalty, repeat_last_n and ignore_eos; ranges of OpenAI's own fields are OpenAI's.
 struct OpenAIRequest: Sendable {
     enum Endpoint: Sendable { case chat, completion }
 
@@ -15,8 +16,15 @@ struct OpenAIRequest: Sendable {
     var sampling: Tessera_V1_SamplingParams
     var stream: Bool
     var includeUsageChunk: Bool
+    /// `n`: independent choices, each its own session.
+    var choices: Int
+    /// Logprobs asked for: how many alternatives per token (0 = only the sampled token's);
+    /// nil = none.
+    var topLogprobs: Int?
 
     static let maxTokensLimit: Int64 = 1 << 20
+    /// Choices one request may ask for: each holds a pipeline session.
+    static let maxChoices: Int64 = 16
 
     init(body: Data, endpoint: Endpoint) throws {
         let document: JSONValue
@@ -27,40 +35,58 @@ struct OpenAIRequest: Sendable {
                 "the request body is not valid JSON (UTF-8): \(Self.describe(error))")
         }
         let fields = try JSONFields(document)
+        try OpenAIFieldPolicy.check(fields, endpoint: endpoint)
         self.endpoint = endpoint
         model = try fields.string("model") ?? ""
         stream = try fields.bool("stream") ?? false
-        includeUsageChunk = false
-        if let options = fields.value("stream_options") {
-            includeUsageChunk =
-                try JSONFields(options, context: "stream_options").bool("include_usage") ?? false
-        }
+        includeUsageChunk = try Self.includeUsage(fields)
         switch endpoint {
-        case .chat: prompt = .chat(try Self.messages(fields))
+        case .chat: prompt = .chat(try Self.messages(fields), parseSpecial: false)
         case .completion: prompt = .text(try Self.prompt(fields), parseSpecial: false)
         }
         sampling = try Self.sampling(fields)
-        if let n = try fields.integer("n", in: 1...Int64.max), n != 1 {
-            throw GatewayError.invalid("only n = 1 is supported", parameter: "n")
+        choices = Int(try fields.integer("n", in: 1...Self.maxChoices) ?? 1)
+        topLogprobs = try Self.logprobs(fields, endpoint: endpoint)
+    }
+
+    /// `stream_options`: include_usage; include_obfuscation only off (no padding is sent).
+    private static func includeUsage(_ fields: JSONFields) throws -> Bool {
+        guard let value = fields.value("stream_options") else { return false }
+        let options = try JSONFields(value, context: "stream_options")
+        if let unknown = options.fields.keys.sorted().first(where: {
+            !["include_usage", "include_obfuscation"].contains($0)
+        }) {
+            throw GatewayError.invalid(
+                "stream_options.\(unknown) is not supported", parameter: "stream_options")
         }
-        // Chat says logprobs: true, completions logprobs: <count>; neither is supported.
-        for name in ["logprobs", "top_logprobs"] {
-            switch fields.value(name) {
-            case nil, .bool(false)?, .number(0)?: continue
-            default: throw GatewayError.invalid("\(name) is not supported", parameter: name)
-            }
+        if try options.bool("include_obfuscation") == true {
+            throw GatewayError.invalid(
+                "stream_options.include_obfuscation is not supported", parameter: "stream_options")
         }
-        for name in ["presence_penalty", "frequency_penalty"] {
-            if let value = try fields.number(name, in: -2...2), value != 0 {
-                throw GatewayError.invalid(
-                    "\(name) is not supported (use repeat_penalty)", parameter: name)
+        return try options.bool("include_usage") ?? false
+    }
+
+    /// Chat: `logprobs: true` with `top_logprobs` 0...20; completions: `logprobs` 0...5.
+    private static func logprobs(_ fields: JSONFields, endpoint: Endpoint) throws -> Int? {
+        switch endpoint {
+        case .chat:
+            let top = try fields.integer("top_logprobs", in: 0...20)
+            guard try fields.bool("logprobs") == true else {
+                if top != nil {
+                    throw GatewayError.invalid(
+                        "top_logprobs requires logprobs to be true", parameter: "top_logprobs")
+                }
+                return nil
             }
+            return Int(top ?? 0)
+        case .completion:
+            return try fields.integer("logprobs", in: 0...5).map(Int.init)
         }
     }
 
     private static func sampling(_ fields: JSONFields) throws -> Tessera_V1_SamplingParams {
         var sampling = Tessera_V1_SamplingParams()
-        sampling.temperature = Float(try fields.number("temperature", in: 0...100) ?? 0.8)
+        sampling.temperature = Float(try fields.number("temperature", in: 0...2) ?? 0.8)
         sampling.topK = UInt32(try fields.integer("top_k", in: 0...Int64(UInt32.max)) ?? 40)
         // top_p 0 asks for the single most likely token (the proto's 0 would mean "off").
         let topP = try fields.number("top_p", in: 0...1) ?? 0.95
@@ -73,8 +99,20 @@ struct OpenAIRequest: Sendable {
             }
             sampling.repeatPenalty = Float(penalty)
         }
-        if let window = try fields.integer("repeat_last_n", in: 0...Int64(UInt32.max)) {
-            sampling.repeatLastN = UInt32(window)
+        // Ranges are checked by SamplingParameters.validate() when the request is prepared.
+        sampling.presencePenalty = Float(try fields.number("presence_penalty") ?? 0)
+        sampling.frequencyPenalty = Float(try fields.number("frequency_penalty") ?? 0)
+        sampling.logitBias = try logitBias(fields)
+        // llama.cpp's -1 is the whole sequence; its 0 turns the penalties off, which the
+        // wire (where 0 means "the default window") says by neutral penalties.
+        if let window = try fields.integer("repeat_last_n", in: -1...Int64(UInt32.max - 1)) {
+            if window == 0 {
+                sampling.repeatPenalty = 1
+                sampling.presencePenalty = 0
+                sampling.frequencyPenalty = 0
+            } else {
+                sampling.repeatLastN = window < 0 ? .max : UInt32(window)
+            }
         }
         // llama.cpp's -1 means "a random seed".
         if let seed = try fields.integer("seed", in: -1...Int64.max), seed >= 0 {
@@ -87,6 +125,25 @@ struct OpenAIRequest: Sendable {
         if let maxTokens { sampling.maxTokens = UInt32(maxTokens) }
         sampling.stop = try stopStrings(fields)
         return sampling
+    }
+
+    /// `logit_bias`: {"token id": bias}. Ranges and the vocabulary are checked when the
+    /// request is prepared (SamplingParameters.validate(vocabularySize:)).
+    private static func logitBias(_ fields: JSONFields) throws -> [UInt32: Float] {
+        guard let value = fields.value("logit_bias") else { return [:] }
+        let entries = try JSONFields(value, context: "logit_bias")
+        var bias: [UInt32: Float] = [:]
+        for (key, entry) in entries.fields {
+            guard let token = UInt32(key), token <= UInt32(Int32.max) else {
+                throw GatewayError.invalid(
+                    "logit_bias keys must be token ids (got \"\(key)\")", parameter: "logit_bias")
+            }
+            guard case .number(let number) = entry, number.isFinite else {
+                throw JSONFields.wrongType("logit_bias", "an object of numbers", entry)
+            }
+            bias[token] = Float(number)
+        }
+        return bias
     }
 
     private static func stopStrings(_ fields: JSONFields) throws -> [String] {
@@ -113,6 +170,14 @@ struct OpenAIRequest: Sendable {
         }
         return try items.enumerated().map { index, item in
             let message = try JSONFields(item, context: "messages[\(index)]")
+            // A message's other fields (name, tool_calls, audio, …) would change what the
+            // model sees; none is supported, so none is silently dropped.
+            if let other = message.fields.keys.sorted().first(where: {
+                !["role", "content"].contains($0) && message.value($0) != nil
+            }) {
+                throw GatewayError.invalid(
+                    "messages[\(index)].\(other) is not supported", parameter: "messages")
+            }
             guard let role = try message.string("role") else {
                 throw GatewayError.invalid(
                     "messages[\(index)].role is required", parameter: "messages")

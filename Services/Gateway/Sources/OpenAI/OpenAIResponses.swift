@@ -20,6 +20,8 @@ struct OpenAIChoice: Encodable {
     var delta: OpenAIMessage?
     /// Text completion (whole or chunk).
     var text: String?
+    /// Null unless asked for.
+    var logprobs: OpenAILogprobs?
     var finishReason: String?
 
     private enum CodingKeys: String, CodingKey {
@@ -32,7 +34,7 @@ struct OpenAIChoice: Encodable {
         try container.encodeIfPresent(message, forKey: .message)
         try container.encodeIfPresent(delta, forKey: .delta)
         try container.encodeIfPresent(text, forKey: .text)
-        try container.encodeNil(forKey: .logprobs)
+        try container.encode(logprobs, forKey: .logprobs)
         // OpenAI sends an explicit null until the last chunk.
         try container.encode(finishReason, forKey: .finishReason)
     }
@@ -78,6 +80,7 @@ struct OpenAIErrorBody: Encodable {
 }
 
 struct OpenAIModelList: Encodable {
+    /// Also the body of `GET /v1/models/{id}`.
     struct Model: Encodable {
         var id: String
         var object = "model"

@@ -4,19 +4,31 @@ import NIOCore
 import ServiceKit
 
 /// The OpenAI-compatible HTTP API on the gateway's HTTP port: POST /v1/chat/completions,
-/// POST /v1/completions (whole or streamed as server-sent events) and GET /v1/models.
-/// Every failure is a JSON error in OpenAI's shape; nothing a client sends can crash it.
+/// POST /v1/completions (whole or streamed as server-sent events), GET /v1/models and
+/// /v1/models/{id}. Every failure, an unknown path included, is a JSON error in OpenAI's
+/// shape; nothing a client sends can crash it.
 struct OpenAIRoutes: Sendable {
     let engine: GatewayEngine
     static let maxBodyBytes = 8 << 20
 
     func register(on router: Router<HTTPEndpoint.Context>) {
+        router.add(middleware: OpenAINotFound())
         router.post("/v1/chat/completions") { request, _ in await complete(request, endpoint: .chat)
         }
         router.post("/v1/completions") { request, _ in
             await complete(request, endpoint: .completion)
         }
         router.get("/v1/models") { _, _ in await models() }
+        router.get("/v1/models/{id}") { _, context in
+            await model(context.parameters.get("id") ?? "")
+        }
+        router.post("/v1/embeddings") { _, _ in
+            Self.errorResponse(
+                status: .notFound,
+                message: "embeddings are not served here: this server only generates text "
+                    + "(/v1/chat/completions, /v1/completions)",
+                type: "invalid_request_error", code: "not_found")
+        }
     }
 
     private func complete(_ request: Request, endpoint: OpenAIRequest.Endpoint) async -> Response {
@@ -34,19 +46,18 @@ struct OpenAIRoutes: Sendable {
                     type: "invalid_request_error", code: "request_too_large")
             }
             let parsed = try OpenAIRequest(body: Data(body.readableBytesView), endpoint: endpoint)
-            let session = try await engine.prepare(
-                model: parsed.model, prompt: parsed.prompt, sampling: parsed.sampling)
+            let sessions = try await prepareChoices(parsed)
             let header = OpenAIStream.Header(
                 id: (endpoint == .chat ? "chatcmpl-" : "cmpl-") + Self.randomID(),
                 created: Int(Date().timeIntervalSince1970),
-                model: parsed.model.isEmpty ? session.vocabulary.model.name : parsed.model,
-                endpoint: endpoint)
+                model: parsed.model.isEmpty ? sessions[0].vocabulary.model.name : parsed.model,
+                endpoint: endpoint, topLogprobs: parsed.topLogprobs)
             if parsed.stream {
                 return try await OpenAIStream.start(
-                    session: session, header: header, includeUsageChunk: parsed.includeUsageChunk,
-                    api: api)
+                    sessions: sessions, header: header,
+                    includeUsageChunk: parsed.includeUsageChunk, api: api)
             }
-            let response = try await wholeCompletion(session: session, header: header)
+            let response = try await wholeCompletion(sessions: sessions, header: header)
             GatewayMetrics.request(api: api, outcome: "ok")
             return response
         } catch {
@@ -56,53 +67,114 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
-    /// Runs the whole generation, then answers with one JSON body.
-    private func wholeCompletion(session: GenerationSession, header: OpenAIStream.Header)
+    /// One session per choice (`n`). With a seed, choice i samples with seed + i, so the
+    /// choices differ and each is reproducible; without one each gets its own random seed.
+    /// Logprobs ask the pipeline for at least one top logit (it then reports log-probabilities).
+    private func prepareChoices(_ request: OpenAIRequest) async throws -> [GenerationSession] {
+        var sessions: [GenerationSession] = []
+        for index in 0..<request.choices {
+            var sampling = request.sampling
+            if sampling.hasSeed { sampling.seed &+= UInt64(index) }
+            sessions.append(
+                try await engine.prepare(
+                    model: request.model, prompt: request.prompt, sampling: sampling,
+                    topLogits: UInt32(request.topLogprobs.map { max($0, 1) } ?? 0)))
+        }
+        return sessions
+    }
+
+    /// Runs every choice's generation (concurrently), then answers with one JSON body.
+    private func wholeCompletion(sessions: [GenerationSession], header: OpenAIStream.Header)
         async throws -> Response
     {
-        var text = ""
-        var finish = "stop"
-        var completionTokens = 0
-        _ = try await session.run { update in
-            text += update.text
-            completionTokens = update.completionTokens
-            if let reason = update.finishReason { finish = reason.openAIName }
+        let tokenizer = sessions[0].vocabulary.tokenizer
+        let choices = try await withThrowingTaskGroup(of: (Int, OpenAIChoice, Int).self) { group in
+            for (index, session) in sessions.enumerated() {
+                group.addTask {
+                    var text = ""
+                    var finish = "stop"
+                    var completionTokens = 0
+                    var builder = header.topLogprobs.map {
+                        OpenAILogprobsBuilder(tokenizer: tokenizer, top: $0)
+                    }
+                    var logprobs = OpenAILogprobs(endpoint: header.endpoint)
+                    _ = try await session.run { update in
+                        text += update.text
+                        completionTokens = update.completionTokens
+                        if let reason = update.finishReason { finish = reason.openAIName }
+                        if let entry = builder?.entry(for: update) {
+                            logprobs.entries.append(entry)
+                        }
+                    }
+                    let attached = builder == nil ? nil : logprobs
+                    let choice =
+                        header.endpoint == .chat
+                        ? OpenAIChoice(
+                            index: index,
+                            message: OpenAIMessage(role: "assistant", content: text),
+                            logprobs: attached, finishReason: finish)
+                        : OpenAIChoice(
+                            index: index, text: text, logprobs: attached, finishReason: finish)
+                    return (index, choice, completionTokens)
+                }
+            }
+            var choices: [(Int, OpenAIChoice, Int)] = []
+            for try await choice in group { choices.append(choice) }
+            return choices.sorted { $0.0 < $1.0 }
         }
-        let choice =
-            header.endpoint == .chat
-            ? OpenAIChoice(
-                message: OpenAIMessage(role: "assistant", content: text), finishReason: finish)
-            : OpenAIChoice(text: text, finishReason: finish)
         let body = OpenAICompletion(
             id: header.id, object: header.endpoint == .chat ? "chat.completion" : "text_completion",
             created: header.created,
-            model: header.model, choices: [choice],
+            model: header.model, choices: choices.map(\.1),
             usage: OpenAIUsage(
-                promptTokens: session.prompt.count, completionTokens: completionTokens))
+                promptTokens: sessions[0].prompt.count,
+                completionTokens: choices.reduce(0) { $0 + $1.2 }))
         return Self.jsonResponse(.ok, OpenAIJSON.encode(body))
     }
 
     private func models() async -> Response {
         do {
-            let served = try await engine.servedModels()
-            let created = Int(Date().timeIntervalSince1970)
-            let list = OpenAIModelList(
-                data: served.map {
-                    .init(
-                        id: $0.model.name.isEmpty ? $0.model.sha256 : $0.model.name,
-                        created: created,
-                        sha256: $0.model.sha256, contextLength: $0.contextLength, ready: $0.ready)
-                })
+            let list = OpenAIModelList(data: try await servedModels())
             return Self.jsonResponse(.ok, OpenAIJSON.encode(list))
         } catch {
             return Self.errorResponse(GatewayError(error))
         }
     }
 
+    /// One model by its name (or SHA-256, as `/v1/models` names unnamed models).
+    private func model(_ id: String) async -> Response {
+        do {
+            guard
+                let model = try await servedModels().first(where: { $0.id == id || $0.sha256 == id }
+                )
+            else {
+                throw GatewayError(
+                    .modelNotFound, "the model '\(id)' does not exist", parameter: "model")
+            }
+            return Self.jsonResponse(.ok, OpenAIJSON.encode(model))
+        } catch {
+            return Self.errorResponse(GatewayError(error))
+        }
+    }
+
+    private func servedModels() async throws -> [OpenAIModelList.Model] {
+        let created = Int(Date().timeIntervalSince1970)
+        return try await engine.servedModels().map {
+            .init(
+                id: $0.model.name.isEmpty ? $0.model.sha256 : $0.model.name, created: created,
+                sha256: $0.model.sha256, contextLength: $0.contextLength, ready: $0.ready)
+        }
+    }
+
     // MARK: Responses
 
     static func errorResponse(_ error: GatewayError) -> Response {
-        jsonResponse(error.httpStatus, OpenAIJSON.encode(OpenAIErrorBody(error)))
+        var response = jsonResponse(error.httpStatus, OpenAIJSON.encode(OpenAIErrorBody(error)))
+        if let retryAfter = error.retryAfter {
+            // Whole seconds, at least one (RFC 9110's delay-seconds).
+            response.headers[.retryAfter] = "\(max(1, retryAfter.components.seconds))"
+        }
+        return response
     }
 
     static func errorResponse(
