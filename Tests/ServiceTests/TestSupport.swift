@@ -7,8 +7,16 @@ import ServiceKit
 import Synchronization
 import TesseraProto
 
-/// Services in tests log nowhere and bind free ports on 127.0.0.1.
-let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+/// Services in tests log nowhere and bind free ports on 127.0.0.1. `TESSERA_TEST_LOGS=1`
+/// sends every service's log, at trace level, to stderr (for finding where a test hangs).
+let quietLogger = Logger(label: "test") { label -> any LogHandler in
+    guard ProcessInfo.processInfo.environment["TESSERA_TEST_LOGS"] != nil else {
+        return SwiftLogNoOpLogHandler()
+    }
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .trace
+    return handler
+}
 let loopbackAnyPort = ListenAddress(host: "127.0.0.1", port: 0)
 
 func startScheduler(

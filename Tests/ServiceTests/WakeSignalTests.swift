@@ -26,4 +26,16 @@ import Testing
         await wake.wait(upTo: .milliseconds(200))  // nothing pending: the period runs out
         #expect(ContinuousClock.now - second >= .milliseconds(150))
     }
+
+    @Test func cancellingTheWaiterEndsTheWait() async {
+        // A stopping service must not sit out its period (the gateway's lease renewal waited
+        // 60 s at shutdown before this).
+        let wake = WakeSignal()
+        let start = ContinuousClock.now
+        let waiter = Task { await wake.wait(upTo: .seconds(300)) }
+        try? await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        await waiter.value
+        #expect(ContinuousClock.now - start < .seconds(150))
+    }
 }

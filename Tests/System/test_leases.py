@@ -12,14 +12,26 @@ from test_failover import ProcessCluster
 LEASE_TTL_MS = 2000
 
 
-def generate(stubs, port, prompt, record):
+def generate(stubs, port, prompt, record, max_tokens=1500):
     """A long greedy stream (1,500 tokens: many seconds, far past the lease TTL)."""
     pb, rpc, common = stubs.gateway_pb2, stubs.gateway_pb2_grpc, stubs.common_pb2
     request = pb.GenerateRequest(prompt=prompt, sampling=common.SamplingParams(
-        temperature=0, max_tokens=1500, ignore_eos=True))
+        temperature=0, max_tokens=max_tokens, ignore_eos=True))
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         for message in rpc.GatewayStub(channel).Generate(request, timeout=300):
             record.append(list(message.token_ids))
+
+
+def gauges(http_port):
+    """The unlabelled gauges of a service's /metrics."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
 
 
 def active_requests(cluster, stubs):
@@ -50,6 +62,13 @@ def test_leases_are_renewed_while_streaming_and_expire_when_the_gateway_dies(pro
         assert active_requests(cluster, stubs) == 1
         time.sleep(0.2)
     assert thread.is_alive(), "the stream ended before the check; make it longer"
+    # The gauges say what is in flight: one generation holding one lease at the gateway; one
+    # session with its KV cache reserved, and the loaded shard, at the worker.
+    gateway = gauges(cluster.gateway_http)
+    assert gateway["tessera_gateway_active_generations"] == 1 and gateway["tessera_gateway_leases"] == 1
+    worker = gauges(cluster.worker_http["worker-1"])
+    assert worker["tessera_worker_active_sessions"] == 1
+    assert worker["tessera_worker_kv_cache_bytes"] > 0 and worker["tessera_worker_shard_bytes"] > 90_000_000
 
     cluster.gateway.send_signal(signal.SIGKILL)
     thread.join(timeout=30)

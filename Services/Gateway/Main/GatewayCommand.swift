@@ -26,15 +26,29 @@ struct GatewayCommand: AsyncParsableCommand {
     var defaultMaxTokens = EnvironmentDefaults.int("TESSERA_GATEWAY_DEFAULT_MAX_TOKENS", 256)
     @Option(
         help:
-            "Milliseconds a pipeline may take for one step before it counts as failed (env TESSERA_GATEWAY_STEP_TIMEOUT_MS)."
+            "Most milliseconds a pipeline may take for one step before it counts as stalled (env TESSERA_GATEWAY_STEP_TIMEOUT_MS)."
     )
     var stepTimeoutMs = EnvironmentDefaults.int("TESSERA_GATEWAY_STEP_TIMEOUT_MS", 60000)
+    @Option(
+        help:
+            "A step counts as stalled after this many times its expected time (env TESSERA_GATEWAY_STALL_MULTIPLIER)."
+    )
+    var stallMultiplier = EnvironmentDefaults.double("TESSERA_GATEWAY_STALL_MULTIPLIER", 5)
+    @Option(
+        help:
+            "…but never before this many milliseconds (env TESSERA_GATEWAY_STALL_FLOOR_MS)."
+    )
+    var stallFloorMs = EnvironmentDefaults.int("TESSERA_GATEWAY_STALL_FLOOR_MS", 2000)
 
     func validate() throws {
         guard pipelineWaitMs > 0 else {
             throw ValidationError("--pipeline-wait-ms must be positive")
         }
         guard stepTimeoutMs > 0 else { throw ValidationError("--step-timeout-ms must be positive") }
+        guard stallMultiplier >= 1, stallFloorMs > 0 else {
+            throw ValidationError(
+                "--stall-multiplier must be at least 1 and --stall-floor-ms positive")
+        }
         guard defaultMaxTokens > 0 else {
             throw ValidationError("--default-max-tokens must be positive")
         }
@@ -49,6 +63,8 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.pipelineWaitLimit = .milliseconds(pipelineWaitMs)
         configuration.defaultMaxTokens = defaultMaxTokens
         configuration.stepTimeout = .milliseconds(stepTimeoutMs)
+        configuration.stallMultiplier = stallMultiplier
+        configuration.stallFloor = .milliseconds(stallFloorMs)
         await ServiceRunner.run(name: "gateway", logLevel: service.logLevel) { logger in
             try buildGateway(configuration, logger: logger)
         }

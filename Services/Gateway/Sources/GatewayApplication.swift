@@ -20,6 +20,11 @@ public struct GatewayConfiguration: Sendable {
     public var exactReplay = true
     /// A pipeline that does not answer a step within this long counts as failed (failover).
     public var stepTimeout: Duration = .seconds(60)
+    /// A step counts as stalled after this many times its expected time (measured decode
+    /// steps, or the scheduler's prediction), but never before `stallFloor`; `stepTimeout`
+    /// caps it.
+    public var stallMultiplier = 5.0
+    public var stallFloor: Duration = .seconds(2)
 
     public init() {}
 }
@@ -33,23 +38,27 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
     let schedulerClient = try ServiceClient.make(configuration.schedulerAddress)
     let cacheManagerClient = try ServiceClient.make(configuration.cacheManagerAddress)
     let scheduler = Tessera_V1_Scheduler.Client(wrapping: schedulerClient)
+    let health = HealthStatusStore()
+    let schedulerWatch = SchedulerWatch(
+        scheduler: schedulerClient, health: health, healthNames: [GatewayService.healthName],
+        logger: logger)
     let engine = GatewayEngine(
         cacheManager: Tessera_V1_CacheManager.Client(wrapping: cacheManagerClient),
-        scheduler: scheduler,
+        scheduler: scheduler, schedulerWatch: schedulerWatch,
         configuration: configuration, logger: logger)
     let openAI = OpenAIRoutes(engine: engine)
     return ServiceApplication(
         name: "gateway", grpcAddress: configuration.grpcAddress,
         httpAddress: configuration.httpAddress,
-        logger: logger,
+        logger: logger, health: health,
         rpcServices: [GatewayService(engine: engine)],
         httpRoutes: { router in openAI.register(on: router) },
         // What a generation calls stays up until the listeners have drained.
         dependencies: [
             ClientService(client: schedulerClient), ClientService(client: cacheManagerClient),
-            engine.workers, engine.background, engine.leases,
+            engine.workers, engine.background, engine.leases, engine.calls,
         ],
-        backgroundServices: [VocabularyWarmUp(engine: engine)],
+        backgroundServices: [VocabularyWarmUp(engine: engine), schedulerWatch],
         readiness: { _ in
             var backoff = Backoff()
             while true {

@@ -4,10 +4,12 @@ import ServiceKit
 import TesseraProto
 import Tokenization
 
-/// What a request asks the model to continue.
+/// What a request asks the model to continue. `parseSpecial` lets special-token text in the
+/// prompt or the message contents (such as "<|im_start|>") become control tokens; only
+/// trusted gRPC callers turn it on (the HTTP API never does).
 enum PromptInput: Sendable {
     case text(String, parseSpecial: Bool)
-    case chat([ChatMessage])
+    case chat([ChatMessage], parseSpecial: Bool)
 }
 
 /// A model the gateway can serve, as `ListServedModels` and `/v1/models` list it.
@@ -29,6 +31,8 @@ final class GatewayEngine: Sendable {
     let workers: ClientPool
     /// Lease releases and failure reports (see PipelineRouter).
     let background: BackgroundWork
+    /// The pipelines' `Forward` calls (see PipelineStream.run).
+    let calls: BackgroundWork
     /// Renews the leases of running generations (see LeaseRenewal).
     let leases: LeaseRenewal
     let cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>
@@ -37,12 +41,12 @@ final class GatewayEngine: Sendable {
     let defaultMaxTokens: Int
     let maxFailovers: Int
     let exactReplay: Bool
-    let stepTimeout: Duration
+    let stall: StallPolicy
 
     init(
         cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>,
         scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>,
-        configuration: GatewayConfiguration,
+        schedulerWatch: SchedulerWatch, configuration: GatewayConfiguration,
         logger: Logger
     ) {
         self.cacheManager = cacheManager
@@ -50,15 +54,19 @@ final class GatewayEngine: Sendable {
         self.logger = logger
         vocabularies = VocabularyStore(cacheManager: cacheManager, logger: logger)
         background = BackgroundWork()
+        // At shutdown the listeners have drained: a call still open is stuck on a stopped worker.
+        calls = BackgroundWork(cancelsAtShutdown: true)
         leases = LeaseRenewal(scheduler: scheduler, logger: logger)
         router = PipelineRouter(
-            scheduler: scheduler, background: background, leases: leases, logger: logger,
-            waitLimit: configuration.pipelineWaitLimit)
+            scheduler: scheduler, schedulerWatch: schedulerWatch, background: background,
+            leases: leases, logger: logger, waitLimit: configuration.pipelineWaitLimit)
         workers = ClientPool()
         defaultMaxTokens = configuration.defaultMaxTokens
         maxFailovers = configuration.maxFailovers
         exactReplay = configuration.exactReplay
-        stepTimeout = configuration.stepTimeout
+        stall = StallPolicy(
+            multiplier: configuration.stallMultiplier, floor: configuration.stallFloor,
+            ceiling: configuration.stepTimeout)
     }
 
     /// Everything up to the first token: the caller can still answer with an error status.
@@ -68,18 +76,24 @@ final class GatewayEngine: Sendable {
     ) async throws -> GenerationSession {
         let options = try GenerationOptions(
             sampling, topLogits: topLogits, defaultMaxTokens: defaultMaxTokens)
-        if case .chat(let messages) = input { try Self.validate(messages) }
+        if case .chat(let messages, _) = input { try Self.validate(messages) }
         let vocabulary = try await vocabularies.vocabulary(for: model)
+        do {
+            try options.parameters.validate(vocabularySize: vocabulary.tokenizer.vocabularySize)
+        } catch {
+            throw GatewayError(error)
+        }
         let tokens: [Int32]
         switch input {
         case .text(let text, let parseSpecial):
             tokens = vocabulary.encode(prompt: text, parseSpecial: parseSpecial)
-        case .chat(let messages): tokens = vocabulary.encode(chat: messages)
+        case .chat(let messages, let parseSpecial):
+            tokens = vocabulary.encode(chat: messages, parseSpecial: parseSpecial)
         }
         let session = GenerationSession(
             vocabulary: vocabulary, prompt: tokens, options: options, router: router,
-            workers: workers, logger: logger,
-            maxFailovers: maxFailovers, exactReplay: exactReplay, stepTimeout: stepTimeout)
+            workers: workers, calls: calls, logger: logger,
+            maxFailovers: maxFailovers, exactReplay: exactReplay, stall: stall)
         try session.validate()
         return session
     }

@@ -21,11 +21,14 @@ struct GatewayError: Error, CustomStringConvertible, Sendable {
     var message: String
     /// The request field at fault, when there is one (OpenAI's `param`).
     var parameter: String?
+    /// When trying again may work (HTTP `Retry-After` on a 503).
+    var retryAfter: Duration?
 
-    init(_ kind: Kind, _ message: String, parameter: String? = nil) {
+    init(_ kind: Kind, _ message: String, parameter: String? = nil, retryAfter: Duration? = nil) {
         self.kind = kind
         self.message = message
         self.parameter = parameter
+        self.retryAfter = retryAfter
     }
 
     var description: String { message }

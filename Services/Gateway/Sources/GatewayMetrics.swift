@@ -1,4 +1,5 @@
 import Metrics
+import ServiceKit
 
 /// What the gateway records beyond the per-RPC counters every service has: requests by API
 /// and outcome, tokens, time to first token, failovers and the pause each one caused.
@@ -19,6 +20,18 @@ enum GatewayMetrics {
 
     static func timeToFirstToken(_ duration: Duration) {
         Metrics.Timer(label: "tessera_gateway_time_to_first_token_seconds").recordNanoseconds(
+            duration.inNanoseconds)
+    }
+
+    /// Generations running now (streaming or not), and requests waiting for a pipeline.
+    static let activeGenerations = LiveCount("tessera_gateway_active_generations")
+    static let waitingForPipeline = LiveCount("tessera_gateway_requests_waiting_for_pipeline")
+    /// Leases this gateway holds (and renews) at the scheduler.
+    static let heldLeases = LiveCount("tessera_gateway_leases")
+
+    /// The time between two tokens of one stream, as its client sees it.
+    static func interTokenLatency(_ duration: Duration) {
+        Metrics.Timer(label: "tessera_gateway_inter_token_seconds").recordNanoseconds(
             duration.inNanoseconds)
     }
 

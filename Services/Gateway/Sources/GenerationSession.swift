@@ -14,12 +14,14 @@ struct GenerationSession {
     let options: GenerationOptions
     let router: PipelineRouter
     let workers: ClientPool
+    /// Runs the pipelines' `Forward` calls (see PipelineStream.run).
+    let calls: BackgroundWork
     let logger: Logger
     var maxFailovers = 5
     /// Replay as prefill + one step per generated token (exact) rather than one prefill step.
     var exactReplay = true
-    /// How long one step may take before the pipeline counts as failed (a hung worker).
-    var stepTimeout: Duration = .seconds(60)
+    /// How long one step may take before the pipeline counts as stalled (a hung worker).
+    var stall = StallPolicy()
 
     /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
     var tokenBudget: Int {
@@ -48,6 +50,8 @@ struct GenerationSession {
 
     func run(onUpdate: (GenerationUpdate) async throws -> Void) async throws -> GenerationSummary {
         try validate()
+        GatewayMetrics.activeGenerations.increment()
+        defer { GatewayMetrics.activeGenerations.decrement() }
         var progress = GenerationProgress(
             budget: tokenBudget, stop: stopCondition(budget: tokenBudget),
             summary: GenerationSummary(promptTokens: prompt.count))
@@ -62,7 +66,7 @@ struct GenerationSession {
                     sampling: options.parameters,
                     topLogits: options.topLogits)
                 return try await PipelineStream.run(
-                    session, workers: workers, stepTimeout: stepTimeout
+                    session, workers: workers, calls: calls, stall: stall
                 ) { stream in
                     let reply = try await catchUp(stream, &progress)
                     return try await decode(stream, from: reply, &progress, onUpdate: onUpdate)
@@ -170,7 +174,8 @@ struct GenerationSession {
             let next = finish == nil ? stream.send(position: position, tokens: [token]) : nil
             try await onUpdate(
                 GenerationUpdate(
-                    tokenID: token, text: text, topLogits: reply.topLogits, finishReason: finish,
+                    tokenID: token, text: text, logprob: reply.tokenLogprob,
+                    topLogits: reply.topLogits, finishReason: finish,
                     completionTokens: progress.generated.count))
             guard let next else {
                 stream.close()
@@ -241,6 +246,9 @@ struct GenerationSession {
                     "recovery_ms": "\((now - since).inMilliseconds)",
                 ])
             progress.pausedSince = nil
+        }
+        if progress.generated.count > 1 {
+            GatewayMetrics.interTokenLatency(now - progress.lastTokenAt)
         }
         progress.lastTokenAt = now
     }

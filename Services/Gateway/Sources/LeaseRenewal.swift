@@ -23,12 +23,14 @@ final class LeaseRenewal: Service, Sendable {
 
     func hold(_ leaseID: String, ttl: Duration) {
         guard !leaseID.isEmpty, ttl > .zero else { return }
-        held.withLock { $0[leaseID] = ttl }
+        let added = held.withLock { $0.updateValue(ttl, forKey: leaseID) == nil }
+        if added { GatewayMetrics.heldLeases.increment() }
         changed.signal()
     }
 
     func drop(_ leaseID: String) {
-        _ = held.withLock { $0.removeValue(forKey: leaseID) }
+        let removed = held.withLock { $0.removeValue(forKey: leaseID) != nil }
+        if removed { GatewayMetrics.heldLeases.decrement() }
     }
 
     var heldLeases: Int { held.withLock { $0.count } }

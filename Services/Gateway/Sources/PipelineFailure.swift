@@ -5,4 +5,6 @@ struct PipelineFailure: Error, Sendable {
     var reason: String
     /// The worker the stages blamed, if any (else the first stage is presumed at fault).
     var workerID: String?
+    /// The pipeline stopped answering (no stage said why).
+    var stalled = false
 }

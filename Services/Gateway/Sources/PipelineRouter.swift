@@ -14,6 +14,8 @@ struct PipelineLease: Sendable {
 /// failed.
 struct PipelineRouter: Sendable {
     let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
+    /// Whether the scheduler answers: while it does not, requests fail at once.
+    let schedulerWatch: SchedulerWatch
     /// Releases and failure reports run here: they must finish even when the request's task
     /// was cancelled (a client that disconnected), and they are not awaited.
     let background: BackgroundWork
@@ -32,6 +34,8 @@ struct PipelineRouter: Sendable {
     func acquire(model: String, avoiding: Set<String>, expectedTokens: Int) async throws
         -> PipelineLease
     {
+        GatewayMetrics.waitingForPipeline.increment()
+        defer { GatewayMetrics.waitingForPipeline.decrement() }
         let deadline = ContinuousClock.now + waitLimit
         // Short and flat: asking is an in-memory lookup at the scheduler, and every 100 ms
         // of backoff is added to the pause a client sees after a failover.
@@ -39,6 +43,11 @@ struct PipelineRouter: Sendable {
         var lastProblem = "no answer"
         var avoiding = avoiding
         while true {
+            guard schedulerWatch.isReachable else {
+                throw GatewayError(
+                    .unavailable, "the scheduler is unreachable; retry in a few seconds",
+                    retryAfter: .seconds(2))
+            }
             do {
                 let response = try await scheduler.acquirePipeline(
                     .with {

@@ -18,6 +18,8 @@ struct SessionRequest: Sendable {
 struct StepReply: Sendable {
     var step: UInt64
     var token: Int32
+    /// The sampled token's log-probability (reported when top logits were asked for).
+    var tokenLogprob: Float = 0
     var topLogits: [TokenLogit]
 }
 
@@ -31,24 +33,32 @@ final class PipelineStream {
     private let requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation
     private var replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
     private let watch: StepWatch
+    private let route: PipelineRoute
+    private let calls: BackgroundWork
     private var nextStep: UInt64 = 0
 
     private init(
         requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation,
-        replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>, watch: StepWatch
+        replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>, watch: StepWatch,
+        route: PipelineRoute, calls: BackgroundWork
     ) {
         self.requests = requests
         self.replies = replies.makeAsyncIterator()
         self.watch = watch
+        self.route = route
+        self.calls = calls
     }
 
-    /// Opens the session and runs `body` with it. The gRPC call runs as a child task beside
-    /// `body`, so it cannot outlive it: when `body` returns after `close()` the call ends
-    /// normally (the workers free the session's KV caches); when `body` throws or is
-    /// cancelled (a client that left) the call is cancelled. A step not answered within
-    /// `stepTimeout` (a hung worker) ends the call as DEADLINE_EXCEEDED, a failure like any other.
+    /// Opens the session and runs `body` with it. The gRPC call runs on `calls`, a service
+    /// of the gateway's own (not on the generation's task: a call to a stopped worker may not
+    /// end until the worker does, and the generation must not wait for it to fail over).
+    /// When `body` returns after `close()` the call ends normally (the workers free the
+    /// session's KV caches); when `body` throws or is cancelled (a client that left) the call
+    /// is cancelled. A step not answered within its `stall` limit (a hung or cut-off stage)
+    /// fails at once as DEADLINE_EXCEEDED, a failure like any other, blamed on the stage that
+    /// no longer answers health checks.
     static func run<Result>(
-        _ session: SessionRequest, workers: ClientPool, stepTimeout: Duration,
+        _ session: SessionRequest, workers: ClientPool, calls: BackgroundWork, stall: StallPolicy,
         body: (PipelineStream) async throws -> Result
     ) async throws -> Result {
         let client = Tessera_V1_InferenceWorker.Client(
@@ -57,22 +67,22 @@ final class PipelineStream {
         let (replyStream, replySink) = AsyncThrowingStream.makeStream(
             of: Tessera_V1_ForwardResponse.self)
         requests.yield(.with { $0.open = Tessera_V1_SessionOpen(session) })
-        let watch = StepWatch(timeout: stepTimeout)
+        let watch = StepWatch(
+            policy: stall, predictedSecondsPerToken: session.route.predictedSecondsPerToken)
         let call = ForwardCall(
             client: client, requests: requestStream, replies: replySink, watch: watch)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await call.run() }
-            let stream = PipelineStream(requests: requests, replies: replyStream, watch: watch)
-            do {
-                let result = try await body(stream)
-                stream.close()  // (again: closing twice is harmless)
-                try await group.waitForAll()
-                return result
-            } catch {
-                requests.finish()
-                group.cancelAll()
-                throw error
-            }
+        calls.submit { await call.run() }
+        let stream = PipelineStream(
+            requests: requests, replies: replyStream, watch: watch, route: session.route,
+            calls: calls)
+        do {
+            let result = try await body(stream)
+            stream.close()  // (again: closing twice is harmless)
+            return result
+        } catch {
+            requests.finish()
+            call.abandon()
+            throw error
         }
     }
 
@@ -90,6 +100,7 @@ final class PipelineStream {
                     $0.tokens = tokens
                 }
             })
+        watch.sent(step, tokens: tokens.count)
         return step
     }
 
@@ -102,7 +113,7 @@ final class PipelineStream {
             response = try await replies.next()
         } catch {
             try Task.checkCancellation()
-            throw Self.failure(error)
+            throw await blamingStalledStage(Self.failure(error))
         }
         try Task.checkCancellation()
         guard let response else {
@@ -118,8 +129,10 @@ final class PipelineStream {
                     message: "the pipeline answered step \(response.step), expected \(step)"))
         }
         return StepReply(
-            step: response.step, token: response.token,
-            topLogits: response.topLogits.map { TokenLogit(tokenID: $0.token, logit: $0.logit) })
+            step: response.step, token: response.token, tokenLogprob: response.tokenLogprob,
+            topLogits: response.topLogits.map {
+                TokenLogit(tokenID: $0.token, logit: $0.logit, logprob: $0.logprob)
+            })
     }
 
     /// `send` then `receive`: one step through the pipeline.
@@ -132,6 +145,41 @@ final class PipelineStream {
     func close() {
         watch.awaiting(nextStep)
         requests.finish()
+    }
+
+    /// A stalled pipeline does not say which stage stopped: the stages are asked for their
+    /// health at once (1 s each, concurrently), and the first that does not answer is blamed,
+    /// so the failover avoids it and the scheduler checks it now.
+    private func blamingStalledStage(_ error: any Error) async -> any Error {
+        guard var failure = error as? PipelineFailure, failure.workerID == nil, failure.stalled
+        else { return error }
+        // The probes run on the call runner: closing a connection to a stopped process may
+        // take until it resumes, and the generation waits 1.5 s at most.
+        let answered = Mutex<Set<Int>>([])
+        let done = OneShot<Void>()
+        let stages = route.stages
+        for (index, stage) in stages.enumerated() {
+            calls.submit {
+                guard await HealthProbe.isServing(stage.address, timeout: .seconds(1)) else {
+                    return
+                }
+                let all = answered.withLock { answered in
+                    answered.insert(index)
+                    return answered.count == stages.count
+                }
+                if all { done.set(()) }
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await done.value }
+            group.addTask { try? await Task.sleep(for: .milliseconds(1500)) }
+            await group.next()
+            group.cancelAll()
+        }
+        let silent = answered.withLock { answered in stages.indices.first { !answered.contains($0) }
+        }
+        if let silent { failure.workerID = stages[silent].workerID }
+        return failure
     }
 
     /// A stage's status as the generation sees it: a failure another pipeline may not repeat
@@ -149,18 +197,25 @@ final class PipelineStream {
         default:
             // The worker the stages blamed (`tessera-failed-worker`), if any.
             let blamed = error.metadata[stringValues: "tessera-failed-worker"].first { !$0.isEmpty }
-            return PipelineFailure(reason: "\(error.code): \(error.message)", workerID: blamed)
+            return PipelineFailure(
+                reason: "\(error.code): \(error.message)", workerID: blamed,
+                stalled: error.code == .deadlineExceeded)
         }
     }
 }
 
-/// The `Forward` call itself, run as a child task of `PipelineStream.run`: it streams the
-/// queued requests out and the replies in, and races a watchdog for hung stages.
+/// The `Forward` call itself, run by the gateway's call runner: it streams the queued
+/// requests out and the replies in, and races a watchdog for hung stages and the
+/// generation's word that it gave the session up.
 private struct ForwardCall: Sendable {
     let client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>
     let requests: AsyncStream<Tessera_V1_ForwardRequest>
     let replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.Continuation
     let watch: StepWatch
+    let abandoned = OneShot<Void>()
+
+    /// The generation no longer wants the call (it failed over, or its client left).
+    func abandon() { abandoned.set(()) }
 
     /// Never throws: how the call ended goes to the replies.
     func run() async {
@@ -177,8 +232,22 @@ private struct ForwardCall: Sendable {
                         for try await message in response.messages { replies.yield(message) }
                     }
                 }
-                group.addTask { try await watch.expire() }
-                try await group.next()  // the call ended (the watchdog only ends by throwing)
+                group.addTask {
+                    do {
+                        try await watch.expire()
+                    } catch let timeout as StepWatch.Timeout {
+                        // Tell the generation now: ending the call may have to wait for the
+                        // stopped worker.
+                        replies.finish(
+                            throwing: RPCError(code: .deadlineExceeded, message: "\(timeout)"))
+                        throw timeout
+                    }
+                }
+                group.addTask {
+                    try await abandoned.value
+                    throw CancellationError()
+                }
+                try await group.next()  // the call ended (the others only end by throwing)
                 group.cancelAll()
             }
             replies.finish()
@@ -190,37 +259,6 @@ private struct ForwardCall: Sendable {
             // Transport failures (a client stopped mid-call, …) are what failover is for.
             replies.finish(
                 throwing: RPCError(code: .unavailable, message: "\(error)", cause: error))
-        }
-    }
-}
-
-/// Times the step the generation waits for; `expire()` throws once one waits too long.
-final class StepWatch: Sendable {
-    struct Timeout: Error, CustomStringConvertible {
-        var step: UInt64
-        var timeout: Duration
-        var description: String { "the pipeline did not answer step \(step) within \(timeout)" }
-    }
-
-    private let timeout: Duration
-    private let waiting = Mutex<(step: UInt64, since: ContinuousClock.Instant)?>(nil)
-
-    init(timeout: Duration) {
-        self.timeout = timeout
-    }
-
-    func awaiting(_ step: UInt64) { waiting.withLock { $0 = (step, .now) } }
-    func answered() { waiting.withLock { $0 = nil } }
-
-    /// Checks a few times per timeout; returns only by throwing (`Timeout`, or cancellation).
-    func expire() async throws {
-        let period = max(.milliseconds(10), min(timeout / 10, .milliseconds(250)))
-        while true {
-            try await Task.sleep(for: period)
-            if let (step, since) = waiting.withLock({ $0 }), ContinuousClock.now - since >= timeout
-            {
-                throw Timeout(step: step, timeout: timeout)
-            }
         }
     }
 }

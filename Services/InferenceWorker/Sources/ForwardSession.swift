@@ -48,11 +48,13 @@ final class ForwardSession {
         self.topLogits = topLogits
         self.activation = activation
         self.environment = environment
+        WorkerMetrics.kvCacheBytes.add(Int64(kvBytes))
     }
 
     deinit {
         downstream?.close()
         environment.budget.release(kvBytes)
+        WorkerMetrics.kvCacheBytes.add(-Int64(kvBytes))
     }
 
     /// Checks `request` against what this worker hosts and reserves the KV cache.

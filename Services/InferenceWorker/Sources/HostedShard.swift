@@ -55,10 +55,12 @@ final class HostedShard: Sendable {
             ref.model = ModelReference(sha256: model)
         }
         self.ref = ref
+        WorkerMetrics.shardBytes.add(Int64(fileBytes))
     }
 
     deinit {
         budget.release(fileBytes)
+        WorkerMetrics.shardBytes.add(-Int64(fileBytes))
     }
 
     /// The layer range the file says it holds (`tessera.shard.*`), or for a whole-model file

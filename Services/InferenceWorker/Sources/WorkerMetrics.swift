@@ -1,4 +1,5 @@
 import Metrics
+import ServiceKit
 
 /// Prometheus series of the forward path (`/metrics`). Made per use: the registry keeps
 /// one series per label set, and metrics made before bootstrap would go nowhere.
@@ -21,7 +22,13 @@ enum WorkerMetrics {
         Counter(label: "tessera_worker_hop_bytes_total").increment(by: bytes)
     }
 
+    /// Open sessions, their reserved KV cache bytes, and the bytes of loaded shards.
+    static let activeSessions = LiveCount("tessera_worker_active_sessions")
+    static let kvCacheBytes = LiveCount("tessera_worker_kv_cache_bytes")
+    static let shardBytes = LiveCount("tessera_worker_shard_bytes")
+
     static func sessions(opened: Bool) {
+        activeSessions.add(opened ? 1 : -1)
         Counter(
             label: opened
                 ? "tessera_worker_sessions_opened_total" : "tessera_worker_sessions_closed_total"

@@ -187,8 +187,12 @@ struct ReadinessService: Service {
 
     func run() async throws {
         let addresses = try await application.bound.value
-        try await cancelWhenGracefulShutdown {
-            try await application.readiness(addresses)
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await application.readiness(addresses)
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            return  // stopped before it was ready (SIGTERM during start-up): not a failure
         }
         guard !Task.isShuttingDownGracefully else { return }
         for service in application.rpcServices {

@@ -28,7 +28,8 @@ public final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    /// Returns when signalled or after `timeout`, whichever is first. One waiter at a time.
+    /// Returns when signalled, after `timeout`, or when the waiting task is cancelled
+    /// (a service stopping), whichever is first. One waiter at a time.
     public func wait(upTo timeout: Duration) async {
         let id = state.withLock { state -> UInt64 in
             state.lastWait += 1
@@ -41,16 +42,20 @@ public final class WakeSignal: Sendable {
             self?.timeOut(id)
         }
         defer { timer.cancel() }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { state -> Bool in
-                if state.pending || state.expired == id {
-                    state.pending = false
-                    return true
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.pending || state.expired == id {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = (id, continuation)
+                    return false
                 }
-                state.waiter = (id, continuation)
-                return false
+                if now { continuation.resume() }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            timeOut(id)
         }
     }
 
