@@ -62,7 +62,8 @@ def text(record):
 class ProcessCluster:
     """Cache-manager (model preloaded), scheduler, gateway and N workers as processes."""
 
-    def __init__(self, processes, tmp_path, workers, memory_mb, step_timeout_ms=60000, scheduler_args=()):
+    def __init__(self, processes, tmp_path, workers, memory_mb, step_timeout_ms=60000, scheduler_args=(),
+                 worker_args=()):
         if not MODEL_PATH.exists():
             pytest.skip(f"{MODEL_PATH} missing (scripts/fetch-model)")
         env = {"TESSERA_STORE_DIR": str(tmp_path / "store")}
@@ -84,7 +85,8 @@ class ProcessCluster:
             name, port, http = f"worker-{index}", free_port(), free_port()
             self.worker_args[name] = ["--port", str(port), "--http-port", str(http),
                                       "--scheduler", f"127.0.0.1:{self.scheduler_port}", "--memory-mb", str(memory_mb),
-                                      "--threads", "1", "--worker-id", name, "--shard-dir", str(tmp_path / f"shards-{index}")]
+                                      "--threads", "1", "--worker-id", name, "--shard-dir", str(tmp_path / f"shards-{index}"),
+                                      *worker_args]
             self.worker_http[name] = http
             self.workers[name] = processes.start("inference-worker", *self.worker_args[name])
         for proc, port in [(cache, self.cache_port), (scheduler, self.scheduler_port), (gateway, self.grpc_port)]:

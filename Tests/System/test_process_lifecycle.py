@@ -3,6 +3,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -79,3 +80,27 @@ def test_structured_log_lines(processes):
     lines = [line for line in open(proc.log_path).read().splitlines() if line.strip()]
     assert lines and all(line.startswith("ts=") and " level=" in line and " msg=" in line for line in lines), lines
     assert any(f"grpc=127.0.0.1:{port}" in line for line in lines)
+
+
+def test_stalled_http_connections_are_closed(processes, tmp_path):
+    """A client that opens HTTP connections and stops halfway through a request (or sends
+    nothing) does not keep them: each service closes them after its idle timeout."""
+    port, http = free_port(), free_port()
+    proc = processes.start("scheduler", "--port", str(port), "--http-port", str(http),
+                           "--cache-manager", "127.0.0.1:1", env={"TESSERA_HTTP_IDLE_TIMEOUT_S": "1"})
+    wait_serving(port, proc=proc)
+    stalled = []
+    for index in range(20):
+        connection = socket.create_connection(("127.0.0.1", http), timeout=10)
+        if index % 2:
+            connection.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never finished
+        stalled.append(connection)
+    time.sleep(3)
+    closed = 0
+    for connection in stalled:
+        try:
+            closed += connection.recv(1) == b""
+        except ConnectionResetError:
+            closed += 1
+        connection.close()
+    assert closed == len(stalled)

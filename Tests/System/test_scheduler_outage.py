@@ -62,6 +62,9 @@ def test_the_gateway_is_honest_while_the_scheduler_is_down(processes, stubs, tmp
     assert status == 503 and json.loads(body)["error"]["code"] == "service_unavailable"
     assert headers.get("Retry-After") == "2"
     assert answered - asked < 2, "a new request waited instead of failing fast"
+    # The access log has a line for it, with its status.
+    log = open(cluster.gateway.log_path).read()
+    assert 'msg="http request"' in log and "path=/v1/completions" in log and "status=503" in log
 
     cluster.scheduler = processes.start("scheduler", *cluster.scheduler_args)
     wait_serving(cluster.scheduler_port, timeout=60, proc=cluster.scheduler)

@@ -72,8 +72,10 @@ final class GatewayEngine: Sendable {
     /// Everything up to the first token: the caller can still answer with an error status.
     func prepare(
         model: String, prompt input: PromptInput, sampling: Tessera_V1_SamplingParams,
-        topLogits: UInt32 = 0
+        topLogits: UInt32 = 0, requestID: String = RequestID.make()
     ) async throws -> GenerationSession {
+        var logger = self.logger
+        logger[metadataKey: RequestID.logKey] = "\(requestID)"
         let options = try GenerationOptions(
             sampling, topLogits: topLogits, defaultMaxTokens: defaultMaxTokens)
         if case .chat(let messages, _) = input { try Self.validate(messages) }
@@ -92,7 +94,7 @@ final class GatewayEngine: Sendable {
         }
         let session = GenerationSession(
             vocabulary: vocabulary, prompt: tokens, options: options, router: router,
-            workers: workers, calls: calls, logger: logger,
+            workers: workers, calls: calls, logger: logger, requestID: requestID,
             maxFailovers: maxFailovers, exactReplay: exactReplay, stall: stall)
         try session.validate()
         return session

@@ -47,12 +47,15 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
     private func stream(
         api: String, model: String, prompt: PromptInput, sampling: Tessera_V1_SamplingParams,
         topLogits: UInt32,
-        requestID: String
+        requestID given: String
     ) async throws -> StreamingServerResponse<Tessera_V1_GenerateResponse> {
+        // The caller's id when usable, else a new one; every response message echoes it.
+        let requestID = RequestID.accept(given)
         let session: GenerationSession
         do {
             session = try await engine.prepare(
-                model: model, prompt: prompt, sampling: sampling, topLogits: topLogits)
+                model: model, prompt: prompt, sampling: sampling, topLogits: topLogits,
+                requestID: requestID)
         } catch {
             let failure = GatewayError(error)
             GatewayMetrics.request(api: api, outcome: "\(failure.kind)")

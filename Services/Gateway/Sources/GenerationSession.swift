@@ -16,7 +16,10 @@ struct GenerationSession {
     let workers: ClientPool
     /// Runs the pipelines' `Forward` calls (see PipelineStream.run).
     let calls: BackgroundWork
+    /// Carries `request_id`, like every log line of this request.
     let logger: Logger
+    /// Passed to the workers with the Forward call, so their lines carry it too.
+    let requestID: String
     var maxFailovers = 5
     /// Replay as prefill + one step per generated token (exact) rather than one prefill step.
     var exactReplay = true
@@ -64,7 +67,7 @@ struct GenerationSession {
                         "gw-\(UInt64.random(in: 0...UInt64.max))-\(progress.summary.failovers)",
                     route: lease.route, contextLength: prompt.count + progress.budget,
                     sampling: options.parameters,
-                    topLogits: options.topLogits)
+                    topLogits: options.topLogits, requestID: requestID)
                 return try await PipelineStream.run(
                     session, workers: workers, calls: calls, stall: stall
                 ) { stream in

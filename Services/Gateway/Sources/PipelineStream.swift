@@ -12,6 +12,8 @@ struct SessionRequest: Sendable {
     var contextLength: Int
     var sampling: SamplingParameters
     var topLogits: Int
+    /// Sent with the call (`x-request-id`), so the workers' log lines carry it.
+    var requestID: String
 }
 
 /// A stage's answer to one step: the token the last stage sampled.
@@ -70,7 +72,8 @@ final class PipelineStream {
         let watch = StepWatch(
             policy: stall, predictedSecondsPerToken: session.route.predictedSecondsPerToken)
         let call = ForwardCall(
-            client: client, requests: requestStream, replies: replySink, watch: watch)
+            client: client, requests: requestStream, replies: replySink, watch: watch,
+            requestID: session.requestID)
         calls.submit { await call.run() }
         let stream = PipelineStream(
             requests: requests, replies: replyStream, watch: watch, route: session.route,
@@ -212,6 +215,7 @@ private struct ForwardCall: Sendable {
     let requests: AsyncStream<Tessera_V1_ForwardRequest>
     let replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.Continuation
     let watch: StepWatch
+    let requestID: String
     let abandoned = OneShot<Void>()
 
     /// The generation no longer wants the call (it failed over, or its client left).
@@ -225,7 +229,9 @@ private struct ForwardCall: Sendable {
                     var options = CallOptions.defaults
                     // A dead worker must fail the call at once (and trigger failover), not queue it.
                     options.waitForReady = false
-                    let request = StreamingClientRequest<Tessera_V1_ForwardRequest> { writer in
+                    let request = StreamingClientRequest<Tessera_V1_ForwardRequest>(
+                        metadata: [RequestID.header: .string(requestID)]
+                    ) { writer in
                         for await message in requests { try await writer.write(message) }
                     }
                     try await client.forward(request: request, options: options) { response in

@@ -25,7 +25,8 @@ final class DownstreamHop {
         call = DownstreamCall(
             worker: Tessera_V1_InferenceWorker.Client(wrapping: client), requests: requests,
             requestSink: requestSink,
-            replySink: replySink)
+            replySink: replySink,
+            metadata: request.requestID.map { [RequestID.header: .string($0)] } ?? [:])
         replies = replyStream.makeAsyncIterator()
     }
 
@@ -90,11 +91,14 @@ struct DownstreamCall: Sendable {
     let requests: AsyncStream<Tessera_V1_ForwardRequest>
     let requestSink: AsyncStream<Tessera_V1_ForwardRequest>.Continuation
     let replySink: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.Continuation
+    /// Passed on to the next stage (the request id).
+    let metadata: Metadata
 
     /// Runs the call until either side ends it; never throws (errors go to the replies).
     func run() async {
         do {
             try await worker.forward(
+                metadata: metadata,
                 requestProducer: { writer in
                     for await request in requests { try await writer.write(request) }
                 },

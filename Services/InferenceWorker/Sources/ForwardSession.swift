@@ -9,7 +9,7 @@ struct ForwardEnvironment: Sendable {
     let budget: MemoryBudget
     let clients: ClientPool
     let state: WorkerState
-    let logger: Logger
+    var logger: Logger
     /// Largest hidden-state payload per message to the next stage (gRPC refuses messages
     /// over 4 MiB by default); longer prefills go on in several steps.
     let maxActivationBytes: Int

@@ -14,14 +14,20 @@ struct ForwardStream: Sendable {
 
     func serve(
         _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>,
-        _ writer: RPCWriter<Tessera_V1_ForwardResponse>
+        _ writer: RPCWriter<Tessera_V1_ForwardResponse>, requestID: String? = nil
     ) async throws {
+        // The session's log lines carry the request they serve.
+        let environment = self.environment.serving(requestID)
         let state = environment.state
         let shuttingDown = self.shuttingDown
         let activity = ActivityClock()
         let idleTimeout = environment.idleTimeout
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await run(requests, writer, activity: activity) }
+            group.addTask {
+                try await run(
+                    requests, writer, activity: activity, environment: environment,
+                    requestID: requestID)
+            }
             group.addTask {
                 while true {
                     let idle = activity.idleFor
@@ -51,7 +57,7 @@ struct ForwardStream: Sendable {
     private func run(
         _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>,
         _ writer: RPCWriter<Tessera_V1_ForwardResponse>,
-        activity: ActivityClock
+        activity: ActivityClock, environment: ForwardEnvironment, requestID: String?
     ) async throws {
         var messages = requests.makeAsyncIterator()
         guard let first = try await messages.next() else { return }  // closed without a session
@@ -60,8 +66,9 @@ struct ForwardStream: Sendable {
             throw RPCError.invalidArgument(
                 "a Forward stream must start with open; the first message was a step")
         }
-        let session = try await ForwardSession.open(
-            try SessionRequest(open), environment: environment)
+        var request = try SessionRequest(open)
+        request.requestID = requestID
+        let session = try await ForwardSession.open(request, environment: environment)
         environment.state.sessionOpened()
         WorkerMetrics.sessions(opened: true)
         environment.logger.debug(
@@ -117,4 +124,14 @@ final class ActivityClock: Sendable {
     func touch() { last.withLock { $0 = .now } }
 
     var idleFor: Duration { ContinuousClock.now - last.withLock { $0 } }
+}
+
+extension ForwardEnvironment {
+    /// This environment with `request_id` on its log lines.
+    func serving(_ requestID: String?) -> ForwardEnvironment {
+        guard let requestID else { return self }
+        var environment = self
+        environment.logger[metadataKey: RequestID.logKey] = "\(requestID)"
+        return environment
+    }
 }

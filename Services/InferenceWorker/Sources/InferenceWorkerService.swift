@@ -60,8 +60,9 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
     func forward(
         request: StreamingServerRequest<Tessera_V1_ForwardRequest>, context: ServerContext
     ) async throws -> StreamingServerResponse<Tessera_V1_ForwardResponse> {
-        StreamingServerResponse { writer in
-            try await stream.serve(request.messages, writer)
+        let requestID = request.metadata[stringValues: RequestID.header].first { _ in true }
+        return StreamingServerResponse { writer in
+            try await stream.serve(request.messages, writer, requestID: requestID)
             return [:]
         }
     }

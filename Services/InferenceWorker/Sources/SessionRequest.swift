@@ -18,6 +18,8 @@ struct SessionRequest: Sendable {
     /// Top logits the last stage returns per sampled token.
     var topLogits: Int
     var activation: ActivationEncoding
+    /// The request this session serves (`x-request-id` on the call), for the log lines.
+    var requestID: String?
 
     /// The request the next stage gets: the same session over the next shard, with the
     /// context this stage settled on and the rest of the pipeline.

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import NIOCore
 
 /// The HTTP side of every service: `/metrics` (Prometheus), `/healthz` (process alive),
@@ -6,10 +7,17 @@ import NIOCore
 public enum HTTPEndpoint {
     public typealias Context = BasicRequestContext
 
-    static func makeRouter(health: HealthStatusStore, extraRoutes: (Router<Context>) -> Void)
-        -> Router<Context>
-    {
+    /// A connection that sends nothing for this long, between requests or in the middle of
+    /// one, is closed (a response being written is never cut): `TESSERA_HTTP_IDLE_TIMEOUT_S`,
+    /// 30 by default, for every service.
+    static let idleTimeout = TimeAmount.seconds(
+        Int64(max(1, EnvironmentDefaults.int("TESSERA_HTTP_IDLE_TIMEOUT_S", 30))))
+
+    static func makeRouter(
+        health: HealthStatusStore, logger: Logger, extraRoutes: (Router<Context>) -> Void
+    ) -> Router<Context> {
         let router = Router(context: Context.self)
+        router.add(middleware: AccessLog(logger: logger))
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

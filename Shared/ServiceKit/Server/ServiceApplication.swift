@@ -115,10 +115,12 @@ public struct ServiceApplication: Sendable {
         var services: [any Service] = dependencies
         services.append(GRPCServerService(server: server, onFailure: onServerFailure))
         if let httpAddress, let onHTTPBound {
-            let router = HTTPEndpoint.makeRouter(health: health, extraRoutes: httpRoutes)
+            let router = HTTPEndpoint.makeRouter(
+                health: health, logger: logger, extraRoutes: httpRoutes)
             services.append(
                 Application(
                     router: router,
+                    server: .http1(configuration: .init(idleTimeout: HTTPEndpoint.idleTimeout)),
                     configuration: .init(
                         address: .hostname(httpAddress.host, port: httpAddress.port),
                         serverName: name),

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceKit
@@ -32,6 +33,19 @@ struct OpenAIRoutes: Sendable {
     }
 
     private func complete(_ request: Request, endpoint: OpenAIRequest.Endpoint) async -> Response {
+        // The caller's x-request-id when usable, else a new one: on every log line of the
+        // request (gateway and workers) and on the response.
+        let requestID = RequestID.accept(request.headers[Self.requestIDField])
+        var response = await complete(request, endpoint: endpoint, requestID: requestID)
+        response.headers[Self.requestIDField] = requestID
+        return response
+    }
+
+    static let requestIDField = HTTPField.Name(RequestID.header)!
+
+    private func complete(
+        _ request: Request, endpoint: OpenAIRequest.Endpoint, requestID: String
+    ) async -> Response {
         let api = endpoint == .chat ? "http_chat" : "http_completions"
         do {
             var request = request
@@ -46,7 +60,7 @@ struct OpenAIRoutes: Sendable {
                     type: "invalid_request_error", code: "request_too_large")
             }
             let parsed = try OpenAIRequest(body: Data(body.readableBytesView), endpoint: endpoint)
-            let sessions = try await prepareChoices(parsed)
+            let sessions = try await prepareChoices(parsed, requestID: requestID)
             let header = OpenAIStream.Header(
                 id: (endpoint == .chat ? "chatcmpl-" : "cmpl-") + Self.randomID(),
                 created: Int(Date().timeIntervalSince1970),
@@ -70,7 +84,9 @@ struct OpenAIRoutes: Sendable {
     /// One session per choice (`n`). With a seed, choice i samples with seed + i, so the
     /// choices differ and each is reproducible; without one each gets its own random seed.
     /// Logprobs ask the pipeline for at least one top logit (it then reports log-probabilities).
-    private func prepareChoices(_ request: OpenAIRequest) async throws -> [GenerationSession] {
+    private func prepareChoices(_ request: OpenAIRequest, requestID: String) async throws
+        -> [GenerationSession]
+    {
         var sessions: [GenerationSession] = []
         for index in 0..<request.choices {
             var sampling = request.sampling
@@ -78,7 +94,8 @@ struct OpenAIRoutes: Sendable {
             sessions.append(
                 try await engine.prepare(
                     model: request.model, prompt: request.prompt, sampling: sampling,
-                    topLogits: UInt32(request.topLogprobs.map { max($0, 1) } ?? 0)))
+                    topLogits: UInt32(request.topLogprobs.map { max($0, 1) } ?? 0),
+                    requestID: requestID))
         }
         return sessions
     }
