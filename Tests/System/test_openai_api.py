@@ -357,6 +357,13 @@ def test_errors_have_openai_shape(client, cluster):
     assert unknown.value.status_code == 404
     assert_error_shape(unknown.value.response.json(), code="model_not_found")
 
+    # A model name with control characters, or far too long, is refused before anything is
+    # looked up (each such name used to load another copy of the vocabulary).
+    for name in ["smollm2-135m\u0000N", "smollm2-135m\n", "m" * 300]:
+        with pytest.raises(openai.BadRequestError) as bad_name:
+            client.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}])
+        assert_error_shape(bad_name.value.response.json(), param="model")
+
     with pytest.raises(openai.BadRequestError) as too_long:
         client.completions.create(model="smollm2-135m", prompt="hello " * 9000, max_tokens=4)
     assert too_long.value.status_code == 400

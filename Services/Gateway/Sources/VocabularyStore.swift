@@ -23,6 +23,7 @@ actor VocabularyStore {
     /// The vocabulary of `model` (name, SHA-256, or "" for the default model). Throws
     /// `GatewayError` (.modelNotFound, .unavailable, …).
     func vocabulary(for model: String) async throws -> ModelVocabulary {
+        try Self.validate(name: model)
         if let vocabulary = loaded[model] { return vocabulary }
         let task: Task<ModelVocabulary, any Error>
         if let running = inFlight[model] {
@@ -35,9 +36,12 @@ actor VocabularyStore {
             inFlight[model] = task
         }
         do {
-            let vocabulary = try await task.value
+            var vocabulary = try await task.value
             inFlight[model] = nil
-            if loaded[model] == nil {
+            // One copy per model, whatever it was asked by: the state stays bounded by the
+            // catalog, not by the names clients send.
+            if let known = loaded[vocabulary.model.sha256] { vocabulary = known }
+            if loaded[vocabulary.model.sha256] == nil {
                 logger.info(
                     "vocabulary loaded",
                     metadata: [
@@ -47,10 +51,11 @@ actor VocabularyStore {
                         "template": "\(vocabulary.chatTemplate.rawValue)",
                     ])
             }
-            for key in [model, vocabulary.model.name, vocabulary.model.sha256]
-            where !key.isEmpty || key == model {
+            // Kept under the model's own name and hash (and "" for the default model) only.
+            for key in [vocabulary.model.name, vocabulary.model.sha256] where !key.isEmpty {
                 loaded[key] = vocabulary
             }
+            if model.isEmpty { loaded[""] = vocabulary }
             return vocabulary
         } catch {
             inFlight[model] = nil
@@ -112,6 +117,20 @@ actor VocabularyStore {
             throw GatewayError(
                 .internalError,
                 "vocabulary shard \(shard.sha256) arrived with SHA-256 \(digest); refusing it")
+        }
+    }
+
+    /// Most bytes a model name may have (names and 64-digit hashes are far shorter).
+    static let maximumNameBytes = 256
+
+    /// A model field is a name or a hash: printable text, not too long.
+    static func validate(name: String) throws {
+        guard name.utf8.count <= maximumNameBytes,
+            name.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control })
+        else {
+            throw GatewayError.invalid(
+                "model must be a model's name or SHA-256: printable text of at most "
+                    + "\(maximumNameBytes) bytes", parameter: "model")
         }
     }
 
