@@ -16,7 +16,9 @@ import Testing
         configuration.cacheManagerAddress = ListenAddress(host: "127.0.0.1", port: 1)
         let scheduler = try buildScheduler(configuration, logger: quietLogger)
         try await scheduler.withInProcessServer { client async throws in
-            #expect(try await eventually { await HealthProbe.isServing(client) })
+            // (generous: the parallel test run can starve a service of CPU for seconds)
+            #expect(
+                try await eventually(timeout: .seconds(60)) { await HealthProbe.isServing(client) })
             #expect(await HealthProbe.isServing(client, service: "tessera.v1.Scheduler"))
             let unknown = await rpcCode {
                 _ = try await Grpc_Health_V1_Health.Client(wrapping: client).check(

@@ -88,7 +88,8 @@ struct GenerationSession {
         progress.enter(.leasing, logger: logger)
         let lease = try await router.acquire(
             model: vocabulary.model.sha256, avoiding: progress.avoided,
-            expectedTokens: progress.budget - progress.generated.count)
+            expectedTokens: progress.budget - progress.generated.count,
+            failFast: progress.summary.failovers == 0)
         let context = context(on: lease.route)
         guard prompt.count < context else {
             router.release(lease)

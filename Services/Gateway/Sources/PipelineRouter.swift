@@ -31,8 +31,10 @@ struct PipelineRouter: Sendable {
         .deadlineExceeded,
     ]
 
-    func acquire(model: String, avoiding: Set<String>, expectedTokens: Int) async throws
-        -> PipelineLease
+    /// `failFast`: a new request fails at once while the scheduler is unreachable; a running
+    /// generation that fails over waits for it (up to the wait limit) instead.
+    func acquire(model: String, avoiding: Set<String>, expectedTokens: Int, failFast: Bool = true)
+        async throws -> PipelineLease
     {
         GatewayMetrics.waitingForPipeline.increment()
         defer { GatewayMetrics.waitingForPipeline.decrement() }
@@ -43,7 +45,7 @@ struct PipelineRouter: Sendable {
         var lastProblem = "no answer"
         var avoiding = avoiding
         while true {
-            guard schedulerWatch.isReachable else {
+            guard schedulerWatch.isReachable || !failFast else {
                 throw GatewayError(
                     .unavailable, "the scheduler is unreachable; retry in a few seconds",
                     retryAfter: .seconds(2))

@@ -15,8 +15,13 @@ final class SchedulerWatch: Service, Sendable {
     private let healthNames: [String]
     private let interval: Duration
     private let logger: Logger
+    /// Probes that must fail in a row before the scheduler counts as gone: one slow answer on
+    /// a loaded machine is not an outage.
+    static let failuresToDeclareLost = 3
+
     private struct State {
         var reachable = true
+        var failuresInARow = 0
         var unreachableSince: ContinuousClock.Instant?
         /// Whether this watch took SERVING away (so it gives it back, and only then).
         var withdrewServing = false
@@ -50,7 +55,9 @@ final class SchedulerWatch: Service, Sendable {
     private func record(answered: Bool) {
         let now = ContinuousClock.now
         let change = state.withLock { state -> (lost: Bool, outage: Duration?)? in
+            state.failuresInARow = answered ? 0 : state.failuresInARow + 1
             if answered == state.reachable { return nil }
+            if !answered && state.failuresInARow < Self.failuresToDeclareLost { return nil }
             state.reachable = answered
             if answered {
                 defer { state.unreachableSince = nil }
