@@ -45,6 +45,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_offset(workers: int) -> int:
+    """A `tessera up --port-offset` whose every port is free now, with all of them below the
+    kernel's ephemeral range (32768 and up here): ports there are handed to client sockets
+    and to free_port() at any moment, and `tessera up` refuses a busy port."""
+    import random
+    bases = [7400, 7401, 7402, 7403, 8080, 9401, 9402, 9403]
+    bases += [7410 + i for i in range(workers)] + [9410 + i for i in range(workers)]
+    for _ in range(200):
+        offset = random.randrange(100, 460) * 50  # 5,000 … 22,950: ports stay under 32,400
+        try:
+            sockets = []
+            for base in bases:
+                probe = socket.socket()
+                sockets.append(probe)
+                probe.bind(("127.0.0.1", base + offset))
+            return offset
+        except OSError:
+            continue
+        finally:
+            for probe in sockets:
+                probe.close()
+    raise AssertionError("no free port offset found")
+
+
 def health_status(port: int, service: str = "", timeout: float = 1.0):
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)

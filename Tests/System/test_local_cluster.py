@@ -4,9 +4,11 @@ import signal
 import subprocess
 import time
 
+from conftest import free_port_offset
+
 
 def test_up_status_and_clean_stop(bin_dir, tmp_path):
-    offset = 20000 + (int(time.time()) % 200) * 50
+    offset = free_port_offset(2)
     up = subprocess.Popen([str(bin_dir / "tessera"), "up", "--workers", "2", "--port-offset", str(offset),
                            "--log-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []

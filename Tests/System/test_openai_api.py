@@ -3,7 +3,6 @@ against a real `tessera up` cluster (processes), compared with `tessera run` on 
 import json
 import os
 import pathlib
-import random
 import signal
 import subprocess
 import time
@@ -11,6 +10,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+from conftest import free_port_offset
 
 openai = pytest.importorskip("openai")
 
@@ -28,7 +29,7 @@ class TesseraUp:
         if not MODEL_PATH.exists():
             pytest.skip(f"{MODEL_PATH} missing (scripts/fetch-model)")
         self.bin_dir, self.log_dir = bin_dir, log_dir
-        self.offset = 20000 + random.randrange(400) * 50
+        self.offset = free_port_offset(workers)
         self.grpc_port, self.http_port = 7400 + self.offset, 8080 + self.offset
         args = [str(bin_dir / "tessera"), "up", "--workers", str(workers), "--port-offset", str(self.offset),
                 "--log-dir", str(log_dir), "--worker-threads", str(worker_threads)]
