@@ -89,6 +89,34 @@ enum SpecialTokenSplitter {
     }
 
     /// C `isspace` in the "C" locale.
+    /// Applies the tokens' left and right strips to the text next to them: `split` does it
+    /// within one text, this across texts cut apart (segments joined after splitting).
+    static func stripAroundTokens(
+        _ fragments: [TextFragment], in bytes: [UInt8], vocabulary: Vocabulary
+    ) -> [TextFragment] {
+        var result = fragments
+        for index in result.indices {
+            guard case .token(let id) = result[index] else { continue }
+            let attributes = vocabulary.attributes[Int(id)]
+            if attributes.contains(.leftStrip), index > 0, case .text(var range) = result[index - 1]
+            {
+                while !range.isEmpty && isASCIISpace(bytes[range.upperBound - 1]) {
+                    range = range.lowerBound..<(range.upperBound - 1)
+                }
+                result[index - 1] = .text(range)
+            }
+            if attributes.contains(.rightStrip), index + 1 < result.count,
+                case .text(var range) = result[index + 1]
+            {
+                while !range.isEmpty && isASCIISpace(bytes[range.lowerBound]) {
+                    range = (range.lowerBound + 1)..<range.upperBound
+                }
+                result[index + 1] = .text(range)
+            }
+        }
+        return result.filter { if case .text(let range) = $0 { !range.isEmpty } else { true } }
+    }
+
     private static func isASCIISpace(_ byte: UInt8) -> Bool {
         byte == 0x20 || (0x09...0x0D).contains(byte)
     }

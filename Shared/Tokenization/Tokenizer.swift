@@ -100,11 +100,16 @@ public final class Tokenizer: Sendable {
 
     private func encode(_ text: String, bos: Bool, eos: Bool, parseSpecial: Bool) -> [TokenID] {
         let bytes = Array(text.utf8)
+        let fragments = SpecialTokenSplitter.split(
+            bytes, vocabulary: vocabulary, parseSpecial: parseSpecial)
+        return encode(bytes, fragments: fragments, bos: bos, eos: eos)
+    }
+
+    /// Tokenizes `bytes` already cut into special tokens and text runs.
+    func encode(_ bytes: [UInt8], fragments: [TextFragment], bos: Bool, eos: Bool) -> [TokenID] {
         var output: [TokenID] = []
         output.reserveCapacity(bytes.count / 3 + 2)
         if bos, let id = vocabulary.bos { output.append(id) }
-        let fragments = SpecialTokenSplitter.split(
-            bytes, vocabulary: vocabulary, parseSpecial: parseSpecial)
         switch vocabulary.model {
         case .bytePairEncoding(let preTokenizer):
             var workspace = BytePairEncoder.Workspace()

@@ -192,8 +192,7 @@ extension GatewayHTTPTests {
         let system = tokenizer.chatTemplateSource.flatMap {
             ChatTemplate.defaultSystemPrompt(inJinja: $0)
         }
-        let encoder = ChatPromptEncoder(
-            tokenizer: tokenizer, markers: ChatPromptEncoder.markers(of: tokenizer))
+        let encoder = ChatPromptEncoder(tokenizer: tokenizer)
         func parsed(_ messages: [ChatMessage]) -> [Int32] {
             tokenizer.encode(
                 template.render(messages, addGenerationPrompt: true, defaultSystemPrompt: system),

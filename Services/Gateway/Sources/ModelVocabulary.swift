@@ -11,9 +11,6 @@ struct ModelVocabulary: Sendable {
     /// The system prompt the model's own Jinja template adds when a conversation has none.
     let defaultSystemPrompt: String?
     let contextLength: Int
-    /// Control (and unknown) tokens by their text's first byte, longest first: the markers a
-    /// rendered chat template may contain (see `ChatPromptEncoder`).
-    let controlTokens: [UInt8: [ChatPromptEncoder.Marker]]
 
     init(model: ModelReference, gguf: GGUFFile) throws {
         self.model = model
@@ -23,7 +20,6 @@ struct ModelVocabulary: Sendable {
         defaultSystemPrompt = source.flatMap { ChatTemplate.defaultSystemPrompt(inJinja: $0) }
         let architecture = gguf.metadata["general.architecture"]?.string ?? "llama"
         contextLength = gguf.metadata["\(architecture).context_length"]?.int ?? 2048
-        controlTokens = ChatPromptEncoder.markers(of: tokenizer)
     }
 
     /// A plain prompt, tokenized as `tessera run` does (BOS when the model wants one).
@@ -42,8 +38,7 @@ struct ModelVocabulary: Sendable {
                 messages, addGenerationPrompt: true, defaultSystemPrompt: defaultSystemPrompt)
             return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
         }
-        var encoder = ChatPromptEncoder(tokenizer: tokenizer, markers: controlTokens)
-        return encoder.encode(
+        return ChatPromptEncoder(tokenizer: tokenizer).encode(
             messages, template: chatTemplate, defaultSystemPrompt: defaultSystemPrompt)
     }
 }
