@@ -16,8 +16,5 @@ public enum RequestID {
     }
 
     /// A new id: `req-` and 16 hexadecimal digits.
-    public static func make() -> String {
-        let hex = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        return "req-" + String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    public static func make() -> String { RandomID.make(prefix: "req-", digits: 16) }
 }

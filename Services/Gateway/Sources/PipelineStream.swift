@@ -198,8 +198,10 @@ final class PipelineStream {
             return GatewayError(
                 .internalError, "the pipeline failed: \(error.code): \(error.message)")
         default:
-            // The worker the stages blamed (`tessera-failed-worker`), if any.
-            let blamed = error.metadata[stringValues: "tessera-failed-worker"].first { !$0.isEmpty }
+            // The worker the stages blamed, if any.
+            let blamed = error.metadata[stringValues: MetadataKeys.failedWorker].first {
+                !$0.isEmpty
+            }
             return PipelineFailure(
                 reason: "\(error.code): \(error.message)", workerID: blamed,
                 stalled: error.code == .deadlineExceeded)

@@ -61,16 +61,21 @@ final class StepWatch: Sendable {
     /// The limit of the step waited for now (tests, logs).
     var currentLimit: Duration? { state.withLock { $0.waiting?.limit } }
 
-    /// Checks every few tens of milliseconds; returns only by throwing (`Timeout`, or
-    /// cancellation).
+    /// Sleeps until the awaited step's deadline and checks again (the step may have been
+    /// answered and another awaited meanwhile), so a healthy stream costs a wake-up per limit
+    /// (two seconds or more), not one per step; between steps it looks four times a second.
+    /// Returns only by throwing (`Timeout`, or cancellation).
     func expire() async throws {
         while true {
-            try await Task.sleep(for: .milliseconds(50))
-            if let waiting = state.withLock({ $0.waiting }),
-                ContinuousClock.now - waiting.since >= waiting.limit
-            {
+            guard let waiting = state.withLock({ $0.waiting }) else {
+                try await Task.sleep(for: .milliseconds(250))
+                continue
+            }
+            let deadline = waiting.since + waiting.limit
+            if ContinuousClock.now >= deadline {
                 throw Timeout(step: waiting.step, limit: waiting.limit)
             }
+            try await Task.sleep(until: deadline, clock: .continuous)
         }
     }
 

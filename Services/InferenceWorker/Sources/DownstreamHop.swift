@@ -8,7 +8,7 @@ import TesseraProto
 /// run in a child task of the session, with requests fed in through a stream and replies
 /// handed out through another, so the session can send a step and await its reply in turn.
 final class DownstreamHop {
-    static let failedWorkerKey = "tessera-failed-worker"
+    static let failedWorkerKey = MetadataKeys.failedWorker
 
     let stage: DownstreamStage
     let call: DownstreamCall

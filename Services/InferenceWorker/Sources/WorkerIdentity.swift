@@ -10,11 +10,7 @@ enum WorkerIdentity {
 
     /// `w-` and 12 hex digits (48 random bits): collisions among a cluster's workers are
     /// negligible, and the scheduler refuses one anyway while the first holder is alive.
-    static func generate() -> String {
-        let bits = UInt64.random(in: 0..<(1 << 48))
-        let hex = String(bits, radix: 16)
-        return "w-" + String(repeating: "0", count: 12 - hex.count) + hex
-    }
+    static func generate() -> String { RandomID.make(prefix: "w-", digits: 12) }
 
     /// The id to register with, and where it came from (for the start-up log line).
     static func resolve(configured: String, stateDirectory: String?) throws -> (

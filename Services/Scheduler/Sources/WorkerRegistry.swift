@@ -63,9 +63,8 @@ final class WorkerRegistry: Sendable {
 
     private static func unusedID(in workers: [String: Entry]) -> String {
         while true {
-            let bits = UInt64.random(in: 0..<(1 << 48))
-            let hex = String(bits, radix: 16)
-            let id = "w-" + String(repeating: "0", count: 12 - hex.count) + hex
+            // The same shape as the ids workers make for themselves (WorkerIdentity).
+            let id = RandomID.make(prefix: "w-", digits: 12)
             if workers[id] == nil { return id }
         }
     }
