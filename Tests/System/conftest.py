@@ -45,6 +45,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def gauges(http_port: int) -> dict:
+    """The unlabelled gauges of a service's /metrics."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
 def free_port_offset(workers: int) -> int:
     """A `tessera up --port-offset` whose every port is free now, with all of them below the
     kernel's ephemeral range (32768 and up here): ports there are handed to client sockets

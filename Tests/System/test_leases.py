@@ -7,6 +7,7 @@ import time
 
 import grpc
 
+from conftest import gauges
 from test_failover import ProcessCluster
 
 LEASE_TTL_MS = 2000
@@ -20,18 +21,6 @@ def generate(stubs, port, prompt, record, max_tokens=1500):
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         for message in rpc.GatewayStub(channel).Generate(request, timeout=300):
             record.append(list(message.token_ids))
-
-
-def gauges(http_port):
-    """The unlabelled gauges of a service's /metrics."""
-    import urllib.request
-    text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
 
 
 def active_requests(cluster, stubs):

@@ -1,4 +1,5 @@
 """Service processes: graceful shutdown, clear start-up errors, bad flags."""
+import json
 import signal
 import socket
 import subprocess
@@ -104,3 +105,91 @@ def test_stalled_http_connections_are_closed(processes, tmp_path):
             closed += 1
         connection.close()
     assert closed == len(stalled)
+
+
+def http_exchange(connection, path="/healthz"):
+    """One keep-alive GET on an open socket: (status, headers, body), or None when the
+    server closed the connection without an answer."""
+    connection.sendall(f"GET {path} HTTP/1.1\r\nHost: tessera\r\n\r\n".encode())
+    return read_response(connection)
+
+
+def read_response(connection):
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+        while len(body) < int(headers.get("content-length", 0)):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return int(lines[0].split()[1]), headers, body
+    except ConnectionResetError:
+        return None
+
+
+def closed_by_server(connection):
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_http_connections_beyond_the_limit_are_refused(processes):
+    """With --http-max-connections 4, four open connections are served and a fifth is
+    answered 503 and closed at once (counted in /metrics); the four keep working, and once
+    some close, new connections are served again."""
+    port, http = free_port(), free_port()
+    processes.start("gateway", "--port", str(port), "--http-port", str(http), "--scheduler", "127.0.0.1:1",
+                    "--cache-manager", "127.0.0.1:1", "--http-max-connections", "4")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", http), timeout=10) as probe:
+                if (http_exchange(probe) or (0,))[0] == 200:
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the gateway's HTTP port never answered"
+        time.sleep(0.1)
+
+    held = [socket.create_connection(("127.0.0.1", http), timeout=10) for _ in range(4)]
+    assert [http_exchange(connection)[0] for connection in held] == [200] * 4
+    for _ in range(4):
+        with socket.create_connection(("127.0.0.1", http), timeout=10) as extra:
+            status, headers, body = read_response(extra)  # answered without being asked
+            assert status == 503 and headers["retry-after"] == "1" and headers["connection"] == "close"
+            assert json.loads(body)["error"]["code"] == "too_many_connections"
+            assert closed_by_server(extra)
+    # The held connections were not disturbed.
+    assert [http_exchange(connection)[0] for connection in held] == [200] * 4
+    status, _, metrics = http_exchange(held[0], "/metrics")
+    assert status == 200
+    values = dict(line.rsplit(" ", 1) for line in metrics.decode().splitlines() if line and line[0] != "#")
+    assert float(values["tessera_http_connections"]) == 4
+    assert float(values["tessera_http_connections_refused_total"]) == 4
+
+    for connection in held[2:]:
+        connection.close()
+    held = held[:2]
+    deadline = time.monotonic() + 10
+    while len(held) < 4 and time.monotonic() < deadline:
+        connection = socket.create_connection(("127.0.0.1", http), timeout=10)
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: tessera\r\n\r\n")
+        if (read_response(connection) or (0,))[0] == 200:
+            held.append(connection)
+        else:  # the server had not yet noticed a close
+            connection.close()
+            time.sleep(0.05)
+    assert len(held) == 4
+    with socket.create_connection(("127.0.0.1", http), timeout=10) as extra:
+        assert read_response(extra)[0] == 503
+    for connection in held:
+        connection.close()

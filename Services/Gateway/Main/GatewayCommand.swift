@@ -39,6 +39,11 @@ struct GatewayCommand: AsyncParsableCommand {
             "…but never before this many milliseconds (env TESSERA_GATEWAY_STALL_FLOOR_MS)."
     )
     var stallFloorMs = EnvironmentDefaults.int("TESSERA_GATEWAY_STALL_FLOOR_MS", 2000)
+    @Option(
+        help:
+            "Most HTTP connections open at once; one more is answered 503 and closed (env TESSERA_HTTP_MAX_CONNECTIONS)."
+    )
+    var httpMaxConnections = HTTPEndpoint.maxConnections
 
     func validate() throws {
         guard pipelineWaitMs > 0 else {
@@ -49,6 +54,9 @@ struct GatewayCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--stall-multiplier must be at least 1 and --stall-floor-ms positive")
         }
+        guard httpMaxConnections > 0 else {
+            throw ValidationError("--http-max-connections must be positive")
+        }
         guard defaultMaxTokens > 0 else {
             throw ValidationError("--default-max-tokens must be positive")
         }
@@ -58,6 +66,7 @@ struct GatewayCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         configuration.grpcAddress = service.grpcAddress
         configuration.httpAddress = service.httpAddress
+        configuration.httpMaxConnections = httpMaxConnections
         configuration.schedulerAddress = scheduler
         configuration.cacheManagerAddress = cacheManager
         configuration.pipelineWaitLimit = .milliseconds(pipelineWaitMs)

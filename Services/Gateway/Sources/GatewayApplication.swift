@@ -7,6 +7,8 @@ public struct GatewayConfiguration: Sendable {
     public var grpcAddress = ListenAddress(host: "127.0.0.1", port: 7400)
     /// The app-facing HTTP API (OpenAI-compatible) and /metrics.
     public var httpAddress: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 8080)
+    /// Open HTTP connections at most; one more is answered 503 and closed.
+    public var httpMaxConnections = HTTPEndpoint.maxConnections
     public var schedulerAddress = ListenAddress(host: "127.0.0.1", port: 7401)
     public var cacheManagerAddress = ListenAddress(host: "127.0.0.1", port: 7402)
     /// How long a request waits for a ready pipeline before it is answered UNAVAILABLE / 503.
@@ -47,7 +49,7 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
         scheduler: scheduler, schedulerWatch: schedulerWatch,
         configuration: configuration, logger: logger)
     let openAI = OpenAIRoutes(engine: engine)
-    return ServiceApplication(
+    var application = ServiceApplication(
         name: "gateway", grpcAddress: configuration.grpcAddress,
         httpAddress: configuration.httpAddress,
         logger: logger, health: health,
@@ -71,6 +73,8 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
                 }
             }
         })
+    application.httpMaxConnections = configuration.httpMaxConnections
+    return application
 }
 
 /// Loads the default model's vocabulary once the cache-manager can provide it, then idles

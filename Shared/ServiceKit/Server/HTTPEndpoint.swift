@@ -1,17 +1,36 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
 /// The HTTP side of every service: `/metrics` (Prometheus), `/healthz` (process alive),
 /// `/readyz` (200 only while the health store says SERVING). The gateway adds its API routes.
 public enum HTTPEndpoint {
-    public typealias Context = BasicRequestContext
+    public typealias Context = HTTPRequestContext
 
     /// A connection that sends nothing for this long, between requests or in the middle of
     /// one, is closed (a response being written is never cut): `TESSERA_HTTP_IDLE_TIMEOUT_S`,
     /// 30 by default, for every service.
     static let idleTimeout = TimeAmount.seconds(
         Int64(max(1, EnvironmentDefaults.int("TESSERA_HTTP_IDLE_TIMEOUT_S", 30))))
+
+    /// At most this many connections are open at once; one more is answered 503 and closed
+    /// (`HTTPConnections.swift`): `TESSERA_HTTP_MAX_CONNECTIONS`, 1024 by default, for every
+    /// service (the gateway also takes `--http-max-connections`).
+    public static let maxConnections = max(
+        1, EnvironmentDefaults.int("TESSERA_HTTP_MAX_CONNECTIONS", 1024))
+
+    /// HTTP/1.1 with the idle timeout, at most `maxConnections` open connections, each
+    /// watched for its client leaving.
+    static func server(maxConnections: Int) -> HTTPServerBuilder {
+        let limit = HTTPConnectionLimit(maximum: maxConnections)
+        return HTTPServerBuilder { responder in
+            LimitedHTTP1Channel(
+                http: HTTP1Channel(
+                    responder: responder, configuration: .init(idleTimeout: idleTimeout)),
+                limit: limit)
+        }
+    }
 
     static func makeRouter(
         health: HealthStatusStore, logger: Logger, extraRoutes: (Router<Context>) -> Void
@@ -34,5 +53,18 @@ public enum HTTPEndpoint {
         }
         extraRoutes(router)
         return router
+    }
+}
+
+/// What an HTTP handler knows about its request beyond the request itself: Hummingbird's
+/// basics plus the connection, so that a handler can notice its client leaving.
+public struct HTTPRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The connection the request came on.
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }

@@ -23,6 +23,8 @@ public struct ServiceApplication: Sendable {
     public var health: HealthStatusStore
     public var rpcServices: [any RegistrableRPCService]
     public var httpRoutes: @Sendable (Router<HTTPEndpoint.Context>) -> Void
+    /// Open HTTP connections at most; beyond, a new one is answered 503 and closed.
+    public var httpMaxConnections = HTTPEndpoint.maxConnections
     public var backgroundServices: [any Service]
     /// Services the request handlers use; they outlive the listeners' drain at shutdown.
     public var dependencies: [any Service]
@@ -120,7 +122,7 @@ public struct ServiceApplication: Sendable {
             services.append(
                 Application(
                     router: router,
-                    server: .http1(configuration: .init(idleTimeout: HTTPEndpoint.idleTimeout)),
+                    server: HTTPEndpoint.server(maxConnections: httpMaxConnections),
                     configuration: .init(
                         address: .hostname(httpAddress.host, port: httpAddress.port),
                         serverName: name),

@@ -14,10 +14,11 @@ struct OpenAIRoutes: Sendable {
 
     func register(on router: Router<HTTPEndpoint.Context>) {
         router.add(middleware: OpenAINotFound())
-        router.post("/v1/chat/completions") { request, _ in await complete(request, endpoint: .chat)
+        router.post("/v1/chat/completions") { request, context in
+            await complete(request, context: context, endpoint: .chat)
         }
-        router.post("/v1/completions") { request, _ in
-            await complete(request, endpoint: .completion)
+        router.post("/v1/completions") { request, context in
+            await complete(request, context: context, endpoint: .completion)
         }
         router.get("/v1/models") { _, _ in await models() }
         router.get("/v1/models/{id}") { _, context in
@@ -32,11 +33,14 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
-    private func complete(_ request: Request, endpoint: OpenAIRequest.Endpoint) async -> Response {
+    private func complete(
+        _ request: Request, context: HTTPEndpoint.Context, endpoint: OpenAIRequest.Endpoint
+    ) async -> Response {
         // The caller's x-request-id when usable, else a new one: on every log line of the
         // request (gateway and workers) and on the response.
         let requestID = RequestID.accept(request.headers[Self.requestIDField])
-        var response = await complete(request, endpoint: endpoint, requestID: requestID)
+        var response = await complete(
+            request, context: context, endpoint: endpoint, requestID: requestID)
         response.headers[Self.requestIDField] = requestID
         return response
     }
@@ -44,9 +48,12 @@ struct OpenAIRoutes: Sendable {
     static let requestIDField = HTTPField.Name(RequestID.header)!
 
     private func complete(
-        _ request: Request, endpoint: OpenAIRequest.Endpoint, requestID: String
+        _ request: Request, context: HTTPEndpoint.Context, endpoint: OpenAIRequest.Endpoint,
+        requestID: String
     ) async -> Response {
         let api = endpoint == .chat ? "http_chat" : "http_completions"
+        // Set once a stream's generation has started: from then on it records its outcome.
+        let streamStarted = OneShot<Void>()
         do {
             var request = request
             let body: ByteBuffer
@@ -60,20 +67,36 @@ struct OpenAIRoutes: Sendable {
                     type: "invalid_request_error", code: "request_too_large")
             }
             let parsed = try OpenAIRequest(body: Data(body.readableBytesView), endpoint: endpoint)
-            let sessions = try await prepareChoices(parsed, requestID: requestID)
-            let header = OpenAIStream.Header(
-                id: (endpoint == .chat ? "chatcmpl-" : "cmpl-") + Self.randomID(),
-                created: Int(Date().timeIntervalSince1970),
-                model: parsed.model.isEmpty ? sessions[0].vocabulary.model.name : parsed.model,
-                endpoint: endpoint, topLogprobs: parsed.topLogprobs)
-            if parsed.stream {
-                return try await OpenAIStream.start(
-                    sessions: sessions, header: header,
-                    includeUsageChunk: parsed.includeUsageChunk, api: api)
+            // Until the response starts, nothing notices a client that leaves: a whole
+            // completion would generate to the end (and hold its pipeline) for nobody. So the
+            // connection is watched, and its end cancels the generation, which closes the
+            // Forward streams and frees the session on every worker. A streamed response,
+            // once started, stops by itself at its next failed write (OpenAIStream).
+            return try await HTTPEndpoint.cancellingWhenClientLeaves(context) {
+                let sessions = try await prepareChoices(parsed, requestID: requestID)
+                let header = OpenAIStream.Header(
+                    id: (endpoint == .chat ? "chatcmpl-" : "cmpl-") + Self.randomID(),
+                    created: Int(Date().timeIntervalSince1970),
+                    model: parsed.model.isEmpty ? sessions[0].vocabulary.model.name : parsed.model,
+                    endpoint: endpoint, topLogprobs: parsed.topLogprobs)
+                if parsed.stream {
+                    streamStarted.set(())
+                    return try await OpenAIStream.start(
+                        sessions: sessions, header: header,
+                        includeUsageChunk: parsed.includeUsageChunk, api: api)
+                }
+                let response = try await wholeCompletion(sessions: sessions, header: header)
+                GatewayMetrics.request(api: api, outcome: "ok")
+                return response
             }
-            let response = try await wholeCompletion(sessions: sessions, header: header)
-            GatewayMetrics.request(api: api, outcome: "ok")
-            return response
+        } catch is HTTPEndpoint.ClientDisconnected {
+            if streamStarted.current == nil {
+                GatewayMetrics.request(api: api, outcome: "cancelled")
+            }
+            // Nobody reads it; the access log shows nginx's "client closed request".
+            return Self.errorResponse(
+                status: .init(code: 499), message: "the client closed the connection",
+                type: "invalid_request_error", code: "client_closed_request")
         } catch {
             let failure = GatewayError(error)
             GatewayMetrics.request(api: api, outcome: "\(failure.kind)")
