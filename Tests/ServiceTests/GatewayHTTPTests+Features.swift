@@ -23,8 +23,12 @@ extension GatewayHTTPTests {
             return (status, (object["error"] as? [String: Any])?["param"] as? String)
         }
         let chatRefusals: [(String, Any)] = [
-            ("response_format", ["type": "json_object"]),
-            ("response_format", ["type": "json_schema", "json_schema": ["name": "x"]]),
+            // JSON modes are implemented; what they cannot enforce is refused.
+            (
+                "response_format",
+                ["type": "json_schema", "json_schema": ["schema": ["pattern": "a"]]]
+            ),
+            ("response_format", ["type": "json_schema"]), ("response_format", ["type": "xml"]),
             ("tools", [["type": "function", "function": ["name": "f"]]]),
             ("tool_choice", "auto"), ("functions", [["name": "f"]]), ("function_call", "auto"),
             ("audio", ["voice": "alloy"]), ("modalities", ["text", "audio"]),

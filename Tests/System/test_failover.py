@@ -4,6 +4,7 @@ and the client sees only a pause.
 
 The services run as separate processes (not `tessera up`, which stops the whole cluster when
 one member dies)."""
+import json
 import os
 import signal
 import threading
@@ -18,26 +19,34 @@ from test_openai_api import MODEL_PATH, local_run
 PROMPTS = ["The history of the Roman empire", "Once upon a time, in a small village,",
            "The best way to learn programming is", "Water boils at"]
 MAX_TOKENS = 120
+# Long enough that a stream is still going when its worker is killed.
+JSON_SCHEMA = {"type": "object", "required": ["topic", "facts"], "properties": {
+    "topic": {"type": "string", "maxLength": 60},
+    "facts": {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "string", "maxLength": 80}}}}
 KILL_AFTER_TOKENS = 12
 
 
-def generate(stubs, port, prompt, record):
-    """One greedy Generate stream; appends (arrival time, token ids, text, finish) per message."""
+def generate(stubs, port, prompt, record, json_mode=False):
+    """One greedy Generate stream; appends (arrival time, token ids, text, finish) per message.
+    In JSON mode the output follows JSON_SCHEMA (constrained decoding) and ends when the
+    document is complete: end-of-generation cannot be ignored."""
     pb, rpc, common = stubs.gateway_pb2, stubs.gateway_pb2_grpc, stubs.common_pb2
-    request = pb.GenerateRequest(prompt=prompt, sampling=common.SamplingParams(
-        temperature=0, max_tokens=MAX_TOKENS, ignore_eos=True))
+    sampling = common.SamplingParams(temperature=0, max_tokens=MAX_TOKENS, ignore_eos=not json_mode)
+    if json_mode:
+        sampling.response_format.json_schema = json.dumps(JSON_SCHEMA)
+    request = pb.GenerateRequest(prompt=prompt, sampling=sampling)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         for message in rpc.GatewayStub(channel).Generate(request, timeout=300):
             record.append((time.monotonic(), list(message.token_ids), message.text, message.finish_reason))
 
 
-def run_streams(stubs, port, on_progress=None):
+def run_streams(stubs, port, on_progress=None, json_mode=False):
     records = {prompt: [] for prompt in PROMPTS}
     errors = []
 
     def worker(prompt):
         try:
-            generate(stubs, port, prompt, records[prompt])
+            generate(stubs, port, prompt, records[prompt], json_mode)
         except grpc.RpcError as error:
             errors.append((prompt, error.code(), error.details()))
 
@@ -149,15 +158,24 @@ def local_text(bin_dir, prompt):
 #   detects the stall from the steps' own timings (5x the measured step time, floor 2 s; the
 #   60 s --step-timeout-ms cap is left at its default), then blames the stage that no longer
 #   answers health checks.
-@pytest.mark.parametrize("memory_mb,fault", [(400, signal.SIGKILL), (180, signal.SIGKILL), (400, signal.SIGSTOP)],
-                         ids=["replicas", "stages", "hung"])
-def test_streams_survive_a_failed_worker(processes, stubs, tmp_path, bin_dir, memory_mb, fault):
+# json: replicas, with every stream a JSON object: the new last stage replays the output
+#   through the grammar before it samples again, so the document goes on where it stopped.
+@pytest.mark.parametrize("memory_mb,fault,json_mode",
+                         [(400, signal.SIGKILL, False), (180, signal.SIGKILL, False), (400, signal.SIGSTOP, False),
+                          (400, signal.SIGKILL, True)],
+                         ids=["replicas", "stages", "hung", "json"])
+def test_streams_survive_a_failed_worker(processes, stubs, tmp_path, bin_dir, memory_mb, fault, json_mode):
     step_timeout_ms = 60000 if fault == signal.SIGSTOP else 3000
     cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=memory_mb, step_timeout_ms=step_timeout_ms)
     cluster.wait_ready(stubs)
-    reference, errors = run_streams(stubs, cluster.grpc_port)
+    reference, errors = run_streams(stubs, cluster.grpc_port, json_mode=json_mode)
     assert errors == []
     for prompt in PROMPTS:
+        if json_mode:
+            assert len(tokens(reference[prompt])) > KILL_AFTER_TOKENS
+            if reference[prompt][-1][3] == 1:  # finished (not cut by max_tokens): a whole document
+                assert list(json.loads(text(reference[prompt]))) == ["topic", "facts"]
+            continue
         assert len(tokens(reference[prompt])) == MAX_TOKENS
         assert text(reference[prompt]) == local_text(bin_dir, prompt), prompt
 
@@ -174,7 +192,8 @@ def test_streams_survive_a_failed_worker(processes, stubs, tmp_path, bin_dir, me
                       progress=[len(r) for r in records.values()])
 
     try:
-        disturbed, errors = run_streams(stubs, cluster.grpc_port, on_progress=fail_when_streaming)
+        disturbed, errors = run_streams(stubs, cluster.grpc_port, on_progress=fail_when_streaming,
+                                        json_mode=json_mode)
     finally:
         if killed and fault == signal.SIGSTOP:
             cluster.workers[killed["worker"]].send_signal(signal.SIGCONT)

@@ -66,7 +66,7 @@ struct GenerationSession {
                     sessionID:
                         "gw-\(UInt64.random(in: 0...UInt64.max))-\(progress.summary.failovers)",
                     route: lease.route, contextLength: prompt.count + progress.budget,
-                    sampling: options.parameters,
+                    sampling: options.parameters, outputStart: prompt.count,
                     topLogits: options.topLogits, requestID: requestID)
                 return try await PipelineStream.run(
                     session, workers: workers, calls: calls, stall: stall

@@ -11,6 +11,9 @@ struct SessionRequest: Sendable {
     /// Tokens the session may hold (prompt and output).
     var contextLength: Int
     var sampling: SamplingParameters
+    /// Where the output starts (the prompt's length): a replay resends earlier output, and
+    /// the last stage's response format applies from here.
+    var outputStart: Int
     var topLogits: Int
     /// Sent with the call (`x-request-id`), so the workers' log lines carry it.
     var requestID: String
@@ -289,6 +292,7 @@ extension Tessera_V1_SessionOpen {
         }
         contextLength = UInt32(session.contextLength)
         sampling = Tessera_V1_SamplingParams(session.sampling)
+        outputStart = UInt32(clamping: session.outputStart)
         topLogits = UInt32(session.topLogits)
         // F32 activations keep the distributed pass bit-identical to a local one.
         activationDtype = .f32

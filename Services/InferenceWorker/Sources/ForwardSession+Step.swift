@@ -152,11 +152,12 @@ extension ForwardSession {
         guard case .logits(let logits, _) = output, let sampler else {
             throw WorkerError.internalFailure("the last stage produced no logits")
         }
+        try catchUpConstraint()
         let token: Int32
         do {
             token = try sampler.sample(
                 logits: logits, recentTokens: history, position: cache.position,
-                endOfGeneration: shard.endOfGeneration)
+                endOfGeneration: shard.endOfGeneration, constraint: constraint)
         } catch {
             throw WorkerError.internalFailure("step \(step.step): sampling failed: \(error)")
         }
@@ -173,6 +174,27 @@ extension ForwardSession {
             }
         }
         return result
+    }
+
+    /// Brings the response format's state to the end of `history`: the output tokens sent
+    /// since the last sample (the token just sampled, or a replay's earlier output), all of
+    /// them again after a rewind into the output.
+    private func catchUpConstraint() throws {
+        guard var constraint else { return }
+        let start = outputStart ?? history.count
+        outputStart = start
+        // A prefill cut into pieces is sampled after each piece; only the last one's token counts.
+        guard history.count > start else { return }
+        if history.count - start < constraint.acceptedCount { constraint.reset() }
+        do {
+            for token in history[(start + constraint.acceptedCount)...] {
+                try constraint.accept(token)
+            }
+        } catch {
+            throw WorkerError.invalidRequest(
+                "the output does not fit its response format: \(error)")
+        }
+        self.constraint = constraint
     }
 
     private func record(tokens: Int, seconds: Double) {

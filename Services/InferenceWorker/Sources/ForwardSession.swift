@@ -31,6 +31,10 @@ final class ForwardSession {
     var downstream: DownstreamHop?
     /// The tokens so far (last stage: the repetition penalty's window).
     var history: [Int32] = []
+    /// Last stage with a JSON response format: what the output may continue with. It has
+    /// read `history` from `outputStart` on.
+    var constraint: TokenConstraint?
+    var outputStart: Int?
     let environment: ForwardEnvironment
 
     var role: String { shard.stage.isFirst ? "first" : shard.stage.isLast ? "last" : "middle" }
@@ -77,6 +81,7 @@ final class ForwardSession {
         // No context asked for means the model's whole context; more than it was trained for is capped.
         let contextLength = min(request.contextLength ?? hp.contextLength, hp.contextLength)
         let sampler = stage.isLast ? try Sampler(parameters: request.sampling) : nil
+        let constraint = stage.isLast ? try makeConstraint(request.sampling, shard: shard) : nil
 
         let precision = KVCachePrecision.f16
         let kvBytes = UInt64(
@@ -94,12 +99,26 @@ final class ForwardSession {
             id: request.sessionID, shard: shard, cache: cache, kvBytes: kvBytes, sampler: sampler,
             topLogits: min(request.topLogits, hp.vocabularySize), activation: request.activation,
             environment: environment)
+        session.constraint = constraint
+        session.outputStart = request.outputStart
         if let next, let nextRequest = request.forNextStage(contextLength: contextLength) {
             session.downstream = DownstreamHop(
                 stage: next, request: nextRequest,
                 client: try environment.clients.peer(next.address))
         }
         return session
+    }
+
+    private static func makeConstraint(_ sampling: SamplingParameters, shard: HostedShard) throws
+        -> TokenConstraint?
+    {
+        guard let grammar = try sampling.responseFormat.grammar() else { return nil }
+        guard let vocabulary = shard.tokenVocabulary else {
+            throw WorkerError.invalidRequest(
+                "response_format \(sampling.responseFormat.kindName) needs the model's vocabulary, which shard \(shard.ref.sha256) does not carry"
+            )
+        }
+        return TokenConstraint(grammar: grammar, vocabulary: vocabulary)
     }
 
     /// The stage after this one: required unless this stage ends the model, and it must start

@@ -14,6 +14,8 @@ final class HostedShard: Sendable {
     let fileBytes: UInt64
     /// Tokens the sampler must never pick when a session asks to ignore end-of-generation.
     let endOfGeneration: Set<Int32>
+    /// Last stage: each token's bytes, for sessions whose response format constrains them.
+    let tokenVocabulary: TokenVocabulary?
     /// Forward passes of this stage run here one at a time (the stage serializes them anyway).
     let queue: DispatchQueue
     private let budget: MemoryBudget
@@ -41,8 +43,9 @@ final class HostedShard: Sendable {
         stage = try Self.engineCall {
             try TransformerStage(file: file, layers: layers, threads: threads)
         }
-        endOfGeneration =
-            stage.isLast ? ((try? Tokenizer(gguf: file))?.endOfGenerationTokenIDs ?? []) : []
+        let tokenizer = stage.isLast ? try? Tokenizer(gguf: file) : nil
+        endOfGeneration = tokenizer?.endOfGenerationTokenIDs ?? []
+        tokenVocabulary = tokenizer.map(TokenVocabulary.init(tokenizer:))
         queue = DispatchQueue(label: "tessera.worker.stage.\(sha.prefix(12))")
 
         var ref = requested

@@ -25,7 +25,7 @@ extension SessionRequest {
                 try DownstreamStage($1, field: "open.downstream[\($0)]")
             },
             contextLength: open.contextLength == 0 ? nil : Int(open.contextLength),
-            sampling: sampling,
+            sampling: sampling, outputStart: open.outputStart == 0 ? nil : Int(open.outputStart),
             topLogits: Int(open.topLogits), activation: try ActivationEncoding(open.activationDtype)
         )
     }
@@ -40,6 +40,7 @@ extension Tessera_V1_SessionOpen {
         downstream = request.downstream.map(Tessera_V1_PipelineHop.init)
         contextLength = UInt32(clamping: request.contextLength ?? 0)
         sampling = Tessera_V1_SamplingParams(request.sampling)
+        outputStart = UInt32(clamping: request.outputStart ?? 0)
         topLogits = UInt32(clamping: request.topLogits)
         activationDtype = Tessera_V1_DType(request.activation)
     }

@@ -15,6 +15,9 @@ struct SessionRequest: Sendable {
     var contextLength: Int?
     /// Applied by the last stage.
     var sampling: SamplingParameters
+    /// Position of the first generated token, where the response format starts; nil when the
+    /// caller did not say (then it is wherever the first token is sampled).
+    var outputStart: Int? = nil
     /// Top logits the last stage returns per sampled token.
     var topLogits: Int
     var activation: ActivationEncoding

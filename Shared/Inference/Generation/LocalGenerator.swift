@@ -50,6 +50,9 @@ public struct LocalGenerator {
     ) throws -> LocalGenerationSummary {
         guard !prompt.isEmpty else { throw InferenceError.emptyInput }
         let sampler = try Sampler(parameters: parameters)
+        var constraint = try parameters.responseFormat.grammar().map {
+            TokenConstraint(grammar: $0, vocabulary: TokenVocabulary(tokenizer: tokenizer))
+        }
         var stop = StopCondition(
             parameters: parameters, tokenizer: tokenizer, renderSpecial: renderSpecial)
         let session = try stage.makeSession(
@@ -68,7 +71,8 @@ public struct LocalGenerator {
         while !stop.isStopped {
             let token = try sampler.sample(
                 logits: logits, recentTokens: sequence, position: sequence.count,
-                endOfGeneration: tokenizer.endOfGenerationTokenIDs)
+                endOfGeneration: tokenizer.endOfGenerationTokenIDs, constraint: constraint)
+            try constraint?.accept(token)
             let text = try stop.accept(token)
             sequence.append(token)
             summary.generatedTokens += 1

@@ -25,13 +25,15 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
     /// Keep generating past end-of-generation tokens (they are never sampled).
     public var ignoreEOS = false
     public var maxTokens: Int = 256
+    /// Free text, or JSON enforced while sampling (see `ResponseFormat`).
+    public var responseFormat: ResponseFormat = .text
 
     public init(
         temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
         repeatPenalty: Float = 1.0,
         repeatLastN: Int = 64, presencePenalty: Float = 0, frequencyPenalty: Float = 0,
         logitBias: [Int32: Float] = [:], seed: UInt64 = 0, stopStrings: [String] = [],
-        ignoreEOS: Bool = false, maxTokens: Int = 256
+        ignoreEOS: Bool = false, maxTokens: Int = 256, responseFormat: ResponseFormat = .text
     ) {
         self.temperature = temperature
         self.topK = topK
@@ -46,6 +48,7 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
         self.stopStrings = stopStrings
         self.ignoreEOS = ignoreEOS
         self.maxTokens = maxTokens
+        self.responseFormat = responseFormat
     }
 
     /// Always the most likely token, no penalties.
@@ -100,6 +103,19 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
             "strings given; at most \(Self.maxStopStrings) are allowed")
         try check(
             !stopStrings.contains(""), "stop", stopStrings, "must not contain an empty string")
+        if responseFormat != .text {
+            try check(
+                !ignoreEOS, "ignore_eos", ignoreEOS,
+                "cannot be combined with a JSON response format (generation ends when the document does)"
+            )
+            do {
+                _ = try responseFormat.grammar()
+            } catch {
+                throw SamplingError.invalidParameter(
+                    name: "response_format", value: responseFormat.kindName,
+                    rule: "cannot be enforced: \(error)")
+            }
+        }
     }
 
     /// `validate()` plus what needs the model: logit_bias ids must be in its vocabulary.
@@ -117,12 +133,15 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidParameter(name: String, value: String, rule: String)
     case emptyLogits
     case noFiniteLogits
+    /// The response format's grammar allows no token here (it should always allow one).
+    case noAllowedToken
 
     public var description: String {
         switch self {
         case .invalidParameter(let name, let value, let rule): "\(name) = \(value) \(rule)"
         case .emptyLogits: "cannot sample from an empty logit vector"
         case .noFiniteLogits: "every logit is -infinity or NaN; nothing can be sampled"
+        case .noAllowedToken: "the response format allows no token of the vocabulary here"
         }
     }
 }

@@ -29,7 +29,8 @@ extension Tessera_V1_SamplingParams {
             seed: hasSeed ? seed : UInt64.random(in: .min ... .max),
             stopStrings: stop,
             ignoreEOS: ignoreEos,
-            maxTokens: maxTokens == 0 ? defaultMaxTokens : Int(maxTokens))
+            maxTokens: maxTokens == 0 ? defaultMaxTokens : Int(maxTokens),
+            responseFormat: hasResponseFormat ? responseFormat.domain : .text)
         try parameters.validate()
         return parameters
     }
@@ -55,5 +56,29 @@ extension Tessera_V1_SamplingParams {
         stop = parameters.stopStrings
         ignoreEos = parameters.ignoreEOS
         maxTokens = UInt32(clamping: parameters.maxTokens)
+        if let format = Tessera_V1_ResponseFormat(parameters.responseFormat) {
+            responseFormat = format
+        }
+    }
+}
+
+extension Tessera_V1_ResponseFormat {
+    /// An unset or unknown `format` reads as free text.
+    public var domain: ResponseFormat {
+        switch format {
+        case .jsonObject(true)?: .jsonObject
+        case .jsonSchema(let schema)?: .jsonSchema(schema)
+        default: .text
+        }
+    }
+
+    /// nil for free text, which the wire leaves unset.
+    public init?(_ format: ResponseFormat) {
+        self.init()
+        switch format {
+        case .text: return nil
+        case .jsonObject: self.format = .jsonObject(true)
+        case .jsonSchema(let schema): self.format = .jsonSchema(schema)
+        }
     }
 }

@@ -395,11 +395,62 @@ public nonisolated struct Tessera_V1_SamplingParams: Sendable {
   /// added to the token's logit before sampling (-100..100)
   public var logitBias: Dictionary<UInt32,Float> = [:]
 
+  /// unset: free text
+  public var responseFormat: Tessera_V1_ResponseFormat {
+    get {_responseFormat ?? Tessera_V1_ResponseFormat()}
+    set {_responseFormat = newValue}
+  }
+  /// Returns true if `responseFormat` has been explicitly set.
+  public var hasResponseFormat: Bool {self._responseFormat != nil}
+  /// Clears the value of `responseFormat`. Subsequent reads from it will return its default value.
+  public mutating func clearResponseFormat() {self._responseFormat = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _seed: UInt64? = nil
+  fileprivate var _responseFormat: Tessera_V1_ResponseFormat? = nil
+}
+
+/// Output enforced while sampling (constrained decoding): the last stage only picks tokens
+/// that keep the text a prefix of a valid document, and ends it once the document is complete.
+public nonisolated struct Tessera_V1_ResponseFormat: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var format: Tessera_V1_ResponseFormat.OneOf_Format? = nil
+
+  /// any JSON object
+  public var jsonObject: Bool {
+    get {
+      if case .jsonObject(let v)? = format {return v}
+      return false
+    }
+    set {format = .jsonObject(newValue)}
+  }
+
+  /// a JSON schema's text; unsupported keywords are INVALID_ARGUMENT
+  public var jsonSchema: String {
+    get {
+      if case .jsonSchema(let v)? = format {return v}
+      return String()
+    }
+    set {format = .jsonSchema(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Format: Equatable, Sendable {
+    /// any JSON object
+    case jsonObject(Bool)
+    /// a JSON schema's text; unsupported keywords are INVALID_ARGUMENT
+    case jsonSchema(String)
+
+  }
+
+  public init() {}
 }
 
 public nonisolated struct Tessera_V1_Usage: Sendable {
@@ -921,7 +972,7 @@ nonisolated extension Tessera_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Tessera_V1_SamplingParams: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SamplingParams"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}temperature\0\u{3}top_k\0\u{3}top_p\0\u{3}min_p\0\u{3}repeat_penalty\0\u{3}repeat_last_n\0\u{1}seed\0\u{1}stop\0\u{3}ignore_eos\0\u{3}max_tokens\0\u{3}presence_penalty\0\u{3}frequency_penalty\0\u{3}logit_bias\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}temperature\0\u{3}top_k\0\u{3}top_p\0\u{3}min_p\0\u{3}repeat_penalty\0\u{3}repeat_last_n\0\u{1}seed\0\u{1}stop\0\u{3}ignore_eos\0\u{3}max_tokens\0\u{3}presence_penalty\0\u{3}frequency_penalty\0\u{3}logit_bias\0\u{3}response_format\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -942,6 +993,7 @@ nonisolated extension Tessera_V1_SamplingParams: SwiftProtobuf.Message, SwiftPro
       case 11: try { try decoder.decodeSingularFloatField(value: &self.presencePenalty) }()
       case 12: try { try decoder.decodeSingularFloatField(value: &self.frequencyPenalty) }()
       case 13: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufUInt32,SwiftProtobuf.ProtobufFloat>.self, value: &self.logitBias) }()
+      case 14: try { try decoder.decodeSingularMessageField(value: &self._responseFormat) }()
       default: break
       }
     }
@@ -991,6 +1043,9 @@ nonisolated extension Tessera_V1_SamplingParams: SwiftProtobuf.Message, SwiftPro
     if !self.logitBias.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufUInt32,SwiftProtobuf.ProtobufFloat>.self, value: self.logitBias, fieldNumber: 13)
     }
+    try { if let v = self._responseFormat {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1008,6 +1063,64 @@ nonisolated extension Tessera_V1_SamplingParams: SwiftProtobuf.Message, SwiftPro
     if lhs.presencePenalty != rhs.presencePenalty {return false}
     if lhs.frequencyPenalty != rhs.frequencyPenalty {return false}
     if lhs.logitBias != rhs.logitBias {return false}
+    if lhs._responseFormat != rhs._responseFormat {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ResponseFormat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResponseFormat"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}json_object\0\u{3}json_schema\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.format != nil {try decoder.handleConflictingOneOf()}
+          self.format = .jsonObject(v)
+        }
+      }()
+      case 2: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.format != nil {try decoder.handleConflictingOneOf()}
+          self.format = .jsonSchema(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.format {
+    case .jsonObject?: try {
+      guard case .jsonObject(let v)? = self.format else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 1)
+    }()
+    case .jsonSchema?: try {
+      guard case .jsonSchema(let v)? = self.format else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ResponseFormat, rhs: Tessera_V1_ResponseFormat) -> Bool {
+    if lhs.format != rhs.format {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

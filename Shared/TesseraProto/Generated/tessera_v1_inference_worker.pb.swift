@@ -212,6 +212,12 @@ public nonisolated struct Tessera_V1_SessionOpen: @unchecked Sendable {
     set {_uniqueStorage()._activationDtype = newValue}
   }
 
+  /// position of the first generated token (a replay after
+  public var outputStart: UInt32 {
+    get {_storage._outputStart}
+    set {_uniqueStorage()._outputStart = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -583,7 +589,7 @@ nonisolated extension Tessera_V1_PipelineHop: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SessionOpen"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}shard_sha256\0\u{1}layers\0\u{1}downstream\0\u{3}context_length\0\u{1}sampling\0\u{3}top_logits\0\u{3}activation_dtype\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}shard_sha256\0\u{1}layers\0\u{1}downstream\0\u{3}context_length\0\u{1}sampling\0\u{3}top_logits\0\u{3}activation_dtype\0\u{3}output_start\0")
 
   fileprivate class _StorageClass {
     var _sessionID: String = String()
@@ -594,6 +600,7 @@ nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtob
     var _sampling: Tessera_V1_SamplingParams? = nil
     var _topLogits: UInt32 = 0
     var _activationDtype: Tessera_V1_DType = .unspecified
+    var _outputStart: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -612,6 +619,7 @@ nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtob
       _sampling = source._sampling
       _topLogits = source._topLogits
       _activationDtype = source._activationDtype
+      _outputStart = source._outputStart
     }
   }
 
@@ -638,6 +646,7 @@ nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtob
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._sampling) }()
         case 7: try { try decoder.decodeSingularUInt32Field(value: &_storage._topLogits) }()
         case 8: try { try decoder.decodeSingularEnumField(value: &_storage._activationDtype) }()
+        case 9: try { try decoder.decodeSingularUInt32Field(value: &_storage._outputStart) }()
         default: break
         }
       }
@@ -674,6 +683,9 @@ nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtob
       if _storage._activationDtype != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._activationDtype, fieldNumber: 8)
       }
+      if _storage._outputStart != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._outputStart, fieldNumber: 9)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -691,6 +703,7 @@ nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtob
         if _storage._sampling != rhs_storage._sampling {return false}
         if _storage._topLogits != rhs_storage._topLogits {return false}
         if _storage._activationDtype != rhs_storage._activationDtype {return false}
+        if _storage._outputStart != rhs_storage._outputStart {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -7,7 +7,7 @@ enum OpenAIFieldPolicy {
     /// Read by `OpenAIRequest` (including llama.cpp's extensions).
     static let implemented: [OpenAIRequest.Endpoint: Set<String>] = [
         .chat: common.union([
-            "messages", "max_completion_tokens", "top_logprobs", "response_format", "tools",
+            "messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice", "functions", "function_call", "parallel_tool_calls", "modalities",
         ]),
         .completion: common.union(["prompt", "echo", "suffix", "best_of"]),
@@ -16,6 +16,7 @@ enum OpenAIFieldPolicy {
     private static let common: Set<String> = [
         "model", "stream", "stream_options", "temperature", "top_p", "max_tokens", "stop",
         "seed", "n", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs",
+        "response_format",  // OpenAIResponseFormat.swift; completions too, as llama.cpp's server
         // llama.cpp's extensions
         "top_k", "min_p", "repeat_penalty", "repeat_last_n", "ignore_eos",
         // Harmless metadata: identifies the caller or labels the request; no effect here.
@@ -25,7 +26,7 @@ enum OpenAIFieldPolicy {
     ]
 
     /// Refuses fields not in the table, and OpenAI features the gateway does not have
-    /// (tools, structured output, echo, suffix, best_of, stored completions, …) unless they
+    /// (tools, echo, suffix, best_of, stored completions, …) unless they
     /// hold their neutral value.
     static func check(_ fields: JSONFields, endpoint: OpenAIRequest.Endpoint) throws {
         let known = implemented[endpoint] ?? []
@@ -46,15 +47,6 @@ enum OpenAIFieldPolicy {
             throw GatewayError.invalid(
                 "service_tier \"\(tier)\" is not supported (only auto and default)",
                 parameter: "service_tier")
-        }
-        if let format = fields.value("response_format") {
-            let type = try JSONFields(format, context: "response_format").string("type")
-            guard type == "text" else {
-                throw GatewayError.invalid(
-                    "response_format \(type.map { "\"\($0)\"" } ?? "without a type") is not supported: "
-                        + "only {\"type\": \"text\"} (constrained JSON decoding is not implemented)",
-                    parameter: "response_format")
-            }
         }
         for name in ["tools", "functions"] {
             if case .array(let items)? = fields.value(name), items.isEmpty { continue }

@@ -45,6 +45,9 @@ struct OpenAIRequest: Sendable {
         case .completion: prompt = .text(try Self.prompt(fields), parseSpecial: false)
         }
         sampling = try Self.sampling(fields)
+        if let format = try OpenAIResponseFormat.read(fields, body: body) {
+            sampling.responseFormat = format
+        }
         choices = Int(try fields.integer("n", in: 1...Self.maxChoices) ?? 1)
         topLogprobs = try Self.logprobs(fields, endpoint: endpoint)
     }
