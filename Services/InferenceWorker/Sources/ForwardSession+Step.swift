@@ -27,15 +27,28 @@ extension ForwardSession {
         let cache = self.cache
         let output: StageOutput
         // Timed inside the shard's queue: the scheduler's speed estimate wants the compute
-        // of this step, not the wait behind other sessions' steps.
+        // of this step, not the wait behind other sessions' steps (and, batched, the step's
+        // share of the pass).
         let computeSeconds: Double
         let queueSeconds: Double
         let enqueued = clock.now
+        // Each token's share of the pass it ran in: what the speed estimates want.
+        let tokenSeconds: Double
         do {
-            (output, computeSeconds, queueSeconds) = try await shard.run {
-                let started = clock.now
-                let output = try stage.forward(input, session: cache)
-                return (output, (clock.now - started).inSeconds, (started - enqueued).inSeconds)
+            if count == 1 {  // decode: batched with the other sessions' waiting steps
+                let outcome = try await shard.batcher.decode(
+                    DecodeStep(session: cache, input: input))
+                (output, computeSeconds, queueSeconds) = (
+                    outcome.output, outcome.computeSeconds, outcome.queueSeconds
+                )
+                tokenSeconds = outcome.computeSeconds / Double(outcome.batchSize)
+            } else {
+                (output, computeSeconds, queueSeconds) = try await shard.run {
+                    let started = clock.now
+                    let output = try stage.forward(input, session: cache)
+                    return (output, (clock.now - started).inSeconds, (started - enqueued).inSeconds)
+                }
+                tokenSeconds = computeSeconds
             }
         } catch let error as InferenceError {
             throw WorkerError.invalidRequest("step \(step.step): \(error)")
@@ -45,13 +58,14 @@ extension ForwardSession {
         guard let downstream else {
             let sampling = clock.now
             var result = try sample(output, step: step)
-            timing.computeSeconds = computeSeconds + (clock.now - sampling).inSeconds
+            let samplingSeconds = (clock.now - sampling).inSeconds
+            timing.computeSeconds = computeSeconds + samplingSeconds
             result.timings = [timing]
-            record(tokens: count, seconds: timing.computeSeconds)
+            record(tokens: count, seconds: tokenSeconds + samplingSeconds)
             return result
         }
         timing.computeSeconds = computeSeconds
-        record(tokens: count, seconds: timing.computeSeconds)
+        record(tokens: count, seconds: tokenSeconds)
         guard case .hidden(let values, let rows) = output else {
             throw WorkerError.internalFailure(
                 "stage \(stage.layers.layerSpan) returned logits but is not the last stage")

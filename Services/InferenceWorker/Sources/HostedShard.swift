@@ -18,6 +18,8 @@ final class HostedShard: Sendable {
     let tokenVocabulary: TokenVocabulary?
     /// Forward passes of this stage run here one at a time (the stage serializes them anyway).
     let queue: DispatchQueue
+    /// Decode steps of this stage's sessions, batched (on `queue`).
+    let batcher: DecodeBatcher
     private let budget: MemoryBudget
 
     var layers: Range<Int> { stage.layers }
@@ -27,7 +29,7 @@ final class HostedShard: Sendable {
     /// already charged `fileBytes` to `budget`; this object gives them back on deinit.
     init(
         path: String, sha: String, requested: ShardReference, threads: Int, fileBytes: UInt64,
-        budget: MemoryBudget
+        budget: MemoryBudget, maxBatch: Int = 32
     ) throws {
         self.budget = budget
         self.fileBytes = fileBytes
@@ -47,6 +49,7 @@ final class HostedShard: Sendable {
         endOfGeneration = tokenizer?.endOfGenerationTokenIDs ?? []
         tokenVocabulary = tokenizer.map(TokenVocabulary.init(tokenizer:))
         queue = DispatchQueue(label: "tessera.worker.stage.\(sha.prefix(12))")
+        batcher = DecodeBatcher(stage: stage, queue: queue, maxBatch: maxBatch)
 
         var ref = requested
         ref.sha256 = sha

@@ -15,6 +15,11 @@ enum WorkerMetrics {
         .recordNanoseconds(Int64(computeSeconds * 1e9))
     }
 
+    /// Sessions per batched decode pass (1 when a stage has one stream).
+    static func batch(size: Int) {
+        Recorder(label: "tessera_worker_decode_batch_size").record(size)
+    }
+
     /// Time a middle stage waited for the next stage beyond that stage's own work.
     static func hop(overheadSeconds: Double, bytes: Int) {
         Metrics.Timer(label: "tessera_worker_hop_overhead_seconds").recordNanoseconds(

@@ -32,8 +32,9 @@ extension TransformerStage {
                 let batch = min(Self.maxBatch, count - batchStart)
                 workspace.reserve(tokens: batch, contextLength: session.contextLength)
                 try loadInput(input, from: batchStart, count: batch)
+                let spans = [RowSpan(session: session, start: session.position, rows: 0..<batch)]
                 for layerIndex in 0..<weights.layers.count {
-                    try runLayer(layerIndex, batch: batch, session: session)
+                    try runLayer(layerIndex, batch: batch, spans: spans, path: .fastest)
                 }
                 session.position += batch
                 if !isLast {
@@ -52,7 +53,7 @@ extension TransformerStage {
     }
 
     /// Checks the input against the stage's role and the model; returns the token count.
-    private func validate(_ input: StageInput) throws -> Int {
+    func validate(_ input: StageInput) throws -> Int {
         switch input {
         case .tokens(let tokens):
             guard isFirst else {
@@ -79,8 +80,10 @@ extension TransformerStage {
         }
     }
 
-    private func loadInput(_ input: StageInput, from start: Int, count: Int) throws {
+    /// Puts `count` rows of `input`, from its row `start`, into the workspace from row `row`.
+    func loadInput(_ input: StageInput, from start: Int, count: Int, toRow row: Int = 0) throws {
         let width = hyperparameters.embeddingLength
+        let destination = workspace.hidden + row * width
         switch input {
         case .tokens(let tokens):
             guard let embedding = weights.embedding else {
@@ -88,24 +91,24 @@ extension TransformerStage {
             }
             for index in 0..<count {
                 try embedding.decodeRow(
-                    Int(tokens[start + index]), into: workspace.hidden + index * width)
+                    Int(tokens[start + index]), into: destination + index * width)
             }
         case .hidden(let values, _):
             values.withUnsafeBufferPointer { source in
-                workspace.hidden.update(
-                    from: source.baseAddress! + start * width, count: count * width)
+                destination.update(from: source.baseAddress! + start * width, count: count * width)
             }
         }
     }
 
     /// One transformer block over the workspace's hidden states (pre-norm, GQA, SwiGLU).
-    private func runLayer(_ layerIndex: Int, batch: Int, session: StageSession) throws {
+    /// `spans` say which session and positions the rows belong to: one span for a session's
+    /// prefill or decode, one per session for a batched decode.
+    func runLayer(_ layerIndex: Int, batch: Int, spans: [RowSpan], path: MatmulPath) throws {
         let hp = hyperparameters
         let layer = weights.layers[layerIndex]
         let ws = workspace
         let width = hp.embeddingLength
         let kvWidth = hp.kvWidth
-        let start = session.position
 
         RMSNorm.apply(
             ws.hidden, weight: layer.attentionNorm, width: width, rows: batch,
@@ -117,21 +120,25 @@ extension TransformerStage {
                 MatmulTarget(layer.key, output: ws.keys),
                 MatmulTarget(layer.value, output: ws.values),
             ],
-            input: ws.normalized, tokens: batch)
-        for token in 0..<batch {
-            rotary.apply(ws.queries + token * width, heads: hp.headCount, position: start + token)
-            rotary.apply(ws.keys + token * kvWidth, heads: hp.kvHeadCount, position: start + token)
-            session.store(
-                layer: layerIndex, position: start + token, keys: ws.keys + token * kvWidth,
-                values: ws.values + token * kvWidth)
+            input: ws.normalized, tokens: batch, path: path)
+        for span in spans {
+            for row in span.rows {
+                let position = span.start + row - span.rows.lowerBound
+                rotary.apply(ws.queries + row * width, heads: hp.headCount, position: position)
+                rotary.apply(ws.keys + row * kvWidth, heads: hp.kvHeadCount, position: position)
+                span.session.store(
+                    layer: layerIndex, position: position, keys: ws.keys + row * kvWidth,
+                    values: ws.values + row * kvWidth)
+            }
+            attention.run(
+                queries: ws.queries + span.rows.lowerBound * width, batch: span.rows.count,
+                startPosition: span.start, layer: layerIndex, session: span.session,
+                output: ws.attention + span.rows.lowerBound * width, scores: ws.scores,
+                scoreStride: ws.scoreStride, pool: pool)
         }
-        attention.run(
-            queries: ws.queries, batch: batch, startPosition: start, layer: layerIndex,
-            session: session,
-            output: ws.attention, scores: ws.scores, scoreStride: ws.scoreStride, pool: pool)
         try multiplier.multiply(
             [MatmulTarget(layer.attentionOutput, output: ws.projected)], input: ws.attention,
-            tokens: batch)
+            tokens: batch, path: path)
         VectorAdd.apply(ws.hidden, adding: ws.projected, count: batch * width)
 
         RMSNorm.apply(
@@ -140,17 +147,19 @@ extension TransformerStage {
             output: ws.normalized)
         try multiplier.multiply(
             [MatmulTarget(layer.gate, output: ws.gate), MatmulTarget(layer.up, output: ws.up)],
-            input: ws.normalized, tokens: batch)
+            input: ws.normalized, tokens: batch, path: path)
         SwiGLU.apply(gate: ws.gate, up: ws.up, count: batch * hp.feedForwardLength, output: ws.gate)
         try multiplier.multiply(
-            [MatmulTarget(layer.down, output: ws.projected)], input: ws.gate, tokens: batch)
+            [MatmulTarget(layer.down, output: ws.projected)], input: ws.gate, tokens: batch,
+            path: path)
         VectorAdd.apply(ws.hidden, adding: ws.projected, count: batch * width)
     }
 
     /// Final norm and output projection of the given batch rows into `destination`.
-    private func projectLogits(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>)
-        throws
-    {
+    func projectLogits(
+        rows: Range<Int>, into destination: UnsafeMutablePointer<Float>,
+        path: MatmulPath = .fastest
+    ) throws {
         guard let norm = weights.outputNorm, let output = weights.output else {
             throw InferenceError.missingTensor(name: "output_norm.weight")
         }
@@ -161,6 +170,13 @@ extension TransformerStage {
             epsilon: hyperparameters.rmsEpsilon, output: workspace.normalized)
         try multiplier.multiply(
             [MatmulTarget(output, output: destination)], input: workspace.normalized,
-            tokens: rows.count)
+            tokens: rows.count, path: path)
     }
+}
+
+/// Workspace rows that belong to one session, at consecutive positions from `start`.
+struct RowSpan {
+    let session: StageSession
+    let start: Int
+    let rows: Range<Int>
 }

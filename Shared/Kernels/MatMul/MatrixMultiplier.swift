@@ -11,6 +11,16 @@ public struct MatmulTarget {
     }
 }
 
+/// Which kernel path a batch takes.
+public enum MatmulPath: Sendable {
+    /// The faster path for the batch size: row-wise integer dots for a few tokens, decoded
+    /// float tiles for many (the two round differently).
+    case fastest
+    /// Always row-wise: each token's result is bit-identical to the same token multiplied
+    /// alone, whatever else shares the call (batched decode of many sessions).
+    case independentRows
+}
+
 /// Multiplies weight matrices by a batch of activation rows on a thread pool.
 ///
 /// Few tokens (decode): rows are dotted directly on the quantized blocks against 8-bit
@@ -41,15 +51,19 @@ public final class MatrixMultiplier: @unchecked Sendable {
     deinit { permutedInput.deallocate() }
 
     /// `input` holds `tokens` rows of `columns` floats; every target's weight must have `columns` columns.
-    public func multiply(_ targets: [MatmulTarget], input: UnsafePointer<Float>, tokens: Int) throws
-    {
+    public func multiply(
+        _ targets: [MatmulTarget], input: UnsafePointer<Float>, tokens: Int,
+        path: MatmulPath = .fastest
+    ) throws {
         guard let columns = targets.first?.weight.columns, tokens > 0 else { return }
         for target in targets where target.weight.columns != columns {
             throw KernelError.shapeMismatch(
                 "matrices in one batch must share the input width \(columns)")
         }
         // The tile order works on whole blocks of 32 (always true for quantized types).
-        if tokens >= Self.gemmMinimumTokens && columns % TileOrder.blockSize == 0 {
+        if path == .fastest && tokens >= Self.gemmMinimumTokens
+            && columns % TileOrder.blockSize == 0
+        {
             multiplyDecodedTiles(targets, input: input, tokens: tokens, columns: columns)
             return
         }

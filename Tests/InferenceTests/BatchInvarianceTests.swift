@@ -1,0 +1,113 @@
+import GGUF
+import Inference
+import Testing
+import Tokenization
+
+/// A session's logits are bit-identical whether its decode steps run alone or batched with
+/// other sessions (batches of 2, 7 and 16), on a whole-model stage and on split stages.
+@Suite struct BatchInvarianceTests {
+    static let prompts = [
+        "The capital of France is", "Once upon a time", "def fibonacci(n):", "Water boils at",
+        "The three primary colors are", "In 1969, astronauts", "My favourite recipe uses",
+        "Quantum computers differ from", "The quick brown fox", "A haiku about rain:",
+        "To be or not to be", "SELECT name FROM", "The mitochondria is", "Dear hiring manager,",
+        "Photosynthesis converts", "The history of the Roman empire",
+    ]
+
+    /// Greedy decode of every prompt, `steps` tokens each, one session at a time: the logits
+    /// of each step.
+    private func alone(_ stage: TransformerStage, _ prompts: [[Int32]], steps: Int) throws
+        -> [[[Float]]]
+    {
+        try prompts.map { prompt in
+            let session = try stage.makeSession(contextLength: 64)
+            var logits = try stage.forward(.tokens(prompt), session: session).values
+            var rows: [[Float]] = []
+            for _ in 0..<steps {
+                let next = Int32(TestModel.argmax(logits[...]))
+                logits = try stage.forward(.tokens([next]), session: session).values
+                rows.append(logits)
+            }
+            return rows
+        }
+    }
+
+    @Test(arguments: [2, 7, 16])
+    func batchedDecodeEqualsDecodingAlone(batchSize: Int) throws {
+        let file = try TestModel.file()
+        let stage = try TransformerStage(file: file, layers: 0..<30, threads: 2)
+        let tokenizer = try Tokenizer(gguf: file)
+        let prompts = Self.prompts.prefix(batchSize).map { tokenizer.encode($0) }
+        let steps = 4
+        let reference = try alone(stage, Array(prompts), steps: steps)
+
+        let sessions = try prompts.map { _ in try stage.makeSession(contextLength: 64) }
+        var logits = try zip(prompts, sessions).map {
+            try stage.forward(.tokens($0), session: $1).values
+        }
+        for step in 0..<steps {
+            let batch = logits.indices.map {
+                DecodeStep(
+                    session: sessions[$0],
+                    input: .tokens([Int32(TestModel.argmax(logits[$0][...]))]))
+            }
+            logits = try stage.forward(decoding: batch).map(\.values)
+            for index in prompts.indices {
+                #expect(logits[index] == reference[index][step], "prompt \(index) step \(step)")
+            }
+        }
+    }
+
+    /// Split stages: the first stage's hidden rows and the last stage's logits batched equal
+    /// each session's own, so a pipeline of batching workers keeps greedy output exact.
+    @Test func batchedDecodeThroughSplitStagesEqualsTheWholeModelAlone() throws {
+        let file = try TestModel.file()
+        let whole = try TransformerStage(file: file, layers: 0..<30, threads: 1)
+        let first = try TransformerStage(file: file, layers: 0..<12, threads: 1)
+        let last = try TransformerStage(file: file, layers: 12..<30, threads: 1)
+        let tokenizer = try Tokenizer(gguf: file)
+        let prompts = Self.prompts.prefix(5).map { tokenizer.encode($0) }
+        let reference = try alone(whole, Array(prompts), steps: 3)
+
+        let heads = try prompts.map { _ in try first.makeSession(contextLength: 64) }
+        let tails = try prompts.map { _ in try last.makeSession(contextLength: 64) }
+        var logits = try prompts.indices.map { index in
+            let hidden = try first.forward(.tokens(prompts[index]), session: heads[index])
+            return try last.forward(
+                .hidden(hidden.values, count: prompts[index].count), session: tails[index]
+            ).values
+        }
+        for step in 0..<3 {
+            let hidden = try first.forward(
+                decoding: logits.indices.map {
+                    DecodeStep(
+                        session: heads[$0],
+                        input: .tokens([Int32(TestModel.argmax(logits[$0][...]))]))
+                })
+            logits = try last.forward(
+                decoding: hidden.indices.map {
+                    DecodeStep(session: tails[$0], input: .hidden(hidden[$0].values, count: 1))
+                }
+            ).map(\.values)
+            for index in prompts.indices {
+                #expect(logits[index] == reference[index][step], "prompt \(index) step \(step)")
+            }
+        }
+    }
+
+    @Test func malformedBatchesAreRefused() throws {
+        let file = try TestModel.file()
+        let stage = try TransformerStage(file: file, layers: 0..<30, threads: 1)
+        let session = try stage.makeSession(contextLength: 8)
+        #expect(throws: InferenceError.self) {
+            try stage.forward(decoding: [
+                DecodeStep(session: session, input: .tokens([1])),
+                DecodeStep(session: session, input: .tokens([2])),
+            ])
+        }
+        #expect(throws: InferenceError.self) {
+            try stage.forward(decoding: [DecodeStep(session: session, input: .tokens([1, 2]))])
+        }
+        #expect(session.position == 0)  // nothing ran
+    }
+}
