@@ -95,6 +95,45 @@ import Tokenization
         }
     }
 
+    /// A failover's replay of earlier output: the output tokens in one pass on the row-wise
+    /// path give the logits (and every row's hidden state) that decoding them one by one gave.
+    @Test func replayingOutputInOnePassEqualsDecodingItToken() throws {
+        let file = try TestModel.file()
+        let first = try TransformerStage(file: file, layers: 0..<12, threads: 2)
+        let last = try TransformerStage(file: file, layers: 12..<30, threads: 2)
+        let tokenizer = try Tokenizer(gguf: file)
+        let prompt = tokenizer.encode(Self.prompts[0])
+        let output: [Int32] = [7042, 28, 253, 3575, 282, 4649, 30, 378, 1462]
+
+        let head = try first.makeSession(contextLength: 64)
+        let tail = try last.makeSession(contextLength: 64)
+        _ = try last.forward(
+            .hidden(try first.forward(.tokens(prompt), session: head).values, count: prompt.count),
+            session: tail)
+        var stepHidden: [Float] = []
+        var stepLogits: [Float] = []
+        for token in output {
+            let hidden = try first.forward(.tokens([token]), session: head).values
+            stepHidden += hidden
+            stepLogits = try last.forward(.hidden(hidden, count: 1), session: tail).values
+        }
+
+        head.truncate(to: prompt.count)
+        tail.truncate(to: prompt.count)
+        let replayHidden = try first.forward(
+            .tokens(output), session: head, path: .independentRows
+        ).values
+        let replayLogits = try last.forward(
+            .hidden(replayHidden, count: output.count), session: tail, path: .independentRows
+        ).values
+        #expect(replayHidden == stepHidden)
+        #expect(replayLogits == stepLogits)
+        // The fast prefill path rounds differently (why a replay does not use it).
+        head.truncate(to: prompt.count)
+        let prefillHidden = try first.forward(.tokens(output), session: head).values
+        #expect(prefillHidden != stepHidden)
+    }
+
     @Test func malformedBatchesAreRefused() throws {
         let file = try TestModel.file()
         let stage = try TransformerStage(file: file, layers: 0..<30, threads: 1)

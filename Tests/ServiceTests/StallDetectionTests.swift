@@ -1,3 +1,5 @@
+import Foundation
+import GRPCCore
 import Testing
 
 @testable import Gateway
@@ -42,4 +44,45 @@ import Testing
         await #expect(throws: StepWatch.Timeout.self) { try await watch.expire() }
         #expect(ContinuousClock.now - started >= limit)
     }
+
+    /// A step past its limit while every stage answers health checks is a busy pipeline,
+    /// not a stall: it gets another limit, up to the ceiling; one that does not answer is
+    /// named in the timeout (and in the DEADLINE_EXCEEDED the generation sees).
+    @Test func aBusyPipelineGetsMoreTimeAndASilentStageIsNamed() async throws {
+        let policy = StallPolicy(
+            multiplier: 5, floor: .milliseconds(100), ceiling: .milliseconds(700))
+        let watch = StepWatch(policy: policy, predictedSecondsPerToken: 0.001)
+        watch.sent(0, tokens: 1)
+        watch.awaiting(0)
+        let probes = Counter()
+        let started = ContinuousClock.now
+        await #expect(throws: StepWatch.Timeout.self) {
+            try await watch.expire {
+                probes.increment()
+                return nil
+            }  // every stage alive
+        }
+        // Extended limit by limit until the 700 ms ceiling, not failed at 100 ms.
+        #expect(ContinuousClock.now - started >= .milliseconds(700))
+        #expect(probes.value >= 5)
+
+        watch.sent(1, tokens: 1)
+        watch.awaiting(1)
+        do {
+            try await watch.expire { "worker-2" }
+            Issue.record("the watch returned")
+        } catch let timeout as StepWatch.Timeout {
+            #expect(timeout.silentWorker == "worker-2")
+            #expect(timeout.rpcError.code == .deadlineExceeded)
+            let named = Array(timeout.rpcError.metadata[stringValues: "tessera-failed-worker"])
+            #expect(named == ["worker-2"])
+        }
+    }
+}
+
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }

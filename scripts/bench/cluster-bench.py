@@ -41,10 +41,13 @@ def stubs(out: pathlib.Path):
     return gateway_pb2, gateway_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc, common_pb2
 
 
-def start_cluster(bin_dir, workers, memory_mb, offset, log_dir):
+def start_cluster(bin_dir, workers, memory_mb, offset, log_dir, max_batch=None):
+    env = dict(os.environ)
+    if max_batch:  # the workers inherit it (inference-worker --max-batch)
+        env["TESSERA_WORKER_MAX_BATCH"] = str(max_batch)
     up = subprocess.Popen([str(bin_dir / "tessera"), "up", "--workers", str(workers), "--port-offset", str(offset),
                            "--worker-memory-mb", str(memory_mb), "--worker-threads", "1", "--log-dir", str(log_dir)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         line = up.stdout.readline()
@@ -93,18 +96,23 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=str(ROOT / ".build" / "debug"))
     parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--stages", default="1,2,3", help="which of the 1/2/3-stage clusters to run")
+    parser.add_argument("--streams", default="1,4,16", help="concurrent streams per aggregate column")
+    parser.add_argument("--max-batch", type=int, help="the workers' --max-batch (default: theirs; 1 = no batching)")
     args = parser.parse_args()
+    stage_counts = {int(n) for n in args.stages.split(",")}
+    stream_counts = [int(n) for n in args.streams.split(",")]
     bin_dir = pathlib.Path(args.bin)
     tmp = pathlib.Path(tempfile.mkdtemp())
     gpb, grpcmod, spb, srpc, _ = stubs(tmp)
     # Budgets that force the model into 1, 2 or 3 stages: 98 MB of weights (the tied
     # embedding counted again when the head sits on another stage) + a KV reserve of
     # 2 sessions x 2048 tokens (~94 MB over 30 layers). Two 85 MiB workers cannot hold it.
-    configs = [(1, 1, 4096), (2, 2, 150), (3, 3, 85)]
+    configs = [c for c in [(1, 1, 4096), (2, 2, 150), (3, 3, 85)] if c[1] in stage_counts]
     results = []
     for index, (workers, stages, memory) in enumerate(configs):
         offset = 30000 + index * 100
-        up = start_cluster(bin_dir, workers, memory, offset, tmp / f"logs{workers}")
+        up = start_cluster(bin_dir, workers, memory, offset, tmp / f"logs{workers}", args.max_batch)
         try:
             plan = wait_pipeline(spb, srpc, 7401 + offset, stages)
             used = max(len(p.stages) for p in plan.pipelines)
@@ -116,7 +124,7 @@ def main():
             row = {"workers": workers, "stages": used,
                    "ttft_ms": 1000 * sum(r["ttft"] for r in single) / len(single),
                    "decode_tps": sum(r["decode_tps"] for r in single) / len(single)}
-            for concurrency in (1, 4, 16):
+            for concurrency in stream_counts:
                 start = time.monotonic()
                 with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
                     runs = list(pool.map(lambda i: generate(gpb, grpcmod, gw, PROMPTS[i % len(PROMPTS)], args.tokens),
@@ -129,12 +137,12 @@ def main():
             up.send_signal(signal.SIGINT)
             up.wait(timeout=60)
     base = results[0]
-    print("\nstages  TTFT ms  decode tok/s  overhead/hop µs  agg@1  agg@4  agg@16")
+    print("\nstages  TTFT ms  decode tok/s  overhead/hop µs  " + "  ".join(f"agg@{n:<3}" for n in stream_counts))
     for row in results:
         hops = row["stages"] - 1
         overhead = ((1 / row["decode_tps"] - 1 / base["decode_tps"]) / hops * 1e6) if hops else 0
         print(f"{row['stages']:>6}  {row['ttft_ms']:7.1f}  {row['decode_tps']:12.1f}  {overhead:15.0f}  "
-              f"{row['aggregate_tps_1']:5.1f}  {row['aggregate_tps_4']:5.1f}  {row['aggregate_tps_16']:6.1f}")
+              + "  ".join(f"{row[f'aggregate_tps_{n}']:7.1f}" for n in stream_counts))
     print("bytes per hop per token: 576 x 4 = 2304 activation bytes + gRPC/HTTP2 framing")
 
 

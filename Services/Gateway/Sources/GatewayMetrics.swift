@@ -40,4 +40,10 @@ enum GatewayMetrics {
         Metrics.Timer(label: "tessera_gateway_failover_pause_seconds").recordNanoseconds(
             pause.inNanoseconds)
     }
+
+    /// A step past its stall limit while every stage still answered health checks: a busy
+    /// pipeline, given more time rather than failed over.
+    static func slowStep() {
+        Counter(label: "tessera_gateway_slow_steps_total").increment()
+    }
 }

@@ -117,10 +117,11 @@ struct GenerationSession {
 
     /// Prefilling or replaying: brings a new session to where generation is and returns the
     /// reply carrying the next new token: the prompt alone at first; after a failover the
-    /// prompt and the output. The output is replayed one decode step per token, exactly as it
-    /// was first computed (a batched prefill rounds differently and could flip a near-tie,
-    /// changing the rest of the stream); the steps are all sent at once, so the replay costs
-    /// compute, not round trips.
+    /// prompt and the output. The prompt goes as it first went (one step: the same bits);
+    /// the output goes as one `replay` step, which every stage computes token by token
+    /// exactly as the decode steps did (a prefill rounds differently and could flip a
+    /// near-tie, changing the rest of the stream), in one pass rather than one step per token
+    /// waiting behind the other sessions' steps.
     private func catchUp(_ stream: PipelineStream, _ progress: inout GenerationProgress)
         async throws -> StepReply
     {
@@ -134,22 +135,15 @@ struct GenerationSession {
             return try await stream.step(position: 0, tokens: prompt + generated)
         }
         let prefillStep = stream.send(position: 0, tokens: prompt)
-        let replaySteps = generated.enumerated().map { index, token in
-            stream.send(position: prompt.count + index, tokens: [token])
-        }
-        var reply = try await stream.receive(prefillStep)
-        var divergence: Int?
-        for (index, step) in replaySteps.enumerated() {
-            // The replay samples again; it should agree with what the client already has.
-            if divergence == nil && reply.token != generated[index] { divergence = index }
-            reply = try await stream.receive(step)
-        }
-        if let divergence {
+        let replayStep = stream.send(position: prompt.count, tokens: generated, replay: true)
+        let afterPrompt = try await stream.receive(prefillStep)
+        // The replay samples again; it should agree with what the client already has.
+        if afterPrompt.token != generated[0] {
             logger.warning(
                 "replay sampled differently from the lost pipeline; keeping the tokens already sent",
-                metadata: ["index": "\(divergence)", "generated": "\(generated.count)"])
+                metadata: ["index": "0", "generated": "\(generated.count)"])
         }
-        return reply
+        return try await stream.receive(replayStep)
     }
 
     /// Decoding: hands each token to the client and asks for the next, until a stop

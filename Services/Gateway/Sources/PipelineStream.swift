@@ -59,9 +59,10 @@ final class PipelineStream {
     /// end until the worker does, and the generation must not wait for it to fail over).
     /// When `body` returns after `close()` the call ends normally (the workers free the
     /// session's KV caches); when `body` throws or is cancelled (a client that left) the call
-    /// is cancelled. A step not answered within its `stall` limit (a hung or cut-off stage)
-    /// fails at once as DEADLINE_EXCEEDED, a failure like any other, blamed on the stage that
-    /// no longer answers health checks.
+    /// is cancelled. A step not answered within its `stall` limit has the stages' health
+    /// checked: if one does not answer (a stopped, hung or cut-off stage), the step fails at
+    /// once as DEADLINE_EXCEEDED naming it, a failure like any other; if all answer, the
+    /// pipeline is busy, not stalled, and the step gets another limit (up to the cap).
     static func run<Result>(
         _ session: SessionRequest, workers: ClientPool, calls: BackgroundWork, stall: StallPolicy,
         body: (PipelineStream) async throws -> Result
@@ -76,6 +77,7 @@ final class PipelineStream {
             policy: stall, predictedSecondsPerToken: session.route.predictedSecondsPerToken)
         let call = ForwardCall(
             client: client, requests: requestStream, replies: replySink, watch: watch,
+            liveness: StageLiveness(stages: session.route.stages, calls: calls),
             requestID: session.requestID)
         calls.submit { await call.run() }
         let stream = PipelineStream(
@@ -95,7 +97,7 @@ final class PipelineStream {
     /// Queues one step without waiting for its reply, so a replay of many tokens does not pay
     /// a round trip per token. Returns its step number.
     @discardableResult
-    func send(position: Int, tokens: [Int32]) -> UInt64 {
+    func send(position: Int, tokens: [Int32], replay: Bool = false) -> UInt64 {
         let step = nextStep
         nextStep += 1
         requests.yield(
@@ -104,6 +106,7 @@ final class PipelineStream {
                     $0.step = step
                     $0.position = UInt32(position)
                     $0.tokens = tokens
+                    $0.replay = replay
                 }
             })
         watch.sent(step, tokens: tokens.count)
@@ -153,38 +156,14 @@ final class PipelineStream {
         requests.finish()
     }
 
-    /// A stalled pipeline does not say which stage stopped: the stages are asked for their
-    /// health at once (1 s each, concurrently), and the first that does not answer is blamed,
-    /// so the failover avoids it and the scheduler checks it now.
+    /// A stalled pipeline the watchdog did not already blame (the step-timeout cap) does not
+    /// say which stage stopped: the one that no longer answers health checks is blamed, so
+    /// the failover avoids it and the scheduler checks it now.
     private func blamingStalledStage(_ error: any Error) async -> any Error {
         guard var failure = error as? PipelineFailure, failure.workerID == nil, failure.stalled
         else { return error }
-        // The probes run on the call runner: closing a connection to a stopped process may
-        // take until it resumes, and the generation waits 1.5 s at most.
-        let answered = Mutex<Set<Int>>([])
-        let done = OneShot<Void>()
-        let stages = route.stages
-        for (index, stage) in stages.enumerated() {
-            calls.submit {
-                guard await HealthProbe.isServing(stage.address, timeout: .seconds(1)) else {
-                    return
-                }
-                let all = answered.withLock { answered in
-                    answered.insert(index)
-                    return answered.count == stages.count
-                }
-                if all { done.set(()) }
-            }
-        }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { _ = try? await done.value }
-            group.addTask { try? await Task.sleep(for: .milliseconds(1500)) }
-            await group.next()
-            group.cancelAll()
-        }
-        let silent = answered.withLock { answered in stages.indices.first { !answered.contains($0) }
-        }
-        if let silent { failure.workerID = stages[silent].workerID }
+        let liveness = StageLiveness(stages: route.stages, calls: calls)
+        if let silent = await liveness.silentStage() { failure.workerID = silent.workerID }
         return failure
     }
 
@@ -220,6 +199,7 @@ private struct ForwardCall: Sendable {
     let requests: AsyncStream<Tessera_V1_ForwardRequest>
     let replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.Continuation
     let watch: StepWatch
+    let liveness: StageLiveness
     let requestID: String
     let abandoned = OneShot<Void>()
 
@@ -245,12 +225,11 @@ private struct ForwardCall: Sendable {
                 }
                 group.addTask {
                     do {
-                        try await watch.expire()
+                        try await watch.expire { await liveness.silentStage()?.workerID }
                     } catch let timeout as StepWatch.Timeout {
                         // Tell the generation now: ending the call may have to wait for the
                         // stopped worker.
-                        replies.finish(
-                            throwing: RPCError(code: .deadlineExceeded, message: "\(timeout)"))
+                        replies.finish(throwing: timeout.rpcError)
                         throw timeout
                     }
                 }
@@ -263,7 +242,7 @@ private struct ForwardCall: Sendable {
             }
             replies.finish()
         } catch let timeout as StepWatch.Timeout {
-            replies.finish(throwing: RPCError(code: .deadlineExceeded, message: "\(timeout)"))
+            replies.finish(throwing: timeout.rpcError)
         } catch let error as RPCError {
             replies.finish(throwing: error)
         } catch {

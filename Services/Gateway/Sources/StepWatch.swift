@@ -1,13 +1,29 @@
+import Cluster
+import GRPCCore
 import Synchronization
 
 /// Times the step a generation waits for against its `StallPolicy` limit; `expire()` throws
-/// once one waits too long. It learns the pipeline's decode speed from the single-token
-/// steps it times (median of the last 16).
+/// once one waits too long and a stage has stopped answering. It learns the pipeline's
+/// decode speed from the single-token steps it times (median of the last 16).
 final class StepWatch: Sendable {
     struct Timeout: Error, CustomStringConvertible {
         var step: UInt64
         var limit: Duration
-        var description: String { "the pipeline did not answer step \(step) within \(limit)" }
+        /// The stage that did not answer its health check, when one was found.
+        var silentWorker: String? = nil
+        var description: String {
+            "the pipeline did not answer step \(step) within \(limit)"
+                + (silentWorker.map { " and worker \($0) does not answer health checks" } ?? "")
+        }
+
+        /// DEADLINE_EXCEEDED naming the silent worker the way stages name a failed hop.
+        var rpcError: RPCError {
+            var metadata = Metadata()
+            if let silentWorker {
+                metadata.addString(silentWorker, forKey: MetadataKeys.failedWorker)
+            }
+            return RPCError(code: .deadlineExceeded, message: description, metadata: metadata)
+        }
     }
 
     private struct Waiting {
@@ -15,6 +31,8 @@ final class StepWatch: Sendable {
         var tokens: Int
         var since: ContinuousClock.Instant
         var limit: Duration
+        /// `since + limit`, pushed back by a limit each time every stage proves alive.
+        var deadline: ContinuousClock.Instant
     }
 
     private struct State {
@@ -43,7 +61,9 @@ final class StepWatch: Sendable {
         state.withLock { state in
             let tokens = state.tokens[step] ?? 1
             let limit = policy.limit(tokens: tokens, secondsPerToken: expectedSeconds(state))
-            state.waiting = Waiting(step: step, tokens: tokens, since: .now, limit: limit)
+            let now = ContinuousClock.now
+            state.waiting = Waiting(
+                step: step, tokens: tokens, since: now, limit: limit, deadline: now + limit)
         }
     }
 
@@ -64,18 +84,35 @@ final class StepWatch: Sendable {
     /// Sleeps until the awaited step's deadline and checks again (the step may have been
     /// answered and another awaited meanwhile), so a healthy stream costs a wake-up per limit
     /// (two seconds or more), not one per step; between steps it looks four times a second.
-    /// Returns only by throwing (`Timeout`, or cancellation).
-    func expire() async throws {
+    /// At a deadline it asks `silentStage` which stage no longer answers health checks: one
+    /// that does not is a stall (`Timeout` naming it); when all answer the pipeline is only
+    /// busy (a long queue under load) and the step gets another limit, up to the policy's
+    /// ceiling in all. Returns only by throwing (`Timeout`, or cancellation).
+    /// Without `silentStage` a step past its limit is a stall at once.
+    func expire(silentStage: (@Sendable () async -> String?)? = nil) async throws {
         while true {
             guard let waiting = state.withLock({ $0.waiting }) else {
                 try await Task.sleep(for: .milliseconds(250))
                 continue
             }
-            let deadline = waiting.since + waiting.limit
-            if ContinuousClock.now >= deadline {
-                throw Timeout(step: waiting.step, limit: waiting.limit)
+            let now = ContinuousClock.now
+            guard now >= waiting.deadline else {
+                try await Task.sleep(until: waiting.deadline, clock: .continuous)
+                continue
             }
-            try await Task.sleep(until: deadline, clock: .continuous)
+            let waited = now - waiting.since
+            if waited >= policy.ceiling {
+                throw Timeout(step: waiting.step, limit: waited)
+            }
+            guard let silentStage else { throw Timeout(step: waiting.step, limit: waited) }
+            if let silent = await silentStage() {
+                throw Timeout(step: waiting.step, limit: waited, silentWorker: silent)
+            }
+            GatewayMetrics.slowStep()
+            state.withLock { state in
+                guard state.waiting?.step == waiting.step else { return }
+                state.waiting?.deadline = ContinuousClock.now + waiting.limit
+            }
         }
     }
 

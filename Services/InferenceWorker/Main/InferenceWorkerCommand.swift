@@ -28,6 +28,11 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
     var threads = EnvironmentDefaults.int("TESSERA_WORKER_THREADS", 0)
     @Option(
         help:
+            "Most sessions whose decode steps a stage runs as one pass; 1 = one at a time (env TESSERA_WORKER_MAX_BATCH)."
+    )
+    var maxBatch = EnvironmentDefaults.int("TESSERA_WORKER_MAX_BATCH", 32)
+    @Option(
+        help:
             "This worker's id; empty = the one kept in --state-dir, generated on the first start (env TESSERA_WORKER_ID)."
     )
     var workerId = EnvironmentDefaults.string("TESSERA_WORKER_ID", "")
@@ -49,6 +54,9 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
         guard memoryMb >= 0, threads >= 0 else {
             throw ValidationError("--memory-mb and --threads must not be negative")
         }
+        guard (1...128).contains(maxBatch) else {
+            throw ValidationError("--max-batch must be from 1 to 128")
+        }
         guard sessionIdleS > 0 else { throw ValidationError("--session-idle-s must be positive") }
     }
 
@@ -60,6 +68,7 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
         configuration.schedulerAddress = scheduler
         if memoryMb > 0 { configuration.memoryBudgetBytes = UInt64(memoryMb) << 20 }
         if threads > 0 { configuration.threads = threads }
+        configuration.maxBatch = maxBatch
         configuration.workerID = workerId
         if !stateDir.isEmpty { configuration.stateDirectory = stateDir }
         configuration.shardDirectory = shardDir

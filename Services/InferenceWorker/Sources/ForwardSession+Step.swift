@@ -43,9 +43,11 @@ extension ForwardSession {
                 )
                 tokenSeconds = outcome.computeSeconds / Double(outcome.batchSize)
             } else {
+                // A prompt takes the fast tiled path; resent output the exact row-wise one.
+                let path: MatmulPath = step.replay ? .independentRows : .fastest
                 (output, computeSeconds, queueSeconds) = try await shard.run {
                     let started = clock.now
-                    let output = try stage.forward(input, session: cache)
+                    let output = try stage.forward(input, session: cache, path: path)
                     return (output, (clock.now - started).inSeconds, (started - enqueued).inSeconds)
                 }
                 tokenSeconds = computeSeconds
@@ -98,7 +100,7 @@ extension ForwardSession {
                 hidden: HiddenStates(
                     values: Array(hidden.values[(start * width)..<(end * width)]),
                     rows: end - start),
-                returnLogits: step.returnLogits && end == rows)
+                returnLogits: step.returnLogits && end == rows, replay: step.replay)
 
             let sent = clock.now
             let bytes = downstream.send(piece, width: width, encoding: activation)

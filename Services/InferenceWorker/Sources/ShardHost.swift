@@ -17,13 +17,15 @@ actor ShardHost {
     let downloader: ShardDownloader
     let budget: MemoryBudget
     let threads: Int
+    let maxBatch: Int
     let state: WorkerState
     let logger: Logger
 
     init(
         files: ShardFiles, downloader: ShardDownloader, budget: MemoryBudget, threads: Int,
-        state: WorkerState, logger: Logger
+        maxBatch: Int = 32, state: WorkerState, logger: Logger
     ) {
+        self.maxBatch = maxBatch
         self.files = files
         self.downloader = downloader
         self.budget = budget
@@ -103,12 +105,13 @@ actor ShardHost {
         let size = files.size(of: path)
         try budget.charge(size, for: "shard \(sha)")
         let threads = self.threads
+        let maxBatch = self.maxBatch
         let budget = self.budget
         do {
             let shard = try await Offload.run {
                 try HostedShard(
                     path: path, sha: sha, requested: ref, threads: threads, fileBytes: size,
-                    budget: budget)
+                    budget: budget, maxBatch: maxBatch)
             }
             return LoadResult(shard: shard, downloaded: downloaded)
         } catch {

@@ -9,7 +9,7 @@ extension StageStep {
             step: wire.step, position: Int(wire.position), tokens: wire.tokens,
             hidden: wire.hasHidden
                 ? try HiddenStates(TensorCoding.decode(wire.hidden, width: width)) : nil,
-            returnLogits: wire.returnLogits)
+            returnLogits: wire.returnLogits, replay: wire.replay)
     }
 }
 
@@ -30,6 +30,7 @@ extension Tessera_V1_ForwardStep {
                 hidden.values, rows: hidden.rows, width: width, as: encoding)
         }
         returnLogits = step.returnLogits
+        replay = step.replay
     }
 }
 

@@ -9,6 +9,8 @@ struct StageStep: Sendable {
     var hidden: HiddenStates?
     /// Last stage: also return the full logits of the last position.
     var returnLogits = false
+    /// Earlier output resent: computed token by token as decode steps were (bit-identical).
+    var replay = false
 }
 
 /// Hidden states between stages: `rows` rows of the model's width, row-major.

@@ -14,7 +14,8 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
     let host = ShardHost(
         files: files, downloader: ShardDownloader(clients: peers, files: files, logger: logger),
         budget: budget,
-        threads: max(1, configuration.threads), state: state, logger: logger)
+        threads: max(1, configuration.threads), maxBatch: configuration.maxBatch, state: state,
+        logger: logger)
     let shuttingDown = OneShot<Void>()
     let stream = ForwardStream(
         environment: ForwardEnvironment(

@@ -12,6 +12,8 @@ public struct WorkerConfiguration: Sendable {
     public var memoryBudgetBytes: UInt64 = WorkerConfiguration.defaultMemoryBudget()
     /// Compute threads for the forward pass.
     public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Most sessions' decode steps one pass of a stage runs together (1: no batching).
+    public var maxBatch = 32
     /// The id to register with. Empty: the one kept in `stateDirectory` (generated there on the
     /// first start; see `WorkerIdentity`).
     public var workerID = ""

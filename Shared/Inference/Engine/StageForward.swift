@@ -6,9 +6,14 @@ extension TransformerStage {
     ///
     /// The last stage returns logits for the last input token, or for every input token when
     /// `allLogits` is true (teacher forcing, scoring); other stages return hidden states.
-    public func forward(_ input: StageInput, session: StageSession, allLogits: Bool = false) throws
-        -> StageOutput
-    {
+    ///
+    /// `path` `.independentRows` computes every token exactly as a decode step of that token
+    /// alone would (slower for long inputs than the tiled path): a replay of earlier output
+    /// in one pass that must give the bits the original steps gave.
+    public func forward(
+        _ input: StageInput, session: StageSession, allLogits: Bool = false,
+        path: MatmulPath = .fastest
+    ) throws -> StageOutput {
         lock.lock()
         defer { lock.unlock() }
         let hp = hyperparameters
@@ -34,16 +39,17 @@ extension TransformerStage {
                 try loadInput(input, from: batchStart, count: batch)
                 let spans = [RowSpan(session: session, start: session.position, rows: 0..<batch)]
                 for layerIndex in 0..<weights.layers.count {
-                    try runLayer(layerIndex, batch: batch, spans: spans, path: .fastest)
+                    try runLayer(layerIndex, batch: batch, spans: spans, path: path)
                 }
                 session.position += batch
                 if !isLast {
                     out.advanced(by: batchStart * width).update(
                         from: workspace.hidden, count: batch * width)
                 } else if allLogits {
-                    try projectLogits(rows: 0..<batch, into: out + batchStart * vocabulary)
+                    try projectLogits(
+                        rows: 0..<batch, into: out + batchStart * vocabulary, path: path)
                 } else if batchStart + batch == count {
-                    try projectLogits(rows: (batch - 1)..<batch, into: out)
+                    try projectLogits(rows: (batch - 1)..<batch, into: out, path: path)
                 }
                 batchStart += batch
             }

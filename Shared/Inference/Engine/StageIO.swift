@@ -1,3 +1,8 @@
+import Kernels
+
+/// How a forward pass multiplies (re-exported so callers need not import Kernels).
+public typealias MatmulPath = Kernels.MatmulPath
+
 /// What a stage consumes: token ids (first stage) or the previous stage's hidden states.
 public enum StageInput: Sendable {
     case tokens([Int32])

@@ -87,17 +87,102 @@ enum IntegerDotKernels {
     }
 
     /// out[token * outputStride + row] = row · activations[token], for `rows` and every token.
+    /// Tokens go four at a time through `dotRowFourTokens`, which unpacks each weight block
+    /// once for all four (a batch of sessions decoding together shares that work) and
+    /// otherwise does, per token, exactly what `dotRow` does, so every token's result is
+    /// bit-identical however many tokens share the call.
     static func multiply<Format: IntegerDotFormat>(
         _ format: Format.Type, weights: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
         activations: Q8Activations, output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
+        let tokens = activations.tokenCount
         for row in rows {
             let rowBase = weights + row * rowBytes
-            for token in 0..<activations.tokenCount {
+            var token = 0
+            while token + 4 <= tokens {
+                let results = dotRowFourTokens(
+                    format, row: rowBase, activations: activations, firstToken: token)
+                for index in 0..<4 {
+                    output[(token + index) * outputStride + row] = results[index]
+                }
+                token += 4
+            }
+            while token < tokens {
                 output[token * outputStride + row] = dotRow(
                     format, row: rowBase, activations: activations, token: token)
+                token += 1
             }
         }
+    }
+
+    /// `dotRow` for tokens `firstToken..<firstToken + 4`: the same operations in the same
+    /// order for each token, with the weight blocks unpacked once.
+    @inline(__always)
+    static func dotRowFourTokens<Format: IntegerDotFormat>(
+        _ format: Format.Type, row: UnsafeRawPointer, activations: Q8Activations, firstToken: Int
+    ) -> SIMD4<Float> {
+        let blocks = activations.blocksPerRow
+        var first0 = SIMD8<Float>()
+        var second0 = SIMD8<Float>()
+        var offsets0 = SIMD2<Float>()
+        var first1 = SIMD8<Float>()
+        var second1 = SIMD8<Float>()
+        var offsets1 = SIMD2<Float>()
+        var first2 = SIMD8<Float>()
+        var second2 = SIMD8<Float>()
+        var offsets2 = SIMD2<Float>()
+        var first3 = SIMD8<Float>()
+        var second3 = SIMD8<Float>()
+        var offsets3 = SIMD2<Float>()
+        @inline(__always)
+        func pair(
+            _ token: Int, _ a: UnpackedBlock, _ b: UnpackedBlock, _ block: Int,
+            _ accumulatorA: inout SIMD8<Float>, _ accumulatorB: inout SIMD8<Float>,
+            _ offsets: inout SIMD2<Float>
+        ) {
+            let scales = activations.scales + token &* blocks
+            let scaledSums = activations.scaledSums + token &* blocks
+            let values = activations.blockValues(token: token, block: 0)
+            let partialA = blockPartialSums(format, a, values + block &* activationBlockBytes)
+            let partialB = blockPartialSums(
+                format, b, values + (block &+ 1) &* activationBlockBytes)
+            accumulatorA = accumulatorA.addingProduct(partialA, a.scale * scales[block])
+            accumulatorB = accumulatorB.addingProduct(partialB, b.scale * scales[block &+ 1])
+            offsets = offsets.addingProduct(
+                SIMD2(a.offset, b.offset), SIMD2(scaledSums[block], scaledSums[block &+ 1]))
+        }
+        @inline(__always)
+        func single(
+            _ token: Int, _ a: UnpackedBlock, _ block: Int, _ accumulator: inout SIMD8<Float>,
+            _ offsets: inout SIMD2<Float>
+        ) {
+            let scales = activations.scales + token &* blocks
+            let scaledSums = activations.scaledSums + token &* blocks
+            let values = activations.blockValues(token: token, block: 0)
+            let partial = blockPartialSums(format, a, values + block &* activationBlockBytes)
+            accumulator = accumulator.addingProduct(partial, a.scale * scales[block])
+            offsets[0] = offsets[0].addingProduct(a.offset, scaledSums[block])
+        }
+        var block = 0
+        while block + 2 <= blocks {
+            let a = Format.unpack(row + block &* Format.blockBytes)
+            let b = Format.unpack(row + (block &+ 1) &* Format.blockBytes)
+            pair(firstToken, a, b, block, &first0, &second0, &offsets0)
+            pair(firstToken &+ 1, a, b, block, &first1, &second1, &offsets1)
+            pair(firstToken &+ 2, a, b, block, &first2, &second2, &offsets2)
+            pair(firstToken &+ 3, a, b, block, &first3, &second3, &offsets3)
+            block &+= 2
+        }
+        if block < blocks {
+            let a = Format.unpack(row + block &* Format.blockBytes)
+            single(firstToken, a, block, &first0, &offsets0)
+            single(firstToken &+ 1, a, block, &first1, &offsets1)
+            single(firstToken &+ 2, a, block, &first2, &offsets2)
+            single(firstToken &+ 3, a, block, &first3, &offsets3)
+        }
+        return SIMD4(
+            (first0 + second0).sum() + offsets0.sum(), (first1 + second1).sum() + offsets1.sum(),
+            (first2 + second2).sum() + offsets2.sum(), (first3 + second3).sum() + offsets3.sum())
     }
 
     @inline(__always)

@@ -251,6 +251,9 @@ public nonisolated struct Tessera_V1_ForwardStep: Sendable {
   /// last stage: also return the full logits of the last position
   public var returnLogits: Bool = false
 
+  /// earlier output resent after a failover: every stage computes
+  public var replay: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -715,7 +718,7 @@ nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ForwardStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{1}position\0\u{3}token_ids\0\u{1}hidden\0\u{3}return_logits\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{1}position\0\u{3}token_ids\0\u{1}hidden\0\u{3}return_logits\0\u{1}replay\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -728,6 +731,7 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
       case 3: try { try decoder.decodeRepeatedUInt32Field(value: &self.tokenIds) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._hidden) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.returnLogits) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.replay) }()
       default: break
       }
     }
@@ -753,6 +757,9 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
     if self.returnLogits != false {
       try visitor.visitSingularBoolField(value: self.returnLogits, fieldNumber: 5)
     }
+    if self.replay != false {
+      try visitor.visitSingularBoolField(value: self.replay, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -762,6 +769,7 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
     if lhs.tokenIds != rhs.tokenIds {return false}
     if lhs._hidden != rhs._hidden {return false}
     if lhs.returnLogits != rhs.returnLogits {return false}
+    if lhs.replay != rhs.replay {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
