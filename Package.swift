@@ -11,6 +11,11 @@ import PackageDescription
 #else
     let targetCPU = ProcessInfo.processInfo.environment["TESSERA_TARGET_CPU"] ?? "generic"
 #endif
+#if arch(x86_64)
+    let cKernelFlags = ["-O3", "-march=\(targetCPU)"]
+#else
+    let cKernelFlags = ["-O3"]
+#endif
 /// Every target: Swift 6 language mode (complete concurrency checking). Each remaining
 /// `@unchecked Sendable` says in a comment why it is safe.
 let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -103,8 +108,12 @@ let package = Package(
             ],
             path: "Shared/ServiceKit", swiftSettings: swiftSettings),
         .target(name: "GGUF", path: "Shared/GGUF", swiftSettings: numericSettings),
+        // Only the innermost integer dot products (x86 AVX2 / AVX-512 VNNI); see its header.
         .target(
-            name: "Kernels", dependencies: ["GGUF"], path: "Shared/Kernels",
+            name: "CKernels", path: "Shared/CKernels",
+            cSettings: [.unsafeFlags(cKernelFlags)]),
+        .target(
+            name: "Kernels", dependencies: ["GGUF", "CKernels"], path: "Shared/Kernels",
             swiftSettings: numericSettings),
         .target(
             name: "Tokenization", dependencies: ["GGUF"], path: "Shared/Tokenization",

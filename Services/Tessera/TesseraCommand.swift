@@ -36,6 +36,10 @@ struct TesseraCommand: AsyncParsableCommand {
             exit(withError: error)
         } catch let error as CleanExit {
             exit(withError: error)
+        } catch  where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // `--help` parses to ArgumentParser's own help command, whose run() throws its
+            // (internal) CommandError: that is help to print, not a failure to report.
+            exit(withError: error)
         } catch {
             CLIError.report(error)
             Foundation.exit(1)

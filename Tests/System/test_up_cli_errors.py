@@ -44,3 +44,10 @@ def test_usage_errors_still_print_usage(bin_dir):
     assert "Usage: tessera up" in result.stderr
     both = tessera(bin_dir, "status", "--port-offset", "5", "--scheduler", "127.0.0.1:7401")
     assert both.returncode == 64 and "not both" in both.stderr
+
+
+def test_help_is_help_not_an_error(bin_dir):
+    for args in (["--help"], ["bench", "engine", "--help"], ["model", "--help"], ["up", "-h"]):
+        result = tessera(bin_dir, *args)
+        assert result.returncode == 0, (args, result)
+        assert "USAGE:" in result.stdout and "error" not in result.stderr, (args, result)

@@ -18,6 +18,8 @@ public final class Q8Activations: @unchecked Sendable {
     let values: UnsafeMutablePointer<Int16>
     let scales: UnsafeMutablePointer<Float>
     let scaledSums: UnsafeMutablePointer<Float>
+    /// The same quantized values as bytes in natural order, for the native kernels (CKernels).
+    let bytes: UnsafeMutablePointer<Int8>
 
     /// `columns` must be a multiple of 32 (checked by the matrix multiplier).
     public init(columns: Int, capacity: Int) {
@@ -27,12 +29,14 @@ public final class Q8Activations: @unchecked Sendable {
         values = .allocate(capacity: self.capacity * blocksPerRow * Self.blockSize)
         scales = .allocate(capacity: self.capacity * blocksPerRow)
         scaledSums = .allocate(capacity: self.capacity * blocksPerRow)
+        bytes = .allocate(capacity: self.capacity * blocksPerRow * Self.blockSize)
     }
 
     deinit {
         values.deallocate()
         scales.deallocate()
         scaledSums.deallocate()
+        bytes.deallocate()
     }
 
     /// Quantizes `tokens` rows of `columns` floats (row `t` starts at `input + t * columns`).
@@ -61,16 +65,21 @@ public final class Q8Activations: @unchecked Sendable {
         let scale = magnitude.max() / 127
         let inverse: Float = scale > 0 ? 1 / scale : 0
         let out = values + index * Self.blockSize
+        let natural = bytes + index * Self.blockSize
         var sum: Int32 = 0
         for pair in 0..<16 {
             let even = quantizeValue(source[2 * pair] * inverse)
             let odd = quantizeValue(source[2 * pair + 1] * inverse)
             out[pair] = even
             out[16 + pair] = odd
+            natural[2 * pair] = Int8(truncatingIfNeeded: even)
+            natural[2 * pair + 1] = Int8(truncatingIfNeeded: odd)
             sum += Int32(even) + Int32(odd)
         }
-        scales[index] = scale
-        scaledSums[index] = scale * Float(sum)
+        // Stored as llama.cpp's Q8_0/Q8_1 activation blocks store them: half precision (the
+        // values were quantized with the full-precision scale, as there).
+        scales[index] = Float(Float16(scale))
+        scaledSums[index] = Float(Float16(scale * Float(sum)))
     }
 
     @inline(__always)

@@ -1,0 +1,30 @@
+// The innermost integer dot products of decode, written with the x86 instructions Swift's
+// SIMD types do not emit (pmaddubsw on AVX2, vpdpbusd on AVX-512 VNNI). Everything around
+// them (threading, activation quantization, the rest of the engine) stays in Swift; the Swift
+// scalar reference in Shared/Kernels/Reference is the test oracle.
+//
+// Weights are ggml blocks of 32 (Q4_0: fp16 d + 16 bytes of nibbles; Q4_1: fp16 d, fp16 m +
+// 16 bytes; Q8_0: fp16 d + 32 int8). Activations are 8-bit blocks of 32 in natural order,
+// with per block a scale and scale x (sum of the quantized values).
+//
+// Every path computes each block's integer sum exactly and then the same float operations
+// in the same order, so the AVX2 and VNNI paths give identical bits, and a token's result
+// does not depend on the other tokens of the call.
+#ifndef TESSERA_CKERNELS_H
+#define TESSERA_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// 0: no native kernels on this CPU or architecture (callers use the Swift ones);
+/// 1: AVX2; 2: AVX-512 VNNI.
+int tessera_dot_level(void);
+
+/// ggml type ids: 2 = Q4_0, 3 = Q4_1, 8 = Q8_0. Returns 0 when `type` is not one of them.
+/// out[token * out_stride + row] = row . activations[token] for rows in [row_begin, row_end).
+int tessera_dot_rows(int type, const uint8_t *weights, size_t row_bytes, int row_begin,
+                     int row_end, const int8_t *activations, const float *scales,
+                     const float *scaled_sums, int blocks, int tokens, float *out,
+                     size_t out_stride);
+
+#endif

@@ -1,0 +1,62 @@
+import CKernels
+import GGUF
+import Testing
+
+@testable import Kernels
+
+/// The native dot kernels (CKernels: pmaddubsw / vpdpbusd) against the Swift integer kernels
+/// on the same 8-bit activations: both sum each block exactly in integers, so they differ
+/// only by float rounding of the scaling. (Both are checked against the scalar reference in
+/// MatrixMultiplierTests, through whichever the machine runs.)
+@Suite struct NativeKernelTests {
+    @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0])
+    func nativeKernelsAgreeWithTheSwiftOnes(type: GGMLType) throws {
+        guard tessera_dot_level() > 0 else { return }  // not x86 with AVX2: nothing to compare
+        let rows = 64
+        let columns = 576
+        let tokens = 5
+        let bytes = try MatrixMultiplierTests.randomMatrix(
+            type, rows: rows, columns: columns, seed: 5)
+        var generator = SeededGenerator(seed: 9)
+        let input = generator.floats(tokens * columns, in: -2...2)
+        let activations = Q8Activations(columns: columns, capacity: tokens)
+        input.withUnsafeBufferPointer { activations.quantize($0.baseAddress!, tokens: tokens) }
+        var swift = [Float](repeating: 0, count: rows * tokens)
+        var native = [Float](repeating: 0, count: rows * tokens)
+        bytes.withUnsafeBytes { raw in
+            let base = raw.baseAddress!
+            let rowBytes = raw.count / rows
+            swift.withUnsafeMutableBufferPointer { out in
+                let output = out.baseAddress!
+                switch type {
+                case .q4_1:
+                    IntegerDotKernels.multiply(
+                        Q4_1Format.self, weights: base, rowBytes: rowBytes, rows: 0..<rows,
+                        activations: activations, output: output, outputStride: rows)
+                case .q4_0:
+                    IntegerDotKernels.multiply(
+                        Q4_0Format.self, weights: base, rowBytes: rowBytes, rows: 0..<rows,
+                        activations: activations, output: output, outputStride: rows)
+                default:
+                    IntegerDotKernels.multiply(
+                        Q8_0Format.self, weights: base, rowBytes: rowBytes, rows: 0..<rows,
+                        activations: activations, output: output, outputStride: rows)
+                }
+            }
+            native.withUnsafeMutableBufferPointer { out in
+                let ran = tessera_dot_rows(
+                    Int32(type.rawValue), base.assumingMemoryBound(to: UInt8.self), rowBytes, 0,
+                    Int32(rows), activations.bytes, activations.scales, activations.scaledSums,
+                    Int32(activations.blocksPerRow), Int32(tokens), out.baseAddress!, rows)
+                #expect(ran == 1)
+            }
+        }
+        for index in swift.indices {
+            let scale = max(1, abs(swift[index]))  // outputs are O(1): an absolute bound near 0
+            #expect(abs(swift[index] - native[index]) / scale < 1e-4, "\(type) output \(index)")
+        }
+        // Unsupported types are declined, not miscomputed.
+        #expect(
+            tessera_dot_rows(12, nil, 0, 0, 0, nil, nil, nil, 0, 0, nil, 0) == 0)
+    }
+}
