@@ -45,7 +45,7 @@ import Testing
             "{}", #"{"a":1}"#, "{ \"a\": [1, 2.5, -0, 1e10, \"x\"], \"b\": {\"c\": null} }",
             "{\n  \"name\": \"Ada\",\n  \"tags\": [true, false]\n}",
             #"{"s":"\u00e9\ud83d\ude00 é 😀 \\ \/"}"#,
-            #"{"a":{"b":{"c":{"d":[[[]]]}}}}"#,
+            #"{"a":{"b":{"c":{"d":[[[]]]}}}}"#, #"{"e":1.5e-12,"s":"\uD83D\uDE00 \u00e9"}"#,
         ]
         for text in valid {
             let matched = matches(grammar, text)
@@ -54,7 +54,7 @@ import Testing
         let invalid = [
             "[]", "1", #"{"a":1,}"#, "{'a':1}", "{a:1}", #"{"a":01}"#, #"{"a":1.}"#,
             #"{"a":"\x"}"#, "{\"a\":\"line\nbreak\"}", #"{"a":tru}"#, "{}{}", "{  }",
-            #"{"a":1} "#,
+            #"{"a":1} "#, #"{"s":"\ud800"}"#, #"{"s":"\udc00\ud800"}"#, #"{"n":1e400}"#,
         ]
         for text in invalid {
             let matched = matches(grammar, text)

@@ -49,7 +49,7 @@ import Testing
     /// not a stall: it gets another limit, up to the ceiling; one that does not answer is
     /// named in the timeout (and in the DEADLINE_EXCEEDED the generation sees).
     @Test func aBusyPipelineGetsMoreTimeAndASilentStageIsNamed() async throws {
-        let policy = StallPolicy(multiplier: 5, floor: .milliseconds(100), ceiling: .seconds(2))
+        let policy = StallPolicy(multiplier: 5, floor: .milliseconds(100), ceiling: .seconds(4))
         let watch = StepWatch(policy: policy, predictedSecondsPerToken: 0.001)
         watch.sent(0, tokens: 1)
         watch.awaiting(0)
@@ -61,10 +61,10 @@ import Testing
                 return nil
             }  // every stage alive
         }
-        // Extended limit by limit until the 2 s ceiling, not failed at 100 ms (a loaded
-        // machine may wake the watch late, so fewer than the ideal 19 probes).
-        #expect(ContinuousClock.now - started >= .seconds(2))
-        #expect(probes.value >= 2)
+        // Extended limit by limit until the 4 s ceiling, not failed at 100 ms (a loaded
+        // machine may wake the watch late, so fewer than the ideal 39 probes).
+        #expect(ContinuousClock.now - started >= .seconds(4))
+        #expect(probes.value >= 1)
 
         watch.sent(1, tokens: 1)
         watch.awaiting(1)

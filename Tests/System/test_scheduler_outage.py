@@ -1,6 +1,8 @@
 """A scheduler outage as the gateway's clients see it: running streams go on (they talk to
 workers), new requests fail at once with 503 and Retry-After instead of waiting 30 s, and
-/readyz says "not ready" until the scheduler answers again."""
+/readyz says "not ready" until the scheduler answers again. The restarted scheduler has
+forgotten the running stream's lease; the gateway's renewal asks for it again, so the
+scheduler counts the stream again within a renewal period."""
 import json
 import signal
 import threading
@@ -10,11 +12,12 @@ import urllib.request
 
 import grpc
 
-from conftest import wait_serving
-from test_leases import generate
+from conftest import gauges, wait_serving
+from test_leases import active_requests, generate
 from test_failover import ProcessCluster
 
 TOKENS = 800
+LEASE_TTL_MS = 3000  # renewed every 1 s
 
 
 def http(port, path, body=None):
@@ -37,7 +40,8 @@ def wait_for(condition, timeout, what):
 
 
 def test_the_gateway_is_honest_while_the_scheduler_is_down(processes, stubs, tmp_path):
-    cluster = ProcessCluster(processes, tmp_path, workers=1, memory_mb=400)
+    cluster = ProcessCluster(processes, tmp_path, workers=1, memory_mb=400,
+                             scheduler_args=("--lease-ttl-ms", str(LEASE_TTL_MS)))
     cluster.wait_ready(stubs)
     assert http(cluster.gateway_http, "/readyz")[0] == 200
     record, errors = [], []
@@ -71,8 +75,19 @@ def test_the_gateway_is_honest_while_the_scheduler_is_down(processes, stubs, tmp
     back = time.monotonic()
     running_when_back = running.is_alive()
     ready_again = wait_for(lambda: http(cluster.gateway_http, "/readyz")[0] == 200, 10, "/readyz 200 again")
+    # The new scheduler knows no lease; once its pipeline is ready again, the gateway's next
+    # renewal finds the stream's lease unknown and asks for it again on the same worker.
+    cluster.wait_pipelines(stubs, lambda ready: len(ready) == 1, timeout=60)
+    pipeline_back = time.monotonic()
+    counted = wait_for(lambda: active_requests(cluster, stubs) == 1, LEASE_TTL_MS / 3000 + 2,
+                       "the running stream's lease at the restarted scheduler")
+    assert running.is_alive(), "the stream ended before its lease was counted again; make it longer"
+    assert gauges(cluster.gateway_http)["tessera_gateway_leases"] == 1
     running.join(timeout=120)
     assert errors == [] and len(record) == TOKENS, "the running stream should not notice the outage"
     assert running_when_back, "the stream ended before the scheduler came back; make it longer"
+    # Released with the stream: nothing stays counted.
+    wait_for(lambda: active_requests(cluster, stubs) == 0, 10, "the lease released after the stream")
     print(f"\n[scheduler outage] /readyz 503 after {not_ready - killed:.2f} s, a new request got 503 in "
-          f"{answered - asked:.2f} s, ready {ready_again - back:.2f} s after the scheduler answered")
+          f"{answered - asked:.2f} s, ready {ready_again - back:.2f} s after the scheduler answered, "
+          f"the stream's lease counted again {counted - pipeline_back:.2f} s after its pipeline was ready")

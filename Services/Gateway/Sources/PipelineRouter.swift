@@ -60,7 +60,10 @@ struct PipelineRouter: Sendable {
                 do {
                     let lease = PipelineLease(
                         route: try PipelineRoute(response.pipeline), leaseID: response.leaseID)
-                    leases.hold(lease.leaseID, ttl: .milliseconds(Int(response.leaseTtlMs)))
+                    leases.hold(
+                        lease.leaseID, ttl: .milliseconds(Int(response.leaseTtlMs)),
+                        grant: LeaseRenewal.Grant(
+                            model: model, route: lease.route, expectedTokens: expectedTokens))
                     return lease
                 } catch {
                     lastProblem = "the granted pipeline cannot be used: \(error)"
@@ -93,14 +96,15 @@ struct PipelineRouter: Sendable {
         }
     }
 
-    /// Ends a lease, in the background (see `background`).
+    /// Ends a lease, in the background (see `background`). If the scheduler lost the lease
+    /// and granted it again under another id (see LeaseRenewal), that one is released.
     func release(_ lease: PipelineLease) {
         release(leaseID: lease.leaseID)
     }
 
-    private func release(leaseID: String) {
-        guard !leaseID.isEmpty else { return }
-        leases.drop(leaseID)
+    private func release(leaseID granted: String) {
+        guard !granted.isEmpty else { return }
+        let leaseID = leases.drop(granted) ?? granted
         let scheduler = self.scheduler
         let logger = self.logger
         background.submit {

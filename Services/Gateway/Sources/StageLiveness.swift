@@ -7,11 +7,13 @@ import Synchronization
 /// does not: stopped, hung, cut off).
 struct StageLiveness: Sendable {
     let stages: [PipelineRoute.Stage]
-    /// Probes run here, not on the caller's task: closing a connection to a stopped process
-    /// may take until it resumes, and the caller waits `patience` at most.
+    /// Probes run here, not on the caller's task, so the caller never waits longer than
+    /// `patience` whatever a probe does.
     let calls: BackgroundWork
-    var probeTimeout: Duration = .seconds(1)
-    var patience: Duration = .milliseconds(1500)
+    /// Generous: a busy machine answers a health check late, and a stage wrongly taken for
+    /// stalled costs a failover of all its sessions (a stopped one never answers).
+    var probeTimeout: Duration = .seconds(2)
+    var patience: Duration = .milliseconds(2500)
 
     /// The first stage (in pipeline order) that did not answer SERVING in time, all probed
     /// at once; nil when every stage answered.

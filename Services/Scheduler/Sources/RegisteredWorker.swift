@@ -12,4 +12,7 @@ struct RegisteredWorker: Sendable, Hashable {
     /// 0...1, from the verifier; a newly registered worker starts trusted.
     var reputation = 1.0
     var lastHeartbeat = Date()
+    /// Which registration this is: the registry numbers them in order (over all ids), so a
+    /// check that began under one registration can tell that the worker registered again.
+    var registration: UInt64 = 0
 }

@@ -11,6 +11,8 @@ struct Routing: Sendable {
     let logger: Logger
     /// How long a lease lives without renewal (told to the gateway with each lease).
     var leaseTTL: Duration = .seconds(30)
+    /// The most a health check after a client's failure report takes (connect, call, close).
+    var probeTimeout: Duration = .seconds(2)
 
     func servedModel(_ requested: String) throws -> ServedModel {
         guard let served = model.current else { throw SchedulerError.modelNotLoaded }
@@ -63,15 +65,27 @@ struct Routing: Sendable {
 
     /// Checks the reported worker now instead of waiting for its heartbeats to lapse. The
     /// probe runs in the request's task; if the reporter hangs up meanwhile, the probe's
-    /// failure says nothing about the worker, so it is kept.
+    /// failure says nothing about the worker, so it is kept. So is a worker that registered
+    /// again while the probe ran (a stopped worker that resumed, a restarted one): the failed
+    /// probe was about the registration before.
     func reportFailure(_ request: Tessera_V1_ReportFailureRequest) async throws {
         guard !request.workerID.isEmpty else { throw InvalidMessage("worker_id", "is required") }
         guard let worker = registry.worker(request.workerID) else { return }
-        if await HealthProbe.isServing(worker.address) || Task.isCancelled { return }
+        if await HealthProbe.isServing(worker.address, timeout: probeTimeout) || Task.isCancelled {
+            return
+        }
+        guard registry.remove(request.workerID, registration: worker.registration) else {
+            // Gone already (expired), or registered again: then the probe is not about it.
+            if registry.worker(request.workerID) != nil {
+                logger.info(
+                    "worker kept: it registered again while a health check failed",
+                    metadata: ["worker": "\(request.workerID)"])
+            }
+            return
+        }
         logger.warning(
             "worker failed a health check after a client report",
             metadata: ["worker": "\(request.workerID)"])
-        registry.remove(request.workerID)
         await pipelines.retire(workersNotIn: Set(registry.workers().map(\.id)))
     }
 

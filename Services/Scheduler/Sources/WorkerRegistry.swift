@@ -15,6 +15,8 @@ final class WorkerRegistry: Sendable {
 
     private struct State {
         var workers: [String: Entry] = [:]
+        /// Registrations accepted so far (each worker's `registration` is its number).
+        var registrations: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -51,9 +53,11 @@ final class WorkerRegistry: Sendable {
             }
             // One address, one worker: a worker restarted there under another id replaces it.
             for other in atAddress where other != id { state.workers.removeValue(forKey: other) }
+            state.registrations += 1
             let worker = RegisteredWorker(
                 id: id, address: address, capabilities: capabilities, readyShards: readyShards,
-                reputation: state.workers[id]?.worker.reputation ?? 1)
+                reputation: state.workers[id]?.worker.reputation ?? 1,
+                registration: state.registrations)
             state.workers[id] = Entry(worker: worker, lastHeartbeat: now)
             return id
         }
@@ -98,10 +102,20 @@ final class WorkerRegistry: Sendable {
         }
     }
 
-    /// Drops a worker at once (it failed a health check after a client reported it).
-    func remove(_ workerID: String) {
-        _ = state.withLock { $0.workers.removeValue(forKey: workerID) }
-        membershipChanged.signal()
+    /// Drops a worker at once (it failed a health check after a client reported it), if it is
+    /// still the registration `registration` (when given): a worker that registered again since
+    /// then is not the one that was checked. Returns whether it was dropped.
+    @discardableResult
+    func remove(_ workerID: String, registration: UInt64? = nil) -> Bool {
+        let removed = state.withLock { state in
+            guard let entry = state.workers[workerID],
+                registration.map({ $0 == entry.worker.registration }) ?? true
+            else { return false }
+            state.workers.removeValue(forKey: workerID)
+            return true
+        }
+        if removed { membershipChanged.signal() }
+        return removed
     }
 
     func worker(_ workerID: String) -> RegisteredWorker? {

@@ -1,8 +1,9 @@
 /// The JSON rules (RFC 8259) that output constraints are built from, defined once in a
 /// builder. As in llama.cpp's JSON grammars, whitespace between tokens is limited (one
 /// space, or a newline and up to 20 spaces or tabs of indentation) so a model cannot fill
-/// its budget with blank space, integers have at most 16 digits and fractions at most 16,
-/// and strings must be valid UTF-8.
+/// its budget with blank space, integers have at most 16 digits, fractions at most 16 and
+/// exponents 2 (every number fits a double), and strings must be valid UTF-8 with no lone
+/// surrogate escapes.
 struct JSONGrammar {
     /// Optional whitespace between tokens.
     let space: Int
@@ -31,6 +32,8 @@ struct JSONGrammar {
             ]))
         let continuation = GrammarExpression.bytes(ByteSet(0x80...0xBF))
         let hex = GrammarExpression.bytes(ByteSet(characters: "0123456789abcdefABCDEF"))
+        let d = ByteSet(characters: "dD")
+        let notD = ByteSet(characters: "0123456789abcefABCEF")
         character = try builder.rule(
             .choice([
                 .bytes(ByteSet(0x20...0x21, 0x23...0x5B, 0x5D...0x7F)),
@@ -56,7 +59,19 @@ struct JSONGrammar {
                     .literal("\\"),
                     .choice([
                         .bytes(ByteSet(characters: "\"\\/bfnrt")),
-                        .sequence([.literal("u"), hex, hex, hex, hex]),
+                        // \u escapes of whole characters: no lone surrogates, which many
+                        // JSON parsers (Foundation's among them) refuse.
+                        .sequence([.literal("u"), .bytes(notD), hex, hex, hex]),
+                        .sequence([
+                            .literal("u"), .bytes(d), .bytes(ByteSet(characters: "01234567")), hex,
+                            hex,
+                        ]),
+                        .sequence([
+                            .literal("u"), .bytes(d), .bytes(ByteSet(characters: "89abAB")), hex,
+                            hex,
+                            .literal("\\u"), .bytes(d), .bytes(ByteSet(characters: "cdefCDEF")),
+                            hex, hex,
+                        ]),
                     ]),
                 ]),
             ]))
@@ -80,7 +95,7 @@ struct JSONGrammar {
                     .sequence([
                         .bytes(ByteSet(characters: "eE")),
                         .optional(.bytes(ByteSet(characters: "+-"))),
-                        .repetition(digit, min: 1, max: 3),
+                        .repetition(digit, min: 1, max: 2),
                     ])),
             ]))
         boolean = try builder.rule(.choice([.literal("true"), .literal("false")]))

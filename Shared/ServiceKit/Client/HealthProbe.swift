@@ -3,10 +3,12 @@ import TesseraProto
 
 /// Asks a server's `grpc.health.v1.Health` whether it is SERVING.
 public enum HealthProbe {
+    /// The whole probe (connect, call, close) takes at most `timeout`: a stopped or hung
+    /// peer is "not serving" once it has passed, not when the peer resumes.
     public static func isServing(
         _ address: ListenAddress, service: String = "", timeout: Duration = .seconds(2)
     ) async -> Bool {
-        (try? await ServiceClient.with(address) { client in
+        (try? await ServiceClient.with(address, within: timeout) { client in
             await isServing(client, service: service, timeout: timeout)
         }) ?? false
     }

@@ -25,6 +25,73 @@ public enum ServiceClient {
             return try await body(client)
         }
     }
+
+    /// Like `with(_:_:)`, but the whole exchange (connecting, `body`, closing) takes at most
+    /// `limit`. Past it, `body` and the connection are cancelled, and the call returns what
+    /// `body` returned if it finished, else throws `TimeLimitExceeded`.
+    ///
+    /// Needed for peers that may be stopped (SIGSTOP) or hung: the kernel completes the TCP
+    /// handshake for a stopped process, so the HTTP/2 connection attempt waits for the server's
+    /// SETTINGS frame with no deadline; a call's own timeout fails the call, but a graceful
+    /// close waits for that attempt to end (grpc-swift-nio-transport's `Subchannel.shutDown`
+    /// while connecting), which is when the peer resumes. Cancelling `runConnections()` closes
+    /// the connection at once.
+    public static func with<Result: Sendable>(
+        _ address: ListenAddress, within limit: Duration,
+        _ body: @escaping @Sendable (TesseraGRPCClient) async throws -> Result
+    ) async throws -> Result {
+        let client = try make(address)
+        let outcome = await withTaskGroup(of: BoundedOutcome<Result>.self) { group in
+            group.addTask {
+                try? await client.runConnections()
+                return .connectionsEnded
+            }
+            group.addTask {
+                defer { client.beginGracefulShutdown() }
+                do {
+                    return .finished(.success(try await body(client)))
+                } catch {
+                    return .finished(.failure(error))
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return .timeUp
+            }
+            var outcome: Swift.Result<Result, any Error>?
+            var connectionsEnded = false
+            var timeUp = false
+            while let next = await group.next() {
+                switch next {
+                // (what `body` did after the time was up is its cancellation: ignored)
+                case .finished(let result): if !timeUp { outcome = result }
+                case .connectionsEnded: connectionsEnded = true
+                case .timeUp:
+                    timeUp = true
+                    group.cancelAll()
+                }
+                if outcome != nil && connectionsEnded { group.cancelAll() }
+            }
+            return outcome
+        }
+        guard let outcome else { throw TimeLimitExceeded(limit: limit, address: address) }
+        return try outcome.get()
+    }
+}
+
+/// How each part of a bounded exchange ended.
+private enum BoundedOutcome<Result: Sendable>: Sendable {
+    case finished(Swift.Result<Result, any Error>)
+    case connectionsEnded
+    case timeUp
+}
+
+/// A bounded exchange with a service (`ServiceClient.with(_:within:_:)`) ran out of time.
+public struct TimeLimitExceeded: Error, CustomStringConvertible {
+    public var limit: Duration
+    public var address: ListenAddress
+
+    public var description: String { "\(address) did not answer within \(limit)" }
 }
 
 /// Keeps a client's connections running inside a `ServiceGroup`; put it before the
