@@ -11,9 +11,12 @@ import Testing
 @Suite struct FailureReportTests {
     @Test func aProbeOfAStoppedPeerEndsWithinItsTimeout() async throws {
         let peer = try StoppedPeer()
-        // Before the fix the probe returned only once the peer went away (after 15 s).
+        // Before the fix the probe returned only once the peer went away. The peer stays
+        // for a minute: the probe must end while it is still there. (0.5 s alone; no tighter
+        // bound, since the parallel suite's synchronous forward passes can hold every
+        // cooperative thread for seconds.)
         let gone = Task {
-            try? await Task.sleep(for: .seconds(15))
+            try? await Task.sleep(for: .seconds(60))
             peer.close()
         }
         defer { gone.cancel() }
@@ -21,15 +24,13 @@ import Testing
         let serving = await HealthProbe.isServing(peer.address, timeout: .milliseconds(500))
         let took = ContinuousClock.now - started
         #expect(serving == false)
-        // 0.5 s alone; the whole test suite runs in parallel on a few cores, and busy
-        // cooperative threads delay it by seconds. Waiting for the peer would take 15 s.
-        #expect(took < .seconds(12), "the probe took \(took)")
+        #expect(!peer.isClosed, "the probe ended only when the peer went away, after \(took)")
     }
 
     @Test func aFailedProbeThatBeganBeforeARegistrationKeepsTheWorker() async throws {
         let peer = try StoppedPeer()
         let gone = Task {
-            try? await Task.sleep(for: .seconds(15))
+            try? await Task.sleep(for: .seconds(60))
             peer.close()
         }
         defer { gone.cancel() }
@@ -53,8 +54,8 @@ import Testing
         try await report.value
         let took = ContinuousClock.now - started
         #expect(registry.worker("w1") != nil, "the re-registered worker was removed")
-        // 1.5 s alone (see above for the margin); waiting for the peer would take 15 s.
-        #expect(took < .seconds(12), "the report took \(took)")
+        // 1.5 s alone (see above for why no tighter bound).
+        #expect(!peer.isClosed, "the report ended only when the peer went away, after \(took)")
 
         // A report whose probe began under the current registration still removes it.
         try await routing.reportFailure(.with { $0.workerID = "w1" })
@@ -108,6 +109,8 @@ final class StoppedPeer: Sendable {
     }
 
     /// Closes the socket (once): connections waiting to be accepted are reset.
+    var isClosed: Bool { descriptor.withLock { $0 == nil } }
+
     func close() {
         if let descriptor = descriptor.withLock({ $0.take() }) { Glibc.close(descriptor) }
     }
