@@ -91,6 +91,11 @@ public indirect enum OrderedJSON: Sendable, Equatable {
 public struct OrderedJSONError: Error, CustomStringConvertible, Equatable, Sendable {
     public let offset: Int
     public let reason: String
+
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 

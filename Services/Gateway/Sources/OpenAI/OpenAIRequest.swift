@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import TesseraProto
 import Tokenization
 
@@ -27,12 +28,14 @@ struct OpenAIRequest: Sendable {
     static let maxChoices: Int64 = 16
 
     init(body: Data, endpoint: Endpoint) throws {
-        let document: JSONValue
+        let document: OrderedJSON
         do {
-            document = try JSONDecoder().decode(JSONValue.self, from: body)
+            guard let text = String(validating: body, as: UTF8.self) else {
+                throw OrderedJSONError(offset: 0, reason: "the bytes are not UTF-8")
+            }
+            document = try OrderedJSON(parsing: text)
         } catch {
-            throw GatewayError.invalid(
-                "the request body is not valid JSON (UTF-8): \(Self.describe(error))")
+            throw GatewayError.invalid("the request body is not valid JSON (UTF-8): \(error)")
         }
         let fields = try JSONFields(document)
         try OpenAIFieldPolicy.check(fields, endpoint: endpoint)
@@ -45,7 +48,7 @@ struct OpenAIRequest: Sendable {
         case .completion: prompt = .text(try Self.prompt(fields), parseSpecial: false)
         }
         sampling = try Self.sampling(fields)
-        if let format = try OpenAIResponseFormat.read(fields, body: body) {
+        if let format = try OpenAIResponseFormat.read(fields) {
             sampling.responseFormat = format
         }
         choices = Int(try fields.integer("n", in: 1...Self.maxChoices) ?? 1)
@@ -141,7 +144,7 @@ struct OpenAIRequest: Sendable {
                 throw GatewayError.invalid(
                     "logit_bias keys must be token ids (got \"\(key)\")", parameter: "logit_bias")
             }
-            guard case .number(let number) = entry, number.isFinite else {
+            guard let number = JSONFields.finite(entry) else {
                 throw JSONFields.wrongType("logit_bias", "an object of numbers", entry)
             }
             bias[token] = Float(number)
@@ -229,13 +232,4 @@ struct OpenAIRequest: Sendable {
             "prompt must be a string (or an array holding one string)", parameter: "prompt")
     }
 
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            let underlying =
-                (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey]
-                as? String
-            return underlying ?? context.debugDescription
-        }
-        return "\(error)"
-    }
 }

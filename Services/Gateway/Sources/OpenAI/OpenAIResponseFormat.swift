@@ -8,7 +8,7 @@ import TesseraProto
 /// `strict` says; a schema the compiler cannot enforce is a 400 naming what and where (when
 /// the request is prepared, by `SamplingParameters.validate()`).
 enum OpenAIResponseFormat {
-    static func read(_ fields: JSONFields, body: Data) throws -> Tessera_V1_ResponseFormat? {
+    static func read(_ fields: JSONFields) throws -> Tessera_V1_ResponseFormat? {
         guard let value = fields.value("response_format") else { return nil }
         let format = try JSONFields(value, context: "response_format")
         try refuseUnknown(format, allowed: ["type", "json_schema"], context: "response_format")
@@ -28,29 +28,16 @@ enum OpenAIResponseFormat {
             _ = try schema.string("name")
             _ = try schema.string("description")
             _ = try schema.bool("strict")
-            return Tessera_V1_ResponseFormat(.jsonSchema(try schemaText(body)))
+            // Written back with its members in the client's order (`OrderedJSON` keeps it);
+            // no schema means any JSON value.
+            return Tessera_V1_ResponseFormat(
+                .jsonSchema(schema.value("schema")?.serialized ?? "{}"))
         case let other:
             throw GatewayError.invalid(
                 "response_format.type must be \"text\", \"json_object\" or \"json_schema\""
                     + (other.map { " (got \"\($0)\")" } ?? ""),
                 parameter: "response_format")
         }
-    }
-
-    /// The schema's text with its members in the order the client wrote them (the order the
-    /// model writes the properties in); `Decodable` dictionaries lose it, so the body is read
-    /// again with `OrderedJSON`. No schema means any JSON value.
-    private static func schemaText(_ body: Data) throws -> String {
-        let document: OrderedJSON
-        do {
-            document = try OrderedJSON(parsing: String(decoding: body, as: UTF8.self))
-        } catch {
-            throw GatewayError.invalid("the request body is not valid JSON: \(error)")
-        }
-        guard let schema = document["response_format"]?["json_schema"]?["schema"],
-            schema != .null
-        else { return "{}" }
-        return schema.serialized
     }
 
     private static func refuseUnknown(_ fields: JSONFields, allowed: Set<String>, context: String)

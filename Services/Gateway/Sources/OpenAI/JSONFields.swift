@@ -1,56 +1,21 @@
-/// A parsed JSON document, so request fields can be checked one by one with messages that
-/// name the field and say what was expected (OpenAI fields such as `stop` take several shapes).
-enum JSONValue: Decodable, Sendable, Equatable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    /// How the value reads in an error message.
-    var kindName: String {
-        switch self {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .number: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
-        }
-    }
-}
+import Inference
 
 /// Typed access to the fields of a JSON object, throwing `GatewayError.invalidArgument`
 /// naming the field when it has the wrong type or range. Absent and null mean "not given".
+/// Documents are `OrderedJSON` (parsed once per request; a JSON schema's member order is
+/// the order the model writes the properties in); a repeated member name counts once, the
+/// last one.
 struct JSONFields {
-    let fields: [String: JSONValue]
+    let fields: [String: OrderedJSON]
 
-    init(_ value: JSONValue, context: String = "the request body") throws {
-        guard case .object(let fields) = value else {
+    init(_ value: OrderedJSON, context: String = "the request body") throws {
+        guard case .object(let members) = value else {
             throw GatewayError.invalid("\(context) must be a JSON object, not \(value.kindName)")
         }
-        self.fields = fields
+        fields = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     }
 
-    func value(_ name: String) -> JSONValue? {
+    func value(_ name: String) -> OrderedJSON? {
         guard let value = fields[name], value != .null else { return nil }
         return value
     }
@@ -69,9 +34,7 @@ struct JSONFields {
 
     func number(_ name: String, in range: ClosedRange<Double>? = nil) throws -> Double? {
         guard let value = value(name) else { return nil }
-        guard case .number(let number) = value, number.isFinite else {
-            throw Self.wrongType(name, "a number", value)
-        }
+        guard let number = Self.finite(value) else { throw Self.wrongType(name, "a number", value) }
         if let range, !range.contains(number) {
             throw GatewayError.invalid(
                 "\(name) must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)) (got \(Self.format(number)))",
@@ -82,7 +45,7 @@ struct JSONFields {
 
     func integer(_ name: String, in range: ClosedRange<Int64>) throws -> Int64? {
         guard let value = value(name) else { return nil }
-        guard case .number(let number) = value, number.isFinite, number.rounded() == number,
+        guard let number = Self.finite(value), number.rounded() == number,
             let integer = Int64(exactly: number)
         else { throw Self.wrongType(name, "an integer", value) }
         guard range.contains(integer) else {
@@ -93,7 +56,17 @@ struct JSONFields {
         return integer
     }
 
-    static func wrongType(_ name: String, _ expected: String, _ value: JSONValue) -> GatewayError {
+    /// A JSON number's value, when it is one and fits a Double.
+    static func finite(_ value: OrderedJSON) -> Double? {
+        guard case .number(let text) = value, let number = Double(text), number.isFinite else {
+            return nil
+        }
+        return number
+    }
+
+    static func wrongType(_ name: String, _ expected: String, _ value: OrderedJSON)
+        -> GatewayError
+    {
         GatewayError.invalid("\(name) must be \(expected), not \(value.kindName)", parameter: name)
     }
 
