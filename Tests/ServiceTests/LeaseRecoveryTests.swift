@@ -20,22 +20,8 @@ struct LeaseRecoveryTests {
     @Test func aRestartedSchedulerCountsTheLeasesOfRunningGenerationsAgain() async throws {
         let port = try freePort()
         var scheduler = try await PreparedScheduler.start(port: port, leaseTTL: Self.ttl)
-        let address = ListenAddress(host: "127.0.0.1", port: port)
-        let client = try ServiceClient.make(address)
-        let api = Tessera_V1_Scheduler.Client(wrapping: client)
-        let leases = LeaseRenewal(
-            scheduler: api, logger: quietLogger, retryInterval: .milliseconds(200))
-        let background = BackgroundWork()
-        let router = PipelineRouter(
-            scheduler: api,
-            schedulerWatch: SchedulerWatch(
-                scheduler: client, health: HealthStatusStore(), healthNames: [],
-                logger: quietLogger),
-            background: background, leases: leases, logger: quietLogger,
-            waitLimit: .seconds(5))
-        let group = ServiceGroup(
-            services: [ClientService(client: client), background, leases], logger: quietLogger)
-        let running = Task { try await group.run() }
+        let gateway = try GatewaySide(schedulerPort: port)
+        let (leases, router) = (gateway.leases, gateway.router)
 
         // A generation runs on w2's pipeline (w1's, the first, is what an idle scheduler
         // picks, so asking again without a preference would count it on the wrong one).
@@ -74,8 +60,7 @@ struct LeaseRecoveryTests {
         #expect(try await eventually(timeout: .seconds(60)) { await scheduler.totalLeases == 0 })
         #expect(leases.heldLeases == 0)
 
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
+        await gateway.stop()
         await scheduler.service.shutdown()
     }
 
@@ -84,22 +69,8 @@ struct LeaseRecoveryTests {
         // ends before one is: nothing stays held anywhere.
         let port = try freePort()
         var scheduler = try await PreparedScheduler.start(port: port, leaseTTL: Self.ttl)
-        let address = ListenAddress(host: "127.0.0.1", port: port)
-        let client = try ServiceClient.make(address)
-        let api = Tessera_V1_Scheduler.Client(wrapping: client)
-        let leases = LeaseRenewal(
-            scheduler: api, logger: quietLogger, retryInterval: .milliseconds(200))
-        let background = BackgroundWork()
-        let router = PipelineRouter(
-            scheduler: api,
-            schedulerWatch: SchedulerWatch(
-                scheduler: client, health: HealthStatusStore(), healthNames: [],
-                logger: quietLogger),
-            background: background, leases: leases, logger: quietLogger,
-            waitLimit: .seconds(5))
-        let group = ServiceGroup(
-            services: [ClientService(client: client), background, leases], logger: quietLogger)
-        let running = Task { try await group.run() }
+        let gateway = try GatewaySide(schedulerPort: port)
+        let (leases, router) = (gateway.leases, gateway.router)
 
         let lease = try await router.acquire(model: "m", avoiding: ["w1"], expectedTokens: 100)
         await scheduler.service.shutdown()
@@ -114,8 +85,7 @@ struct LeaseRecoveryTests {
         try await Task.sleep(for: Self.ttl)
         #expect(await scheduler.totalLeases == 0)
 
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
+        await gateway.stop()
         await scheduler.service.shutdown()
     }
 }
@@ -178,5 +148,38 @@ struct PreparedScheduler {
     /// What the plan loop does every tick.
     func expireLeases(ttl: Duration) async {
         await pipelines.expireLeases(notRenewedWithin: ttl)
+    }
+}
+
+/// The gateway's side of leasing, as the gateway runs it: the router and the lease renewal
+/// with their scheduler client, in a service group.
+private struct GatewaySide {
+    let leases: LeaseRenewal
+    let router: PipelineRouter
+    let group: ServiceGroup
+    let running: Task<Void, any Error>
+
+    init(schedulerPort port: Int) throws {
+        let client = try ServiceClient.make(ListenAddress(host: "127.0.0.1", port: port))
+        let api = Tessera_V1_Scheduler.Client(wrapping: client)
+        leases = LeaseRenewal(
+            scheduler: api, logger: quietLogger, retryInterval: .milliseconds(200))
+        let background = BackgroundWork()
+        router = PipelineRouter(
+            scheduler: api,
+            schedulerWatch: SchedulerWatch(
+                scheduler: client, health: HealthStatusStore(), healthNames: [],
+                logger: quietLogger),
+            background: background, leases: leases, logger: quietLogger,
+            waitLimit: .seconds(5))
+        let group = ServiceGroup(
+            services: [ClientService(client: client), background, leases], logger: quietLogger)
+        self.group = group
+        running = Task { try await group.run() }
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
     }
 }

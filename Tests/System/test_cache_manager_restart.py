@@ -4,7 +4,6 @@ its SQLite store — and a worker that has to download its shard while the cache
 down, or just after, still gets it and serves the same greedy tokens as before. The verifier,
 killed, is restarted too and reports SERVING again."""
 import os
-import pathlib
 import shutil
 import signal
 import threading
@@ -23,27 +22,9 @@ MAX_TOKENS = 32
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
-class Up(SupervisedUp):
-    def worker_pid(self, worker_id):
-        """The pid of the child inference-worker with `--worker-id worker_id`."""
-        for entry in pathlib.Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == self.proc.pid and argv[0].endswith(b"/inference-worker") \
-                    and b"--worker-id" in argv and argv[argv.index(b"--worker-id") + 1] == worker_id.encode():
-                return int(entry.name)
-        return None
-
-
 @pytest.fixture(scope="module")
 def cluster(bin_dir, tmp_path_factory):
-    up = Up(bin_dir, tmp_path_factory.mktemp("cache-manager-restart"), workers=2)
+    up = SupervisedUp(bin_dir, tmp_path_factory.mktemp("cache-manager-restart"), workers=2)
     try:
         yield up.wait_ready()
     finally:
@@ -102,7 +83,7 @@ def test_a_restarted_cache_manager_keeps_its_catalog_and_serves_a_worker_that_lo
     # downloaded again. The cache-manager is killed as soon as that download starts.
     log = cluster.log_dir / "inference-worker-2.log"
     seen = log.stat().st_size
-    victim = cluster.worker_pid("worker-2")
+    victim = cluster.child_pid("inference-worker", "worker-2")
     sigkill(victim)
     shutil.rmtree(shard_dir)
     killed = time.monotonic()
@@ -119,7 +100,7 @@ def test_a_restarted_cache_manager_keeps_its_catalog_and_serves_a_worker_that_lo
     assert catalog(stubs, cache_manager) == before
 
     # (b) worker-2 got its shard after all: the file is back, its pipeline ready.
-    wait_for(lambda: cluster.worker_pid("worker-2") not in (None, victim), 15, "a new worker-2")
+    wait_for(lambda: cluster.child_pid("inference-worker", "worker-2") not in (None, victim), 15, "a new worker-2")
     wait_for(lambda: ready_workers(stubs, scheduler) == {"worker-1", "worker-2"}, 45, "worker-2 placed again")
     placed = time.monotonic()
     shard_sha = {s.shard.sha256 for p in placement(stubs, scheduler) for s in p.stages if s.worker_id == "worker-2"}

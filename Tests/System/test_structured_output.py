@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from test_openai_api import TesseraUp, assert_error_shape
+# The same fixtures as the OpenAI API tests: a module-scoped `tessera up` and an `openai` client.
+from test_openai_api import assert_error_shape, client, cluster  # noqa: F401
 
 openai = pytest.importorskip("openai")
 jsonschema = pytest.importorskip("jsonschema")
@@ -35,20 +36,6 @@ PERSON = {
 }
 ASK = [{"role": "system", "content": "You answer with JSON only."},
        {"role": "user", "content": "Describe the scientist Marie Curie."}]
-
-
-@pytest.fixture(scope="module")
-def cluster(bin_dir, tmp_path_factory):
-    up = TesseraUp(bin_dir, tmp_path_factory.mktemp("json-cluster"))
-    try:
-        yield up.wait_ready()
-    finally:
-        up.stop()
-
-
-@pytest.fixture(scope="module")
-def client(cluster):
-    return openai.OpenAI(base_url=cluster.url("/v1"), api_key="unused", max_retries=0, timeout=300)
 
 
 def schema_format(schema, name="person"):

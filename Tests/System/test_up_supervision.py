@@ -36,8 +36,9 @@ class SupervisedUp(TesseraUp):
     def text(self):
         return "".join(self.output)
 
-    def child_pid(self, name):
-        """The pid of the child whose executable is `name` (the one running now)."""
+    def child_pid(self, name, worker_id=None):
+        """The pid of the child whose executable is `name` (the one running now); for an
+        inference-worker, the one started with `--worker-id worker_id` when given."""
         for entry in pathlib.Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -47,7 +48,10 @@ class SupervisedUp(TesseraUp):
             except OSError:
                 continue
             parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == self.proc.pid and argv[0].endswith(b"/" + name.encode()):
+            if parent != self.proc.pid or not argv[0].endswith(b"/" + name.encode()):
+                continue
+            if worker_id is None or (b"--worker-id" in argv
+                                     and argv[argv.index(b"--worker-id") + 1] == worker_id.encode()):
                 return int(entry.name)
         return None
 

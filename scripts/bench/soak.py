@@ -50,7 +50,6 @@ import http.client
 import json
 import os
 import pathlib
-import random
 import re
 import shutil
 import signal
@@ -96,26 +95,10 @@ def now():
 
 # ---------------------------------------------------------------- ports and processes
 
-def free_port_offset(workers: int) -> int:
-    """A `tessera up --port-offset` whose every port is free, all below the ephemeral range
-    (as Tests/System/conftest.py does)."""
-    bases = [7400, 7401, 7402, 7403, 8080, 9401, 9402, 9403]
-    bases += [7410 + i for i in range(workers)] + [9410 + i for i in range(workers)]
-    for _ in range(200):
-        offset = random.randrange(100, 460) * 50
-        sockets = []
-        try:
-            for base in bases:
-                probe = socket.socket()
-                sockets.append(probe)
-                probe.bind(("127.0.0.1", base + offset))
-            return offset
-        except OSError:
-            continue
-        finally:
-            for probe in sockets:
-                probe.close()
-    raise SystemExit("no free port offset found")
+# free_port_offset: the system tests' own (every port of the cluster free, below the
+# ephemeral range).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "Tests" / "System"))
+from conftest import free_port_offset  # noqa: E402
 
 
 def proc_children(parent: int):
