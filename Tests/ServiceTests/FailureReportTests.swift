@@ -88,29 +88,18 @@ final class StoppedPeer: Sendable {
     private let descriptor: Mutex<Int32?>
 
     init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-            }
-        }
-        guard listening, listen(descriptor, 64) == 0 else {
+        let (descriptor, port) = try loopbackSocket()
+        guard listen(descriptor, 64) == 0 else {
             Glibc.close(descriptor)
             throw POSIXError(.EADDRINUSE)
         }
         self.descriptor = Mutex(descriptor)
-        self.address = ListenAddress(
-            host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port)))
+        self.address = ListenAddress(host: "127.0.0.1", port: port)
     }
 
-    /// Closes the socket (once): connections waiting to be accepted are reset.
     var isClosed: Bool { descriptor.withLock { $0 == nil } }
 
+    /// Closes the socket (once): connections waiting to be accepted are reset.
     func close() {
         if let descriptor = descriptor.withLock({ $0.take() }) { Glibc.close(descriptor) }
     }

@@ -63,8 +63,14 @@ func eventually(
 
 /// A port nothing listens on right now (bind 0, read it, close).
 func freePort() throws -> Int {
+    let (socketFD, port) = try loopbackSocket()
+    close(socketFD)
+    return port
+}
+
+/// A TCP socket bound to 127.0.0.1 on a port the kernel picks, and that port.
+func loopbackSocket() throws -> (descriptor: Int32, port: Int) {
     let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(socketFD) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -75,8 +81,11 @@ func freePort() throws -> Int {
             bind(socketFD, $0, length) == 0 && getsockname(socketFD, $0, &length) == 0
         }
     }
-    guard bound else { throw POSIXError(.EADDRINUSE) }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        close(socketFD)
+        throw POSIXError(.EADDRINUSE)
+    }
+    return (socketFD, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 func rpcCode(_ body: () async throws -> Void) async -> RPCError.Code? {
