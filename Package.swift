@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "TesseraProto",
             dependencies: [
-                "Cluster", "Inference", "Placement", grpcCore, grpcProtobuf,
+                "Cluster", "Inference", "Placement", "Integrity", grpcCore, grpcProtobuf,
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Shared/TesseraProto", swiftSettings: swiftSettings),
@@ -128,7 +128,8 @@ let package = Package(
             swiftSettings: numericSettings),
         .target(
             name: "Integrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
-            path: "Shared/Integrity", swiftSettings: swiftSettings),
+            // Optimized even in debug builds: workers fingerprint every step's output.
+            path: "Shared/Integrity", swiftSettings: numericSettings),
         .target(
             name: "ModelStore", dependencies: ["GGUF", "Integrity", "Placement"],
             path: "Shared/ModelStore", swiftSettings: swiftSettings),
@@ -153,7 +154,12 @@ let package = Package(
                 "ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity", "GGUF",
                 "Tokenization",
             ])
-        + service("Verifier", dependencies: ["ServiceKit", "TesseraProto", "Integrity"])
+        + service(
+            "Verifier",
+            dependencies: [
+                "ServiceKit", "TesseraProto", "Integrity", "Inference", "GGUF", "Kernels",
+                "Tokenization", .product(name: "GRDB", package: "GRDB.swift"),
+            ])
         + [
             .executableTarget(
                 name: "TesseraCLI",
@@ -178,6 +184,9 @@ let package = Package(
                 name: "InferenceTests",
                 dependencies: ["Inference", "Kernels", "GGUF", "Tokenization"],
                 path: "Tests/InferenceTests", swiftSettings: swiftSettings),
+            .testTarget(
+                name: "IntegrityTests", dependencies: ["Integrity"], path: "Tests/IntegrityTests",
+                swiftSettings: swiftSettings),
             .testTarget(
                 name: "PlacementTests", dependencies: ["Placement"], path: "Tests/PlacementTests",
                 swiftSettings: swiftSettings),

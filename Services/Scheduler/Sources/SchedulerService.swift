@@ -102,4 +102,10 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
         try await routing.reportFailure(request)
         return Tessera_V1_ReportFailureResponse()
     }
+
+    func removeWorker(
+        request: Tessera_V1_RemoveWorkerRequest, context: ServerContext
+    ) async throws -> Tessera_V1_RemoveWorkerResponse {
+        throw RPCError(code: .unimplemented, message: "RemoveWorker: arrives with key pinning")
+    }
 }

@@ -13,10 +13,40 @@ struct VerifierService: Tessera_V1_Verifier.ServiceProtocol, DescribedService {
         throw RPCError.notImplementedYet("RegisterWorkerKey: worker signing keys")
     }
 
-    func submitCommitments(
-        request: ServerRequest<Tessera_V1_SubmitCommitmentsRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Tessera_V1_SubmitCommitmentsResponse> {
-        throw RPCError.notImplementedYet("SubmitCommitments: commitment checking")
+    func registerGatewayKey(
+        request: ServerRequest<Tessera_V1_RegisterGatewayKeyRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Tessera_V1_RegisterGatewayKeyResponse> {
+        throw RPCError.notImplementedYet("RegisterGatewayKey")
+    }
+
+    func submitReceipts(
+        request: ServerRequest<Tessera_V1_SubmitReceiptsRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Tessera_V1_SubmitReceiptsResponse> {
+        throw RPCError.notImplementedYet("SubmitReceipts")
+    }
+
+    func getReceipt(
+        request: ServerRequest<Tessera_V1_GetReceiptRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Tessera_V1_ReceiptStatus> {
+        throw RPCError.notImplementedYet("GetReceipt")
+    }
+
+    func auditReceipt(
+        request: ServerRequest<Tessera_V1_AuditReceiptRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Tessera_V1_ReceiptStatus> {
+        throw RPCError.notImplementedYet("AuditReceipt")
+    }
+
+    func getInclusionProof(
+        request: ServerRequest<Tessera_V1_GetInclusionProofRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Tessera_V1_GetInclusionProofResponse> {
+        throw RPCError.notImplementedYet("GetInclusionProof")
+    }
+
+    func removeWorker(
+        request: ServerRequest<Tessera_V1_RemoveVerifiedWorkerRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Tessera_V1_RemoveVerifiedWorkerResponse> {
+        throw RPCError.notImplementedYet("RemoveWorker")
     }
 
     func getReputation(

@@ -287,47 +287,67 @@ public nonisolated struct Tessera_V1_StepTiming: Sendable {
   fileprivate var _layers: Tessera_V1_LayerRange? = nil
 }
 
-public nonisolated struct Tessera_V1_WorkerInfo: Sendable {
+public nonisolated struct Tessera_V1_WorkerInfo: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var workerID: String = String()
+  public var workerID: String {
+    get {_storage._workerID}
+    set {_uniqueStorage()._workerID = newValue}
+  }
 
   /// host:port of its gRPC server
-  public var address: String = String()
+  public var address: String {
+    get {_storage._address}
+    set {_uniqueStorage()._address = newValue}
+  }
 
   public var capabilities: Tessera_V1_WorkerCapabilities {
-    get {_capabilities ?? Tessera_V1_WorkerCapabilities()}
-    set {_capabilities = newValue}
+    get {_storage._capabilities ?? Tessera_V1_WorkerCapabilities()}
+    set {_uniqueStorage()._capabilities = newValue}
   }
   /// Returns true if `capabilities` has been explicitly set.
-  public var hasCapabilities: Bool {self._capabilities != nil}
+  public var hasCapabilities: Bool {_storage._capabilities != nil}
   /// Clears the value of `capabilities`. Subsequent reads from it will return its default value.
-  public mutating func clearCapabilities() {self._capabilities = nil}
+  public mutating func clearCapabilities() {_uniqueStorage()._capabilities = nil}
 
   public var load: Tessera_V1_WorkerLoad {
-    get {_load ?? Tessera_V1_WorkerLoad()}
-    set {_load = newValue}
+    get {_storage._load ?? Tessera_V1_WorkerLoad()}
+    set {_uniqueStorage()._load = newValue}
   }
   /// Returns true if `load` has been explicitly set.
-  public var hasLoad: Bool {self._load != nil}
+  public var hasLoad: Bool {_storage._load != nil}
   /// Clears the value of `load`. Subsequent reads from it will return its default value.
-  public mutating func clearLoad() {self._load = nil}
+  public mutating func clearLoad() {_uniqueStorage()._load = nil}
 
-  public var lastHeartbeatUnixMs: Int64 = 0
+  public var lastHeartbeatUnixMs: Int64 {
+    get {_storage._lastHeartbeatUnixMs}
+    set {_uniqueStorage()._lastHeartbeatUnixMs = newValue}
+  }
 
-  public var readyShards: [Tessera_V1_ShardRef] = []
+  public var readyShards: [Tessera_V1_ShardRef] {
+    get {_storage._readyShards}
+    set {_uniqueStorage()._readyShards = newValue}
+  }
 
   /// 0..1, from the verifier
-  public var reputation: Double = 0
+  public var reputation: Double {
+    get {_storage._reputation}
+    set {_uniqueStorage()._reputation = newValue}
+  }
+
+  /// the verifier proved faults: no shards are placed on it
+  public var quarantined: Bool {
+    get {_storage._quarantined}
+    set {_uniqueStorage()._quarantined = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _capabilities: Tessera_V1_WorkerCapabilities? = nil
-  fileprivate var _load: Tessera_V1_WorkerLoad? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Activations between pipeline stages: row-major [tokens, width], little-endian.
@@ -486,8 +506,10 @@ public nonisolated struct Tessera_V1_TokenLogit: Sendable {
   public init() {}
 }
 
-/// A worker's signed statement of what it computed for one step of one session: the
-/// verifier replays a sample of these (tolerantly) and keeps reputations.
+/// A worker's signed statement of what it computed for one step of one session (one
+/// message on a hop: a prefill cut into pieces commits once per piece). Signed with the
+/// worker's Ed25519 key over the canonical encoding in Shared/Integrity/StepCommitment.swift,
+/// not over these protobuf bytes (whose encoding is not canonical).
 public nonisolated struct Tessera_V1_Commitment: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -510,25 +532,169 @@ public nonisolated struct Tessera_V1_Commitment: Sendable {
 
   public var shardSha256: String = String()
 
-  /// SHA-256 of the input tokens/activations
+  /// SHA-256 of the input: token ids (u32 LE) or hidden states (f32 LE)
   public var inputDigest: Data = Data()
 
-  /// SHA-256 of the output activations/logits
+  /// SHA-256 of the output hidden states (f32 LE); last stage: of the token
   public var outputDigest: Data = Data()
-
-  /// over per-token output rows
-  public var merkleRoot: Data = Data()
 
   public var unixMs: Int64 = 0
 
-  /// Ed25519 over the fields above
+  /// Ed25519 over the canonical encoding
   public var signature: Data = Data()
+
+  /// of the step's first token
+  public var position: UInt32 = 0
+
+  /// tokens in the step
+  public var count: UInt32 = 0
+
+  /// tolerant fingerprint of the output rows (or the last row's logits)
+  public var fingerprint: Data = Data()
+
+  public var lastStage: Bool = false
+
+  /// last stage: the token it sampled
+  public var sampledToken: UInt32 = 0
+
+  /// the step was a failover replay (computed token by token)
+  public var replay: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _layers: Tessera_V1_LayerRange? = nil
+}
+
+/// One stage of a pipeline that served a request, as a receipt names it.
+public nonisolated struct Tessera_V1_ReceiptStage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: String = String()
+
+  public var shardSha256: String = String()
+
+  public var layers: Tessera_V1_LayerRange {
+    get {_layers ?? Tessera_V1_LayerRange()}
+    set {_layers = newValue}
+  }
+  /// Returns true if `layers` has been explicitly set.
+  public var hasLayers: Bool {self._layers != nil}
+  /// Clears the value of `layers`. Subsequent reads from it will return its default value.
+  public mutating func clearLayers() {self._layers = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _layers: Tessera_V1_LayerRange? = nil
+}
+
+/// What the gateway signs for one request: the Merkle root over every commitment the
+/// request's steps collected (leaves in the order received, first stage first).
+public nonisolated struct Tessera_V1_Receipt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var receiptID: String = String()
+
+  public var merkleRoot: Data = Data()
+
+  public var model: Tessera_V1_ModelRef {
+    get {_model ?? Tessera_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  /// every stage of every pipeline that served it
+  public var stages: [Tessera_V1_ReceiptStage] = []
+
+  public var leafCount: UInt32 = 0
+
+  public var unixMs: Int64 = 0
+
+  public var gatewayID: String = String()
+
+  /// Ed25519
+  public var gatewayPublicKey: Data = Data()
+
+  /// over the canonical encoding (Shared/Integrity/ReceiptBody.swift)
+  public var signature: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _model: Tessera_V1_ModelRef? = nil
+}
+
+/// The commitments of one reply from a pipeline (one per stage and piece, first stage first).
+public nonisolated struct Tessera_V1_CommitmentChain: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 0, then 1 after the first failover, ...
+  public var attempt: UInt32 = 0
+
+  public var commitments: [Tessera_V1_Commitment] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What the verifier needs to check a receipt: the tokens, the sampler and every commitment.
+public nonisolated struct Tessera_V1_ReceiptRecord: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var receipt: Tessera_V1_Receipt {
+    get {_storage._receipt ?? Tessera_V1_Receipt()}
+    set {_uniqueStorage()._receipt = newValue}
+  }
+  /// Returns true if `receipt` has been explicitly set.
+  public var hasReceipt: Bool {_storage._receipt != nil}
+  /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
+  public mutating func clearReceipt() {_uniqueStorage()._receipt = nil}
+
+  public var promptTokens: [UInt32] {
+    get {_storage._promptTokens}
+    set {_uniqueStorage()._promptTokens = newValue}
+  }
+
+  public var outputTokens: [UInt32] {
+    get {_storage._outputTokens}
+    set {_uniqueStorage()._outputTokens = newValue}
+  }
+
+  public var sampling: Tessera_V1_SamplingParams {
+    get {_storage._sampling ?? Tessera_V1_SamplingParams()}
+    set {_uniqueStorage()._sampling = newValue}
+  }
+  /// Returns true if `sampling` has been explicitly set.
+  public var hasSampling: Bool {_storage._sampling != nil}
+  /// Clears the value of `sampling`. Subsequent reads from it will return its default value.
+  public mutating func clearSampling() {_uniqueStorage()._sampling = nil}
+
+  public var chains: [Tessera_V1_CommitmentChain] {
+    get {_storage._chains}
+    set {_uniqueStorage()._chains = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -868,63 +1034,118 @@ nonisolated extension Tessera_V1_StepTiming: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Tessera_V1_WorkerInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}address\0\u{1}capabilities\0\u{1}load\0\u{3}last_heartbeat_unix_ms\0\u{3}ready_shards\0\u{1}reputation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}address\0\u{1}capabilities\0\u{1}load\0\u{3}last_heartbeat_unix_ms\0\u{3}ready_shards\0\u{1}reputation\0\u{1}quarantined\0")
+
+  fileprivate class _StorageClass {
+    var _workerID: String = String()
+    var _address: String = String()
+    var _capabilities: Tessera_V1_WorkerCapabilities? = nil
+    var _load: Tessera_V1_WorkerLoad? = nil
+    var _lastHeartbeatUnixMs: Int64 = 0
+    var _readyShards: [Tessera_V1_ShardRef] = []
+    var _reputation: Double = 0
+    var _quarantined: Bool = false
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _workerID = source._workerID
+      _address = source._address
+      _capabilities = source._capabilities
+      _load = source._load
+      _lastHeartbeatUnixMs = source._lastHeartbeatUnixMs
+      _readyShards = source._readyShards
+      _reputation = source._reputation
+      _quarantined = source._quarantined
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.address) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._capabilities) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._load) }()
-      case 5: try { try decoder.decodeSingularInt64Field(value: &self.lastHeartbeatUnixMs) }()
-      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.readyShards) }()
-      case 7: try { try decoder.decodeSingularDoubleField(value: &self.reputation) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._workerID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._address) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._capabilities) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._load) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._lastHeartbeatUnixMs) }()
+        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._readyShards) }()
+        case 7: try { try decoder.decodeSingularDoubleField(value: &_storage._reputation) }()
+        case 8: try { try decoder.decodeSingularBoolField(value: &_storage._quarantined) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.workerID.isEmpty {
-      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 1)
-    }
-    if !self.address.isEmpty {
-      try visitor.visitSingularStringField(value: self.address, fieldNumber: 2)
-    }
-    try { if let v = self._capabilities {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    try { if let v = self._load {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    if self.lastHeartbeatUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.lastHeartbeatUnixMs, fieldNumber: 5)
-    }
-    if !self.readyShards.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.readyShards, fieldNumber: 6)
-    }
-    if self.reputation.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.reputation, fieldNumber: 7)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._workerID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._workerID, fieldNumber: 1)
+      }
+      if !_storage._address.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._address, fieldNumber: 2)
+      }
+      try { if let v = _storage._capabilities {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._load {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._lastHeartbeatUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._lastHeartbeatUnixMs, fieldNumber: 5)
+      }
+      if !_storage._readyShards.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._readyShards, fieldNumber: 6)
+      }
+      if _storage._reputation.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._reputation, fieldNumber: 7)
+      }
+      if _storage._quarantined != false {
+        try visitor.visitSingularBoolField(value: _storage._quarantined, fieldNumber: 8)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_WorkerInfo, rhs: Tessera_V1_WorkerInfo) -> Bool {
-    if lhs.workerID != rhs.workerID {return false}
-    if lhs.address != rhs.address {return false}
-    if lhs._capabilities != rhs._capabilities {return false}
-    if lhs._load != rhs._load {return false}
-    if lhs.lastHeartbeatUnixMs != rhs.lastHeartbeatUnixMs {return false}
-    if lhs.readyShards != rhs.readyShards {return false}
-    if lhs.reputation != rhs.reputation {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._workerID != rhs_storage._workerID {return false}
+        if _storage._address != rhs_storage._address {return false}
+        if _storage._capabilities != rhs_storage._capabilities {return false}
+        if _storage._load != rhs_storage._load {return false}
+        if _storage._lastHeartbeatUnixMs != rhs_storage._lastHeartbeatUnixMs {return false}
+        if _storage._readyShards != rhs_storage._readyShards {return false}
+        if _storage._reputation != rhs_storage._reputation {return false}
+        if _storage._quarantined != rhs_storage._quarantined {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1208,7 +1429,7 @@ nonisolated extension Tessera_V1_TokenLogit: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Tessera_V1_Commitment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Commitment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}session_id\0\u{1}step\0\u{1}layers\0\u{3}shard_sha256\0\u{3}input_digest\0\u{3}output_digest\0\u{3}merkle_root\0\u{3}unix_ms\0\u{1}signature\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}session_id\0\u{1}step\0\u{1}layers\0\u{3}shard_sha256\0\u{3}input_digest\0\u{3}output_digest\0\u{4}\u{2}unix_ms\0\u{1}signature\0\u{1}position\0\u{1}count\0\u{1}fingerprint\0\u{3}last_stage\0\u{3}sampled_token\0\u{1}replay\0\u{b}merkle_root\0\u{c}\u{8}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1223,9 +1444,14 @@ nonisolated extension Tessera_V1_Commitment: SwiftProtobuf.Message, SwiftProtobu
       case 5: try { try decoder.decodeSingularStringField(value: &self.shardSha256) }()
       case 6: try { try decoder.decodeSingularBytesField(value: &self.inputDigest) }()
       case 7: try { try decoder.decodeSingularBytesField(value: &self.outputDigest) }()
-      case 8: try { try decoder.decodeSingularBytesField(value: &self.merkleRoot) }()
       case 9: try { try decoder.decodeSingularInt64Field(value: &self.unixMs) }()
       case 10: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.position) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.count) }()
+      case 13: try { try decoder.decodeSingularBytesField(value: &self.fingerprint) }()
+      case 14: try { try decoder.decodeSingularBoolField(value: &self.lastStage) }()
+      case 15: try { try decoder.decodeSingularUInt32Field(value: &self.sampledToken) }()
+      case 16: try { try decoder.decodeSingularBoolField(value: &self.replay) }()
       default: break
       }
     }
@@ -1257,14 +1483,29 @@ nonisolated extension Tessera_V1_Commitment: SwiftProtobuf.Message, SwiftProtobu
     if !self.outputDigest.isEmpty {
       try visitor.visitSingularBytesField(value: self.outputDigest, fieldNumber: 7)
     }
-    if !self.merkleRoot.isEmpty {
-      try visitor.visitSingularBytesField(value: self.merkleRoot, fieldNumber: 8)
-    }
     if self.unixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.unixMs, fieldNumber: 9)
     }
     if !self.signature.isEmpty {
       try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 10)
+    }
+    if self.position != 0 {
+      try visitor.visitSingularUInt32Field(value: self.position, fieldNumber: 11)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt32Field(value: self.count, fieldNumber: 12)
+    }
+    if !self.fingerprint.isEmpty {
+      try visitor.visitSingularBytesField(value: self.fingerprint, fieldNumber: 13)
+    }
+    if self.lastStage != false {
+      try visitor.visitSingularBoolField(value: self.lastStage, fieldNumber: 14)
+    }
+    if self.sampledToken != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sampledToken, fieldNumber: 15)
+    }
+    if self.replay != false {
+      try visitor.visitSingularBoolField(value: self.replay, fieldNumber: 16)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1277,9 +1518,265 @@ nonisolated extension Tessera_V1_Commitment: SwiftProtobuf.Message, SwiftProtobu
     if lhs.shardSha256 != rhs.shardSha256 {return false}
     if lhs.inputDigest != rhs.inputDigest {return false}
     if lhs.outputDigest != rhs.outputDigest {return false}
-    if lhs.merkleRoot != rhs.merkleRoot {return false}
     if lhs.unixMs != rhs.unixMs {return false}
     if lhs.signature != rhs.signature {return false}
+    if lhs.position != rhs.position {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.fingerprint != rhs.fingerprint {return false}
+    if lhs.lastStage != rhs.lastStage {return false}
+    if lhs.sampledToken != rhs.sampledToken {return false}
+    if lhs.replay != rhs.replay {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ReceiptStage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReceiptStage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}shard_sha256\0\u{1}layers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.shardSha256) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._layers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.workerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 1)
+    }
+    if !self.shardSha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.shardSha256, fieldNumber: 2)
+    }
+    try { if let v = self._layers {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ReceiptStage, rhs: Tessera_V1_ReceiptStage) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs.shardSha256 != rhs.shardSha256 {return false}
+    if lhs._layers != rhs._layers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_Receipt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Receipt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}receipt_id\0\u{3}merkle_root\0\u{1}model\0\u{1}stages\0\u{3}leaf_count\0\u{3}unix_ms\0\u{3}gateway_id\0\u{3}gateway_public_key\0\u{1}signature\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.receiptID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.merkleRoot) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.stages) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.leafCount) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.unixMs) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.gatewayID) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.gatewayPublicKey) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.receiptID.isEmpty {
+      try visitor.visitSingularStringField(value: self.receiptID, fieldNumber: 1)
+    }
+    if !self.merkleRoot.isEmpty {
+      try visitor.visitSingularBytesField(value: self.merkleRoot, fieldNumber: 2)
+    }
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.stages.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stages, fieldNumber: 4)
+    }
+    if self.leafCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.leafCount, fieldNumber: 5)
+    }
+    if self.unixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.unixMs, fieldNumber: 6)
+    }
+    if !self.gatewayID.isEmpty {
+      try visitor.visitSingularStringField(value: self.gatewayID, fieldNumber: 7)
+    }
+    if !self.gatewayPublicKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.gatewayPublicKey, fieldNumber: 8)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_Receipt, rhs: Tessera_V1_Receipt) -> Bool {
+    if lhs.receiptID != rhs.receiptID {return false}
+    if lhs.merkleRoot != rhs.merkleRoot {return false}
+    if lhs._model != rhs._model {return false}
+    if lhs.stages != rhs.stages {return false}
+    if lhs.leafCount != rhs.leafCount {return false}
+    if lhs.unixMs != rhs.unixMs {return false}
+    if lhs.gatewayID != rhs.gatewayID {return false}
+    if lhs.gatewayPublicKey != rhs.gatewayPublicKey {return false}
+    if lhs.signature != rhs.signature {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_CommitmentChain: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CommitmentChain"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{1}commitments\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.commitments) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.attempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 1)
+    }
+    if !self.commitments.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.commitments, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_CommitmentChain, rhs: Tessera_V1_CommitmentChain) -> Bool {
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.commitments != rhs.commitments {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ReceiptRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReceiptRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}receipt\0\u{3}prompt_tokens\0\u{3}output_tokens\0\u{1}sampling\0\u{1}chains\0")
+
+  fileprivate class _StorageClass {
+    var _receipt: Tessera_V1_Receipt? = nil
+    var _promptTokens: [UInt32] = []
+    var _outputTokens: [UInt32] = []
+    var _sampling: Tessera_V1_SamplingParams? = nil
+    var _chains: [Tessera_V1_CommitmentChain] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _receipt = source._receipt
+      _promptTokens = source._promptTokens
+      _outputTokens = source._outputTokens
+      _sampling = source._sampling
+      _chains = source._chains
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._receipt) }()
+        case 2: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._promptTokens) }()
+        case 3: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._outputTokens) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._sampling) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._chains) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._receipt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if !_storage._promptTokens.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._promptTokens, fieldNumber: 2)
+      }
+      if !_storage._outputTokens.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._outputTokens, fieldNumber: 3)
+      }
+      try { if let v = _storage._sampling {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if !_storage._chains.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._chains, fieldNumber: 5)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ReceiptRecord, rhs: Tessera_V1_ReceiptRecord) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._receipt != rhs_storage._receipt {return false}
+        if _storage._promptTokens != rhs_storage._promptTokens {return false}
+        if _storage._outputTokens != rhs_storage._outputTokens {return false}
+        if _storage._sampling != rhs_storage._sampling {return false}
+        if _storage._chains != rhs_storage._chains {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

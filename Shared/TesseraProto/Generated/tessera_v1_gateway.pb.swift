@@ -135,41 +135,69 @@ public nonisolated struct Tessera_V1_ChatRequest: @unchecked Sendable {
 }
 
 /// One message per generated token; the last one carries finish_reason and usage.
-public nonisolated struct Tessera_V1_GenerateResponse: Sendable {
+public nonisolated struct Tessera_V1_GenerateResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// new text since the previous message (may be empty)
-  public var text: String = String()
+  public var text: String {
+    get {_storage._text}
+    set {_uniqueStorage()._text = newValue}
+  }
 
-  public var tokenIds: [UInt32] = []
+  public var tokenIds: [UInt32] {
+    get {_storage._tokenIds}
+    set {_uniqueStorage()._tokenIds = newValue}
+  }
 
   /// set on the last message only
-  public var finishReason: Tessera_V1_FinishReason = .unspecified
+  public var finishReason: Tessera_V1_FinishReason {
+    get {_storage._finishReason}
+    set {_uniqueStorage()._finishReason = newValue}
+  }
 
   /// set on the last message only
   public var usage: Tessera_V1_Usage {
-    get {_usage ?? Tessera_V1_Usage()}
-    set {_usage = newValue}
+    get {_storage._usage ?? Tessera_V1_Usage()}
+    set {_uniqueStorage()._usage = newValue}
   }
   /// Returns true if `usage` has been explicitly set.
-  public var hasUsage: Bool {self._usage != nil}
+  public var hasUsage: Bool {_storage._usage != nil}
   /// Clears the value of `usage`. Subsequent reads from it will return its default value.
-  public mutating func clearUsage() {self._usage = nil}
+  public mutating func clearUsage() {_uniqueStorage()._usage = nil}
 
-  public var topLogits: [Tessera_V1_TokenLogit] = []
+  public var topLogits: [Tessera_V1_TokenLogit] {
+    get {_storage._topLogits}
+    set {_uniqueStorage()._topLogits = newValue}
+  }
 
-  public var requestID: String = String()
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
 
   /// the sampled token's log-probability
-  public var logprob: Float = 0
+  public var logprob: Float {
+    get {_storage._logprob}
+    set {_uniqueStorage()._logprob = newValue}
+  }
+
+  /// set on the last message: what the verifier can check
+  public var receipt: Tessera_V1_Receipt {
+    get {_storage._receipt ?? Tessera_V1_Receipt()}
+    set {_uniqueStorage()._receipt = newValue}
+  }
+  /// Returns true if `receipt` has been explicitly set.
+  public var hasReceipt: Bool {_storage._receipt != nil}
+  /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
+  public mutating func clearReceipt() {_uniqueStorage()._receipt = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _usage: Tessera_V1_Usage? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Tessera_V1_ListServedModelsRequest: Sendable {
@@ -473,63 +501,118 @@ nonisolated extension Tessera_V1_ChatRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_GenerateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GenerateResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{3}token_ids\0\u{3}finish_reason\0\u{1}usage\0\u{3}top_logits\0\u{3}request_id\0\u{1}logprob\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{3}token_ids\0\u{3}finish_reason\0\u{1}usage\0\u{3}top_logits\0\u{3}request_id\0\u{1}logprob\0\u{1}receipt\0")
+
+  fileprivate class _StorageClass {
+    var _text: String = String()
+    var _tokenIds: [UInt32] = []
+    var _finishReason: Tessera_V1_FinishReason = .unspecified
+    var _usage: Tessera_V1_Usage? = nil
+    var _topLogits: [Tessera_V1_TokenLogit] = []
+    var _requestID: String = String()
+    var _logprob: Float = 0
+    var _receipt: Tessera_V1_Receipt? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _text = source._text
+      _tokenIds = source._tokenIds
+      _finishReason = source._finishReason
+      _usage = source._usage
+      _topLogits = source._topLogits
+      _requestID = source._requestID
+      _logprob = source._logprob
+      _receipt = source._receipt
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.text) }()
-      case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.tokenIds) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.finishReason) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._usage) }()
-      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.topLogits) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
-      case 7: try { try decoder.decodeSingularFloatField(value: &self.logprob) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._text) }()
+        case 2: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._tokenIds) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._finishReason) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._usage) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._topLogits) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        case 7: try { try decoder.decodeSingularFloatField(value: &_storage._logprob) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._receipt) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.text.isEmpty {
-      try visitor.visitSingularStringField(value: self.text, fieldNumber: 1)
-    }
-    if !self.tokenIds.isEmpty {
-      try visitor.visitPackedUInt32Field(value: self.tokenIds, fieldNumber: 2)
-    }
-    if self.finishReason != .unspecified {
-      try visitor.visitSingularEnumField(value: self.finishReason, fieldNumber: 3)
-    }
-    try { if let v = self._usage {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    if !self.topLogits.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.topLogits, fieldNumber: 5)
-    }
-    if !self.requestID.isEmpty {
-      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 6)
-    }
-    if self.logprob.bitPattern != 0 {
-      try visitor.visitSingularFloatField(value: self.logprob, fieldNumber: 7)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._text.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._text, fieldNumber: 1)
+      }
+      if !_storage._tokenIds.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._tokenIds, fieldNumber: 2)
+      }
+      if _storage._finishReason != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._finishReason, fieldNumber: 3)
+      }
+      try { if let v = _storage._usage {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if !_storage._topLogits.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._topLogits, fieldNumber: 5)
+      }
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 6)
+      }
+      if _storage._logprob.bitPattern != 0 {
+        try visitor.visitSingularFloatField(value: _storage._logprob, fieldNumber: 7)
+      }
+      try { if let v = _storage._receipt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_GenerateResponse, rhs: Tessera_V1_GenerateResponse) -> Bool {
-    if lhs.text != rhs.text {return false}
-    if lhs.tokenIds != rhs.tokenIds {return false}
-    if lhs.finishReason != rhs.finishReason {return false}
-    if lhs._usage != rhs._usage {return false}
-    if lhs.topLogits != rhs.topLogits {return false}
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.logprob != rhs.logprob {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._text != rhs_storage._text {return false}
+        if _storage._tokenIds != rhs_storage._tokenIds {return false}
+        if _storage._finishReason != rhs_storage._finishReason {return false}
+        if _storage._usage != rhs_storage._usage {return false}
+        if _storage._topLogits != rhs_storage._topLogits {return false}
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._logprob != rhs_storage._logprob {return false}
+        if _storage._receipt != rhs_storage._receipt {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

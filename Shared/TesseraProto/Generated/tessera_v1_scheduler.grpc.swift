@@ -126,6 +126,19 @@ public enum Tessera_V1_Scheduler: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RemoveWorker" metadata.
+        public enum RemoveWorker: Sendable {
+            /// Request type for "RemoveWorker".
+            public typealias Input = Tessera_V1_RemoveWorkerRequest
+            /// Response type for "RemoveWorker".
+            public typealias Output = Tessera_V1_RemoveWorkerResponse
+            /// Descriptor for "RemoveWorker".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Scheduler"),
+                method: "RemoveWorker",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "tessera.v1.Scheduler" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             RegisterWorker.descriptor,
@@ -135,7 +148,8 @@ public enum Tessera_V1_Scheduler: Sendable {
             AcquirePipeline.descriptor,
             ReleasePipeline.descriptor,
             RenewLeases.descriptor,
-            ReportFailure.descriptor
+            ReportFailure.descriptor,
+            RemoveWorker.descriptor
         ]
     }
 }
@@ -298,6 +312,24 @@ extension Tessera_V1_Scheduler {
             request: GRPCCore.StreamingServerRequest<Tessera_V1_ReportFailureRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ReportFailureResponse>
+
+        /// Handle the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: forget a worker and the key pinned to its id (it may register again, anew).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_RemoveWorkerRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_RemoveWorkerResponse` messages.
+        func removeWorker(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_RemoveWorkerRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RemoveWorkerResponse>
     }
 
     /// Service protocol for the "tessera.v1.Scheduler" service.
@@ -444,6 +476,24 @@ extension Tessera_V1_Scheduler {
             request: GRPCCore.ServerRequest<Tessera_V1_ReportFailureRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ReportFailureResponse>
+
+        /// Handle the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: forget a worker and the key pinned to its id (it may register again, anew).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RemoveWorkerRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_RemoveWorkerResponse` message.
+        func removeWorker(
+            request: GRPCCore.ServerRequest<Tessera_V1_RemoveWorkerRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RemoveWorkerResponse>
     }
 
     /// Simple service protocol for the "tessera.v1.Scheduler" service.
@@ -588,6 +638,24 @@ extension Tessera_V1_Scheduler {
             request: Tessera_V1_ReportFailureRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Tessera_V1_ReportFailureResponse
+
+        /// Handle the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: forget a worker and the key pinned to its id (it may register again, anew).
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_RemoveWorkerRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_RemoveWorkerResponse` to respond with.
+        func removeWorker(
+            request: Tessera_V1_RemoveWorkerRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_RemoveWorkerResponse
     }
 }
 
@@ -683,6 +751,17 @@ extension Tessera_V1_Scheduler.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Tessera_V1_Scheduler.Method.RemoveWorker.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RemoveWorkerRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RemoveWorkerResponse>(),
+            handler: { request, context in
+                try await self.removeWorker(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -771,6 +850,17 @@ extension Tessera_V1_Scheduler.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ReportFailureResponse> {
         let response = try await self.reportFailure(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func removeWorker(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_RemoveWorkerRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RemoveWorkerResponse> {
+        let response = try await self.removeWorker(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -878,6 +968,19 @@ extension Tessera_V1_Scheduler.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ReportFailureResponse> {
         return GRPCCore.ServerResponse<Tessera_V1_ReportFailureResponse>(
             message: try await self.reportFailure(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func removeWorker(
+        request: GRPCCore.ServerRequest<Tessera_V1_RemoveWorkerRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RemoveWorkerResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_RemoveWorkerResponse>(
+            message: try await self.removeWorker(
                 request: request.message,
                 context: context
             ),
@@ -1070,6 +1173,29 @@ extension Tessera_V1_Scheduler {
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ReportFailureResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReportFailureResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: forget a worker and the key pinned to its id (it may register again, anew).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RemoveWorkerRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_RemoveWorkerRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_RemoveWorkerResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func removeWorker<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_RemoveWorkerRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_RemoveWorkerRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RemoveWorkerResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveWorkerResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1353,6 +1479,40 @@ extension Tessera_V1_Scheduler {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: forget a worker and the key pinned to its id (it may register again, anew).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RemoveWorkerRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_RemoveWorkerRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_RemoveWorkerResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func removeWorker<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_RemoveWorkerRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_RemoveWorkerRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RemoveWorkerResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveWorkerResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Scheduler.Method.RemoveWorker.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1579,6 +1739,35 @@ extension Tessera_V1_Scheduler.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ReportFailureRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ReportFailureResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveWorker" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Operator: forget a worker and the key pinned to its id (it may register again, anew).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_RemoveWorkerRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeWorker<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_RemoveWorkerRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveWorkerResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.removeWorker(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RemoveWorkerRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RemoveWorkerResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1839,6 +2028,39 @@ extension Tessera_V1_Scheduler.ClientProtocol {
             metadata: metadata
         )
         return try await self.reportFailure(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveWorker" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Operator: forget a worker and the key pinned to its id (it may register again, anew).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeWorker<Result>(
+        _ message: Tessera_V1_RemoveWorkerRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveWorkerResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_RemoveWorkerRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.removeWorker(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -10,6 +10,11 @@
 
 /// The scheduler knows every worker, places model shards on them and routes requests.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -44,6 +49,10 @@ public nonisolated struct Tessera_V1_RegisterWorkerRequest: Sendable {
 
   /// shards already cached on disk
   public var readyShards: [Tessera_V1_ShardRef] = []
+
+  /// The worker's Ed25519 public key (32 bytes). A worker id is pinned to the first key it
+  /// registers with; another key for the same id is refused until an operator removes it.
+  public var publicKey: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -349,13 +358,35 @@ public nonisolated struct Tessera_V1_ReportFailureResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Tessera_V1_RemoveWorkerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_RemoveWorkerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "tessera.v1"
 
 nonisolated extension Tessera_V1_RegisterWorkerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterWorkerRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}capabilities\0\u{3}worker_id\0\u{3}ready_shards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}capabilities\0\u{3}worker_id\0\u{3}ready_shards\0\u{3}public_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -367,6 +398,7 @@ nonisolated extension Tessera_V1_RegisterWorkerRequest: SwiftProtobuf.Message, S
       case 2: try { try decoder.decodeSingularMessageField(value: &self._capabilities) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.readyShards) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.publicKey) }()
       default: break
       }
     }
@@ -389,6 +421,9 @@ nonisolated extension Tessera_V1_RegisterWorkerRequest: SwiftProtobuf.Message, S
     if !self.readyShards.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.readyShards, fieldNumber: 4)
     }
+    if !self.publicKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.publicKey, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -397,6 +432,7 @@ nonisolated extension Tessera_V1_RegisterWorkerRequest: SwiftProtobuf.Message, S
     if lhs._capabilities != rhs._capabilities {return false}
     if lhs.workerID != rhs.workerID {return false}
     if lhs.readyShards != rhs.readyShards {return false}
+    if lhs.publicKey != rhs.publicKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -994,6 +1030,55 @@ nonisolated extension Tessera_V1_ReportFailureResponse: SwiftProtobuf.Message, S
   }
 
   public static func ==(lhs: Tessera_V1_ReportFailureResponse, rhs: Tessera_V1_ReportFailureResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RemoveWorkerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RemoveWorkerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.workerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RemoveWorkerRequest, rhs: Tessera_V1_RemoveWorkerRequest) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RemoveWorkerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RemoveWorkerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RemoveWorkerResponse, rhs: Tessera_V1_RemoveWorkerResponse) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,5 +1,5 @@
 /// The verifier checks that untrusted workers computed what they claim and keeps
-/// reputations that the scheduler uses when placing shards.
+/// reputations that the scheduler uses when placing shards (docs/verification.md).
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -36,16 +36,68 @@ public enum Tessera_V1_Verifier: Sendable {
                 type: .unary
             )
         }
-        /// Namespace for "SubmitCommitments" metadata.
-        public enum SubmitCommitments: Sendable {
-            /// Request type for "SubmitCommitments".
-            public typealias Input = Tessera_V1_SubmitCommitmentsRequest
-            /// Response type for "SubmitCommitments".
-            public typealias Output = Tessera_V1_SubmitCommitmentsResponse
-            /// Descriptor for "SubmitCommitments".
+        /// Namespace for "RegisterGatewayKey" metadata.
+        public enum RegisterGatewayKey: Sendable {
+            /// Request type for "RegisterGatewayKey".
+            public typealias Input = Tessera_V1_RegisterGatewayKeyRequest
+            /// Response type for "RegisterGatewayKey".
+            public typealias Output = Tessera_V1_RegisterGatewayKeyResponse
+            /// Descriptor for "RegisterGatewayKey".
             public static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Verifier"),
-                method: "SubmitCommitments",
+                method: "RegisterGatewayKey",
+                type: .unary
+            )
+        }
+        /// Namespace for "SubmitReceipts" metadata.
+        public enum SubmitReceipts: Sendable {
+            /// Request type for "SubmitReceipts".
+            public typealias Input = Tessera_V1_SubmitReceiptsRequest
+            /// Response type for "SubmitReceipts".
+            public typealias Output = Tessera_V1_SubmitReceiptsResponse
+            /// Descriptor for "SubmitReceipts".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Verifier"),
+                method: "SubmitReceipts",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetReceipt" metadata.
+        public enum GetReceipt: Sendable {
+            /// Request type for "GetReceipt".
+            public typealias Input = Tessera_V1_GetReceiptRequest
+            /// Response type for "GetReceipt".
+            public typealias Output = Tessera_V1_ReceiptStatus
+            /// Descriptor for "GetReceipt".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Verifier"),
+                method: "GetReceipt",
+                type: .unary
+            )
+        }
+        /// Namespace for "AuditReceipt" metadata.
+        public enum AuditReceipt: Sendable {
+            /// Request type for "AuditReceipt".
+            public typealias Input = Tessera_V1_AuditReceiptRequest
+            /// Response type for "AuditReceipt".
+            public typealias Output = Tessera_V1_ReceiptStatus
+            /// Descriptor for "AuditReceipt".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Verifier"),
+                method: "AuditReceipt",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetInclusionProof" metadata.
+        public enum GetInclusionProof: Sendable {
+            /// Request type for "GetInclusionProof".
+            public typealias Input = Tessera_V1_GetInclusionProofRequest
+            /// Response type for "GetInclusionProof".
+            public typealias Output = Tessera_V1_GetInclusionProofResponse
+            /// Descriptor for "GetInclusionProof".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Verifier"),
+                method: "GetInclusionProof",
                 type: .unary
             )
         }
@@ -75,12 +127,30 @@ public enum Tessera_V1_Verifier: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RemoveWorker" metadata.
+        public enum RemoveWorker: Sendable {
+            /// Request type for "RemoveWorker".
+            public typealias Input = Tessera_V1_RemoveVerifiedWorkerRequest
+            /// Response type for "RemoveWorker".
+            public typealias Output = Tessera_V1_RemoveVerifiedWorkerResponse
+            /// Descriptor for "RemoveWorker".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Verifier"),
+                method: "RemoveWorker",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "tessera.v1.Verifier" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             RegisterWorkerKey.descriptor,
-            SubmitCommitments.descriptor,
+            RegisterGatewayKey.descriptor,
+            SubmitReceipts.descriptor,
+            GetReceipt.descriptor,
+            AuditReceipt.descriptor,
+            GetInclusionProof.descriptor,
             GetReputation.descriptor,
-            ListReputations.descriptor
+            ListReputations.descriptor,
+            RemoveWorker.descriptor
         ]
     }
 }
@@ -111,7 +181,8 @@ extension Tessera_V1_Verifier {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A worker publishes the Ed25519 public key that signs its commitments.
+        /// > A worker publishes the Ed25519 public key that signs its commitments. The id is pinned
+        /// > to the first key: another key is PERMISSION_DENIED until an operator removes the worker.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Tessera_V1_RegisterWorkerKeyRequest` messages.
@@ -125,19 +196,96 @@ extension Tessera_V1_Verifier {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RegisterWorkerKeyResponse>
 
-        /// Handle the "SubmitCommitments" method.
+        /// Handle the "RegisterGatewayKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A gateway publishes the Ed25519 key that signs its receipts (pinned the same way).
         ///
         /// - Parameters:
-        ///   - request: A streaming request of `Tessera_V1_SubmitCommitmentsRequest` messages.
+        ///   - request: A streaming request of `Tessera_V1_RegisterGatewayKeyRequest` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A streaming response of `Tessera_V1_SubmitCommitmentsResponse` messages.
-        func submitCommitments(
-            request: GRPCCore.StreamingServerRequest<Tessera_V1_SubmitCommitmentsRequest>,
+        /// - Returns: A streaming response of `Tessera_V1_RegisterGatewayKeyResponse` messages.
+        func registerGatewayKey(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_RegisterGatewayKeyRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_SubmitCommitmentsResponse>
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RegisterGatewayKeyResponse>
+
+        /// Handle the "SubmitReceipts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gateways ship receipts with their commitments, batched. Each record is checked
+        /// > (signatures, hash chain, Merkle root) and stored, or rejected with a reason.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_SubmitReceiptsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_SubmitReceiptsResponse` messages.
+        func submitReceipts(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_SubmitReceiptsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_SubmitReceiptsResponse>
+
+        /// Handle the "GetReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A receipt's verdict; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_GetReceiptRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_ReceiptStatus` messages.
+        func getReceipt(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_GetReceiptRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ReceiptStatus>
+
+        /// Handle the "AuditReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replays the receipt now, whatever the sampling rate, and returns the fresh verdict.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_AuditReceiptRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_ReceiptStatus` messages.
+        func auditReceipt(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_AuditReceiptRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ReceiptStatus>
+
+        /// Handle the "GetInclusionProof" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commitments of one step with their Merkle inclusion proofs against the receipt's root.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_GetInclusionProofRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_GetInclusionProofResponse` messages.
+        func getInclusionProof(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_GetInclusionProofRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_GetInclusionProofResponse>
 
         /// Handle the "GetReputation" method.
         ///
@@ -166,6 +314,24 @@ extension Tessera_V1_Verifier {
             request: GRPCCore.StreamingServerRequest<Tessera_V1_ListReputationsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ListReputationsResponse>
+
+        /// Handle the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: unpin a worker's key (its history and ledger stay).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_RemoveVerifiedWorkerRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_RemoveVerifiedWorkerResponse` messages.
+        func removeWorker(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_RemoveVerifiedWorkerRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RemoveVerifiedWorkerResponse>
     }
 
     /// Service protocol for the "tessera.v1.Verifier" service.
@@ -180,7 +346,8 @@ extension Tessera_V1_Verifier {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A worker publishes the Ed25519 public key that signs its commitments.
+        /// > A worker publishes the Ed25519 public key that signs its commitments. The id is pinned
+        /// > to the first key: another key is PERMISSION_DENIED until an operator removes the worker.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Tessera_V1_RegisterWorkerKeyRequest` message.
@@ -194,19 +361,96 @@ extension Tessera_V1_Verifier {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RegisterWorkerKeyResponse>
 
-        /// Handle the "SubmitCommitments" method.
+        /// Handle the "RegisterGatewayKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A gateway publishes the Ed25519 key that signs its receipts (pinned the same way).
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Tessera_V1_SubmitCommitmentsRequest` message.
+        ///   - request: A request containing a single `Tessera_V1_RegisterGatewayKeyRequest` message.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A response containing a single `Tessera_V1_SubmitCommitmentsResponse` message.
-        func submitCommitments(
-            request: GRPCCore.ServerRequest<Tessera_V1_SubmitCommitmentsRequest>,
+        /// - Returns: A response containing a single `Tessera_V1_RegisterGatewayKeyResponse` message.
+        func registerGatewayKey(
+            request: GRPCCore.ServerRequest<Tessera_V1_RegisterGatewayKeyRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_SubmitCommitmentsResponse>
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RegisterGatewayKeyResponse>
+
+        /// Handle the "SubmitReceipts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gateways ship receipts with their commitments, batched. Each record is checked
+        /// > (signatures, hash chain, Merkle root) and stored, or rejected with a reason.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SubmitReceiptsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_SubmitReceiptsResponse` message.
+        func submitReceipts(
+            request: GRPCCore.ServerRequest<Tessera_V1_SubmitReceiptsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_SubmitReceiptsResponse>
+
+        /// Handle the "GetReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A receipt's verdict; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_GetReceiptRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_ReceiptStatus` message.
+        func getReceipt(
+            request: GRPCCore.ServerRequest<Tessera_V1_GetReceiptRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ReceiptStatus>
+
+        /// Handle the "AuditReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replays the receipt now, whatever the sampling rate, and returns the fresh verdict.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_AuditReceiptRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_ReceiptStatus` message.
+        func auditReceipt(
+            request: GRPCCore.ServerRequest<Tessera_V1_AuditReceiptRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ReceiptStatus>
+
+        /// Handle the "GetInclusionProof" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commitments of one step with their Merkle inclusion proofs against the receipt's root.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_GetInclusionProofRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_GetInclusionProofResponse` message.
+        func getInclusionProof(
+            request: GRPCCore.ServerRequest<Tessera_V1_GetInclusionProofRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_GetInclusionProofResponse>
 
         /// Handle the "GetReputation" method.
         ///
@@ -235,6 +479,24 @@ extension Tessera_V1_Verifier {
             request: GRPCCore.ServerRequest<Tessera_V1_ListReputationsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ListReputationsResponse>
+
+        /// Handle the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: unpin a worker's key (its history and ledger stay).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RemoveVerifiedWorkerRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_RemoveVerifiedWorkerResponse` message.
+        func removeWorker(
+            request: GRPCCore.ServerRequest<Tessera_V1_RemoveVerifiedWorkerRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RemoveVerifiedWorkerResponse>
     }
 
     /// Simple service protocol for the "tessera.v1.Verifier" service.
@@ -247,7 +509,8 @@ extension Tessera_V1_Verifier {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A worker publishes the Ed25519 public key that signs its commitments.
+        /// > A worker publishes the Ed25519 public key that signs its commitments. The id is pinned
+        /// > to the first key: another key is PERMISSION_DENIED until an operator removes the worker.
         ///
         /// - Parameters:
         ///   - request: A `Tessera_V1_RegisterWorkerKeyRequest` message.
@@ -261,19 +524,96 @@ extension Tessera_V1_Verifier {
             context: GRPCCore.ServerContext
         ) async throws -> Tessera_V1_RegisterWorkerKeyResponse
 
-        /// Handle the "SubmitCommitments" method.
+        /// Handle the "RegisterGatewayKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A gateway publishes the Ed25519 key that signs its receipts (pinned the same way).
         ///
         /// - Parameters:
-        ///   - request: A `Tessera_V1_SubmitCommitmentsRequest` message.
+        ///   - request: A `Tessera_V1_RegisterGatewayKeyRequest` message.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A `Tessera_V1_SubmitCommitmentsResponse` to respond with.
-        func submitCommitments(
-            request: Tessera_V1_SubmitCommitmentsRequest,
+        /// - Returns: A `Tessera_V1_RegisterGatewayKeyResponse` to respond with.
+        func registerGatewayKey(
+            request: Tessera_V1_RegisterGatewayKeyRequest,
             context: GRPCCore.ServerContext
-        ) async throws -> Tessera_V1_SubmitCommitmentsResponse
+        ) async throws -> Tessera_V1_RegisterGatewayKeyResponse
+
+        /// Handle the "SubmitReceipts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gateways ship receipts with their commitments, batched. Each record is checked
+        /// > (signatures, hash chain, Merkle root) and stored, or rejected with a reason.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_SubmitReceiptsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_SubmitReceiptsResponse` to respond with.
+        func submitReceipts(
+            request: Tessera_V1_SubmitReceiptsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_SubmitReceiptsResponse
+
+        /// Handle the "GetReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A receipt's verdict; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_GetReceiptRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_ReceiptStatus` to respond with.
+        func getReceipt(
+            request: Tessera_V1_GetReceiptRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_ReceiptStatus
+
+        /// Handle the "AuditReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replays the receipt now, whatever the sampling rate, and returns the fresh verdict.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_AuditReceiptRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_ReceiptStatus` to respond with.
+        func auditReceipt(
+            request: Tessera_V1_AuditReceiptRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_ReceiptStatus
+
+        /// Handle the "GetInclusionProof" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commitments of one step with their Merkle inclusion proofs against the receipt's root.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_GetInclusionProofRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_GetInclusionProofResponse` to respond with.
+        func getInclusionProof(
+            request: Tessera_V1_GetInclusionProofRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_GetInclusionProofResponse
 
         /// Handle the "GetReputation" method.
         ///
@@ -302,6 +642,24 @@ extension Tessera_V1_Verifier {
             request: Tessera_V1_ListReputationsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Tessera_V1_ListReputationsResponse
+
+        /// Handle the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: unpin a worker's key (its history and ledger stay).
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_RemoveVerifiedWorkerRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_RemoveVerifiedWorkerResponse` to respond with.
+        func removeWorker(
+            request: Tessera_V1_RemoveVerifiedWorkerRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_RemoveVerifiedWorkerResponse
     }
 }
 
@@ -321,11 +679,55 @@ extension Tessera_V1_Verifier.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
-            forMethod: Tessera_V1_Verifier.Method.SubmitCommitments.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_SubmitCommitmentsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_SubmitCommitmentsResponse>(),
+            forMethod: Tessera_V1_Verifier.Method.RegisterGatewayKey.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RegisterGatewayKeyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RegisterGatewayKeyResponse>(),
             handler: { request, context in
-                try await self.submitCommitments(
+                try await self.registerGatewayKey(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Tessera_V1_Verifier.Method.SubmitReceipts.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_SubmitReceiptsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_SubmitReceiptsResponse>(),
+            handler: { request, context in
+                try await self.submitReceipts(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Tessera_V1_Verifier.Method.GetReceipt.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_GetReceiptRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ReceiptStatus>(),
+            handler: { request, context in
+                try await self.getReceipt(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Tessera_V1_Verifier.Method.AuditReceipt.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_AuditReceiptRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ReceiptStatus>(),
+            handler: { request, context in
+                try await self.auditReceipt(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Tessera_V1_Verifier.Method.GetInclusionProof.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_GetInclusionProofRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_GetInclusionProofResponse>(),
+            handler: { request, context in
+                try await self.getInclusionProof(
                     request: request,
                     context: context
                 )
@@ -353,6 +755,17 @@ extension Tessera_V1_Verifier.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Tessera_V1_Verifier.Method.RemoveWorker.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RemoveVerifiedWorkerRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RemoveVerifiedWorkerResponse>(),
+            handler: { request, context in
+                try await self.removeWorker(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -370,11 +783,55 @@ extension Tessera_V1_Verifier.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    public func submitCommitments(
-        request: GRPCCore.StreamingServerRequest<Tessera_V1_SubmitCommitmentsRequest>,
+    public func registerGatewayKey(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_RegisterGatewayKeyRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_SubmitCommitmentsResponse> {
-        let response = try await self.submitCommitments(
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RegisterGatewayKeyResponse> {
+        let response = try await self.registerGatewayKey(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func submitReceipts(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_SubmitReceiptsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_SubmitReceiptsResponse> {
+        let response = try await self.submitReceipts(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getReceipt(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_GetReceiptRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ReceiptStatus> {
+        let response = try await self.getReceipt(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func auditReceipt(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_AuditReceiptRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ReceiptStatus> {
+        let response = try await self.auditReceipt(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getInclusionProof(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_GetInclusionProofRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_GetInclusionProofResponse> {
+        let response = try await self.getInclusionProof(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -402,6 +859,17 @@ extension Tessera_V1_Verifier.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func removeWorker(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_RemoveVerifiedWorkerRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RemoveVerifiedWorkerResponse> {
+        let response = try await self.removeWorker(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -420,12 +888,64 @@ extension Tessera_V1_Verifier.SimpleServiceProtocol {
         )
     }
 
-    public func submitCommitments(
-        request: GRPCCore.ServerRequest<Tessera_V1_SubmitCommitmentsRequest>,
+    public func registerGatewayKey(
+        request: GRPCCore.ServerRequest<Tessera_V1_RegisterGatewayKeyRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_SubmitCommitmentsResponse> {
-        return GRPCCore.ServerResponse<Tessera_V1_SubmitCommitmentsResponse>(
-            message: try await self.submitCommitments(
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RegisterGatewayKeyResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_RegisterGatewayKeyResponse>(
+            message: try await self.registerGatewayKey(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func submitReceipts(
+        request: GRPCCore.ServerRequest<Tessera_V1_SubmitReceiptsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_SubmitReceiptsResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_SubmitReceiptsResponse>(
+            message: try await self.submitReceipts(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getReceipt(
+        request: GRPCCore.ServerRequest<Tessera_V1_GetReceiptRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ReceiptStatus> {
+        return GRPCCore.ServerResponse<Tessera_V1_ReceiptStatus>(
+            message: try await self.getReceipt(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func auditReceipt(
+        request: GRPCCore.ServerRequest<Tessera_V1_AuditReceiptRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ReceiptStatus> {
+        return GRPCCore.ServerResponse<Tessera_V1_ReceiptStatus>(
+            message: try await self.auditReceipt(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getInclusionProof(
+        request: GRPCCore.ServerRequest<Tessera_V1_GetInclusionProofRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_GetInclusionProofResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_GetInclusionProofResponse>(
+            message: try await self.getInclusionProof(
                 request: request.message,
                 context: context
             ),
@@ -458,6 +978,19 @@ extension Tessera_V1_Verifier.SimpleServiceProtocol {
             metadata: [:]
         )
     }
+
+    public func removeWorker(
+        request: GRPCCore.ServerRequest<Tessera_V1_RemoveVerifiedWorkerRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RemoveVerifiedWorkerResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_RemoveVerifiedWorkerResponse>(
+            message: try await self.removeWorker(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
 }
 
 // MARK: tessera.v1.Verifier (client)
@@ -473,7 +1006,8 @@ extension Tessera_V1_Verifier {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A worker publishes the Ed25519 public key that signs its commitments.
+        /// > A worker publishes the Ed25519 public key that signs its commitments. The id is pinned
+        /// > to the first key: another key is PERMISSION_DENIED until an operator removes the worker.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Tessera_V1_RegisterWorkerKeyRequest` message.
@@ -492,23 +1026,120 @@ extension Tessera_V1_Verifier {
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RegisterWorkerKeyResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
-        /// Call the "SubmitCommitments" method.
+        /// Call the "RegisterGatewayKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A gateway publishes the Ed25519 key that signs its receipts (pinned the same way).
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Tessera_V1_SubmitCommitmentsRequest` message.
-        ///   - serializer: A serializer for `Tessera_V1_SubmitCommitmentsRequest` messages.
-        ///   - deserializer: A deserializer for `Tessera_V1_SubmitCommitmentsResponse` messages.
+        ///   - request: A request containing a single `Tessera_V1_RegisterGatewayKeyRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_RegisterGatewayKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_RegisterGatewayKeyResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        func submitCommitments<Result>(
-            request: GRPCCore.ClientRequest<Tessera_V1_SubmitCommitmentsRequest>,
-            serializer: some GRPCCore.MessageSerializer<Tessera_V1_SubmitCommitmentsRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_SubmitCommitmentsResponse>,
+        func registerGatewayKey<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_RegisterGatewayKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_RegisterGatewayKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RegisterGatewayKeyResponse>,
             options: GRPCCore.CallOptions,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_SubmitCommitmentsResponse>) async throws -> Result
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RegisterGatewayKeyResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SubmitReceipts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gateways ship receipts with their commitments, batched. Each record is checked
+        /// > (signatures, hash chain, Merkle root) and stored, or rejected with a reason.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SubmitReceiptsRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_SubmitReceiptsRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_SubmitReceiptsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func submitReceipts<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_SubmitReceiptsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_SubmitReceiptsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_SubmitReceiptsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_SubmitReceiptsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A receipt's verdict; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_GetReceiptRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_GetReceiptRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ReceiptStatus` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getReceipt<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_GetReceiptRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_GetReceiptRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ReceiptStatus>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReceiptStatus>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AuditReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replays the receipt now, whatever the sampling rate, and returns the fresh verdict.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_AuditReceiptRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_AuditReceiptRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ReceiptStatus` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func auditReceipt<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_AuditReceiptRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_AuditReceiptRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ReceiptStatus>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReceiptStatus>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetInclusionProof" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commitments of one step with their Merkle inclusion proofs against the receipt's root.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_GetInclusionProofRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_GetInclusionProofRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_GetInclusionProofResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getInclusionProof<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_GetInclusionProofRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_GetInclusionProofRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_GetInclusionProofResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_GetInclusionProofResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetReputation" method.
@@ -548,6 +1179,29 @@ extension Tessera_V1_Verifier {
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ListReputationsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
+
+        /// Call the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: unpin a worker's key (its history and ledger stay).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RemoveVerifiedWorkerRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_RemoveVerifiedWorkerRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_RemoveVerifiedWorkerResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func removeWorker<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_RemoveVerifiedWorkerRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_RemoveVerifiedWorkerRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RemoveVerifiedWorkerResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveVerifiedWorkerResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
     }
 
     /// Generated client for the "tessera.v1.Verifier" service.
@@ -570,7 +1224,8 @@ extension Tessera_V1_Verifier {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A worker publishes the Ed25519 public key that signs its commitments.
+        /// > A worker publishes the Ed25519 public key that signs its commitments. The id is pinned
+        /// > to the first key: another key is PERMISSION_DENIED until an operator removes the worker.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Tessera_V1_RegisterWorkerKeyRequest` message.
@@ -600,29 +1255,170 @@ extension Tessera_V1_Verifier {
             )
         }
 
-        /// Call the "SubmitCommitments" method.
+        /// Call the "RegisterGatewayKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A gateway publishes the Ed25519 key that signs its receipts (pinned the same way).
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Tessera_V1_SubmitCommitmentsRequest` message.
-        ///   - serializer: A serializer for `Tessera_V1_SubmitCommitmentsRequest` messages.
-        ///   - deserializer: A deserializer for `Tessera_V1_SubmitCommitmentsResponse` messages.
+        ///   - request: A request containing a single `Tessera_V1_RegisterGatewayKeyRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_RegisterGatewayKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_RegisterGatewayKeyResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func submitCommitments<Result>(
-            request: GRPCCore.ClientRequest<Tessera_V1_SubmitCommitmentsRequest>,
-            serializer: some GRPCCore.MessageSerializer<Tessera_V1_SubmitCommitmentsRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_SubmitCommitmentsResponse>,
+        public func registerGatewayKey<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_RegisterGatewayKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_RegisterGatewayKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RegisterGatewayKeyResponse>,
             options: GRPCCore.CallOptions = .defaults,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_SubmitCommitmentsResponse>) async throws -> Result = { response in
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RegisterGatewayKeyResponse>) async throws -> Result = { response in
                 try response.message
             }
         ) async throws -> Result where Result: Sendable {
             try await self.client.unary(
                 request: request,
-                descriptor: Tessera_V1_Verifier.Method.SubmitCommitments.descriptor,
+                descriptor: Tessera_V1_Verifier.Method.RegisterGatewayKey.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SubmitReceipts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Gateways ship receipts with their commitments, batched. Each record is checked
+        /// > (signatures, hash chain, Merkle root) and stored, or rejected with a reason.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SubmitReceiptsRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_SubmitReceiptsRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_SubmitReceiptsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func submitReceipts<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_SubmitReceiptsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_SubmitReceiptsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_SubmitReceiptsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_SubmitReceiptsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Verifier.Method.SubmitReceipts.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A receipt's verdict; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_GetReceiptRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_GetReceiptRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ReceiptStatus` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getReceipt<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_GetReceiptRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_GetReceiptRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ReceiptStatus>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReceiptStatus>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Verifier.Method.GetReceipt.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AuditReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replays the receipt now, whatever the sampling rate, and returns the fresh verdict.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_AuditReceiptRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_AuditReceiptRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ReceiptStatus` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func auditReceipt<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_AuditReceiptRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_AuditReceiptRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ReceiptStatus>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReceiptStatus>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Verifier.Method.AuditReceipt.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetInclusionProof" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The commitments of one step with their Merkle inclusion proofs against the receipt's root.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_GetInclusionProofRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_GetInclusionProofRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_GetInclusionProofResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getInclusionProof<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_GetInclusionProofRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_GetInclusionProofRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_GetInclusionProofResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_GetInclusionProofResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Verifier.Method.GetInclusionProof.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -689,6 +1485,40 @@ extension Tessera_V1_Verifier {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "RemoveWorker" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: unpin a worker's key (its history and ledger stay).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_RemoveVerifiedWorkerRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_RemoveVerifiedWorkerRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_RemoveVerifiedWorkerResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func removeWorker<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_RemoveVerifiedWorkerRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_RemoveVerifiedWorkerRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RemoveVerifiedWorkerResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveVerifiedWorkerResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Verifier.Method.RemoveWorker.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -699,7 +1529,8 @@ extension Tessera_V1_Verifier.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > A worker publishes the Ed25519 public key that signs its commitments.
+    /// > A worker publishes the Ed25519 public key that signs its commitments. The id is pinned
+    /// > to the first key: another key is PERMISSION_DENIED until an operator removes the worker.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Tessera_V1_RegisterWorkerKeyRequest` message.
@@ -724,26 +1555,147 @@ extension Tessera_V1_Verifier.ClientProtocol {
         )
     }
 
-    /// Call the "SubmitCommitments" method.
+    /// Call the "RegisterGatewayKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A gateway publishes the Ed25519 key that signs its receipts (pinned the same way).
     ///
     /// - Parameters:
-    ///   - request: A request containing a single `Tessera_V1_SubmitCommitmentsRequest` message.
+    ///   - request: A request containing a single `Tessera_V1_RegisterGatewayKeyRequest` message.
     ///   - options: Options to apply to this RPC.
     ///   - handleResponse: A closure which handles the response and returns its result to
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func submitCommitments<Result>(
-        request: GRPCCore.ClientRequest<Tessera_V1_SubmitCommitmentsRequest>,
+    public func registerGatewayKey<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_RegisterGatewayKeyRequest>,
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_SubmitCommitmentsResponse>) async throws -> Result = { response in
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RegisterGatewayKeyResponse>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {
-        try await self.submitCommitments(
+        try await self.registerGatewayKey(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_SubmitCommitmentsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_SubmitCommitmentsResponse>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RegisterGatewayKeyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RegisterGatewayKeyResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SubmitReceipts" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Gateways ship receipts with their commitments, batched. Each record is checked
+    /// > (signatures, hash chain, Merkle root) and stored, or rejected with a reason.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_SubmitReceiptsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func submitReceipts<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_SubmitReceiptsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_SubmitReceiptsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.submitReceipts(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_SubmitReceiptsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_SubmitReceiptsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetReceipt" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A receipt's verdict; NOT_FOUND for an unknown id.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_GetReceiptRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getReceipt<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_GetReceiptRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReceiptStatus>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getReceipt(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_GetReceiptRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ReceiptStatus>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AuditReceipt" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replays the receipt now, whatever the sampling rate, and returns the fresh verdict.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_AuditReceiptRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func auditReceipt<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_AuditReceiptRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReceiptStatus>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.auditReceipt(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_AuditReceiptRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ReceiptStatus>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetInclusionProof" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The commitments of one step with their Merkle inclusion proofs against the receipt's root.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_GetInclusionProofRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getInclusionProof<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_GetInclusionProofRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_GetInclusionProofResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getInclusionProof(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_GetInclusionProofRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_GetInclusionProofResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -798,6 +1750,35 @@ extension Tessera_V1_Verifier.ClientProtocol {
             onResponse: handleResponse
         )
     }
+
+    /// Call the "RemoveWorker" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Operator: unpin a worker's key (its history and ledger stay).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_RemoveVerifiedWorkerRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeWorker<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_RemoveVerifiedWorkerRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveVerifiedWorkerResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.removeWorker(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RemoveVerifiedWorkerRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RemoveVerifiedWorkerResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
 }
 
 // Helpers providing sugared APIs for 'ClientProtocol' methods.
@@ -807,7 +1788,8 @@ extension Tessera_V1_Verifier.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > A worker publishes the Ed25519 public key that signs its commitments.
+    /// > A worker publishes the Ed25519 public key that signs its commitments. The id is pinned
+    /// > to the first key: another key is PERMISSION_DENIED until an operator removes the worker.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -836,7 +1818,11 @@ extension Tessera_V1_Verifier.ClientProtocol {
         )
     }
 
-    /// Call the "SubmitCommitments" method.
+    /// Call the "RegisterGatewayKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A gateway publishes the Ed25519 key that signs its receipts (pinned the same way).
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -846,19 +1832,152 @@ extension Tessera_V1_Verifier.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func submitCommitments<Result>(
-        _ message: Tessera_V1_SubmitCommitmentsRequest,
+    public func registerGatewayKey<Result>(
+        _ message: Tessera_V1_RegisterGatewayKeyRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_SubmitCommitmentsResponse>) async throws -> Result = { response in
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RegisterGatewayKeyResponse>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {
-        let request = GRPCCore.ClientRequest<Tessera_V1_SubmitCommitmentsRequest>(
+        let request = GRPCCore.ClientRequest<Tessera_V1_RegisterGatewayKeyRequest>(
             message: message,
             metadata: metadata
         )
-        return try await self.submitCommitments(
+        return try await self.registerGatewayKey(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SubmitReceipts" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Gateways ship receipts with their commitments, batched. Each record is checked
+    /// > (signatures, hash chain, Merkle root) and stored, or rejected with a reason.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func submitReceipts<Result>(
+        _ message: Tessera_V1_SubmitReceiptsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_SubmitReceiptsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_SubmitReceiptsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.submitReceipts(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetReceipt" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A receipt's verdict; NOT_FOUND for an unknown id.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getReceipt<Result>(
+        _ message: Tessera_V1_GetReceiptRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReceiptStatus>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_GetReceiptRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getReceipt(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AuditReceipt" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replays the receipt now, whatever the sampling rate, and returns the fresh verdict.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func auditReceipt<Result>(
+        _ message: Tessera_V1_AuditReceiptRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ReceiptStatus>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_AuditReceiptRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.auditReceipt(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetInclusionProof" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The commitments of one step with their Merkle inclusion proofs against the receipt's root.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getInclusionProof<Result>(
+        _ message: Tessera_V1_GetInclusionProofRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_GetInclusionProofResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_GetInclusionProofRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getInclusionProof(
             request: request,
             options: options,
             onResponse: handleResponse
@@ -917,6 +2036,39 @@ extension Tessera_V1_Verifier.ClientProtocol {
             metadata: metadata
         )
         return try await self.listReputations(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveWorker" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Operator: unpin a worker's key (its history and ledger stay).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeWorker<Result>(
+        _ message: Tessera_V1_RemoveVerifiedWorkerRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveVerifiedWorkerResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_RemoveVerifiedWorkerRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.removeWorker(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The verifier checks that untrusted workers computed what they claim and keeps
-/// reputations that the scheduler uses when placing shards.
+/// reputations that the scheduler uses when placing shards (docs/verification.md).
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -28,6 +28,102 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Tessera_V1_ReceiptState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// signatures and hash chain checked; not replayed (yet)
+  case pending // = 1
+
+  /// replayed: every stage within the honest-noise band
+  case verified // = 2
+
+  /// a stage is proven wrong: see fault_*
+  case failed // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .pending
+    case 2: self = .verified
+    case 3: self = .failed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .pending: return 1
+    case .verified: return 2
+    case .failed: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Tessera_V1_ReceiptState] = [
+    .unspecified,
+    .pending,
+    .verified,
+    .failed,
+  ]
+
+}
+
+public nonisolated enum Tessera_V1_WorkerTrust: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// checked at the high rate
+  case new // = 1
+
+  /// enough passed checks: the low rate
+  case trusted // = 2
+
+  /// below the score threshold: no placement
+  case quarantined // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .new
+    case 2: self = .trusted
+    case 3: self = .quarantined
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .new: return 1
+    case .trusted: return 2
+    case .quarantined: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Tessera_V1_WorkerTrust] = [
+    .unspecified,
+    .new,
+    .trusted,
+    .quarantined,
+  ]
+
+}
+
 public nonisolated struct Tessera_V1_RegisterWorkerKeyRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -36,6 +132,9 @@ public nonisolated struct Tessera_V1_RegisterWorkerKeyRequest: Sendable {
   public var workerID: String = String()
 
   public var publicKey: Data = Data()
+
+  /// stake the worker puts up (ledger units); slashes come out of it
+  public var deposit: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -47,36 +146,253 @@ public nonisolated struct Tessera_V1_RegisterWorkerKeyResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  public var newlyRegistered: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Tessera_V1_SubmitCommitmentsRequest: Sendable {
+public nonisolated struct Tessera_V1_RegisterGatewayKeyRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var commitments: [Tessera_V1_Commitment] = []
+  public var gatewayID: String = String()
+
+  public var publicKey: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Tessera_V1_SubmitCommitmentsResponse: Sendable {
+public nonisolated struct Tessera_V1_RegisterGatewayKeyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_SubmitReceiptsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var records: [Tessera_V1_ReceiptRecord] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_SubmitReceiptsResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var accepted: UInt32 = 0
 
-  /// bad signature or unknown worker
   public var rejected: UInt32 = 0
+
+  /// one line per rejected record: receipt id and why
+  public var errors: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// How one stage of a receipt fared in a replay.
+public nonisolated struct Tessera_V1_StageCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: String = String()
+
+  public var layers: Tessera_V1_LayerRange {
+    get {_layers ?? Tessera_V1_LayerRange()}
+    set {_layers = newValue}
+  }
+  /// Returns true if `layers` has been explicitly set.
+  public var hasLayers: Bool {self._layers != nil}
+  /// Clears the value of `layers`. Subsequent reads from it will return its default value.
+  public mutating func clearLayers() {self._layers = nil}
+
+  /// commitments of this stage that were compared
+  public var steps: UInt32 = 0
+
+  /// lowest fingerprint cosine over those steps
+  public var minCosine: Double = 0
+
+  /// largest relative norm difference
+  public var maxNormError: Double = 0
+
+  public var passed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _layers: Tessera_V1_LayerRange? = nil
+}
+
+public nonisolated struct Tessera_V1_ReceiptStatus: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var receipt: Tessera_V1_Receipt {
+    get {_storage._receipt ?? Tessera_V1_Receipt()}
+    set {_uniqueStorage()._receipt = newValue}
+  }
+  /// Returns true if `receipt` has been explicitly set.
+  public var hasReceipt: Bool {_storage._receipt != nil}
+  /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
+  public mutating func clearReceipt() {_uniqueStorage()._receipt = nil}
+
+  public var state: Tessera_V1_ReceiptState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
+
+  public var faultWorkerID: String {
+    get {_storage._faultWorkerID}
+    set {_uniqueStorage()._faultWorkerID = newValue}
+  }
+
+  public var faultLayers: Tessera_V1_LayerRange {
+    get {_storage._faultLayers ?? Tessera_V1_LayerRange()}
+    set {_uniqueStorage()._faultLayers = newValue}
+  }
+  /// Returns true if `faultLayers` has been explicitly set.
+  public var hasFaultLayers: Bool {_storage._faultLayers != nil}
+  /// Clears the value of `faultLayers`. Subsequent reads from it will return its default value.
+  public mutating func clearFaultLayers() {_uniqueStorage()._faultLayers = nil}
+
+  public var reason: String {
+    get {_storage._reason}
+    set {_uniqueStorage()._reason = newValue}
+  }
+
+  public var stageChecks: [Tessera_V1_StageCheck] {
+    get {_storage._stageChecks}
+    set {_uniqueStorage()._stageChecks = newValue}
+  }
+
+  public var checkedUnixMs: Int64 {
+    get {_storage._checkedUnixMs}
+    set {_uniqueStorage()._checkedUnixMs = newValue}
+  }
+
+  /// sent by the verifier itself with a known answer
+  public var canary: Bool {
+    get {_storage._canary}
+    set {_uniqueStorage()._canary = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Tessera_V1_GetReceiptRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var receiptID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_AuditReceiptRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var receiptID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_GetInclusionProofRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var receiptID: String = String()
+
+  public var step: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_LeafProof: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var commitment: Tessera_V1_Commitment {
+    get {_storage._commitment ?? Tessera_V1_Commitment()}
+    set {_uniqueStorage()._commitment = newValue}
+  }
+  /// Returns true if `commitment` has been explicitly set.
+  public var hasCommitment: Bool {_storage._commitment != nil}
+  /// Clears the value of `commitment`. Subsequent reads from it will return its default value.
+  public mutating func clearCommitment() {_uniqueStorage()._commitment = nil}
+
+  public var leafIndex: UInt32 {
+    get {_storage._leafIndex}
+    set {_uniqueStorage()._leafIndex = newValue}
+  }
+
+  /// sibling hashes from the leaf up (RFC 6962 audit path)
+  public var path: [Data] {
+    get {_storage._path}
+    set {_uniqueStorage()._path = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Tessera_V1_GetInclusionProofResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var receipt: Tessera_V1_Receipt {
+    get {_receipt ?? Tessera_V1_Receipt()}
+    set {_receipt = newValue}
+  }
+  /// Returns true if `receipt` has been explicitly set.
+  public var hasReceipt: Bool {self._receipt != nil}
+  /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
+  public mutating func clearReceipt() {self._receipt = nil}
+
+  public var proofs: [Tessera_V1_LeafProof] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _receipt: Tessera_V1_Receipt? = nil
 }
 
 public nonisolated struct Tessera_V1_GetReputationRequest: Sendable {
@@ -106,6 +422,16 @@ public nonisolated struct Tessera_V1_Reputation: Sendable {
   public var checksFailed: UInt64 = 0
 
   public var slashed: Bool = false
+
+  public var trust: Tessera_V1_WorkerTrust = .unspecified
+
+  /// ledger units
+  public var deposit: Int64 = 0
+
+  /// deposit + rewards - slashes
+  public var balance: Int64 = 0
+
+  public var publicKey: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -150,6 +476,31 @@ public nonisolated struct Tessera_V1_ListReputationsResponse: Sendable {
 
   public var reputations: [Tessera_V1_Reputation] = []
 
+  /// verifier replay seconds / serving seconds reported
+  public var checkComputeShare: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_RemoveVerifiedWorkerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_RemoveVerifiedWorkerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -159,9 +510,17 @@ public nonisolated struct Tessera_V1_ListReputationsResponse: Sendable {
 
 fileprivate nonisolated let _protobuf_package = "tessera.v1"
 
+nonisolated extension Tessera_V1_ReceiptState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECEIPT_STATE_UNSPECIFIED\0\u{1}RECEIPT_STATE_PENDING\0\u{1}RECEIPT_STATE_VERIFIED\0\u{1}RECEIPT_STATE_FAILED\0")
+}
+
+nonisolated extension Tessera_V1_WorkerTrust: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WORKER_TRUST_UNSPECIFIED\0\u{1}WORKER_TRUST_NEW\0\u{1}WORKER_TRUST_TRUSTED\0\u{1}WORKER_TRUST_QUARANTINED\0")
+}
+
 nonisolated extension Tessera_V1_RegisterWorkerKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterWorkerKeyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}public_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}public_key\0\u{1}deposit\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -171,6 +530,7 @@ nonisolated extension Tessera_V1_RegisterWorkerKeyRequest: SwiftProtobuf.Message
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.publicKey) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.deposit) }()
       default: break
       }
     }
@@ -183,12 +543,16 @@ nonisolated extension Tessera_V1_RegisterWorkerKeyRequest: SwiftProtobuf.Message
     if !self.publicKey.isEmpty {
       try visitor.visitSingularBytesField(value: self.publicKey, fieldNumber: 2)
     }
+    if self.deposit != 0 {
+      try visitor.visitSingularUInt64Field(value: self.deposit, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_RegisterWorkerKeyRequest, rhs: Tessera_V1_RegisterWorkerKeyRequest) -> Bool {
     if lhs.workerID != rhs.workerID {return false}
     if lhs.publicKey != rhs.publicKey {return false}
+    if lhs.deposit != rhs.deposit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -196,6 +560,71 @@ nonisolated extension Tessera_V1_RegisterWorkerKeyRequest: SwiftProtobuf.Message
 
 nonisolated extension Tessera_V1_RegisterWorkerKeyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterWorkerKeyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}newly_registered\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.newlyRegistered) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.newlyRegistered != false {
+      try visitor.visitSingularBoolField(value: self.newlyRegistered, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RegisterWorkerKeyResponse, rhs: Tessera_V1_RegisterWorkerKeyResponse) -> Bool {
+    if lhs.newlyRegistered != rhs.newlyRegistered {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RegisterGatewayKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegisterGatewayKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}gateway_id\0\u{3}public_key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.gatewayID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.publicKey) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.gatewayID.isEmpty {
+      try visitor.visitSingularStringField(value: self.gatewayID, fieldNumber: 1)
+    }
+    if !self.publicKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.publicKey, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RegisterGatewayKeyRequest, rhs: Tessera_V1_RegisterGatewayKeyRequest) -> Bool {
+    if lhs.gatewayID != rhs.gatewayID {return false}
+    if lhs.publicKey != rhs.publicKey {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RegisterGatewayKeyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegisterGatewayKeyResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
@@ -207,15 +636,15 @@ nonisolated extension Tessera_V1_RegisterWorkerKeyResponse: SwiftProtobuf.Messag
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Tessera_V1_RegisterWorkerKeyResponse, rhs: Tessera_V1_RegisterWorkerKeyResponse) -> Bool {
+  public static func ==(lhs: Tessera_V1_RegisterGatewayKeyResponse, rhs: Tessera_V1_RegisterGatewayKeyResponse) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Tessera_V1_SubmitCommitmentsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SubmitCommitmentsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}commitments\0")
+nonisolated extension Tessera_V1_SubmitReceiptsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubmitReceiptsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}records\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -223,29 +652,29 @@ nonisolated extension Tessera_V1_SubmitCommitmentsRequest: SwiftProtobuf.Message
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.commitments) }()
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.records) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.commitments.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.commitments, fieldNumber: 1)
+    if !self.records.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.records, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Tessera_V1_SubmitCommitmentsRequest, rhs: Tessera_V1_SubmitCommitmentsRequest) -> Bool {
-    if lhs.commitments != rhs.commitments {return false}
+  public static func ==(lhs: Tessera_V1_SubmitReceiptsRequest, rhs: Tessera_V1_SubmitReceiptsRequest) -> Bool {
+    if lhs.records != rhs.records {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Tessera_V1_SubmitCommitmentsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SubmitCommitmentsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{1}rejected\0")
+nonisolated extension Tessera_V1_SubmitReceiptsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubmitReceiptsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{1}rejected\0\u{1}errors\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -255,6 +684,7 @@ nonisolated extension Tessera_V1_SubmitCommitmentsResponse: SwiftProtobuf.Messag
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.accepted) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.rejected) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.errors) }()
       default: break
       }
     }
@@ -267,12 +697,412 @@ nonisolated extension Tessera_V1_SubmitCommitmentsResponse: SwiftProtobuf.Messag
     if self.rejected != 0 {
       try visitor.visitSingularUInt32Field(value: self.rejected, fieldNumber: 2)
     }
+    if !self.errors.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.errors, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Tessera_V1_SubmitCommitmentsResponse, rhs: Tessera_V1_SubmitCommitmentsResponse) -> Bool {
+  public static func ==(lhs: Tessera_V1_SubmitReceiptsResponse, rhs: Tessera_V1_SubmitReceiptsResponse) -> Bool {
     if lhs.accepted != rhs.accepted {return false}
     if lhs.rejected != rhs.rejected {return false}
+    if lhs.errors != rhs.errors {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_StageCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StageCheck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}layers\0\u{1}steps\0\u{3}min_cosine\0\u{3}max_norm_error\0\u{1}passed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._layers) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.steps) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.minCosine) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.maxNormError) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.passed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.workerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 1)
+    }
+    try { if let v = self._layers {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.steps != 0 {
+      try visitor.visitSingularUInt32Field(value: self.steps, fieldNumber: 3)
+    }
+    if self.minCosine.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.minCosine, fieldNumber: 4)
+    }
+    if self.maxNormError.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maxNormError, fieldNumber: 5)
+    }
+    if self.passed != false {
+      try visitor.visitSingularBoolField(value: self.passed, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_StageCheck, rhs: Tessera_V1_StageCheck) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs._layers != rhs._layers {return false}
+    if lhs.steps != rhs.steps {return false}
+    if lhs.minCosine != rhs.minCosine {return false}
+    if lhs.maxNormError != rhs.maxNormError {return false}
+    if lhs.passed != rhs.passed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ReceiptStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReceiptStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}receipt\0\u{1}state\0\u{3}fault_worker_id\0\u{3}fault_layers\0\u{1}reason\0\u{3}stage_checks\0\u{3}checked_unix_ms\0\u{1}canary\0")
+
+  fileprivate class _StorageClass {
+    var _receipt: Tessera_V1_Receipt? = nil
+    var _state: Tessera_V1_ReceiptState = .unspecified
+    var _faultWorkerID: String = String()
+    var _faultLayers: Tessera_V1_LayerRange? = nil
+    var _reason: String = String()
+    var _stageChecks: [Tessera_V1_StageCheck] = []
+    var _checkedUnixMs: Int64 = 0
+    var _canary: Bool = false
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _receipt = source._receipt
+      _state = source._state
+      _faultWorkerID = source._faultWorkerID
+      _faultLayers = source._faultLayers
+      _reason = source._reason
+      _stageChecks = source._stageChecks
+      _checkedUnixMs = source._checkedUnixMs
+      _canary = source._canary
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._receipt) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._faultWorkerID) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._faultLayers) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
+        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._stageChecks) }()
+        case 7: try { try decoder.decodeSingularInt64Field(value: &_storage._checkedUnixMs) }()
+        case 8: try { try decoder.decodeSingularBoolField(value: &_storage._canary) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._receipt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 2)
+      }
+      if !_storage._faultWorkerID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._faultWorkerID, fieldNumber: 3)
+      }
+      try { if let v = _storage._faultLayers {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if !_storage._reason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 5)
+      }
+      if !_storage._stageChecks.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._stageChecks, fieldNumber: 6)
+      }
+      if _storage._checkedUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._checkedUnixMs, fieldNumber: 7)
+      }
+      if _storage._canary != false {
+        try visitor.visitSingularBoolField(value: _storage._canary, fieldNumber: 8)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ReceiptStatus, rhs: Tessera_V1_ReceiptStatus) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._receipt != rhs_storage._receipt {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._faultWorkerID != rhs_storage._faultWorkerID {return false}
+        if _storage._faultLayers != rhs_storage._faultLayers {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        if _storage._stageChecks != rhs_storage._stageChecks {return false}
+        if _storage._checkedUnixMs != rhs_storage._checkedUnixMs {return false}
+        if _storage._canary != rhs_storage._canary {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_GetReceiptRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetReceiptRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}receipt_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.receiptID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.receiptID.isEmpty {
+      try visitor.visitSingularStringField(value: self.receiptID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_GetReceiptRequest, rhs: Tessera_V1_GetReceiptRequest) -> Bool {
+    if lhs.receiptID != rhs.receiptID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_AuditReceiptRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuditReceiptRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}receipt_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.receiptID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.receiptID.isEmpty {
+      try visitor.visitSingularStringField(value: self.receiptID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_AuditReceiptRequest, rhs: Tessera_V1_AuditReceiptRequest) -> Bool {
+    if lhs.receiptID != rhs.receiptID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_GetInclusionProofRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetInclusionProofRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}receipt_id\0\u{1}step\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.receiptID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.step) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.receiptID.isEmpty {
+      try visitor.visitSingularStringField(value: self.receiptID, fieldNumber: 1)
+    }
+    if self.step != 0 {
+      try visitor.visitSingularUInt64Field(value: self.step, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_GetInclusionProofRequest, rhs: Tessera_V1_GetInclusionProofRequest) -> Bool {
+    if lhs.receiptID != rhs.receiptID {return false}
+    if lhs.step != rhs.step {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_LeafProof: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeafProof"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}commitment\0\u{3}leaf_index\0\u{1}path\0")
+
+  fileprivate class _StorageClass {
+    var _commitment: Tessera_V1_Commitment? = nil
+    var _leafIndex: UInt32 = 0
+    var _path: [Data] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _commitment = source._commitment
+      _leafIndex = source._leafIndex
+      _path = source._path
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._commitment) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._leafIndex) }()
+        case 3: try { try decoder.decodeRepeatedBytesField(value: &_storage._path) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._commitment {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._leafIndex != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._leafIndex, fieldNumber: 2)
+      }
+      if !_storage._path.isEmpty {
+        try visitor.visitRepeatedBytesField(value: _storage._path, fieldNumber: 3)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_LeafProof, rhs: Tessera_V1_LeafProof) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._commitment != rhs_storage._commitment {return false}
+        if _storage._leafIndex != rhs_storage._leafIndex {return false}
+        if _storage._path != rhs_storage._path {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_GetInclusionProofResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetInclusionProofResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}receipt\0\u{1}proofs\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._receipt) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.proofs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._receipt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.proofs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.proofs, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_GetInclusionProofResponse, rhs: Tessera_V1_GetInclusionProofResponse) -> Bool {
+    if lhs._receipt != rhs._receipt {return false}
+    if lhs.proofs != rhs.proofs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -310,7 +1140,7 @@ nonisolated extension Tessera_V1_GetReputationRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Tessera_V1_Reputation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Reputation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}score\0\u{3}checks_passed\0\u{3}checks_failed\0\u{1}slashed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}score\0\u{3}checks_passed\0\u{3}checks_failed\0\u{1}slashed\0\u{1}trust\0\u{1}deposit\0\u{1}balance\0\u{3}public_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -323,6 +1153,10 @@ nonisolated extension Tessera_V1_Reputation: SwiftProtobuf.Message, SwiftProtobu
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.checksPassed) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.checksFailed) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.slashed) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.trust) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.deposit) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.balance) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.publicKey) }()
       default: break
       }
     }
@@ -344,6 +1178,18 @@ nonisolated extension Tessera_V1_Reputation: SwiftProtobuf.Message, SwiftProtobu
     if self.slashed != false {
       try visitor.visitSingularBoolField(value: self.slashed, fieldNumber: 5)
     }
+    if self.trust != .unspecified {
+      try visitor.visitSingularEnumField(value: self.trust, fieldNumber: 6)
+    }
+    if self.deposit != 0 {
+      try visitor.visitSingularInt64Field(value: self.deposit, fieldNumber: 7)
+    }
+    if self.balance != 0 {
+      try visitor.visitSingularInt64Field(value: self.balance, fieldNumber: 8)
+    }
+    if !self.publicKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.publicKey, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -353,6 +1199,10 @@ nonisolated extension Tessera_V1_Reputation: SwiftProtobuf.Message, SwiftProtobu
     if lhs.checksPassed != rhs.checksPassed {return false}
     if lhs.checksFailed != rhs.checksFailed {return false}
     if lhs.slashed != rhs.slashed {return false}
+    if lhs.trust != rhs.trust {return false}
+    if lhs.deposit != rhs.deposit {return false}
+    if lhs.balance != rhs.balance {return false}
+    if lhs.publicKey != rhs.publicKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -413,7 +1263,7 @@ nonisolated extension Tessera_V1_ListReputationsRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Tessera_V1_ListReputationsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListReputationsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reputations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reputations\0\u{3}check_compute_share\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -422,6 +1272,7 @@ nonisolated extension Tessera_V1_ListReputationsResponse: SwiftProtobuf.Message,
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.reputations) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.checkComputeShare) }()
       default: break
       }
     }
@@ -431,11 +1282,64 @@ nonisolated extension Tessera_V1_ListReputationsResponse: SwiftProtobuf.Message,
     if !self.reputations.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.reputations, fieldNumber: 1)
     }
+    if self.checkComputeShare.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.checkComputeShare, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_ListReputationsResponse, rhs: Tessera_V1_ListReputationsResponse) -> Bool {
     if lhs.reputations != rhs.reputations {return false}
+    if lhs.checkComputeShare != rhs.checkComputeShare {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RemoveVerifiedWorkerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RemoveVerifiedWorkerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.workerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RemoveVerifiedWorkerRequest, rhs: Tessera_V1_RemoveVerifiedWorkerRequest) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RemoveVerifiedWorkerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RemoveVerifiedWorkerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RemoveVerifiedWorkerResponse, rhs: Tessera_V1_RemoveVerifiedWorkerResponse) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
