@@ -65,6 +65,8 @@ let package = Package(
             .executable(name: "inference-worker", targets: ["InferenceWorkerMain"]),
             .executable(name: "verifier", targets: ["VerifierMain"]),
             .executable(name: "tessera", targets: ["TesseraCLI"]),
+            // Test-only: a worker that cheats on purpose, for the verifier's detection tests.
+            .executable(name: "tessera-faulty-worker", targets: ["FaultyWorkerMain"]),
         ],
     dependencies: engineOnly
         ? []
@@ -99,7 +101,8 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
-                "Cluster", "TesseraProto", grpcCore, grpcHTTP2, logging, argumentParser,
+                "Cluster", "TesseraProto", "Integrity", grpcCore, grpcHTTP2, logging,
+                argumentParser,
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -152,8 +155,15 @@ let package = Package(
             "InferenceWorker",
             dependencies: [
                 "ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity", "GGUF",
-                "Tokenization",
+                "Tokenization", argumentParser,
             ])
+        + [
+            // Test-only: the worker with `--fault`s injected (its faults reach nothing else).
+            .executableTarget(
+                name: "FaultyWorkerMain",
+                dependencies: ["InferenceWorker", "ServiceKit", argumentParser],
+                path: "Services/FaultyWorker", swiftSettings: swiftSettings)
+        ]
         + service(
             "Verifier",
             dependencies: [

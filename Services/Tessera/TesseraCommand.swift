@@ -10,7 +10,8 @@ struct TesseraCommand: AsyncParsableCommand {
         subcommands: [
             UpCommand.self, StatusCommand.self, ChatCommand.self, ModelCommand.self,
             RunCommand.self, TokenizeCommand.self,
-            PlacementCommand.self, BenchCommand.self,
+            PlacementCommand.self, BenchCommand.self, VerifyCommand.self,
+            ReputationCommand.self, WorkerCommand.self,
         ])
 
     /// ArgumentParser's own `main` sends every error a command throws to `exit(withError:)`,

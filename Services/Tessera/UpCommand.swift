@@ -30,6 +30,11 @@ struct UpCommand: AsyncParsableCommand {
     )
     var shardDir: String?
     @Option(
+        help:
+            "Directory for the services' state kept across restarts: worker and verifier keys, the verifier's database (default: ~/.cache/tessera/up-<port offset>)."
+    )
+    var stateDir: String?
+    @Option(
         help: "Directory holding the service executables (default: next to this tessera binary).")
     var binDir: String?
     @Option(help: "Seconds to wait for every service to report SERVING.")
@@ -124,6 +129,11 @@ struct UpCommand: AsyncParsableCommand {
         }
         let scheduler = address(7401)
         let cacheManager = address(7402)
+        let verifier = address(7403)
+        let gateway = address(7400)
+        // $HOME first, as the services do (Foundation on Linux reads only the passwd entry).
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        let state = stateDir ?? "\(home)/.cache/tessera/up-\(portOffset)"
         func member(
             _ name: String, program: String? = nil, grpc: Int, http: Int, _ extra: [String]
         ) -> LocalCluster.Member {
@@ -158,12 +168,23 @@ struct UpCommand: AsyncParsableCommand {
         var members = [
             member(
                 "scheduler", grpc: 7401, http: 9401,
-                ["--cache-manager", "\(cacheManager)", "--model", servedModel]),
+                [
+                    "--cache-manager", "\(cacheManager)", "--model", servedModel, "--verifier",
+                    "\(verifier)",
+                ]),
             member("cache-manager", grpc: 7402, http: 9402, ["--preload", model]),
-            member("verifier", grpc: 7403, http: 9403, []),
+            member(
+                "verifier", grpc: 7403, http: 9403,
+                [
+                    "--cache-manager", "\(cacheManager)", "--gateway", "\(gateway)", "--state-dir",
+                    "\(state)/verifier",
+                ]),
             member(
                 "gateway", grpc: 7400, http: 8080,
-                ["--scheduler", "\(scheduler)", "--cache-manager", "\(cacheManager)"]),
+                [
+                    "--scheduler", "\(scheduler)", "--cache-manager", "\(cacheManager)",
+                    "--verifier", "\(verifier)",
+                ]),
         ]
         for index in 0..<workers {
             members.append(
@@ -175,6 +196,7 @@ struct UpCommand: AsyncParsableCommand {
                         "\(threads)",
                         "--worker-id", "worker-\(index + 1)",
                         "--shard-dir", "\(shards)/worker-\(index + 1)",
+                        "--state-dir", "\(state)/worker-\(index + 1)", "--verifier", "\(verifier)",
                     ]))
         }
         return members

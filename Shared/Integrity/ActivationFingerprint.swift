@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A small, tolerant summary of a stage's output rows that a replay can compare against
 /// without the rows themselves (after TOPLOC's top-k fingerprints). Per row it keeps:
 /// the L2 norm, the `topK` largest-magnitude entries (index and exact value) and `sketches`
@@ -22,8 +24,9 @@ public struct ActivationFingerprint: Sendable, Equatable {
     }
 
     /// Summarises `values` (`rows` rows of `width`, row-major).
-    public init(values: some RandomAccessCollection<Float>, width: Int, topK: Int = 8, sketches: Int = 8)
-    {
+    public init(
+        values: some RandomAccessCollection<Float>, width: Int, topK: Int = 8, sketches: Int = 8
+    ) {
         precondition(width > 0 && values.count % width == 0, "values must be whole rows")
         let topK = min(topK, width)
         self.topK = topK
@@ -35,34 +38,133 @@ public struct ActivationFingerprint: Sendable, Equatable {
         }
     }
 
+    /// The row's summary; projection `s` is Σ sign(s, i) · x_i / √width (`signBit`).
+    /// One pass per 8 sketches over the row (the first also takes the norm and the top-k).
+    /// A last stage fingerprints 49,152 logits per token, so this is written for speed, with
+    /// results bit for bit those of the plain definition: every sum is the same sequence of
+    /// `Double` additions in index order (8 of them side by side in one vector), the signs come
+    /// from a table made once per width, and the top-k scan makes the same comparisons.
     private static func row(_ row: ArraySlice<Float>, topK: Int, sketches: Int) -> Row {
-        let base = row.startIndex
         var sumSquares: Double = 0
-        for value in row { sumSquares += Double(value) * Double(value) }
-        // The top-k by magnitude, ties to the lower index (a deterministic order).
-        var best: [(index: Int, magnitude: Float)] = []
-        best.reserveCapacity(topK + 1)
-        for (offset, value) in row.enumerated() {
-            let magnitude = abs(value)
-            if best.count == topK, let last = best.last, magnitude <= last.magnitude { continue }
-            let at = best.firstIndex(where: { magnitude > $0.magnitude }) ?? best.count
-            best.insert((offset, magnitude), at: at)
-            if best.count > topK { best.removeLast() }
+        var best = TopK(topK)
+        var projections: [Float] = []
+        projections.reserveCapacity(sketches)
+        let scale = Double(row.count).squareRoot()
+        for group in 0..<max(1, (sketches + 7) / 8) {
+            let signs = SignTable.bytes(width: row.count, group: group)
+            var sums = SIMD8<Double>()
+            row.withUnsafeBufferPointer { values in
+                signs.withUnsafeBufferPointer { signs in
+                    SignTable.masks.withUnsafeBufferPointer { masks in
+                        guard group == 0 else {
+                            for index in 0..<values.count {
+                                let bits = Double(values[index]).bitPattern
+                                sums += Self.flipped(bits, masks[Int(signs[index])])
+                            }
+                            return
+                        }
+                        var threshold = best.threshold
+                        for index in 0..<values.count {
+                            let value = values[index]
+                            let double = Double(value)
+                            sumSquares += double * double
+                            sums += Self.flipped(double.bitPattern, masks[Int(signs[index])])
+                            // Almost every entry is at most the k-th largest seen so far.
+                            let magnitude = abs(value)
+                            if !(magnitude <= threshold) {
+                                best.offer(magnitude, at: index)
+                                threshold = best.threshold
+                            }
+                        }
+                    }
+                }
+            }
+            for lane in 0..<min(8, sketches - group * 8) {
+                projections.append(Float(sums[lane] / scale))
+            }
         }
+        let base = row.startIndex
+        let indices = Array(best.indices[0..<best.count])
         return Row(
-            norm: Float(sumSquares.squareRoot()),
-            indices: best.map(\.index),
-            values: best.map { row[base + $0.index] },
-            projections: (0..<sketches).map { projection(row, seed: UInt64($0)) })
+            norm: Float(sumSquares.squareRoot()), indices: indices,
+            values: indices.map { row[base + $0] }, projections: projections)
     }
 
-    /// Σ sign(seed, i) · x_i / √width, with the signs from a fixed hash of (seed, i).
-    private static func projection(_ row: ArraySlice<Float>, seed: UInt64) -> Float {
-        var sum: Double = 0
-        for (offset, value) in row.enumerated() {
-            sum += signBit(seed: seed, index: UInt64(offset)) ? Double(value) : -Double(value)
+    /// `value` with its sign flipped in the lanes `mask` marks: `x` or `-x` exactly.
+    @inline(__always)
+    private static func flipped(_ bits: UInt64, _ mask: SIMD8<UInt64>) -> SIMD8<Double> {
+        unsafeBitCast(SIMD8<UInt64>(repeating: bits) ^ mask, to: SIMD8<Double>.self)
+    }
+
+    /// The `k` largest magnitudes so far, largest first, ties to the lower index: a new entry
+    /// goes before the first smaller one, and one not larger than the k-th is passed over.
+    private struct TopK {
+        let k: Int
+        var indices: [Int]
+        var magnitudes: [Float]
+        var count = 0
+
+        init(_ k: Int) {
+            self.k = k
+            indices = [Int](repeating: 0, count: k + 1)
+            magnitudes = [Float](repeating: 0, count: k + 1)
         }
-        return Float(sum / Double(row.count).squareRoot())
+
+        /// Entries not above it are passed over (none while fewer than k are held).
+        var threshold: Float { count == k && k > 0 ? magnitudes[k - 1] : -.infinity }
+
+        /// Out of line: inlined, the compiler turned the scan's rare branch into a select that
+        /// chained every entry to the last (twice the time for 49,152 logits).
+        @inline(never)
+        mutating func offer(_ magnitude: Float, at index: Int) {
+            guard k > 0 else { return }
+            var at = count
+            for slot in 0..<count where magnitude > magnitudes[slot] {
+                at = slot
+                break
+            }
+            guard at < k else { return }  // full, and not larger than any (a NaN)
+            var slot = min(count, k - 1)
+            while slot > at {
+                indices[slot] = indices[slot - 1]
+                magnitudes[slot] = magnitudes[slot - 1]
+                slot -= 1
+            }
+            indices[at] = index
+            magnitudes[at] = magnitude
+            count = min(count + 1, k)
+        }
+    }
+
+    /// Per width, one byte per entry for each group of 8 sketches: bit `s` set when sketch
+    /// `8·group + s` adds the entry (`signBit`), and per byte value the lanes' sign masks.
+    private enum SignTable {
+        static let masks: [SIMD8<UInt64>] = (0..<256).map { byte in
+            var mask = SIMD8<UInt64>()
+            for lane in 0..<8 where (byte >> lane) & 1 == 0 { mask[lane] = 1 << 63 }
+            return mask
+        }
+        /// Widths in use are few (a model's embedding width and vocabulary); kept bounded anyway.
+        private static let cache = Mutex<[SIMD2<Int>: [UInt8]]>([:])
+        private static let capacity = 16
+
+        static func bytes(width: Int, group: Int) -> [UInt8] {
+            let key = SIMD2(width, group)
+            if let bytes = cache.withLock({ $0[key] }) { return bytes }
+            let bytes = (0..<width).map { index in
+                var byte: UInt8 = 0
+                for lane in 0..<8
+                where signBit(seed: UInt64(group * 8 + lane), index: UInt64(index)) {
+                    byte |= 1 << lane
+                }
+                return byte
+            }
+            cache.withLock { cache in
+                if cache.count >= capacity { cache.removeAll() }
+                cache[key] = bytes
+            }
+            return bytes
+        }
     }
 
     /// SplitMix64 of (seed, index): one bit per weight.
@@ -111,7 +213,8 @@ public struct ActivationFingerprint: Sendable, Equatable {
         let rowBytes = 4 + topK * 8 + sketches * 4
         guard width > 0, topK <= width, bytes.count == 11 + rowCount * rowBytes else {
             throw FingerprintError.malformed(
-                "\(bytes.count) bytes do not hold \(rowCount) rows of top-\(topK) and \(sketches) sketches")
+                "\(bytes.count) bytes do not hold \(rowCount) rows of top-\(topK) and \(sketches) sketches"
+            )
         }
         var rows: [Row] = []
         for _ in 0..<rowCount {
@@ -141,45 +244,77 @@ public struct ActivationFingerprint: Sendable, Equatable {
         let values = Array(replayed)
         guard values.count == rows.count * width else {
             throw FingerprintError.mismatch(
-                "the replay has \(values.count / max(width, 1)) rows of \(width); the commitment \(rows.count)")
+                "the replay has \(values.count / max(width, 1)) rows of \(width); the commitment \(rows.count)"
+            )
         }
-        let mine = ActivationFingerprint(values: values, width: width, topK: topK, sketches: sketches)
+        let mine = ActivationFingerprint(
+            values: values, width: width, topK: topK, sketches: sketches)
         var worst = FingerprintDistance.identical
         for (row, (committed, fresh)) in zip(rows, mine.rows).enumerated() {
             let base = row * width
-            var dot: Double = 0
-            var committedSquares: Double = 0
-            var freshSquares: Double = 0
-            var differenceSquares: Double = 0
-            func add(_ a: Float, _ b: Float) {
-                let (a, b) = (Double(a), Double(b))
-                dot += a * b
-                committedSquares += a * a
-                freshSquares += b * b
-                differenceSquares += (a - b) * (a - b)
-            }
+            // Two parts, each judged on its own scale: the top-k entries are a row's few
+            // large activations, the projections see every entry. Pooled, the large entries
+            // would hide a change spread thinly over all the others.
+            var topK = PartDistance()
+            var projections = PartDistance()
             for (index, value) in zip(committed.indices, committed.values) {
-                add(value, values[base + index])
+                topK.add(value, values[base + index])
             }
-            for (a, b) in zip(committed.projections, fresh.projections) { add(a, b) }
-            let cosine =
-                committedSquares == 0 && freshSquares == 0
-                ? 1 : dot / max((committedSquares * freshSquares).squareRoot(), .leastNonzeroMagnitude)
-            let relative = (differenceSquares / max(committedSquares, .leastNonzeroMagnitude)).squareRoot()
+            for (a, b) in zip(committed.projections, fresh.projections) { projections.add(a, b) }
+            var both = topK
+            both.merge(projections)
             let normError =
-                Double(abs(committed.norm - fresh.norm)) / max(Double(committed.norm), .leastNonzeroMagnitude)
-            worst.cosine = min(worst.cosine, cosine)
-            worst.relativeError = max(worst.relativeError, committed.norm == 0 && fresh.norm == 0 ? 0 : relative)
-            worst.normError = max(worst.normError, committed.norm == 0 && fresh.norm == 0 ? 0 : normError)
+                Double(abs(committed.norm - fresh.norm))
+                / max(Double(committed.norm), .leastNonzeroMagnitude)
+            worst.cosine = min(worst.cosine, both.cosine)
+            worst.relativeError = max(
+                worst.relativeError, topK.relativeError, projections.relativeError)
+            worst.normError = max(
+                worst.normError, committed.norm == 0 && fresh.norm == 0 ? 0 : normError)
         }
         return worst
+    }
+}
+
+/// Sums for the distance between a committed and a replayed vector.
+private struct PartDistance {
+    var dot: Double = 0
+    var committedSquares: Double = 0
+    var freshSquares: Double = 0
+    var differenceSquares: Double = 0
+
+    mutating func add(_ a: Float, _ b: Float) {
+        let (a, b) = (Double(a), Double(b))
+        dot += a * b
+        committedSquares += a * a
+        freshSquares += b * b
+        differenceSquares += (a - b) * (a - b)
+    }
+
+    mutating func merge(_ other: PartDistance) {
+        dot += other.dot
+        committedSquares += other.committedSquares
+        freshSquares += other.freshSquares
+        differenceSquares += other.differenceSquares
+    }
+
+    var cosine: Double {
+        committedSquares == 0 && freshSquares == 0
+            ? 1 : dot / max((committedSquares * freshSquares).squareRoot(), .leastNonzeroMagnitude)
+    }
+
+    /// ‖committed − replayed‖ / ‖committed‖; 0 when both are zero.
+    var relativeError: Double {
+        guard committedSquares > 0 || freshSquares > 0 else { return 0 }
+        return (differenceSquares / max(committedSquares, .leastNonzeroMagnitude)).squareRoot()
     }
 }
 
 /// The worst row's distance between a committed fingerprint and a replay.
 public struct FingerprintDistance: Sendable, Equatable {
     public var cosine: Double
-    /// ‖committed − replayed‖ / ‖committed‖ over the top-k entries and projections.
+    /// ‖committed − replayed‖ / ‖committed‖, the larger of the top-k entries' and the
+    /// projections'.
     public var relativeError: Double
     /// |norm − replayed norm| / norm.
     public var normError: Double

@@ -9,13 +9,23 @@ public enum Digests {
     public static func tokens(_ tokens: some Collection<Int32>) -> [UInt8] {
         var hasher = SHA256()
         for token in tokens {
-            withUnsafeBytes(of: UInt32(bitPattern: token).littleEndian) { hasher.update(bufferPointer: $0) }
+            withUnsafeBytes(of: UInt32(bitPattern: token).littleEndian) {
+                hasher.update(bufferPointer: $0)
+            }
         }
         return Array(hasher.finalize())
     }
 
     public static func floats(_ values: some Collection<Float>) -> [UInt8] {
         var hasher = SHA256()
+        #if _endian(little)
+            // Arrays and slices hash their memory as is: callers in other modules get the
+            // unspecialized generic, whose per-value loop below is slow for long rows.
+            let whole: Void? = values.withContiguousStorageIfAvailable {
+                hasher.update(bufferPointer: UnsafeRawBufferPointer($0))
+            }
+            if whole != nil { return Array(hasher.finalize()) }
+        #endif
         var chunk: [UInt32] = []
         chunk.reserveCapacity(1024)
         for value in values {

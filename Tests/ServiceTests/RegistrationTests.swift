@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import Integrity
 import ServiceKit
 import TesseraProto
 import Testing
@@ -222,15 +223,19 @@ import Testing
     }
 }
 
-/// A registration as a worker sends it, from `address` (nothing listens there).
+/// A registration as a worker sends it, from `address` (nothing listens there), with the
+/// one key of these tests' workers (ids are pinned to the key they first registered with).
 private func registration(_ id: String, at address: String) -> Tessera_V1_RegisterWorkerRequest {
     .with {
         $0.workerID = id
         $0.address = address
         $0.capabilities.memoryBytes = 1 << 30
         $0.capabilities.cpuCount = 1
+        $0.publicKey = Data(registrationKey)
     }
 }
+
+private let registrationKey = SigningIdentity().publicKey
 
 private func rpcError(_ body: () async throws -> Void) async -> RPCError? {
     do {

@@ -18,6 +18,12 @@ struct GatewayCommand: AsyncParsableCommand {
         parsing: EnvironmentDefaults.string("TESSERA_CACHE_MANAGER_ADDRESS", "127.0.0.1:7402"))!
     @Option(
         help:
+            "Verifier address host:port: receipts are shipped there to be checked; unset, they are only signed and returned (env TESSERA_VERIFIER_ADDRESS)."
+    )
+    var verifier = ListenAddress(
+        parsing: EnvironmentDefaults.string("TESSERA_VERIFIER_ADDRESS", ""))
+    @Option(
+        help:
             "Milliseconds a request waits for a ready pipeline before UNAVAILABLE / 503 (env TESSERA_GATEWAY_PIPELINE_WAIT_MS)."
     )
     var pipelineWaitMs = EnvironmentDefaults.int("TESSERA_GATEWAY_PIPELINE_WAIT_MS", 30000)
@@ -69,6 +75,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.httpMaxConnections = httpMaxConnections
         configuration.schedulerAddress = scheduler
         configuration.cacheManagerAddress = cacheManager
+        configuration.verifierAddress = verifier
         configuration.pipelineWaitLimit = .milliseconds(pipelineWaitMs)
         configuration.defaultMaxTokens = defaultMaxTokens
         configuration.stepTimeout = .milliseconds(stepTimeoutMs)

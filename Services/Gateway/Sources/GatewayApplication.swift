@@ -1,3 +1,4 @@
+import Integrity
 import Logging
 import ServiceKit
 import ServiceLifecycle
@@ -27,6 +28,8 @@ public struct GatewayConfiguration: Sendable {
     /// caps it.
     public var stallMultiplier = 5.0
     public var stallFloor: Duration = .seconds(2)
+    /// Where receipts go to be checked (nil: receipts are signed and returned, not shipped).
+    public var verifierAddress: ListenAddress?
 
     public init() {}
 }
@@ -41,12 +44,21 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
     let cacheManagerClient = try ServiceClient.make(configuration.cacheManagerAddress)
     let scheduler = Tessera_V1_Scheduler.Client(wrapping: schedulerClient)
     let health = HealthStatusStore()
+    let gatewayID = RandomID.make(prefix: "gw-", digits: 12)
+    let identity = SigningIdentity()
+    let verifierClient = try configuration.verifierAddress.map { try ServiceClient.make($0) }
+    let uplink = verifierClient.map {
+        VerifierUplink(
+            client: Tessera_V1_Verifier.Client(wrapping: $0), gatewayID: gatewayID,
+            publicKey: identity.publicKey, logger: logger)
+    }
     let schedulerWatch = SchedulerWatch(
         scheduler: schedulerClient, health: health, healthNames: [GatewayService.healthName],
         logger: logger)
     let engine = GatewayEngine(
         cacheManager: Tessera_V1_CacheManager.Client(wrapping: cacheManagerClient),
         scheduler: scheduler, schedulerWatch: schedulerWatch,
+        receipts: ReceiptIssuer(gatewayID: gatewayID, identity: identity, uplink: uplink),
         configuration: configuration, logger: logger)
     let openAI = OpenAIRoutes(engine: engine)
     var application = ServiceApplication(
@@ -59,8 +71,9 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
         dependencies: [
             ClientService(client: schedulerClient), ClientService(client: cacheManagerClient),
             engine.workers, engine.background, engine.leases, engine.calls,
-        ],
-        backgroundServices: [VocabularyWarmUp(engine: engine), schedulerWatch],
+        ] + (verifierClient.map { [ClientService(client: $0)] } ?? []),
+        backgroundServices: [VocabularyWarmUp(engine: engine), schedulerWatch]
+            + (uplink.map { [$0] } ?? []),
         readiness: { _ in
             var backoff = Backoff()
             while true {

@@ -42,13 +42,15 @@ final class GatewayEngine: Sendable {
     let maxFailovers: Int
     let exactReplay: Bool
     let stall: StallPolicy
+    let receipts: ReceiptIssuer
 
     init(
         cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>,
         scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>,
-        schedulerWatch: SchedulerWatch, configuration: GatewayConfiguration,
-        logger: Logger
+        schedulerWatch: SchedulerWatch, receipts: ReceiptIssuer = ReceiptIssuer(),
+        configuration: GatewayConfiguration, logger: Logger
     ) {
+        self.receipts = receipts
         self.cacheManager = cacheManager
         self.scheduler = scheduler
         self.logger = logger
@@ -95,7 +97,8 @@ final class GatewayEngine: Sendable {
         let session = GenerationSession(
             vocabulary: vocabulary, prompt: tokens, options: options, router: router,
             workers: workers, calls: calls, logger: logger, requestID: requestID,
-            maxFailovers: maxFailovers, exactReplay: exactReplay, stall: stall)
+            maxFailovers: maxFailovers, exactReplay: exactReplay, stall: stall,
+            receipts: receipts)
         try session.validate()
         return session
     }

@@ -46,4 +46,12 @@ enum GatewayMetrics {
     static func slowStep() {
         Counter(label: "tessera_gateway_slow_steps_total").increment()
     }
+
+    // Receipts: signed per finished generation, shipped to the verifier off the serving path.
+    static let receiptsIssued = Counter(label: "tessera_gateway_receipts_issued_total")
+    static let receiptsShipped = Counter(label: "tessera_gateway_receipts_shipped_total")
+    static let receiptsRejected = Counter(label: "tessera_gateway_receipts_rejected_total")
+    /// Dropped because the buffer was full (the verifier was down for long).
+    static let receiptsDropped = Counter(label: "tessera_gateway_receipts_dropped_total")
+    static let receiptsBuffered = Gauge(label: "tessera_gateway_receipts_buffered")
 }

@@ -100,6 +100,7 @@ extension Tessera_V1_GenerateResponse {
                 $0.completionTokens = UInt32(update.completionTokens)
                 $0.totalTokens = UInt32(promptTokens + update.completionTokens)
             }
+            if let issued = update.receipt { receipt = Tessera_V1_Receipt(issued) }
         }
     }
 }

@@ -32,6 +32,13 @@ struct GenerationProgress {
     var lastTokenAt = ContinuousClock.now
     /// Since when the client has been waiting because a pipeline failed.
     var pausedSince: ContinuousClock.Instant?
+    /// The commitments of every reply so far, and the stages that made them.
+    var ledger = ReceiptLedger()
+
+    /// Keeps a reply's commitments for the receipt (the attempt is the failovers so far).
+    mutating func record(_ reply: StepReply) {
+        ledger.record(reply.commitments, attempt: summary.failovers)
+    }
 
     mutating func enter(_ next: GenerationPhase, logger: Logger) {
         guard next != phase else { return }

@@ -1,4 +1,5 @@
 import Inference
+import Integrity
 import Logging
 import ServiceKit
 import Tokenization
@@ -25,6 +26,8 @@ struct GenerationSession {
     var exactReplay = true
     /// How long one step may take before the pipeline counts as stalled (a hung worker).
     var stall = StallPolicy()
+    /// Signs the receipt of a finished generation (and ships its record to the verifier).
+    var receipts: ReceiptIssuer?
 
     /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
     var tokenBudget: Int {
@@ -112,6 +115,7 @@ struct GenerationSession {
                     "replay_tokens": "\(prompt.count + progress.generated.count)",
                 ])
         }
+        progress.ledger.use(lease.route)
         return lease
     }
 
@@ -128,22 +132,29 @@ struct GenerationSession {
         let generated = progress.generated
         guard !generated.isEmpty else {
             progress.enter(.prefilling, logger: logger)
-            return try await stream.step(position: 0, tokens: prompt)
+            let reply = try await stream.step(position: 0, tokens: prompt)
+            progress.record(reply)
+            return reply
         }
         progress.enter(.replaying, logger: logger)
         guard exactReplay else {
-            return try await stream.step(position: 0, tokens: prompt + generated)
+            let reply = try await stream.step(position: 0, tokens: prompt + generated)
+            progress.record(reply)
+            return reply
         }
         let prefillStep = stream.send(position: 0, tokens: prompt)
         let replayStep = stream.send(position: prompt.count, tokens: generated, replay: true)
         let afterPrompt = try await stream.receive(prefillStep)
+        progress.record(afterPrompt)
         // The replay samples again; it should agree with what the client already has.
         if afterPrompt.token != generated[0] {
             logger.warning(
                 "replay sampled differently from the lost pipeline; keeping the tokens already sent",
                 metadata: ["index": "0", "generated": "\(generated.count)"])
         }
-        return try await stream.receive(replayStep)
+        let replayed = try await stream.receive(replayStep)
+        progress.record(replayed)
+        return replayed
     }
 
     /// Decoding: hands each token to the client and asks for the next, until a stop
@@ -170,16 +181,20 @@ struct GenerationSession {
             // computes while the client's write is under way.
             let position = prompt.count + progress.generated.count - 1
             let next = finish == nil ? stream.send(position: position, tokens: [token]) : nil
+            // The last update carries the receipt: every reply's commitments are in by now.
+            let receipt = finish == nil ? nil : issueReceipt(progress)
             try await onUpdate(
                 GenerationUpdate(
                     tokenID: token, text: text, logprob: reply.tokenLogprob,
                     topLogits: reply.topLogits, finishReason: finish,
-                    completionTokens: progress.generated.count))
+                    completionTokens: progress.generated.count, receipt: receipt))
             guard let next else {
                 stream.close()
+                progress.summary.receipt = receipt
                 return finished(finish ?? .stop, &progress)
             }
             reply = try await stream.receive(next)
+            progress.record(reply)
         }
     }
 
@@ -224,6 +239,13 @@ struct GenerationSession {
     }
 
     // MARK: Helpers
+
+    /// The signed receipt over everything the generation's pipelines committed to.
+    private func issueReceipt(_ progress: GenerationProgress) -> ReceiptBody? {
+        receipts?.issue(
+            ledger: progress.ledger, model: vocabulary.model, prompt: prompt,
+            output: progress.generated, sampling: options.parameters)
+    }
 
     /// Time to first token, and the pause a failover caused once the first token after it arrives.
     private func recordTiming(_ progress: inout GenerationProgress) {

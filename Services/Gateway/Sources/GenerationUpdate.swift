@@ -1,3 +1,5 @@
+import Integrity
+
 /// Why a generation ended.
 enum FinishReason: Sendable, Equatable {
     /// An end-of-generation token or a stop string.
@@ -27,6 +29,8 @@ struct GenerationUpdate: Sendable {
     var finishReason: FinishReason?
     /// Tokens generated so far, this one included (the usage on the last update).
     var completionTokens: Int
+    /// The last update's signed receipt (what the verifier can check), when one was issued.
+    var receipt: ReceiptBody?
 }
 
 struct GenerationSummary: Sendable {
@@ -37,4 +41,6 @@ struct GenerationSummary: Sendable {
     /// The longest gap between two tokens the client saw because of a failover.
     var longestFailoverPause: Duration = .zero
     var timeToFirstToken: Duration = .zero
+    /// The signed receipt over the generation's commitments.
+    var receipt: ReceiptBody?
 }

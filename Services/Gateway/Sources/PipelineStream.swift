@@ -1,5 +1,6 @@
 import GRPCCore
 import Inference
+import Integrity
 import ServiceKit
 import Synchronization
 import TesseraProto
@@ -26,6 +27,8 @@ struct StepReply: Sendable {
     /// The sampled token's log-probability (reported when top logits were asked for).
     var tokenLogprob: Float = 0
     var topLogits: [TokenLogit]
+    /// Every stage's signed statement about this step, first stage first (for the receipt).
+    var commitments: [StepCommitment] = []
 }
 
 /// One `Forward` session through a pipeline, seen from the gateway: it talks to stage 0,
@@ -141,7 +144,7 @@ final class PipelineStream {
             step: response.step, token: response.token, tokenLogprob: response.tokenLogprob,
             topLogits: response.topLogits.map {
                 TokenLogit(tokenID: $0.token, logit: $0.logit, logprob: $0.logprob)
-            })
+            }, commitments: response.commitments.map(\.domain))
     }
 
     /// `send` then `receive`: one step through the pipeline.

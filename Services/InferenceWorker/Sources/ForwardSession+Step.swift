@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Integrity
 import ServiceKit
 
 extension ForwardSession {
@@ -21,6 +22,7 @@ extension ForwardSession {
         if position < held { cache.truncate(to: position) }  // rewind
         history.removeSubrange(min(position, history.count)...)
         history += step.tokens
+        let faults = environment.faults?.nextStep(isLastStage: downstream == nil) ?? StepFaults()
 
         let clock = ContinuousClock()
         let stage = shard.stage
@@ -59,7 +61,7 @@ extension ForwardSession {
 
         guard let downstream else {
             let sampling = clock.now
-            var result = try sample(output, step: step)
+            var result = try await sample(output, step: step, faults: faults)
             let samplingSeconds = (clock.now - sampling).inSeconds
             timing.computeSeconds = computeSeconds + samplingSeconds
             result.timings = [timing]
@@ -68,20 +70,27 @@ extension ForwardSession {
         }
         timing.computeSeconds = computeSeconds
         record(tokens: count, seconds: tokenSeconds)
-        guard case .hidden(let values, let rows) = output else {
+        guard case .hidden(var values, let rows) = output else {
             throw WorkerError.internalFailure(
                 "stage \(stage.layers.layerSpan) returned logits but is not the last stage")
         }
+        if let noise = faults.noise {
+            FaultInjector.addNoise(
+                &values, width: shard.hyperparameters.embeddingLength, relative: noise)
+        }
         return try await relay(
-            HiddenStates(values: values, rows: rows), step: step, timing: timing, to: downstream)
+            HiddenStates(values: values, rows: rows), step: step, timing: timing, faults: faults,
+            to: downstream)
     }
 
     /// Sends this stage's output to the next stage and returns its reply with this stage's
-    /// timing first. Output too large for one message goes in consecutive pieces (each its
-    /// own step downstream, same step number); the reply to the last piece is the answer,
-    /// with the pieces' timings added up.
+    /// timing and commitments first. Output too large for one message goes in consecutive
+    /// pieces (each its own step downstream, same step number, one commitment each); the
+    /// reply to the last piece is the answer, with the pieces' timings added up and every
+    /// piece's commitments kept.
     private func relay(
-        _ hidden: HiddenStates, step: StageStep, timing: StageTiming, to downstream: DownstreamHop
+        _ hidden: HiddenStates, step: StageStep, timing: StageTiming, faults: StepFaults,
+        to downstream: DownstreamHop
     ) async throws -> StepResult {
         let width = shard.hyperparameters.embeddingLength
         let rows = hidden.rows
@@ -91,19 +100,23 @@ extension ForwardSession {
         var timing = timing
         // Downstream timings of the pieces before the last.
         var earlier: [StageTiming] = []
+        var own: [StepCommitment] = []
+        var downstreamCommitments: [StepCommitment] = []
         var start = 0
         while true {
             let end = min(rows, start + rowsPerMessage)
+            let output = hidden.values[(start * width)..<(end * width)]
+            var sending = HiddenStates(values: Array(output), rows: end - start)
+            if faults.tamperOutput { FaultInjector.tamper(&sending) }
             let piece = StageStep(
                 step: step.step, position: step.position + start,
-                tokens: Array(step.tokens[start..<end]),
-                hidden: HiddenStates(
-                    values: Array(hidden.values[(start * width)..<(end * width)]),
-                    rows: end - start),
+                tokens: Array(step.tokens[start..<end]), hidden: sending,
                 returnLogits: step.returnLogits && end == rows, replay: step.replay)
 
             let sent = clock.now
             let bytes = downstream.send(piece, width: width, encoding: activation)
+            // Made while the next stage works on the piece: off the step's critical path.
+            own.append(hopCommitment(step, rows: start..<end, output: output, faults: faults))
             var reply = try await downstream.nextReply()
             let waited = (clock.now - sent).inSeconds
             guard reply.step == step.step else {
@@ -121,12 +134,14 @@ extension ForwardSession {
                 environment.state.recordLink(
                     to: downstream.stage.workerID, roundTrip: overhead, bytes: bytes)
             }
+            downstreamCommitments += reply.commitments
             guard end == rows else {
                 earlier = StageTiming.sum(reply.timings, earlier)
                 start = end
                 continue
             }
             reply.timings = [timing] + StageTiming.sum(earlier, reply.timings)
+            reply.commitments = ownCommitments(own, faults: faults) + downstreamCommitments
             return reply
         }
     }
@@ -163,13 +178,26 @@ extension ForwardSession {
         return (.hidden(hidden.values, count: hidden.rows), hidden.rows)
     }
 
-    /// Last stage: the next token from the last position's logits.
-    private func sample(_ output: StageOutput, step: StageStep) throws -> StepResult {
-        guard case .logits(let logits, _) = output, let sampler else {
+    /// Last stage: the next token from the last position's logits, and the commitment to it.
+    private func sample(_ output: StageOutput, step: StageStep, faults: StepFaults) async throws
+        -> StepResult
+    {
+        guard case .logits(var logits, _) = output, let sampler else {
             throw WorkerError.internalFailure("the last stage produced no logits")
         }
+        let vocabulary = shard.hyperparameters.vocabularySize
+        if let noise = faults.noise {
+            FaultInjector.addNoise(&logits, width: vocabulary, relative: noise)
+        }
+        // The last position's row (the whole array unless all positions' logits came back).
+        let last = logits.count == vocabulary ? logits : Array(logits.suffix(vocabulary))
+        // Its fingerprint, the commitment's largest cost (~40 µs for 49,152 logits), is made
+        // on another core while this one samples.
+        async let fingerprint = Offload.run {
+            ActivationFingerprint(values: last, width: vocabulary)
+        }
         try catchUpConstraint()
-        let token: Int32
+        var token: Int32
         do {
             token = try sampler.sample(
                 logits: logits, recentTokens: history, position: cache.position,
@@ -177,6 +205,7 @@ extension ForwardSession {
         } catch {
             throw WorkerError.internalFailure("step \(step.step): sampling failed: \(error)")
         }
+        if faults.wrongToken { token = FaultInjector.otherToken(than: token, logits: last) }
         var result = StepResult(
             step: step.step, token: token, topLogits: [],
             logits: step.returnLogits ? logits : [])
@@ -189,6 +218,9 @@ extension ForwardSession {
                 ($0.id, $0.logit, LogProbabilities.logprob($0.logit, logSumExp: logSumExp))
             }
         }
+        let commitment = lastStageCommitment(
+            step, fingerprint: try await fingerprint, token: token, faults: faults)
+        result.commitments = ownCommitments([commitment], faults: faults)
         return result
     }
 

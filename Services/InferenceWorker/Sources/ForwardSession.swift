@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Integrity
 import Logging
 import ServiceKit
 
@@ -15,6 +16,10 @@ struct ForwardEnvironment: Sendable {
     let maxActivationBytes: Int
     /// A session with no message from its caller for this long ends (KV cache freed).
     var idleTimeout: Duration = .seconds(300)
+    /// Signs the session's commitments: the key registered with the scheduler and verifier.
+    let identity: SigningIdentity
+    /// The test-only faulty worker's runtime faults; nil in every real worker.
+    var faults: FaultInjector?
 }
 
 /// One session of one `Forward` stream on this worker: the KV cache of its layers, the
@@ -35,6 +40,8 @@ final class ForwardSession {
     /// read `history` from `outputStart` on.
     var constraint: TokenConstraint?
     var outputStart: Int?
+    /// The first step's own commitments, kept only by a faulty worker that replays them.
+    var firstCommitments: [StepCommitment]?
     let environment: ForwardEnvironment
 
     var role: String { shard.stage.isFirst ? "first" : shard.stage.isLast ? "last" : "middle" }

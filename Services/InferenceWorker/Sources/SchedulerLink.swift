@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
@@ -10,7 +11,8 @@ import TesseraProto
 /// (retrying while it is not up, so start order does not matter), then send heartbeats with
 /// the current load and loaded shards. When the scheduler forgot us (NOT_FOUND: it restarted,
 /// or expired us during an outage) the worker registers again at once, listing its loaded
-/// shards. A refusal (the id is live at another address) is final: the worker stops.
+/// shards. A refusal (the id is live at another address, or pinned to another signing key) is
+/// final: the worker stops.
 final class SchedulerLink: Sendable {
     /// Retries while the scheduler is unreachable: capped at 2 s so a scheduler that comes
     /// back sees its workers within seconds; `Backoff` jitters so they do not arrive at once.
@@ -20,13 +22,16 @@ final class SchedulerLink: Sendable {
 
     let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
     let state: WorkerState
+    /// The worker's Ed25519 public key: the scheduler pins the worker's id to it.
+    let publicKey: [UInt8]
     let logger: Logger
     private let registered = OneShot<Void>()
     private let period = Mutex<Duration>(.seconds(2))
 
-    init(client: TesseraGRPCClient, state: WorkerState, logger: Logger) {
+    init(client: TesseraGRPCClient, state: WorkerState, publicKey: [UInt8], logger: Logger) {
         self.scheduler = Tessera_V1_Scheduler.Client(wrapping: client)
         self.state = state
+        self.publicKey = publicKey
         self.logger = logger
     }
 
@@ -55,7 +60,7 @@ final class SchedulerLink: Sendable {
                 failures.ended(logger: logger)
                 return
             } catch let error as RPCError
-                where error.code == .alreadyExists || error.code == .invalidArgument
+                where [.alreadyExists, .invalidArgument, .permissionDenied].contains(error.code)
             {
                 logger.error(
                     "the scheduler refused this worker", metadata: ["reason": "\(error.message)"])
@@ -74,6 +79,7 @@ final class SchedulerLink: Sendable {
             $0.capabilities = Tessera_V1_WorkerCapabilities(state.capabilities)
             $0.workerID = state.workerID
             $0.readyShards = state.wireReadyShards  // shards loaded before a scheduler restart
+            $0.publicKey = Data(publicKey)
         }
         let response = try await scheduler.registerWorker(request, options: Self.callTimeout)
         period.withLock { $0 = .milliseconds(Int(max(response.heartbeatIntervalMs, 100))) }
@@ -127,8 +133,8 @@ final class SchedulerLink: Sendable {
     }
 }
 
-/// The scheduler refused the registration for good (another live worker holds this id, or
-/// the request is malformed): the worker stops with the scheduler's reason.
+/// The scheduler refused the registration for good (another live worker holds this id, the id
+/// is pinned to another key, or the request is malformed): the worker stops with its reason.
 struct RegistrationRefused: Error, CustomStringConvertible {
     let reason: String
 

@@ -20,11 +20,15 @@ actor ShardHost {
     let maxBatch: Int
     let state: WorkerState
     let logger: Logger
+    /// The test-only faulty worker maps a modified copy of each verified file (`ShardWeightFaults`).
+    let mappedPath: ShardPathMapping?
 
     init(
         files: ShardFiles, downloader: ShardDownloader, budget: MemoryBudget, threads: Int,
-        maxBatch: Int = 32, state: WorkerState, logger: Logger
+        maxBatch: Int = 32, state: WorkerState, logger: Logger,
+        mappedPath: ShardPathMapping? = nil
     ) {
+        self.mappedPath = mappedPath
         self.maxBatch = maxBatch
         self.files = files
         self.downloader = downloader
@@ -98,10 +102,11 @@ actor ShardHost {
                     "shard \(sha) is not cached on this worker and no cache_manager_address was given"
                 )
             }
-            try await download(sha, from: cacheManager)
+            try await downloader.downloadVerified(sha, from: cacheManager)
             downloaded = true
         }
-        let path = files.path(for: sha)
+        let verified = files.path(for: sha)
+        let path = try await mappedPath?(verified, sha) ?? verified
         let size = files.size(of: path)
         try budget.charge(size, for: "shard \(sha)")
         let threads = self.threads
@@ -119,19 +124,5 @@ actor ShardHost {
             budget.release(size)
             throw error
         }
-    }
-
-    /// Downloads and verifies; a hash mismatch deletes the bytes and fetches once more.
-    private func download(_ sha: String, from address: ListenAddress) async throws {
-        for attempt in 1...2 {
-            try await downloader.download(sha, from: address)
-            if try await files.promotePartial(sha) { return }
-            logger.warning(
-                "downloaded shard does not match its hash",
-                metadata: ["shard": "\(sha)", "attempt": "\(attempt)"])
-        }
-        throw WorkerError.damagedShard(
-            "shard \(sha) from \(address) did not match its SHA-256 twice; the cache-manager's copy is damaged"
-        )
     }
 }

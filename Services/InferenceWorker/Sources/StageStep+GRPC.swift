@@ -1,7 +1,8 @@
+import Integrity
 import TesseraProto
 
-// Steps, results and timings of the `Forward` stream as the wire carries them. Hidden
-// states are decoded and encoded here (TensorCoding), with the model's width checked.
+// Steps, results, timings and commitments of the `Forward` stream as the wire carries them.
+// Hidden states are decoded and encoded here (TensorCoding), with the model's width checked.
 
 extension StageStep {
     init(_ wire: Tessera_V1_ForwardStep, width: Int) throws {
@@ -60,7 +61,8 @@ extension StepResult {
             step: wire.step, token: wire.token, tokenLogprob: wire.tokenLogprob,
             topLogits: wire.topLogits.map { (id: $0.token, logit: $0.logit, logprob: $0.logprob) },
             logits: wire.logits,
-            timings: wire.timings.map(StageTiming.init))
+            timings: wire.timings.map(StageTiming.init),
+            commitments: wire.commitments.map(\.domain))
     }
 }
 
@@ -79,5 +81,6 @@ extension Tessera_V1_ForwardResponse {
         var timings = result.timings
         if measuringLastStage, !timings.isEmpty { timings[0].bytesSent = UInt64(wireSize) }
         self.timings = timings.map(Tessera_V1_StageTiming.init)
+        commitments = result.commitments.map(Tessera_V1_Commitment.init)
     }
 }

@@ -1,3 +1,5 @@
+import Integrity
+
 /// One step of a session as a stage receives it: tokens at a position and, for every stage
 /// but the first, the previous stage's hidden states for them.
 struct StageStep: Sendable {
@@ -42,8 +44,8 @@ struct StageTiming: Sendable, Equatable {
     }
 }
 
-/// The pipeline's answer to a step: the token the last stage sampled, and each stage's
-/// timing, first stage first.
+/// The pipeline's answer to a step: the token the last stage sampled, each stage's timing
+/// (first stage first) and the stages' signed commitments to what they computed.
 struct StepResult: Sendable {
     var step: UInt64
     var token: Int32
@@ -55,4 +57,7 @@ struct StepResult: Sendable {
     /// The last position's logits, when the step asked for them.
     var logits: [Float] = []
     var timings: [StageTiming] = []
+    /// This stage's commitments (one per message it sent on, or one for the step at the last
+    /// stage), then the next stages' in the order of the pieces they answered.
+    var commitments: [StepCommitment] = []
 }

@@ -8,6 +8,11 @@ public struct WorkerConfiguration: Sendable {
     /// machine's host name when binding 0.0.0.0 (containers: the compose service replica).
     public var advertisedHost = ""
     public var schedulerAddress = ListenAddress(host: "127.0.0.1", port: 7401)
+    /// The verifier this worker registers its signing key with. nil: none (the worker still
+    /// signs its commitments; nothing checks them against a registered key).
+    public var verifierAddress: ListenAddress?
+    /// The stake registered with the key (ledger units); the verifier's slashes come out of it.
+    public var deposit: UInt64 = 1000
     /// Bytes this worker may use for shards and KV caches.
     public var memoryBudgetBytes: UInt64 = WorkerConfiguration.defaultMemoryBudget()
     /// Compute threads for the forward pass.
@@ -17,7 +22,8 @@ public struct WorkerConfiguration: Sendable {
     /// The id to register with. Empty: the one kept in `stateDirectory` (generated there on the
     /// first start; see `WorkerIdentity`).
     public var workerID = ""
-    /// Where the worker keeps state across restarts (its `worker-id`). nil: the default below.
+    /// Where the worker keeps state across restarts (its `worker-id` and `signing-key`). nil:
+    /// the default below.
     public var stateDirectory: String?
     /// Where downloaded shards are kept across restarts.
     public var shardDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(

@@ -43,7 +43,33 @@ struct SchedulerCommand: AsyncParsableCommand {
     )
     var leaseTtlMs = EnvironmentDefaults.int("TESSERA_LEASE_TTL_MS", 30000)
 
+    @Option(
+        help:
+            "Verifier address host:port, whose quarantined workers get no shards; none: every worker counts as trusted (env TESSERA_VERIFIER_ADDRESS)."
+    )
+    var verifier: ListenAddress?
+    @Option(
+        help:
+            "How often to read the verifier's reputations, in milliseconds (env TESSERA_REPUTATION_POLL_MS)."
+    )
+    var reputationPollMs = EnvironmentDefaults.int("TESSERA_REPUTATION_POLL_MS", 2000)
+
+    /// The flag, else the environment (an optional option cannot take its default from it).
+    var verifierAddress: ListenAddress? {
+        verifier ?? ListenAddress(parsing: Self.verifierEnvironment)
+    }
+    static var verifierEnvironment: String {
+        EnvironmentDefaults.string("TESSERA_VERIFIER_ADDRESS", "")
+    }
+
     func validate() throws {
+        if verifier == nil, !Self.verifierEnvironment.isEmpty, verifierAddress == nil {
+            throw ValidationError(
+                "TESSERA_VERIFIER_ADDRESS must be host:port, got '\(Self.verifierEnvironment)'")
+        }
+        guard reputationPollMs >= 100 else {
+            throw ValidationError("--reputation-poll-ms must be at least 100")
+        }
         guard leaseTtlMs >= 1000 else {
             throw ValidationError("--lease-ttl-ms must be at least 1000")
         }
@@ -72,6 +98,8 @@ struct SchedulerCommand: AsyncParsableCommand {
         configuration.linkLatencySeconds = linkLatencyMs / 1000
         configuration.linkBytesPerSecond = linkBandwidthMbps * 1_000_000
         configuration.leaseTTL = .milliseconds(leaseTtlMs)
+        configuration.verifierAddress = verifierAddress
+        configuration.reputationPollInterval = .milliseconds(reputationPollMs)
         await ServiceRunner.run(name: "scheduler", logLevel: service.logLevel) { logger in
             try buildScheduler(configuration, logger: logger)
         }

@@ -7,8 +7,10 @@ import ServiceLifecycle
 /// Keeps the plan current: loads the model manifest, re-plans when workers join, leave or
 /// drift in speed (Placement.ReplanAdvisor), and deploys shards for stages not yet ready.
 /// It looks at the registry twice a second, and at once when a worker joins or leaves
-/// (a failover waits on the re-plan). Shard deployments run as children of a task group
-/// the loop owns, beside its ticks; at shutdown the loop stops and cancels those in flight.
+/// (a failover waits on the re-plan). A worker the verifier quarantined counts as gone: its
+/// pipelines retire, the plan is made without it, and its shards are unloaded; released,
+/// it joins again. Shard deployments run as children of a task group the loop owns, beside
+/// its ticks; at shutdown the loop stops and cancels those in flight.
 struct PlanLoop: Service {
     let registry: WorkerRegistry
     let pipelines: LivePipelines
@@ -33,7 +35,8 @@ struct PlanLoop: Service {
             var loaded = model.current
             if loaded == nil { loaded = await loadModel(&backoff) }
             guard let served = loaded else { continue }
-            let workers = registry.workers()
+            let registered = registry.workers()
+            let workers = registered.filter { !$0.quarantined }
             let live = Set(workers.map(\.id))
             await pipelines.retire(workersNotIn: live)
             for worker in workers {
@@ -41,7 +44,8 @@ struct PlanLoop: Service {
                     workerID: worker.id, hosting: Set(worker.readyShards.map(\.sha256)))
             }
             let (steps, hops) = registry.takeUnreadTimings()
-            observed.absorb(steps: steps, hops: hops, workers: workers)
+            // (Speeds of quarantined workers are kept, for when they are released.)
+            observed.absorb(steps: steps, hops: hops, workers: registered)
             let profiles = observed.profiles(workers, expectedSessions: settings.sessionsPerWorker)
             let current = await pipelines.plan
             let reasons =
@@ -60,7 +64,7 @@ struct PlanLoop: Service {
             } else if profiles.isEmpty {
                 lastWorkerSet = []
             }
-            await unloadUnwanted(workers)
+            await unloadUnwanted(registered)
             await deployer.deployPending(model: served, in: &deployments)
             let expired = await pipelines.expireLeases(notRenewedWithin: settings.leaseTTL)
             if expired > 0 {
@@ -75,23 +79,35 @@ struct PlanLoop: Service {
     /// Shards a worker reports that no pipeline (planned or draining) wants there.
     /// Without a plan (the scheduler just started, or the workers so far cannot hold the
     /// model) nothing is unloaded: the shards workers kept are what the next plan will want.
+    /// A quarantined worker keeps no shard, plan or not, even one a draining pipeline still
+    /// holds leases on: its sessions must fail, so that the gateway fails them over to
+    /// workers it can trust, as when a worker dies.
     private func unloadUnwanted(_ workers: [RegisteredWorker]) async {
-        guard await pipelines.plan != nil else { return }
+        typealias Unload = (workerID: String, address: ListenAddress, sha256: String)
+        let planned = await pipelines.plan != nil
         let wanted = await pipelines.wantedLayers()
-        var unwanted: [(workerID: String, address: ListenAddress, sha256: String)] = []
+        var unwanted: [Unload] = []
+        var quarantined: [Unload] = []
         for worker in workers {
             for shard in worker.readyShards {
-                // A shard that names no layer range matches no stage.
-                if wanted[worker.id]?.contains(shard.layers ?? 0..<0) != true {
+                if worker.quarantined {
+                    quarantined.append((worker.id, worker.address, shard.sha256))
+                } else if planned, wanted[worker.id]?.contains(shard.layers ?? 0..<0) != true {
+                    // (A shard that names no layer range matches no stage.)
                     unwanted.append((worker.id, worker.address, shard.sha256))
                 }
             }
         }
-        guard !unwanted.isEmpty else { return }
-        logger.info(
-            "unloading shards no pipeline uses",
-            metadata: ["shards": "\(unwanted.map { "\($0.workerID)/\($0.sha256.prefix(12))" })"])
-        await deployer.unload(unwanted, registry: registry)
+        for (message, shards) in [
+            ("unloading shards no pipeline uses", unwanted),
+            ("unloading the shards of quarantined workers", quarantined),
+        ] where !shards.isEmpty {
+            logger.info(
+                "\(message)",
+                metadata: ["shards": "\(shards.map { "\($0.workerID)/\($0.sha256.prefix(12))" })"])
+        }
+        guard !unwanted.isEmpty || !quarantined.isEmpty else { return }
+        await deployer.unload(unwanted + quarantined, registry: registry)
     }
 
     private func loadModel(_ backoff: inout Backoff) async -> ServedModel? {

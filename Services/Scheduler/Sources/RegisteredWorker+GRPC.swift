@@ -15,5 +15,6 @@ extension Tessera_V1_WorkerInfo {
         lastHeartbeatUnixMs = Int64(worker.lastHeartbeat.timeIntervalSince1970 * 1000)
         readyShards = worker.readyShards.map(Tessera_V1_ShardRef.init)
         reputation = worker.reputation
+        quarantined = worker.quarantined
     }
 }

@@ -9,8 +9,11 @@ struct RegisteredWorker: Sendable, Hashable {
     var capabilities = WorkerCapabilities()
     var load = WorkerLoad()
     var readyShards: [ShardReference] = []
-    /// 0...1, from the verifier; a newly registered worker starts trusted.
+    /// 0...1, from the verifier; a worker the verifier has not scored counts as trusted.
     var reputation = 1.0
+    /// The verifier proved faults: the worker stays registered (it heartbeats, ListWorkers
+    /// shows it) but gets no shards and is in no pipeline, as if it were dead.
+    var quarantined = false
     var lastHeartbeat = Date()
     /// Which registration this is: the registry numbers them in order (over all ids), so a
     /// check that began under one registration can tell that the worker registered again.

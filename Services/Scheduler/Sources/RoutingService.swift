@@ -27,10 +27,11 @@ struct Routing: Sendable {
     {
         let served = try servedModel(request.model)
         let (live, plan, generation) = await pipelines.snapshot()
+        let quarantined = registry.workers().filter(\.quarantined)
         return .with {
             $0.pipelines = live.map { Self.wire($0, model: served) }
             $0.planGeneration = generation
-            $0.summary = Self.summary(plan: plan, live: live)
+            $0.summary = Self.summary(plan: plan, live: live, quarantined: quarantined)
         }
     }
 
@@ -39,9 +40,11 @@ struct Routing: Sendable {
     {
         let served = try servedModel(request.model)
         let expected = Int(request.expectedTokens == 0 ? 128 : request.expectedTokens)
+        // A worker quarantined since the plan loop last retired its pipelines is avoided too.
+        let quarantined = registry.workers().filter(\.quarantined).map(\.id)
         do {
             let (pipeline, lease) = try await pipelines.acquire(
-                avoiding: Set(request.avoidWorkerIds), expectedTokens: expected)
+                avoiding: Set(request.avoidWorkerIds).union(quarantined), expectedTokens: expected)
             return .with {
                 $0.pipeline = Self.wire(pipeline, model: served)
                 $0.leaseID = lease
@@ -86,7 +89,13 @@ struct Routing: Sendable {
         logger.warning(
             "worker failed a health check after a client report",
             metadata: ["worker": "\(request.workerID)"])
-        await pipelines.retire(workersNotIn: Set(registry.workers().map(\.id)))
+        await retireUnplaceable()
+    }
+
+    /// Pipelines through a worker that is gone or quarantined stop taking requests at once,
+    /// without waiting for the plan loop's next tick.
+    func retireUnplaceable() async {
+        await pipelines.retire(workersNotIn: registry.placeableIDs())
     }
 
     static func wire(_ pipeline: LivePipelines.LivePipeline, model: ServedModel)
@@ -112,11 +121,30 @@ struct Routing: Sendable {
         }
     }
 
-    static func summary(plan: Plan?, live: [LivePipelines.LivePipeline]) -> String {
-        guard let plan else { return "no plan yet: waiting for workers and the model manifest" }
-        let states = live.map {
-            "\($0.id): \($0.draining ? "draining" : ($0.isReady ? "ready" : "loading shards")), \($0.leases) active"
+    /// The plan's table, each live pipeline's state, and the quarantined workers (which are
+    /// in no new plan; an older pipeline through one drains, and says so).
+    static func summary(
+        plan: Plan?, live: [LivePipelines.LivePipeline], quarantined: [RegisteredWorker] = []
+    ) -> String {
+        let quarantinedIDs = Set(quarantined.map(\.id))
+        let quarantineLines = quarantined.map {
+            "\($0.id): quarantined by the verifier (reputation \(Self.score($0.reputation))), no shards placed"
         }
-        return PlanTable.render(plan) + "\n" + states.joined(separator: "\n")
+        guard let plan else {
+            return (["no plan yet: waiting for workers and the model manifest"] + quarantineLines)
+                .joined(separator: "\n")
+        }
+        let states = live.map { pipeline in
+            var state =
+                pipeline.draining ? "draining" : (pipeline.isReady ? "ready" : "loading shards")
+            let through = pipeline.stages.map(\.workerID).filter(quarantinedIDs.contains)
+            if !through.isEmpty { state += " (quarantined: \(through.joined(separator: ", ")))" }
+            return "\(pipeline.id): \(state), \(pipeline.leases) active"
+        }
+        return ([PlanTable.render(plan)] + states + quarantineLines).joined(separator: "\n")
+    }
+
+    private static func score(_ value: Double) -> String {
+        String((value * 100).rounded() / 100)
     }
 }

@@ -1,6 +1,7 @@
 import Logging
 import Placement
 import ServiceKit
+import ServiceLifecycle
 import TesseraProto
 
 public struct SchedulerConfiguration: Sendable {
@@ -23,12 +24,17 @@ public struct SchedulerConfiguration: Sendable {
     /// Cost of passing activations between two workers (latency, bandwidth).
     public var linkLatencySeconds = 0.0005
     public var linkBytesPerSecond = 500_000_000.0
+    /// Where reputations come from. nil: no verifier, and every worker counts as trusted.
+    public var verifierAddress: ListenAddress?
+    /// How often the verifier's reputations are read.
+    public var reputationPollInterval: Duration = .seconds(2)
 
     public init() {}
 }
 
-/// Builds the scheduler: its gRPC API, the worker registry with its expiry sweeper, and the
-/// plan loop that places the model's shards on workers.
+/// Builds the scheduler: its gRPC API, the worker registry with its expiry sweeper, the
+/// plan loop that places the model's shards on workers and, with a verifier, the poller
+/// that keeps quarantined workers out of placement.
 public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logger) throws
     -> ServiceApplication
 {
@@ -57,6 +63,21 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
         deployer: ShardDeployer(
             pipelines: pipelines, source: source, workers: workerClients, logger: logger),
         model: model, settings: settings, logger: logger)
+    // The clients the plan loop, the poller and the handlers use close after they stopped.
+    var dependencies: [any Service] = [ClientService(client: cacheClient), workerClients]
+    var backgroundServices: [any Service] = [
+        WorkerExpiryService(registry: registry, logger: logger),
+        planLoop,
+    ]
+    if let verifierAddress = configuration.verifierAddress {
+        let verifierClient = try ServiceClient.make(verifierAddress)
+        dependencies.append(ClientService(client: verifierClient))
+        backgroundServices.append(
+            ReputationPoller(
+                verifier: Tessera_V1_Verifier.Client(wrapping: verifierClient),
+                registry: registry, interval: configuration.reputationPollInterval,
+                logger: logger))
+    }
     return ServiceApplication(
         name: "scheduler", grpcAddress: configuration.grpcAddress,
         httpAddress: configuration.httpAddress,
@@ -66,10 +87,6 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
                 registry: registry, heartbeatInterval: configuration.heartbeatInterval,
                 routing: routing, logger: logger)
         ],
-        // The clients the plan loop and the handlers use close after both have stopped.
-        dependencies: [ClientService(client: cacheClient), workerClients],
-        backgroundServices: [
-            WorkerExpiryService(registry: registry, logger: logger),
-            planLoop,
-        ])
+        dependencies: dependencies,
+        backgroundServices: backgroundServices)
 }

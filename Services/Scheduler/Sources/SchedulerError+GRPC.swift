@@ -6,9 +6,10 @@ extension SchedulerError: RPCErrorConvertible {
     var rpcErrorCode: RPCError.Code {
         switch self {
         case .modelNotLoaded, .noReadyPipeline: .unavailable
-        case .modelNotServed, .unknownWorker: .notFound
+        case .modelNotServed, .unknownWorker, .noSuchWorker: .notFound
         case .manifestWithoutCosts: .failedPrecondition
         case .workerIDInUse: .alreadyExists
+        case .keyMismatch: .permissionDenied
         }
     }
 

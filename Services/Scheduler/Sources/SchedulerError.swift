@@ -15,6 +15,10 @@ enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A registration claims an id that a live worker at another address holds (two workers
     /// started with the same `--worker-id`, or one state directory copied to two machines).
     case workerIDInUse(id: String, address: ListenAddress, heartbeatAge: Duration)
+    /// A registration's key is not the one its id is pinned to (see `WorkerRegistry`).
+    case keyMismatch(id: String, pinnedKey: [UInt8])
+    /// RemoveWorker of an id that is neither registered nor pinned.
+    case noSuchWorker(String)
 
     var description: String {
         switch self {
@@ -29,6 +33,17 @@ enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
             "worker id \(id) is registered from \(address) and sent a heartbeat "
                 + "\((age.inSeconds * 10).rounded() / 10) s ago; "
                 + "stop the other worker or choose another --worker-id"
+        case .keyMismatch(let id, let pinned):
+            "worker id \(id) is pinned to key \(Self.hexPrefix(pinned)), the key it first "
+                + "registered with, and this worker signs with another key; if the worker "
+                + "that had the id is gone for good, remove it with `tessera worker remove \(id)`"
+        case .noSuchWorker(let id): "no worker '\(id)' is registered or pinned here"
         }
+    }
+
+    /// The first 16 hex digits of a key: enough to tell keys apart in a message.
+    private static func hexPrefix(_ key: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(key.prefix(8).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] })
     }
 }

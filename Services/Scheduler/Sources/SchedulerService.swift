@@ -26,11 +26,18 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
         else {
             throw InvalidMessage("capabilities", "must give memory_bytes > 0 and cpu_count > 0")
         }
+        // Every worker signs its commitments; the id is pinned to this key (WorkerRegistry).
+        guard request.publicKey.count == 32 else {
+            throw InvalidMessage(
+                "public_key",
+                "must be the worker's 32-byte Ed25519 public key, got \(request.publicKey.count) bytes"
+            )
+        }
         let id: String
         do {
             id = try registry.register(
                 address: address, capabilities: WorkerCapabilities(request.capabilities),
-                requestedID: request.workerID,
+                requestedID: request.workerID, publicKey: Array(request.publicKey),
                 readyShards: request.readyShards.map(\.domain))
         } catch {
             logger.warning(
@@ -46,6 +53,11 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
                 "memory_bytes": "\(request.capabilities.memoryBytes)",
                 "gflops": "\(request.capabilities.computeGflops)",
             ])
+        if registry.worker(id)?.quarantined == true {
+            logger.warning(
+                "worker registered while quarantined by the verifier: it gets no shards",
+                metadata: ["worker": "\(id)"])
+        }
         Counter(label: "tessera_scheduler_registrations_total").increment()
         Gauge(label: "tessera_scheduler_workers").record(registry.count)
         return .with {
@@ -106,6 +118,16 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
     func removeWorker(
         request: Tessera_V1_RemoveWorkerRequest, context: ServerContext
     ) async throws -> Tessera_V1_RemoveWorkerResponse {
-        throw RPCError(code: .unimplemented, message: "RemoveWorker: arrives with key pinning")
+        guard !request.workerID.isEmpty else { throw InvalidMessage("worker_id", "is required") }
+        guard registry.forget(request.workerID) else {
+            throw SchedulerError.noSuchWorker(request.workerID)
+        }
+        logger.warning(
+            "worker removed by an operator: its id is no longer pinned to its key",
+            metadata: ["worker": "\(request.workerID)"])
+        Gauge(label: "tessera_scheduler_workers").record(registry.count)
+        // Its pipelines stop taking requests now; the plan loop re-plans without it.
+        await routing.retireUnplaceable()
+        return Tessera_V1_RemoveWorkerResponse()
     }
 }

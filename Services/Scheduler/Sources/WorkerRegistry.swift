@@ -4,6 +4,13 @@ import Synchronization
 
 /// Every worker the scheduler knows, with its capabilities, load and last heartbeat.
 /// Workers that stop sending heartbeats for `expiry` are dropped by `expire(now:)`.
+///
+/// Each id is pinned to the Ed25519 public key it first registered with: workers are
+/// untrusted, and the verifier holds an id to the commitments that key signed, so another
+/// key under the same id would be another worker borrowing its record. The scheduler keeps
+/// pins in memory: they outlive a worker's expiry (a dead worker's id stays pinned while the
+/// scheduler runs) but not a scheduler restart; the verifier's pins are durable. Only an
+/// operator's `forget` (RemoveWorker) unpins an id.
 final class WorkerRegistry: Sendable {
     struct Entry: Sendable {
         var worker: RegisteredWorker
@@ -17,11 +24,17 @@ final class WorkerRegistry: Sendable {
         var workers: [String: Entry] = [:]
         /// Registrations accepted so far (each worker's `registration` is its number).
         var registrations: UInt64 = 0
+        /// The key each id first registered with, whether or not the worker is still here.
+        var pins: [String: [UInt8]] = [:]
+        /// What the verifier last said, by worker id (also of workers not registered now, so
+        /// a quarantined worker that registers again is quarantined from its first moment).
+        var reputations: [String: WorkerReputation] = [:]
     }
 
     private let state = Mutex(State())
     let expiry: Duration
-    /// Signalled when a worker joins or leaves, so the plan loop re-plans at once.
+    /// Signalled when a worker joins or leaves, or is quarantined or released, so the plan
+    /// loop re-plans at once.
     let membershipChanged = WakeSignal()
 
     init(expiry: Duration) {
@@ -33,17 +46,24 @@ final class WorkerRegistry: Sendable {
     /// live id (a heartbeat within `expiry`) is refused to a worker at another address, while
     /// the same address re-registering (a restart, or a heartbeat that got NOT_FOUND) keeps it,
     /// and an expired registration gives the id up. A request without an id (a client older
-    /// than worker-owned ids) keeps the id already registered from its address, else gets a
-    /// random one that no live worker holds.
+    /// than worker-owned ids) keeps the id already registered from its address (if pinned to
+    /// its key), else gets a random one that no worker holds or pinned.
+    ///
+    /// An id pinned to another key is refused (`keyMismatch`), at any address; a live id at
+    /// another address is refused first as `workerIDInUse`, which says more (two workers
+    /// started with one id). The service requires a 32-byte key; the empty default is for
+    /// tests that drive the registry directly.
     func register(
         address: ListenAddress, capabilities: WorkerCapabilities, requestedID: String,
-        readyShards: [ShardReference], now: ContinuousClock.Instant = .now
+        publicKey: [UInt8] = [], readyShards: [ShardReference],
+        now: ContinuousClock.Instant = .now
     ) throws(SchedulerError) -> String {
         let id = try state.withLock { state throws(SchedulerError) in
             let atAddress = state.workers.filter { $0.value.worker.address == address }.map(\.key)
             let id =
                 requestedID.isEmpty
-                ? atAddress.first ?? Self.unusedID(in: state.workers) : requestedID
+                ? atAddress.first { state.pins[$0] == publicKey } ?? Self.unusedID(in: state)
+                : requestedID
             if let holder = state.workers[id], holder.worker.address != address {
                 let age = now - holder.lastHeartbeat
                 if age <= expiry {
@@ -51,12 +71,17 @@ final class WorkerRegistry: Sendable {
                         id: id, address: holder.worker.address, heartbeatAge: age)
                 }
             }
+            if let pinned = state.pins[id], pinned != publicKey {
+                throw .keyMismatch(id: id, pinnedKey: pinned)
+            }
+            state.pins[id] = publicKey
             // One address, one worker: a worker restarted there under another id replaces it.
             for other in atAddress where other != id { state.workers.removeValue(forKey: other) }
             state.registrations += 1
+            let reputation = state.reputations[id] ?? .unscored
             let worker = RegisteredWorker(
                 id: id, address: address, capabilities: capabilities, readyShards: readyShards,
-                reputation: state.workers[id]?.worker.reputation ?? 1,
+                reputation: reputation.score, quarantined: reputation.quarantined,
                 registration: state.registrations)
             state.workers[id] = Entry(worker: worker, lastHeartbeat: now)
             return id
@@ -65,11 +90,11 @@ final class WorkerRegistry: Sendable {
         return id
     }
 
-    private static func unusedID(in workers: [String: Entry]) -> String {
+    private static func unusedID(in state: State) -> String {
         while true {
             // The same shape as the ids workers make for themselves (WorkerIdentity).
             let id = RandomID.make(prefix: "w-", digits: 12)
-            if workers[id] == nil { return id }
+            if state.workers[id] == nil && state.pins[id] == nil { return id }
         }
     }
 
@@ -116,6 +141,50 @@ final class WorkerRegistry: Sendable {
         }
         if removed { membershipChanged.signal() }
         return removed
+    }
+
+    /// An operator removes a worker (RemoveWorker): it is dropped as if it expired, and its
+    /// id is unpinned, so a worker with another key may take the id. A worker still running
+    /// under the id registers again at its next heartbeat, pinning its key anew. Returns
+    /// whether the id was registered or pinned.
+    func forget(_ workerID: String) -> Bool {
+        let (registered, pinned) = state.withLock { state in
+            (
+                state.workers.removeValue(forKey: workerID) != nil,
+                state.pins.removeValue(forKey: workerID) != nil
+            )
+        }
+        if registered { membershipChanged.signal() }
+        return registered || pinned
+    }
+
+    /// Takes the verifier's latest word on every worker it knows (a worker it does not list
+    /// is unscored) and returns the registered workers whose quarantine it changed. A change
+    /// wakes the plan loop: a quarantined worker leaves placement like a dead one.
+    func updateReputations(_ reputations: [String: WorkerReputation]) -> [RegisteredWorker] {
+        let changed = state.withLock { state in
+            state.reputations = reputations
+            var changed: [RegisteredWorker] = []
+            for id in state.workers.keys.sorted() {
+                guard var worker = state.workers[id]?.worker else { continue }
+                let reputation = reputations[id] ?? .unscored
+                let flipped = worker.quarantined != reputation.quarantined
+                worker.reputation = reputation.score
+                worker.quarantined = reputation.quarantined
+                state.workers[id]?.worker = worker
+                if flipped { changed.append(worker) }
+            }
+            return changed
+        }
+        if !changed.isEmpty { membershipChanged.signal() }
+        return changed
+    }
+
+    /// The workers a pipeline may use: registered and not quarantined.
+    func placeableIDs() -> Set<String> {
+        state.withLock { state in
+            Set(state.workers.values.map(\.worker).filter { !$0.quarantined }.map(\.id))
+        }
     }
 
     func worker(_ workerID: String) -> RegisteredWorker? {

@@ -234,6 +234,9 @@ public nonisolated struct Tessera_V1_StageCheck: Sendable {
 
   public var passed: Bool = false
 
+  /// largest relative error of the fingerprint entries
+  public var maxRelativeError: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -714,7 +717,7 @@ nonisolated extension Tessera_V1_SubmitReceiptsResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Tessera_V1_StageCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StageCheck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}layers\0\u{1}steps\0\u{3}min_cosine\0\u{3}max_norm_error\0\u{1}passed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}layers\0\u{1}steps\0\u{3}min_cosine\0\u{3}max_norm_error\0\u{1}passed\0\u{3}max_relative_error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -728,6 +731,7 @@ nonisolated extension Tessera_V1_StageCheck: SwiftProtobuf.Message, SwiftProtobu
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.minCosine) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.maxNormError) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.passed) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.maxRelativeError) }()
       default: break
       }
     }
@@ -756,6 +760,9 @@ nonisolated extension Tessera_V1_StageCheck: SwiftProtobuf.Message, SwiftProtobu
     if self.passed != false {
       try visitor.visitSingularBoolField(value: self.passed, fieldNumber: 6)
     }
+    if self.maxRelativeError.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maxRelativeError, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -766,6 +773,7 @@ nonisolated extension Tessera_V1_StageCheck: SwiftProtobuf.Message, SwiftProtobu
     if lhs.minCosine != rhs.minCosine {return false}
     if lhs.maxNormError != rhs.maxNormError {return false}
     if lhs.passed != rhs.passed {return false}
+    if lhs.maxRelativeError != rhs.maxRelativeError {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

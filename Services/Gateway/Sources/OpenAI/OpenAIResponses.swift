@@ -10,6 +10,8 @@ struct OpenAICompletion: Encodable {
     var model: String
     var choices: [OpenAIChoice]
     var usage: OpenAIUsage?
+    /// Tessera: the signed receipt (of the first choice; each choice carries its own).
+    var receipt: OpenAIReceipt?
 }
 
 struct OpenAIChoice: Encodable {
@@ -23,9 +25,11 @@ struct OpenAIChoice: Encodable {
     /// Null unless asked for.
     var logprobs: OpenAILogprobs?
     var finishReason: String?
+    /// Tessera: this choice's signed receipt, once it finished.
+    var receipt: OpenAIReceipt?
 
     private enum CodingKeys: String, CodingKey {
-        case index, message, delta, text, logprobs, finishReason
+        case index, message, delta, text, logprobs, finishReason, receipt
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -37,6 +41,7 @@ struct OpenAIChoice: Encodable {
         try container.encode(logprobs, forKey: .logprobs)
         // OpenAI sends an explicit null until the last chunk.
         try container.encode(finishReason, forKey: .finishReason)
+        try container.encodeIfPresent(receipt, forKey: .receipt)
     }
 }
 

@@ -138,16 +138,18 @@ struct OpenAIRoutes: Sendable {
                         OpenAILogprobsBuilder(tokenizer: tokenizer, top: $0)
                     }
                     var logprobs = OpenAILogprobs(endpoint: header.endpoint)
+                    var receipt: OpenAIReceipt?
                     _ = try await session.run { update in
                         text += update.text
                         completionTokens = update.completionTokens
                         if let reason = update.finishReason { finish = reason.openAIName }
+                        if let issued = update.receipt { receipt = OpenAIReceipt(issued) }
                         if let entry = builder?.entry(for: update) {
                             logprobs.entries.append(entry)
                         }
                     }
                     let attached = builder == nil ? nil : logprobs
-                    let choice =
+                    var choice =
                         header.endpoint == .chat
                         ? OpenAIChoice(
                             index: index,
@@ -155,6 +157,7 @@ struct OpenAIRoutes: Sendable {
                             logprobs: attached, finishReason: finish)
                         : OpenAIChoice(
                             index: index, text: text, logprobs: attached, finishReason: finish)
+                    choice.receipt = receipt
                     return (index, choice, completionTokens)
                 }
             }
@@ -168,8 +171,15 @@ struct OpenAIRoutes: Sendable {
             model: header.model, choices: choices.map(\.1),
             usage: OpenAIUsage(
                 promptTokens: sessions[0].prompt.count,
-                completionTokens: choices.reduce(0) { $0 + $1.2 }))
-        return Self.jsonResponse(.ok, OpenAIJSON.encode(body))
+                completionTokens: choices.reduce(0) { $0 + $1.2 }),
+            receipt: choices.first?.1.receipt)
+        var response = Self.jsonResponse(.ok, OpenAIJSON.encode(body))
+        let receipts = choices.compactMap { $0.1.receipt?.id }
+        if !receipts.isEmpty {
+            response.headers[HTTPField.Name(OpenAIReceipt.header)!] = receipts.joined(
+                separator: ",")
+        }
+        return response
     }
 
     private func models() async -> Response {

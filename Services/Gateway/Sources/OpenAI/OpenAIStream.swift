@@ -128,10 +128,12 @@ enum OpenAIStream {
             let attached =
                 logprobs == nil ? nil : OpenAILogprobs(endpoint: header.endpoint, entries: pending)
             pending = []
+            let receipt = update.receipt.map(OpenAIReceipt.init)
             if header.endpoint == .completion {
                 return [
                     chunk(
-                        header, index: index, text: update.text, logprobs: attached, finish: finish)
+                        header, index: index, text: update.text, logprobs: attached, finish: finish,
+                        receipt: receipt)
                 ]
             }
             var out: [Data] = []
@@ -142,7 +144,10 @@ enum OpenAIStream {
                         logprobs: attached))
             }
             if let finish {
-                out.append(chunk(header, index: index, delta: OpenAIMessage(), finish: finish))
+                out.append(
+                    chunk(
+                        header, index: index, delta: OpenAIMessage(), finish: finish,
+                        receipt: receipt))
             }
             return out
         }
@@ -155,9 +160,10 @@ enum OpenAIStream {
         return buffer
     }
 
+    /// A chat chunk; the finishing one carries the choice's receipt (on the choice and the chunk).
     private static func chunk(
         _ header: Header, index: Int, delta: OpenAIMessage, logprobs: OpenAILogprobs? = nil,
-        finish: String? = nil
+        finish: String? = nil, receipt: OpenAIReceipt? = nil
     ) -> Data {
         OpenAIJSON.encode(
             OpenAICompletion(
@@ -165,20 +171,24 @@ enum OpenAIStream {
                 model: header.model,
                 choices: [
                     OpenAIChoice(
-                        index: index, delta: delta, logprobs: logprobs, finishReason: finish)
-                ]))
+                        index: index, delta: delta, logprobs: logprobs, finishReason: finish,
+                        receipt: receipt)
+                ], receipt: receipt))
     }
 
     private static func chunk(
-        _ header: Header, index: Int, text: String, logprobs: OpenAILogprobs?, finish: String?
+        _ header: Header, index: Int, text: String, logprobs: OpenAILogprobs?, finish: String?,
+        receipt: OpenAIReceipt?
     ) -> Data {
         OpenAIJSON.encode(
             OpenAICompletion(
                 id: header.id, object: "text_completion", created: header.created,
                 model: header.model,
                 choices: [
-                    OpenAIChoice(index: index, text: text, logprobs: logprobs, finishReason: finish)
-                ]))
+                    OpenAIChoice(
+                        index: index, text: text, logprobs: logprobs, finishReason: finish,
+                        receipt: receipt)
+                ], receipt: receipt))
     }
 
     private static func usageChunk(_ header: Header, _ usage: OpenAIUsage) -> Data {

@@ -1,21 +1,42 @@
 import Foundation
 import GRPCCore
 import Logging
-import ServiceKit
 import TesseraProto
 
 /// Fetches a shard from the cache-manager with `DownloadShard` into `<sha>.gguf.partial`,
 /// appending to whatever an earlier, interrupted attempt left there (the server streams from
 /// the offset asked for). A broken stream is resumed a few times before giving up.
-struct ShardDownloader: Sendable {
-    let clients: ClientPool
-    let files: ShardFiles
-    let logger: Logger
-    var attempts = 4
+public struct ShardDownloader: Sendable {
+    public let clients: ClientPool
+    public let files: ShardFiles
+    public let logger: Logger
+    public var attempts = 4
+
+    public init(clients: ClientPool, files: ShardFiles, logger: Logger, attempts: Int = 4) {
+        self.clients = clients
+        self.files = files
+        self.logger = logger
+        self.attempts = attempts
+    }
+
+    /// Downloads and verifies, moving the file into place; a hash mismatch deletes the bytes
+    /// and fetches once more (a transfer may have been damaged; twice means the source is).
+    public func downloadVerified(_ sha: String, from address: ListenAddress) async throws {
+        for attempt in 1...2 {
+            try await download(sha, from: address)
+            if try await files.promotePartial(sha) { return }
+            logger.warning(
+                "downloaded shard does not match its hash",
+                metadata: ["shard": "\(sha)", "attempt": "\(attempt)"])
+        }
+        throw ShardError.damagedShard(
+            "shard \(sha) from \(address) did not match its SHA-256 twice; the cache-manager's copy is damaged"
+        )
+    }
 
     /// Returns once the partial file holds the whole shard (not yet verified).
-    func download(_ sha: String, from address: ListenAddress) async throws {
-        let client = Tessera_V1_CacheManager.Client(wrapping: try clients.peer(address))
+    public func download(_ sha: String, from address: ListenAddress) async throws {
+        let client = Tessera_V1_CacheManager.Client(wrapping: try peer(address))
         let partial = files.partialPath(for: sha)
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
         var restartedFromZero = false
@@ -41,16 +62,16 @@ struct ShardDownloader: Sendable {
                 try await Task.sleep(for: delay)
             } catch let error as RPCError {
                 throw Self.explain(error, sha: sha, address: address)
-            } catch let error as WorkerError {
+            } catch let error as ShardError {
                 throw error
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                throw WorkerError.internalFailure(
+                throw ShardError.internalFailure(
                     "downloading shard \(sha) into \(partial): \(error)")
             }
         }
-        throw WorkerError.unavailable("downloading shard \(sha) from \(address) kept failing")
+        throw ShardError.unavailable("downloading shard \(sha) from \(address) kept failing")
     }
 
     private func fetch(
@@ -61,7 +82,7 @@ struct ShardDownloader: Sendable {
             _ = FileManager.default.createFile(atPath: partial, contents: nil)
         }
         guard let handle = FileHandle(forWritingAtPath: partial) else {
-            throw WorkerError.internalFailure("cannot write \(partial)")
+            throw ShardError.internalFailure("cannot write \(partial)")
         }
         defer { try? handle.close() }
         try handle.seekToEnd()
@@ -74,12 +95,12 @@ struct ShardDownloader: Sendable {
             var expected = offset
             for try await chunk in response.messages {
                 guard chunk.offset == expected else {
-                    throw WorkerError.damagedShard(
+                    throw ShardError.damagedShard(
                         "downloading shard \(sha): the cache-manager sent bytes at offset \(chunk.offset), expected \(expected)"
                     )
                 }
                 if chunk.totalSize > 0, expected + UInt64(chunk.data.count) > chunk.totalSize {
-                    throw WorkerError.damagedShard(
+                    throw ShardError.damagedShard(
                         "downloading shard \(sha): the cache-manager sent more bytes than the shard's \(chunk.totalSize)"
                     )
                 }
@@ -90,13 +111,24 @@ struct ShardDownloader: Sendable {
         try handle.synchronize()
     }
 
+    /// The cache-manager's client; a closed pool means the service is stopping (UNAVAILABLE).
+    private func peer(_ address: ListenAddress) throws(ShardError) -> TesseraGRPCClient {
+        do {
+            return try clients.client(for: address)
+        } catch ClientPool.PoolError.closed {
+            throw .unavailable("\(ClientPool.PoolError.closed)")
+        } catch {
+            throw .internalFailure("cannot make a client for \(address): \(error)")
+        }
+    }
+
     static func isTransient(_ code: RPCError.Code) -> Bool {
         [.unavailable, .deadlineExceeded, .aborted, .cancelled, .unknown, .internalError].contains(
             code)
     }
 
     /// Says which download failed; keeps the cache-manager's code (NOT_FOUND stays NOT_FOUND),
-    /// so this relays the remote status as it is rather than as a `WorkerError`.
+    /// so this relays the remote status as it is rather than as a `ShardError`.
     static func explain(_ error: RPCError, sha: String, address: ListenAddress) -> RPCError {
         RPCError(
             code: error.code, message: "downloading shard \(sha) from \(address): \(error.message)")

@@ -1,28 +1,33 @@
 import Foundation
 import Integrity
 
-/// The worker's on-disk shard cache: `<dir>/<sha>.gguf` once verified, `<sha>.gguf.partial`
-/// while downloading. Files survive restarts, so a restarted worker reloads without
-/// fetching again; every use re-checks the SHA-256, so a damaged file is never run.
-struct ShardFiles: Sendable {
-    let directory: String
+/// An on-disk shard cache (a worker's, the verifier's): `<dir>/<sha>.gguf` once verified,
+/// `<sha>.gguf.partial` while downloading. Files survive restarts, so a restarted service
+/// reloads without fetching again; every use re-checks the SHA-256, so a damaged file is
+/// never run.
+public struct ShardFiles: Sendable {
+    public let directory: String
 
-    func path(for sha: String) -> String { "\(directory)/\(sha).gguf" }
-    func partialPath(for sha: String) -> String { "\(directory)/\(sha).gguf.partial" }
+    public init(directory: String) {
+        self.directory = directory
+    }
 
-    func createDirectory() throws {
+    public func path(for sha: String) -> String { "\(directory)/\(sha).gguf" }
+    public func partialPath(for sha: String) -> String { "\(directory)/\(sha).gguf.partial" }
+
+    public func createDirectory() throws {
         do {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw WorkerError.internalFailure(
+            throw ShardError.internalFailure(
                 "cannot create the shard directory \(directory): \(error)")
         }
     }
 
     /// True when the cached file exists and hashes to `sha`. A file with other bytes is
     /// deleted here, so the caller downloads a fresh copy.
-    func cachedFileIsIntact(_ sha: String) async throws -> Bool {
+    public func cachedFileIsIntact(_ sha: String) async throws -> Bool {
         let path = path(for: sha)
         guard FileManager.default.fileExists(atPath: path) else { return false }
         if try await Self.hash(path) == sha { return true }
@@ -31,7 +36,7 @@ struct ShardFiles: Sendable {
     }
 
     /// Checks the finished download; on success moves it into place, otherwise deletes it.
-    func promotePartial(_ sha: String) async throws -> Bool {
+    public func promotePartial(_ sha: String) async throws -> Bool {
         let partial = partialPath(for: sha)
         guard try await Self.hash(partial) == sha else {
             try? FileManager.default.removeItem(atPath: partial)
@@ -42,24 +47,24 @@ struct ShardFiles: Sendable {
         do {
             try FileManager.default.moveItem(atPath: partial, toPath: final)
         } catch {
-            throw WorkerError.internalFailure(
+            throw ShardError.internalFailure(
                 "cannot move the downloaded shard into place: \(error)")
         }
         return true
     }
 
-    func size(of path: String) -> UInt64 {
+    public func size(of path: String) -> UInt64 {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?
             .uint64Value ?? 0
     }
 
     /// SHA-256 of a file, off the cooperative pool (a 100 MB shard takes a few tenths of a second).
-    static func hash(_ path: String) async throws -> String {
+    public static func hash(_ path: String) async throws -> String {
         try await Offload.run {
             do {
                 return try FileDigest.sha256Hex(ofFile: path)
             } catch {
-                throw WorkerError.internalFailure("cannot read \(path): \(error)")
+                throw ShardError.internalFailure("cannot read \(path): \(error)")
             }
         }
     }

@@ -1,0 +1,105 @@
+import ArgumentParser
+import ServiceKit
+
+/// The worker's flags, each with its environment twin: `inference-worker` takes them, and so
+/// does the test-only `tessera-faulty-worker` (the same worker with faults injected).
+public struct WorkerOptions: ParsableArguments {
+    @OptionGroup public var service: ServiceOptions<WorkerPorts>
+
+    @Option(
+        help:
+            "Host name other services use to reach this worker; default: the bind host, or the machine's name when binding 0.0.0.0 (env TESSERA_ADVERTISE_HOST)."
+    )
+    public var advertiseHost = EnvironmentDefaults.string("TESSERA_ADVERTISE_HOST", "")
+    @Option(help: "Scheduler address host:port (env TESSERA_SCHEDULER_ADDRESS).")
+    public var scheduler = ListenAddress(
+        parsing: EnvironmentDefaults.string("TESSERA_SCHEDULER_ADDRESS", "127.0.0.1:7401"))!
+    @Option(
+        help:
+            "Verifier address host:port, to register this worker's signing key and deposit with; none: the key is not registered (env TESSERA_VERIFIER_ADDRESS)."
+    )
+    public var verifier: ListenAddress?
+    @Option(
+        help:
+            "Deposit registered with the signing key at the verifier, in ledger units (env TESSERA_WORKER_DEPOSIT)."
+    )
+    public var deposit = EnvironmentDefaults.int("TESSERA_WORKER_DEPOSIT", 1000)
+    @Option(
+        help:
+            "Memory budget for shards and KV caches in MiB; 0 = half of physical memory (env TESSERA_WORKER_MEMORY_MB)."
+    )
+    public var memoryMb = EnvironmentDefaults.int("TESSERA_WORKER_MEMORY_MB", 0)
+    @Option(help: "Compute threads; 0 = all cores (env TESSERA_WORKER_THREADS).")
+    public var threads = EnvironmentDefaults.int("TESSERA_WORKER_THREADS", 0)
+    @Option(
+        help:
+            "Most sessions whose decode steps a stage runs as one pass; 1 = one at a time (env TESSERA_WORKER_MAX_BATCH)."
+    )
+    public var maxBatch = EnvironmentDefaults.int("TESSERA_WORKER_MAX_BATCH", 32)
+    @Option(
+        help:
+            "This worker's id; empty = the one kept in --state-dir, generated on the first start (env TESSERA_WORKER_ID)."
+    )
+    public var workerId = EnvironmentDefaults.string("TESSERA_WORKER_ID", "")
+    @Option(
+        help:
+            "Directory for state kept across restarts (the generated worker id, the signing key); empty = ~/.cache/tessera/worker-<port> (env TESSERA_WORKER_STATE_DIR)."
+    )
+    public var stateDir = EnvironmentDefaults.string("TESSERA_WORKER_STATE_DIR", "")
+    @Option(help: "Directory for downloaded shards (env TESSERA_SHARD_DIR).")
+    public var shardDir = EnvironmentDefaults.string(
+        "TESSERA_SHARD_DIR", WorkerConfiguration().shardDirectory)
+    @Option(
+        help:
+            "End a session whose caller sent nothing for this many seconds, freeing its KV cache (env TESSERA_WORKER_SESSION_IDLE_S)."
+    )
+    public var sessionIdleS = EnvironmentDefaults.int("TESSERA_WORKER_SESSION_IDLE_S", 300)
+
+    public init() {}
+
+    /// The flag, else the environment (an optional option cannot take its default from it).
+    var verifierAddress: ListenAddress? {
+        verifier ?? ListenAddress(parsing: Self.verifierEnvironment)
+    }
+    static var verifierEnvironment: String {
+        EnvironmentDefaults.string("TESSERA_VERIFIER_ADDRESS", "")
+    }
+
+    public func validate() throws {
+        guard memoryMb >= 0, threads >= 0 else {
+            throw ValidationError("--memory-mb and --threads must not be negative")
+        }
+        guard (1...128).contains(maxBatch) else {
+            throw ValidationError("--max-batch must be from 1 to 128")
+        }
+        guard sessionIdleS > 0 else { throw ValidationError("--session-idle-s must be positive") }
+        guard deposit >= 0 else { throw ValidationError("--deposit must not be negative") }
+        if verifier == nil, !Self.verifierEnvironment.isEmpty, verifierAddress == nil {
+            throw ValidationError(
+                "TESSERA_VERIFIER_ADDRESS must be host:port, got '\(Self.verifierEnvironment)'")
+        }
+    }
+
+    public var configuration: WorkerConfiguration {
+        var configuration = WorkerConfiguration()
+        configuration.grpcAddress = service.grpcAddress
+        configuration.httpAddress = service.httpAddress
+        configuration.advertisedHost = advertiseHost
+        configuration.schedulerAddress = scheduler
+        configuration.verifierAddress = verifierAddress
+        configuration.deposit = UInt64(max(0, deposit))
+        if memoryMb > 0 { configuration.memoryBudgetBytes = UInt64(memoryMb) << 20 }
+        if threads > 0 { configuration.threads = threads }
+        configuration.maxBatch = maxBatch
+        configuration.workerID = workerId
+        if !stateDir.isEmpty { configuration.stateDirectory = stateDir }
+        configuration.shardDirectory = shardDir
+        configuration.sessionIdleTimeout = .seconds(sessionIdleS)
+        return configuration
+    }
+}
+
+public enum WorkerPorts: ServicePorts {
+    public static let grpc = (variable: "TESSERA_WORKER_PORT", port: 7410)
+    public static let http = (variable: "TESSERA_WORKER_HTTP_PORT", port: 9410)
+}
