@@ -49,7 +49,7 @@ func service(_ name: String, dependencies: [Target.Dependency]) -> [Target] {
 // loop for kernel and tokenizer work that needs none of the networking stack.
 let engineOnly = ProcessInfo.processInfo.environment["TESSERA_SCOPE"] == "engine"
 let engineTargetNames: Set<String> = [
-    "Cluster", "GGUF", "Kernels", "Tokenization", "Inference", "Placement",
+    "Cluster", "GGUF", "CKernels", "Kernels", "Tokenization", "Inference", "Placement",
     "GGUFTests", "KernelsTests", "TokenizationTests", "InferenceTests", "PlacementTests",
 ]
 

@@ -339,7 +339,7 @@ public struct FingerprintTolerance: Sendable, Equatable {
     public var relativeError: Double
     public var normError: Double
 
-    public init(relativeError: Double = 1e-3, normError: Double = 1e-3) {
+    public init(relativeError: Double = 1e-4, normError: Double = 1e-4) {
         self.relativeError = relativeError
         self.normError = normError
     }

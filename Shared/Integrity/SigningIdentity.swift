@@ -21,7 +21,8 @@ public struct SigningIdentity: @unchecked Sendable {
         (try? Array(privateKey.signature(for: message))) ?? []
     }
 
-    public static func isValid(signature: [UInt8], of message: [UInt8], publicKey: [UInt8]) -> Bool {
+    public static func isValid(signature: [UInt8], of message: [UInt8], publicKey: [UInt8]) -> Bool
+    {
         guard publicKey.count == 32, signature.count == 64,
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey)
         else { return false }

@@ -19,7 +19,9 @@ import Testing
         let bytes = fingerprint.encoded
         #expect(bytes.count == 11 + 3 * 100)
         #expect(try ActivationFingerprint(encoded: bytes) == fingerprint)
-        #expect(throws: FingerprintError.self) { try ActivationFingerprint(encoded: Array(bytes.dropLast())) }
+        #expect(throws: FingerprintError.self) {
+            try ActivationFingerprint(encoded: Array(bytes.dropLast()))
+        }
         var badIndex = bytes
         badIndex[11 + 4] = 0xff  // first row's first top-k index
         badIndex[11 + 5] = 0xff

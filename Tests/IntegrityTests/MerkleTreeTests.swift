@@ -46,7 +46,8 @@ import Testing
                 let path = tree.auditPath(forLeaf: index)
                 #expect(
                     MerkleTree.verify(
-                        leaf: leaves[index], index: index, leafCount: count, path: path, root: root))
+                        leaf: leaves[index], index: index, leafCount: count, path: path, root: root)
+                )
                 // Another leaf, another index or a shorter path must not verify.
                 #expect(
                     !MerkleTree.verify(

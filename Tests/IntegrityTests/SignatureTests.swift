@@ -23,10 +23,12 @@ import Testing
         #expect(Digests.hex(identity.sign([0x72])) == expected)
         #expect(
             SigningIdentity.isValid(
-                signature: Digests.bytes(hex: expected)!, of: [0x72], publicKey: identity.publicKey))
+                signature: Digests.bytes(hex: expected)!, of: [0x72], publicKey: identity.publicKey)
+        )
         #expect(
             !SigningIdentity.isValid(
-                signature: Digests.bytes(hex: expected)!, of: [0x73], publicKey: identity.publicKey))
+                signature: Digests.bytes(hex: expected)!, of: [0x73], publicKey: identity.publicKey)
+        )
     }
 
     static func commitment() -> StepCommitment {
@@ -88,7 +90,8 @@ import Testing
         let again = try SigningIdentity.loadOrCreate(directory: directory, fileName: "signing-key")
         #expect(!again.created)
         #expect(again.identity.publicKey == first.identity.publicKey)
-        let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/signing-key")
+        let attributes = try FileManager.default.attributesOfItem(
+            atPath: directory + "/signing-key")
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: directory + "/signing-key"))
         #expect(throws: SigningKeyError.self) {

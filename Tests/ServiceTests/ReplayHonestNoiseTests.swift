@@ -7,8 +7,9 @@ import Verifier
 /// The honest-noise band: the same session through the engine under other settings (thread
 /// count, matrix path) against wrong runs (a layer skipped, noise on a stage's output). It
 /// prints what it measures, for docs/verification.md; the tolerance must sit between.
-/// (Native against Swift dot kernels, `TESSERA_NATIVE_KERNELS=0`, is fixed per process and
-/// so not measured here; across two processes it came to 1.4e-3 to 1.3e-2 relative error.)
+/// (Native against Swift dot kernels, `TESSERA_NATIVE_KERNELS=0`, is fixed per process and so
+/// not measured here: the two give the same bits, NativeSwiftParityTests and the system test
+/// test_verification.py's honest-noise run.)
 @Suite(.serialized) struct ReplayHonestNoiseTests {
     typealias Setting = HonestNoise.Setting
 

@@ -33,7 +33,8 @@ class TesseraUp:
         self.offset = free_port_offset(workers)
         self.grpc_port, self.http_port = 7400 + self.offset, 8080 + self.offset
         args = [str(bin_dir / "tessera"), "up", "--workers", str(workers), "--port-offset", str(self.offset),
-                "--log-dir", str(log_dir), "--worker-threads", str(worker_threads)]
+                "--log-dir", str(log_dir), "--worker-threads", str(worker_threads),
+                "--state-dir", str(log_dir / "state")]
         if worker_memory_mb:
             args += ["--worker-memory-mb", str(worker_memory_mb)]
         # Its own model store and shard directory: nothing shared with other clusters.

@@ -72,7 +72,7 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
             ClientService(client: schedulerClient), ClientService(client: cacheManagerClient),
             engine.workers, engine.background, engine.leases, engine.calls,
         ] + (verifierClient.map { [ClientService(client: $0)] } ?? []),
-        backgroundServices: [VocabularyWarmUp(engine: engine), schedulerWatch]
+        backgroundServices: [VocabularyWarmUp(engine: engine), schedulerWatch, engine.quarantine]
             + (uplink.map { [$0] } ?? []),
         readiness: { _ in
             var backoff = Backoff()

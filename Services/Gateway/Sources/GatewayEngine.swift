@@ -43,6 +43,7 @@ final class GatewayEngine: Sendable {
     let exactReplay: Bool
     let stall: StallPolicy
     let receipts: ReceiptIssuer
+    let quarantine: QuarantineWatch
 
     init(
         cacheManager: Tessera_V1_CacheManager.Client<TesseraClientTransport>,
@@ -51,6 +52,7 @@ final class GatewayEngine: Sendable {
         configuration: GatewayConfiguration, logger: Logger
     ) {
         self.receipts = receipts
+        quarantine = QuarantineWatch(scheduler: scheduler, logger: logger)
         self.cacheManager = cacheManager
         self.scheduler = scheduler
         self.logger = logger
@@ -98,7 +100,7 @@ final class GatewayEngine: Sendable {
             vocabulary: vocabulary, prompt: tokens, options: options, router: router,
             workers: workers, calls: calls, logger: logger, requestID: requestID,
             maxFailovers: maxFailovers, exactReplay: exactReplay, stall: stall,
-            receipts: receipts)
+            receipts: receipts, quarantine: quarantine)
         try session.validate()
         return session
     }

@@ -28,6 +28,8 @@ struct GenerationSession {
     var stall = StallPolicy()
     /// Signs the receipt of a finished generation (and ships its record to the verifier).
     var receipts: ReceiptIssuer?
+    /// Workers the verifier quarantined: a pipeline through one is left at the next step.
+    var quarantine: QuarantineWatch?
 
     /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
     var tokenBudget: Int {
@@ -194,6 +196,12 @@ struct GenerationSession {
                 return finished(finish ?? .stop, &progress)
             }
             reply = try await stream.receive(next)
+            // The reply of a pipeline through a quarantined worker is not used (nor kept for
+            // the receipt): its token is sampled again on the next pipeline.
+            if let worker = quarantine?.firstQuarantined(among: stream.workerIDs) {
+                throw PipelineFailure(
+                    reason: "worker \(worker) was quarantined by the verifier", workerID: worker)
+            }
             progress.record(reply)
         }
     }

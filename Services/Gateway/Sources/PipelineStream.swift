@@ -147,6 +147,9 @@ final class PipelineStream {
             }, commitments: response.commitments.map(\.domain))
     }
 
+    /// The workers of the pipeline, first stage first.
+    var workerIDs: [String] { route.stages.map(\.workerID) }
+
     /// `send` then `receive`: one step through the pipeline.
     func step(position: Int, tokens: [Int32]) async throws -> StepReply {
         try await receive(send(position: position, tokens: tokens))

@@ -7,15 +7,28 @@ import GGUF
 // from another file is then neither specialized nor inlined — a call per 32 weights, 5x slower.
 
 /// A half-precision scale at `offset` bytes past `base` (blocks are not aligned).
+///
+/// `opaqueZero` is 0, but computed at run time (see `multiply`), and XORed into the bits: a
+/// half loaded straight from memory is converted on x86 with a load that merges into (so
+/// waits for) a register the compiler picks freely (vpinsrw), which in `dotRow` was an FMA
+/// chain's, so each block waited for the previous one (1.8x slower). Through a general
+/// register (xor, vmovd) the load merges into nothing.
 @inline(__always)
-private func halfAt(_ base: UnsafeRawPointer, _ offset: Int) -> Float {
-    Float(Float16(bitPattern: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+private func halfAt(_ base: UnsafeRawPointer, _ offset: Int, _ opaqueZero: UInt16) -> Float {
+    Float(
+        Float16(
+            bitPattern: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self) ^ opaqueZero))
 }
 
 /// Dot products of quantized weight rows with Q8Activations, in integers per block and
 /// floats across blocks. Generic over the weight format so each format gets its own
 /// specialized loop. Used for decode-sized batches, where every weight byte is read once
 /// per token and the cost is streaming the weights.
+///
+/// The Swift kernels below compute the native kernels' (Shared/CKernels/dot.c) bits: the
+/// same exact integer sums per block, then the same float operations in the same order (see
+/// `dotRow`). A replay on any CPU, with either kernels, reproduces a worker's results
+/// exactly; NativeSwiftParityTests checks it bit for bit.
 enum IntegerDotKernels {
     /// Bytes of Q8Activations values per block (32 Int16).
     static let activationBlockBytes = 64
@@ -99,7 +112,7 @@ enum IntegerDotKernels {
         into destination: UnsafeMutablePointer<Float>
     ) {
         for block in 0..<(columns / 32) {
-            let unpacked = Format.unpack(row + block * Format.blockBytes)
+            let unpacked = Format.unpack(row + block * Format.blockBytes, 0)
             let even = unsafeBitCast(unpacked.even, to: SIMD8<Int32>.self)
             let odd = unsafeBitCast(unpacked.odd, to: SIMD8<Int32>.self)
             // Low 16-bit halves hold elements 4i (even) / 4i+1 (odd), high halves 4i+2 / 4i+3.
@@ -125,12 +138,16 @@ enum IntegerDotKernels {
         activations: Q8Activations, output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
         let tokens = activations.tokenCount
+        // 0 (Q8Activations holds tokens × 64 bytes per block, so tokens < 2^48), but not a
+        // constant the optimizer could fold into `halfAt`.
+        let opaqueZero = UInt16(truncatingIfNeeded: tokens &>> 48)
         for row in rows {
             let rowBase = weights + row * rowBytes
             var token = 0
             while token + 4 <= tokens {
                 let results = dotRowFourTokens(
-                    format, row: rowBase, activations: activations, firstToken: token)
+                    format, row: rowBase, activations: activations, firstToken: token,
+                    opaqueZero: opaqueZero)
                 for index in 0..<4 {
                     output[(token + index) * outputStride + row] = results[index]
                 }
@@ -138,117 +155,109 @@ enum IntegerDotKernels {
             }
             while token < tokens {
                 output[token * outputStride + row] = dotRow(
-                    format, row: rowBase, activations: activations, token: token)
+                    format, row: rowBase, activations: activations, token: token,
+                    opaqueZero: opaqueZero)
                 token += 1
             }
         }
     }
 
     /// `dotRow` for tokens `firstToken..<firstToken + 4`: the same operations in the same
-    /// order for each token, with the weight blocks unpacked once.
+    /// order for each token, with each weight block unpacked once. The four tokens' chains are
+    /// independent, so they also hide each other's FMA latency.
     @inline(__always)
     static func dotRowFourTokens<Format: IntegerDotFormat>(
-        _ format: Format.Type, row: UnsafeRawPointer, activations: Q8Activations, firstToken: Int
+        _ format: Format.Type, row: UnsafeRawPointer, activations: Q8Activations, firstToken: Int,
+        opaqueZero: UInt16
     ) -> SIMD4<Float> {
         let blocks = activations.blocksPerRow
-        var first0 = SIMD8<Float>()
-        var second0 = SIMD8<Float>()
-        var offsets0 = SIMD2<Float>()
-        var first1 = SIMD8<Float>()
-        var second1 = SIMD8<Float>()
-        var offsets1 = SIMD2<Float>()
-        var first2 = SIMD8<Float>()
-        var second2 = SIMD8<Float>()
-        var offsets2 = SIMD2<Float>()
-        var first3 = SIMD8<Float>()
-        var second3 = SIMD8<Float>()
-        var offsets3 = SIMD2<Float>()
-        @inline(__always)
-        func pair(
-            _ token: Int, _ a: UnpackedBlock, _ b: UnpackedBlock, _ block: Int,
-            _ accumulatorA: inout SIMD8<Float>, _ accumulatorB: inout SIMD8<Float>,
-            _ offsets: inout SIMD2<Float>
-        ) {
-            let scales = activations.scales + token &* blocks
-            let scaledSums = activations.scaledSums + token &* blocks
-            let values = activations.blockValues(token: token, block: 0)
-            let partialA = blockPartialSums(format, a, values + block &* activationBlockBytes)
-            let partialB = blockPartialSums(
-                format, b, values + (block &+ 1) &* activationBlockBytes)
-            accumulatorA = accumulatorA.addingProduct(partialA, a.scale * scales[block])
-            accumulatorB = accumulatorB.addingProduct(partialB, b.scale * scales[block &+ 1])
-            offsets = offsets.addingProduct(
-                SIMD2(a.offset, b.offset), SIMD2(scaledSums[block], scaledSums[block &+ 1]))
+        let scales0 = activations.scales + firstToken &* blocks
+        let scales1 = scales0 + blocks
+        let scales2 = scales1 + blocks
+        let scales3 = scales2 + blocks
+        let scaledSums0 = activations.scaledSums + firstToken &* blocks
+        let scaledSums1 = scaledSums0 + blocks
+        let scaledSums2 = scaledSums1 + blocks
+        let scaledSums3 = scaledSums2 + blocks
+        let tokenBytes = blocks &* activationBlockBytes
+        let values0 = UnsafeRawPointer(activations.values) + firstToken &* tokenBytes
+        let values1 = values0 + tokenBytes
+        let values2 = values1 + tokenBytes
+        let values3 = values2 + tokenBytes
+        var accumulator0 = SIMD8<Float>()
+        var accumulator1 = SIMD8<Float>()
+        var accumulator2 = SIMD8<Float>()
+        var accumulator3 = SIMD8<Float>()
+        var offsets = SIMD4<Float>()
+        for block in 0..<blocks {
+            let weights = Format.unpack(row + block &* Format.blockBytes, opaqueZero)
+            let valuesOffset = block &* activationBlockBytes
+            @inline(__always)
+            func accumulate(
+                _ accumulator: inout SIMD8<Float>, _ values: UnsafeRawPointer,
+                _ scales: UnsafeMutablePointer<Float>
+            ) {
+                let partial = blockPartialSums(format, weights, values + valuesOffset)
+                accumulator = accumulator.addingProduct(partial, weights.scale * scales[block])
+            }
+            accumulate(&accumulator0, values0, scales0)
+            accumulate(&accumulator1, values1, scales1)
+            accumulate(&accumulator2, values2, scales2)
+            accumulate(&accumulator3, values3, scales3)
+            if Format.hasOffset {
+                // Lane-wise, exactly the four tokens' scalar FMAs of `dotRow`.
+                offsets = offsets.addingProduct(
+                    SIMD4(repeating: weights.offset),
+                    SIMD4(
+                        scaledSums0[block], scaledSums1[block], scaledSums2[block],
+                        scaledSums3[block]))
+            }
         }
-        @inline(__always)
-        func single(
-            _ token: Int, _ a: UnpackedBlock, _ block: Int, _ accumulator: inout SIMD8<Float>,
-            _ offsets: inout SIMD2<Float>
-        ) {
-            let scales = activations.scales + token &* blocks
-            let scaledSums = activations.scaledSums + token &* blocks
-            let values = activations.blockValues(token: token, block: 0)
-            let partial = blockPartialSums(format, a, values + block &* activationBlockBytes)
-            accumulator = accumulator.addingProduct(partial, a.scale * scales[block])
-            offsets[0] = offsets[0].addingProduct(a.offset, scaledSums[block])
-        }
-        var block = 0
-        while block + 2 <= blocks {
-            let a = Format.unpack(row + block &* Format.blockBytes)
-            let b = Format.unpack(row + (block &+ 1) &* Format.blockBytes)
-            pair(firstToken, a, b, block, &first0, &second0, &offsets0)
-            pair(firstToken &+ 1, a, b, block, &first1, &second1, &offsets1)
-            pair(firstToken &+ 2, a, b, block, &first2, &second2, &offsets2)
-            pair(firstToken &+ 3, a, b, block, &first3, &second3, &offsets3)
-            block &+= 2
-        }
-        if block < blocks {
-            let a = Format.unpack(row + block &* Format.blockBytes)
-            single(firstToken, a, block, &first0, &offsets0)
-            single(firstToken &+ 1, a, block, &first1, &offsets1)
-            single(firstToken &+ 2, a, block, &first2, &offsets2)
-            single(firstToken &+ 3, a, block, &first3, &offsets3)
-        }
-        return SIMD4(
-            (first0 + second0).sum() + offsets0.sum(), (first1 + second1).sum() + offsets1.sum(),
-            (first2 + second2).sum() + offsets2.sum(), (first3 + second3).sum() + offsets3.sum())
+        let sums = SIMD4(
+            nativeOrderSum(accumulator0), nativeOrderSum(accumulator1),
+            nativeOrderSum(accumulator2), nativeOrderSum(accumulator3))
+        return sums + offsets
     }
 
+    /// One row · one token, with dot.c's float operations in dot.c's order, so the result
+    /// has the native kernels' bits: per block the exact integer sums of elements 4i..<4i+4
+    /// (lane i), converted to float and fused-multiply-added into ONE accumulator with the
+    /// single-precision product d × activation scale; the offset terms (Q4_1's m, Q4_0's
+    /// -8·d, times the activation block's scaled sum) fused-multiply-added into one scalar
+    /// (dot.c's `offsets += x * y`, which clang contracts into an FMA; Q8_0 has none, and
+    /// its offsets stay +0); then the accumulator's lanes summed as dot.c sums them, plus the
+    /// offsets. The chains wait on the FMA latency every block, but splitting them would
+    /// change the rounding.
     @inline(__always)
     static func dotRow<Format: IntegerDotFormat>(
-        _ format: Format.Type, row: UnsafeRawPointer, activations: Q8Activations, token: Int
+        _ format: Format.Type, row: UnsafeRawPointer, activations: Q8Activations, token: Int,
+        opaqueZero: UInt16
     ) -> Float {
         let blocks = activations.blocksPerRow
-        let scales = activations.scales + token * blocks
-        let scaledSums = activations.scaledSums + token * blocks
-        let values = activations.blockValues(token: token, block: 0)
-        // Two independent accumulator chains: one chain would wait on the FMA latency every block.
-        var accumulators = (SIMD8<Float>(), SIMD8<Float>())
-        var offsets = SIMD2<Float>()
-        var block = 0
-        while block + 2 <= blocks {
-            let first = Format.unpack(row + block &* Format.blockBytes)
-            let second = Format.unpack(row + (block &+ 1) &* Format.blockBytes)
-            let partialFirst = blockPartialSums(
-                format, first, values + block &* activationBlockBytes)
-            let partialSecond = blockPartialSums(
-                format, second, values + (block &+ 1) &* activationBlockBytes)
-            accumulators.0 = accumulators.0.addingProduct(partialFirst, first.scale * scales[block])
-            accumulators.1 = accumulators.1.addingProduct(
-                partialSecond, second.scale * scales[block &+ 1])
-            offsets = offsets.addingProduct(
-                SIMD2(first.offset, second.offset), SIMD2(scaledSums[block], scaledSums[block &+ 1])
-            )
-            block &+= 2
+        let scales = activations.scales + token &* blocks
+        let scaledSums = activations.scaledSums + token &* blocks
+        let values = UnsafeRawPointer(activations.values) + token &* blocks &* activationBlockBytes
+        var accumulator = SIMD8<Float>()
+        var offsets: Float = 0
+        for block in 0..<blocks {
+            let weights = Format.unpack(row + block &* Format.blockBytes, opaqueZero)
+            let partial = blockPartialSums(format, weights, values + block &* activationBlockBytes)
+            accumulator = accumulator.addingProduct(partial, weights.scale * scales[block])
+            if Format.hasOffset {
+                offsets = offsets.addingProduct(weights.offset, scaledSums[block])
+            }
         }
-        if block < blocks {
-            let last = Format.unpack(row + block &* Format.blockBytes)
-            let partial = blockPartialSums(format, last, values + block &* activationBlockBytes)
-            accumulators.0 = accumulators.0.addingProduct(partial, last.scale * scales[block])
-            offsets[0] = offsets[0].addingProduct(last.offset, scaledSums[block])
-        }
-        return (accumulators.0 + accumulators.1).sum() + offsets.sum()
+        return nativeOrderSum(accumulator) + offsets
     }
+}
+
+/// The eight lanes summed in dot.c's order: lane i + lane i+4, then (0 + 2) + (1 + 3).
+/// (`SIMD.sum()` leaves its order unspecified.)
+@inline(__always)
+func nativeOrderSum(_ lanes: SIMD8<Float>) -> Float {
+    let quarters = lanes.lowHalf + lanes.highHalf
+    let halves = quarters.lowHalf + quarters.highHalf
+    return halves[0] + halves[1]
 }
 
 /// One weight block unpacked for the integer dot product: the 32 quants as 16-bit lanes split
@@ -266,7 +275,10 @@ protocol IntegerDotFormat {
     static var blockBytes: Int { get }
     /// Quants are 4-bit, so a 32-bit lane's two 16-bit product sums add up to less than 2^15.
     static var hasNibbleQuants: Bool { get }
-    static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock
+    /// Whether `offset` can be nonzero (Q8_0's is always 0, and dot.c adds no offset term).
+    static var hasOffset: Bool { get }
+    /// `opaqueZero`: see `halfAt`.
+    static func unpack(_ block: UnsafeRawPointer, _ opaqueZero: UInt16) -> UnpackedBlock
 }
 
 /// Splits 16 bytes of packed nibbles (element j low, j+16 high) into parity-ordered lanes.
@@ -276,30 +288,34 @@ private func unpackNibbles(_ packedBytes: UnsafeRawPointer) -> (
 ) {
     let packed = packedBytes.loadUnaligned(as: SIMD8<UInt16>.self)
     // Lanes 0..<8 keep the low nibbles (elements 0..<16), lanes 8..<16 the high ones (16..<32).
-    let both = SIMD16<UInt16>(lowHalf: packed, highHalf: packed &>> 4)
-    let even = both & 0x000F
-    let odd = (both &>> 8) & 0x000F
+    // Each half is computed on its own: from one 16-lane vector of both halves the compiler
+    // built the odd lanes in an undefined lower half, another merge into a busy register.
+    let even = SIMD16<UInt16>(lowHalf: packed & 0x000F, highHalf: (packed &>> 4) & 0x000F)
+    let odd = SIMD16<UInt16>(lowHalf: (packed &>> 8) & 0x000F, highHalf: packed &>> 12)
     return (unsafeBitCast(even, to: SIMD16<Int16>.self), unsafeBitCast(odd, to: SIMD16<Int16>.self))
 }
 
 enum Q4_1Format: IntegerDotFormat {
     static let blockBytes = 20
     static let hasNibbleQuants = true
+    static let hasOffset = true
     @inline(__always)
-    static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
+    static func unpack(_ block: UnsafeRawPointer, _ opaqueZero: UInt16) -> UnpackedBlock {
         let (even, odd) = unpackNibbles(block + 4)
         return UnpackedBlock(
-            even: even, odd: odd, scale: halfAt(block, 0), offset: halfAt(block, 2))
+            even: even, odd: odd, scale: halfAt(block, 0, opaqueZero),
+            offset: halfAt(block, 2, opaqueZero))
     }
 }
 
 enum Q4_0Format: IntegerDotFormat {
     static let blockBytes = 18
     static let hasNibbleQuants = true
+    static let hasOffset = true
     @inline(__always)
-    static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
+    static func unpack(_ block: UnsafeRawPointer, _ opaqueZero: UInt16) -> UnpackedBlock {
         let (even, odd) = unpackNibbles(block + 2)
-        let scale = halfAt(block, 0)
+        let scale = halfAt(block, 0, opaqueZero)
         // (q - 8) * d: the -8 folds into the offset term.
         return UnpackedBlock(even: even, odd: odd, scale: scale, offset: -8 * scale)
     }
@@ -308,17 +324,21 @@ enum Q4_0Format: IntegerDotFormat {
 enum Q8_0Format: IntegerDotFormat {
     static let blockBytes = 34
     static let hasNibbleQuants = false
+    static let hasOffset = false
     @inline(__always)
-    static func unpack(_ block: UnsafeRawPointer) -> UnpackedBlock {
+    static func unpack(_ block: UnsafeRawPointer, _ opaqueZero: UInt16) -> UnpackedBlock {
         let pairs = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int16>.self)
         // Each 16-bit lane holds elements 2i (low byte) and 2i+1 (high byte); arithmetic shifts sign-extend.
         return UnpackedBlock(
-            even: (pairs &<< 8) &>> 8, odd: pairs &>> 8, scale: halfAt(block, 0), offset: 0)
+            even: (pairs &<< 8) &>> 8, odd: pairs &>> 8, scale: halfAt(block, 0, opaqueZero),
+            offset: 0)
     }
 }
 
-/// Σ over the block of weight × activation as eight partial float sums.
-/// |products| ≤ 128·127, so the sum of an even and an odd product still fits in Int16.
+/// Σ over the block of weight × activation as eight partial float sums, lane i summing
+/// elements 4i..<4i+4: the grouping of dot.c's int32 lanes (pmaddubsw + pmaddwd, or vpdpbusd),
+/// so the same integers become floats. |products| ≤ 128·127, so the sum of an even and an odd
+/// product still fits in Int16.
 @inline(__always)
 func blockPartialSums<Format: IntegerDotFormat>(
     _ format: Format.Type, _ weights: UnpackedBlock, _ activations: UnsafeRawPointer
