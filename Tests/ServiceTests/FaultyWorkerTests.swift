@@ -15,15 +15,16 @@ import Testing
     @Test func faultsParseAsTheFlagTakesThem() throws {
         let parsed = try [
             "skip-layer=7", "low-bit", "noise=0.05", "tamper-output", "wrong-token-every=3",
-            "forge-signature", "replay-commitment",
+            "forge-signature", "replay-commitment", "swap-layers=3,20", "tamper-prompt",
         ].map(WorkerFaults.Fault.init(parsing:))
         #expect(
             parsed == [
                 .skipLayer(7), .lowBit, .noise(relative: 0.05), .tamperOutput, .wrongTokenEvery(3),
-                .forgeSignature, .replayCommitment,
+                .forgeSignature, .replayCommitment, .swapLayers(3, 20), .tamperPrompt,
             ])
         for bad in [
             "skip-layer", "skip-layer=-1", "noise=0", "low-bit=2", "wrong-token-every=0", "fast",
+            "swap-layers=3", "swap-layers=4,4", "tamper-prompt=1",
         ] {
             #expect(throws: FaultSyntaxError.self, "\(bad)") {
                 try WorkerFaults.Fault(parsing: bad)
@@ -33,6 +34,25 @@ import Testing
             WorkerFaults([.skipLayer(3), .lowBit, .noise(relative: 1)]).weights?.tag
                 == "skip3-lowbit")
         #expect(WorkerFaults([.tamperOutput]).weights == nil)
+        #expect(WorkerFaults([.swapLayers(3, 20)]).weights?.tag == "swap3x20")
+    }
+
+    /// Swapped layers trade every tensor's bytes; the rest of the shard is untouched.
+    @Test func swappedLayersTradeTheirTensors() throws {
+        let shard = try WorkerFixtures.shard(0..<15)
+        let original = try GGUFFile(path: WorkerFixtures.path(of: shard))
+        let copy = try GGUFFile(
+            path: ShardWeightFaults(swappedLayers: [[2, 9]]).copy(
+                of: WorkerFixtures.path(of: shard), sha: shard.sha256))
+        for tensor in original.tensors {
+            let name = tensor.name
+            let partner =
+                name.hasPrefix("blk.2.")
+                ? "blk.9." + name.dropFirst(6)
+                : name.hasPrefix("blk.9.") ? "blk.2." + name.dropFirst(6) : name
+            let source = try #require(original.tensor(named: partner))
+            #expect(Array(copy.bytes(of: tensor)) == Array(original.bytes(of: source)), "\(name)")
+        }
     }
 
     /// The modified copy zeroes the skipped layer's output projections' scales and clears the

@@ -13,7 +13,7 @@ extension ForwardSession {
                 "step \(step.step) starts at position \(position) but the session holds \(held) tokens "
                     + "(a step continues at the session's length, or goes back to rewind)")
         }
-        let (input, count) = try input(of: step)
+        let (received, count) = try input(of: step)
         guard position + count <= cache.contextLength else {
             throw WorkerError.outOfContext(
                 "step \(step.step): \(count) token(s) at position \(position) exceed the session's "
@@ -23,6 +23,9 @@ extension ForwardSession {
         history.removeSubrange(min(position, history.count)...)
         history += step.tokens
         let faults = environment.faults?.nextStep(isLastStage: downstream == nil) ?? StepFaults()
+        // What the stage computes on: what it received, but for the test-only faults.
+        let computed = FaultInjector.input(
+            received, faults: faults, vocabularySize: shard.hyperparameters.vocabularySize)
 
         let clock = ContinuousClock()
         let stage = shard.stage
@@ -39,7 +42,7 @@ extension ForwardSession {
         do {
             if count == 1 {  // decode: batched with the other sessions' waiting steps
                 let outcome = try await shard.batcher.decode(
-                    DecodeStep(session: cache, input: input))
+                    DecodeStep(session: cache, input: computed))
                 (output, computeSeconds, queueSeconds) = (
                     outcome.output, outcome.computeSeconds, outcome.queueSeconds
                 )
@@ -49,7 +52,7 @@ extension ForwardSession {
                 let path: MatmulPath = step.replay ? .independentRows : .fastest
                 (output, computeSeconds, queueSeconds) = try await shard.run {
                     let started = clock.now
-                    let output = try stage.forward(input, session: cache, path: path)
+                    let output = try stage.forward(computed, session: cache, path: path)
                     return (output, (clock.now - started).inSeconds, (started - enqueued).inSeconds)
                 }
                 tokenSeconds = computeSeconds

@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import Integrity
 import Synchronization
 
@@ -42,7 +43,8 @@ final class FaultInjector: Sendable {
                 if let lastStageIndex { step.wrongToken = (lastStageIndex + 1) % every == 0 }
             case .forgeSignature: step.signingIdentity = forgedIdentity
             case .replayCommitment: step.replayCommitment = true
-            case .skipLayer, .lowBit: break  // in the weights (ShardWeightFaults)
+            case .tamperPrompt: step.tamperPrompt = true
+            case .skipLayer, .lowBit, .swapLayers: break  // in the weights (ShardWeightFaults)
             }
         }
         return step
@@ -74,6 +76,18 @@ final class FaultInjector: Sendable {
         hidden.values[0] += max(1, abs(hidden.values[0]))
     }
 
+    /// The input a stage computes on: the one it received, or with `tamperPrompt` at the first
+    /// stage, another first token (the next id in the vocabulary).
+    static func input(_ received: StageInput, faults: StepFaults, vocabularySize: Int)
+        -> StageInput
+    {
+        guard faults.tamperPrompt, case .tokens(var tokens) = received, !tokens.isEmpty else {
+            return received
+        }
+        tokens[0] = (tokens[0] + 1) % Int32(vocabularySize)
+        return .tokens(tokens)
+    }
+
     /// The most likely token other than `token` (the runner-up when `token` is the argmax).
     static func otherToken(than token: Int32, logits: [Float]) -> Int32 {
         var best: Int?
@@ -92,4 +106,6 @@ struct StepFaults: Sendable {
     /// Signs this step's commitments instead of the worker's registered key.
     var signingIdentity: SigningIdentity?
     var replayCommitment = false
+    /// The first stage embeds another first token than the one it was sent (and commits to).
+    var tamperPrompt = false
 }

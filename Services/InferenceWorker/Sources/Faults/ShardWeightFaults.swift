@@ -11,16 +11,20 @@ typealias ShardPathMapping = @Sendable (_ verified: String, _ sha: String) async
 /// - skipped layers: the layer's attention output and feed-forward down projection weigh zero
 ///   (every block's scales zeroed), so both residual branches add nothing and the layer is
 ///   the identity;
-/// - low bit: every Q4_0/Q4_1 quant loses its lowest bit (nibble bytes `& 0xEE`): 3-bit weights.
+/// - low bit: every Q4_0/Q4_1 quant loses its lowest bit (nibble bytes `& 0xEE`): 3-bit weights;
+/// - swapped layers: two layers' tensors trade their bytes (same names, shapes and types).
 struct ShardWeightFaults: Sendable, Equatable {
     var skippedLayers: Set<Int> = []
     var lowBit = false
+    /// Pairs [A, B] of layers whose tensors trade places.
+    var swappedLayers: [[Int]] = []
 
-    var isEmpty: Bool { skippedLayers.isEmpty && !lowBit }
+    var isEmpty: Bool { skippedLayers.isEmpty && !lowBit && swappedLayers.isEmpty }
 
     /// Names the transform in the copy's file name, so each (shard, faults) is made once.
     var tag: String {
-        (skippedLayers.sorted().map { "skip\($0)" } + (lowBit ? ["lowbit"] : []))
+        (skippedLayers.sorted().map { "skip\($0)" } + (lowBit ? ["lowbit"] : [])
+            + swappedLayers.map { "swap\($0[0])x\($0[1])" })
             .joined(separator: "-")
     }
 
@@ -51,6 +55,9 @@ struct ShardWeightFaults: Sendable, Equatable {
                     }
                     try Self.zeroScales(of: tensor, in: bytes, dataOffset: file.dataOffset)
                 }
+            }
+            for pair in swappedLayers {
+                try Self.swap(layer: pair[0], with: pair[1], of: file, in: bytes)
             }
             if lowBit {
                 for tensor in file.tensors {
@@ -85,6 +92,31 @@ struct ShardWeightFaults: Sendable, Equatable {
         }
         forEachBlock(of: tensor, dataOffset: dataOffset) { block in
             for offset in scales { bytes[block + offset] = 0 }
+        }
+    }
+
+    /// Every `blk.A.*` tensor trades bytes with `blk.B.*` of the same name; both layers must be
+    /// in this shard.
+    private static func swap(
+        layer a: Int, with b: Int, of file: GGUFFile, in bytes: UnsafeMutableRawBufferPointer
+    ) throws {
+        let prefix = "blk.\(a)."
+        let own = file.tensors.filter { $0.name.hasPrefix(prefix) }
+        guard !own.isEmpty else {
+            throw WorkerError.unsupportedShard("swap-layers: this shard does not hold layer \(a)")
+        }
+        for tensor in own {
+            let name = "blk.\(b)." + tensor.name.dropFirst(prefix.count)
+            guard let other = file.tensor(named: name), other.byteCount == tensor.byteCount,
+                other.type == tensor.type
+            else {
+                throw WorkerError.unsupportedShard("swap-layers: no \(name) like \(tensor.name)")
+            }
+            let first = file.dataOffset + tensor.offset
+            let second = file.dataOffset + other.offset
+            for offset in 0..<tensor.byteCount {
+                bytes.swapAt(first + offset, second + offset)
+            }
         }
     }
 

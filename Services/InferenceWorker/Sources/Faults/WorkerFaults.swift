@@ -9,6 +9,12 @@ package struct WorkerFaults: Sendable, Equatable {
         case skipLayer(Int)
         /// 3-bit weights: every Q4_0/Q4_1 quant loses its lowest bit (same mechanism).
         case lowBit
+        /// Another shard's weights: layers A and B of the model trade all their tensors (real
+        /// weights of the right model, in the wrong places; same mechanism).
+        case swapLayers(Int, Int)
+        /// The first stage computes on a prompt whose first token is another one, while its
+        /// commitment names the tokens it was sent (a prompt changed on its way in).
+        case tamperPrompt
         /// Gaussian noise of `relative` × each row's RMS on the stage's output (hidden states,
         /// or the last stage's logits), before the commitment: a wrong computation that
         /// commits honestly to what it computed.
@@ -43,6 +49,7 @@ package struct WorkerFaults: Sendable, Equatable {
             switch fault {
             case .skipLayer(let layer): weights.skippedLayers.insert(layer)
             case .lowBit: weights.lowBit = true
+            case .swapLayers(let a, let b): weights.swappedLayers.append([a, b])
             default: break
             }
         }
@@ -80,6 +87,15 @@ extension WorkerFaults.Fault {
         case "tamper-output":
             try none()
             self = .tamperOutput
+        case "swap-layers":
+            let layers = (value ?? "").split(separator: ",").compactMap { Int($0) }
+            guard layers.count == 2, layers.allSatisfy({ $0 >= 0 }), layers[0] != layers[1] else {
+                throw FaultSyntaxError(text, "swap-layers needs =A,B: two different layers")
+            }
+            self = .swapLayers(layers[0], layers[1])
+        case "tamper-prompt":
+            try none()
+            self = .tamperPrompt
         case "wrong-token-every": self = .wrongTokenEvery(try integer(atLeast: 1))
         case "forge-signature":
             try none()
@@ -90,8 +106,9 @@ extension WorkerFaults.Fault {
         default:
             throw FaultSyntaxError(
                 text,
-                "unknown fault; one of skip-layer=N, low-bit, noise=R, tamper-output, "
-                    + "wrong-token-every=N, forge-signature, replay-commitment")
+                "unknown fault; one of skip-layer=N, low-bit, swap-layers=A,B, noise=R, "
+                    + "tamper-output, tamper-prompt, wrong-token-every=N, forge-signature, "
+                    + "replay-commitment")
         }
     }
 }
@@ -109,6 +126,8 @@ extension WorkerFaults.Fault: CustomStringConvertible {
         switch self {
         case .skipLayer(let layer): "skip-layer=\(layer)"
         case .lowBit: "low-bit"
+        case .swapLayers(let a, let b): "swap-layers=\(a),\(b)"
+        case .tamperPrompt: "tamper-prompt"
         case .noise(let relative): "noise=\(relative)"
         case .tamperOutput: "tamper-output"
         case .wrongTokenEvery(let every): "wrong-token-every=\(every)"
