@@ -171,7 +171,7 @@ private struct GatewaySide {
                 scheduler: client, health: HealthStatusStore(), healthNames: [],
                 logger: quietLogger),
             background: background, leases: leases, logger: quietLogger,
-            waitLimit: .seconds(5))
+            waitLimit: .seconds(30))  // generous: the parallel suite can starve this
         let group = ServiceGroup(
             services: [ClientService(client: client), background, leases], logger: quietLogger)
         self.group = group
