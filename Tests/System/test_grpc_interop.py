@@ -22,7 +22,14 @@ def test_register_heartbeat_list_and_errors(stubs, scheduler):
     with grpc.insecure_channel(f"127.0.0.1:{scheduler.port}") as channel:
         api = rpc.SchedulerStub(channel)
         caps = common.WorkerCapabilities(memory_bytes=2 << 30, cpu_count=4, compute_gflops=12.5)
-        reply = api.RegisterWorker(pb.RegisterWorkerRequest(address="127.0.0.1:7999", capabilities=caps))
+        # A worker registers with its Ed25519 public key (32 bytes); without one it is refused.
+        with pytest.raises(grpc.RpcError) as keyless:
+            api.RegisterWorker(pb.RegisterWorkerRequest(address="127.0.0.1:7999", capabilities=caps))
+        assert keyless.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "public_key" in keyless.value.details()
+        key = bytes(range(32))
+        reply = api.RegisterWorker(pb.RegisterWorkerRequest(address="127.0.0.1:7999", capabilities=caps,
+                                                            public_key=key))
         assert reply.worker_id and reply.heartbeat_interval_ms == 200 and reply.expiry_ms == 1000
 
         api.Heartbeat(pb.HeartbeatRequest(worker_id=reply.worker_id,
@@ -32,7 +39,7 @@ def test_register_heartbeat_list_and_errors(stubs, scheduler):
             [(reply.worker_id, "127.0.0.1:7999", 3)]
 
         with pytest.raises(grpc.RpcError) as bad:
-            api.RegisterWorker(pb.RegisterWorkerRequest(address="no-port", capabilities=caps))
+            api.RegisterWorker(pb.RegisterWorkerRequest(address="no-port", capabilities=caps, public_key=key))
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "host:port" in bad.value.details()
 
