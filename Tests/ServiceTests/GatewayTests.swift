@@ -241,7 +241,7 @@ struct GatewayTests {
             }
         }
         #expect(received == 3)
-        let idle = try await eventually(timeout: .seconds(10)) {
+        let idle = try await eventually(timeout: .seconds(60)) {
             var sessions = 0
             for worker in cluster.workers {
                 sessions += Int(

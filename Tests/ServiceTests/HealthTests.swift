@@ -19,7 +19,10 @@ import Testing
             // (generous: the parallel test run can starve a service of CPU for seconds)
             #expect(
                 try await eventually(timeout: .seconds(60)) { await HealthProbe.isServing(client) })
-            #expect(await HealthProbe.isServing(client, service: "tessera.v1.Scheduler"))
+            #expect(
+                try await eventually {
+                    await HealthProbe.isServing(client, service: "tessera.v1.Scheduler")
+                })
             let unknown = await rpcCode {
                 _ = try await Grpc_Health_V1_Health.Client(wrapping: client).check(
                     .with { $0.service = "no.such.Service" })

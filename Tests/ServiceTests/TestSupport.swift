@@ -49,9 +49,12 @@ func listWorkers(_ scheduler: ListenAddress) async throws -> [Tessera_V1_WorkerI
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
+/// Polls `condition` until it holds or `timeout` passes. The default is generous: the whole
+/// suite runs in parallel on small machines, where the engine-heavy suites (replays, faulty
+/// and committing workers) can starve a service's start-up for tens of seconds; a condition
+/// that holds returns as soon as it does, so only a failure waits this long.
 func eventually(
-    timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+    timeout: Duration = .seconds(60), _ condition: () async throws -> Bool
 ) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
