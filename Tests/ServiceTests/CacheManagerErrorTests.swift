@@ -15,23 +15,23 @@ import Testing
         let garbage = try F.write(
             Array("definitely not a model".utf8), named: "garbage.gguf", in: store)
         try await H.serving(store: store) { api in
-            let missing = await H.failure {
+            let missing = await rpcFailure {
                 _ = try await api.importModel(.with { $0.path = store + "/absent.gguf" })
             }
             #expect(missing?.code == .invalidArgument)
             #expect(missing?.message.contains("cannot open GGUF file \(store)/absent.gguf") == true)
-            let notGGUF = await H.failure {
+            let notGGUF = await rpcFailure {
                 _ = try await api.importModel(.with { $0.path = garbage })
             }
             #expect(notGGUF?.code == .invalidArgument)
             #expect(notGGUF?.message.contains("not a GGUF file") == true)
-            let directory = await H.failure {
+            let directory = await rpcFailure {
                 _ = try await api.importModel(.with { $0.path = store })
             }
             #expect(directory?.code == .invalidArgument)
-            let empty = await H.failure { _ = try await api.importModel(.init()) }
+            let empty = await rpcFailure { _ = try await api.importModel(.init()) }
             #expect(empty?.code == .invalidArgument)
-            let unknown = await H.failure {
+            let unknown = await rpcFailure {
                 _ = try await api.importModel(.with { $0.name = "no-such-model" })
             }
             #expect(unknown?.code == .notFound)
@@ -45,18 +45,18 @@ import Testing
         let store = try F.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: store) }
         try await H.serving(store: store) { api in
-            let noDefault = await H.failure { _ = try await api.getModel(.init()) }
+            let noDefault = await rpcFailure { _ = try await api.getModel(.init()) }
             #expect(noDefault?.code == .notFound)
             #expect(noDefault?.message.contains("smollm2-135m") == true)
-            let noShardModel = await H.failure {
+            let noShardModel = await rpcFailure {
                 _ = try await api.getShard(.with { $0.model = "llama-70b" })
             }
             #expect(noShardModel?.code == .notFound)
-            let unknownShard = await H.failure {
+            let unknownShard = await rpcFailure {
                 _ = try await H.download(api, sha256: String(repeating: "a", count: 64))
             }
             #expect(unknownShard?.code == .notFound)
-            let malformed = await H.failure { _ = try await H.download(api, sha256: "xyz") }
+            let malformed = await rpcFailure { _ = try await H.download(api, sha256: "xyz") }
             #expect(malformed?.code == .invalidArgument)
         }
     }
@@ -67,12 +67,12 @@ import Testing
         try await H.serving(store: store) { api in
             _ = try await api.importModel(.with { $0.path = F.modelPath })
             for (first, last) in [(20, 10), (25, 31), (5, 5), (30, 30), (40, 50)] {
-                let failure = await H.failure {
+                let failure = await rpcFailure {
                     _ = try await api.getShard(.with { $0.layers = H.range(first, last) })
                 }
                 #expect(failure?.code == .invalidArgument, "[\(first), \(last))")
             }
-            let past = await H.failure {
+            let past = await rpcFailure {
                 _ = try await api.getShard(.with { $0.layers = H.range(0, 31) })
             }
             #expect(past?.message.contains("30 layers") == true)
@@ -86,7 +86,7 @@ import Testing
         let tiny = try F.write(try F.tinyModel(), named: "tiny.gguf", in: store)
         try await H.serving(store: store) { api in
             _ = try await api.importModel(.with { $0.path = F.modelPath })
-            let clash = await H.failure {
+            let clash = await rpcFailure {
                 _ = try await api.importModel(
                     .with {
                         $0.path = tiny
@@ -107,7 +107,7 @@ import Testing
             // The file is rewritten with other bytes: cutting from it now would lie about the model.
             try await Task.sleep(for: .milliseconds(20))  // a different modification time
             _ = try F.write(try F.tinyModel(alignment: 64), named: "tiny.gguf", in: store)
-            let changed = await H.failure {
+            let changed = await rpcFailure {
                 _ = try await api.getShard(
                     .with {
                         $0.model = "tiny"
@@ -119,7 +119,7 @@ import Testing
 
             // A model file that is gone.
             try FileManager.default.removeItem(atPath: tiny)
-            let gone = await H.failure {
+            let gone = await rpcFailure {
                 _ = try await api.getShard(
                     .with {
                         $0.model = "tiny"

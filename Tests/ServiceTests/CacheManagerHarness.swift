@@ -92,17 +92,4 @@ enum CacheManagerHarness {
         }
     }
 
-    /// The RPC's status code and message, or nil if it succeeded.
-    static func failure(_ body: () async throws -> Void) async -> (
-        code: RPCError.Code, message: String
-    )? {
-        do {
-            try await body()
-            return nil
-        } catch let error as RPCError {
-            return (error.code, error.message)
-        } catch {
-            return (.unknown, "\(error)")
-        }
-    }
 }

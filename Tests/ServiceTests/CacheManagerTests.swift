@@ -119,7 +119,7 @@ import Testing
             let atEnd = try await H.download(api, sha256: shard.sha256, offset: shard.sizeBytes)
             #expect(
                 atEnd.count == 1 && atEnd[0].data.isEmpty && atEnd[0].totalSize == shard.sizeBytes)
-            let past = await H.failure {
+            let past = await rpcFailure {
                 _ = try await H.download(api, sha256: shard.sha256, offset: shard.sizeBytes + 1)
             }
             #expect(past?.code == .outOfRange)

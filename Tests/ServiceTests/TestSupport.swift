@@ -92,13 +92,18 @@ func loopbackSocket() throws -> (descriptor: Int32, port: Int) {
 }
 
 func rpcCode(_ body: () async throws -> Void) async -> RPCError.Code? {
+    await rpcFailure(body)?.code
+}
+
+/// The RPC's status code and message, or nil if it succeeded.
+func rpcFailure(_ body: () async throws -> Void) async -> (code: RPCError.Code, message: String)? {
     do {
         try await body()
         return nil
     } catch let error as RPCError {
-        return error.code
+        return (error.code, error.message)
     } catch {
-        return .unknown
+        return (.unknown, "\(error)")
     }
 }
 

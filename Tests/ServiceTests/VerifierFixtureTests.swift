@@ -279,19 +279,6 @@ enum VerifierHarness {
         try await api.getReputation(.with { $0.workerID = id }).reputation
     }
 
-    /// The RPC's status code and message, or nil if it succeeded.
-    static func failure(_ body: () async throws -> Void) async -> (
-        code: RPCError.Code, message: String
-    )? {
-        do {
-            try await body()
-            return nil
-        } catch let error as RPCError {
-            return (error.code, error.message)
-        } catch {
-            return (.unknown, "\(error)")
-        }
-    }
 }
 
 /// The fixture itself: what it builds is what an honest cluster would submit.

@@ -66,7 +66,7 @@ import Testing
             let accepted = try await H.submit([fixture.record(id: "rcpt-late")], api)
             #expect(accepted.accepted == 1)
             #expect(try await eventually { try await H.state("rcpt-late", api) == .verified })
-            let swapped = await H.failure {
+            let swapped = await rpcFailure {
                 _ = try await api.registerWorkerKey(
                     .with {
                         $0.workerID = "w-a"

@@ -31,13 +31,13 @@ import Testing
             }
             #expect(try await register(key))
             #expect(try await !register(key))  // the same key again: fine, nothing changes
-            let denied = await H.failure { _ = try await register(other) }
+            let denied = await rpcFailure { _ = try await register(other) }
             #expect(denied?.code == .permissionDenied)
             #expect(denied?.message.contains("worker w-1 is pinned to another key") == true)
-            let short = await H.failure { _ = try await register(Array(key.prefix(31))) }
+            let short = await rpcFailure { _ = try await register(Array(key.prefix(31))) }
             #expect(short?.code == .invalidArgument)
             #expect(short?.message.contains("32-byte") == true)
-            let unnamed = await H.failure {
+            let unnamed = await rpcFailure {
                 _ = try await api.registerWorkerKey(.with { $0.publicKey = .init(key) })
             }
             #expect(unnamed?.code == .invalidArgument)
@@ -55,11 +55,11 @@ import Testing
             #expect(Array(reputation.publicKey) == other)
             #expect(reputation.deposit == 600 && reputation.balance == 600)
 
-            let unknown = await H.failure {
+            let unknown = await rpcFailure {
                 _ = try await api.removeWorker(.with { $0.workerID = "w-9" })
             }
             #expect(unknown?.code == .notFound)
-            let noReputation = await H.failure { _ = try await H.reputation("w-9", api) }
+            let noReputation = await rpcFailure { _ = try await H.reputation("w-9", api) }
             #expect(noReputation?.code == .notFound)
         }
     }
@@ -76,7 +76,7 @@ import Testing
                         $0.publicKey = .init(key)
                     })
             }
-            let denied = await H.failure {
+            let denied = await rpcFailure {
                 _ = try await api.registerGatewayKey(
                     .with {
                         $0.gatewayID = "gw-1"
@@ -84,7 +84,7 @@ import Testing
                     })
             }
             #expect(denied?.code == .permissionDenied)
-            let long = await H.failure {
+            let long = await rpcFailure {
                 _ = try await api.registerGatewayKey(
                     .with {
                         $0.gatewayID = "gw-2"
@@ -104,18 +104,18 @@ import Testing
         configuration.maxBatchBytes = 20_000
         let fixture = VerifierFixture()
         try await H.serving(configuration, replayer: .init()) { api in
-            let tooMany = await H.failure {
+            let tooMany = await rpcFailure {
                 _ = try await api.submitReceipts(
                     .with { $0.records = Array(repeating: .init(), count: 257) })
             }
             #expect(tooMany?.code == .invalidArgument)
             #expect(tooMany?.message.contains("at most 256") == true)
             let records = (0..<20).map { fixture.record(id: "rcpt-\($0)") }
-            let tooLarge = await H.failure { _ = try await H.submit(records, api) }
+            let tooLarge = await rpcFailure { _ = try await H.submit(records, api) }
             #expect(tooLarge?.code == .resourceExhausted)
             #expect(tooLarge?.message.contains("at most 20000") == true)
             // Nothing of a refused batch was stored.
-            let absent = await H.failure { _ = try await H.state("rcpt-0", api) }
+            let absent = await rpcFailure { _ = try await H.state("rcpt-0", api) }
             #expect(absent?.code == .notFound)
         }
     }
@@ -188,7 +188,7 @@ import Testing
                 [unsigned, liar, broken, fixture.record(id: "rcpt-ok")], api)
             #expect(response.accepted == 3 && response.rejected == 1)
             #expect(response.errors.count == 1 && response.errors[0].hasPrefix("rcpt-unsigned:"))
-            let unsignedState = await H.failure { _ = try await H.state("rcpt-unsigned", api) }
+            let unsignedState = await rpcFailure { _ = try await H.state("rcpt-unsigned", api) }
             #expect(unsignedState?.code == .notFound)
 
             let lied = try await api.getReceipt(.with { $0.receiptID = "rcpt-liar" })
@@ -255,18 +255,18 @@ import Testing
 
             // The verifier's own trouble: UNAVAILABLE, and the receipt stays pending.
             replayer.script = .error
-            let unavailable = await H.failure {
+            let unavailable = await rpcFailure {
                 _ = try await api.auditReceipt(.with { $0.receiptID = "rcpt-b" })
             }
             #expect(unavailable?.code == .unavailable)
             #expect(unavailable?.message.contains("stays pending") == true)
             #expect(try await H.state("rcpt-b", api) == .pending)
 
-            let unknown = await H.failure {
+            let unknown = await rpcFailure {
                 _ = try await api.auditReceipt(.with { $0.receiptID = "rcpt-none" })
             }
             #expect(unknown?.code == .notFound)
-            let missing = await H.failure { _ = try await H.state("rcpt-none", api) }
+            let missing = await rpcFailure { _ = try await H.state("rcpt-none", api) }
             #expect(missing?.code == .notFound)
         }
     }
@@ -310,7 +310,7 @@ import Testing
                             root: receipt.merkleRoot))
                 }
             }
-            let noStep = await H.failure {
+            let noStep = await rpcFailure {
                 _ = try await api.getInclusionProof(
                     .with {
                         $0.receiptID = "rcpt-1"
@@ -319,7 +319,7 @@ import Testing
             }
             #expect(noStep?.code == .notFound)
             #expect(noStep?.message.contains("step 9") == true)
-            let noReceipt = await H.failure {
+            let noReceipt = await rpcFailure {
                 _ = try await api.getInclusionProof(.with { $0.receiptID = "rcpt-9" })
             }
             #expect(noReceipt?.code == .notFound)

@@ -53,21 +53,7 @@ final class FaultInjector: Sendable {
     /// Adds N(0, (relative × RMS of the row)²) to every value, row by row.
     static func addNoise(_ values: inout [Float], width: Int, relative: Double) {
         var generator = SystemRandomNumberGenerator()
-        for start in stride(from: 0, to: values.count, by: width) {
-            let row = start..<min(values.count, start + width)
-            let meanSquare = values[row].reduce(0) { $0 + Double($1) * Double($1) } / Double(width)
-            let sigma = relative * meanSquare.squareRoot()
-            for index in row {
-                values[index] += Float(sigma * gaussian(using: &generator))
-            }
-        }
-    }
-
-    /// A standard normal draw (Box–Muller).
-    private static func gaussian(using generator: inout some RandomNumberGenerator) -> Double {
-        let u = Double.random(in: Double.ulpOfOne..<1, using: &generator)
-        let v = Double.random(in: 0..<1, using: &generator)
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+        RelativeNoise.add(to: &values, width: width, relative: relative, using: &generator)
     }
 
     /// Changes one value of a message to the next stage: its first, by at least 1.

@@ -88,18 +88,12 @@ public enum HonestNoise {
     {
         var random = SplitMix(state: seed)
         var out = values
-        for start in stride(from: 0, to: values.count, by: width) {
-            let row = values[start..<min(values.count, start + width)]
-            let rms = (row.reduce(0) { $0 + Double($1) * Double($1) } / Double(row.count))
-                .squareRoot()
-            for index in row.indices {
-                out[index] += Float(relative * rms * random.gaussian())
-            }
-        }
+        RelativeNoise.add(to: &out, width: width, relative: relative, using: &random)
         return out
     }
 
-    private struct SplitMix {
+    /// SplitMix64: seeded, so a perturbed run is the same every time.
+    private struct SplitMix: RandomNumberGenerator {
         var state: UInt64
 
         mutating func next() -> UInt64 {
@@ -108,13 +102,6 @@ public enum HonestNoise {
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
-        }
-
-        /// Box-Muller over two uniforms in (0, 1].
-        mutating func gaussian() -> Double {
-            let u = Double((next() >> 11) + 1) * 0x1.0p-53
-            let v = Double(next() >> 11) * 0x1.0p-53
-            return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
         }
     }
 }

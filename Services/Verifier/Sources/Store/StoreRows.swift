@@ -4,17 +4,23 @@ import GRDB
 // The verifier's tables as records. Times are unix milliseconds (what commitments and
 // receipts carry); keys and signatures are raw bytes.
 
-/// A worker the verifier has heard of. Never deleted: removing a worker unpins its key
-/// (`removed`), and its counts and ledger stay, so a quarantined worker cannot start afresh
-/// under the same id.
-struct WorkerRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "worker"
+/// Records whose Swift properties (camelCase) map to snake_case columns.
+protocol SnakeCaseColumns: FetchableRecord, EncodableRecord {}
+
+extension SnakeCaseColumns {
     static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy {
         .convertFromSnakeCase
     }
     static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy {
         .convertToSnakeCase
     }
+}
+
+/// A worker the verifier has heard of. Never deleted: removing a worker unpins its key
+/// (`removed`), and its counts and ledger stay, so a quarantined worker cannot start afresh
+/// under the same id.
+struct WorkerRow: Codable, Sendable, Equatable, SnakeCaseColumns, PersistableRecord {
+    static let databaseTableName = "worker"
 
     var id: String
     /// The key pinned last (kept after removal, for the record).
@@ -35,14 +41,8 @@ struct WorkerRow: Codable, Sendable, Equatable, FetchableRecord, PersistableReco
     }
 }
 
-struct GatewayRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+struct GatewayRow: Codable, Sendable, Equatable, SnakeCaseColumns, PersistableRecord {
     static let databaseTableName = "gateway"
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy {
-        .convertFromSnakeCase
-    }
-    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy {
-        .convertToSnakeCase
-    }
 
     var id: String
     var publicKey: Data
@@ -51,14 +51,8 @@ struct GatewayRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRec
 
 /// One stored receipt: the record as submitted (serialized protobuf, sampler included) and
 /// what is known about it.
-struct ReceiptRow: Codable, Sendable, FetchableRecord, PersistableRecord {
+struct ReceiptRow: Codable, Sendable, SnakeCaseColumns, PersistableRecord {
     static let databaseTableName = "receipt"
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy {
-        .convertFromSnakeCase
-    }
-    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy {
-        .convertToSnakeCase
-    }
 
     var id: String
     /// `Tessera_V1_ReceiptRecord`, serialized deterministically.
@@ -154,14 +148,8 @@ struct StageCheckRow: Codable, Sendable, Equatable {
 }
 
 /// A change of a worker's balance, and why.
-struct LedgerRow: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+struct LedgerRow: Codable, Sendable, Equatable, SnakeCaseColumns, MutablePersistableRecord {
     static let databaseTableName = "ledger"
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy {
-        .convertFromSnakeCase
-    }
-    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy {
-        .convertToSnakeCase
-    }
 
     enum Reason: String, Codable, Sendable {
         case deposit, reward, slash
