@@ -14,7 +14,8 @@ import Testing
 /// again on the same workers, so the new scheduler counts that load within a renewal period.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct LeaseRecoveryTests {
-    static let ttl = Duration.milliseconds(1500)
+    // Long enough that a starved renewal (the parallel suite) does not let a lease lapse.
+    static let ttl = Duration.seconds(5)
     static let workerIDs = ["w1", "w2"]
 
     @Test func aRestartedSchedulerCountsTheLeasesOfRunningGenerationsAgain() async throws {

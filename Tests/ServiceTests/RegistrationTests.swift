@@ -139,8 +139,15 @@ import Testing
         let port = try freePort()
         var worker = try await startWorker(
             scheduler: address, port: port, stateDirectory: directory)
-        #expect(try await eventually { try await listWorkers(address).count == 1 })
-        let id = try #require(try await listWorkers(address).first).workerID
+        // Read in the same poll: with a 1 s expiry a starved worker can lapse between two
+        // calls (it registers again, under the same id, at its next heartbeat).
+        var listed: String?
+        #expect(
+            try await eventually {
+                listed = try await listWorkers(address).first?.workerID
+                return listed != nil
+            })
+        let id = try #require(listed)
         #expect(id.wholeMatch(of: /w-[0-9a-f]{12}/) != nil)
         let stored = try String(contentsOfFile: "\(directory)/worker-id", encoding: .utf8)
         #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == id)

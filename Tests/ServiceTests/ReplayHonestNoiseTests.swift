@@ -1,9 +1,13 @@
 import Foundation
 import Inference
 import Integrity
+import ServiceKit
 import Testing
 import Verifier
 
+/// (The engine runs go through `Offload`, off the cooperative threads: synchronous forward
+/// passes there would starve the parallel suite's services of the threads they run on.)
+///
 /// The honest-noise band: the same session through the engine under other settings (thread
 /// count, matrix path) against wrong runs (a layer skipped, noise on a stage's output). It
 /// prints what it measures, for docs/verification.md; the tolerance must sit between.
@@ -24,13 +28,15 @@ import Verifier
 
     /// The thread count changes nothing: results do not depend on how rows are split.
     @Test(arguments: [[0..<15], [0..<15, 15..<30]])
-    func threadCountsGiveTheSameBits(chain: [Range<Int>]) throws {
+    func threadCountsGiveTheSameBits(chain: [Range<Int>]) async throws {
         let file = try WorkerFixtures.modelFile()
         let prompt = try WorkerFixtures.prompt("plain-long")
         for path in [MatmulPath.fastest, .independentRows] {
-            let distance = try HonestNoise.compare(
-                file: file, chain: chain, prompt: prompt, decode: Self.decode,
-                Setting(threads: 1, path: path), Setting(threads: 2, path: path))
+            let distance = try await Offload.run {
+                try HonestNoise.compare(
+                    file: file, chain: chain, prompt: prompt, decode: Self.decode,
+                    Setting(threads: 1, path: path), Setting(threads: 2, path: path))
+            }
             Self.report("\(chain.map(\.layerSpan)) 1 vs 2 threads, \(path)", distance)
             #expect(distance == .identical)
         }
@@ -39,32 +45,39 @@ import Verifier
     /// The tiled path (float tiles) and the row-wise one (8-bit activations) are different
     /// computations, far apart: a replay must take the path the worker took.
     @Test(arguments: [[0..<15], [0..<15, 15..<30]])
-    func thePathsDifferByMoreThanTheTolerance(chain: [Range<Int>]) throws {
-        let distance = try HonestNoise.compare(
-            file: try WorkerFixtures.modelFile(), chain: chain,
-            prompt: try WorkerFixtures.prompt("plain-long"), decode: Self.decode,
-            Setting(path: .fastest), Setting(path: .independentRows))
+    func thePathsDifferByMoreThanTheTolerance(chain: [Range<Int>]) async throws {
+        let (file, prompt) = (
+            try WorkerFixtures.modelFile(), try WorkerFixtures.prompt("plain-long")
+        )
+        let distance = try await Offload.run {
+            try HonestNoise.compare(
+                file: file, chain: chain, prompt: prompt, decode: Self.decode,
+                Setting(path: .fastest), Setting(path: .independentRows))
+        }
         Self.report("\(chain.map(\.layerSpan)) tiled vs row-wise", distance)
         #expect(!distance.within(Self.tolerance))
     }
 
     @Test(arguments: [[0..<15], [0..<15, 15..<30]])
-    func wrongRunsLandOutsideTheTolerance(chain: [Range<Int>]) throws {
+    func wrongRunsLandOutsideTheTolerance(chain: [Range<Int>]) async throws {
         let file = try WorkerFixtures.modelFile()
         let prompt = try WorkerFixtures.prompt("plain-long")
         let hp = try ModelHyperparameters(gguf: file)
         let width = chain.last!.upperBound == hp.layerCount ? hp.vocabularySize : hp.embeddingLength
-        let honest = try HonestNoise.outputs(
-            file: file, chain: chain, prompt: prompt, decode: Self.decode, setting: Setting())
+        let honest = try await Offload.run {
+            try HonestNoise.outputs(
+                file: file, chain: chain, prompt: prompt, decode: Self.decode, setting: Setting())
+        }
         let label = chain.map(\.layerSpan).joined(separator: " ")
 
         // Layer 7 skipped: its attention and feed-forward add nothing to the residual stream,
         // as with its output projections zeroed.
-        var skipping = chain
-        skipping[0] = 0..<7
-        skipping.insert(8..<chain[0].upperBound, at: 1)
-        let skipped = try HonestNoise.outputs(
-            file: file, chain: skipping, prompt: prompt, decode: Self.decode, setting: Setting())
+        let skipping = [0..<7, 8..<chain[0].upperBound] + chain.dropFirst()
+        let skipped = try await Offload.run {
+            try HonestNoise.outputs(
+                file: file, chain: skipping, prompt: prompt, decode: Self.decode,
+                setting: Setting())
+        }
         let skip = try HonestNoise.distance(committed: skipped, replayed: honest, width: width)
         Self.report("\(label) layer 7 skipped", skip)
         #expect(!skip.within(Self.tolerance))
