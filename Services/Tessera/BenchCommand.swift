@@ -26,6 +26,11 @@ struct BenchCommand: ParsableCommand {
         var genTokens = 64
         @Option(help: "Measured passes per configuration (the median counts).")
         var repetitions = 3
+        @Option(
+            help:
+                "Comma-separated session counts for Tessera's batched decode (sessions stepping together); empty: skip."
+        )
+        var batches = "1,4,16,32"
         @Option(help: "KV cache precision for Tessera: f16 (llama.cpp's default) or f32.")
         var kvCache = "f16"
         @Option(help: "Python interpreter for the llama.cpp and bandwidth scripts.")
@@ -45,15 +50,24 @@ struct BenchCommand: ParsableCommand {
             guard !(try threadCounts()).isEmpty else {
                 throw ValidationError("--threads needs at least one count")
             }
+            _ = try batchSizes()
             guard KVCachePrecision(rawValue: kvCache) != nil else {
                 throw ValidationError("--kv-cache must be f16 or f32")
             }
         }
 
         func threadCounts() throws -> [Int] {
-            try threads.split(separator: ",").map {
+            try Self.positiveList(threads, option: "--threads")
+        }
+
+        func batchSizes() throws -> [Int] {
+            try Self.positiveList(batches, option: "--batches")
+        }
+
+        static func positiveList(_ text: String, option: String) throws -> [Int] {
+            try text.split(separator: ",").map {
                 guard let count = Int($0.trimmingCharacters(in: .whitespaces)), count > 0 else {
-                    throw ValidationError("--threads: '\($0)' is not a positive integer")
+                    throw ValidationError("\(option): '\($0)' is not a positive integer")
                 }
                 return count
             }
@@ -100,13 +114,15 @@ struct BenchCommand: ParsableCommand {
             let stage = try TransformerStage(path: path, threads: threads)
             let result = try EngineBenchmark(
                 promptTokens: promptTokens, generatedTokens: genTokens, repetitions: repetitions,
-                kvCachePrecision: KVCachePrecision(rawValue: kvCache) ?? .f16
+                kvCachePrecision: KVCachePrecision(rawValue: kvCache) ?? .f16,
+                batchSizes: try batchSizes()
             ).run(stage: stage)
             let row = BenchRow(
                 engine: "tessera", threads: threads, prefillTPS: result.prefillTokensPerSecond,
                 decodeTPS: result.decodeTokensPerSecond,
                 peakRSSBytes: ProcessMetrics.peakResidentBytes(),
-                weightBytesPerToken: stage.weightBytesPerToken, error: nil)
+                weightBytesPerToken: stage.weightBytesPerToken, error: nil,
+                batchedDecode: result.batchedDecode)
             print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
         }
 
@@ -116,7 +132,7 @@ struct BenchCommand: ParsableCommand {
                 "bench", "engine", "--single", "--model", path, "--threads", "\(threads)",
                 "--prompt-tokens", "\(promptTokens)", "--gen-tokens", "\(genTokens)",
                 "--repetitions", "\(repetitions)",
-                "--kv-cache", kvCache,
+                "--kv-cache", kvCache, "--batches", batches,
             ]
             let output = ChildProcess.run(executable, arguments)
             guard let line = output.lastJSONLine,

@@ -28,43 +28,66 @@ static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 
-// One row against one token. `level` picks the instruction; the float work is shared.
-#define DEFINE_ROW_DOT(NAME, DOT, ATTR)                                                        \
-    ATTR static float NAME(int type, const uint8_t *row, const int8_t *acts,                   \
-                           const float *scales, const float *scaled_sums, int blocks) {        \
-        __m256 acc = _mm256_setzero_ps();                                                      \
-        float offsets = 0;                                                                     \
+// One row against TOKENS tokens (a compile-time count, so the per-token arrays live in
+// registers). Each weight block is loaded and unpacked once for all of them; per token the
+// work is exactly the one-token kernel's: the block's exact integer sum, then
+// acc = fma(float(sum), d · scale, acc) in block order, and the offsets in block order.
+// So a token's result has the same bits whatever else shares the call.
+#define DEFINE_ROW_DOT(NAME, TOKENS, DOT, ATTR)                                                \
+    ATTR static void NAME(int type, const uint8_t *row, const int8_t *acts,                    \
+                          const float *scales, const float *scaled_sums, int blocks,           \
+                          float *out, size_t out_stride) {                                     \
+        __m256 acc[TOKENS];                                                                    \
+        float offsets[TOKENS];                                                                 \
+        for (int t = 0; t < TOKENS; t++) {                                                     \
+            acc[t] = _mm256_setzero_ps();                                                      \
+            offsets[t] = 0;                                                                    \
+        }                                                                                      \
+        const size_t token_values = (size_t)blocks * 32;                                       \
         for (int b = 0; b < blocks; b++) {                                                     \
-            const int8_t *a = acts + (size_t)b * 32;                                           \
-            __m256i av = _mm256_loadu_si256((const __m256i *)a);                               \
-            __m256i isum;                                                                      \
-            float d;                                                                           \
+            __m256i w;                                                                         \
+            float d, m = 0;                                                                    \
             if (type == 8) { /* Q8_0: w·a = |w| · (a·sign(w)) */                               \
                 const uint8_t *blk = row + (size_t)b * 34;                                     \
-                __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));                    \
-                isum = DOT(_mm256_sign_epi8(w, w), _mm256_sign_epi8(av, w));                   \
+                w = _mm256_loadu_si256((const __m256i *)(blk + 2));                            \
                 d = half_to_float(blk);                                                        \
             } else if (type == 3) { /* Q4_1: d·q + m */                                        \
                 const uint8_t *blk = row + (size_t)b * 20;                                     \
-                isum = DOT(unpack_nibbles(blk + 4), av);                                       \
+                w = unpack_nibbles(blk + 4);                                                   \
                 d = half_to_float(blk);                                                        \
-                offsets += half_to_float(blk + 2) * scaled_sums[b];                            \
+                m = half_to_float(blk + 2);                                                    \
             } else { /* Q4_0: d·(q - 8) */                                                     \
                 const uint8_t *blk = row + (size_t)b * 18;                                     \
-                isum = DOT(unpack_nibbles(blk + 2), av);                                       \
+                w = unpack_nibbles(blk + 2);                                                   \
                 d = half_to_float(blk);                                                        \
-                offsets += (-8.0f * d) * scaled_sums[b];                                       \
+                m = -8.0f * d;                                                                 \
             }                                                                                  \
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * scales[b]), acc); \
+            const __m256i magnitude = _mm256_sign_epi8(w, w);                                  \
+            for (int t = 0; t < TOKENS; t++) {                                                 \
+                const size_t at = (size_t)t * blocks + b;                                      \
+                __m256i av = _mm256_loadu_si256(                                               \
+                    (const __m256i *)(acts + t * token_values + (size_t)b * 32));              \
+                __m256i isum = type == 8 ? DOT(magnitude, _mm256_sign_epi8(av, w))             \
+                                         : DOT(w, av);                                         \
+                if (type != 8) offsets[t] += m * scaled_sums[at];                              \
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),                             \
+                                         _mm256_set1_ps(d * scales[at]), acc[t]);              \
+            }                                                                                  \
         }                                                                                      \
-        __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));  \
-        half = _mm_add_ps(half, _mm_movehl_ps(half, half));                                    \
-        half = _mm_add_ss(half, _mm_movehdup_ps(half));                                        \
-        return _mm_cvtss_f32(half) + offsets;                                                  \
+        for (int t = 0; t < TOKENS; t++) {                                                     \
+            __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[t]),                           \
+                                     _mm256_extractf128_ps(acc[t], 1));                        \
+            half = _mm_add_ps(half, _mm_movehl_ps(half, half));                                \
+            half = _mm_add_ss(half, _mm_movehdup_ps(half));                                    \
+            out[(size_t)t * out_stride] = _mm_cvtss_f32(half) + offsets[t];                    \
+        }                                                                                      \
     }
 
-DEFINE_ROW_DOT(row_dot_avx2, dot_u8s8_avx2, )
-DEFINE_ROW_DOT(row_dot_vnni, dot_u8s8_vnni, __attribute__((target("avx512f,avx512vl,avx512vnni"))))
+#define VNNI __attribute__((target("avx512f,avx512vl,avx512vnni")))
+DEFINE_ROW_DOT(row_dot1_avx2, 1, dot_u8s8_avx2, )
+DEFINE_ROW_DOT(row_dot4_avx2, 4, dot_u8s8_avx2, )
+DEFINE_ROW_DOT(row_dot1_vnni, 1, dot_u8s8_vnni, VNNI)
+DEFINE_ROW_DOT(row_dot4_vnni, 4, dot_u8s8_vnni, VNNI)
 
 int tessera_dot_level(void) {
     static int level = -1;
@@ -88,15 +111,28 @@ int tessera_dot_rows(int type, const uint8_t *weights, size_t row_bytes, int row
     if (type != 2 && type != 3 && type != 8) return 0;
     int level = tessera_dot_level();
     if (level == 0) return 0;
+    // Four tokens at a time against each row (the row stays in L1 meanwhile), then the rest.
+    const size_t token_values = (size_t)blocks * 32;
     for (int r = row_begin; r < row_end; r++) {
         const uint8_t *row = weights + (size_t)r * row_bytes;
-        for (int t = 0; t < tokens; t++) {
-            const int8_t *a = activations + (size_t)t * blocks * 32;
-            const float *s = scales + (size_t)t * blocks;
-            const float *ss = scaled_sums + (size_t)t * blocks;
-            out[(size_t)t * out_stride + r] = level == 2
-                ? row_dot_vnni(type, row, a, s, ss, blocks)
-                : row_dot_avx2(type, row, a, s, ss, blocks);
+        int t = 0;
+        for (; t + 4 <= tokens; t += 4) {
+            const int8_t *a = activations + (size_t)t * token_values;
+            const size_t at = (size_t)t * blocks;
+            float *o = out + (size_t)t * out_stride + r;
+            if (level == 2)
+                row_dot4_vnni(type, row, a, scales + at, scaled_sums + at, blocks, o, out_stride);
+            else
+                row_dot4_avx2(type, row, a, scales + at, scaled_sums + at, blocks, o, out_stride);
+        }
+        for (; t < tokens; t++) {
+            const int8_t *a = activations + (size_t)t * token_values;
+            const size_t at = (size_t)t * blocks;
+            float *o = out + (size_t)t * out_stride + r;
+            if (level == 2)
+                row_dot1_vnni(type, row, a, scales + at, scaled_sums + at, blocks, o, out_stride);
+            else
+                row_dot1_avx2(type, row, a, scales + at, scaled_sums + at, blocks, o, out_stride);
         }
     }
     return 1;

@@ -45,8 +45,27 @@ public struct BenchTable: Sendable {
                     + ", decode \(ratio(ours.decodeTPS, theirs.decodeTPS))"
                     + ", peak RSS \(ratio(Double(ours.peakRSSBytes), Double(theirs.peakRSSBytes)))")
         }
+        lines += batchedLines()
         lines += streamingNotes()
         return lines.joined(separator: "\n")
+    }
+
+    /// Continuous batching's pass alone: aggregate decode rate by session count, and the
+    /// gain over one session stepping alone through the same batched call.
+    private func batchedLines() -> [String] {
+        var lines: [String] = []
+        for row in rows where row.error == nil && !(row.batchedDecode ?? []).isEmpty {
+            let batched = row.batchedDecode ?? []
+            let single = batched.first { $0.sessions == 1 }?.tokensPerSecond
+            let cells = batched.map { entry in
+                "\(entry.sessions): \(format(entry.tokensPerSecond))"
+                    + (single.map { " (\(ratio(entry.tokensPerSecond, $0)))" } ?? "")
+            }
+            lines.append(
+                "\(row.engine) batched decode at \(row.threads) thread(s), tok/s by sessions: "
+                    + cells.joined(separator: ", "))
+        }
+        return lines
     }
 
     /// Decode reads every weight once per token; compare that stream with the machine's bandwidth.
@@ -92,11 +111,15 @@ public struct BenchRow: Codable, Sendable {
     public var peakRSSBytes: Int
     public var weightBytesPerToken: Int?
     public var error: String?
+    /// Aggregate decode rates of sessions stepping together (Tessera only).
+    public var batchedDecode: [EngineBenchmark.BatchedDecode]?
 
     public init(
         engine: String, threads: Int, prefillTPS: Double, decodeTPS: Double, peakRSSBytes: Int,
-        weightBytesPerToken: Int?, error: String?
+        weightBytesPerToken: Int?, error: String?,
+        batchedDecode: [EngineBenchmark.BatchedDecode]? = nil
     ) {
+        self.batchedDecode = batchedDecode
         self.engine = engine
         self.threads = threads
         self.prefillTPS = prefillTPS

@@ -15,23 +15,34 @@ public struct EngineBenchmark: Sendable {
         /// includes waiting for a core, CPU time does not.
         public var prefillCPUSeconds: Double
         public var decodeCPUSeconds: Double
+        /// Aggregate decode tokens/s of that many sessions stepping together
+        /// (`forward(decoding:)`, continuous batching's pass), by session count.
+        public var batchedDecode: [BatchedDecode] = []
         public var prefillTokensPerSecond: Double { Double(promptTokens) / prefillSeconds }
         public var decodeTokensPerSecond: Double { Double(generatedTokens) / decodeSeconds }
+    }
+
+    public struct BatchedDecode: Sendable, Codable {
+        public var sessions: Int
+        public var tokensPerSecond: Double
     }
 
     public var promptTokens: Int
     public var generatedTokens: Int
     public var repetitions: Int
     public var kvCachePrecision: KVCachePrecision
+    /// Session counts for the batched-decode measurement (none: skip it).
+    public var batchSizes: [Int]
 
     public init(
         promptTokens: Int = 128, generatedTokens: Int = 64, repetitions: Int = 3,
-        kvCachePrecision: KVCachePrecision = .f16
+        kvCachePrecision: KVCachePrecision = .f16, batchSizes: [Int] = []
     ) {
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
         self.repetitions = max(1, repetitions)
         self.kvCachePrecision = kvCachePrecision
+        self.batchSizes = batchSizes
     }
 
     /// Runs a warm-up pass, then `repetitions` measured passes, and reports the median of each
@@ -67,13 +78,51 @@ public struct EngineBenchmark: Sendable {
             prefillCPU.append(prefillCPUEnd - prefillCPUStart)
             decodeCPU.append(decodeCPUEnd - prefillCPUEnd)
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         return Result(
             threads: stage.threadCount, promptTokens: promptTokens,
             generatedTokens: generatedTokens,
-            prefillSeconds: median(prefill), decodeSeconds: median(decode),
-            prefillCPUSeconds: median(prefillCPU),
-            decodeCPUSeconds: median(decodeCPU))
+            prefillSeconds: Self.median(prefill), decodeSeconds: Self.median(decode),
+            prefillCPUSeconds: Self.median(prefillCPU),
+            decodeCPUSeconds: Self.median(decodeCPU),
+            batchedDecode: try batchSizes.map {
+                BatchedDecode(
+                    sessions: $0, tokensPerSecond: try batchedDecodeRate(stage: stage, sessions: $0)
+                )
+            })
+    }
+
+    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// `sessions` sessions, each after its own prefill of the prompt (rotated, so they differ),
+    /// decode `generatedTokens` steps together, one pass per step as a worker's batch loop
+    /// runs them; the median over the repetitions of tokens per second in all.
+    func batchedDecodeRate(stage: TransformerStage, sessions: Int) throws -> Double {
+        let vocabulary = stage.hyperparameters.vocabularySize
+        var rates: [Double] = []
+        for pass in 0...repetitions {
+            var steps: [DecodeStep] = []
+            for index in 0..<sessions {
+                let session = try stage.makeSession(
+                    contextLength: promptTokens + generatedTokens, precision: kvCachePrecision)
+                let prompt = (0..<promptTokens).map {
+                    Int32((($0 + index) * 7919 + 17) % vocabulary)
+                }
+                _ = try stage.forward(.tokens(prompt), session: session)
+                steps.append(DecodeStep(session: session, input: .tokens([Int32(index)])))
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<generatedTokens {
+                let outputs = try stage.forward(decoding: steps)
+                steps = zip(steps, outputs).map { step, output in
+                    let logits = output.values
+                    let next = Int32(logits.indices.max { logits[$0] < logits[$1] } ?? 0)
+                    return DecodeStep(session: step.session, input: .tokens([next]))
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if pass > 0 { rates.append(Double(sessions * generatedTokens) / seconds) }
+        }
+        return Self.median(rates)
     }
 
     static func processCPUSeconds() -> Double {
