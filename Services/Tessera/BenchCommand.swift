@@ -6,10 +6,12 @@ import Inference
 /// `tessera bench engine`: our engine's prefill and decode speed against llama.cpp's on the same
 /// model and settings. Every configuration runs in a fresh child process (this command
 /// re-invoking itself with the hidden `--single` flag, or llama.cpp's Python bench script), so
-/// each peak RSS is that configuration's alone.
+/// each peak RSS is that configuration's alone. `tessera bench serve` (ServeBenchCommand.swift)
+/// compares serving through the cluster with llama.cpp's llama-server.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [EngineBench.self])
+        commandName: "bench", abstract: "Benchmarks.",
+        subcommands: [EngineBench.self, ServeBench.self])
 
     struct EngineBench: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -49,7 +49,7 @@ struct StatusCommand: AsyncParsableCommand {
                 String(format: "%.1f", worker.capabilities.computeGflops),
                 String(format: "%.1f", worker.capabilities.memoryBandwidthGbps),
                 String(format: "%.1f", worker.capabilities.decodeGbps),
-                "\(worker.load.activeSessions)",
+                sessions(worker),
                 bytes(worker.load.memoryUsedBytes), String(format: "%.1fs ago", max(0, age)),
             ])
         }
@@ -59,6 +59,15 @@ struct StatusCommand: AsyncParsableCommand {
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }
         return (lines + ["\(workers.count) worker(s)"]).joined(separator: "\n")
+    }
+
+    /// Sessions open, and of how many the worker serves at once when it says ("3/8").
+    static func sessions(_ worker: Tessera_V1_WorkerInfo) -> String {
+        let slots =
+            worker.load.sessionSlots > 0
+            ? worker.load.sessionSlots : worker.capabilities.sessionSlots
+        return slots > 0
+            ? "\(worker.load.activeSessions)/\(slots)" : "\(worker.load.activeSessions)"
     }
 
     static func bytes(_ value: UInt64) -> String {

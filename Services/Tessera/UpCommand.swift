@@ -22,6 +22,19 @@ struct UpCommand: AsyncParsableCommand {
     var workerMemoryMb: Int?
     @Option(help: "Compute threads per worker (default: cores divided among workers, at least 1).")
     var workerThreads: Int?
+    @Option(
+        help:
+            "Sessions each worker serves at once, its --max-sessions (default: derived from its memory)."
+    )
+    var workerMaxSessions: Int?
+    @Option(
+        help:
+            "Requests the gateway lets wait for a session slot, its --max-queued (default: 64).")
+    var maxQueued: Int?
+    @Option(
+        name: .customLong("max-queue-wait-s"),
+        help: "Seconds a request may wait for a session slot, the gateway's --max-queue-wait-s.")
+    var maxQueueWait: Double?
     @Option(help: "Directory for the services' logs (default: a new temporary directory).")
     var logDir: String?
     @Option(
@@ -54,6 +67,11 @@ struct UpCommand: AsyncParsableCommand {
         }
         guard (0...50000).contains(portOffset) else {
             throw ValidationError("--port-offset must be between 0 and 50000")
+        }
+        guard (workerMaxSessions ?? 0) >= 0, (maxQueued ?? 0) >= 0, (maxQueueWait ?? 1) > 0 else {
+            throw ValidationError(
+                "--worker-max-sessions and --max-queued must not be negative, --max-queue-wait-s must be positive"
+            )
         }
         guard drainTimeout >= 0, stopGrace >= 0 else {
             throw ValidationError("--drain-timeout-s and --stop-grace-s must not be negative")
@@ -184,7 +202,7 @@ struct UpCommand: AsyncParsableCommand {
                 [
                     "--scheduler", "\(scheduler)", "--cache-manager", "\(cacheManager)",
                     "--verifier", "\(verifier)",
-                ]),
+                ] + admissionArguments),
         ]
         for index in 0..<workers {
             members.append(
@@ -197,9 +215,15 @@ struct UpCommand: AsyncParsableCommand {
                         "--worker-id", "worker-\(index + 1)",
                         "--shard-dir", "\(shards)/worker-\(index + 1)",
                         "--state-dir", "\(state)/worker-\(index + 1)", "--verifier", "\(verifier)",
-                    ]))
+                    ] + (workerMaxSessions.map { ["--max-sessions", "\($0)"] } ?? [])))
         }
         return members
+    }
+
+    /// The gateway's admission settings, when given here (else its own defaults and env).
+    private var admissionArguments: [String] {
+        (maxQueued.map { ["--max-queued", "\($0)"] } ?? [])
+            + (maxQueueWait.map { ["--max-queue-wait-s", "\($0)"] } ?? [])
     }
 
     static func table(_ cluster: LocalCluster) -> String {

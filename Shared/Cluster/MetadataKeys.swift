@@ -3,4 +3,8 @@ public enum MetadataKeys {
     /// The worker a failed Forward call blames: set by the stage that saw the failure, read
     /// by the stages before it and by the gateway, which fails over avoiding that worker.
     public static let failedWorker = "tessera-failed-worker"
+    /// Milliseconds after which a refused call may succeed if tried again: gRPC's own
+    /// server-pushback key, on a RESOURCE_EXHAUSTED from the scheduler (every session slot in
+    /// use) and from the gateway (its admission queue full, or a request waited too long).
+    public static let retryPushback = "grpc-retry-pushback-ms"
 }

@@ -14,11 +14,13 @@ public struct WorkerCapabilities: Sendable, Hashable {
     /// really costs; 0 when not measured.
     public var decodeGbps: Double
     public var version: String
+    /// Sessions it serves at once (its KV slots) when it registered; 0 = not limited.
+    public var sessionSlots: Int
 
     public init(
         memoryBytes: UInt64 = 0, cpuCount: Int = 0, computeGflops: Double = 0,
         memoryBandwidthGbps: Double = 0,
-        decodeGbps: Double = 0, version: String = ""
+        decodeGbps: Double = 0, version: String = "", sessionSlots: Int = 0
     ) {
         self.memoryBytes = memoryBytes
         self.cpuCount = cpuCount
@@ -26,6 +28,7 @@ public struct WorkerCapabilities: Sendable, Hashable {
         self.memoryBandwidthGbps = memoryBandwidthGbps
         self.decodeGbps = decodeGbps
         self.version = version
+        self.sessionSlots = sessionSlots
     }
 }
 
@@ -69,15 +72,19 @@ public struct WorkerLoad: Sendable, Hashable {
     public var cpuUtilization: Double
     public var recentSteps: [StepTiming]
     public var recentLinks: [LinkTiming]
+    /// Sessions it serves at once now (a count derived from memory follows the shards it
+    /// holds); 0 = not reported.
+    public var sessionSlots: Int
 
     public init(
         activeSessions: Int = 0, memoryUsedBytes: UInt64 = 0, cpuUtilization: Double = 0,
-        recentSteps: [StepTiming] = [], recentLinks: [LinkTiming] = []
+        recentSteps: [StepTiming] = [], recentLinks: [LinkTiming] = [], sessionSlots: Int = 0
     ) {
         self.activeSessions = activeSessions
         self.memoryUsedBytes = memoryUsedBytes
         self.cpuUtilization = cpuUtilization
         self.recentSteps = recentSteps
         self.recentLinks = recentLinks
+        self.sessionSlots = sessionSlots
     }
 }

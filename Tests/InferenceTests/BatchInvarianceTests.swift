@@ -47,11 +47,11 @@ import Tokenization
         }
         for step in 0..<steps {
             let batch = logits.indices.map {
-                DecodeStep(
+                BatchStep(
                     session: sessions[$0],
                     input: .tokens([Int32(TestModel.argmax(logits[$0][...]))]))
             }
-            logits = try stage.forward(decoding: batch).map(\.values)
+            logits = try stage.forward(batch: batch).map(\.values)
             for index in prompts.indices {
                 #expect(logits[index] == reference[index][step], "prompt \(index) step \(step)")
             }
@@ -79,14 +79,14 @@ import Tokenization
         }
         for step in 0..<3 {
             let hidden = try first.forward(
-                decoding: logits.indices.map {
-                    DecodeStep(
+                batch: logits.indices.map {
+                    BatchStep(
                         session: heads[$0],
                         input: .tokens([Int32(TestModel.argmax(logits[$0][...]))]))
                 })
             logits = try last.forward(
-                decoding: hidden.indices.map {
-                    DecodeStep(session: tails[$0], input: .hidden(hidden[$0].values, count: 1))
+                batch: hidden.indices.map {
+                    BatchStep(session: tails[$0], input: .hidden(hidden[$0].values, count: 1))
                 }
             ).map(\.values)
             for index in prompts.indices {
@@ -128,9 +128,10 @@ import Tokenization
         ).values
         #expect(replayHidden == stepHidden)
         #expect(replayLogits == stepLogits)
-        // The fast prefill path rounds differently (why a replay does not use it).
+        // The tiled float path rounds differently (why nothing served uses it).
         head.truncate(to: prompt.count)
-        let prefillHidden = try first.forward(.tokens(output), session: head).values
+        let prefillHidden = try first.forward(.tokens(output), session: head, path: .fastest)
+            .values
         #expect(prefillHidden != stepHidden)
     }
 
@@ -139,14 +140,106 @@ import Tokenization
         let stage = try TransformerStage(file: file, layers: 0..<30, threads: 1)
         let session = try stage.makeSession(contextLength: 8)
         #expect(throws: InferenceError.self) {
-            try stage.forward(decoding: [
-                DecodeStep(session: session, input: .tokens([1])),
-                DecodeStep(session: session, input: .tokens([2])),
+            try stage.forward(batch: [
+                BatchStep(session: session, input: .tokens([1])),
+                BatchStep(session: session, input: .tokens([2])),
+            ])
+        }
+        let other = try stage.makeSession(contextLength: 8)
+        #expect(throws: InferenceError.self) {  // one step past its context: none runs
+            try stage.forward(batch: [
+                BatchStep(session: other, input: .tokens([1, 2])),
+                BatchStep(session: session, input: .tokens(Array(repeating: 1, count: 9))),
             ])
         }
         #expect(throws: InferenceError.self) {
-            try stage.forward(decoding: [DecodeStep(session: session, input: .tokens([1, 2]))])
+            try stage.forward(batch: [BatchStep(session: session, input: .tokens([-1]))])
         }
         #expect(session.position == 0)  // nothing ran
+        #expect(other.position == 0)
+    }
+
+    /// A prompt long enough to need several chunks (about 90 tokens).
+    static let longPrompt =
+        "The history of the Roman empire spans more than a thousand years, from the founding "
+        + "of the city to the fall of Constantinople. Historians divide it into the kingdom, the "
+        + "republic and the empire, and argue about when each began and ended, what caused the "
+        + "crisis of the third century, and why the western provinces were lost while the east"
+
+    /// Chunked prefill: the prompt in one call, or cut into chunks of 1, 7 or 64 tokens, gives
+    /// the same logits, and through split stages the same hidden rows.
+    @Test(arguments: [1, 7, 64])
+    func promptChunkedAnyWayGivesTheSameBits(chunk: Int) throws {
+        let file = try TestModel.file()
+        let first = try TransformerStage(file: file, layers: 0..<12, threads: 2)
+        let last = try TransformerStage(file: file, layers: 12..<30, threads: 2)
+        let prompt = try Tokenizer(gguf: file).encode(Self.longPrompt)
+        #expect(prompt.count > 64)
+
+        let head = try first.makeSession(contextLength: 128)
+        let tail = try last.makeSession(contextLength: 128)
+        let wholeHidden = try first.forward(.tokens(prompt), session: head).values
+        let wholeLogits = try last.forward(
+            .hidden(wholeHidden, count: prompt.count), session: tail
+        ).values
+
+        let chunkedHead = try first.makeSession(contextLength: 128)
+        let chunkedTail = try last.makeSession(contextLength: 128)
+        var hidden: [Float] = []
+        var logits: [Float] = []
+        for start in stride(from: 0, to: prompt.count, by: chunk) {
+            let tokens = Array(prompt[start..<min(start + chunk, prompt.count)])
+            let rows = try first.forward(batch: [
+                BatchStep(session: chunkedHead, input: .tokens(tokens))
+            ])[0].values
+            hidden += rows
+            logits = try last.forward(batch: [
+                BatchStep(session: chunkedTail, input: .hidden(rows, count: tokens.count))
+            ])[0].values
+        }
+        #expect(hidden == wholeHidden)
+        #expect(logits == wholeLogits)
+    }
+
+    /// Continuous batching with chunked prefill: a long prompt goes in chunks of 7 through
+    /// passes that also carry the decode steps of `batchSize - 1` other sessions; every
+    /// session's logits equal its own run alone.
+    @Test(arguments: [2, 7, 16])
+    func promptChunksSharingPassesWithDecodeStepsChangeNothing(batchSize: Int) throws {
+        let file = try TestModel.file()
+        let stage = try TransformerStage(file: file, layers: 0..<30, threads: 2)
+        let tokenizer = try Tokenizer(gguf: file)
+        let decoders = Self.prompts.prefix(batchSize - 1).map { tokenizer.encode($0) }
+        let long = tokenizer.encode(Self.longPrompt)
+        let chunk = 7
+        let steps = (long.count + chunk - 1) / chunk
+        let reference = try alone(stage, Array(decoders), steps: steps)
+        let longSession = try stage.makeSession(contextLength: 128)
+        let longReference = try stage.forward(.tokens(long), session: longSession).values
+
+        let sessions = try decoders.map { _ in try stage.makeSession(contextLength: 64) }
+        var logits = try zip(decoders, sessions).map {
+            try stage.forward(.tokens($0), session: $1).values
+        }
+        let prefilling = try stage.makeSession(contextLength: 128)
+        var longLogits: [Float] = []
+        for step in 0..<steps {
+            let tokens = Array(long[(step * chunk)..<min((step + 1) * chunk, long.count)])
+            // The prompt chunk sits among the decode steps, not at an end.
+            var batch = logits.indices.map {
+                BatchStep(
+                    session: sessions[$0],
+                    input: .tokens([Int32(TestModel.argmax(logits[$0][...]))]))
+            }
+            let at = batch.count / 2
+            batch.insert(BatchStep(session: prefilling, input: .tokens(tokens)), at: at)
+            var outputs = try stage.forward(batch: batch).map(\.values)
+            longLogits = outputs.remove(at: at)
+            logits = outputs
+            for index in decoders.indices {
+                #expect(logits[index] == reference[index][step], "prompt \(index) step \(step)")
+            }
+        }
+        #expect(longLogits == longReference)
     }
 }

@@ -60,7 +60,8 @@ import Testing
     }
 
     /// An f16 cache rounds keys and values to 11 significant bits; logits move a little
-    /// (measured: at most 0.80 over all 49152 logits of 13 positions, argmax unchanged).
+    /// (measured: at most 1.59 over all 49152 logits of 13 positions, argmax unchanged; 0.80 on
+    /// the tiled float path, where no 8-bit rounding of activations amplifies the change).
     @Test func f16AndF32CachesAgree() throws {
         let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
         var logits: [[Float]] = []
@@ -77,7 +78,7 @@ import Testing
         #expect(bytes[0] == 2 * 30 * 16 * 192 * 4 && bytes[1] * 2 == bytes[0])
         let worst = zip(logits[0], logits[1]).map { abs($0 - $1) }.max()!
         print("f16 vs f32 KV cache: max |Δlogit| \(worst)")
-        #expect(worst < 1.0)
+        #expect(worst < 2.0)
         let vocabulary = stage.hyperparameters.vocabularySize
         for row in 0..<(logits[0].count / vocabulary) {
             let range = (row * vocabulary)..<((row + 1) * vocabulary)

@@ -34,15 +34,18 @@ struct LogitsFixture: Decodable {
 @Suite(.serialized) struct FidelityTests {
     /// Largest |our logit − llama.cpp's| allowed over llama.cpp's top-10 tokens. llama.cpp
     /// rounds activations to 8 bits and keeps an f16 KV cache; on this fixture an exact float64
-    /// forward pass (numpy, gguf-py dequantization) differs from it by up to 1.65, while our
-    /// teacher-forced logits agree with that float64 pass to within 1e-3. Measured here: 1.65.
-    static let logitTolerance = 1.75
+    /// forward pass (numpy, gguf-py dequantization) differs from it by up to 1.65, as did our
+    /// tiled float path. Our served path rounds activations to 8 bits too (the row-wise
+    /// integer dots): measured 1.07.
+    static let logitTolerance = 1.25
     /// Positions whose top-1 lead is at least this clear must agree on the top token.
     static let decisiveMargin = 0.5
 
-    /// With an f32 KV cache and the float prefill path our arithmetic is exact up to float32
+    /// With an f32 KV cache and the tiled float path our arithmetic is exact up to float32
     /// rounding, so we must agree with a float64 implementation almost perfectly (the fixture
-    /// rounds logits to 4 decimals). Measured: max |Δ| = 7e-5.
+    /// rounds logits to 4 decimals). Measured: max |Δ| = 7e-5. (This checks the kernels'
+    /// dequantization; what is served rounds activations to 8 bits, checked against llama.cpp
+    /// below.)
     @Test func teacherForcedLogitsMatchFloat64Reference() throws {
         let fixture = try LogitsFixture.load("logits_exact.json")
         let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
@@ -51,8 +54,9 @@ struct LogitsFixture: Decodable {
         for prompt in fixture.prompts {
             let tokens = prompt.prompt_ids + prompt.continuation_ids
             let session = try stage.makeSession(contextLength: tokens.count, precision: .f32)
-            let logits = try stage.forward(.tokens(tokens), session: session, allLogits: true)
-                .values
+            let logits = try stage.forward(
+                .tokens(tokens), session: session, allLogits: true, path: .fastest
+            ).values
             for (offset, reference) in prompt.positions.enumerated() {
                 let row = prompt.prompt_ids.count - 1 + offset
                 let ours = logits[(row * vocabulary)..<((row + 1) * vocabulary)]

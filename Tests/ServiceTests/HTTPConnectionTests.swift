@@ -114,7 +114,9 @@ final class RawHTTPClient: Sendable {
     init(port: Int) async throws {
         descriptor = try await Self.blocking {
             let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            // Only against a hang: the parallel suite (and a busy CI machine) can starve the
+            // server for seconds, and a timed-out read reads as "the server closed".
+            var timeout = timeval(tv_sec: 30, tv_usec: 0)
             setsockopt(
                 descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size)
             )

@@ -112,14 +112,16 @@ struct PreparedScheduler {
     let pipelines: LivePipelines
 
     static func start(
-        port: Int, leaseTTL: Duration, workers ids: [String] = LeaseRecoveryTests.workerIDs
+        port: Int, leaseTTL: Duration, workers ids: [String] = LeaseRecoveryTests.workerIDs,
+        sessionSlots: Int = 0
     ) async throws -> PreparedScheduler {
         let registry = WorkerRegistry(expiry: .seconds(60))
         let addresses = SchedulerRoutingTests.addresses(LeaseRecoveryTests.workerIDs)
         for id in ids {
             _ = try registry.register(
                 address: addresses[id]!,
-                capabilities: WorkerCapabilities(memoryBytes: 1 << 30, cpuCount: 1),
+                capabilities: WorkerCapabilities(
+                    memoryBytes: 1 << 30, cpuCount: 1, sessionSlots: sessionSlots),
                 requestedID: id, readyShards: [])
         }
         let pipelines = LivePipelines()

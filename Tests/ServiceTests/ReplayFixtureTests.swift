@@ -235,12 +235,9 @@ final class SimulatedSession {
         let stage = pipeline.stages[index].stage
         let session = sessions[index]
         if message.position < session.position { session.truncate(to: message.position) }
-        if message.count == 1 {
-            return try stage.forward(decoding: [DecodeStep(session: session, input: message.input)]
-            )[0]
-        }
-        return try stage.forward(
-            message.input, session: session, path: message.replay ? .independentRows : .fastest)
+        // As the worker's batch loop: one pass of this step alone (other sessions sharing the
+        // pass, or the prompt cut in chunks, would give the same bits).
+        return try stage.forward(batch: [BatchStep(session: session, input: message.input)])[0]
     }
 
     /// The worker's `sample`, its constraint caught up with the output first.

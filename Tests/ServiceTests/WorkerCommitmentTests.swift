@@ -168,7 +168,7 @@ import Testing
     /// signs. A release build measures ~53 µs at the last stage and ~17 µs elsewhere; here the
     /// signature runs on a debug build of BoringSSL and dominates. The bound catches a
     /// fingerprint gone back to its plain definition (~1.9 ms for the logits).
-    @Test func commitmentsCostLittlePerDecodeStep() {
+    @Test func commitmentsCostLittlePerBatchStep() {
         let identity = SigningIdentity()
         var generator = SystemRandomNumberGenerator()
         let logits = (0..<49152).map { _ in Float.random(in: -12...12, using: &generator) }

@@ -164,9 +164,24 @@ import Testing
             Array(rewound.tokens.dropFirst(Self.generated))
                 == Array(tokens.dropFirst(replayFrom + 1)))
 
-        // Not checked: a fresh session prefilled with the prompt plus the first tokens. Prefill
-        // (float GEMM) and decode (Q8 dot products) round differently (logits differ by up to
-        // ~0.5, see DecodeConsistencyTests), so a seeded draw near a boundary can change.
+        // A fresh session prefilled with the prompt plus the first 12 tokens in one step (as
+        // a failover resumes) draws the same tokens after them: prefill and decode give the
+        // same bits, so even a seeded draw near a boundary cannot change.
+        let resumeAt = 12
+        let resumed = await ForwardDriver.run(
+            pipeline.entry, open: open,
+            first: ForwardDriver.step(
+                0, position: 0, tokens: prompt + Array(tokens.prefix(resumeAt)))
+        ) { responses in
+            guard let last = responses.last, responses.count < Self.generated - resumeAt else {
+                return nil
+            }
+            return ForwardDriver.step(
+                UInt64(responses.count), position: prompt.count + resumeAt + responses.count - 1,
+                tokens: [last.token])
+        }
+        #expect(resumed.error == nil)
+        #expect(resumed.tokens == Array(tokens.dropFirst(resumeAt)))
         await Self.stop(pipeline)
     }
 
@@ -179,8 +194,9 @@ import Testing
         #expect(outcome.error == nil)
         let decode = try #require(outcome.responses.last).timings
         #expect(decode[0].bytesSent >= 576 * 2 && decode[0].bytesSent < 576 * 2 + 64)
-        // Rounding hidden states to f16 twice barely moves the logits: the first tokens agree.
-        #expect(outcome.tokens.prefix(4) == reference.tokens.prefix(4))
+        // Rounding hidden states to f16 twice barely moves the logits: the first tokens agree
+        // (the third is a near-tie, 7388 against 1767, that the rounding can flip).
+        #expect(outcome.tokens.prefix(2) == reference.tokens.prefix(2))
         await Self.stop(pipeline)
     }
 

@@ -26,7 +26,7 @@ class TesseraUp:
     """`tessera up` on free ports with the default model preloaded; waits until a pipeline
     for it is ready (the gateway's /v1/models says so)."""
 
-    def __init__(self, bin_dir, log_dir, workers=2, worker_memory_mb=None, worker_threads=1):
+    def __init__(self, bin_dir, log_dir, workers=2, worker_memory_mb=None, worker_threads=1, extra_args=()):
         if not MODEL_PATH.exists():
             pytest.skip(f"{MODEL_PATH} missing (scripts/fetch-model)")
         self.bin_dir, self.log_dir = bin_dir, log_dir
@@ -37,6 +37,7 @@ class TesseraUp:
                 "--state-dir", str(log_dir / "state")]
         if worker_memory_mb:
             args += ["--worker-memory-mb", str(worker_memory_mb)]
+        args += list(extra_args)
         # Its own model store and shard directory: nothing shared with other clusters.
         env = {**os.environ, "TESSERA_STORE_DIR": str(log_dir / "store"), "TESSERA_SHARD_DIR": str(log_dir / "shards")}
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

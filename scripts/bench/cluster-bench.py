@@ -13,65 +13,20 @@ are the activation size (width x 4) plus framing.
 import argparse
 import concurrent.futures
 import json
-import os
 import pathlib
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 
 import grpc
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from benchlib import ROOT, STAGE_BUDGETS, start_cluster, stop_cluster, stubs, wait_pipeline
+
 PROMPTS = [
     "Explain why the sky is blue in two sentences.",
     "Write a haiku about distributed systems.",
     "List three uses of a hash function.",
     "What is the capital of France, and why is it famous?",
 ]
-
-
-def stubs(out: pathlib.Path):
-    from grpc_tools import protoc
-    files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto" / "tessera").rglob("*.proto")]
-    assert protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}", *files]) == 0
-    sys.path.insert(0, str(out))
-    from tessera.v1 import gateway_pb2, gateway_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc, common_pb2
-    return gateway_pb2, gateway_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc, common_pb2
-
-
-def start_cluster(bin_dir, workers, memory_mb, offset, log_dir, max_batch=None):
-    env = dict(os.environ)
-    if max_batch:  # the workers inherit it (inference-worker --max-batch)
-        env["TESSERA_WORKER_MAX_BATCH"] = str(max_batch)
-    up = subprocess.Popen([str(bin_dir / "tessera"), "up", "--workers", str(workers), "--port-offset", str(offset),
-                           "--worker-memory-mb", str(memory_mb), "--worker-threads", "1", "--log-dir", str(log_dir)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        line = up.stdout.readline()
-        if not line:
-            raise RuntimeError("tessera up exited")
-        if "cluster ready" in line:
-            return up
-    raise RuntimeError("cluster not ready")
-
-
-def wait_pipeline(pb, rpc, port, stages):
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        api = rpc.SchedulerStub(channel)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                plan = api.GetPlacement(pb.GetPlacementRequest())
-                ready = [p for p in plan.pipelines if not p.draining and all(s.ready for s in p.stages)]
-                if ready:
-                    return plan
-            except grpc.RpcError:
-                pass
-            time.sleep(0.5)
-    raise RuntimeError("no ready pipeline")
 
 
 def generate(gpb, grpc_mod, port, prompt, tokens):
@@ -101,18 +56,20 @@ def main():
     parser.add_argument("--max-batch", type=int, help="the workers' --max-batch (default: theirs; 1 = no batching)")
     args = parser.parse_args()
     stage_counts = {int(n) for n in args.stages.split(",")}
+    if not stage_counts <= set(STAGE_BUDGETS):
+        parser.error(f"--stages: each must be one of {sorted(STAGE_BUDGETS)}")
     stream_counts = [int(n) for n in args.streams.split(",")]
     bin_dir = pathlib.Path(args.bin)
     tmp = pathlib.Path(tempfile.mkdtemp())
     gpb, grpcmod, spb, srpc, _ = stubs(tmp)
-    # Budgets that force the model into 1, 2 or 3 stages: 98 MB of weights (the tied
-    # embedding counted again when the head sits on another stage) + a KV reserve of
-    # 2 sessions x 2048 tokens (~94 MB over 30 layers). Two 85 MiB workers cannot hold it.
-    configs = [c for c in [(1, 1, 4096), (2, 2, 150), (3, 3, 85)] if c[1] in stage_counts]
+    configs = [(STAGE_BUDGETS[s][0], s, STAGE_BUDGETS[s][1]) for s in sorted(stage_counts)]
     results = []
     for index, (workers, stages, memory) in enumerate(configs):
         offset = 30000 + index * 100
-        up = start_cluster(bin_dir, workers, memory, offset, tmp / f"logs{workers}", args.max_batch)
+        # The small budgets that force the stage split would derive 1-4 session slots (KV at the
+        # full served context); as many as the widest column has streams, as llama-server's -np.
+        up = start_cluster(bin_dir, workers, memory, offset, tmp / f"logs{workers}", args.max_batch,
+                           extra_args=["--worker-max-sessions", str(max(stream_counts))])
         try:
             plan = wait_pipeline(spb, srpc, 7401 + offset, stages)
             used = max(len(p.stages) for p in plan.pipelines)
@@ -134,8 +91,7 @@ def main():
             results.append(row)
             print(json.dumps(row), flush=True)
         finally:
-            up.send_signal(signal.SIGINT)
-            up.wait(timeout=60)
+            stop_cluster(up)
     base = results[0]
     print("\nstages  TTFT ms  decode tok/s  overhead/hop µs  " + "  ".join(f"agg@{n:<3}" for n in stream_counts))
     for row in results:

@@ -321,18 +321,10 @@ class Load:
                     record["outcome"] = f"http_{response.status}"
                     record["message"] = payload[:300]
                 return record
-            while True:
-                line = response.readline()
-                if not line:
-                    break
-                line = line.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
+            for chunk in sse_payloads(response):
+                if chunk is None:
                     done = True
                     break
-                chunk = json.loads(data)
                 if "error" in chunk:
                     error = chunk["error"] or {}
                     record["outcome"] = f"stream_error:{error.get('code') or error.get('type')}"
@@ -520,6 +512,22 @@ def in_flight_windows(record, faults):
     """The faults whose window overlaps the request's time in flight."""
     return [f["index"] for f in faults if "window" in f
             and record["start"] <= f["window"][1] and record["end"] >= f["window"][0]]
+
+
+def sse_payloads(response):
+    """The parsed `data:` payloads of a server-sent-event stream; None for `[DONE]`, then it ends."""
+    while True:
+        line = response.readline()
+        if not line:
+            return
+        line = line.strip()
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            yield None
+            return
+        yield json.loads(data)
 
 
 def percentile(values, p):

@@ -28,6 +28,17 @@ struct GatewayCommand: AsyncParsableCommand {
     )
     var pipelineWaitMs = EnvironmentDefaults.int("TESSERA_GATEWAY_PIPELINE_WAIT_MS", 30000)
     @Option(
+        help:
+            "Requests that may wait for a session slot while every slot is in use; one more is answered 429 / RESOURCE_EXHAUSTED; 0 = none waits (env TESSERA_GATEWAY_MAX_QUEUED)."
+    )
+    var maxQueued = EnvironmentDefaults.int("TESSERA_GATEWAY_MAX_QUEUED", 64)
+    @Option(
+        name: .customLong("max-queue-wait-s"),
+        help:
+            "Seconds a request waits for a session slot before 429 / RESOURCE_EXHAUSTED (env TESSERA_GATEWAY_MAX_QUEUE_WAIT_S)."
+    )
+    var maxQueueWaitS = EnvironmentDefaults.double("TESSERA_GATEWAY_MAX_QUEUE_WAIT_S", 30)
+    @Option(
         help: "max_tokens for requests that do not say (env TESSERA_GATEWAY_DEFAULT_MAX_TOKENS).")
     var defaultMaxTokens = EnvironmentDefaults.int("TESSERA_GATEWAY_DEFAULT_MAX_TOKENS", 256)
     @Option(
@@ -56,6 +67,10 @@ struct GatewayCommand: AsyncParsableCommand {
             throw ValidationError("--pipeline-wait-ms must be positive")
         }
         guard stepTimeoutMs > 0 else { throw ValidationError("--step-timeout-ms must be positive") }
+        guard maxQueued >= 0, maxQueueWaitS > 0 else {
+            throw ValidationError(
+                "--max-queued must not be negative and --max-queue-wait-s must be positive")
+        }
         guard stallMultiplier >= 1, stallFloorMs > 0 else {
             throw ValidationError(
                 "--stall-multiplier must be at least 1 and --stall-floor-ms positive")
@@ -77,6 +92,8 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.cacheManagerAddress = cacheManager
         configuration.verifierAddress = verifier
         configuration.pipelineWaitLimit = .milliseconds(pipelineWaitMs)
+        configuration.maxQueued = maxQueued
+        configuration.maxQueueWait = .milliseconds(Int(maxQueueWaitS * 1000))
         configuration.defaultMaxTokens = defaultMaxTokens
         configuration.stepTimeout = .milliseconds(stepTimeoutMs)
         configuration.stallMultiplier = stallMultiplier

@@ -14,6 +14,11 @@ public struct GatewayConfiguration: Sendable {
     public var cacheManagerAddress = ListenAddress(host: "127.0.0.1", port: 7402)
     /// How long a request waits for a ready pipeline before it is answered UNAVAILABLE / 503.
     public var pipelineWaitLimit: Duration = .seconds(30)
+    /// Requests that may wait for a session slot when every slot is in use (AdmissionQueue);
+    /// one more is answered 429 / RESOURCE_EXHAUSTED. 0: none waits.
+    public var maxQueued = 64
+    /// The longest a request waits for a session slot before 429 / RESOURCE_EXHAUSTED.
+    public var maxQueueWait: Duration = .seconds(30)
     /// max_tokens when a request does not say.
     public var defaultMaxTokens = 256
     /// Pipelines a request may fail over to before it gives up.

@@ -63,7 +63,10 @@ final class GatewayEngine: Sendable {
         leases = LeaseRenewal(scheduler: scheduler, logger: logger)
         router = PipelineRouter(
             scheduler: scheduler, schedulerWatch: schedulerWatch, background: background,
-            leases: leases, logger: logger, waitLimit: configuration.pipelineWaitLimit)
+            leases: leases, logger: logger, waitLimit: configuration.pipelineWaitLimit,
+            admission: AdmissionQueue(
+                limits: AdmissionQueue.Limits(
+                    maxQueued: configuration.maxQueued, maxWait: configuration.maxQueueWait)))
         workers = ClientPool()
         defaultMaxTokens = configuration.defaultMaxTokens
         maxFailovers = configuration.maxFailovers
@@ -74,9 +77,11 @@ final class GatewayEngine: Sendable {
     }
 
     /// Everything up to the first token: the caller can still answer with an error status.
+    /// `deadline`: the gRPC client's, if it set one.
     func prepare(
         model: String, prompt input: PromptInput, sampling: Tessera_V1_SamplingParams,
-        topLogits: UInt32 = 0, requestID: String = RequestID.make()
+        topLogits: UInt32 = 0, requestID: String = RequestID.make(),
+        deadline: RequestDeadline? = nil
     ) async throws -> GenerationSession {
         var logger = self.logger
         logger[metadataKey: RequestID.logKey] = "\(requestID)"
@@ -100,7 +105,7 @@ final class GatewayEngine: Sendable {
             vocabulary: vocabulary, prompt: tokens, options: options, router: router,
             workers: workers, calls: calls, logger: logger, requestID: requestID,
             maxFailovers: maxFailovers, exactReplay: exactReplay, stall: stall,
-            receipts: receipts, quarantine: quarantine)
+            receipts: receipts, quarantine: quarantine, deadline: deadline)
         try session.validate()
         return session
     }

@@ -1,4 +1,5 @@
 import GRPCCore
+import ServiceKit
 
 // The gateway's errors as gRPC statuses for `Generate`, `Chat` and `ListServedModels`.
 extension GatewayError: RPCErrorConvertible {
@@ -7,11 +8,19 @@ extension GatewayError: RPCErrorConvertible {
         case .invalidArgument, .promptTooLong: .invalidArgument
         case .modelNotFound: .notFound
         case .unavailable: .unavailable
+        case .queueFull, .queueTimeout: .resourceExhausted
+        case .deadlineExceeded: .deadlineExceeded
         case .internalError: .internalError
         }
     }
 
     var rpcErrorMessage: String { message }
+
+    /// When trying again may work, under gRPC's own pushback key (milliseconds).
+    var rpcErrorMetadata: Metadata {
+        guard let retryAfter else { return [:] }
+        return [MetadataKeys.retryPushback: .string("\(max(1, retryAfter.inMilliseconds))")]
+    }
 }
 
 extension GatewayError {

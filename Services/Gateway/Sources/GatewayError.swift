@@ -13,6 +13,14 @@ struct GatewayError: Error, CustomStringConvertible, Sendable {
         case modelNotFound
         /// No pipeline (or no cache-manager) could serve it in time (503 / UNAVAILABLE).
         case unavailable
+        /// Every session slot is in use and the admission queue is full (429 /
+        /// RESOURCE_EXHAUSTED).
+        case queueFull
+        /// It waited in the admission queue for the gateway's longest wait and no slot freed
+        /// (429 / RESOURCE_EXHAUSTED).
+        case queueTimeout
+        /// The gRPC client's own deadline ran out while it waited (DEADLINE_EXCEEDED; 504).
+        case deadlineExceeded
         /// Something broke inside the cluster that retrying did not fix (500 / INTERNAL).
         case internalError
     }
@@ -21,7 +29,8 @@ struct GatewayError: Error, CustomStringConvertible, Sendable {
     var message: String
     /// The request field at fault, when there is one (OpenAI's `param`).
     var parameter: String?
-    /// When trying again may work (HTTP `Retry-After` on a 503).
+    /// When trying again may work (HTTP `Retry-After` on a 503 or 429, gRPC's
+    /// `grpc-retry-pushback-ms`).
     var retryAfter: Duration?
 
     init(_ kind: Kind, _ message: String, parameter: String? = nil, retryAfter: Duration? = nil) {

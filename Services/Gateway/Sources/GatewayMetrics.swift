@@ -29,6 +29,24 @@ enum GatewayMetrics {
     /// Leases this gateway holds (and renews) at the scheduler.
     static let heldLeases = LiveCount("tessera_gateway_leases")
 
+    /// Requests waiting in the admission queue for a session slot (AdmissionQueue).
+    static let admissionQueueLength = LiveCount("tessera_gateway_admission_queue_length")
+
+    /// How long a request waited in the admission queue; `outcome`: admitted, or left
+    /// (refused at its deadline, or its client went away).
+    static func admissionWait(_ duration: Duration, outcome: String) {
+        Metrics.Timer(
+            label: "tessera_gateway_admission_wait_seconds", dimensions: [("outcome", outcome)]
+        ).recordNanoseconds(duration.inNanoseconds)
+    }
+
+    /// Requests the admission queue refused: queue_full, queue_timeout, client_deadline,
+    /// failover_timeout.
+    static func admissionRejected(reason: String) {
+        Counter(label: "tessera_gateway_admission_rejected_total", dimensions: [("reason", reason)])
+            .increment()
+    }
+
     /// The time between two tokens of one stream, as its client sees it.
     static func interTokenLatency(_ duration: Duration) {
         Metrics.Timer(label: "tessera_gateway_inter_token_seconds").recordNanoseconds(

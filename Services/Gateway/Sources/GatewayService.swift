@@ -19,7 +19,8 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
         return try await stream(
             api: "grpc_generate", model: message.model,
             prompt: .text(message.prompt, parseSpecial: message.parseSpecial),
-            sampling: message.sampling, topLogits: message.topLogits, requestID: message.requestID)
+            sampling: message.sampling, topLogits: message.topLogits, requestID: message.requestID,
+            deadline: RequestDeadline(request.metadata))
     }
 
     func chat(
@@ -31,7 +32,8 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
             api: "grpc_chat", model: message.model,
             prompt: .chat(messages, parseSpecial: message.parseSpecial),
             sampling: message.sampling,
-            topLogits: message.topLogits, requestID: message.requestID)
+            topLogits: message.topLogits, requestID: message.requestID,
+            deadline: RequestDeadline(request.metadata))
     }
 
     func listServedModels(
@@ -47,7 +49,7 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
     private func stream(
         api: String, model: String, prompt: PromptInput, sampling: Tessera_V1_SamplingParams,
         topLogits: UInt32,
-        requestID given: String
+        requestID given: String, deadline: RequestDeadline?
     ) async throws -> StreamingServerResponse<Tessera_V1_GenerateResponse> {
         // The caller's id when usable, else a new one; every response message echoes it.
         let requestID = RequestID.accept(given)
@@ -55,7 +57,7 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
         do {
             session = try await engine.prepare(
                 model: model, prompt: prompt, sampling: sampling, topLogits: topLogits,
-                requestID: requestID)
+                requestID: requestID, deadline: deadline)
         } catch {
             let failure = GatewayError(error)
             GatewayMetrics.request(api: api, outcome: "\(failure.kind)")

@@ -30,6 +30,8 @@ struct GenerationSession {
     var receipts: ReceiptIssuer?
     /// Workers the verifier quarantined: a pipeline through one is left at the next step.
     var quarantine: QuarantineWatch?
+    /// The gRPC client's deadline: a wait in the admission queue ends before it.
+    var deadline: RequestDeadline?
 
     /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
     var tokenBudget: Int {
@@ -94,7 +96,7 @@ struct GenerationSession {
         let lease = try await router.acquire(
             model: vocabulary.model.sha256, avoiding: progress.avoided,
             expectedTokens: progress.budget - progress.generated.count,
-            failFast: progress.summary.failovers == 0)
+            failFast: progress.summary.failovers == 0, deadline: deadline)
         let context = context(on: lease.route)
         guard prompt.count < context else {
             router.release(lease)

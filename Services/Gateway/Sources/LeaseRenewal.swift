@@ -164,6 +164,8 @@ final class LeaseRenewal: Service, Sendable {
                         $0.model = grant.model
                         $0.avoidWorkerIds = workers.filter { !own.contains($0) }.sorted()
                         $0.expectedTokens = UInt32(clamping: grant.expectedTokens)
+                        // Its session runs already: counted, never refused for lack of slots.
+                        $0.alreadyRunning = true
                     }, options: .timeout(.seconds(5)))
             } catch {
                 // No pipeline of these workers is ready yet (the scheduler is still placing

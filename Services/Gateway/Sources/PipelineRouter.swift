@@ -10,8 +10,8 @@ struct PipelineLease: Sendable {
 }
 
 /// The gateway's side of routing, and its edge to the scheduler's routing RPCs: acquire a
-/// pipeline (waiting with backoff while none is ready), release it, and report workers that
-/// failed.
+/// pipeline (waiting with backoff while none is ready, and in the admission queue while every
+/// session slot is in use), release it, and report workers that failed.
 struct PipelineRouter: Sendable {
     let scheduler: Tessera_V1_Scheduler.Client<TesseraClientTransport>
     /// Whether the scheduler answers: while it does not, requests fail at once.
@@ -24,27 +24,43 @@ struct PipelineRouter: Sendable {
     let logger: Logger
     /// How long a request waits for a ready pipeline before it gets UNAVAILABLE / 503.
     var waitLimit: Duration
+    /// Where requests wait while every session slot is in use.
+    var admission = AdmissionQueue()
 
     /// Codes that mean "no pipeline right now" (not ready yet, being re-planned).
     private static let transient: Set<RPCError.Code> = [
-        .unavailable, .notFound, .resourceExhausted, .failedPrecondition, .aborted,
-        .deadlineExceeded,
+        .unavailable, .notFound, .failedPrecondition, .aborted, .deadlineExceeded,
     ]
 
     /// `failFast`: a new request fails at once while the scheduler is unreachable; a running
-    /// generation that fails over waits for it (up to the wait limit) instead.
-    func acquire(model: String, avoiding: Set<String>, expectedTokens: Int, failFast: Bool = true)
-        async throws -> PipelineLease
-    {
+    /// generation that fails over waits for it (up to the wait limit) instead, and goes ahead
+    /// of new requests in the admission queue. `deadline`: the gRPC client's, which ends a
+    /// wait in the queue too.
+    func acquire(
+        model: String, avoiding: Set<String>, expectedTokens: Int, failFast: Bool = true,
+        deadline clientDeadline: RequestDeadline? = nil
+    ) async throws -> PipelineLease {
         GatewayMetrics.waitingForPipeline.increment()
         defer { GatewayMetrics.waitingForPipeline.decrement() }
-        let deadline = ContinuousClock.now + waitLimit
+        var deadline = ContinuousClock.now + waitLimit
         // Short and flat: asking is an in-memory lookup at the scheduler, and every 100 ms
         // of backoff is added to the pause a client sees after a failover.
         var backoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(250))
         var lastProblem = "no answer"
         var avoiding = avoiding
+        // The request's place in the admission queue, once it has to wait for a slot.
+        let priority: AdmissionQueue.Priority = failFast ? .newRequest : .failover
+        var place: AdmissionQueue.Place?
+        var admitted = false
+        defer { if let place { admission.leave(place, admitted: admitted) } }
+        var poll = admission.poll
+        // First come, first served: a new request does not overtake those already waiting.
+        if priority == .newRequest && admission.hasWaiters {
+            place = try admission.join(
+                priority: priority, deadline: queueDeadline(priority, clientDeadline), asked: false)
+        }
         while true {
+            if let place { try await admission.waitForTurn(place, backoff: &poll) }
             guard schedulerWatch.isReachable || !failFast else {
                 throw GatewayError(
                     .unavailable, "the scheduler is unreachable; retry in a few seconds",
@@ -64,11 +80,28 @@ struct PipelineRouter: Sendable {
                         lease.leaseID, ttl: .milliseconds(Int(response.leaseTtlMs)),
                         grant: LeaseRenewal.Grant(
                             model: model, route: lease.route, expectedTokens: expectedTokens))
+                    admitted = true
                     return lease
                 } catch {
                     lastProblem = "the granted pipeline cannot be used: \(error)"
                     release(leaseID: response.leaseID)
                 }
+            } catch let error as RPCError where error.code == .resourceExhausted {
+                // Every session slot is in use: wait in the queue (or be refused when it is
+                // full). Pipelines exist, so the wait for a ready one starts again after.
+                admission.noteRetryHint(
+                    milliseconds: error.metadata[stringValues: MetadataKeys.retryPushback]
+                        .first(where: { _ in true }).flatMap { Int($0) })
+                if place == nil {
+                    place = try admission.join(
+                        priority: priority, deadline: queueDeadline(priority, clientDeadline),
+                        asked: true)
+                }
+                logger.debug(
+                    "waiting for a session slot",
+                    metadata: ["model": "\(model)", "reason": "\(error.message)"])
+                deadline = ContinuousClock.now + waitLimit
+                continue
             } catch let error as RPCError where Self.transient.contains(error.code) {
                 lastProblem = error.message
             } catch let error as RPCError where error.code == .unimplemented {
@@ -96,6 +129,26 @@ struct PipelineRouter: Sendable {
         }
     }
 
+    /// When a wait in the admission queue ends: a new request's after the longest queue wait,
+    /// a failover's after the pipeline wait limit; either sooner when the client's deadline
+    /// comes first.
+    private func queueDeadline(_ priority: AdmissionQueue.Priority, _ client: RequestDeadline?)
+        -> AdmissionQueue.Deadline
+    {
+        let now = ContinuousClock.now
+        var deadline =
+            priority == .newRequest
+            ? AdmissionQueue.Deadline(
+                instant: now + admission.limits.maxWait,
+                reason: .queueWait(admission.limits.maxWait))
+            : AdmissionQueue.Deadline(instant: now + waitLimit, reason: .pipelineWait(waitLimit))
+        if let client, client.waitEnd < deadline.instant {
+            deadline = AdmissionQueue.Deadline(
+                instant: client.waitEnd, reason: .client(client.timeout))
+        }
+        return deadline
+    }
+
     /// Ends a lease, in the background (see `background`). If the scheduler lost the lease
     /// and granted it again under another id (see LeaseRenewal), that one is released.
     func release(_ lease: PipelineLease) {
@@ -107,6 +160,7 @@ struct PipelineRouter: Sendable {
         let leaseID = leases.drop(granted) ?? granted
         let scheduler = self.scheduler
         let logger = self.logger
+        let admission = self.admission
         background.submit {
             do {
                 _ = try await scheduler.releasePipeline(
@@ -115,6 +169,8 @@ struct PipelineRouter: Sendable {
                 logger.debug(
                     "release failed", metadata: ["lease": "\(leaseID)", "error": "\(error)"])
             }
+            // Once the scheduler counts the slot free: the first request waiting asks now.
+            admission.slotFreed()
         }
     }
 

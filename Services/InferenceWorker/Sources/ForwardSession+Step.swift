@@ -29,34 +29,20 @@ extension ForwardSession {
 
         let clock = ContinuousClock()
         let stage = shard.stage
-        let cache = self.cache
+        // The step's passes in the shard's batch loop: a decode token shares a pass with the
+        // other sessions' steps, a prompt goes in chunks between them. Timed inside the loop:
+        // the scheduler's speed estimate wants this step's share of the compute, not the wait
+        // behind other sessions' steps.
         let output: StageOutput
-        // Timed inside the shard's queue: the scheduler's speed estimate wants the compute
-        // of this step, not the wait behind other sessions' steps (and, batched, the step's
-        // share of the pass).
         let computeSeconds: Double
         let queueSeconds: Double
-        let enqueued = clock.now
-        // Each token's share of the pass it ran in: what the speed estimates want.
         let tokenSeconds: Double
         do {
-            if count == 1 {  // decode: batched with the other sessions' waiting steps
-                let outcome = try await shard.batcher.decode(
-                    DecodeStep(session: cache, input: computed))
-                (output, computeSeconds, queueSeconds) = (
-                    outcome.output, outcome.computeSeconds, outcome.queueSeconds
-                )
-                tokenSeconds = outcome.computeSeconds / Double(outcome.batchSize)
-            } else {
-                // A prompt takes the fast tiled path; resent output the exact row-wise one.
-                let path: MatmulPath = step.replay ? .independentRows : .fastest
-                (output, computeSeconds, queueSeconds) = try await shard.run {
-                    let started = clock.now
-                    let output = try stage.forward(computed, session: cache, path: path)
-                    return (output, (clock.now - started).inSeconds, (started - enqueued).inSeconds)
-                }
-                tokenSeconds = computeSeconds
-            }
+            let outcome = try await shard.loop.run(session: cache, input: computed)
+            (output, computeSeconds, queueSeconds) = (
+                outcome.output, outcome.computeSeconds, outcome.queueSeconds
+            )
+            tokenSeconds = outcome.shareSeconds
         } catch let error as InferenceError {
             throw WorkerError.invalidRequest("step \(step.step): \(error)")
         }

@@ -91,8 +91,7 @@ final class ForwardSession {
         let constraint = stage.isLast ? try makeConstraint(request.sampling, shard: shard) : nil
 
         let precision = KVCachePrecision.f16
-        let kvBytes = UInt64(
-            2 * layers.count * contextLength * hp.kvWidth * precision.bytesPerValue)
+        let kvBytes = shard.kvCacheBytes(contextLength: contextLength, precision: precision)
         try environment.budget.charge(
             kvBytes, for: "a KV cache for \(contextLength) tokens over layers \(layers.layerSpan)")
         let cache: StageSession

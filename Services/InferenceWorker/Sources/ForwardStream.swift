@@ -68,14 +68,23 @@ struct ForwardStream: Sendable {
         }
         var request = try SessionRequest(open)
         request.requestID = requestID
-        let session = try await ForwardSession.open(request, environment: environment)
-        environment.state.sessionOpened()
+        // A slot first: a session beyond the worker's limit is refused before it reserves
+        // anything (the scheduler's leases normally keep it away; see SessionSlots).
+        let slots = environment.state.slots
+        try await slots.claim()
+        let session: ForwardSession
+        do {
+            session = try await ForwardSession.open(request, environment: environment)
+        } catch {
+            slots.release()
+            throw error
+        }
         WorkerMetrics.sessions(opened: true)
         environment.logger.debug(
             "session opened",
             metadata: ["session": "\(open.sessionID)", "shard": "\(open.shardSha256)"])
         defer {
-            environment.state.sessionClosed()
+            slots.release()
             WorkerMetrics.sessions(opened: false)
         }
         do {

@@ -18,8 +18,8 @@ final class HostedShard: Sendable {
     let tokenVocabulary: TokenVocabulary?
     /// Forward passes of this stage run here one at a time (the stage serializes them anyway).
     let queue: DispatchQueue
-    /// Decode steps of this stage's sessions, batched (on `queue`).
-    let batcher: DecodeBatcher
+    /// The steps of this stage's sessions, batched into passes (on `queue`).
+    let loop: BatchLoop
     private let budget: MemoryBudget
 
     var layers: Range<Int> { stage.layers }
@@ -29,7 +29,7 @@ final class HostedShard: Sendable {
     /// already charged `fileBytes` to `budget`; this object gives them back on deinit.
     init(
         path: String, sha: String, requested: ShardReference, threads: Int, fileBytes: UInt64,
-        budget: MemoryBudget, maxBatch: Int = 32
+        budget: MemoryBudget, batching: BatchLimits = BatchLimits()
     ) throws {
         self.budget = budget
         self.fileBytes = fileBytes
@@ -49,7 +49,7 @@ final class HostedShard: Sendable {
         endOfGeneration = tokenizer?.endOfGenerationTokenIDs ?? []
         tokenVocabulary = tokenizer.map(TokenVocabulary.init(tokenizer:))
         queue = DispatchQueue(label: "tessera.worker.stage.\(sha.prefix(12))")
-        batcher = DecodeBatcher(stage: stage, queue: queue, maxBatch: maxBatch)
+        loop = BatchLoop(stage: stage, queue: queue, limits: batching)
 
         var ref = requested
         ref.sha256 = sha

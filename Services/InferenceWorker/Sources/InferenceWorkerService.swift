@@ -28,13 +28,17 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
         }
         let clock = ContinuousClock()
         let started = clock.now
-        let result = try await host.load(message.shard.domain, cacheManager: cacheManager)
+        let result = try await host.load(
+            message.shard.domain, cacheManager: cacheManager,
+            contextLength: message.contextLength > 0 ? Int(message.contextLength) : nil)
         let seconds = (clock.now - started).inSeconds
         WorkerMetrics.shardLoad(seconds: seconds, downloaded: result.downloaded)
         return ServerResponse(
             message: .with {
                 $0.downloaded = result.downloaded
                 $0.seconds = seconds
+                // With the shard loaded, before the scheduler routes to it.
+                $0.sessionSlots = UInt32(clamping: state.slots.limit)
             })
     }
 

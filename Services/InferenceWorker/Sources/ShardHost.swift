@@ -13,11 +13,14 @@ actor ShardHost {
 
     private var ready: [String: HostedShard] = [:]
     private var loading: [String: Task<LoadResult, any Error>] = [:]
+    /// Tokens per session the scheduler reserves KV memory for (LoadShard's context_length),
+    /// once it said: a session slot count derived from memory counts KV caches of this size.
+    private var servedContextLength: Int?
     let files: ShardFiles
     let downloader: ShardDownloader
     let budget: MemoryBudget
     let threads: Int
-    let maxBatch: Int
+    let batching: BatchLimits
     let state: WorkerState
     let logger: Logger
     /// The test-only faulty worker maps a modified copy of each verified file (`ShardWeightFaults`).
@@ -25,11 +28,11 @@ actor ShardHost {
 
     init(
         files: ShardFiles, downloader: ShardDownloader, budget: MemoryBudget, threads: Int,
-        maxBatch: Int = 32, state: WorkerState, logger: Logger,
+        batching: BatchLimits = BatchLimits(), state: WorkerState, logger: Logger,
         mappedPath: ShardPathMapping? = nil
     ) {
         self.mappedPath = mappedPath
-        self.maxBatch = maxBatch
+        self.batching = batching
         self.files = files
         self.downloader = downloader
         self.budget = budget
@@ -41,12 +44,18 @@ actor ShardHost {
     func shard(_ sha: String) -> HostedShard? { ready[sha] }
 
     /// Makes `ref` ready, downloading it from `cacheManager` when it is not cached; returns
-    /// at once when it already is.
-    func load(_ ref: ShardReference, cacheManager: ListenAddress?) async throws -> LoadResult {
+    /// at once when it already is. `contextLength`: the session context the scheduler serves.
+    func load(_ ref: ShardReference, cacheManager: ListenAddress?, contextLength: Int? = nil)
+        async throws -> LoadResult
+    {
         let sha = ref.sha256.lowercased()
         guard ShardReference.isValidHash(sha) else {
             throw WorkerError.invalidRequest(
                 "shard.sha256 '\(ref.sha256)' is not 64 hexadecimal digits")
+        }
+        if let contextLength, contextLength > 0, contextLength != servedContextLength {
+            servedContextLength = contextLength
+            deriveSessionSlots()
         }
         if let shard = ready[sha] {
             if let asked = ref.layers, asked != shard.layers {
@@ -86,6 +95,14 @@ actor ShardHost {
 
     private func publish() {
         state.readyShards = ready.values.map(\.ref)
+        deriveSessionSlots()
+    }
+
+    /// The session slots follow the memory the shards leave (unless --max-sessions fixed them).
+    private func deriveSessionSlots() {
+        state.slots.derive(
+            budgetBytes: budget.limit, shards: Array(ready.values),
+            contextLength: servedContextLength)
     }
 
     private func fetchAndMap(_ ref: ShardReference, sha: String, cacheManager: ListenAddress?)
@@ -110,13 +127,13 @@ actor ShardHost {
         let size = files.size(of: path)
         try budget.charge(size, for: "shard \(sha)")
         let threads = self.threads
-        let maxBatch = self.maxBatch
+        let batching = self.batching
         let budget = self.budget
         do {
             let shard = try await Offload.run {
                 try HostedShard(
                     path: path, sha: sha, requested: ref, threads: threads, fileBytes: size,
-                    budget: budget, maxBatch: maxBatch)
+                    budget: budget, batching: batching)
             }
             return LoadResult(shard: shard, downloaded: downloaded)
         } catch {

@@ -17,14 +17,17 @@ public func buildInferenceWorker(_ configuration: WorkerConfiguration, logger: L
 package func buildInferenceWorker(
     _ configuration: WorkerConfiguration, logger: Logger, faults: WorkerFaults?
 ) throws -> ServiceApplication {
-    let state = WorkerState(workerID: configuration.workerID)
+    let state = WorkerState(
+        workerID: configuration.workerID, maxSessions: configuration.maxSessions)
     let budget = MemoryBudget(limit: configuration.memoryBudgetBytes)
     let peers = ClientPool()
     let files = ShardFiles(directory: configuration.shardDirectory)
     let host = ShardHost(
         files: files, downloader: ShardDownloader(clients: peers, files: files, logger: logger),
         budget: budget,
-        threads: max(1, configuration.threads), maxBatch: configuration.maxBatch, state: state,
+        threads: max(1, configuration.threads),
+        batching: BatchLimits(sessions: configuration.maxBatch, tokens: configuration.batchTokens),
+        state: state,
         logger: logger,
         mappedPath: faults?.weights?.mapping)
     let signing = try WorkerSigningKey.resolve(

@@ -19,6 +19,12 @@ public struct WorkerConfiguration: Sendable {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// Most sessions' decode steps one pass of a stage runs together (1: no batching).
     public var maxBatch = 32
+    /// Most rows (decode tokens plus prompt chunks) in one pass: longer prompts are prefilled
+    /// in chunks between the decode passes of the other sessions.
+    public var batchTokens = 64
+    /// Sessions served at once (KV slots; see `SessionSlots`). 0: derived from the memory left
+    /// beside the shards at the served context length, at least 1, at most 64.
+    public var maxSessions = 0
     /// The id to register with. Empty: the one kept in `stateDirectory` (generated there on the
     /// first start; see `WorkerIdentity`).
     public var workerID = ""

@@ -13,6 +13,8 @@ enum WorkerError: Error, Sendable, CustomStringConvertible {
     case shardNotLoaded(sha256: String)
     /// A shard or KV cache does not fit the memory budget.
     case notEnoughMemory(String)
+    /// Every session slot is in use (`SessionSlots`); `configured`: by --max-sessions.
+    case sessionsFull(limit: Int, configured: Bool)
     /// Shard bytes are damaged (unreadable file, a download that never matches its hash).
     case damagedShard(String)
     /// The engine cannot run this shard (unsupported architecture, missing tensors).
@@ -37,6 +39,12 @@ enum WorkerError: Error, Sendable, CustomStringConvertible {
         case .shardNotHosted(let sha): "this worker does not host shard \(sha); LoadShard it first"
         case .shardNotLoaded(let sha): "shard \(sha) is not loaded on this worker"
         case .unsupportedShard(let reason): "cannot run this shard: \(reason)"
+        case .sessionsFull(let limit, let configured):
+            "this worker serves at most \(limit) sessions at once "
+                + (configured
+                    ? "(--max-sessions)" : "(what its memory budget holds at the served context)")
+                + " and all are in use; the scheduler's leases should have kept this request "
+                + "away: retry"
         }
     }
 }

@@ -15,9 +15,11 @@ enum WorkerMetrics {
         .recordNanoseconds(Int64(computeSeconds * 1e9))
     }
 
-    /// Sessions per batched decode pass (1 when a stage has one stream).
-    static func batch(size: Int) {
-        Recorder(label: "tessera_worker_decode_batch_size").record(size)
+    /// Sessions and rows (decode tokens plus prompt chunks) per pass of a stage's batch loop
+    /// (1 and 1 when a stage has one stream decoding).
+    static func pass(sessions: Int, rows: Int) {
+        Recorder(label: "tessera_worker_pass_sessions").record(sessions)
+        Recorder(label: "tessera_worker_pass_rows").record(rows)
     }
 
     /// Time a middle stage waited for the next stage beyond that stage's own work.
@@ -31,6 +33,12 @@ enum WorkerMetrics {
     static let activeSessions = LiveCount("tessera_worker_active_sessions")
     static let kvCacheBytes = LiveCount("tessera_worker_kv_cache_bytes")
     static let shardBytes = LiveCount("tessera_worker_shard_bytes")
+
+    /// Sessions the worker serves at once (`SessionSlots`), and those it refused beyond them.
+    static func sessionSlots(_ limit: Int) {
+        Gauge(label: "tessera_worker_session_slots").record(limit)
+    }
+    static let sessionsRefused = Counter(label: "tessera_worker_sessions_refused_total")
 
     static func sessions(opened: Bool) {
         activeSessions.add(opened ? 1 : -1)

@@ -38,6 +38,16 @@ public struct WorkerOptions: ParsableArguments {
     public var maxBatch = EnvironmentDefaults.int("TESSERA_WORKER_MAX_BATCH", 32)
     @Option(
         help:
+            "Most tokens one pass of a stage computes: decode tokens first, then chunks of waiting prompts, so a long prompt never stalls the streams decoding; 16 to 128 (env TESSERA_WORKER_BATCH_TOKENS)."
+    )
+    public var batchTokens = EnvironmentDefaults.int("TESSERA_WORKER_BATCH_TOKENS", 64)
+    @Option(
+        help:
+            "Sessions served at once (KV slots); more wait in the gateway's queue. 0 = as many KV caches at the served context length as fit in the memory left beside the shards, 1 to 64 (env TESSERA_WORKER_MAX_SESSIONS)."
+    )
+    public var maxSessions = EnvironmentDefaults.int("TESSERA_WORKER_MAX_SESSIONS", 0)
+    @Option(
+        help:
             "This worker's id; empty = the one kept in --state-dir, generated on the first start (env TESSERA_WORKER_ID)."
     )
     public var workerId = EnvironmentDefaults.string("TESSERA_WORKER_ID", "")
@@ -72,6 +82,12 @@ public struct WorkerOptions: ParsableArguments {
         guard (1...128).contains(maxBatch) else {
             throw ValidationError("--max-batch must be from 1 to 128")
         }
+        guard (BatchLimits.minimumChunk...128).contains(batchTokens) else {
+            throw ValidationError("--batch-tokens must be from \(BatchLimits.minimumChunk) to 128")
+        }
+        guard (0...4096).contains(maxSessions) else {
+            throw ValidationError("--max-sessions must be from 0 (derived from memory) to 4096")
+        }
         guard sessionIdleS > 0 else { throw ValidationError("--session-idle-s must be positive") }
         guard deposit >= 0 else { throw ValidationError("--deposit must not be negative") }
         if verifier == nil, !Self.verifierEnvironment.isEmpty, verifierAddress == nil {
@@ -91,6 +107,8 @@ public struct WorkerOptions: ParsableArguments {
         if memoryMb > 0 { configuration.memoryBudgetBytes = UInt64(memoryMb) << 20 }
         if threads > 0 { configuration.threads = threads }
         configuration.maxBatch = maxBatch
+        configuration.batchTokens = batchTokens
+        configuration.maxSessions = maxSessions
         configuration.workerID = workerId
         if !stateDir.isEmpty { configuration.stateDirectory = stateDir }
         configuration.shardDirectory = shardDir

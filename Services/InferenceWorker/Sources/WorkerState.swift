@@ -4,7 +4,8 @@ import ServiceKit
 import Synchronization
 
 /// What this worker knows about itself: its id once registered, measured capabilities,
-/// its ready shards, and its current load (reported in heartbeats and GetStatus).
+/// its ready shards, its session slots and its current load (reported in heartbeats and
+/// GetStatus).
 final class WorkerState: Sendable {
     /// Step timings kept between heartbeats; older ones are dropped so a stalled scheduler
     /// link cannot grow memory without bound.
@@ -13,15 +14,17 @@ final class WorkerState: Sendable {
     private struct State {
         var workerID = ""
         var capabilities = WorkerCapabilities()
-        var activeSessions = 0
         var readyShards: [ShardReference] = []
         var recentSteps: [StepTiming] = []
         var recentLinks: [LinkTiming] = []
     }
 
     private let state = Mutex(State())
+    /// The sessions it serves at once, and those open now.
+    let slots: SessionSlots
 
-    init(workerID: String = "") {
+    init(workerID: String = "", maxSessions: Int = 0) {
+        slots = SessionSlots(configured: maxSessions)
         state.withLock { $0.workerID = workerID }
     }
 
@@ -30,8 +33,11 @@ final class WorkerState: Sendable {
         set { state.withLock { $0.workerID = newValue } }
     }
 
+    /// What it measured, with its session slots now (a registration tells the scheduler both).
     var capabilities: WorkerCapabilities {
-        state.withLock { $0.capabilities }
+        var capabilities = state.withLock { $0.capabilities }
+        capabilities.sessionSlots = slots.limit
+        return capabilities
     }
 
     /// Shards loaded and able to serve `Forward`, sorted by hash (cached files that are not
@@ -51,18 +57,10 @@ final class WorkerState: Sendable {
             decodeGbps: HardwareProbe.measureDecode(threads: threads),
             version: "tessera-worker/0.1")
         state.withLock { $0.capabilities = capabilities }
-        return capabilities
+        return self.capabilities
     }
 
-    func sessionOpened() {
-        state.withLock { $0.activeSessions += 1 }
-    }
-
-    func sessionClosed() {
-        state.withLock { $0.activeSessions = max(0, $0.activeSessions - 1) }
-    }
-
-    var activeSessions: Int { state.withLock { $0.activeSessions } }
+    var activeSessions: Int { slots.inUse }
 
     /// Records one forward call of a hosted stage for the scheduler's speed estimates.
     func recordStep(layers: Range<Int>, tokens: Int, seconds: Double, weightBytes: Int) {
@@ -92,9 +90,8 @@ final class WorkerState: Sendable {
     /// The current load, with the step timings recorded since the last heartbeat. A
     /// heartbeat passes `draining: true` so each timing is reported once.
     func load(draining: Bool = false) -> WorkerLoad {
-        var load = WorkerLoad()
+        var load = WorkerLoad(activeSessions: slots.inUse, sessionSlots: slots.limit)
         state.withLock {
-            load.activeSessions = $0.activeSessions
             load.recentSteps = $0.recentSteps
             load.recentLinks = $0.recentLinks
             if draining {

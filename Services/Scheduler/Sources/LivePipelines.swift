@@ -4,7 +4,8 @@ import ServiceKit
 
 /// The pipelines the scheduler routes to: those of the current plan, and older ones that
 /// drain (they keep their granted leases but take no new requests). A pipeline takes
-/// requests once every stage's worker has loaded its shard.
+/// requests once every stage's worker has loaded its shard, while each of them has a session
+/// slot free (`SessionCapacity`).
 actor LivePipelines {
     struct LiveStage: Sendable {
         var workerID: String
@@ -38,6 +39,8 @@ actor LivePipelines {
         var expectedTokens: Int
         /// When the holder last said it still uses the lease (granted, or renewed).
         var renewed: ContinuousClock.Instant
+        /// When its generation should end, by the pipeline's predicted time per token.
+        var expectedEnd: ContinuousClock.Instant
     }
 
     private(set) var pipelines: [LivePipeline] = []
@@ -149,17 +152,43 @@ actor LivePipelines {
 
     enum AcquireError: Error {
         case noReadyPipeline(total: Int)
+        /// Every ready pipeline has a worker whose session slots are all in use.
+        case atCapacity(Saturation)
     }
 
-    /// The ready pipeline with the least predicted wait (Placement.Router), avoiding workers
-    /// that just failed this request.
-    func acquire(avoiding avoided: Set<String>, expectedTokens: Int) throws(AcquireError) -> (
-        LivePipeline, String
-    ) {
-        let candidates = pipelines.indices.filter { index in
+    /// What a refusal for lack of slots tells the caller.
+    struct Saturation: Sendable, Equatable {
+        /// Sessions leased now (all pipelines).
+        var running: Int
+        /// Sessions the ready pipelines serve at once (nil: not limited).
+        var capacity: Int?
+        /// When a slot may free: the soonest expected end of a running generation.
+        var retryAfter: Duration
+    }
+
+    /// The ready pipeline with the least predicted wait (Placement.Router) among those with a
+    /// session slot free on every stage (`slots`: by worker id, 0 or absent = not limited),
+    /// avoiding workers that just failed this request. `beyondCapacity`: the session already
+    /// runs (a lease lost with a scheduler restart, asked for again), so it is counted but
+    /// not refused.
+    func acquire(
+        avoiding avoided: Set<String>, expectedTokens: Int, slots: [String: Int] = [:],
+        beyondCapacity: Bool = false, now: ContinuousClock.Instant = .now
+    ) throws(AcquireError) -> (LivePipeline, String) {
+        let ready = pipelines.indices.filter { index in
             let pipeline = pipelines[index]
             return !pipeline.draining && pipeline.isReady
                 && !pipeline.stages.contains { avoided.contains($0.workerID) }
+        }
+        let capacity = SessionCapacity(slots: slots, pipelines: pipelines)
+        let candidates =
+            beyondCapacity ? ready : ready.filter { capacity.hasFreeSlot(pipelines[$0]) }
+        if candidates.isEmpty && !ready.isEmpty {
+            throw .atCapacity(
+                Saturation(
+                    running: leases.count,
+                    capacity: capacity.total(of: ready.map { pipelines[$0] }),
+                    retryAfter: soonestRelease(now: now)))
         }
         let planned = candidates.map { pipelines[$0].planned }
         guard
@@ -172,9 +201,20 @@ actor LivePipelines {
         pipelines[index].leases += 1
         pipelines[index].outstandingTokens += expectedTokens
         let leaseID = UUID().uuidString
+        // (A prediction that is not a number counts as none: the hint is then its floor.)
+        let predicted = Double(expectedTokens) * pipelines[index].predictedSecondsPerToken
+        let expectedSeconds = predicted.isFinite ? min(max(predicted, 0), 3600) : 0
         leases[leaseID] = Lease(
-            pipelineID: pipelines[index].id, expectedTokens: expectedTokens, renewed: .now)
+            pipelineID: pipelines[index].id, expectedTokens: expectedTokens, renewed: now,
+            expectedEnd: now + .milliseconds(Int(expectedSeconds * 1000)))
         return (pipelines[index], leaseID)
+    }
+
+    /// A hint of when a slot may free: the soonest expected end of a running generation
+    /// (predictions are rough and generations often stop early), from 1 s to 30 s.
+    private func soonestRelease(now: ContinuousClock.Instant) -> Duration {
+        let soonest = leases.values.map { $0.expectedEnd - now }.min() ?? .zero
+        return min(max(soonest, .seconds(1)), .seconds(30))
     }
 
     func release(_ leaseID: String) {

@@ -18,4 +18,10 @@ struct RegisteredWorker: Sendable, Hashable {
     /// Which registration this is: the registry numbers them in order (over all ids), so a
     /// check that began under one registration can tell that the worker registered again.
     var registration: UInt64 = 0
+
+    /// Sessions it serves at once: the latest count it reported (heartbeats and loaded shards
+    /// after the registration); 0 = not limited (a worker that does not report one).
+    var sessionSlots: Int {
+        load.sessionSlots > 0 ? load.sessionSlots : capabilities.sessionSlots
+    }
 }

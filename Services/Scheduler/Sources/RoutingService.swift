@@ -44,15 +44,18 @@ struct Routing: Sendable {
         let quarantined = registry.workers().filter(\.quarantined).map(\.id)
         do {
             let (pipeline, lease) = try await pipelines.acquire(
-                avoiding: Set(request.avoidWorkerIds).union(quarantined), expectedTokens: expected)
+                avoiding: Set(request.avoidWorkerIds).union(quarantined), expectedTokens: expected,
+                slots: registry.sessionSlots(), beyondCapacity: request.alreadyRunning)
             return .with {
                 $0.pipeline = Self.wire(pipeline, model: served)
                 $0.leaseID = lease
                 $0.leaseTtlMs = UInt32(clamping: leaseTTL.inMilliseconds)
             }
-        } catch {
+        } catch .noReadyPipeline {
             throw SchedulerError.noReadyPipeline(
                 model: served.reference.name, workers: registry.count)
+        } catch .atCapacity(let saturation) {
+            throw SchedulerError.atCapacity(model: served.reference.name, saturation: saturation)
         }
     }
 

@@ -61,7 +61,8 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
     let planLoop = PlanLoop(
         registry: registry, pipelines: pipelines, source: source,
         deployer: ShardDeployer(
-            pipelines: pipelines, source: source, workers: workerClients, logger: logger),
+            pipelines: pipelines, source: source, workers: workerClients, registry: registry,
+            contextLength: configuration.contextLength, logger: logger),
         model: model, settings: settings, logger: logger)
     // The clients the plan loop, the poller and the handlers use close after they stopped.
     var dependencies: [any Service] = [ClientService(client: cacheClient), workerClients]

@@ -8,6 +8,8 @@ enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
     case modelNotServed(requested: String, served: String)
     /// Every pipeline is loading shards, draining, or avoided by the request.
     case noReadyPipeline(model: String, workers: Int)
+    /// Ready pipelines exist, but each has a worker whose session slots are all in use.
+    case atCapacity(model: String, saturation: LivePipelines.Saturation)
     /// The cache-manager's manifest lacks what the optimizer plans with.
     case manifestWithoutCosts(model: String)
     /// A heartbeat from a worker the registry does not know (it expired, or we restarted).
@@ -27,6 +29,12 @@ enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
             "model '\(requested)' is not served here; this scheduler serves '\(served)'"
         case .noReadyPipeline(let model, let workers):
             "no ready pipeline for \(model) (workers: \(workers)); shards may still be loading"
+        case .atCapacity(let model, let saturation):
+            "every session slot of the ready pipelines for \(model) is in use: "
+                + "\(saturation.running) sessions running, "
+                + (saturation.capacity.map { "capacity \($0)" } ?? "capacity not limited")
+                + " (the workers' --max-sessions, or what their memory holds); "
+                + "retry in about \(Int(saturation.retryAfter.inSeconds.rounded(.up))) s"
         case .manifestWithoutCosts(let model): "manifest of \(model) has no per-layer costs"
         case .unknownWorker(let id): "unknown worker '\(id)': register again"
         case .workerIDInUse(let id, let address, let age):

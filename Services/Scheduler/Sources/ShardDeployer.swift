@@ -6,10 +6,15 @@ import TesseraProto
 /// Makes planned stages ready: the cache-manager cuts (or finds) the stage's shard, and the
 /// worker is asked to load it. Stages deploy concurrently, as children of the plan loop's
 /// task group; a failure leaves the stage unready and it is tried again on a later tick.
+/// The worker answers with its session slots with the shard loaded, recorded before the
+/// stage counts as ready, so routing never counts on slots a worker derived before.
 struct ShardDeployer: Sendable {
     let pipelines: LivePipelines
     let source: ModelSource
     let workers: ClientPool
+    let registry: WorkerRegistry
+    /// Tokens per session the plan reserves KV memory for, told to the workers.
+    let contextLength: Int
     let logger: Logger
 
     /// Starts a deployment in `group` for every stage that should load its shard now, and
@@ -55,13 +60,16 @@ struct ShardDeployer: Sendable {
                 .with {
                     $0.shard = Tessera_V1_ShardRef(shard)
                     $0.cacheManagerAddress = source.cacheManagerAddress.description
+                    $0.contextLength = UInt32(clamping: contextLength)
                 }, options: .timeout(.seconds(300)))
+            registry.recordSessionSlots(Int(response.sessionSlots), of: stage.workerID)
             logger.info(
                 "shard ready",
                 metadata: [
                     "worker": "\(stage.workerID)",
                     "layers": "\(stage.layers.lowerBound)-\(stage.layers.upperBound)",
                     "downloaded": "\(response.downloaded)", "seconds": "\(response.seconds)",
+                    "session_slots": "\(response.sessionSlots)",
                 ])
             return shard
         } catch {

@@ -120,6 +120,17 @@ final class WorkerRegistry: Sendable {
         }
     }
 
+    /// The worker reported its session slots with a shard it loaded (before its next heartbeat).
+    func recordSessionSlots(_ slots: Int, of workerID: String) {
+        guard slots > 0 else { return }
+        state.withLock { $0.workers[workerID]?.worker.load.sessionSlots = slots }
+    }
+
+    /// Session slots by worker id (0: not limited), for routing.
+    func sessionSlots() -> [String: Int] {
+        state.withLock { state in state.workers.mapValues(\.worker.sessionSlots) }
+    }
+
     /// The worker unloaded `sha256` at our request: stop listing it until a heartbeat says otherwise.
     func forgetReadyShard(_ sha256: String, on workerID: String) {
         state.withLock {

@@ -16,7 +16,7 @@ public struct EngineBenchmark: Sendable {
         public var prefillCPUSeconds: Double
         public var decodeCPUSeconds: Double
         /// Aggregate decode tokens/s of that many sessions stepping together
-        /// (`forward(decoding:)`, continuous batching's pass), by session count.
+        /// (`forward(batch:)`, continuous batching's pass), by session count.
         public var batchedDecode: [BatchedDecode] = []
         public var prefillTokensPerSecond: Double { Double(promptTokens) / prefillSeconds }
         public var decodeTokensPerSecond: Double { Double(generatedTokens) / decodeSeconds }
@@ -100,7 +100,7 @@ public struct EngineBenchmark: Sendable {
         let vocabulary = stage.hyperparameters.vocabularySize
         var rates: [Double] = []
         for pass in 0...repetitions {
-            var steps: [DecodeStep] = []
+            var steps: [BatchStep] = []
             for index in 0..<sessions {
                 let session = try stage.makeSession(
                     contextLength: promptTokens + generatedTokens, precision: kvCachePrecision)
@@ -108,15 +108,15 @@ public struct EngineBenchmark: Sendable {
                     Int32((($0 + index) * 7919 + 17) % vocabulary)
                 }
                 _ = try stage.forward(.tokens(prompt), session: session)
-                steps.append(DecodeStep(session: session, input: .tokens([Int32(index)])))
+                steps.append(BatchStep(session: session, input: .tokens([Int32(index)])))
             }
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<generatedTokens {
-                let outputs = try stage.forward(decoding: steps)
+                let outputs = try stage.forward(batch: steps)
                 steps = zip(steps, outputs).map { step, output in
                     let logits = output.values
                     let next = Int32(logits.indices.max { logits[$0] < logits[$1] } ?? 0)
-                    return DecodeStep(session: step.session, input: .tokens([next]))
+                    return BatchStep(session: step.session, input: .tokens([next]))
                 }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

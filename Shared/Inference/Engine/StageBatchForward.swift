@@ -1,8 +1,8 @@
 import Kernels
 
-/// One session's decode step in a batched forward: one token (first stage) or one row of
-/// hidden states.
-public struct DecodeStep: @unchecked Sendable {
+/// One session's part of a batched pass: a decode token, or a chunk of its prompt (tokens on
+/// the first stage, rows of hidden states on the others), at the session's current position.
+public struct BatchStep: @unchecked Sendable {
     public let session: StageSession
     public let input: StageInput
 
@@ -13,23 +13,23 @@ public struct DecodeStep: @unchecked Sendable {
 }
 
 extension TransformerStage {
-    /// Runs one decode step of each of several sessions as one pass: every weight matrix is
-    /// read once for all of them, attention runs per session over its own KV cache.
+    /// Runs the steps of several sessions as one pass: every weight matrix is read once for
+    /// all their rows, attention runs per session over its own KV cache. Decode tokens and
+    /// prompt chunks share the pass (continuous batching with chunked prefill). Each output is
+    /// the step's hidden rows, or on the last stage the logits of its last row.
     ///
     /// Batch invariance: each session's output is bit-identical to `forward` of its step
-    /// alone. The matrix products take the row-wise path for every batch size (each token's
-    /// dot products never depend on the other tokens of the call), and norms, rotary
-    /// embedding and attention are per row already. Greedy output therefore does not depend
-    /// on load, and a failover replay or a verifier can recompute a session alone.
-    public func forward(decoding steps: [DecodeStep]) throws -> [StageOutput] {
+    /// alone, and a prompt gives the same bits however it is cut into chunks. The matrix
+    /// products take the row-wise path (each token's dot products never depend on the other
+    /// tokens of the call), and norms, rotary embedding and attention are per row already.
+    /// Greedy output therefore does not depend on load, and a failover replay or a verifier
+    /// can recompute a session alone, in one prefill.
+    public func forward(batch steps: [BatchStep]) throws -> [StageOutput] {
         lock.lock()
         defer { lock.unlock() }
         guard !steps.isEmpty else { return [] }
-        guard steps.count <= Self.maxBatch else {
-            throw InferenceError.wrongInput(
-                "a batch holds at most \(Self.maxBatch) sessions, not \(steps.count)")
-        }
         var seen = Set<ObjectIdentifier>()
+        var counts: [Int] = []
         for step in steps {
             let session = step.session
             guard session.ownerID == ObjectIdentifier(self) else {
@@ -38,42 +38,71 @@ extension TransformerStage {
             guard seen.insert(ObjectIdentifier(session)).inserted else {
                 throw InferenceError.wrongInput("a session appears twice in one batch")
             }
-            guard try validate(step.input) == 1 else {
-                throw InferenceError.wrongInput("a batched decode step holds exactly one token")
-            }
-            guard session.position + 1 <= session.contextLength else {
+            let count = try validate(step.input)
+            guard session.position + count <= session.contextLength else {
                 throw InferenceError.contextOverflow(
-                    position: session.position, tokens: 1, contextLength: session.contextLength)
+                    position: session.position, tokens: count, contextLength: session.contextLength)
             }
+            counts.append(count)
         }
-        let count = steps.count
+        let total = counts.reduce(0, +)
+        guard total <= Self.maxBatch else {
+            throw InferenceError.wrongInput(
+                "a batch holds at most \(Self.maxBatch) rows, not \(total)")
+        }
         workspace.reserve(
-            tokens: count, contextLength: steps.map(\.session.contextLength).max() ?? 0)
+            tokens: total, contextLength: steps.map(\.session.contextLength).max() ?? 0)
         var spans: [RowSpan] = []
-        for (row, step) in steps.enumerated() {
-            try loadInput(step.input, from: 0, count: 1, toRow: row)
+        var row = 0
+        for (step, count) in zip(steps, counts) {
+            try loadInput(step.input, from: 0, count: count, toRow: row)
             spans.append(
-                RowSpan(session: step.session, start: step.session.position, rows: row..<(row + 1)))
+                RowSpan(
+                    session: step.session, start: step.session.position, rows: row..<(row + count)))
+            row += count
         }
         for layerIndex in 0..<weights.layers.count {
-            try runLayer(layerIndex, batch: count, spans: spans, path: .independentRows)
+            try runLayer(layerIndex, batch: total, spans: spans, path: .independentRows)
         }
-        for step in steps { step.session.position += 1 }
+        for (step, count) in zip(steps, counts) { step.session.position += count }
+        return try outputs(of: spans)
+    }
 
+    /// Each span's hidden rows, or on the last stage the logits of its last row.
+    private func outputs(of spans: [RowSpan]) throws -> [StageOutput] {
         let hp = hyperparameters
-        let rowWidth = isLast ? hp.vocabularySize : hp.embeddingLength
-        var values = [Float](repeating: 0, count: count * rowWidth)
-        try values.withUnsafeMutableBufferPointer { buffer in
-            let out = buffer.baseAddress!
-            if isLast {
-                try projectLogits(rows: 0..<count, into: out, path: .independentRows)
-            } else {
-                out.update(from: workspace.hidden, count: count * rowWidth)
+        let width = hp.embeddingLength
+        guard isLast else {
+            var outputs: [StageOutput] = []
+            for span in spans {
+                let start = workspace.hidden + span.rows.lowerBound * width
+                let values = Array(
+                    UnsafeBufferPointer(start: start, count: span.rows.count * width))
+                outputs.append(StageOutput.hidden(values, count: span.rows.count))
+            }
+            return outputs
+        }
+        // Each span's last row moves up to row i, so one product over rows 0..<spans reads
+        // the output matrix (the largest) once for all. Row i's source is at or after row i
+        // and after every earlier destination, so no source is overwritten before it is read.
+        for (index, span) in spans.enumerated() {
+            let lastRow = span.rows.upperBound - 1
+            if lastRow != index {
+                (workspace.hidden + index * width).update(
+                    from: workspace.hidden + lastRow * width, count: width)
             }
         }
-        return (0..<count).map { row in
-            let slice = Array(values[(row * rowWidth)..<((row + 1) * rowWidth)])
-            return isLast ? .logits(slice, count: 1) : .hidden(slice, count: 1)
+        let vocabulary = hp.vocabularySize
+        var logits = [Float](repeating: 0, count: spans.count * vocabulary)
+        try logits.withUnsafeMutableBufferPointer { buffer in
+            try projectLogits(
+                rows: 0..<spans.count, into: buffer.baseAddress!, path: .independentRows)
         }
+        var outputs: [StageOutput] = []
+        for index in 0..<spans.count {
+            let row: ArraySlice<Float> = logits[(index * vocabulary)..<((index + 1) * vocabulary)]
+            outputs.append(StageOutput.logits(Array(row), count: 1))
+        }
+        return outputs
     }
 }

@@ -7,12 +7,14 @@ extension TransformerStage {
     /// The last stage returns logits for the last input token, or for every input token when
     /// `allLogits` is true (teacher forcing, scoring); other stages return hidden states.
     ///
-    /// `path` `.independentRows` computes every token exactly as a decode step of that token
-    /// alone would (slower for long inputs than the tiled path): a replay of earlier output
-    /// in one pass that must give the bits the original steps gave.
+    /// `path`: by default every token is computed exactly as a decode step of that token alone
+    /// would be (`.independentRows`): a prompt gives the same bits in one call, in chunks, or
+    /// batched with other sessions (`forward(batch:)`), so a failover or a verifier can
+    /// recompute it any way. `.fastest` (decoded float tiles for 4+ tokens, about 1.2x faster
+    /// prefill on this engine, different rounding) is for single-process speed comparisons.
     public func forward(
         _ input: StageInput, session: StageSession, allLogits: Bool = false,
-        path: MatmulPath = .fastest
+        path: MatmulPath = .independentRows
     ) throws -> StageOutput {
         lock.lock()
         defer { lock.unlock() }
@@ -164,7 +166,7 @@ extension TransformerStage {
     /// Final norm and output projection of the given batch rows into `destination`.
     func projectLogits(
         rows: Range<Int>, into destination: UnsafeMutablePointer<Float>,
-        path: MatmulPath = .fastest
+        path: MatmulPath
     ) throws {
         guard let norm = weights.outputNorm, let output = weights.output else {
             throw InferenceError.missingTensor(name: "output_norm.weight")

@@ -14,10 +14,12 @@ public struct MatmulTarget {
 /// Which kernel path a batch takes.
 public enum MatmulPath: Sendable {
     /// The faster path for the batch size: row-wise integer dots for a few tokens, decoded
-    /// float tiles for many (the two round differently).
+    /// float tiles for many (the two round differently, so a token's result depends on how
+    /// many share the call): single-process speed comparisons only.
     case fastest
     /// Always row-wise: each token's result is bit-identical to the same token multiplied
-    /// alone, whatever else shares the call (batched decode of many sessions).
+    /// alone, whatever else shares the call (the engine's default: batched decode, chunked
+    /// prefill, replays).
     case independentRows
 }
 

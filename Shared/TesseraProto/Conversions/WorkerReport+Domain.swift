@@ -8,7 +8,7 @@ extension WorkerCapabilities {
             memoryBytes: wire.memoryBytes, cpuCount: Int(wire.cpuCount),
             computeGflops: wire.computeGflops,
             memoryBandwidthGbps: wire.memoryBandwidthGbps, decodeGbps: wire.decodeGbps,
-            version: wire.version)
+            version: wire.version, sessionSlots: Int(wire.sessionSlots))
     }
 }
 
@@ -21,6 +21,7 @@ extension Tessera_V1_WorkerCapabilities {
         memoryBandwidthGbps = capabilities.memoryBandwidthGbps
         decodeGbps = capabilities.decodeGbps
         version = capabilities.version
+        sessionSlots = UInt32(clamping: capabilities.sessionSlots)
     }
 }
 
@@ -64,7 +65,8 @@ extension WorkerLoad {
         self.init(
             activeSessions: Int(wire.activeSessions), memoryUsedBytes: wire.memoryUsedBytes,
             cpuUtilization: wire.cpuUtilization, recentSteps: wire.recentSteps.map(StepTiming.init),
-            recentLinks: wire.recentLinks.map(LinkTiming.init))
+            recentLinks: wire.recentLinks.map(LinkTiming.init),
+            sessionSlots: Int(wire.sessionSlots))
     }
 }
 
@@ -76,5 +78,6 @@ extension Tessera_V1_WorkerLoad {
         cpuUtilization = load.cpuUtilization
         recentSteps = load.recentSteps.map(Tessera_V1_StepTiming.init)
         recentLinks = load.recentLinks.map(Tessera_V1_LinkTiming.init)
+        sessionSlots = UInt32(clamping: load.sessionSlots)
     }
 }

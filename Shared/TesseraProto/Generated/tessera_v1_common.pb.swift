@@ -212,6 +212,10 @@ public nonisolated struct Tessera_V1_WorkerCapabilities: Sendable {
   /// token, all threads, matrix larger than the caches): what a decode step really costs.
   public var decodeGbps: Double = 0
 
+  /// Sessions it serves at once (its KV slots): --max-sessions, or how many KV caches at the
+  /// served context fit in its memory budget beside its shards. 0 = not limited (older workers).
+  public var sessionSlots: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -235,6 +239,9 @@ public nonisolated struct Tessera_V1_WorkerLoad: Sendable {
 
   /// Observed hops to next stages since the previous heartbeat, for measured link costs.
   public var recentLinks: [Tessera_V1_LinkTiming] = []
+
+  /// Its session slots now (a count derived from memory follows the shards it holds); 0 = not reported.
+  public var sessionSlots: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -840,7 +847,7 @@ nonisolated extension Tessera_V1_ShardRef: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerCapabilities"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}memory_bytes\0\u{3}cpu_count\0\u{3}compute_gflops\0\u{3}memory_bandwidth_gbps\0\u{1}version\0\u{3}decode_gbps\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}memory_bytes\0\u{3}cpu_count\0\u{3}compute_gflops\0\u{3}memory_bandwidth_gbps\0\u{1}version\0\u{3}decode_gbps\0\u{3}session_slots\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -854,6 +861,7 @@ nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, Swif
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.memoryBandwidthGbps) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.version) }()
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.decodeGbps) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.sessionSlots) }()
       default: break
       }
     }
@@ -878,6 +886,9 @@ nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, Swif
     if self.decodeGbps.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.decodeGbps, fieldNumber: 6)
     }
+    if self.sessionSlots != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sessionSlots, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -888,6 +899,7 @@ nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, Swif
     if lhs.memoryBandwidthGbps != rhs.memoryBandwidthGbps {return false}
     if lhs.version != rhs.version {return false}
     if lhs.decodeGbps != rhs.decodeGbps {return false}
+    if lhs.sessionSlots != rhs.sessionSlots {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -895,7 +907,7 @@ nonisolated extension Tessera_V1_WorkerCapabilities: SwiftProtobuf.Message, Swif
 
 nonisolated extension Tessera_V1_WorkerLoad: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerLoad"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}active_sessions\0\u{3}memory_used_bytes\0\u{3}cpu_utilization\0\u{3}recent_steps\0\u{3}recent_links\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}active_sessions\0\u{3}memory_used_bytes\0\u{3}cpu_utilization\0\u{3}recent_steps\0\u{3}recent_links\0\u{3}session_slots\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -908,6 +920,7 @@ nonisolated extension Tessera_V1_WorkerLoad: SwiftProtobuf.Message, SwiftProtobu
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.cpuUtilization) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.recentSteps) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.recentLinks) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.sessionSlots) }()
       default: break
       }
     }
@@ -929,6 +942,9 @@ nonisolated extension Tessera_V1_WorkerLoad: SwiftProtobuf.Message, SwiftProtobu
     if !self.recentLinks.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.recentLinks, fieldNumber: 5)
     }
+    if self.sessionSlots != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sessionSlots, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -938,6 +954,7 @@ nonisolated extension Tessera_V1_WorkerLoad: SwiftProtobuf.Message, SwiftProtobu
     if lhs.cpuUtilization != rhs.cpuUtilization {return false}
     if lhs.recentSteps != rhs.recentSteps {return false}
     if lhs.recentLinks != rhs.recentLinks {return false}
+    if lhs.sessionSlots != rhs.sessionSlots {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

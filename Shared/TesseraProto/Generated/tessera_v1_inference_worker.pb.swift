@@ -38,6 +38,10 @@ public nonisolated struct Tessera_V1_LoadShardRequest: Sendable {
 
   public var cacheManagerAddress: String = String()
 
+  /// Tokens per session the scheduler reserves KV memory for (its --context-length): a worker
+  /// that derives its session slots from memory counts KV caches of this size. 0 = not said.
+  public var contextLength: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -54,6 +58,9 @@ public nonisolated struct Tessera_V1_LoadShardResponse: Sendable {
   public var downloaded: Bool = false
 
   public var seconds: Double = 0
+
+  /// the worker's session slots with this shard loaded (0 = not limited)
+  public var sessionSlots: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -352,7 +359,7 @@ fileprivate nonisolated let _protobuf_package = "tessera.v1"
 
 nonisolated extension Tessera_V1_LoadShardRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadShardRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}cache_manager_address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}cache_manager_address\0\u{3}context_length\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -362,6 +369,7 @@ nonisolated extension Tessera_V1_LoadShardRequest: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._shard) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.cacheManagerAddress) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.contextLength) }()
       default: break
       }
     }
@@ -378,12 +386,16 @@ nonisolated extension Tessera_V1_LoadShardRequest: SwiftProtobuf.Message, SwiftP
     if !self.cacheManagerAddress.isEmpty {
       try visitor.visitSingularStringField(value: self.cacheManagerAddress, fieldNumber: 2)
     }
+    if self.contextLength != 0 {
+      try visitor.visitSingularUInt32Field(value: self.contextLength, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_LoadShardRequest, rhs: Tessera_V1_LoadShardRequest) -> Bool {
     if lhs._shard != rhs._shard {return false}
     if lhs.cacheManagerAddress != rhs.cacheManagerAddress {return false}
+    if lhs.contextLength != rhs.contextLength {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -391,7 +403,7 @@ nonisolated extension Tessera_V1_LoadShardRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Tessera_V1_LoadShardResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadShardResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}downloaded\0\u{1}seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}downloaded\0\u{1}seconds\0\u{3}session_slots\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -401,6 +413,7 @@ nonisolated extension Tessera_V1_LoadShardResponse: SwiftProtobuf.Message, Swift
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBoolField(value: &self.downloaded) }()
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.sessionSlots) }()
       default: break
       }
     }
@@ -413,12 +426,16 @@ nonisolated extension Tessera_V1_LoadShardResponse: SwiftProtobuf.Message, Swift
     if self.seconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 2)
     }
+    if self.sessionSlots != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sessionSlots, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_LoadShardResponse, rhs: Tessera_V1_LoadShardResponse) -> Bool {
     if lhs.downloaded != rhs.downloaded {return false}
     if lhs.seconds != rhs.seconds {return false}
+    if lhs.sessionSlots != rhs.sessionSlots {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

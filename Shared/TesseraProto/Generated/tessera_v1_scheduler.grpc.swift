@@ -248,7 +248,9 @@ extension Tessera_V1_Scheduler {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Routing: pick the pipeline a new request should use (least predicted wait).
+        /// > Routing: pick the pipeline a new request should use (least predicted wait) among those
+        /// > with a free session slot on every stage. When every slot is in use: RESOURCE_EXHAUSTED,
+        /// > with a hint of when one may free in the `grpc-retry-pushback-ms` trailer.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Tessera_V1_AcquirePipelineRequest` messages.
@@ -412,7 +414,9 @@ extension Tessera_V1_Scheduler {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Routing: pick the pipeline a new request should use (least predicted wait).
+        /// > Routing: pick the pipeline a new request should use (least predicted wait) among those
+        /// > with a free session slot on every stage. When every slot is in use: RESOURCE_EXHAUSTED,
+        /// > with a hint of when one may free in the `grpc-retry-pushback-ms` trailer.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Tessera_V1_AcquirePipelineRequest` message.
@@ -574,7 +578,9 @@ extension Tessera_V1_Scheduler {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Routing: pick the pipeline a new request should use (least predicted wait).
+        /// > Routing: pick the pipeline a new request should use (least predicted wait) among those
+        /// > with a free session slot on every stage. When every slot is in use: RESOURCE_EXHAUSTED,
+        /// > with a hint of when one may free in the `grpc-retry-pushback-ms` trailer.
         ///
         /// - Parameters:
         ///   - request: A `Tessera_V1_AcquirePipelineRequest` message.
@@ -1090,7 +1096,9 @@ extension Tessera_V1_Scheduler {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Routing: pick the pipeline a new request should use (least predicted wait).
+        /// > Routing: pick the pipeline a new request should use (least predicted wait) among those
+        /// > with a free session slot on every stage. When every slot is in use: RESOURCE_EXHAUSTED,
+        /// > with a hint of when one may free in the `grpc-retry-pushback-ms` trailer.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Tessera_V1_AcquirePipelineRequest` message.
@@ -1351,7 +1359,9 @@ extension Tessera_V1_Scheduler {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Routing: pick the pipeline a new request should use (least predicted wait).
+        /// > Routing: pick the pipeline a new request should use (least predicted wait) among those
+        /// > with a free session slot on every stage. When every slot is in use: RESOURCE_EXHAUSTED,
+        /// > with a hint of when one may free in the `grpc-retry-pushback-ms` trailer.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Tessera_V1_AcquirePipelineRequest` message.
@@ -1635,7 +1645,9 @@ extension Tessera_V1_Scheduler.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Routing: pick the pipeline a new request should use (least predicted wait).
+    /// > Routing: pick the pipeline a new request should use (least predicted wait) among those
+    /// > with a free session slot on every stage. When every slot is in use: RESOURCE_EXHAUSTED,
+    /// > with a hint of when one may free in the `grpc-retry-pushback-ms` trailer.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Tessera_V1_AcquirePipelineRequest` message.
@@ -1909,7 +1921,9 @@ extension Tessera_V1_Scheduler.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Routing: pick the pipeline a new request should use (least predicted wait).
+    /// > Routing: pick the pipeline a new request should use (least predicted wait) among those
+    /// > with a free session slot on every stage. When every slot is in use: RESOURCE_EXHAUSTED,
+    /// > with a hint of when one may free in the `grpc-retry-pushback-ms` trailer.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -254,6 +254,10 @@ public nonisolated struct Tessera_V1_AcquirePipelineRequest: Sendable {
 
   public var expectedTokens: UInt32 = 0
 
+  /// The session already runs on the pipeline's workers (a lease the scheduler lost, asked for
+  /// again): counted, but granted even when every slot is in use.
+  public var alreadyRunning: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -785,7 +789,7 @@ nonisolated extension Tessera_V1_GetPlacementResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Tessera_V1_AcquirePipelineRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AcquirePipelineRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}avoid_worker_ids\0\u{3}expected_tokens\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}avoid_worker_ids\0\u{3}expected_tokens\0\u{3}already_running\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -796,6 +800,7 @@ nonisolated extension Tessera_V1_AcquirePipelineRequest: SwiftProtobuf.Message, 
       case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.avoidWorkerIds) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.expectedTokens) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.alreadyRunning) }()
       default: break
       }
     }
@@ -811,6 +816,9 @@ nonisolated extension Tessera_V1_AcquirePipelineRequest: SwiftProtobuf.Message, 
     if self.expectedTokens != 0 {
       try visitor.visitSingularUInt32Field(value: self.expectedTokens, fieldNumber: 3)
     }
+    if self.alreadyRunning != false {
+      try visitor.visitSingularBoolField(value: self.alreadyRunning, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -818,6 +826,7 @@ nonisolated extension Tessera_V1_AcquirePipelineRequest: SwiftProtobuf.Message, 
     if lhs.model != rhs.model {return false}
     if lhs.avoidWorkerIds != rhs.avoidWorkerIds {return false}
     if lhs.expectedTokens != rhs.expectedTokens {return false}
+    if lhs.alreadyRunning != rhs.alreadyRunning {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

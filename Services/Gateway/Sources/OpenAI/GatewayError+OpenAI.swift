@@ -7,6 +7,8 @@ extension GatewayError {
         case .invalidArgument, .promptTooLong: .badRequest
         case .modelNotFound: .notFound
         case .unavailable: .serviceUnavailable
+        case .queueFull, .queueTimeout: .tooManyRequests
+        case .deadlineExceeded: .gatewayTimeout
         case .internalError: .internalServerError
         }
     }
@@ -16,6 +18,8 @@ extension GatewayError {
         switch kind {
         case .invalidArgument, .promptTooLong, .modelNotFound: "invalid_request_error"
         case .unavailable: "unavailable_error"
+        case .queueFull, .queueTimeout: "rate_limit_exceeded"
+        case .deadlineExceeded: "timeout_error"
         case .internalError: "server_error"
         }
     }
@@ -27,6 +31,9 @@ extension GatewayError {
         case .promptTooLong: "context_length_exceeded"
         case .modelNotFound: "model_not_found"
         case .unavailable: "service_unavailable"
+        case .queueFull: "queue_full"
+        case .queueTimeout: "queue_timeout"
+        case .deadlineExceeded: "deadline_exceeded"
         case .internalError: "internal_error"
         }
     }

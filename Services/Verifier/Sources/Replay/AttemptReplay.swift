@@ -29,8 +29,8 @@ struct AttemptReplay {
     }
 
     /// One call of a stage, as the worker makes it: rewinds when the call starts before what
-    /// the session holds; one token goes the decode path (`DecodeBatcher`, a batch of one),
-    /// more the tiled path, or the exact row-wise one for a failover's replayed output.
+    /// the session holds. However the worker batched or chunked the call, the engine's
+    /// row-wise path gives the same bits as this call alone.
     func forward(_ index: Int, _ input: StageInput, at position: Int, count: Int, replay: Bool)
         throws -> StageOutput
     {
@@ -41,11 +41,7 @@ struct AttemptReplay {
                 "a call at position \(position) but the session holds \(session.position) tokens")
         }
         if position < session.position { session.truncate(to: position) }  // rewind
-        if count == 1 {
-            return try stage.forward(decoding: [DecodeStep(session: session, input: input)])[0]
-        }
-        return try stage.forward(
-            input, session: session, path: replay ? .independentRows : .fastest)
+        return try stage.forward(input, session: session)
     }
 
     struct StepError: Error, CustomStringConvertible {

@@ -13,7 +13,7 @@ public enum HonestNoise {
         /// The path of steps of several tokens (one token always takes the decode path).
         public var path: MatmulPath
 
-        public init(threads: Int = 1, path: MatmulPath = .fastest) {
+        public init(threads: Int = 1, path: MatmulPath = .independentRows) {
             self.threads = threads
             self.path = path
         }
@@ -38,7 +38,7 @@ public enum HonestNoise {
             for (stage, session) in zip(stages, sessions) {
                 let output =
                     tokens.count == 1
-                    ? try stage.forward(decoding: [DecodeStep(session: session, input: input)])[0]
+                    ? try stage.forward(batch: [BatchStep(session: session, input: input)])[0]
                     : try stage.forward(input, session: session, path: setting.path)
                 values = output.values
                 input = .hidden(values, count: tokens.count)
