@@ -114,17 +114,23 @@ struct BenchCommand: ParsableCommand {
         /// Child process: one configuration, one JSON line on stdout.
         private func runSingle(path: String, threads: Int) throws {
             let stage = try TransformerStage(path: path, threads: threads)
-            let result = try EngineBenchmark(
+            let benchmark = EngineBenchmark(
                 promptTokens: promptTokens, generatedTokens: genTokens, repetitions: repetitions,
-                kvCachePrecision: KVCachePrecision(rawValue: kvCache) ?? .f16,
-                batchSizes: try batchSizes()
-            ).run(stage: stage)
+                kvCachePrecision: KVCachePrecision(rawValue: kvCache) ?? .f16)
+            let result = try benchmark.run(stage: stage)
+            // Peak RSS of one session's run, comparable with llama.cpp's; the batched runs
+            // after it hold many sessions' KV caches.
+            let peak = ProcessMetrics.peakResidentBytes()
+            let batched = try batchSizes().map {
+                EngineBenchmark.BatchedDecode(
+                    sessions: $0,
+                    tokensPerSecond: try benchmark.batchedDecodeRate(stage: stage, sessions: $0))
+            }
             let row = BenchRow(
                 engine: "tessera", threads: threads, prefillTPS: result.prefillTokensPerSecond,
-                decodeTPS: result.decodeTokensPerSecond,
-                peakRSSBytes: ProcessMetrics.peakResidentBytes(),
+                decodeTPS: result.decodeTokensPerSecond, peakRSSBytes: peak,
                 weightBytesPerToken: stage.weightBytesPerToken, error: nil,
-                batchedDecode: result.batchedDecode)
+                batchedDecode: batched)
             print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
         }
 

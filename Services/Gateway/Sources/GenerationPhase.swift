@@ -32,6 +32,8 @@ struct GenerationProgress {
     var lastTokenAt = ContinuousClock.now
     /// Since when the client has been waiting because a pipeline failed.
     var pausedSince: ContinuousClock.Instant?
+    /// Times a stage refused the session for want of capacity (`PipelineFailure.busy`).
+    var busyRefusals = 0
     /// The commitments of every reply so far, and the stages that made them.
     var ledger = ReceiptLedger()
 

@@ -81,6 +81,8 @@ struct GenerationSession {
                     let reply = try await catchUp(stream, &progress)
                     return try await decode(stream, from: reply, &progress, onUpdate: onUpdate)
                 }
+            } catch let failure as PipelineFailure where failure.busy {
+                try await waitForCapacity(failure, &progress)
             } catch let failure as PipelineFailure {
                 try failOver(failure, on: lease, &progress)
             }
@@ -207,6 +209,32 @@ struct GenerationSession {
             progress.record(reply)
         }
     }
+
+    /// A stage refused the session for want of a slot or KV memory (its sessions outlived
+    /// their leases a moment, or an operator gave it more slots than memory): capacity, not a
+    /// fault. The worker is neither avoided nor reported; after a pause (0.1 s, growing to 1 s)
+    /// the request asks for a pipeline again, for about the admission queue's usual wait.
+    private func waitForCapacity(_ refusal: PipelineFailure, _ progress: inout GenerationProgress)
+        async throws
+    {
+        progress.busyRefusals += 1
+        guard progress.busyRefusals <= Self.maxBusyRefusals else {
+            throw GatewayError(
+                .queueTimeout,
+                "the pipelines' workers stayed out of session capacity: \(refusal.reason)",
+                retryAfter: .seconds(1))
+        }
+        logger.notice(
+            "a stage is out of session capacity; asking again",
+            metadata: ["refusals": "\(progress.busyRefusals)", "error": "\(refusal.reason)"])
+        if progress.pausedSince == nil, !progress.generated.isEmpty {
+            progress.pausedSince = ContinuousClock.now
+        }
+        try await Task.sleep(for: .milliseconds(min(1000, 100 * progress.busyRefusals)))
+    }
+
+    /// About 30 s of asking (the admission queue's default wait).
+    static let maxBusyRefusals = 35
 
     /// Failing over: the failed worker is avoided and reported, its connection dropped;
     /// gives up after `maxFailovers`.

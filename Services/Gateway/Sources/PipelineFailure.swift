@@ -7,4 +7,7 @@ struct PipelineFailure: Error, Sendable {
     var workerID: String?
     /// The pipeline stopped answering (no stage said why).
     var stalled = false
+    /// A stage refused the session for want of capacity (a session slot or KV memory,
+    /// RESOURCE_EXHAUSTED): nobody's fault; the request waits and asks again.
+    var busy = false
 }

@@ -192,7 +192,7 @@ final class PipelineStream {
             }
             return PipelineFailure(
                 reason: "\(error.code): \(error.message)", workerID: blamed,
-                stalled: error.code == .deadlineExceeded)
+                stalled: error.code == .deadlineExceeded, busy: error.code == .resourceExhausted)
         }
     }
 }

@@ -25,6 +25,11 @@ public struct EngineBenchmark: Sendable {
     public struct BatchedDecode: Sendable, Codable {
         public var sessions: Int
         public var tokensPerSecond: Double
+
+        public init(sessions: Int, tokensPerSecond: Double) {
+            self.sessions = sessions
+            self.tokensPerSecond = tokensPerSecond
+        }
     }
 
     public var promptTokens: Int
@@ -96,7 +101,7 @@ public struct EngineBenchmark: Sendable {
     /// `sessions` sessions, each after its own prefill of the prompt (rotated, so they differ),
     /// decode `generatedTokens` steps together, one pass per step as a worker's batch loop
     /// runs them; the median over the repetitions of tokens per second in all.
-    func batchedDecodeRate(stage: TransformerStage, sessions: Int) throws -> Double {
+    public func batchedDecodeRate(stage: TransformerStage, sessions: Int) throws -> Double {
         let vocabulary = stage.hyperparameters.vocabularySize
         var rates: [Double] = []
         for pass in 0...repetitions {
