@@ -299,12 +299,22 @@ def test_a_caught_worker_is_quarantined_and_its_streams_fail_over(processes, stu
         thread.start()
     time.sleep(0.5)
     caught = None
+    extra = 0
     for attempt in range(20):  # until a short request lands on the forger
         _, _, receipt = cluster.generate(stubs, f"Question {attempt}: what is {attempt} plus two?", max_tokens=4)
         status = cluster.status(receipt.receipt_id)
         if status.state == pb.RECEIPT_STATE_FAILED:
             caught = status
             break
+        # The router sends a request where the predicted wait is least: with the long
+        # streams spread evenly, every short one goes to the worker whose speed looks better.
+        # One more long stream there tips the balance towards the other for the next one.
+        if extra < len(PROMPTS) and {stage.worker_id for stage in receipt.stages} == {"honest"}:
+            thread = threading.Thread(target=stream, args=(PROMPTS[extra],))
+            thread.start()
+            threads.append(thread)
+            extra += 1
+            time.sleep(0.3)
     assert caught is not None and caught.fault_worker_id == "forger", "no request reached the forger"
     assert any(thread.is_alive() for thread in threads), "the long streams ended before the forger was caught"
     for thread in threads:
