@@ -83,10 +83,47 @@ static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
         }                                                                                      \
     }
 
+// One row against one token: the multi-token kernel's arithmetic for one token, without its
+// per-token arrays and shared-unpack bookkeeping (about 10% faster for single-stream decode).
+#define DEFINE_ONE_TOKEN_DOT(NAME, DOT, ATTR)                                                        \
+    ATTR static float NAME(int type, const uint8_t *row, const int8_t *acts,                   \
+                           const float *scales, const float *scaled_sums, int blocks) {        \
+        __m256 acc = _mm256_setzero_ps();                                                      \
+        float offsets = 0;                                                                     \
+        for (int b = 0; b < blocks; b++) {                                                     \
+            const int8_t *a = acts + (size_t)b * 32;                                           \
+            __m256i av = _mm256_loadu_si256((const __m256i *)a);                               \
+            __m256i isum;                                                                      \
+            float d;                                                                           \
+            if (type == 8) { /* Q8_0: w·a = |w| · (a·sign(w)) */                               \
+                const uint8_t *blk = row + (size_t)b * 34;                                     \
+                __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));                    \
+                isum = DOT(_mm256_sign_epi8(w, w), _mm256_sign_epi8(av, w));                   \
+                d = half_to_float(blk);                                                        \
+            } else if (type == 3) { /* Q4_1: d·q + m */                                        \
+                const uint8_t *blk = row + (size_t)b * 20;                                     \
+                isum = DOT(unpack_nibbles(blk + 4), av);                                       \
+                d = half_to_float(blk);                                                        \
+                offsets += half_to_float(blk + 2) * scaled_sums[b];                            \
+            } else { /* Q4_0: d·(q - 8) */                                                     \
+                const uint8_t *blk = row + (size_t)b * 18;                                     \
+                isum = DOT(unpack_nibbles(blk + 2), av);                                       \
+                d = half_to_float(blk);                                                        \
+                offsets += (-8.0f * d) * scaled_sums[b];                                       \
+            }                                                                                  \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * scales[b]), acc); \
+        }                                                                                      \
+        __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));  \
+        half = _mm_add_ps(half, _mm_movehl_ps(half, half));                                    \
+        half = _mm_add_ss(half, _mm_movehdup_ps(half));                                        \
+        return _mm_cvtss_f32(half) + offsets;                                                  \
+    }
+
+DEFINE_ONE_TOKEN_DOT(row_dot_avx2, dot_u8s8_avx2, )
+DEFINE_ONE_TOKEN_DOT(row_dot_vnni, dot_u8s8_vnni, __attribute__((target("avx512f,avx512vl,avx512vnni"))))
+
 #define VNNI __attribute__((target("avx512f,avx512vl,avx512vnni")))
-DEFINE_ROW_DOT(row_dot1_avx2, 1, dot_u8s8_avx2, )
 DEFINE_ROW_DOT(row_dot4_avx2, 4, dot_u8s8_avx2, )
-DEFINE_ROW_DOT(row_dot1_vnni, 1, dot_u8s8_vnni, VNNI)
 DEFINE_ROW_DOT(row_dot4_vnni, 4, dot_u8s8_vnni, VNNI)
 
 int tessera_dot_level(void) {
@@ -129,10 +166,8 @@ int tessera_dot_rows(int type, const uint8_t *weights, size_t row_bytes, int row
             const int8_t *a = activations + (size_t)t * token_values;
             const size_t at = (size_t)t * blocks;
             float *o = out + (size_t)t * out_stride + r;
-            if (level == 2)
-                row_dot1_vnni(type, row, a, scales + at, scaled_sums + at, blocks, o, out_stride);
-            else
-                row_dot1_avx2(type, row, a, scales + at, scaled_sums + at, blocks, o, out_stride);
+            *o = level == 2 ? row_dot_vnni(type, row, a, scales + at, scaled_sums + at, blocks)
+                            : row_dot_avx2(type, row, a, scales + at, scaled_sums + at, blocks);
         }
     }
     return 1;
