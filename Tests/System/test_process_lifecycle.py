@@ -160,7 +160,22 @@ def test_http_connections_beyond_the_limit_are_refused(processes):
         assert time.monotonic() < deadline, "the gateway's HTTP port never answered"
         time.sleep(0.1)
 
-    held = [socket.create_connection(("127.0.0.1", http), timeout=10) for _ in range(4)]
+    # The probes' closes reach the gateway's count a moment after they happen: wait until a
+    # connection sees only itself open, and keep it as the first of the four.
+    held = []
+    deadline = time.monotonic() + 10
+    while not held:
+        connection = socket.create_connection(("127.0.0.1", http), timeout=10)
+        status, _, metrics = http_exchange(connection, "/metrics") or (0, {}, b"")
+        values = {} if status != 200 else dict(
+            line.rsplit(" ", 1) for line in metrics.decode().splitlines() if line and line[0] != "#")
+        if float(values.get("tessera_http_connections", -1)) == 1:
+            held.append(connection)
+        else:
+            connection.close()
+            assert time.monotonic() < deadline, "the probes' connections never closed"
+            time.sleep(0.1)
+    held += [socket.create_connection(("127.0.0.1", http), timeout=10) for _ in range(3)]
     assert [http_exchange(connection)[0] for connection in held] == [200] * 4
     for _ in range(4):
         with socket.create_connection(("127.0.0.1", http), timeout=10) as extra:
