@@ -108,6 +108,9 @@ struct PipelineRouter: Sendable {
                 throw GatewayError(
                     .unavailable, "the scheduler cannot route requests: \(error.message)")
             } catch let error as RPCError {
+                // A client that left while its ask was under way: the call failed because the
+                // task was cancelled, not because the scheduler refused.
+                try Task.checkCancellation()
                 throw GatewayError(
                     .unavailable,
                     "the scheduler refused a pipeline: \(error.code): \(error.message)")
