@@ -33,5 +33,5 @@ ENV TESSERA_HOST=0.0.0.0 \
     TESSERA_STORE_DIR=/var/lib/tessera/store \
     TESSERA_MODEL_DIR=/var/lib/tessera/models \
     TESSERA_SHARD_DIR=/var/lib/tessera/shards
-EXPOSE 7400 7401 7402 7403 7410 8080 9401 9402 9403 9410
+EXPOSE 7400 7401 7402 7403 7410 8080 9400 9401 9402 9403 9410
 CMD ["tessera", "--help"]

@@ -50,6 +50,7 @@ func service(_ name: String, dependencies: [Target.Dependency]) -> [Target] {
 let engineOnly = ProcessInfo.processInfo.environment["TESSERA_SCOPE"] == "engine"
 let engineTargetNames: Set<String> = [
     "Cluster", "GGUF", "CKernels", "Kernels", "Tokenization", "Inference", "Placement",
+    "ModelArchitecture",
     "GGUFTests", "KernelsTests", "TokenizationTests", "InferenceTests", "PlacementTests",
 ]
 
@@ -84,6 +85,8 @@ let package = Package(
             .package(
                 url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
             .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+            // Cluster CA and service certificates (mutual TLS between services).
+            .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
             .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         ],
     targets: ([
@@ -108,9 +111,15 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Shared/ServiceKit", swiftSettings: swiftSettings),
         .target(name: "GGUF", path: "Shared/GGUF", swiftSettings: numericSettings),
+        // Model families: the one reading of a GGUF's hyperparameters and tensor layout.
+        .target(
+            name: "ModelArchitecture", dependencies: ["GGUF"], path: "Shared/ModelArchitecture",
+            swiftSettings: swiftSettings),
         // Only the innermost integer dot products (x86 AVX2 / AVX-512 VNNI); see its header.
         .target(
             name: "CKernels", path: "Shared/CKernels",
@@ -122,7 +131,8 @@ let package = Package(
             name: "Tokenization", dependencies: ["GGUF"], path: "Shared/Tokenization",
             swiftSettings: numericSettings),
         .target(
-            name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenization"],
+            name: "Inference",
+            dependencies: ["GGUF", "Kernels", "Tokenization", "ModelArchitecture"],
             path: "Shared/Inference", exclude: ["README.md"],
             swiftSettings: numericSettings),
         .target(
@@ -134,8 +144,18 @@ let package = Package(
             // Optimized even in debug builds: workers fingerprint every step's output.
             path: "Shared/Integrity", swiftSettings: numericSettings),
         .target(
-            name: "ModelStore", dependencies: ["GGUF", "Integrity", "Placement"],
+            name: "ModelStore",
+            dependencies: ["GGUF", "Integrity", "Placement", "ModelArchitecture"],
             path: "Shared/ModelStore", swiftSettings: swiftSettings),
+        // The gateway's API keys (hashed), their limits and usage: read by the gateway,
+        // written by `tessera keys`.
+        .target(
+            name: "APIKeys",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Shared/APIKeys", swiftSettings: swiftSettings),
 
         // MARK: Services (library + executable each)
     ]
@@ -143,6 +163,7 @@ let package = Package(
             "Gateway",
             dependencies: [
                 "ServiceKit", "TesseraProto", "Tokenization", "Inference", "GGUF", "Integrity",
+                "APIKeys", "ModelArchitecture",
             ])
         + service("Scheduler", dependencies: ["ServiceKit", "TesseraProto", "Placement"])
         + service(
@@ -175,7 +196,7 @@ let package = Package(
                 name: "TesseraCLI",
                 dependencies: [
                     "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement",
-                    "ModelStore",
+                    "ModelStore", "APIKeys",
                     "Integrity", "Kernels", argumentParser,
                 ],
                 path: "Services/Tessera", swiftSettings: swiftSettings),
@@ -192,7 +213,9 @@ let package = Package(
                 path: "Tests/TokenizationTests", swiftSettings: swiftSettings),
             .testTarget(
                 name: "InferenceTests",
-                dependencies: ["Inference", "Kernels", "GGUF", "Tokenization"],
+                dependencies: [
+                    "Inference", "Kernels", "GGUF", "Tokenization", "ModelArchitecture",
+                ],
                 path: "Tests/InferenceTests", swiftSettings: swiftSettings),
             .testTarget(
                 name: "IntegrityTests", dependencies: ["Integrity"], path: "Tests/IntegrityTests",
@@ -203,9 +226,10 @@ let package = Package(
             .testTarget(
                 name: "ServiceTests",
                 dependencies: [
-                    "ServiceKit", "TesseraProto", "Gateway", "Scheduler", "CacheManager",
+                    "ServiceKit", "TesseraProto", "Gateway", "Scheduler", "CacheManager", "APIKeys",
                     "InferenceWorker", "Verifier",
-                    "GGUF", "ModelStore", "Integrity", "Inference", "Tokenization", grpcCore,
+                    "GGUF", "ModelStore", "ModelArchitecture", "Integrity", "Inference",
+                    "Tokenization", grpcCore,
                     grpcHTTP2,
                     .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 ],

@@ -47,7 +47,10 @@ struct FaultyWorkerCommand: AsyncParsableCommand {
         let configuration = worker.configuration
         let faults = try parsedFaults()
         let logLevel = worker.service.logLevel
-        await ServiceRunner.run(name: "tessera-faulty-worker", logLevel: logLevel) { logger in
+        await ServiceRunner.run(
+            name: "tessera-faulty-worker", logLevel: logLevel, security: worker.service.security,
+            certificateName: "worker"
+        ) { logger in
             try buildInferenceWorker(configuration, logger: logger, faults: faults)
         }
     }

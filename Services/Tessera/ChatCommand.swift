@@ -39,6 +39,7 @@ struct ChatCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try offset.installSecurity()
         let gateway = offset.address(
             gateway, environment: "TESSERA_GATEWAY_ADDRESS", defaultPort: 7400)
         var messages: [Tessera_V1_ChatMessage] = []
@@ -72,7 +73,9 @@ struct ChatCommand: AsyncParsableCommand {
         let stats: ChatStats
         do {
             stats = try await ServiceClient.with(gateway) { client in
-                try await Tessera_V1_Gateway.Client(wrapping: client).chat(request) { response in
+                try await Tessera_V1_Gateway.Client(wrapping: client).chat(
+                    request, metadata: Self.authorization(portOffset: offset.portOffset)
+                ) { response in
                     try await Self.stream(response.messages)
                 }
             }
@@ -81,6 +84,13 @@ struct ChatCommand: AsyncParsableCommand {
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
         FileHandle.standardError.write(Data(stats.line.utf8))
+    }
+
+    /// The gateway's API key as gRPC metadata: env TESSERA_API_KEY, else the local user's key
+    /// that `tessera up --port-offset N` keeps (LocalAPIKey); none when neither exists.
+    static func authorization(portOffset: Int) -> Metadata {
+        guard let key = LocalAPIKey.find(portOffset: portOffset) else { return [:] }
+        return ["authorization": "Bearer \(key)"]
     }
 
     /// Writes each piece of text as it arrives; returns the counts and timings.

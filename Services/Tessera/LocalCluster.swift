@@ -12,6 +12,8 @@ final class LocalCluster: @unchecked Sendable {
         var arguments: [String]
         var grpc: ListenAddress
         var http: ListenAddress
+        /// The operators' HTTP port, for a member that has its own (the gateway).
+        var ops: ListenAddress?
     }
 
     /// How a member's process ended.
@@ -41,7 +43,10 @@ final class LocalCluster: @unchecked Sendable {
     /// already served (say, by a first cluster) would answer our readiness checks for us.
     func checkPortsFree() throws {
         for member in members {
-            for (address, kind) in [(member.grpc, "gRPC"), (member.http, "HTTP")]
+            let listeners =
+                [(member.grpc, "gRPC"), (member.http, "HTTP")]
+                + (member.ops.map { [($0, "operations HTTP")] } ?? [])
+            for (address, kind) in listeners
             where !PortCheck.isFree(host: address.host, port: address.port) {
                 throw CLIError("port \(address.port) (\(member.name) \(kind)) is in use")
             }

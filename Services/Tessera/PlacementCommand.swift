@@ -28,6 +28,7 @@ struct PlacementCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            try offset.installSecurity()
             let scheduler = offset.address(
                 scheduler, environment: "TESSERA_SCHEDULER_ADDRESS", defaultPort: 7401)
             let response: Tessera_V1_GetPlacementResponse

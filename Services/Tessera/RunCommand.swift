@@ -80,13 +80,13 @@ struct RunCommand: ParsableCommand {
 
     private func encodePrompt(_ tokenizer: Tokenizer) throws -> [Int32] {
         guard chat else { return tokenizer.encode(prompt, addSpecial: true, parseSpecial: special) }
-        let source = tokenizer.chatTemplateSource
-        let template = try ChatTemplate.resolve(jinja: source, fallbackToChatML: true)
+        // The declared template, else the family's; say which, since a guess changes answers.
+        let choice = tokenizer.chatTemplateChoice
+        FileHandle.standardError.write(Data("tessera: \(choice.summary)\n".utf8))
         // Like the model's own Jinja template: add its default system prompt when it has one.
-        let systemPrompt = source.flatMap { ChatTemplate.defaultSystemPrompt(inJinja: $0) }
-        let text = template.render(
+        let text = choice.template.render(
             [ChatMessage(role: "user", content: prompt)], addGenerationPrompt: true,
-            defaultSystemPrompt: systemPrompt)
+            defaultSystemPrompt: choice.defaultSystemPrompt)
         return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
     }
 

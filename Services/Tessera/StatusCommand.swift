@@ -20,6 +20,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try offset.installSecurity()
         let scheduler = offset.address(
             scheduler, environment: "TESSERA_SCHEDULER_ADDRESS", defaultPort: 7401)
         let workers: [Tessera_V1_WorkerInfo]

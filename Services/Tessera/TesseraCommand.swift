@@ -11,7 +11,7 @@ struct TesseraCommand: AsyncParsableCommand {
             UpCommand.self, StatusCommand.self, ChatCommand.self, ModelCommand.self,
             RunCommand.self, TokenizeCommand.self,
             PlacementCommand.self, BenchCommand.self, VerifyCommand.self,
-            ReputationCommand.self, WorkerCommand.self,
+            ReputationCommand.self, WorkerCommand.self, CertsCommand.self, KeysCommand.self,
         ])
 
     /// ArgumentParser's own `main` sends every error a command throws to `exit(withError:)`,

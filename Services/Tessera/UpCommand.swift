@@ -60,6 +60,7 @@ struct UpCommand: AsyncParsableCommand {
         name: .customLong("stop-grace-s"),
         help: "Seconds the other services get to stop after SIGTERM before SIGKILL.")
     var stopGrace = 10
+    @OptionGroup(title: "Security") var security: SecurityOptions
 
     func validate() throws {
         guard (1...64).contains(workers) else {
@@ -83,6 +84,11 @@ struct UpCommand: AsyncParsableCommand {
             members: plan(), logDirectory: logDir ?? Self.temporaryLogDirectory())
         // Before anything starts: a busy port is one clear line, and nothing to clean up.
         try cluster.checkPortsFree()
+        try prepareSecurity(for: cluster.members)
+        // The gateway requires keys: the local user gets one, kept across restarts.
+        let apiKey = try LocalAPIKey.prepare(
+            stateDirectory: stateDir
+                ?? ClusterCertificates.defaultStateDirectory(portOffset: portOffset))
         let signals = SignalWatcher([SIGINT, SIGTERM])
         do {
             try cluster.start()
@@ -96,6 +102,10 @@ struct UpCommand: AsyncParsableCommand {
         if signals.count == 0 {
             // Unbuffered, so a script reading our output through a pipe sees readiness at once.
             Self.say(Self.table(cluster))
+            Self.say(
+                "gateway operations (/metrics, /healthz, /readyz, no key): http://127.0.0.1:\(9400 + portOffset)"
+            )
+            Self.say("api key: \(apiKey)")
             Self.say("cluster ready: \(cluster.members.count) processes; Ctrl-C stops them")
         }
 
@@ -196,28 +206,41 @@ struct UpCommand: AsyncParsableCommand {
                 [
                     "--cache-manager", "\(cacheManager)", "--gateway", "\(gateway)", "--state-dir",
                     "\(state)/verifier",
+                    // Its canaries are requests like a user's: they need the key too.
+                    "--gateway-api-key-file", LocalAPIKey.keyFile(stateDirectory: state),
                 ]),
             member(
                 "gateway", grpc: 7400, http: 8080,
                 [
                     "--scheduler", "\(scheduler)", "--cache-manager", "\(cacheManager)",
                     "--verifier", "\(verifier)",
+                    "--keys-db", LocalAPIKey.storePath(stateDirectory: state),
+                    "--ops-port", "\(9400 + portOffset)",
                 ] + admissionArguments),
         ]
+        // Checked free with the others before anything starts.
+        for index in members.indices where members[index].name == "gateway" {
+            members[index].ops = address(9400)
+        }
         for index in 0..<workers {
             members.append(
                 member(
                     "inference-worker-\(index + 1)", program: "inference-worker",
                     grpc: 7410 + index, http: 9410 + index,
                     [
-                        "--scheduler", "\(scheduler)", "--memory-mb", "\(memoryMb)", "--threads",
+                        "--scheduler", "\(scheduler)", "--cache-manager", "\(cacheManager)",
+                        "--memory-mb", "\(memoryMb)", "--threads",
                         "\(threads)",
                         "--worker-id", "worker-\(index + 1)",
                         "--shard-dir", "\(shards)/worker-\(index + 1)",
                         "--state-dir", "\(state)/worker-\(index + 1)", "--verifier", "\(verifier)",
                     ] + (workerMaxSessions.map { ["--max-sessions", "\($0)"] } ?? [])))
         }
-        return members
+        return members.map { member in
+            var member = member
+            member.arguments += securityArguments(for: member)
+            return member
+        }
     }
 
     /// The gateway's admission settings, when given here (else its own defaults and env).

@@ -27,6 +27,7 @@ struct VerifierAddressOption: ParsableArguments {
             @Sendable (Tessera_V1_Verifier.Client<TesseraClientTransport>) async throws -> Result
     ) async throws -> Result {
         let address = address
+        try offset.installSecurity()
         do {
             return try await ServiceClient.with(address) { client in
                 try await body(Tessera_V1_Verifier.Client(wrapping: client))

@@ -8,7 +8,7 @@ import TesseraProto
 /// was reinstalled). Its history and ledger stay at the verifier.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Manage workers.", subcommands: [Remove.self])
+        commandName: "worker", abstract: "Manage workers.", subcommands: [Remove.self, Revoke.self])
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -29,6 +29,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = self.id
+            try verifier.offset.installSecurity()
             let scheduler = verifier.offset.address(
                 scheduler, environment: "TESSERA_SCHEDULER_ADDRESS", defaultPort: 7401)
             var done: [String] = []

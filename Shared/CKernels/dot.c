@@ -17,6 +17,19 @@ static inline __m256i unpack_nibbles(const uint8_t *q) {
     return _mm256_set_m128i(high, low);
 }
 
+// Q5_0/Q5_1: the nibbles plus each element's fifth bit (bit i of the 32-bit qh for element i).
+static inline __m256i unpack_five_bits(const uint8_t *q, const uint8_t *qh) {
+    uint32_t bits;
+    __builtin_memcpy(&bits, qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)bits),
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i masks = _mm256_set1_epi64x(0x8040201008040201LL);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, masks), masks);
+    return _mm256_or_si256(unpack_nibbles(q), _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+}
+
 // Σ u8 × s8 over 32 pairs, as eight int32 lanes (exact: |u| ≤ 128, |s| ≤ 127).
 static inline __m256i dot_u8s8_avx2(__m256i u, __m256i s) {
     __m256i pairs = _mm256_maddubs_epi16(u, s);  // |pair sum| ≤ 2·128·127 < 2^15: exact
@@ -54,6 +67,16 @@ static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
             } else if (type == 3) { /* Q4_1: d·q + m */                                        \
                 const uint8_t *blk = row + (size_t)b * 20;                                     \
                 w = unpack_nibbles(blk + 4);                                                   \
+                d = half_to_float(blk);                                                        \
+                m = half_to_float(blk + 2);                                                    \
+            } else if (type == 6) { /* Q5_0: d·(q - 16) */                                    \
+                const uint8_t *blk = row + (size_t)b * 22;                                     \
+                w = unpack_five_bits(blk + 6, blk + 2);                                        \
+                d = half_to_float(blk);                                                        \
+                m = -16.0f * d;                                                                \
+            } else if (type == 7) { /* Q5_1: d·q + m */                                       \
+                const uint8_t *blk = row + (size_t)b * 24;                                     \
+                w = unpack_five_bits(blk + 8, blk + 4);                                        \
                 d = half_to_float(blk);                                                        \
                 m = half_to_float(blk + 2);                                                    \
             } else { /* Q4_0: d·(q - 8) */                                                     \
@@ -105,6 +128,16 @@ static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
                 isum = DOT(unpack_nibbles(blk + 4), av);                                       \
                 d = half_to_float(blk);                                                        \
                 offsets += half_to_float(blk + 2) * scaled_sums[b];                            \
+            } else if (type == 6) { /* Q5_0: d·(q - 16) */                                    \
+                const uint8_t *blk = row + (size_t)b * 22;                                     \
+                isum = DOT(unpack_five_bits(blk + 6, blk + 2), av);                            \
+                d = half_to_float(blk);                                                        \
+                offsets += (-16.0f * d) * scaled_sums[b];                                      \
+            } else if (type == 7) { /* Q5_1: d·q + m */                                       \
+                const uint8_t *blk = row + (size_t)b * 24;                                     \
+                isum = DOT(unpack_five_bits(blk + 8, blk + 4), av);                            \
+                d = half_to_float(blk);                                                        \
+                offsets += half_to_float(blk + 2) * scaled_sums[b];                            \
             } else { /* Q4_0: d·(q - 8) */                                                     \
                 const uint8_t *blk = row + (size_t)b * 18;                                     \
                 isum = DOT(unpack_nibbles(blk + 2), av);                                       \
@@ -145,7 +178,7 @@ int tessera_dot_rows(int type, const uint8_t *weights, size_t row_bytes, int row
                      int row_end, const int8_t *activations, const float *scales,
                      const float *scaled_sums, int blocks, int tokens, float *out,
                      size_t out_stride) {
-    if (type != 2 && type != 3 && type != 8) return 0;
+    if (type != 2 && type != 3 && type != 6 && type != 7 && type != 8) return 0;
     int level = tessera_dot_level();
     if (level == 0) return 0;
     // Four tokens at a time against each row (the row stays in L1 meanwhile), then the rest.

@@ -1,4 +1,5 @@
 import GGUF
+import ModelArchitecture
 import Placement
 
 /// What a GGUF header says about a model (no tensor is read): its shape, its dominant
@@ -6,18 +7,6 @@ import Placement
 /// from the file to the plan: the catalog stores it, the manifest carries it (see
 /// TesseraProto's `ModelCost+Domain.swift`) and the scheduler plans with it as is.
 public struct ModelAnalysis: Sendable, Equatable, Codable {
-    public enum AnalysisError: Error, CustomStringConvertible, Equatable, Sendable {
-        case missingMetadata(key: String)
-        case invalidMetadata(key: String, reason: String)
-
-        public var description: String {
-            switch self {
-            case .missingMetadata(let key): "the model has no metadata key \(key)"
-            case .invalidMetadata(let key, let reason): "invalid metadata \(key): \(reason)"
-            }
-        }
-    }
-
     /// The attention cost per token grows with the context; costs are quoted at this many
     /// tokens of context, a typical chat turn (weights dominate a layer's cost below ~1k).
     public static let referenceContextTokens = 512
@@ -45,62 +34,37 @@ public struct ModelAnalysis: Sendable, Equatable, Codable {
     /// The output projection is the token embedding.
     public var tiedOutput: Bool { cost.tiedEmbeddingBytes > 0 }
 
+    /// Refuses, naming the key or tensor, a model whose architecture is not supported or
+    /// whose tensors do not match it (`ArchitectureError`).
     public init(model: GGUFFile) throws {
-        let architecture = model.metadata["general.architecture"]?.string ?? "llama"
-        func integer(_ key: String, default fallback: Int? = nil) throws -> Int {
-            let full = "\(architecture).\(key)"
-            guard let value = model.metadata[full]?.int ?? fallback else {
-                throw AnalysisError.missingMetadata(key: full)
-            }
-            guard value > 0 else {
-                throw AnalysisError.invalidMetadata(
-                    key: full, reason: "must be positive, is \(value)")
-            }
-            return value
-        }
-        self.architecture = architecture
-        let layerCount = try integer("block_count")
-        embeddingLength = try integer("embedding_length")
-        contextLength = try integer("context_length", default: 2048)
-        let headCount = try integer("attention.head_count")
-        let kvHeadCount = try integer("attention.head_count_kv", default: headCount)
-        guard embeddingLength % headCount == 0 else {
-            throw AnalysisError.invalidMetadata(
-                key: "\(architecture).attention.head_count",
-                reason: "\(headCount) heads do not divide width \(embeddingLength)")
-        }
-        let keyLength = try integer("attention.key_length", default: embeddingLength / headCount)
-        let valueLength = try integer("attention.value_length", default: keyLength)
-        vocabularySize = try Self.vocabularySize(model: model, architecture: architecture)
+        let description = try ModelArchitecture(gguf: model)
+        let layout = TensorLayout(description)
+        try layout.validate(model, layers: 0..<description.layerCount)
+        architecture = description.family.rawValue
+        embeddingLength = description.embeddingLength
+        contextLength = description.contextLength
+        vocabularySize = description.vocabularySize
         fileType = Self.dominantType(model: model)
         tensorBytes = model.tensors.reduce(0) { $0 + $1.byteCount }
-
-        // Per layer: its tensors' bytes, 2 flops per matrix weight, plus attention scores and
-        // the weighted sum of values over the reference context (2 flops each per element).
-        var layerBytes = [Int](repeating: 0, count: layerCount)
-        var layerMatrixWeights = [Int](repeating: 0, count: layerCount)
-        for tensor in model.tensors {
-            guard let block = ShardCutter.blockIndex(of: tensor.name), block < layerCount else {
-                continue
-            }
-            layerBytes[block] += tensor.byteCount
-            if tensor.dimensions.count >= 2 { layerMatrixWeights[block] += tensor.elementCount }
-        }
-        let attentionFlops = 2 * headCount * (keyLength + valueLength) * Self.referenceContextTokens
-        let kvBytes = kvHeadCount * (keyLength + valueLength) * Self.kvBytesPerElement
-        let layers = (0..<layerCount).map { block in
+        let layers = layout.layerCosts(
+            in: model, contextTokens: Self.referenceContextTokens,
+            kvBytesPerElement: Self.kvBytesPerElement
+        ).map {
             LayerCost(
-                weightBytes: layerBytes[block],
-                flopsPerToken: Double(2 * layerMatrixWeights[block] + attentionFlops),
-                kvBytesPerToken: kvBytes)
+                weightBytes: $0.weightBytes, flopsPerToken: $0.flopsPerToken,
+                kvBytesPerToken: $0.kvBytesPerToken)
         }
 
-        let embeddingTensor = model.tensor(named: "token_embd.weight")
+        // The ends, as the layout names them (a tied head is the embedding table itself).
+        let ends = layout.globalTensors(layers: 0..<description.layerCount, in: model)
+        func tensor(_ role: TensorRole) -> GGUFTensorInfo? {
+            ends.first { $0.role == role }.flatMap { model.tensor(named: $0.name) }
+        }
+        let embeddingTensor = tensor(.tokenEmbedding)
         let tableBytes = embeddingTensor?.byteCount ?? 0
-        let projection = model.tensor(named: "output.weight")
-        let head = projection ?? embeddingTensor
-        let headBytes =
-            (model.tensor(named: "output_norm.weight")?.byteCount ?? 0) + (head?.byteCount ?? 0)
+        let head = tensor(.output)
+        let tied = head != nil && head?.name == embeddingTensor?.name
+        let headBytes = (tensor(.outputNorm)?.byteCount ?? 0) + (head?.byteCount ?? 0)
         cost = ModelProfile(
             layers: layers,
             embedding: .tokenEmbedding(tableBytes: tableBytes, vocabularySize: vocabularySize),
@@ -109,20 +73,8 @@ public struct ModelAnalysis: Sendable, Equatable, Codable {
                 flopsPerToken: Double(
                     2 * (head?.elementCount ?? vocabularySize * embeddingLength) + 4
                         * embeddingLength)),
-            tiedEmbeddingBytes: projection == nil ? tableBytes : 0,
+            tiedEmbeddingBytes: tied ? tableBytes : 0,
             activationBytesPerToken: embeddingLength * Self.activationBytesPerElement)
-    }
-
-    private static func vocabularySize(model: GGUFFile, architecture: String) throws -> Int {
-        if let tokens = model.metadata["tokenizer.ggml.tokens"]?.array, !tokens.isEmpty {
-            return tokens.count
-        }
-        if let size = model.metadata["\(architecture).vocab_size"]?.int, size > 0 { return size }
-        if let embedding = model.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2
-        {
-            return embedding.dimensions[1]
-        }
-        throw AnalysisError.missingMetadata(key: "tokenizer.ggml.tokens")
     }
 
     /// The type with the most parameters among matrices (norm vectors stay f32 in every file).

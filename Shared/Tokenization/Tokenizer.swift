@@ -16,6 +16,8 @@ public final class Tokenizer: Sendable {
     private let sentencePieceEncoder: SentencePieceEncoder?
     /// The Jinja chat template stored in the file, if any.
     public let chatTemplateSource: String?
+    /// `general.architecture`: picks the family's chat template when the file has none.
+    public let architecture: String?
 
     public convenience init(gguf: GGUFFile) throws {
         try self.init(metadata: gguf.metadata)
@@ -42,6 +44,7 @@ public final class Tokenizer: Sendable {
             sentencePieceEncoder = SentencePieceEncoder(vocabulary: vocabulary)
         }
         chatTemplateSource = metadata["tokenizer.chat_template"]?.string
+        architecture = metadata["general.architecture"]?.string
     }
 
     // MARK: Vocabulary facts

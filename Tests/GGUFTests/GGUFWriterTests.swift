@@ -138,7 +138,11 @@ import Testing
         #expect(throws: GGUFError.self) { try GGMLType.q4_0.byteCount(elements: 33) }
         #expect(throws: GGUFError.self) { try GGMLType.f32.byteCount(elements: -1) }
         let supported = GGMLType.allCases.filter(\.isSupportedByEngine).map(\.name)
-        #expect(Set(supported) == ["F32", "F16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K"])
+        #expect(
+            Set(supported) == [
+                "F32", "F16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K",
+                "Q5_K", "Q6_K",
+            ])
     }
 }
 

@@ -41,7 +41,7 @@ import Testing
             var scores = [Float](repeating: 0, count: 40)
             AttentionMath.attend(
                 query: query, kvHead: kvHead, headDimension: headDimension, position: length - 1,
-                layer: 1,
+                firstPosition: 0, scale: 1 / Float(headDimension).squareRoot(), layer: 1,
                 session: session, output: &output, scores: &scores)
             // The reference sees the values as stored (rounded to f16 when the cache is f16).
             func stored(_ array: [Float]) -> [Float] {

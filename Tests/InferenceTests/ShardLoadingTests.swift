@@ -79,10 +79,10 @@ import Testing
 
     @Test func unsupportedTensorTypeIsNamed() throws {
         let shard = try Self.shard(
-            of: try TestModel.file(), layers: 10..<12, retype: ("blk.10.attn_k.weight", .q5_0))
+            of: try TestModel.file(), layers: 10..<12, retype: ("blk.10.attn_k.weight", .iq4_nl))
         #expect(
             throws: InferenceError.unsupportedTensorType(
-                tensor: "blk.10.attn_k.weight", type: "Q5_0")
+                tensor: "blk.10.attn_k.weight", type: "IQ4_NL")
         ) {
             try TransformerStage(file: shard, layers: 10..<12, threads: 1)
         }

@@ -5,7 +5,9 @@ import Testing
 /// The fast products (integer Q8 path for few tokens, decoded-tile GEMM for many) against the
 /// double-precision scalar reference, for every supported weight type.
 @Suite struct MatrixMultiplierTests {
-    static let weightTypes: [GGMLType] = [.q4_1, .q4_0, .q8_0, .q4_K, .q6_K, .f16, .f32]
+    static let weightTypes: [GGMLType] = [
+        .q4_1, .q4_0, .q8_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .f16, .f32,
+    ]
 
     /// A rows × columns matrix of `type` with random contents (kept alive by the returned array).
     static func randomMatrix(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) throws
@@ -130,9 +132,10 @@ import Testing
     @Test func invalidMatricesAreRejected() throws {
         let bytes = [UInt8](repeating: 0, count: 64)
         try bytes.withUnsafeBytes { raw in
-            #expect(throws: KernelError.unsupportedType(.q5_0, operation: "matrix multiplication"))
-            {
-                try WeightMatrix(type: .q5_0, rows: 1, columns: 32, bytes: raw)
+            #expect(
+                throws: KernelError.unsupportedType(.iq4_nl, operation: "matrix multiplication")
+            ) {
+                try WeightMatrix(type: .iq4_nl, rows: 1, columns: 32, bytes: raw)
             }
             #expect(throws: KernelError.self) {
                 try WeightMatrix(type: .q8_0, rows: 2, columns: 32, bytes: raw)

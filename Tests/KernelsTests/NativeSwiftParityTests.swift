@@ -11,7 +11,7 @@ import Testing
 /// float operations in the same order; any token count per call, so batch invariance holds
 /// across the two as well.
 @Suite struct NativeSwiftParityTests {
-    static let types: [GGMLType] = [.q4_1, .q4_0, .q8_0]
+    static let types: [GGMLType] = [.q4_1, .q4_0, .q8_0, .q5_0, .q5_1]
 
     /// Rows × columns of `type`: quantized random floats, or (`rawBytes`) random bytes with
     /// random finite half-precision scales (every quant value, Q8_0's -128 included).
@@ -27,7 +27,7 @@ import Testing
             UInt8.random(in: 0...255, using: &generator)
         }
         // d (and Q4_1's m) of both signs from a wide range of magnitudes, subnormal halves too.
-        let halves = type == .q4_1 ? [0, 2] : [0]
+        let halves = type == .q4_1 || type == .q5_1 ? [0, 2] : [0]
         for block in stride(from: 0, to: bytes.count, by: blockBytes) {
             for offset in halves {
                 let magnitude = Float.random(in: -20...2, using: &generator)
@@ -53,6 +53,14 @@ import Testing
         case .q4_0:
             IntegerDotKernels.multiply(
                 Q4_0Format.self, weights: base, rowBytes: rowBytes, rows: rows,
+                activations: activations, output: output, outputStride: stride)
+        case .q5_0:
+            IntegerDotKernels.multiply(
+                Q5_0Format.self, weights: base, rowBytes: rowBytes, rows: rows,
+                activations: activations, output: output, outputStride: stride)
+        case .q5_1:
+            IntegerDotKernels.multiply(
+                Q5_1Format.self, weights: base, rowBytes: rowBytes, rows: rows,
                 activations: activations, output: output, outputStride: stride)
         default:
             IntegerDotKernels.multiply(

@@ -71,14 +71,16 @@ import Testing
         #expect(throws: KernelError.notWholeBlocks(.q4_1, elements: 33)) {
             try TensorRows.quantize(.q4_1, [Float](repeating: 0, count: 33))
         }
-        #expect(throws: KernelError.unsupportedType(.q5_K, operation: "dequantization")) {
-            try TensorRows.dequantize(.q5_K, bytes: [UInt8](repeating: 0, count: 176), count: 256)
+        #expect(throws: KernelError.unsupportedType(.iq2_xxs, operation: "dequantization")) {
+            try TensorRows.dequantize(
+                .iq2_xxs, bytes: [UInt8](repeating: 0, count: GGMLType.iq2_xxs.blockBytes),
+                count: 256)
         }
         #expect(throws: KernelError.self) {
             try TensorRows.dequantize(.q8_0, bytes: [1, 2, 3], count: 32)
         }
-        #expect(throws: KernelError.unsupportedType(.q4_K, operation: "quantization")) {
-            try TensorRows.quantize(.q4_K, [Float](repeating: 0, count: 256))
+        #expect(throws: KernelError.unsupportedType(.iq2_xxs, operation: "quantization")) {
+            try TensorRows.quantize(.iq2_xxs, [Float](repeating: 0, count: 256))
         }
     }
 

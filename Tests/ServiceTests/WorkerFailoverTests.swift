@@ -102,6 +102,8 @@ import Testing
             "--memory-mb", "1024",
             "--worker-id", "w1", "--shard-dir", directory, "--scheduler",
             "127.0.0.1:\(try freePort())", "--log-level", "critical",
+            // This test's clients dial in plaintext (TLSTests cover mutual TLS).
+            "--insecure",
         ]
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }

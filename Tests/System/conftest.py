@@ -11,6 +11,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+import api_keys
+import tls_material
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -22,6 +25,27 @@ def bin_dir() -> pathlib.Path:
     out = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.strip()
     return pathlib.Path(out)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def api_key(bin_dir, tmp_path_factory) -> str:
+    """The suite runs with API keys on: one key every gateway accepts and every client sends
+    (api_keys.py)."""
+    return api_keys.install(bin_dir, tmp_path_factory.mktemp("api-keys"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def plaintext_by_default():
+    """Services now refuse to start without certificates or --insecure; the suite runs its
+    processes in plaintext (TESSERA_INSECURE=1) except in test_mtls.py, which gives its
+    processes certificates made by `tessera certs` (tls_material.py)."""
+    tls_material.use_plaintext_by_default()
+
+
+@pytest.fixture(scope="session")
+def tls_dir(bin_dir, tmp_path_factory) -> pathlib.Path:
+    """A cluster CA and one certificate per role (named after the role)."""
+    return tls_material.make(bin_dir, tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +86,7 @@ def free_port_offset(workers: int) -> int:
     kernel's ephemeral range (32768 and up here): ports there are handed to client sockets
     and to free_port() at any moment, and `tessera up` refuses a busy port."""
     import random
-    bases = [7400, 7401, 7402, 7403, 8080, 9401, 9402, 9403]
+    bases = [7400, 7401, 7402, 7403, 8080, 9400, 9401, 9402, 9403]
     bases += [7410 + i for i in range(workers)] + [9410 + i for i in range(workers)]
     for _ in range(200):
         offset = random.randrange(100, 460) * 50  # 5,000 … 22,950: ports stay under 32,400
@@ -109,9 +133,13 @@ class Processes:
 
     def start(self, program: str, *args: str, env=None) -> subprocess.Popen:
         log = open(self.log_dir / f"{program}-{len(self.procs)}.log", "w")
+        env = dict(env or {})
+        if program == "gateway":  # its operations port (/metrics, /readyz), free like the others
+            env.setdefault("TESSERA_GATEWAY_OPS_PORT", str(free_port()))
         proc = subprocess.Popen([str(self.bin_dir / program), *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+                                stdin=subprocess.DEVNULL, env={**os.environ, **env})
         proc.log_path = log.name
+        proc.ops_port = int(env.get("TESSERA_GATEWAY_OPS_PORT", 0))
         self.procs.append(proc)
         return proc
 

@@ -3,6 +3,7 @@ once (`--worker-max-sessions 2`) behind a gateway that lets 2 more wait (`--max-
 A burst of 8 streamed completions: 2 run, 2 wait and then run, and exactly the 4 beyond the
 queue are refused at once with 429, Retry-After and OpenAI's error body; what ran equals the
 same prompt served alone (greedy), and the gateway's metrics show the queue."""
+import os
 import re
 import threading
 import time
@@ -32,7 +33,7 @@ def cluster(bin_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(cluster):
-    return openai.OpenAI(base_url=cluster.url("/v1"), api_key="unused", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=cluster.url("/v1"), api_key=os.environ["TESSERA_API_KEY"], max_retries=0, timeout=120)
 
 
 def metrics(port):
@@ -77,7 +78,7 @@ def test_a_burst_beyond_slots_and_queue_gets_429_and_the_rest_is_served_exactly(
 
     def sample():
         while not done.is_set():
-            lengths.append(metrics(cluster.http_port).get("tessera_gateway_admission_queue_length", 0))
+            lengths.append(metrics(cluster.ops_port).get("tessera_gateway_admission_queue_length", 0))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample)
@@ -104,7 +105,7 @@ def test_a_burst_beyond_slots_and_queue_gets_429_and_the_rest_is_served_exactly(
         assert "--max-queued" in error["message"]
     assert max(lengths) == QUEUED, lengths
 
-    gateway = metrics(cluster.http_port)
+    gateway = metrics(cluster.ops_port)
     assert gateway['tessera_gateway_admission_rejected_total{reason="queue_full"}'] == BURST - SLOTS - QUEUED
     assert gateway['tessera_gateway_admission_wait_seconds_count{outcome="admitted"}'] == QUEUED
     assert gateway["tessera_gateway_admission_queue_length"] == 0
@@ -117,7 +118,7 @@ def test_grpc_beyond_the_queue_is_resource_exhausted_with_pushback(cluster, clie
     for thread in fillers:
         thread.start()
     deadline = time.monotonic() + 60
-    while metrics(cluster.http_port).get("tessera_gateway_admission_queue_length", 0) < QUEUED:
+    while metrics(cluster.ops_port).get("tessera_gateway_admission_queue_length", 0) < QUEUED:
         assert time.monotonic() < deadline, "the queue never filled"
         time.sleep(0.05)
     pb, rpc, common = stubs.gateway_pb2, stubs.gateway_pb2_grpc, stubs.common_pb2

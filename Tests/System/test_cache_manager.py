@@ -31,7 +31,8 @@ def download(api, pb, sha256, offset=0):
 def test_preload_shards_download_and_restart(stubs, processes, tmp_path):
     from tessera.v1 import cache_manager_pb2 as pb, cache_manager_pb2_grpc as rpc, common_pb2
     store = tmp_path / "store"
-    proc = start(processes, store, env={"TESSERA_PRELOAD_MODELS": f" {MODEL} , "})
+    # ImportModel reads only inside --import-dir (env TESSERA_IMPORT_DIRS): here, tmp_path.
+    proc = start(processes, store, env={"TESSERA_PRELOAD_MODELS": f" {MODEL} , ", "TESSERA_IMPORT_DIRS": str(tmp_path)})
     with grpc.insecure_channel(f"127.0.0.1:{proc.port}") as channel:
         api = rpc.CacheManagerStub(channel)
         models = api.ListModels(pb.ListModelsRequest(), timeout=10).models
@@ -54,6 +55,9 @@ def test_preload_shards_download_and_restart(stubs, processes, tmp_path):
         with pytest.raises(grpc.RpcError) as error:
             api.ImportModel(pb.ImportModelRequest(path=str(tmp_path / "missing.gguf")), timeout=10)
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "cannot open" in error.value.details()
+        with pytest.raises(grpc.RpcError) as error:  # outside the import directories: not even opened
+            api.ImportModel(pb.ImportModelRequest(path="/etc/passwd"), timeout=10)
+        assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED and "root:" not in error.value.details()
 
     processes.stop_all()
     assert proc.returncode == 0

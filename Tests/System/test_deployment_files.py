@@ -17,14 +17,18 @@ def test_compose_file_matches_the_compose_spec():
 
 def test_compose_services_are_complete_and_scalable():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    services = compose["services"]
+    services = dict(compose["services"])
+    # The one-shot certificate maker (mutual TLS) runs before the services and then exits.
+    certs = services.pop("certs")
+    assert certs["restart"] == "no" and "tessera certs init" in " ".join(certs["command"])
     assert set(services) == SERVICES
     for name, service in services.items():
+        assert "TESSERA_TLS_DIR" in service["environment"] and "tls:/var/lib/tessera/tls:ro" in service["volumes"]
         assert service["command"][0] == name
         assert service["restart"] == "unless-stopped"
         assert "healthcheck" in service and "/readyz" in " ".join(service["healthcheck"]["test"])
         for dependency in service.get("depends_on", {}):
-            assert dependency in services
+            assert dependency in services or dependency == "certs"
     worker = services["inference-worker"]
     # --scale works: no fixed container name, no published host ports.
     assert "container_name" not in worker and "ports" not in worker

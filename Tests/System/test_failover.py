@@ -89,6 +89,7 @@ class ProcessCluster:
                              "--cache-manager", f"127.0.0.1:{self.cache_port}",
                              "--step-timeout-ms", str(step_timeout_ms)]
         gateway = self.gateway = processes.start("gateway", *self.gateway_args)
+        self.gateway_ops = gateway.ops_port  # /metrics, /healthz, /readyz (no key)
         self.processes, self.workers, self.worker_args, self.worker_http = processes, {}, {}, {}
         for index in range(1, workers + 1):
             name, port, http = f"worker-{index}", free_port(), free_port()

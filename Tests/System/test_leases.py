@@ -53,7 +53,7 @@ def test_leases_are_renewed_while_streaming_and_expire_when_the_gateway_dies(pro
     assert thread.is_alive(), "the stream ended before the check; make it longer"
     # The gauges say what is in flight: one generation holding one lease at the gateway; one
     # session with its KV cache reserved, and the loaded shard, at the worker.
-    gateway = gauges(cluster.gateway_http)
+    gateway = gauges(cluster.gateway_ops)
     assert gateway["tessera_gateway_active_generations"] == 1 and gateway["tessera_gateway_leases"] == 1
     worker = gauges(cluster.worker_http["worker-1"])
     assert worker["tessera_worker_active_sessions"] == 1

@@ -32,6 +32,7 @@ class TesseraUp:
         self.bin_dir, self.log_dir = bin_dir, log_dir
         self.offset = free_port_offset(workers)
         self.grpc_port, self.http_port = 7400 + self.offset, 8080 + self.offset
+        self.ops_port = 9400 + self.offset  # /metrics, /healthz, /readyz (no key)
         args = [str(bin_dir / "tessera"), "up", "--workers", str(workers), "--port-offset", str(self.offset),
                 "--log-dir", str(log_dir), "--worker-threads", str(worker_threads),
                 "--state-dir", str(log_dir / "state")]
@@ -114,7 +115,7 @@ def cluster(bin_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(cluster):
-    return openai.OpenAI(base_url=cluster.url("/v1"), api_key="unused", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=cluster.url("/v1"), api_key=os.environ["TESSERA_API_KEY"], max_retries=0, timeout=120)
 
 
 def local_run(bin_dir, prompt, max_tokens, chat, ignore_eos=False):
@@ -353,7 +354,7 @@ def test_client_disconnect_cancels_a_whole_completion(cluster, path):
         return sum(gauges(port).get("tessera_worker_active_sessions", 0) for port in worker_http)
 
     def generations():
-        return gauges(cluster.http_port).get("tessera_gateway_active_generations", 0)
+        return gauges(cluster.ops_port).get("tessera_gateway_active_generations", 0)
 
     def wait_until(condition, timeout):
         deadline = time.monotonic() + timeout
@@ -364,6 +365,7 @@ def test_client_disconnect_cancels_a_whole_completion(cluster, path):
     assert wait_until(lambda: (sessions(), generations()) == (0, 0), 15)  # earlier tests' are gone
     client = socket.create_connection(("127.0.0.1", cluster.http_port), timeout=10)
     client.sendall(f"POST {path} HTTP/1.1\r\nHost: tessera\r\nContent-Type: application/json\r\n"
+                   f"Authorization: Bearer {os.environ['TESSERA_API_KEY']}\r\n"
                    f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
     # Generating: one session on each stage of the pipeline.
     assert wait_until(lambda: sessions() >= 1 and generations() == 1, 30)

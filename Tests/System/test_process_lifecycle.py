@@ -146,9 +146,11 @@ def test_http_connections_beyond_the_limit_are_refused(processes):
     """With --http-max-connections 4, four open connections are served and a fifth is
     answered 503 and closed at once (counted in /metrics); the four keep working, and once
     some close, new connections are served again."""
-    port, http = free_port(), free_port()
-    processes.start("gateway", "--port", str(port), "--http-port", str(http), "--scheduler", "127.0.0.1:1",
-                    "--cache-manager", "127.0.0.1:1", "--http-max-connections", "4")
+    port = free_port()
+    # Its operations port (the API port has the same limit, and answers only with a key).
+    http = processes.start("gateway", "--port", str(port), "--http-port", str(free_port()),
+                           "--scheduler", "127.0.0.1:1", "--cache-manager", "127.0.0.1:1",
+                           "--http-max-connections", "4").ops_port
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -43,7 +43,7 @@ def test_the_gateway_is_honest_while_the_scheduler_is_down(processes, stubs, tmp
     cluster = ProcessCluster(processes, tmp_path, workers=1, memory_mb=400,
                              scheduler_args=("--lease-ttl-ms", str(LEASE_TTL_MS)))
     cluster.wait_ready(stubs)
-    assert http(cluster.gateway_http, "/readyz")[0] == 200
+    assert http(cluster.gateway_ops, "/readyz")[0] == 200
     record, errors = [], []
 
     def stream():
@@ -58,7 +58,7 @@ def test_the_gateway_is_honest_while_the_scheduler_is_down(processes, stubs, tmp
 
     cluster.scheduler.send_signal(signal.SIGKILL)
     killed = time.monotonic()
-    not_ready = wait_for(lambda: http(cluster.gateway_http, "/readyz")[0] == 503, 5, "/readyz 503")
+    not_ready = wait_for(lambda: http(cluster.gateway_ops, "/readyz")[0] == 503, 5, "/readyz 503")
     asked = time.monotonic()
     status, headers, body = http(cluster.gateway_http, "/v1/completions",
                                  {"model": "smollm2-135m", "prompt": "Hi", "max_tokens": 4})
@@ -74,7 +74,7 @@ def test_the_gateway_is_honest_while_the_scheduler_is_down(processes, stubs, tmp
     wait_serving(cluster.scheduler_port, timeout=60, proc=cluster.scheduler)
     back = time.monotonic()
     running_when_back = running.is_alive()
-    ready_again = wait_for(lambda: http(cluster.gateway_http, "/readyz")[0] == 200, 10, "/readyz 200 again")
+    ready_again = wait_for(lambda: http(cluster.gateway_ops, "/readyz")[0] == 200, 10, "/readyz 200 again")
     # The new scheduler knows no lease; once its pipeline is ready again, the gateway's next
     # renewal finds the stream's lease unknown and asks for it again on the same worker.
     cluster.wait_pipelines(stubs, lambda ready: len(ready) == 1, timeout=60)
@@ -82,7 +82,7 @@ def test_the_gateway_is_honest_while_the_scheduler_is_down(processes, stubs, tmp
     counted = wait_for(lambda: active_requests(cluster, stubs) == 1, LEASE_TTL_MS / 3000 + 2,
                        "the running stream's lease at the restarted scheduler")
     assert running.is_alive(), "the stream ended before its lease was counted again; make it longer"
-    assert gauges(cluster.gateway_http)["tessera_gateway_leases"] == 1
+    assert gauges(cluster.gateway_ops)["tessera_gateway_leases"] == 1
     running.join(timeout=120)
     assert errors == [] and len(record) == TOKENS, "the running stream should not notice the outage"
     assert running_when_back, "the stream ended before the scheduler came back; make it longer"

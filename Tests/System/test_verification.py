@@ -49,6 +49,7 @@ class VerifiedCluster:
                                   "--scheduler", f"127.0.0.1:{self.scheduler_port}",
                                   "--cache-manager", f"127.0.0.1:{self.cache_port}", "--verifier", verifier,
                                   "--step-timeout-ms", "5000")
+        self.gateway_ops = gateway.ops_port  # /metrics, /healthz, /readyz (no key)
         self.workers = {}
         for proc, port in [(cache, self.cache_port), (self.verifier, self.verifier_port),
                            (scheduler, self.scheduler_port), (gateway, self.grpc_port)]:
@@ -328,7 +329,7 @@ def test_a_caught_worker_is_quarantined_and_its_streams_fail_over(processes, stu
         assert receipt.leaf_count >= max_tokens
     assert cluster.reputations()["forger"].trust == pb.WORKER_TRUST_QUARANTINED
     # The streams the forger was serving failed over (the router spreads the four over both).
-    assert gauges(cluster.gateway_http).get("tessera_gateway_failovers_total", 0) >= 1
+    assert gauges(cluster.gateway_ops).get("tessera_gateway_failovers_total", 0) >= 1
     # Every new request goes to the honest worker only.
     for prompt in PROMPTS[:2]:
         _, _, receipt = cluster.generate(stubs, prompt, max_tokens=4)

@@ -49,10 +49,23 @@ def start_cluster(bin_dir, workers, memory_mb, offset, log_dir, max_batch=None, 
         if not line:
             raise RuntimeError("tessera up exited:\n" + "".join(seen[-20:]))
         seen.append(line)
+        if line.startswith("api key: "):  # the gateway needs it; later clusters adopt it
+            os.environ["TESSERA_API_KEY"] = line.split(": ", 1)[1].strip()
         if "cluster ready" in line:
             return up
     stop_cluster(up)
     raise RuntimeError(f"cluster not ready after {timeout} s; logs in {log_dir}")
+
+
+def auth_headers():
+    """The local cluster's API key as an HTTP header (none before a cluster printed one)."""
+    key = os.environ.get("TESSERA_API_KEY")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def grpc_metadata():
+    """The same key as gRPC metadata."""
+    return [(name.lower(), value) for name, value in auth_headers().items()]
 
 
 def stop_cluster(up, timeout=60):

@@ -19,7 +19,8 @@ import time
 
 import grpc
 
-from benchlib import ROOT, STAGE_BUDGETS, start_cluster, stop_cluster, stubs, wait_pipeline
+from benchlib import (ROOT, STAGE_BUDGETS, auth_headers, grpc_metadata, start_cluster, stop_cluster, stubs,
+                      wait_pipeline)
 
 PROMPTS = [
     "Explain why the sky is blue in two sentences.",
@@ -38,7 +39,7 @@ def generate(gpb, grpc_mod, port, prompt, tokens):
         request.sampling.ignore_eos = True
         start = time.monotonic()
         first, count = None, 0
-        for message in api.Chat(request, timeout=600):
+        for message in api.Chat(request, timeout=600, metadata=grpc_metadata()):
             if message.token_ids and first is None:
                 first = time.monotonic()
             count += len(message.token_ids)

@@ -9,6 +9,7 @@ ratio, and checks every constrained answer with the `jsonschema` package.
 """
 import argparse
 import json
+import os
 import pathlib
 import signal
 import statistics
@@ -61,7 +62,8 @@ def main():
         try:
             _, _, spb, srpc, _ = bench.stubs(pathlib.Path(logs))
             bench.wait_pipeline(spb, srpc, 7401 + offset, 1)
-            client = openai.OpenAI(base_url=f"http://127.0.0.1:{8080 + offset}/v1", api_key="-", timeout=600)
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{8080 + offset}/v1",
+                                   api_key=os.environ["TESSERA_API_KEY"], timeout=600)
             rows = {"json_schema": [], "json_object": []}
             for _ in range(args.rounds):
                 for prompt in PROMPTS:

@@ -45,7 +45,8 @@ import tempfile
 import threading
 import time
 
-from benchlib import ROOT, STAGE_BUDGETS, start_cluster, stop_cluster, stubs, wait_pipeline
+from benchlib import (ROOT, STAGE_BUDGETS, auth_headers, grpc_metadata, start_cluster, stop_cluster, stubs,
+                      wait_pipeline)
 # soak.py's /proc and /metrics helpers, and the system tests' free port offset.
 from soak import free_port_offset, percentile, proc_children, rss_mib, scrape, sse_payloads
 
@@ -100,7 +101,8 @@ def stream_completion(port: int, body: dict, timeout: float):
     last = None
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("POST", "/v1/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
+        conn.request("POST", "/v1/completions", json.dumps(body).encode(),
+                     {"Content-Type": "application/json", **auth_headers()})
         response = conn.getresponse()
         if response.status != 200:
             record["error"] = f"HTTP {response.status}: {response.read().decode(errors='replace')[:200]}"

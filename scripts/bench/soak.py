@@ -138,7 +138,10 @@ def rss_mib(pid: int):
 def http_get(port: int, path: str, timeout=5.0):
     """(status, body text); (None, error) when nothing answers."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        key = os.environ.get("TESSERA_API_KEY")
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                         headers={"Authorization": f"Bearer {key}"} if key else {})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
@@ -175,7 +178,9 @@ class Cluster:
         self.bin_dir, self.workers, self.log_dir = bin_dir, workers, log_dir
         self.offset = free_port_offset(workers)
         o = self.offset
-        self.http = {"gateway": 8080 + o, "scheduler": 9401 + o, "cache-manager": 9402 + o, "verifier": 9403 + o}
+        # The gateway's API (needs the key) and its operations port (/metrics, /readyz).
+        self.http = {"gateway": 8080 + o, "gateway-ops": 9400 + o, "scheduler": 9401 + o, "cache-manager": 9402 + o,
+                     "verifier": 9403 + o}
         self.worker_names = [f"worker-{i + 1}" for i in range(workers)]
         for i, name in enumerate(self.worker_names):
             self.http[name] = 9410 + i + o
@@ -195,6 +200,8 @@ class Cluster:
     def _read(self):
         for line in self.proc.stdout:
             self.output.append((now(), line.rstrip("\n")))
+            if line.startswith("api key: "):
+                os.environ["TESSERA_API_KEY"] = line.split(": ", 1)[1].strip()
             if "cluster ready" in line:
                 self.ready_event.set()
 
@@ -306,7 +313,8 @@ class Load:
         text, done, last_chunk = [], False, started
         try:
             conn.request("POST", "/v1/chat/completions", body,
-                         {"Content-Type": "application/json", "x-request-id": request_id})
+                         {"Content-Type": "application/json", "x-request-id": request_id,
+                          "Authorization": f"Bearer {os.environ.get('TESSERA_API_KEY', '')}"})
             response = conn.getresponse()
             record["status"] = response.status
             if response.status != 200:
@@ -454,7 +462,7 @@ class Faults:
         while now() < deadline:
             pid = self.cluster.children().get(target)
             if pid is not None and (pid != old_pid or not new_pid) and ready(self.cluster.http[target]) \
-                    and ready(self.cluster.http["gateway"]):
+                    and ready(self.cluster.http["gateway-ops"]):
                 placement = self.cluster.placement()
                 if placement and placement["ready"] >= self.expected_ready:
                     return now() - self.t0
@@ -540,7 +548,7 @@ def percentile(values, p):
 def leak_check(cluster: Cluster, workers):
     """What is still held once the load is over."""
     held = {}
-    gateway = scrape(cluster.http["gateway"]) or {}
+    gateway = scrape(cluster.http["gateway-ops"]) or {}
     for gauge in ("tessera_gateway_leases", "tessera_gateway_active_generations",
                   "tessera_gateway_requests_waiting_for_pipeline"):
         held[gauge] = gateway.get(gauge, 0.0) if gateway else None

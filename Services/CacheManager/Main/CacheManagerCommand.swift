@@ -19,6 +19,20 @@ struct CacheManagerCommand: AsyncParsableCommand {
             "Models to import at start-up, before reporting SERVING: comma-separated known names or paths (env TESSERA_PRELOAD_MODELS).",
             valueName: "models"))
     var preload = EnvironmentDefaults.string("TESSERA_PRELOAD_MODELS", "")
+    @Option(
+        name: .customLong("import-dir"),
+        help: ArgumentHelp(
+            "A directory ImportModel may read model paths from; repeatable (env TESSERA_IMPORT_DIRS, ':'-separated; default: the model directory, $TESSERA_MODEL_DIR or ~/.cache/tessera/models).",
+            valueName: "dir"))
+    var importDirs: [String] = []
+
+    /// The flags, else the environment, else the model directory.
+    var importDirectories: [String] {
+        if !importDirs.isEmpty { return importDirs }
+        let configured = EnvironmentDefaults.string("TESSERA_IMPORT_DIRS", "")
+        if !configured.isEmpty { return configured.split(separator: ":").map(String.init) }
+        return ImportConfinement.defaultDirectories
+    }
 
     func run() async throws {
         var configuration = CacheManagerConfiguration()
@@ -26,7 +40,11 @@ struct CacheManagerCommand: AsyncParsableCommand {
         configuration.httpAddress = service.httpAddress
         configuration.storeDirectory = storeDir
         configuration.preloadModels = CacheManagerConfiguration.parsePreloadList(preload)
-        await ServiceRunner.run(name: "cache-manager", logLevel: service.logLevel) { logger in
+        configuration.importConfinement = ImportConfinement(directories: importDirectories)
+        await ServiceRunner.run(
+            name: "cache-manager", logLevel: service.logLevel, security: service.security,
+            certificateName: "cache-manager"
+        ) { logger in
             buildCacheManager(configuration, logger: logger)
         }
     }

@@ -12,6 +12,9 @@ public struct CacheManagerConfiguration: Sendable {
     /// Models imported at start-up, before the service reports SERVING: known names
     /// (`smollm2-135m`, fetched if needed) or paths (containing `/` or ending in `.gguf`).
     public var preloadModels: [String] = []
+    /// Directories ImportModel may read a path from; nil: anywhere (in-process tests). The
+    /// executable always sets it (`--import-dir`, by default the model directory).
+    public var importConfinement: ImportConfinement?
 
     public init() {}
 
@@ -33,7 +36,9 @@ public func buildCacheManager(_ configuration: CacheManagerConfiguration, logger
         name: "cache-manager", grpcAddress: configuration.grpcAddress,
         httpAddress: configuration.httpAddress,
         logger: logger,
-        rpcServices: [CacheManagerService(library: library)],
+        rpcServices: [
+            CacheManagerService(library: library, confinement: configuration.importConfinement)
+        ],
         readiness: { _ in
             let started = ContinuousClock.now
             let opened: ModelLibrary

@@ -7,6 +7,7 @@ import TesseraProto
 struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedService {
     var healthName: String { "tessera.v1.CacheManager" }
     let library: OneShot<ModelLibrary>
+    let confinement: ImportConfinement?
 
     private func openLibrary() throws -> ModelLibrary {
         guard let library = library.current else {
@@ -25,7 +26,9 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
         let result: (model: ModelRow, alreadyPresent: Bool)
         switch message.source {
         case .path(let path)?:
-            result = try await library.importModel(path: path, displayName: message.displayName)
+            // Checked before anything reads the file.
+            let allowed = try confinement.map { try $0.check(path) } ?? path
+            result = try await library.importModel(path: allowed, displayName: message.displayName)
         case .name(let name)? where !name.isEmpty:
             result = try await library.importKnownModel(
                 name: name, displayName: message.displayName)

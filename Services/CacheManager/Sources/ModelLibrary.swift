@@ -111,6 +111,11 @@ actor ModelLibrary {
         do {
             file = try GGUFFile(path: path)
             profile = try ModelAnalysis(model: file)
+        } catch GGUFError.badMagic {
+            // Not the reader's words here: they quote the file's first bytes, and an error
+            // must not echo a file's content to whoever asked for it.
+            throw .unusableModel(
+                path: path, reason: "not a GGUF file (it does not start with \"GGUF\")")
         } catch {
             throw .unusableModel(path: path, reason: "\(error)")
         }

@@ -10,6 +10,7 @@ extension ModelLibraryError: RPCErrorConvertible {
             .invalidArgument
         case .unknownKnownModel, .modelNotFound, .shardNotFound, .shardAndModelGone: .notFound
         case .nameTaken: .alreadyExists
+        case .importPathOutside: .permissionDenied
         case .fetchFailed, .shardFileUnopenable: .unavailable
         case .modelCannotBeCut, .modelFileGone, .modelFileChanged, .modelFileUnreadable:
             .failedPrecondition

@@ -5,6 +5,7 @@ import ModelStore
 enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
     // Importing
     case emptyImportPath
+    case importPathOutside(path: String, allowed: [String])
     case unknownKnownModel(ModelFetcher.FetchError)
     case fetchFailed(name: String, reason: String)
     case unusableModel(path: String, reason: String)
@@ -35,6 +36,10 @@ enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
     var description: String {
         switch self {
         case .emptyImportPath: "ImportModel: path is empty"
+        case .importPathOutside(let path, let allowed):
+            "ImportModel: \(path) is outside the import directories ("
+                + (allowed.isEmpty ? "none configured" : allowed.joined(separator: ", "))
+                + "; the cache-manager's --import-dir)"
         case .unknownKnownModel(let error): "ImportModel: \(error)"
         case .fetchFailed(let name, let reason): "ImportModel: cannot fetch \(name): \(reason)"
         case .unusableModel(let path, let reason):
@@ -80,7 +85,7 @@ enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
     init(cutting model: String, _ error: ShardCutter.CutError) {
         switch error {
         case .rangeOutsideModel, .emptyRange: self = .badShardRange(error)
-        case .missingTensor, .missingMetadata, .invalidModelHash:
+        case .missingTensor, .missingMetadata, .invalidModelHash, .modelMismatch:
             self = .modelCannotBeCut(model: model, error)
         case .writeFailed: self = .shardWriteFailed(error)
         }

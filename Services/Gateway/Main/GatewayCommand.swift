@@ -61,6 +61,21 @@ struct GatewayCommand: AsyncParsableCommand {
             "Most HTTP connections open at once; one more is answered 503 and closed (env TESSERA_HTTP_MAX_CONNECTIONS)."
     )
     var httpMaxConnections = HTTPEndpoint.maxConnections
+    @Option(
+        help:
+            "HTTP port for /metrics, /healthz and /readyz, open without a key (env TESSERA_GATEWAY_OPS_PORT)."
+    )
+    var opsPort = EnvironmentDefaults.int("TESSERA_GATEWAY_OPS_PORT", 9400)
+    @Option(
+        help:
+            "The API key store (`tessera keys --keys-db` writes it); every request needs a key from it (env TESSERA_GATEWAY_KEYS_DB)."
+    )
+    var keysDb = EnvironmentDefaults.string("TESSERA_GATEWAY_KEYS_DB", "")
+    @Flag(
+        help:
+            "Serve the API without keys: anyone who reaches the port may use it. For development only."
+    )
+    var noAuth = false
 
     func validate() throws {
         guard pipelineWaitMs > 0 else {
@@ -78,6 +93,12 @@ struct GatewayCommand: AsyncParsableCommand {
         guard httpMaxConnections > 0 else {
             throw ValidationError("--http-max-connections must be positive")
         }
+        try OptionChecks.port(opsPort, "--ops-port")
+        guard noAuth || !keysDb.isEmpty else {
+            throw ValidationError(
+                "the gateway requires API keys: give it their store with --keys-db PATH (or env TESSERA_GATEWAY_KEYS_DB; `tessera keys create NAME --keys-db PATH` makes one), or run it with --no-auth for development"
+            )
+        }
         guard defaultMaxTokens > 0 else {
             throw ValidationError("--default-max-tokens must be positive")
         }
@@ -87,6 +108,8 @@ struct GatewayCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         configuration.grpcAddress = service.grpcAddress
         configuration.httpAddress = service.httpAddress
+        configuration.opsAddress = ListenAddress(host: service.host, port: opsPort)
+        configuration.apiKeys = noAuth ? .open : .store(path: keysDb)
         configuration.httpMaxConnections = httpMaxConnections
         configuration.schedulerAddress = scheduler
         configuration.cacheManagerAddress = cacheManager
@@ -98,8 +121,15 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.stepTimeout = .milliseconds(stepTimeoutMs)
         configuration.stallMultiplier = stallMultiplier
         configuration.stallFloor = .milliseconds(stallFloorMs)
-        await ServiceRunner.run(name: "gateway", logLevel: service.logLevel) { logger in
-            try buildGateway(configuration, logger: logger)
+        await ServiceRunner.run(
+            name: "gateway", logLevel: service.logLevel, security: service.security,
+            certificateName: "gateway"
+        ) { logger in
+            if noAuth {
+                logger.warning(
+                    "--no-auth: the API takes requests without a key from anyone who can reach it")
+            }
+            return try buildGateway(configuration, logger: logger)
         }
     }
 }
@@ -107,5 +137,5 @@ struct GatewayCommand: AsyncParsableCommand {
 enum GatewayPorts: ServicePorts {
     static let grpc = (variable: "TESSERA_GATEWAY_PORT", port: 7400)
     static let http = (variable: "TESSERA_GATEWAY_HTTP_PORT", port: 8080)
-    static var httpPurpose: String { "the app API and /metrics" }
+    static var httpPurpose: String { "the app API (OpenAI-compatible; needs a key)" }
 }

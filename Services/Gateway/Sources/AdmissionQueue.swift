@@ -2,11 +2,13 @@ import ServiceKit
 import Synchronization
 
 /// Requests the cluster has no session slot for (the scheduler answered RESOURCE_EXHAUSTED)
-/// wait here, first come first served, instead of being refused at once. Only the request at
-/// the head asks the scheduler again: when a lease this gateway held was released
-/// (`slotFreed`), when the request before it was admitted or left, and otherwise every so
-/// often (slots also free at other gateways, and when unrenewed leases expire). A new
-/// request does not overtake those waiting: while any wait, it joins the back without
+/// wait here instead of being refused at once: in turns across API keys (tenants), first
+/// come first served within a key, so one key that queues many requests cannot starve the
+/// others (each key's k-th waiting request goes ahead of every key's k+1-th; see `join`).
+/// Only the request at the head asks the scheduler again: when a lease this gateway held was
+/// released (`slotFreed`), when the request before it was admitted or left, and otherwise
+/// every so often (slots also free at other gateways, and when unrenewed leases expire). A
+/// new request does not overtake those waiting: while any wait, it takes its turn without
 /// asking. Beyond `maxQueued` waiting requests, a new one is refused (HTTP 429 / gRPC
 /// RESOURCE_EXHAUSTED with a retry hint); none waits past its deadline (`maxWait`, or the
 /// gRPC client's own), and one whose client leaves (its task cancelled) leaves the queue.
@@ -64,12 +66,18 @@ final class AdmissionQueue: Sendable {
         let priority: Priority
         let signal: WakeSignal
         var turn: Turn
+        /// The API key it came with (nil: the anonymous tenant, as with auth off).
+        let tenant: String?
+        /// Its turn among the tenants: new requests wait in (round, id) order.
+        let round: UInt64
     }
 
     private struct State {
-        /// Failovers first, then new requests, each in the order they came.
+        /// Failovers first, in the order they came; then new requests by (round, id).
         var waiters: [Waiter] = []
         var nextID: UInt64 = 0
+        /// The round of the last new request admitted from the queue.
+        var servedRound: UInt64 = 0
         /// The scheduler's latest hint of when a slot may free.
         var retryHint: Duration = .seconds(1)
     }
@@ -101,11 +109,15 @@ final class AdmissionQueue: Sendable {
         state.withLock { $0.retryHint = .milliseconds(milliseconds) }
     }
 
-    /// Takes a place: a new request at the back, a failover behind the other failovers.
+    /// Takes a place: a failover behind the other failovers; a new request in its tenant's
+    /// next round (one after its tenant's last waiting request, or the round being served
+    /// when its tenant has none waiting), behind the requests already in that round.
     /// `asked`: it was just refused by the scheduler (so it waits for news before asking
     /// again); otherwise, at the head, it asks at once. Throws `queueFull` when `maxQueued`
     /// new requests already wait.
-    func join(priority: Priority, deadline: Deadline, asked: Bool) throws(GatewayError) -> Place {
+    func join(priority: Priority, deadline: Deadline, asked: Bool, tenant: String? = nil)
+        throws(GatewayError) -> Place
+    {
         let signal = WakeSignal()
         let joined = ContinuousClock.now
         let outcome: Result<Place, GatewayError> = state.withLock { state in
@@ -114,10 +126,16 @@ final class AdmissionQueue: Sendable {
                 return .failure(Self.queueFull(waiting: waitingNew, hint: state.retryHint))
             }
             state.nextID += 1
+            var round = state.servedRound
+            for waiter in state.waiters
+            where waiter.priority == .newRequest && waiter.tenant == tenant {
+                round = max(round, waiter.round + 1)
+            }
             let index =
                 priority == .failover
                 ? state.waiters.firstIndex { $0.priority == .newRequest } ?? state.waiters.endIndex
-                : state.waiters.endIndex
+                : state.waiters.firstIndex { $0.priority == .newRequest && $0.round > round }
+                    ?? state.waiters.endIndex
             var turn: Turn = index == 0 && !asked ? .called : .waiting
             // A failover put before the head takes over a call the head had not answered yet.
             if index == 0, !state.waiters.isEmpty, state.waiters[0].turn == .called {
@@ -125,7 +143,9 @@ final class AdmissionQueue: Sendable {
                 turn = .called
             }
             state.waiters.insert(
-                Waiter(id: state.nextID, priority: priority, signal: signal, turn: turn), at: index)
+                Waiter(
+                    id: state.nextID, priority: priority, signal: signal, turn: turn,
+                    tenant: tenant, round: round), at: index)
             return .success(
                 Place(
                     id: state.nextID, priority: priority, joined: joined, deadline: deadline,
@@ -176,7 +196,10 @@ final class AdmissionQueue: Sendable {
             guard let index = state.waiters.firstIndex(where: { $0.id == place.id }) else {
                 return (false, nil)
             }
-            state.waiters.remove(at: index)
+            let left = state.waiters.remove(at: index)
+            if admitted && left.priority == .newRequest {
+                state.servedRound = max(state.servedRound, left.round)
+            }
             guard index == 0, !state.waiters.isEmpty else { return (true, nil) }
             state.waiters[0].turn = .called
             return (true, state.waiters[0].signal)

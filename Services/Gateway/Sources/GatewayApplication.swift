@@ -1,3 +1,4 @@
+import APIKeys
 import Integrity
 import Logging
 import ServiceKit
@@ -6,8 +7,15 @@ import TesseraProto
 
 public struct GatewayConfiguration: Sendable {
     public var grpcAddress = ListenAddress(host: "127.0.0.1", port: 7400)
-    /// The app-facing HTTP API (OpenAI-compatible) and /metrics.
+    /// The app-facing HTTP API (OpenAI-compatible); also /metrics, /healthz and /readyz
+    /// unless `opsAddress` is set.
     public var httpAddress: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 8080)
+    /// The operators' HTTP port: /metrics, /healthz, /readyz, open without a key (the
+    /// executable sets it, default 9400; nil: those stay on `httpAddress`).
+    public var opsAddress: ListenAddress?
+    /// Who may call the API. The executable requires keys unless told `--no-auth`; a
+    /// configuration built in code (tests) is open unless it names a store.
+    public var apiKeys: APIKeyPolicy = .open
     /// Open HTTP connections at most; one more is answered 503 and closed.
     public var httpMaxConnections = HTTPEndpoint.maxConnections
     public var schedulerAddress = ListenAddress(host: "127.0.0.1", port: 7401)
@@ -65,13 +73,26 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
         scheduler: scheduler, schedulerWatch: schedulerWatch,
         receipts: ReceiptIssuer(gatewayID: gatewayID, identity: identity, uplink: uplink),
         configuration: configuration, logger: logger)
-    let openAI = OpenAIRoutes(engine: engine)
+    let auth = try APIKeyAuthenticator(
+        configuration.apiKeys, background: engine.background, logger: logger)
+    let openAI = OpenAIRoutes(engine: engine, auth: auth)
+    let dashboard = DashboardRoutes(
+        overview: ClusterOverviewSource(
+            scheduler: scheduler, cacheManager: engine.cacheManager,
+            verifier: verifierClient.map { Tessera_V1_Verifier.Client(wrapping: $0) }),
+        activity: GatewayMetrics.activity, queue: engine.router.admission)
     var application = ServiceApplication(
         name: "gateway", grpcAddress: configuration.grpcAddress,
         httpAddress: configuration.httpAddress,
         logger: logger, health: health,
-        rpcServices: [GatewayService(engine: engine)],
-        httpRoutes: { router in openAI.register(on: router) },
+        rpcServices: [GatewayService(engine: engine, auth: auth)],
+        httpRoutes: { router in
+            // The dashboard sits beside /metrics: here unless operators have their own port.
+            // First, so the API's middleware (keys, OpenAI's 404s) is not applied to it.
+            if configuration.opsAddress == nil { dashboard.register(on: router) }
+            openAI.register(on: router)
+            OpenAPIRoute.register(on: router)
+        },
         // What a generation calls stays up until the listeners have drained.
         dependencies: [
             ClientService(client: schedulerClient), ClientService(client: cacheManagerClient),
@@ -92,6 +113,8 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
             }
         })
     application.httpMaxConnections = configuration.httpMaxConnections
+    application.opsAddress = configuration.opsAddress
+    application.opsRoutes = { router in dashboard.register(on: router) }
     return application
 }
 

@@ -77,11 +77,11 @@ final class GatewayEngine: Sendable {
     }
 
     /// Everything up to the first token: the caller can still answer with an error status.
-    /// `deadline`: the gRPC client's, if it set one.
+    /// `deadline`: the gRPC client's, if it set one. `ticket`: the request's API key hold.
     func prepare(
         model: String, prompt input: PromptInput, sampling: Tessera_V1_SamplingParams,
         topLogits: UInt32 = 0, requestID: String = RequestID.make(),
-        deadline: RequestDeadline? = nil
+        deadline: RequestDeadline? = nil, ticket: KeyTicket? = nil
     ) async throws -> GenerationSession {
         var logger = self.logger
         logger[metadataKey: RequestID.logKey] = "\(requestID)"
@@ -101,11 +101,12 @@ final class GatewayEngine: Sendable {
         case .chat(let messages, let parseSpecial):
             tokens = vocabulary.encode(chat: messages, parseSpecial: parseSpecial)
         }
-        let session = GenerationSession(
+        var session = GenerationSession(
             vocabulary: vocabulary, prompt: tokens, options: options, router: router,
             workers: workers, calls: calls, logger: logger, requestID: requestID,
             maxFailovers: maxFailovers, exactReplay: exactReplay, stall: stall,
             receipts: receipts, quarantine: quarantine, deadline: deadline)
+        session.ticket = ticket
         try session.validate()
         return session
     }

@@ -11,6 +11,8 @@ extension GatewayError: RPCErrorConvertible {
         case .queueFull, .queueTimeout: .resourceExhausted
         case .deadlineExceeded: .deadlineExceeded
         case .internalError: .internalError
+        case .unauthenticated: .unauthenticated
+        case .keyRateLimited: .resourceExhausted
         }
     }
 

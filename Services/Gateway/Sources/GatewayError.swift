@@ -23,6 +23,11 @@ struct GatewayError: Error, CustomStringConvertible, Sendable {
         case deadlineExceeded
         /// Something broke inside the cluster that retrying did not fix (500 / INTERNAL).
         case internalError
+        /// No API key, or one the store does not know or has revoked (401 / UNAUTHENTICATED).
+        case unauthenticated
+        /// The API key is over one of its limits: requests or tokens per minute, concurrent
+        /// streams (429 / RESOURCE_EXHAUSTED, with when to retry).
+        case keyRateLimited
     }
 
     var kind: Kind

@@ -6,8 +6,12 @@ import Tokenization
 
 /// The public gRPC API for apps: streaming generation from a prompt or a conversation, and
 /// the list of served models. Errors leave as gRPC statuses through `GatewayError+GRPC.swift`.
+///
+/// Every RPC needs an API key in the `authorization` metadata (`Bearer KEY`), checked by
+/// `auth` before any work.
 struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
     let engine: GatewayEngine
+    let auth: APIKeyAuthenticator
 
     static let healthName = "tessera.v1.Gateway"
     var healthName: String { Self.healthName }
@@ -20,7 +24,8 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
             api: "grpc_generate", model: message.model,
             prompt: .text(message.prompt, parseSpecial: message.parseSpecial),
             sampling: message.sampling, topLogits: message.topLogits, requestID: message.requestID,
-            deadline: RequestDeadline(request.metadata))
+            deadline: RequestDeadline(request.metadata),
+            authorization: Self.authorization(request.metadata))
     }
 
     func chat(
@@ -33,12 +38,14 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
             prompt: .chat(messages, parseSpecial: message.parseSpecial),
             sampling: message.sampling,
             topLogits: message.topLogits, requestID: message.requestID,
-            deadline: RequestDeadline(request.metadata))
+            deadline: RequestDeadline(request.metadata),
+            authorization: Self.authorization(request.metadata))
     }
 
     func listServedModels(
         request: ServerRequest<Tessera_V1_ListServedModelsRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_ListServedModelsResponse> {
+        try await auth.check(authorization: Self.authorization(request.metadata))
         let models = try await engine.servedModels()
         return ServerResponse(
             message: .with { $0.models = models.map(Tessera_V1_ServedModel.init) })
@@ -49,21 +56,25 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
     private func stream(
         api: String, model: String, prompt: PromptInput, sampling: Tessera_V1_SamplingParams,
         topLogits: UInt32,
-        requestID given: String, deadline: RequestDeadline?
+        requestID given: String, deadline: RequestDeadline?, authorization: String?
     ) async throws -> StreamingServerResponse<Tessera_V1_GenerateResponse> {
         // The caller's id when usable, else a new one; every response message echoes it.
         let requestID = RequestID.accept(given)
         let session: GenerationSession
+        var ticket: KeyTicket?
         do {
+            ticket = try await auth.admit(authorization: authorization)
             session = try await engine.prepare(
                 model: model, prompt: prompt, sampling: sampling, topLogits: topLogits,
-                requestID: requestID, deadline: deadline)
+                requestID: requestID, deadline: deadline, ticket: ticket)
         } catch {
+            ticket?.finish()
             let failure = GatewayError(error)
             GatewayMetrics.request(api: api, outcome: "\(failure.kind)")
             throw failure
         }
-        return StreamingServerResponse { writer in
+        return StreamingServerResponse { [ticket] writer in
+            defer { ticket?.finish() }
             do {
                 _ = try await session.run { update in
                     try await writer.write(
@@ -81,6 +92,13 @@ struct GatewayService: Tessera_V1_Gateway.ServiceProtocol, DescribedService {
                 throw failure
             }
         }
+    }
+}
+
+extension GatewayService {
+    /// The `authorization` metadata (`Bearer KEY`), as HTTP's header carries it.
+    static func authorization(_ metadata: Metadata) -> String? {
+        metadata[stringValues: "authorization"].first(where: { _ in true })
     }
 }
 

@@ -32,6 +32,9 @@ struct GenerationSession {
     var quarantine: QuarantineWatch?
     /// The gRPC client's deadline: a wait in the admission queue ends before it.
     var deadline: RequestDeadline?
+    /// The request's hold on its API key (nil with auth off): it is charged the tokens, and
+    /// its key is its queue in fair admission.
+    var ticket: KeyTicket?
 
     /// Tokens this request may generate: its max_tokens, or fewer when the context is the limit.
     var tokenBudget: Int {
@@ -58,13 +61,20 @@ struct GenerationSession {
         min(vocabulary.contextLength, route.contextLength ?? vocabulary.contextLength)
     }
 
-    func run(onUpdate: (GenerationUpdate) async throws -> Void) async throws -> GenerationSummary {
+    /// The generation itself; `run` (GenerationSession+Activity) wraps it to record it for the dashboard.
+    func runPhases(onUpdate: (GenerationUpdate) async throws -> Void) async throws
+        -> GenerationSummary
+    {
         try validate()
         GatewayMetrics.activeGenerations.increment()
         defer { GatewayMetrics.activeGenerations.decrement() }
         var progress = GenerationProgress(
             budget: tokenBudget, stop: stopCondition(budget: tokenBudget),
             summary: GenerationSummary(promptTokens: prompt.count))
+        // The key pays for what was generated, even when the generation then failed.
+        defer {
+            ticket?.record(promptTokens: prompt.count, completionTokens: progress.generated.count)
+        }
         while true {
             let lease = try await lease(&progress)
             defer { router.release(lease) }
@@ -98,7 +108,7 @@ struct GenerationSession {
         let lease = try await router.acquire(
             model: vocabulary.model.sha256, avoiding: progress.avoided,
             expectedTokens: progress.budget - progress.generated.count,
-            failFast: progress.summary.failovers == 0, deadline: deadline)
+            failFast: progress.summary.failovers == 0, deadline: deadline, tenant: ticket?.tenant)
         let context = context(on: lease.route)
         guard prompt.count < context else {
             router.release(lease)

@@ -1,4 +1,5 @@
 import GGUF
+import ModelArchitecture
 import ServiceKit
 import Tokenization
 
@@ -15,11 +16,11 @@ struct ModelVocabulary: Sendable {
     init(model: ModelReference, gguf: GGUFFile) throws {
         self.model = model
         tokenizer = try Tokenizer(gguf: gguf)
-        let source = tokenizer.chatTemplateSource
-        chatTemplate = try ChatTemplate.resolve(jinja: source, fallbackToChatML: true)
-        defaultSystemPrompt = source.flatMap { ChatTemplate.defaultSystemPrompt(inJinja: $0) }
-        let architecture = gguf.metadata["general.architecture"]?.string ?? "llama"
-        contextLength = gguf.metadata["\(architecture).context_length"]?.int ?? 2048
+        // The declared template, else the family's (Gemma 3 270M declares none).
+        let choice = tokenizer.chatTemplateChoice
+        chatTemplate = choice.template
+        defaultSystemPrompt = choice.defaultSystemPrompt
+        contextLength = try ModelArchitecture(gguf: gguf).contextLength
     }
 
     /// A plain prompt, tokenized as `tessera run` does (BOS when the model wants one).

@@ -35,10 +35,11 @@ struct PipelineRouter: Sendable {
     /// `failFast`: a new request fails at once while the scheduler is unreachable; a running
     /// generation that fails over waits for it (up to the wait limit) instead, and goes ahead
     /// of new requests in the admission queue. `deadline`: the gRPC client's, which ends a
-    /// wait in the queue too.
+    /// wait in the queue too. `tenant`: the API key, whose requests share the queue fairly
+    /// with other keys' (nil: the one anonymous tenant).
     func acquire(
         model: String, avoiding: Set<String>, expectedTokens: Int, failFast: Bool = true,
-        deadline clientDeadline: RequestDeadline? = nil
+        deadline clientDeadline: RequestDeadline? = nil, tenant: String? = nil
     ) async throws -> PipelineLease {
         GatewayMetrics.waitingForPipeline.increment()
         defer { GatewayMetrics.waitingForPipeline.decrement() }
@@ -54,10 +55,12 @@ struct PipelineRouter: Sendable {
         var admitted = false
         defer { if let place { admission.leave(place, admitted: admitted) } }
         var poll = admission.poll
-        // First come, first served: a new request does not overtake those already waiting.
+        // A new request does not overtake those already waiting (of its own key, nor the
+        // other keys' turns: see AdmissionQueue).
         if priority == .newRequest && admission.hasWaiters {
             place = try admission.join(
-                priority: priority, deadline: queueDeadline(priority, clientDeadline), asked: false)
+                priority: priority, deadline: queueDeadline(priority, clientDeadline), asked: false,
+                tenant: tenant)
         }
         while true {
             if let place { try await admission.waitForTurn(place, backoff: &poll) }
@@ -95,7 +98,7 @@ struct PipelineRouter: Sendable {
                 if place == nil {
                     place = try admission.join(
                         priority: priority, deadline: queueDeadline(priority, clientDeadline),
-                        asked: true)
+                        asked: true, tenant: tenant)
                 }
                 logger.debug(
                     "waiting for a session slot",

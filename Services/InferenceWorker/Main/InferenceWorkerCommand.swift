@@ -14,7 +14,10 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = worker.configuration
         let logLevel = worker.service.logLevel
-        await ServiceRunner.run(name: "inference-worker", logLevel: logLevel) { logger in
+        await ServiceRunner.run(
+            name: "inference-worker", logLevel: logLevel, security: worker.service.security,
+            certificateName: "worker"
+        ) { logger in
             try buildInferenceWorker(configuration, logger: logger)
         }
     }

@@ -8,6 +8,8 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
     let state: WorkerState
     let host: ShardHost
     let stream: ForwardStream
+    /// Where shards may come from (`WorkerConfiguration.cacheManagerAddresses`); empty: anywhere.
+    let allowedCacheManagers: [ListenAddress]
 
     var healthName: String { "tessera.v1.InferenceWorker" }
 
@@ -25,6 +27,17 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
                     "cache_manager_address", "'\(message.cacheManagerAddress)' is not host:port")
             }
             cacheManager = address
+        }
+        if !allowedCacheManagers.isEmpty {
+            if let cacheManager, !allowedCacheManagers.contains(cacheManager) {
+                throw RPCError(
+                    code: .permissionDenied,
+                    message:
+                        "cache_manager_address \(cacheManager) is not one this worker fetches from ("
+                        + allowedCacheManagers.map(\.description).joined(separator: ", ")
+                        + "; its --cache-manager)")
+            }
+            cacheManager = cacheManager ?? allowedCacheManagers[0]
         }
         let clock = ContinuousClock()
         let started = clock.now

@@ -39,13 +39,12 @@ final class SchedulerLink: Sendable {
     /// to two minutes, so after a long outage the dead connection, not the worker, kept
     /// workers away from a returning scheduler for most of a minute.
     static func makeClient(_ address: ListenAddress) throws -> TesseraGRPCClient {
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: address.host, port: address.port), transportSecurity: .plaintext,
+        try ServiceClient.make(
+            address,
             config: .defaults {
                 $0.backoff = .init(
                     initial: .milliseconds(200), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
             })
-        return GRPCClient(transport: transport)
     }
 
     /// Returns once the scheduler accepted the registration. Throws `RegistrationRefused`

@@ -69,7 +69,11 @@ package func buildInferenceWorker(
         name: "inference-worker", grpcAddress: configuration.grpcAddress,
         httpAddress: configuration.httpAddress,
         logger: logger,
-        rpcServices: [InferenceWorkerService(state: state, host: host, stream: stream)],
+        rpcServices: [
+            InferenceWorkerService(
+                state: state, host: host, stream: stream,
+                allowedCacheManagers: configuration.cacheManagerAddresses)
+        ],
         // The next stages and cache-managers a session calls stay up until the listener drained.
         dependencies: dependencies,
         backgroundServices: registrations + [

@@ -28,6 +28,11 @@ public struct WorkerConfiguration: Sendable {
     /// The id to register with. Empty: the one kept in `stateDirectory` (generated there on the
     /// first start; see `WorkerIdentity`).
     public var workerID = ""
+    /// The cache-managers this worker fetches shards from: a LoadShard naming another is
+    /// refused, so whoever can send LoadShard cannot make the worker dial an address of
+    /// their choosing. Empty: the address in the request (under mutual TLS only the
+    /// scheduler may send LoadShard); `tessera up` and compose always set it.
+    public var cacheManagerAddresses: [ListenAddress] = []
     /// Where the worker keeps state across restarts (its `worker-id` and `signing-key`). nil:
     /// the default below.
     public var stateDirectory: String?

@@ -96,8 +96,23 @@ public struct WorkerOptions: ParsableArguments {
         }
     }
 
+    @Option(
+        name: .customLong("cache-manager"),
+        help: ArgumentHelp(
+            "A cache-manager host:port this worker may fetch shards from; repeatable; LoadShard naming another is refused (env TESSERA_CACHE_MANAGER_ADDRESS, comma-separated).",
+            valueName: "address"))
+    public var cacheManagers: [ListenAddress] = []
+
+    /// The flags, else the environment.
+    var cacheManagerAddresses: [ListenAddress] {
+        if !cacheManagers.isEmpty { return cacheManagers }
+        return EnvironmentDefaults.string("TESSERA_CACHE_MANAGER_ADDRESS", "")
+            .split(separator: ",").compactMap { ListenAddress(parsing: String($0)) }
+    }
+
     public var configuration: WorkerConfiguration {
         var configuration = WorkerConfiguration()
+        configuration.cacheManagerAddresses = cacheManagerAddresses
         configuration.grpcAddress = service.grpcAddress
         configuration.httpAddress = service.httpAddress
         configuration.advertisedHost = advertiseHost

@@ -100,7 +100,10 @@ struct SchedulerCommand: AsyncParsableCommand {
         configuration.leaseTTL = .milliseconds(leaseTtlMs)
         configuration.verifierAddress = verifierAddress
         configuration.reputationPollInterval = .milliseconds(reputationPollMs)
-        await ServiceRunner.run(name: "scheduler", logLevel: service.logLevel) { logger in
+        await ServiceRunner.run(
+            name: "scheduler", logLevel: service.logLevel, security: service.security,
+            certificateName: "scheduler"
+        ) { logger in
             try buildScheduler(configuration, logger: logger)
         }
     }

@@ -74,6 +74,11 @@ struct ShardDeployer: Sendable {
             return shard
         } catch {
             if Task.isCancelled { return nil }  // shutting down: not a failure worth a warning
+            // A worker restarted under the same host name may have a new IP (a container
+            // restarted by its engine): a fresh client resolves the name again.
+            if let rpcError = error as? RPCError, rpcError.code == .unavailable {
+                workers.remove(stage.address)
+            }
             logger.warning(
                 "shard deployment failed",
                 metadata: ["worker": "\(stage.workerID)", "error": "\(error)"])

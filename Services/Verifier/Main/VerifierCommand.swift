@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ServiceKit
 import Verifier
 
@@ -63,6 +64,20 @@ struct VerifierCommand: AsyncParsableCommand {
             "Mean seconds between canaries (random, exponential); 0 = off (env TESSERA_VERIFIER_CANARY_INTERVAL)."
     )
     var canaryInterval = EnvironmentDefaults.double("TESSERA_VERIFIER_CANARY_INTERVAL", 0)
+    @Option(
+        help:
+            "File holding the API key canaries present to the gateway (`tessera keys create` prints one) (env TESSERA_VERIFIER_GATEWAY_API_KEY_FILE)."
+    )
+    var gatewayApiKeyFile = EnvironmentDefaults.string("TESSERA_VERIFIER_GATEWAY_API_KEY_FILE", "")
+
+    /// The key in --gateway-api-key-file, nil without one.
+    func gatewayAPIKey() throws -> String? {
+        guard !gatewayApiKeyFile.isEmpty else { return nil }
+        guard let text = try? String(contentsOfFile: gatewayApiKeyFile, encoding: .utf8) else {
+            throw ValidationError("cannot read the API key file \(gatewayApiKeyFile)")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     /// The flag, else the environment (an optional option cannot take its default from it).
     var gatewayAddress: ListenAddress? {
@@ -98,6 +113,7 @@ struct VerifierCommand: AsyncParsableCommand {
         if canaryInterval > 0, gatewayAddress == nil {
             throw ValidationError("--canary-interval needs --gateway to send canaries through")
         }
+        _ = try gatewayAPIKey()
     }
 
     func run() async throws {
@@ -115,10 +131,14 @@ struct VerifierCommand: AsyncParsableCommand {
         configuration.reward = Int64(reward)
         configuration.slash = Int64(slash)
         configuration.gatewayAddress = gatewayAddress
+        configuration.gatewayAPIKey = try gatewayAPIKey()
         if canaryInterval > 0 {
             configuration.canaryInterval = .milliseconds(Int64(canaryInterval * 1000))
         }
-        await ServiceRunner.run(name: "verifier", logLevel: service.logLevel) { logger in
+        await ServiceRunner.run(
+            name: "verifier", logLevel: service.logLevel, security: service.security,
+            certificateName: "verifier"
+        ) { logger in
             try buildVerifier(configuration, logger: logger)
         }
     }

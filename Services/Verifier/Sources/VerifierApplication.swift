@@ -44,7 +44,7 @@ func buildVerifier(
         background.append(
             CanarySender(
                 gateway: gateway, interval: interval, store: store, checkerWake: checkerWake,
-                logger: logger))
+                logger: logger, apiKey: configuration.gatewayAPIKey))
     }
     logger.info(
         "store open",

@@ -25,6 +25,8 @@ public struct VerifierConfiguration: Sendable {
     public var slash: Int64 = 100
     /// The gateway canaries go through; nil: no canaries.
     public var gatewayAddress: ListenAddress?
+    /// The API key canaries present to the gateway, as any user's request would.
+    public var gatewayAPIKey: String?
     /// Mean time between canaries; nil: none.
     public var canaryInterval: Duration?
     /// Seed of the replay selection; nil: a random one per start (tests fix it).

@@ -4,7 +4,8 @@
 // scalar reference in Shared/Kernels/Reference is the test oracle.
 //
 // Weights are ggml blocks of 32 (Q4_0: fp16 d + 16 bytes of nibbles; Q4_1: fp16 d, fp16 m +
-// 16 bytes; Q8_0: fp16 d + 32 int8). Activations are 8-bit blocks of 32 in natural order,
+// 16 bytes; Q5_0/Q5_1: as Q4_0/Q4_1 plus 4 bytes of fifth bits; Q8_0: fp16 d + 32 int8),
+// or K-quant super-blocks of 256 (kquant_dot.c). Activations are 8-bit blocks of 32 in natural order,
 // with per block a scale and scale x (sum of the quantized values).
 //
 // Every path computes each block's integer sum exactly and then the same float operations
@@ -20,11 +21,21 @@
 /// 1: AVX2; 2: AVX-512 VNNI.
 int tessera_dot_level(void);
 
-/// ggml type ids: 2 = Q4_0, 3 = Q4_1, 8 = Q8_0. Returns 0 when `type` is not one of them.
+/// ggml type ids: 2 = Q4_0, 3 = Q4_1, 6 = Q5_0, 7 = Q5_1, 8 = Q8_0. Returns 0 when `type` is not one of them.
 /// out[token * out_stride + row] = row . activations[token] for rows in [row_begin, row_end).
 int tessera_dot_rows(int type, const uint8_t *weights, size_t row_bytes, int row_begin,
                      int row_end, const int8_t *activations, const float *scales,
                      const float *scaled_sums, int blocks, int tokens, float *out,
                      size_t out_stride);
+
+/// K-quant weight rows (ggml type ids 10 = Q2_K ... 14 = Q6_K; `columns` a multiple of 256)
+/// dotted with Q8_K activations: `activations` tokens x columns int8, `scales` tokens x
+/// (columns / 256) floats, `block_sums` tokens x (columns / 16) sums of 16 values.
+/// out[token * out_stride + row] for rows in [row_begin, row_end). Returns 0 (and does
+/// nothing) when the type is not one of these or the CPU has no AVX2.
+int tessera_kquant_dot_rows(int type, const uint8_t *weights, size_t row_bytes, int row_begin,
+                            int row_end, int columns, const int8_t *activations,
+                            const float *scales, const int16_t *block_sums, int tokens,
+                            float *out, size_t out_stride);
 
 #endif

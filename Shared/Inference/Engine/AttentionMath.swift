@@ -48,9 +48,11 @@ extension Float16: KVElement {
 
 /// The inner loops of attention over cached keys and values of either precision.
 enum AttentionMath {
-    /// One query head at `position` against the cached keys/values of `kvHead` (non-generic entry).
+    /// One query head at `position` against the cached keys/values of `kvHead` (non-generic entry),
+    /// over positions `firstPosition...position` (0 unless the layer has a sliding window).
     static func attend(
-        query: UnsafePointer<Float>, kvHead: Int, headDimension: Int, position: Int, layer: Int,
+        query: UnsafePointer<Float>, kvHead: Int, headDimension: Int, position: Int,
+        firstPosition: Int, scale: Float, layer: Int,
         session: StageSession,
         output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
     ) {
@@ -58,12 +60,12 @@ enum AttentionMath {
         case .f32:
             attend(
                 Float.self, query: query, kvHead: kvHead, headDimension: headDimension,
-                position: position,
+                position: position, firstPosition: firstPosition, scale: scale,
                 layer: layer, session: session, output: output, scores: scores)
         case .f16:
             attend(
                 Float16.self, query: query, kvHead: kvHead, headDimension: headDimension,
-                position: position,
+                position: position, firstPosition: firstPosition, scale: scale,
                 layer: layer, session: session, output: output, scores: scores)
         }
     }
@@ -71,16 +73,16 @@ enum AttentionMath {
     @inline(__always)
     private static func attend<Element: KVElement>(
         _ element: Element.Type, query: UnsafePointer<Float>, kvHead: Int, headDimension: Int,
-        position: Int,
+        position: Int, firstPosition: Int, scale: Float,
         layer: Int, session: StageSession, output: UnsafeMutablePointer<Float>,
         scores: UnsafeMutablePointer<Float>
     ) {
-        let scale = 1 / Float(headDimension).squareRoot()
-        let length = position + 1
+        let length = position + 1 - firstPosition
         let stride = session.kvWidth
         let first = kvHead * headDimension
-        let keys = UnsafeRawPointer(session.keys + session.offset(layer: layer, position: 0))
-        let values = UnsafeRawPointer(session.values + session.offset(layer: layer, position: 0))
+        let start = session.offset(layer: layer, position: firstPosition)
+        let keys = UnsafeRawPointer(session.keys + start)
+        let values = UnsafeRawPointer(session.values + start)
         var t = 0
         // Four keys at a time: four independent FMA chains instead of one latency-bound chain.
         while t + 4 <= length {

@@ -7,11 +7,14 @@ struct CausalAttention {
     let headCount: Int
     let kvHeadCount: Int
     let headDimension: Int
+    /// Multiplies query·key (1/√head for every family but Gemma 3 27B).
+    let scale: Float
 
     /// queries: batch × headCount × headDimension (already rotated); output has the same shape.
-    /// Token i of the batch sits at position `startPosition + i` and sees positions 0...that.
+    /// Token i of the batch sits at position `startPosition + i` and sees positions 0...that,
+    /// or with a sliding `window` only the last `window` of them (itself included).
     func run(
-        queries: UnsafePointer<Float>, batch: Int, startPosition: Int, layer: Int,
+        queries: UnsafePointer<Float>, batch: Int, startPosition: Int, window: Int?, layer: Int,
         session: StageSession,
         output: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, scoreStride: Int,
         pool: ThreadPool
@@ -28,10 +31,12 @@ struct CausalAttention {
                 let token = item / headCount
                 let head = item % headCount
                 let offset = (token * headCount + head) * headDimension
+                let position = startPosition + token
                 AttentionMath.attend(
                     query: queries + offset, kvHead: head / (headCount / kvHeadCount),
-                    headDimension: headDimension,
-                    position: startPosition + token, layer: layer, session: session,
+                    headDimension: headDimension, position: position,
+                    firstPosition: window.map { max(0, position + 1 - $0) } ?? 0, scale: scale,
+                    layer: layer, session: session,
                     output: output + offset,
                     scores: workerScores)
                 item += threads

@@ -1,3 +1,5 @@
+import ModelArchitecture
+
 /// Everything the engine refuses, with enough detail to act on.
 public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable {
     case missingMetadata(key: String)
@@ -13,12 +15,15 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable 
     case tokenOutOfRange(token: Int32, vocabularySize: Int)
     case wrongInput(String)
     case emptyInput
+    /// The file does not match its declared family (an unknown block tensor, an
+    /// unsupported RoPE scaling), in the architecture description's words.
+    case modelMismatch(String)
 
     public var description: String {
         switch self {
         case .missingMetadata(let key): "GGUF metadata key \(key) is missing"
         case .unsupportedArchitecture(let name):
-            "model architecture '\(name)' is not supported (only llama)"
+            ArchitectureError.unsupportedArchitecture(name).description
         case .invalidHyperparameters(let detail): "invalid model hyperparameters: \(detail)"
         case .missingTensor(let name): "tensor \(name) is missing from the GGUF file"
         case .unsupportedTensorType(let tensor, let type):
@@ -36,6 +41,7 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable 
             "token id \(token) is outside the vocabulary 0..<\(vocabularySize)"
         case .wrongInput(let detail): detail
         case .emptyInput: "no tokens to process"
+        case .modelMismatch(let detail): detail
         }
     }
 }

@@ -1,90 +1,57 @@
 import GGUF
 import Kernels
+import ModelArchitecture
 
-/// The shape of a llama-style model, read from GGUF metadata (`<arch>.*` keys).
+/// The engine's view of a model's shape: the shared `ModelArchitecture` (the one reading of
+/// GGUF keys), with its errors in the engine's terms and its RoPE in the kernels' terms.
 public struct ModelHyperparameters: Sendable, Equatable {
-    public var architecture: String
-    public var layerCount: Int
-    public var embeddingLength: Int
-    public var feedForwardLength: Int
-    public var headCount: Int
-    public var kvHeadCount: Int
-    public var headDimension: Int
-    public var rotaryDimensions: Int
-    public var contextLength: Int
-    public var vocabularySize: Int
-    public var rmsEpsilon: Float
-    public var ropeBase: Double
-    public var ropeStyle: RotaryEmbedding.Style
+    public let model: ModelArchitecture
 
+    public var family: ModelFamily { model.family }
+    public var architecture: String { model.family.rawValue }
+    public var block: BlockStructure { model.block }
+    public var layerCount: Int { model.layerCount }
+    public var embeddingLength: Int { model.embeddingLength }
+    public var feedForwardLength: Int { model.feedForwardLength }
+    public var headCount: Int { model.headCount }
+    public var kvHeadCount: Int { model.kvHeadCount }
+    public var headDimension: Int { model.headDimension }
+    public var rotaryDimensions: Int { model.rope.dimensions }
+    public var contextLength: Int { model.contextLength }
+    public var vocabularySize: Int { model.vocabularySize }
+    public var rmsEpsilon: Float { model.rmsEpsilon }
+    public var ropeBase: Double { model.rope.base }
+    public var ropeStyle: RotaryEmbedding.Style {
+        model.rope.style == .adjacentPairs ? .adjacentPairs : .halves
+    }
+    /// Width of all query heads (equal to the embedding width except where a family declares
+    /// its own head size: Gemma 3, Qwen3, Mistral Nemo).
+    public var queryWidth: Int { model.queryWidth }
     /// Width of the K and V projections (grouped-query attention shares each KV head
     /// among headCount / kvHeadCount query heads).
-    public var kvWidth: Int { kvHeadCount * headDimension }
+    public var kvWidth: Int { model.kvWidth }
 
     public init(gguf file: GGUFFile) throws {
-        let architecture = file.metadata["general.architecture"]?.string ?? "llama"
-        guard architecture == "llama" else {
-            throw InferenceError.unsupportedArchitecture(architecture)
+        do {
+            model = try ModelArchitecture(gguf: file)
+        } catch {
+            throw InferenceError(error)
         }
-        self.architecture = architecture
-
-        func integer(_ key: String, default fallback: Int? = nil) throws -> Int {
-            if let value = file.metadata["\(architecture).\(key)"]?.int { return value }
-            if let fallback { return fallback }
-            throw InferenceError.missingMetadata(key: "\(architecture).\(key)")
-        }
-        layerCount = try integer("block_count")
-        embeddingLength = try integer("embedding_length")
-        feedForwardLength = try integer("feed_forward_length")
-        headCount = try integer("attention.head_count")
-        kvHeadCount = try integer("attention.head_count_kv", default: headCount)
-        contextLength = try integer("context_length", default: 2048)
-        guard headCount > 0, embeddingLength % headCount == 0 else {
-            throw InferenceError.invalidHyperparameters(
-                "embedding \(embeddingLength) not divisible by \(headCount) heads")
-        }
-        headDimension = embeddingLength / headCount
-        rotaryDimensions = try integer("rope.dimension_count", default: headDimension)
-        rmsEpsilon = Float(
-            file.metadata["\(architecture).attention.layer_norm_rms_epsilon"]?.double ?? 1e-5)
-        ropeBase = file.metadata["\(architecture).rope.freq_base"]?.double ?? 10_000
-        ropeStyle = .adjacentPairs
-
-        if let tokens = file.metadata["tokenizer.ggml.tokens"]?.array {
-            vocabularySize = tokens.count
-        } else if let size = file.metadata["\(architecture).vocab_size"]?.int {
-            vocabularySize = size
-        } else if let embedding = file.tensor(named: "token_embd.weight"),
-            embedding.dimensions.count == 2
-        {
-            vocabularySize = embedding.dimensions[1]
-        } else {
-            throw InferenceError.missingMetadata(key: "tokenizer.ggml.tokens")
-        }
-        try validate()
     }
+}
 
-    private func validate() throws {
-        let positive = [
-            ("block_count", layerCount), ("embedding_length", embeddingLength),
-            ("feed_forward_length", feedForwardLength), ("attention.head_count_kv", kvHeadCount),
-            ("context_length", contextLength), ("vocabulary size", vocabularySize),
-        ]
-        for (name, value) in positive where value <= 0 {
-            throw InferenceError.invalidHyperparameters("\(name) must be positive, got \(value)")
-        }
-        guard headCount % kvHeadCount == 0 else {
-            throw InferenceError.invalidHyperparameters(
-                "\(headCount) query heads not divisible by \(kvHeadCount) KV heads")
-        }
-        guard rotaryDimensions > 0, rotaryDimensions <= headDimension, rotaryDimensions % 2 == 0
-        else {
-            throw InferenceError.invalidHyperparameters(
-                "rope.dimension_count \(rotaryDimensions) for head size \(headDimension)")
-        }
-        guard rmsEpsilon > 0, rmsEpsilon.isFinite, ropeBase > 0, ropeBase.isFinite else {
-            throw InferenceError.invalidHyperparameters(
-                "rms epsilon \(rmsEpsilon), rope base \(ropeBase)")
+extension InferenceError {
+    /// The one translation of the shared architecture errors into the engine's.
+    init(_ error: ArchitectureError) {
+        switch error {
+        case .unsupportedArchitecture(let name): self = .unsupportedArchitecture(name)
+        case .missingMetadata(let key): self = .missingMetadata(key: key)
+        case .invalidHyperparameters(let detail): self = .invalidHyperparameters(detail)
+        case .missingTensor(let name): self = .missingTensor(name: name)
+        case .tensorShapeMismatch(let tensor, let expected, let actual):
+            self = .tensorShapeMismatch(tensor: tensor, expected: expected, actual: actual)
+        case .unsupportedRopeScaling, .unexpectedTensor:
+            self = .modelMismatch(error.description)
         }
     }
 }

@@ -101,6 +101,7 @@ extension TransformerStage {
                 try embedding.decodeRow(
                     Int(tokens[start + index]), into: destination + index * width)
             }
+            scaleEmbeddings(destination, count: count)
         case .hidden(let values, _):
             values.withUnsafeBufferPointer { source in
                 destination.update(from: source.baseAddress! + start * width, count: count * width)
@@ -108,7 +109,9 @@ extension TransformerStage {
         }
     }
 
-    /// One transformer block over the workspace's hidden states (pre-norm, GQA, SwiGLU).
+    /// One transformer block over the workspace's hidden states: llama's block (pre-norm,
+    /// grouped-query attention with RoPE, gated feed-forward), with the steps a family adds
+    /// (`BlockSteps.swift`) where its block differs; each is a no-op for the others.
     /// `spans` say which session and positions the rows belong to: one span for a session's
     /// prefill or decode, one per session for a batched decode.
     func runLayer(_ layerIndex: Int, batch: Int, spans: [RowSpan], path: MatmulPath) throws {
@@ -116,50 +119,54 @@ extension TransformerStage {
         let layer = weights.layers[layerIndex]
         let ws = workspace
         let width = hp.embeddingLength
+        let queryWidth = hp.queryWidth
         let kvWidth = hp.kvWidth
+        let modelLayer = layers.lowerBound + layerIndex
 
+        // Attention.
         RMSNorm.apply(
             ws.hidden, weight: layer.attentionNorm, width: width, rows: batch,
             epsilon: hp.rmsEpsilon,
             output: ws.normalized)
-        try multiplier.multiply(
-            [
-                MatmulTarget(layer.query, output: ws.queries),
-                MatmulTarget(layer.key, output: ws.keys),
-                MatmulTarget(layer.value, output: ws.values),
-            ],
-            input: ws.normalized, tokens: batch, path: path)
+        try projectQueryKeyValue(layer, batch: batch, path: path)  // + biases (Qwen2)
+        normalizeHeads(ws.queries, gains: layer.queryNorm, heads: hp.headCount, rows: batch)
+        normalizeHeads(ws.keys, gains: layer.keyNorm, heads: hp.kvHeadCount, rows: batch)
+        let window = attentionWindow(layer: modelLayer)
         for span in spans {
+            let rotary = rotaryEmbedding(
+                layer: modelLayer, contextLength: span.session.contextLength)
             for row in span.rows {
                 let position = span.start + row - span.rows.lowerBound
-                rotary.apply(ws.queries + row * width, heads: hp.headCount, position: position)
+                rotary.apply(ws.queries + row * queryWidth, heads: hp.headCount, position: position)
                 rotary.apply(ws.keys + row * kvWidth, heads: hp.kvHeadCount, position: position)
                 span.session.store(
                     layer: layerIndex, position: position, keys: ws.keys + row * kvWidth,
                     values: ws.values + row * kvWidth)
             }
             attention.run(
-                queries: ws.queries + span.rows.lowerBound * width, batch: span.rows.count,
-                startPosition: span.start, layer: layerIndex, session: span.session,
-                output: ws.attention + span.rows.lowerBound * width, scores: ws.scores,
+                queries: ws.queries + span.rows.lowerBound * queryWidth, batch: span.rows.count,
+                startPosition: span.start, window: window, layer: layerIndex,
+                session: span.session,
+                output: ws.attention + span.rows.lowerBound * queryWidth, scores: ws.scores,
                 scoreStride: ws.scoreStride, pool: pool)
         }
         try multiplier.multiply(
             [MatmulTarget(layer.attentionOutput, output: ws.projected)], input: ws.attention,
             tokens: batch, path: path)
+        postNormalize(ws.projected, gains: layer.attentionPostNorm, batch: batch)  // Gemma 3
         VectorAdd.apply(ws.hidden, adding: ws.projected, count: batch * width)
 
+        // Feed-forward.
         RMSNorm.apply(
             ws.hidden, weight: layer.feedForwardNorm, width: width, rows: batch,
             epsilon: hp.rmsEpsilon,
             output: ws.normalized)
-        try multiplier.multiply(
-            [MatmulTarget(layer.gate, output: ws.gate), MatmulTarget(layer.up, output: ws.up)],
-            input: ws.normalized, tokens: batch, path: path)
-        SwiGLU.apply(gate: ws.gate, up: ws.up, count: batch * hp.feedForwardLength, output: ws.gate)
+        try projectGateUp(layer, batch: batch, path: path)
+        gatedActivation(batch: batch)
         try multiplier.multiply(
             [MatmulTarget(layer.down, output: ws.projected)], input: ws.gate, tokens: batch,
             path: path)
+        postNormalize(ws.projected, gains: layer.feedForwardPostNorm, batch: batch)  // Gemma 3
         VectorAdd.apply(ws.hidden, adding: ws.projected, count: batch * width)
     }
 
@@ -179,6 +186,7 @@ extension TransformerStage {
         try multiplier.multiply(
             [MatmulTarget(output, output: destination)], input: workspace.normalized,
             tokens: rows.count, path: path)
+        softcapLogits(destination, count: rows.count * hyperparameters.vocabularySize)
     }
 }
 

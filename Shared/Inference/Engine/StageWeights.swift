@@ -1,73 +1,154 @@
 import GGUF
 import Kernels
+import ModelArchitecture
 
-/// The weights of one transformer block, referenced in place in the GGUF mapping.
-struct LayerWeights {
-    let attentionNorm: [Float]
-    let query: WeightMatrix
-    let key: WeightMatrix
-    let value: WeightMatrix
-    let attentionOutput: WeightMatrix
-    let feedForwardNorm: [Float]
-    let gate: WeightMatrix
-    let up: WeightMatrix
-    let down: WeightMatrix
+/// The Q, K and V projections: three matrices, or one fused `attn_qkv` whose rows are Q, K, V.
+enum AttentionInput {
+    case separate(query: WeightMatrix, key: WeightMatrix, value: WeightMatrix)
+    case fused(WeightMatrix)
 }
 
-/// Exactly the tensors a stage needs: its layers, plus the token embedding for the first
-/// stage and the final norm and output projection for the last. Nothing else is looked up,
-/// so a shard GGUF holding only these tensors loads as well as the full model.
+/// The gate and up projections: two matrices, or one fused `ffn_up` holding gate then up.
+enum FeedForwardInput {
+    case separate(gate: WeightMatrix, up: WeightMatrix)
+    case fused(WeightMatrix)
+}
+
+/// The weights of one transformer block, referenced in place in the GGUF mapping. Optional
+/// members are the steps only some families take (see `BlockStructure`).
+struct LayerWeights {
+    let attentionNorm: [Float]
+    let attentionInput: AttentionInput
+    /// Q, K and V biases (Qwen2), each split out of a fused bias at load time.
+    let queryBias: [Float]?
+    let keyBias: [Float]?
+    let valueBias: [Float]?
+    /// Per-head RMS norm gains for queries and keys (Qwen3, Gemma 3).
+    let queryNorm: [Float]?
+    let keyNorm: [Float]?
+    let attentionOutput: WeightMatrix
+    let attentionPostNorm: [Float]?
+    let feedForwardNorm: [Float]
+    let feedForwardInput: FeedForwardInput
+    let down: WeightMatrix
+    let feedForwardPostNorm: [Float]?
+
+    /// Rows of the widest fused projection (its output waits in the workspace to be split).
+    var fusedOutputWidth: Int {
+        var width = 0
+        if case .fused(let qkv) = attentionInput { width = qkv.rows }
+        if case .fused(let gateUp) = feedForwardInput { width = max(width, gateUp.rows) }
+        return width
+    }
+
+    var matrices: [WeightMatrix] {
+        var all: [WeightMatrix] = []
+        switch attentionInput {
+        case .separate(let q, let k, let v): all += [q, k, v]
+        case .fused(let qkv): all.append(qkv)
+        }
+        all.append(attentionOutput)
+        switch feedForwardInput {
+        case .separate(let gate, let up): all += [gate, up]
+        case .fused(let gateUp): all.append(gateUp)
+        }
+        all.append(down)
+        return all
+    }
+}
+
+/// Exactly the tensors a stage needs, as the model's `TensorLayout` lists them: its layers,
+/// plus the token embedding for the first stage and the final norm and output projection for
+/// the last. Nothing else is looked up, so a shard GGUF holding only these loads as well as
+/// the full model.
 struct StageWeights {
     let layers: [LayerWeights]
     let embedding: WeightMatrix?
     let outputNorm: [Float]?
     let output: WeightMatrix?
+    let ropeFrequencyFactors: [Float]?
+    let ropeLongFactors: [Float]?
+    let ropeShortFactors: [Float]?
 
     init(file: GGUFFile, hyperparameters hp: ModelHyperparameters, layers range: Range<Int>) throws
     {
+        let layout = TensorLayout(hp.model)
+        do {
+            try layout.validate(file, layers: range)
+        } catch {
+            throw InferenceError(error)
+        }
         let loader = TensorLoader(file: file)
-        let isFirst = range.lowerBound == 0
-        let isLast = range.upperBound == hp.layerCount
         layers = try range.map { index in
-            let prefix = "blk.\(index)."
-            let width = hp.embeddingLength
-            return LayerWeights(
-                attentionNorm: try loader.vector(prefix + "attn_norm.weight", length: width),
-                query: try loader.matrix(prefix + "attn_q.weight", rows: width, columns: width),
-                key: try loader.matrix(prefix + "attn_k.weight", rows: hp.kvWidth, columns: width),
-                value: try loader.matrix(
-                    prefix + "attn_v.weight", rows: hp.kvWidth, columns: width),
-                attentionOutput: try loader.matrix(
-                    prefix + "attn_output.weight", rows: width, columns: width),
-                feedForwardNorm: try loader.vector(prefix + "ffn_norm.weight", length: width),
-                gate: try loader.matrix(
-                    prefix + "ffn_gate.weight", rows: hp.feedForwardLength, columns: width),
-                up: try loader.matrix(
-                    prefix + "ffn_up.weight", rows: hp.feedForwardLength, columns: width),
-                down: try loader.matrix(
-                    prefix + "ffn_down.weight", rows: width, columns: hp.feedForwardLength))
+            try Self.layer(
+                loader.present(layout.layerTensors(index, in: file)), loader: loader, hp: hp)
         }
-        embedding =
-            isFirst
-            ? try loader.matrix(
-                "token_embd.weight", rows: hp.vocabularySize, columns: hp.embeddingLength) : nil
-        if isLast {
-            outputNorm = try loader.vector("output_norm.weight", length: hp.embeddingLength)
-            // Models with tied embeddings (SmolLM2) have no output.weight and reuse token_embd.
-            let outputName =
-                file.tensor(named: "output.weight") != nil ? "output.weight" : "token_embd.weight"
-            output = try loader.matrix(
-                outputName, rows: hp.vocabularySize, columns: hp.embeddingLength)
+        let global = loader.present(layout.globalTensors(layers: range, in: file))
+        embedding = try global[.tokenEmbedding].map { try loader.matrix($0) }
+        outputNorm = try global[.outputNorm].map { try loader.vector($0) }
+        output = try global[.output].map { try loader.matrix($0) }
+        ropeFrequencyFactors = try global[.ropeFrequencyFactors].map { try loader.vector($0) }
+        ropeLongFactors = try global[.ropeLongFactors].map { try loader.vector($0) }
+        ropeShortFactors = try global[.ropeShortFactors].map { try loader.vector($0) }
+    }
+
+    private static func layer(
+        _ tensors: [TensorRole: TensorSpec], loader: TensorLoader, hp: ModelHyperparameters
+    ) throws -> LayerWeights {
+        func matrix(_ role: TensorRole) throws -> WeightMatrix {
+            guard let spec = tensors[role] else {
+                throw InferenceError.missingTensor(name: "\(role)")
+            }
+            return try loader.matrix(spec)
+        }
+        func vector(_ role: TensorRole) throws -> [Float]? {
+            try tensors[role].map { try loader.vector($0) }
+        }
+        let attentionInput: AttentionInput
+        var biases: [[Float]?] = [
+            try vector(.queryBias), try vector(.keyBias), try vector(.valueBias),
+        ]
+        if tensors[.fusedQKV] != nil {
+            attentionInput = .fused(try matrix(.fusedQKV))
+            if let fused = try vector(.fusedQKVBias) {
+                let q = hp.queryWidth
+                let kv = hp.kvWidth
+                biases = [
+                    Array(fused[0..<q]), Array(fused[q..<(q + kv)]), Array(fused[(q + kv)...]),
+                ]
+            }
         } else {
-            outputNorm = nil
-            output = nil
+            attentionInput = .separate(
+                query: try matrix(.query), key: try matrix(.key), value: try matrix(.value))
         }
+        let feedForwardInput: FeedForwardInput =
+            tensors[.fusedGateUp] != nil
+            ? .fused(try matrix(.fusedGateUp))
+            : .separate(gate: try matrix(.gate), up: try matrix(.up))
+        guard let attentionNorm = try vector(.attentionNorm),
+            let feedForwardNorm = try vector(.feedForwardNorm)
+        else { throw InferenceError.missingTensor(name: "attn_norm.weight") }
+        return LayerWeights(
+            attentionNorm: attentionNorm, attentionInput: attentionInput,
+            queryBias: biases[0], keyBias: biases[1], valueBias: biases[2],
+            queryNorm: try vector(.queryNorm), keyNorm: try vector(.keyNorm),
+            attentionOutput: try matrix(.attentionOutput),
+            attentionPostNorm: try vector(.attentionPostNorm),
+            feedForwardNorm: feedForwardNorm, feedForwardInput: feedForwardInput,
+            down: try matrix(.down), feedForwardPostNorm: try vector(.feedForwardPostNorm))
     }
 }
 
-/// Looks tensors up by ggml name and checks type and shape, naming the tensor on failure.
+/// Loads tensors the layout has already checked (presence and shape), converting types.
 private struct TensorLoader {
     let file: GGUFFile
+
+    /// The specs whose tensors the file holds, by role.
+    func present(_ specs: [TensorSpec]) -> [TensorRole: TensorSpec] {
+        var byRole: [TensorRole: TensorSpec] = [:]
+        for spec in specs where file.tensor(named: spec.name) != nil { byRole[spec.role] = spec }
+        return byRole
+    }
 
     func info(_ name: String) throws -> GGUFTensorInfo {
         guard let info = file.tensor(named: name) else {
@@ -77,12 +158,15 @@ private struct TensorLoader {
     }
 
     /// A rows × columns matrix (ggml dimensions [columns, rows]).
-    func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+    func matrix(_ spec: TensorSpec) throws -> WeightMatrix {
+        let name = spec.name
         let tensor = try info(name)
-        guard tensor.dimensions == [columns, rows] else {
+        guard tensor.dimensions.count == 2, tensor.dimensions == spec.dimensions else {
             throw InferenceError.tensorShapeMismatch(
-                tensor: name, expected: [columns, rows], actual: tensor.dimensions)
+                tensor: name, expected: spec.dimensions, actual: tensor.dimensions)
         }
+        let columns = tensor.dimensions[0]
+        let rows = tensor.dimensions[1]
         guard WeightMatrix.supportedTypes.contains(tensor.type) else {
             throw InferenceError.unsupportedTensorType(tensor: name, type: tensor.type.name)
         }
@@ -95,13 +179,15 @@ private struct TensorLoader {
         }
     }
 
-    /// A 1-D vector such as a norm gain, converted to f32 (these are tiny).
-    func vector(_ name: String, length: Int) throws -> [Float] {
+    /// A 1-D vector such as a norm gain or a bias, converted to f32 (these are tiny).
+    func vector(_ spec: TensorSpec) throws -> [Float] {
+        let name = spec.name
         let tensor = try info(name)
-        guard tensor.dimensions == [length] else {
+        guard tensor.dimensions.count == 1, tensor.dimensions == spec.dimensions else {
             throw InferenceError.tensorShapeMismatch(
-                tensor: name, expected: [length], actual: tensor.dimensions)
+                tensor: name, expected: spec.dimensions, actual: tensor.dimensions)
         }
+        let length = tensor.dimensions[0]
         guard tensor.type == .f32 || tensor.type == .f16 else {
             throw InferenceError.unsupportedTensorType(tensor: name, type: tensor.type.name)
         }

@@ -4,7 +4,10 @@ final class StageWorkspace {
     private(set) var capacity = 0
     private(set) var scoreStride = 0
     private let embeddingLength: Int
+    private let queryWidth: Int
     private let kvWidth: Int
+    /// Row width of a fused projection's output (fused QKV or gate-up), 0 without one.
+    private let fusedWidth: Int
     private let feedForwardLength: Int
     private let threads: Int
 
@@ -18,10 +21,17 @@ final class StageWorkspace {
     private(set) var gate: UnsafeMutablePointer<Float>!
     private(set) var up: UnsafeMutablePointer<Float>!
     private(set) var scores: UnsafeMutablePointer<Float>!
+    /// A fused projection's output before it is split into its parts.
+    private(set) var fused: UnsafeMutablePointer<Float>!
 
-    init(embeddingLength: Int, kvWidth: Int, feedForwardLength: Int, threads: Int) {
+    init(
+        embeddingLength: Int, queryWidth: Int, kvWidth: Int, feedForwardLength: Int,
+        fusedWidth: Int, threads: Int
+    ) {
         self.embeddingLength = embeddingLength
+        self.queryWidth = queryWidth
         self.kvWidth = kvWidth
+        self.fusedWidth = fusedWidth
         self.feedForwardLength = feedForwardLength
         self.threads = threads
     }
@@ -35,13 +45,14 @@ final class StageWorkspace {
             capacity = tokens
             hidden = .allocate(capacity: tokens * embeddingLength)
             normalized = .allocate(capacity: tokens * embeddingLength)
-            queries = .allocate(capacity: tokens * embeddingLength)
+            queries = .allocate(capacity: tokens * queryWidth)
             keys = .allocate(capacity: tokens * kvWidth)
             values = .allocate(capacity: tokens * kvWidth)
-            attention = .allocate(capacity: tokens * embeddingLength)
+            attention = .allocate(capacity: tokens * queryWidth)
             projected = .allocate(capacity: tokens * embeddingLength)
             gate = .allocate(capacity: tokens * feedForwardLength)
             up = .allocate(capacity: tokens * feedForwardLength)
+            fused = .allocate(capacity: max(tokens * fusedWidth, 1))
             scoreStride = 0
         }
         if contextLength > scoreStride {
@@ -53,7 +64,9 @@ final class StageWorkspace {
 
     private func release() {
         guard capacity > 0 else { return }
-        for buffer in [hidden, normalized, queries, keys, values, attention, projected, gate, up] {
+        for buffer in [
+            hidden, normalized, queries, keys, values, attention, projected, gate, up, fused,
+        ] {
             buffer?.deallocate()
         }
         scores?.deallocate()

@@ -28,7 +28,12 @@ public final class TransformerStage: @unchecked Sendable {
     let weights: StageWeights
     let pool: ThreadPool
     let multiplier: MatrixMultiplier
+    /// RoPE of global-attention layers (all layers without a sliding window) and of
+    /// sliding-window layers, which have their own base (Gemma 3).
     let rotary: RotaryEmbedding
+    let slidingRotary: RotaryEmbedding
+    /// LongRoPE's rotation for sessions longer than the original context (Phi-3 128k).
+    let longContextRotary: RotaryEmbedding
     let attention: CausalAttention
     let workspace: StageWorkspace
     let lock = NSLock()
@@ -43,17 +48,29 @@ public final class TransformerStage: @unchecked Sendable {
         self.file = file
         self.hyperparameters = hp
         self.layers = layers
-        weights = try StageWeights(file: file, hyperparameters: hp, layers: layers)
+        let weights = try StageWeights(file: file, hyperparameters: hp, layers: layers)
+        self.weights = weights
         pool = ThreadPool(threads: threads)
         multiplier = MatrixMultiplier(pool: pool)
-        rotary = RotaryEmbedding(
-            headDimension: hp.headDimension, rotaryDimensions: hp.rotaryDimensions,
-            base: hp.ropeBase, style: hp.ropeStyle)
+        func rope(slidingWindow: Bool, factors: [Float]?) -> RotaryEmbedding {
+            let (base, scale) = hp.model.rope.parameters(slidingWindow: slidingWindow)
+            return RotaryEmbedding(
+                headDimension: hp.headDimension, rotaryDimensions: hp.rotaryDimensions,
+                base: base, style: hp.ropeStyle, scale: scale, frequencyFactors: factors,
+                magnitude: Float(hp.model.rope.attentionFactor))
+        }
+        let shortFactors = weights.ropeFrequencyFactors ?? weights.ropeShortFactors
+        rotary = rope(slidingWindow: false, factors: shortFactors)
+        slidingRotary = rope(slidingWindow: true, factors: shortFactors)
+        longContextRotary = rope(
+            slidingWindow: false, factors: weights.ropeLongFactors ?? shortFactors)
         attention = CausalAttention(
-            headCount: hp.headCount, kvHeadCount: hp.kvHeadCount, headDimension: hp.headDimension)
+            headCount: hp.headCount, kvHeadCount: hp.kvHeadCount, headDimension: hp.headDimension,
+            scale: hp.model.attentionScale)
+        let fusedWidth = weights.layers.map(\.fusedOutputWidth).max() ?? 0
         workspace = StageWorkspace(
-            embeddingLength: hp.embeddingLength, kvWidth: hp.kvWidth,
-            feedForwardLength: hp.feedForwardLength,
+            embeddingLength: hp.embeddingLength, queryWidth: hp.queryWidth, kvWidth: hp.kvWidth,
+            feedForwardLength: hp.feedForwardLength, fusedWidth: fusedWidth,
             threads: pool.threadCount)
     }
 
@@ -67,11 +84,7 @@ public final class TransformerStage: @unchecked Sendable {
     /// Weight bytes one decode step streams: every matrix of the stage's layers, plus the output
     /// projection on the last stage (the first stage's embedding lookup reads one row only).
     public var weightBytesPerToken: Int {
-        let matrices =
-            weights.layers.flatMap {
-                [$0.query, $0.key, $0.value, $0.attentionOutput, $0.gate, $0.up, $0.down]
-            }
-            + (weights.output.map { [$0] } ?? [])
+        let matrices = weights.layers.flatMap(\.matrices) + (weights.output.map { [$0] } ?? [])
         return matrices.reduce(0) { $0 + $1.rows * $1.rowBytes }
     }
 

@@ -16,14 +16,23 @@ public struct RotaryEmbedding: Sendable {
     public let rotaryDimensions: Int
     public let style: Style
     private let inverseFrequencies: [Double]
+    private let magnitude: Float
 
-    public init(headDimension: Int, rotaryDimensions: Int? = nil, base: Double, style: Style) {
+    /// `scale` multiplies every angle (linear position interpolation, 1 / rope.scaling.factor);
+    /// `frequencyFactors` (one per pair, Llama 3.1's `rope_freqs`) divide pair i's angle;
+    /// `magnitude` multiplies the rotation (ggml's attention factor, `rope.scaling.attn_factor`).
+    public init(
+        headDimension: Int, rotaryDimensions: Int? = nil, base: Double, style: Style,
+        scale: Double = 1, frequencyFactors: [Float]? = nil, magnitude: Float = 1
+    ) {
+        self.magnitude = magnitude
         self.headDimension = headDimension
         let rotary = min(rotaryDimensions ?? headDimension, headDimension)
         self.rotaryDimensions = rotary - rotary % 2
         self.style = style
         inverseFrequencies = (0..<(self.rotaryDimensions / 2)).map { pair in
-            pow(base, -2 * Double(pair) / Double(rotary))
+            let factor = frequencyFactors.map { Double($0[pair]) } ?? 1
+            return scale * pow(base, -2 * Double(pair) / Double(rotary)) / factor
         }
     }
 
@@ -35,8 +44,8 @@ public struct RotaryEmbedding: Sendable {
             let sines = cosines + pairs
             for pair in 0..<pairs {
                 let angle = Double(position) * inverseFrequencies[pair]
-                cosines[pair] = Float(cos(angle))
-                sines[pair] = Float(sin(angle))
+                cosines[pair] = Float(cos(angle)) * magnitude
+                sines[pair] = Float(sin(angle)) * magnitude
             }
             for head in 0..<heads {
                 let x = vector + head * headDimension

@@ -42,6 +42,7 @@ public final class MatrixMultiplier: @unchecked Sendable {
     public static let gemmMinimumTokens = 4
 
     private var activations: [Int: Q8Activations] = [:]
+    private var superBlockActivations: [Int: Q8KActivations] = [:]
     private var permutedInput = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var permutedCapacity = 1
     private let nextChunk = Atomic<Int>(0)
@@ -75,9 +76,16 @@ public final class MatrixMultiplier: @unchecked Sendable {
             buffer.quantize(input, tokens: tokens)
             quantized = buffer
         }
+        var superBlockQuantized: Q8KActivations?
+        if targets.contains(where: { $0.weight.usesSuperBlockPath }) {
+            let buffer = superBlockActivationBuffer(columns: columns, tokens: tokens)
+            buffer.quantize(input, tokens: tokens)
+            superBlockQuantized = buffer
+        }
         distribute(targets, unitRows: 1) { target, rows in
             Self.multiplyRows(
-                target, rows: rows, input: input, tokens: tokens, quantized: quantized)
+                target, rows: rows, input: input, tokens: tokens, quantized: quantized,
+                superBlockQuantized: superBlockQuantized)
         }
     }
 
@@ -157,9 +165,16 @@ public final class MatrixMultiplier: @unchecked Sendable {
 
     private static func multiplyRows(
         _ target: MatmulTarget, rows: Range<Int>, input: UnsafePointer<Float>, tokens: Int,
-        quantized: Q8Activations?
+        quantized: Q8Activations?, superBlockQuantized: Q8KActivations?
     ) {
         let weight = target.weight
+        if KQuantDotKernels.supports(weight.type), let superBlockQuantized {
+            KQuantDotKernels.multiply(
+                type: weight.type, weights: weight.base, rowBytes: weight.rowBytes,
+                columns: weight.columns, rows: rows, activations: superBlockQuantized,
+                output: target.output, outputStride: weight.rows)
+            return
+        }
         if IntegerDotKernels.supports(weight.type), let quantized {
             IntegerDotKernels.multiply(
                 type: weight.type, weights: weight.base, rowBytes: weight.rowBytes, rows: rows,
@@ -171,6 +186,16 @@ public final class MatrixMultiplier: @unchecked Sendable {
             columns: weight.columns,
             rows: rows, input: input, tokens: tokens, output: target.output,
             outputStride: weight.rows)
+    }
+
+    /// As `activationBuffer`, for the K-quants' Q8_K activations.
+    private func superBlockActivationBuffer(columns: Int, tokens: Int) -> Q8KActivations {
+        if let existing = superBlockActivations[columns], existing.capacity >= tokens {
+            return existing
+        }
+        let buffer = Q8KActivations(columns: columns, capacity: tokens)
+        superBlockActivations[columns] = buffer
+        return buffer
     }
 
     /// Reuses one activation buffer per input width, growing it when a bigger batch arrives.

@@ -12,9 +12,7 @@ public struct WeightMatrix: @unchecked Sendable {
     let base: UnsafeRawPointer
 
     /// Types the multiplier can run, with or without the integer path.
-    public static let supportedTypes: Set<GGMLType> = [
-        .f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K,
-    ]
+    public static let supportedTypes: Set<GGMLType> = TensorRows.dequantizableTypes
 
     public init(type: GGMLType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer) throws {
         guard Self.supportedTypes.contains(type) else {
@@ -38,6 +36,9 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Whether rows are dotted in integers against 8-bit activations.
     var usesIntegerPath: Bool { IntegerDotKernels.supports(type) }
+
+    /// Whether rows are dotted in integers against Q8_K activations (the K-quants).
+    var usesSuperBlockPath: Bool { KQuantDotKernels.supports(type) }
 
     /// Dequantizes one row into `destination` (columns floats), e.g. for an embedding lookup.
     public func decodeRow(_ row: Int, into destination: UnsafeMutablePointer<Float>) throws {

@@ -1,6 +1,6 @@
 import GGUF
 
-/// Fallback for weight formats without an integer path (F32, F16, Q4_K, Q6_K): each row is
+/// Fallback for weight formats without an integer path (F32, F16): each row is
 /// dequantized into a small scratch buffer (never the whole matrix) and dotted in floats.
 enum FloatDotKernels {
     static func multiply(

@@ -35,7 +35,7 @@ enum IntegerDotKernels {
 
     /// Types with an integer path.
     static func supports(_ type: GGMLType) -> Bool {
-        type == .q4_0 || type == .q4_1 || type == .q8_0
+        type == .q4_0 || type == .q4_1 || type == .q8_0 || type == .q5_0 || type == .q5_1
     }
 
     /// Non-generic entry point (see the note at the top of the file): rows × activations for `type`.
@@ -64,6 +64,16 @@ enum IntegerDotKernels {
         case .q8_0:
             multiply(
                 Q8_0Format.self, weights: weights, rowBytes: rowBytes, rows: rows,
+                activations: activations,
+                output: output, outputStride: outputStride)
+        case .q5_0:
+            multiply(
+                Q5_0Format.self, weights: weights, rowBytes: rowBytes, rows: rows,
+                activations: activations,
+                output: output, outputStride: outputStride)
+        case .q5_1:
+            multiply(
+                Q5_1Format.self, weights: weights, rowBytes: rowBytes, rows: rows,
                 activations: activations,
                 output: output, outputStride: outputStride)
         default:
@@ -273,7 +283,8 @@ struct UnpackedBlock {
 /// A ggml weight format whose blocks of 32 can be dotted with Q8Activations in integers.
 protocol IntegerDotFormat {
     static var blockBytes: Int { get }
-    /// Quants are 4-bit, so a 32-bit lane's two 16-bit product sums add up to less than 2^15.
+    /// Quants are 4- or 5-bit, so a 32-bit lane's two 16-bit product sums add up to less than
+    /// 2^15 (2 · 2 · 31 · 127 = 15748).
     static var hasNibbleQuants: Bool { get }
     /// Whether `offset` can be nonzero (Q8_0's is always 0, and dot.c adds no offset term).
     static var hasOffset: Bool { get }
@@ -318,6 +329,46 @@ enum Q4_0Format: IntegerDotFormat {
         let scale = halfAt(block, 0, opaqueZero)
         // (q - 8) * d: the -8 folds into the offset term.
         return UnpackedBlock(even: even, odd: odd, scale: scale, offset: -8 * scale)
+    }
+}
+
+/// Q5_0/Q5_1's fifth bits (bit e of the 32-bit `qh` for element e) added to the
+/// parity-ordered nibbles.
+@inline(__always)
+private func unpackFiveBits(_ highBitsAt: UnsafeRawPointer, _ nibblesAt: UnsafeRawPointer) -> (
+    even: SIMD16<Int16>, odd: SIMD16<Int16>
+) {
+    let (even, odd) = unpackNibbles(nibblesAt)
+    let high = SIMD16<UInt32>(repeating: highBitsAt.loadUnaligned(as: UInt32.self))
+    let evenShifts = SIMD16<UInt32>(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+    let evenBits = SIMD16<Int16>(truncatingIfNeeded: (high &>> evenShifts) & 1) &<< 4
+    let oddBits = SIMD16<Int16>(truncatingIfNeeded: (high &>> (evenShifts &+ 1)) & 1) &<< 4
+    return (even | evenBits, odd | oddBits)
+}
+
+enum Q5_0Format: IntegerDotFormat {
+    static let blockBytes = 22
+    static let hasNibbleQuants = true
+    static let hasOffset = true
+    @inline(__always)
+    static func unpack(_ block: UnsafeRawPointer, _ opaqueZero: UInt16) -> UnpackedBlock {
+        let (even, odd) = unpackFiveBits(block + 2, block + 6)
+        let scale = halfAt(block, 0, opaqueZero)
+        // (q - 16) * d: the -16 folds into the offset term, as Q4_0's -8.
+        return UnpackedBlock(even: even, odd: odd, scale: scale, offset: -16 * scale)
+    }
+}
+
+enum Q5_1Format: IntegerDotFormat {
+    static let blockBytes = 24
+    static let hasNibbleQuants = true
+    static let hasOffset = true
+    @inline(__always)
+    static func unpack(_ block: UnsafeRawPointer, _ opaqueZero: UInt16) -> UnpackedBlock {
+        let (even, odd) = unpackFiveBits(block + 4, block + 8)
+        return UnpackedBlock(
+            even: even, odd: odd, scale: halfAt(block, 0, opaqueZero),
+            offset: halfAt(block, 2, opaqueZero))
     }
 }
 

@@ -5,6 +5,24 @@ public enum Q6_KBlocks {
     public static let blockSize = 256
     public static let blockBytes = 210
 
+    static let scalesOffset = 192
+    static let scaleOffset = 208
+
+    /// The signed quant (-32...31) of `element` (0..<256): per half of 128, quarter k of 32
+    /// takes its low 4 bits from `ql[half * 64 + (k % 2) * 32 + l]` (low nibble for k < 2)
+    /// and its high 2 bits from bits 2k of `qh[half * 32 + l]`.
+    @inline(__always)
+    static func quant(_ base: UnsafeRawPointer, _ element: Int) -> Int32 {
+        let half = element / 128
+        let quarter = (element % 128) / 32
+        let within = element % 32
+        let low = base.load(
+            fromByteOffset: half * 64 + (quarter % 2) * 32 + within, as: UInt8.self)
+        let nibble = quarter < 2 ? low & 0x0F : low >> 4
+        let high = base.load(fromByteOffset: 128 + half * 32 + within, as: UInt8.self)
+        return Int32(nibble | (((high >> UInt8(2 * quarter)) & 3) << 4)) - 32
+    }
+
     public static func dequantize(
         _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
     ) {

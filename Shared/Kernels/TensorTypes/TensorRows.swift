@@ -21,10 +21,10 @@ public enum KernelError: Error, CustomStringConvertible, Equatable, Sendable {
 public enum TensorRows {
     /// Types `dequantize` understands.
     public static let dequantizableTypes: Set<GGMLType> = [
-        .f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K,
+        .f32, .f16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
     ]
     /// Types `quantize` can produce.
-    public static let quantizableTypes: Set<GGMLType> = [.f32, .f16, .q8_0, .q4_0, .q4_1]
+    public static let quantizableTypes: Set<GGMLType> = dequantizableTypes
 
     /// Decodes `count` values of `type` starting at `source` into `destination`.
     public static func dequantize(
@@ -52,7 +52,12 @@ public enum TensorRows {
         case .q8_0: Q8_0Blocks.dequantize(source, count: count, into: destination)
         case .q4_0: Q4_0Blocks.dequantize(source, count: count, into: destination)
         case .q4_1: Q4_1Blocks.dequantize(source, count: count, into: destination)
+        case .q5_0: Q5_0Blocks.dequantize(source, count: count, into: destination)
+        case .q5_1: Q5_1Blocks.dequantize(source, count: count, into: destination)
+        case .q2_K: Q2_KBlocks.dequantize(source, count: count, into: destination)
+        case .q3_K: Q3_KBlocks.dequantize(source, count: count, into: destination)
         case .q4_K: Q4_KBlocks.dequantize(source, count: count, into: destination)
+        case .q5_K: Q5_KBlocks.dequantize(source, count: count, into: destination)
         case .q6_K: Q6_KBlocks.dequantize(source, count: count, into: destination)
         default: return false
         }
@@ -76,7 +81,8 @@ public enum TensorRows {
         return values
     }
 
-    /// Encodes `count` floats as `type`, bit-identical to ggml's reference quantizers.
+    /// Encodes `count` floats as `type`, bit-identical to ggml's reference quantizers
+    /// (`ggml_quantize_chunk` without an importance matrix; K-quants: Shared/Kernels/Quantizers).
     public static func quantize(
         _ type: GGMLType, _ source: UnsafePointer<Float>, count: Int,
         into destination: UnsafeMutableRawPointer
@@ -90,8 +96,20 @@ public enum TensorRows {
         case .q8_0: Q8_0Blocks.quantize(source, count: count, into: destination)
         case .q4_0: Q4_0Blocks.quantize(source, count: count, into: destination)
         case .q4_1: Q4_1Blocks.quantize(source, count: count, into: destination)
+        case .q5_0: Q5_0Blocks.quantize(source, count: count, into: destination)
+        case .q5_1: Q5_1Blocks.quantize(source, count: count, into: destination)
+        case .q2_K: Q2_KBlocks.quantize(source, count: count, into: destination)
+        case .q3_K: Q3_KBlocks.quantize(source, count: count, into: destination)
+        case .q4_K: Q4_KBlocks.quantize(source, count: count, into: destination)
+        case .q5_K: Q5_KBlocks.quantize(source, count: count, into: destination)
+        case .q6_K: Q6_KBlocks.quantize(source, count: count, into: destination)
         default: throw KernelError.unsupportedType(type, operation: "quantization")
         }
+    }
+
+    /// The one entry point for making blocks: `floats` (a whole number of blocks) as `type`.
+    public static func quantize(_ floats: [Float], as type: GGMLType) throws -> [UInt8] {
+        try quantize(type, floats)
     }
 
     public static func quantize(_ type: GGMLType, _ values: [Float]) throws -> [UInt8] {

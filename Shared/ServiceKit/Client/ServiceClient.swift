@@ -6,12 +6,30 @@ public typealias TesseraClientTransport = HTTP2ClientTransport.Posix
 public typealias TesseraGRPCClient = GRPCClient<TesseraClientTransport>
 
 public enum ServiceClient {
-    /// A plaintext HTTP/2 client for `host:port`; the host may be a DNS name (compose
-    /// service names) or an IP. Run it with `runConnections()` or as a `ClientService`.
-    public static func make(_ address: ListenAddress) throws -> TesseraGRPCClient {
+    /// An HTTP/2 client for `host:port`; the host may be a DNS name (compose service names)
+    /// or an IP. Mutual TLS with the process's certificate unless the process runs
+    /// `--insecure`. Run it with `runConnections()` or as a `ClientService`.
+    public static func make(
+        _ address: ListenAddress, security: ClusterSecurity = .processWide,
+        config: HTTP2ClientTransport.Posix.Config = .defaults
+    ) throws -> TesseraGRPCClient {
         let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: address.host, port: address.port), transportSecurity: .plaintext)
+            target: target(address), transportSecurity: security.client, config: config)
         return GRPCClient(transport: transport)
+    }
+
+    /// An IP literal is dialled as such: as a DNS target its text would be sent as the TLS
+    /// server name, which may not be an IP (swift-nio-ssl refuses the connection).
+    static func target(_ address: ListenAddress) -> any ResolvableTarget {
+        if address.host.split(separator: ".").count == 4,
+            address.host.allSatisfy({ $0.isNumber || $0 == "." })
+        {
+            return ResolvableTargets.IPv4.ipv4(address: address.host, port: address.port)
+        }
+        if address.host.contains(":") {
+            return ResolvableTargets.IPv6.ipv6(address: address.host, port: address.port)
+        }
+        return ResolvableTargets.DNS.dns(host: address.host, port: address.port)
     }
 
     /// Runs `body` with a connected client and closes it afterwards (for CLIs and tests).

@@ -24,6 +24,7 @@ public struct ServiceOptions<Ports: ServicePorts>: ParsableArguments {
     public var httpPort = EnvironmentDefaults.int(Ports.http.variable, Ports.http.port)
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL).")
     public var logLevel = EnvironmentDefaults.string("TESSERA_LOG_LEVEL", "info")
+    @OptionGroup(title: "Security") public var security: SecurityOptions
 
     public init() {}
 

@@ -32,11 +32,18 @@ public enum HTTPEndpoint {
         }
     }
 
+    /// `operational`: with `/metrics`, `/healthz` and `/readyz` (false for a listener that
+    /// serves only an API, when another listener has these).
     static func makeRouter(
-        health: HealthStatusStore, logger: Logger, extraRoutes: (Router<Context>) -> Void
+        health: HealthStatusStore, logger: Logger, operational: Bool = true,
+        extraRoutes: (Router<Context>) -> Void
     ) -> Router<Context> {
         let router = Router(context: Context.self)
         router.add(middleware: AccessLog(logger: logger))
+        guard operational else {
+            extraRoutes(router)
+            return router
+        }
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
@@ -47,8 +54,11 @@ public enum HTTPEndpoint {
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
             let ready = health.status(of: "") == .serving
+            // Typed like /healthz's answer (Hummingbird types a String response itself).
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
             return Response(
-                status: ready ? .ok : .serviceUnavailable,
+                status: ready ? .ok : .serviceUnavailable, headers: headers,
                 body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready\n")))
         }
         extraRoutes(router)

@@ -8,12 +8,11 @@ extension ServiceApplication {
         of transport: HTTP2ServerTransport.Posix, events: AsyncStream<StartEvent>
     ) async throws -> BoundAddresses {
         let grpcPort = try await boundGRPCPort(of: transport, events: events)
-        var http: ListenAddress?
-        if let httpAddress {
-            http = ListenAddress(host: httpAddress.host, port: try await boundHTTPPort(events))
-        }
+        let (httpPort, opsPort) = try await boundHTTPPorts(events)
         return BoundAddresses(
-            grpc: ListenAddress(host: grpcAddress.host, port: grpcPort), http: http)
+            grpc: ListenAddress(host: grpcAddress.host, port: grpcPort),
+            http: httpAddress.map { ListenAddress(host: $0.host, port: httpPort ?? $0.port) },
+            ops: opsAddress.map { ListenAddress(host: $0.host, port: opsPort ?? $0.port) })
     }
 
     private func boundGRPCPort(
@@ -50,15 +49,29 @@ extension ServiceApplication {
         }
     }
 
-    private func boundHTTPPort(_ events: AsyncStream<StartEvent>) async throws -> Int {
+    /// The ports the HTTP listeners bound (the app's and the operators'), in whichever order
+    /// they come; a failure names the first listener still unbound.
+    private func boundHTTPPorts(_ events: AsyncStream<StartEvent>) async throws -> (Int?, Int?) {
+        var http: Int?
+        var ops: Int?
+        func complete() -> Bool {
+            (httpAddress == nil || http != nil) && (opsAddress == nil || ops != nil)
+        }
+        func unbound() -> String {
+            if let httpAddress, http == nil { return "HTTP \(httpAddress)" }
+            return "HTTP \(opsAddress.map { "\($0)" } ?? "-")"
+        }
+        if complete() { return (http, ops) }
         for await event in events {
             switch event {
-            case .httpBound(let port): return port
+            case .httpBound(let port): http = port
+            case .opsBound(let port): ops = port
             case .failed(let error):
-                throw ServiceError.cannotListen("HTTP \(httpAddress!)", Self.reason(from: error))
+                throw ServiceError.cannotListen(unbound(), Self.reason(from: error))
             }
+            if complete() { return (http, ops) }
         }
-        throw ServiceError.cannotListen("HTTP \(httpAddress!)", "listener stopped")
+        throw ServiceError.cannotListen(unbound(), "listener stopped")
     }
 
     /// The innermost message of a bind failure ("Address already in use (errno: 98)").

@@ -23,6 +23,11 @@ public struct ServiceApplication: Sendable {
     public var health: HealthStatusStore
     public var rpcServices: [any RegistrableRPCService]
     public var httpRoutes: @Sendable (Router<HTTPEndpoint.Context>) -> Void
+    /// A second HTTP listener for operators: `/metrics`, `/healthz`, `/readyz` and
+    /// `opsRoutes` move there, and the `httpAddress` listener keeps only `httpRoutes` (the
+    /// gateway: its API needs a key, these stay open). nil: one listener serves both.
+    public var opsAddress: ListenAddress?
+    public var opsRoutes: @Sendable (Router<HTTPEndpoint.Context>) -> Void = { _ in }
     /// Open HTTP connections at most; beyond, a new one is answered 503 and closed.
     public var httpMaxConnections = HTTPEndpoint.maxConnections
     public var backgroundServices: [any Service]
@@ -33,6 +38,12 @@ public struct ServiceApplication: Sendable {
     public var readiness: @Sendable (BoundAddresses) async throws -> Void
     /// The addresses actually bound (port 0 picks a free port): background services await it.
     public let bound = OneShot<BoundAddresses>()
+    /// Mutual TLS (with a role check on every RPC) or plaintext; the process's setting
+    /// (`ServiceRunner` installs it from the flags) unless a test sets another.
+    public var security = ClusterSecurity.processWide
+    /// Who the caller is, for the role check; nil: from the TLS client certificate, and no
+    /// check at all when `security` is plaintext. Tests on an in-process transport set it.
+    public var peerIdentity: RoleCheckInterceptor.Identify?
 
     public init(
         name: String, grpcAddress: ListenAddress, httpAddress: ListenAddress?, logger: Logger,
@@ -58,12 +69,14 @@ public struct ServiceApplication: Sendable {
     public func start(handleSignals: Bool = false) async throws -> RunningService {
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: grpcAddress.host, port: grpcAddress.port),
-            transportSecurity: .plaintext)
+            transportSecurity: security.server)
         let (events, eventSink) = AsyncStream<StartEvent>.makeStream()
         var onHTTPBound: (@Sendable (Int) -> Void)?
         if httpAddress != nil { onHTTPBound = { eventSink.yield(.httpBound($0)) } }
+        var onOpsBound: (@Sendable (Int) -> Void)?
+        if opsAddress != nil { onOpsBound = { eventSink.yield(.opsBound($0)) } }
         let services = services(
-            serving: transport, onHTTPBound: onHTTPBound,
+            serving: transport, onHTTPBound: onHTTPBound, onOpsBound: onOpsBound,
             onServerFailure: { eventSink.yield(.failed($0)) })
 
         let group = ServiceGroup(
@@ -88,6 +101,7 @@ public struct ServiceApplication: Sendable {
                 "listening",
                 metadata: [
                     "grpc": "\(addresses.grpc)", "http": "\(addresses.http?.description ?? "-")",
+                    "ops": "\(addresses.ops?.description ?? "-")",
                 ])
             return RunningService(addresses: addresses, group: group, task: runTask)
         } catch {
@@ -101,9 +115,16 @@ public struct ServiceApplication: Sendable {
     /// one, the background services, readiness, and the shutdown marker.
     func services<Transport: ServerTransport>(
         serving transport: Transport, onHTTPBound: (@Sendable (Int) -> Void)?,
+        onOpsBound: (@Sendable (Int) -> Void)? = nil,
         onServerFailure: @escaping @Sendable (any Error) -> Void = { _ in }
     ) -> [any Service] {
         ServiceMetrics.bootstrap()
+        var interceptors: [any ServerInterceptor] = [RPCMetricsInterceptor()]
+        if let peerIdentity {
+            interceptors.append(RoleCheckInterceptor(identify: peerIdentity))
+        } else if !security.isInsecure {
+            interceptors.append(RoleCheckInterceptor(revoked: security.revocationList))
+        }
         // NOT_SERVING until the service itself says it is ready.
         health.set(.notServing)
         for service in rpcServices {
@@ -113,23 +134,19 @@ public struct ServiceApplication: Sendable {
         }
         let server = GRPCServer(
             transport: transport, services: rpcServices + [HealthService(store: health)],
-            interceptors: [RPCMetricsInterceptor()])
+            interceptors: interceptors)
         var services: [any Service] = dependencies
         services.append(GRPCServerService(server: server, onFailure: onServerFailure))
         if let httpAddress, let onHTTPBound {
             let router = HTTPEndpoint.makeRouter(
-                health: health, logger: logger, extraRoutes: httpRoutes)
-            services.append(
-                Application(
-                    router: router,
-                    server: HTTPEndpoint.server(maxConnections: httpMaxConnections),
-                    configuration: .init(
-                        address: .hostname(httpAddress.host, port: httpAddress.port),
-                        serverName: name),
-                    onServerRunning: { channel in
-                        onHTTPBound(channel.localAddress?.port ?? httpAddress.port)
-                    },
-                    logger: logger))
+                health: health, logger: logger, operational: opsAddress == nil,
+                extraRoutes: httpRoutes)
+            services.append(httpListener(router, on: httpAddress, onBound: onHTTPBound))
+        }
+        if let opsAddress, let onOpsBound {
+            let router = HTTPEndpoint.makeRouter(
+                health: health, logger: logger, extraRoutes: opsRoutes)
+            services.append(httpListener(router, on: opsAddress, onBound: onOpsBound))
         }
         services += backgroundServices
         services.append(ReadinessService(application: self))
@@ -138,14 +155,38 @@ public struct ServiceApplication: Sendable {
     }
 }
 
+extension ServiceApplication {
+    fileprivate func httpListener(
+        _ router: Router<HTTPEndpoint.Context>, on address: ListenAddress,
+        onBound: @escaping @Sendable (Int) -> Void
+    ) -> any Service {
+        Application(
+            router: router,
+            server: HTTPEndpoint.server(maxConnections: httpMaxConnections),
+            configuration: .init(
+                address: .hostname(address.host, port: address.port), serverName: name),
+            onServerRunning: { channel in onBound(channel.localAddress?.port ?? address.port) },
+            logger: logger)
+    }
+}
+
 enum StartEvent: Sendable {
     case httpBound(Int)
+    case opsBound(Int)
     case failed(any Error)
 }
 
 public struct BoundAddresses: Sendable {
     public var grpc: ListenAddress
     public var http: ListenAddress?
+    /// The operators' HTTP listener, when the service has its own (`opsAddress`).
+    public var ops: ListenAddress?
+
+    public init(grpc: ListenAddress, http: ListenAddress?, ops: ListenAddress? = nil) {
+        self.grpc = grpc
+        self.http = http
+        self.ops = ops
+    }
 }
 
 /// A service started by `ServiceApplication.start`.

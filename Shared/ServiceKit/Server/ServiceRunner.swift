@@ -4,8 +4,11 @@ import Logging
 /// What every service's `main` does: set up logging and metrics, start, run until SIGTERM or
 /// SIGINT (then drain in-flight RPCs and exit 0), or exit 1 with a one-line reason.
 public enum ServiceRunner {
+    /// `security` chooses mutual TLS with the certificate `certificateName` (unless the
+    /// flags name another) or, when asked explicitly, plaintext with a warning.
     public static func run(
-        name: String, logLevel: String, build: (Logger) throws -> ServiceApplication
+        name: String, logLevel: String, security: SecurityOptions, certificateName: String,
+        build: (Logger) throws -> ServiceApplication
     ) async -> Never {
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
             fail(
@@ -17,6 +20,11 @@ public enum ServiceRunner {
         ServiceMetrics.bootstrap()
         let logger = Logger(label: name)
         do {
+            ClusterSecurity.processWide = try security.resolve(defaultName: certificateName)
+            if ClusterSecurity.processWide.isInsecure {
+                logger.warning(
+                    "insecure: plaintext gRPC, no certificates, no role checks (--insecure)")
+            }
             let application = try build(logger)
             let running = try await application.start(handleSignals: true)
             try await running.wait()

@@ -10,6 +10,8 @@ extension GatewayError {
         case .queueFull, .queueTimeout: .tooManyRequests
         case .deadlineExceeded: .gatewayTimeout
         case .internalError: .internalServerError
+        case .unauthenticated: .unauthorized
+        case .keyRateLimited: .tooManyRequests
         }
     }
 
@@ -21,6 +23,9 @@ extension GatewayError {
         case .queueFull, .queueTimeout: "rate_limit_exceeded"
         case .deadlineExceeded: "timeout_error"
         case .internalError: "server_error"
+        // As OpenAI answers a bad key, and a key over its rate limit.
+        case .unauthenticated: "invalid_request_error"
+        case .keyRateLimited: "requests"
         }
     }
 
@@ -35,6 +40,8 @@ extension GatewayError {
         case .queueTimeout: "queue_timeout"
         case .deadlineExceeded: "deadline_exceeded"
         case .internalError: "internal_error"
+        case .unauthenticated: "invalid_api_key"
+        case .keyRateLimited: "rate_limit_exceeded"
         }
     }
 }

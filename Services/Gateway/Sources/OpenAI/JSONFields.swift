@@ -45,15 +45,25 @@ struct JSONFields {
 
     func integer(_ name: String, in range: ClosedRange<Int64>) throws -> Int64? {
         guard let value = value(name) else { return nil }
-        guard let number = Self.finite(value), number.rounded() == number,
-            let integer = Int64(exactly: number)
-        else { throw Self.wrongType(name, "an integer", value) }
+        guard let integer = Self.exactInteger(value) else {
+            throw Self.wrongType(name, "an integer", value)
+        }
         guard range.contains(integer) else {
             throw GatewayError.invalid(
                 "\(name) must be between \(range.lowerBound) and \(range.upperBound) (got \(integer))",
                 parameter: name)
         }
         return integer
+    }
+
+    /// A JSON number that is an integer, read exactly: digits as written (through a Double,
+    /// 9223372036854775000 would become 9223372036854774784), else a whole number written
+    /// another way (`5.0`, `1e3`) that a Double holds exactly.
+    static func exactInteger(_ value: OrderedJSON) -> Int64? {
+        guard case .number(let text) = value else { return nil }
+        if let integer = Int64(text) { return integer }
+        guard let number = finite(value), number.rounded() == number else { return nil }
+        return Int64(exactly: number)
     }
 
     /// A JSON number's value, when it is one and fits a Double.

@@ -10,7 +10,7 @@ struct OpenAINotFound: RouterMiddleware {
     static func allowedMethod(for path: String) -> HTTPRequest.Method? {
         switch path {
         case "/v1/chat/completions", "/v1/completions", "/v1/embeddings": .post
-        case "/v1/models": .get
+        case "/v1/models", "/openapi.json": .get
         default: path.hasPrefix("/v1/models/") ? .get : nil
         }
     }

@@ -105,9 +105,13 @@ struct OpenAIRequest: Sendable {
             }
             sampling.repeatPenalty = Float(penalty)
         }
-        // Ranges are checked by SamplingParameters.validate() when the request is prepared.
-        sampling.presencePenalty = Float(try fields.number("presence_penalty") ?? 0)
-        sampling.frequencyPenalty = Float(try fields.number("frequency_penalty") ?? 0)
+        // Checked here, on the value sent: repeat_last_n 0 below zeroes them before
+        // SamplingParameters.validate() could, and a Float rounds 2.000000001 down to 2.
+        let range = SamplingParameters.penaltyRange
+        let penalties: ClosedRange<Double> = Double(range.lowerBound)...Double(range.upperBound)
+        sampling.presencePenalty = Float(try fields.number("presence_penalty", in: penalties) ?? 0)
+        sampling.frequencyPenalty = Float(
+            try fields.number("frequency_penalty", in: penalties) ?? 0)
         sampling.logitBias = try logitBias(fields)
         // llama.cpp's -1 is the whole sequence; its 0 turns the penalties off, which the
         // wire (where 0 means "the default window") says by neutral penalties.
@@ -125,16 +129,17 @@ struct OpenAIRequest: Sendable {
             sampling.seed = UInt64(seed)
         }
         sampling.ignoreEos = try fields.bool("ignore_eos") ?? false
-        let maxTokens =
-            try fields.integer("max_completion_tokens", in: 1...maxTokensLimit)
-            ?? fields.integer("max_tokens", in: 1...maxTokensLimit)
-        if let maxTokens { sampling.maxTokens = UInt32(maxTokens) }
+        // Both read (and checked) even when both are given; the newer name wins.
+        let maxCompletionTokens = try fields.integer(
+            "max_completion_tokens", in: 1...maxTokensLimit)
+        let maxTokens = try fields.integer("max_tokens", in: 1...maxTokensLimit)
+        if let limit = maxCompletionTokens ?? maxTokens { sampling.maxTokens = UInt32(limit) }
         sampling.stop = try stopStrings(fields)
         return sampling
     }
 
-    /// `logit_bias`: {"token id": bias}. Ranges and the vocabulary are checked when the
-    /// request is prepared (SamplingParameters.validate(vocabularySize:)).
+    /// `logit_bias`: {"token id": bias}. Biases are checked here, ids against the vocabulary
+    /// when the request is prepared (SamplingParameters.validate(vocabularySize:)).
     private static func logitBias(_ fields: JSONFields) throws -> [UInt32: Float] {
         guard let value = fields.value("logit_bias") else { return [:] }
         let entries = try JSONFields(value, context: "logit_bias")
@@ -146,6 +151,14 @@ struct OpenAIRequest: Sendable {
             }
             guard let number = JSONFields.finite(entry) else {
                 throw JSONFields.wrongType("logit_bias", "an object of numbers", entry)
+            }
+            // On the value sent: as a Float, 100.000000001 would round into the range.
+            let range = SamplingParameters.logitBiasRange
+            let allowed: ClosedRange<Double> = Double(range.lowerBound)...Double(range.upperBound)
+            guard allowed.contains(number) else {
+                throw GatewayError.invalid(
+                    "logit_bias (token \(token)) must be between -100 and 100 (got \(JSONFields.format(number)))",
+                    parameter: "logit_bias")
             }
             bias[token] = Float(number)
         }

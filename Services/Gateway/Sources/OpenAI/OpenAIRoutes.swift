@@ -7,9 +7,11 @@ import ServiceKit
 /// The OpenAI-compatible HTTP API on the gateway's HTTP port: POST /v1/chat/completions,
 /// POST /v1/completions (whole or streamed as server-sent events), GET /v1/models and
 /// /v1/models/{id}. Every failure, an unknown path included, is a JSON error in OpenAI's
-/// shape; nothing a client sends can crash it.
+/// shape; nothing a client sends can crash it. Every route needs an API key (`auth`):
+/// `Authorization: Bearer KEY`, as the OpenAI clients send it.
 struct OpenAIRoutes: Sendable {
     let engine: GatewayEngine
+    let auth: APIKeyAuthenticator
     static let maxBodyBytes = 8 << 20
 
     func register(on router: Router<HTTPEndpoint.Context>) {
@@ -20,9 +22,11 @@ struct OpenAIRoutes: Sendable {
         router.post("/v1/completions") { request, context in
             await complete(request, context: context, endpoint: .completion)
         }
-        router.get("/v1/models") { _, _ in await models() }
-        router.get("/v1/models/{id}") { _, context in
-            await model(context.parameters.get("id") ?? "")
+        router.get("/v1/models") { request, _ in
+            await authorized(request) { await models() }
+        }
+        router.get("/v1/models/{id}") { request, context in
+            await authorized(request) { await model(context.parameters.get("id") ?? "") }
         }
         router.post("/v1/embeddings") { _, _ in
             Self.errorResponse(
@@ -52,9 +56,13 @@ struct OpenAIRoutes: Sendable {
         requestID: String
     ) async -> Response {
         let api = endpoint == .chat ? "http_chat" : "http_completions"
-        // Set once a stream's generation has started: from then on it records its outcome.
+        // Set once a stream's generation has started: from then on it records its outcome
+        // (and ends the key's hold on its stream).
         let streamStarted = OneShot<Void>()
+        var ticket: KeyTicket?
+        defer { if streamStarted.current == nil { ticket?.finish() } }
         do {
+            ticket = try await auth.admit(authorization: request.headers[.authorization])
             var request = request
             let body: ByteBuffer
             do {
@@ -72,8 +80,9 @@ struct OpenAIRoutes: Sendable {
             // connection is watched, and its end cancels the generation, which closes the
             // Forward streams and frees the session on every worker. A streamed response,
             // once started, stops by itself at its next failed write (OpenAIStream).
-            return try await HTTPEndpoint.cancellingWhenClientLeaves(context) {
-                let sessions = try await prepareChoices(parsed, requestID: requestID)
+            return try await HTTPEndpoint.cancellingWhenClientLeaves(context) { [ticket] in
+                let sessions = try await prepareChoices(
+                    parsed, requestID: requestID, ticket: ticket)
                 let header = OpenAIStream.Header(
                     id: (endpoint == .chat ? "chatcmpl-" : "cmpl-") + Self.randomID(),
                     created: Int(Date().timeIntervalSince1970),
@@ -83,7 +92,8 @@ struct OpenAIRoutes: Sendable {
                     streamStarted.set(())
                     return try await OpenAIStream.start(
                         sessions: sessions, header: header,
-                        includeUsageChunk: parsed.includeUsageChunk, api: api)
+                        includeUsageChunk: parsed.includeUsageChunk, api: api,
+                        onEnd: { ticket?.finish() })
                 }
                 let response = try await wholeCompletion(sessions: sessions, header: header)
                 GatewayMetrics.request(api: api, outcome: "ok")
@@ -107,9 +117,9 @@ struct OpenAIRoutes: Sendable {
     /// One session per choice (`n`). With a seed, choice i samples with seed + i, so the
     /// choices differ and each is reproducible; without one each gets its own random seed.
     /// Logprobs ask the pipeline for at least one top logit (it then reports log-probabilities).
-    private func prepareChoices(_ request: OpenAIRequest, requestID: String) async throws
-        -> [GenerationSession]
-    {
+    private func prepareChoices(
+        _ request: OpenAIRequest, requestID: String, ticket: KeyTicket?
+    ) async throws -> [GenerationSession] {
         var sessions: [GenerationSession] = []
         for index in 0..<request.choices {
             var sampling = request.sampling
@@ -118,7 +128,7 @@ struct OpenAIRoutes: Sendable {
                 try await engine.prepare(
                     model: request.model, prompt: request.prompt, sampling: sampling,
                     topLogits: UInt32(request.topLogprobs.map { max($0, 1) } ?? 0),
-                    requestID: requestID))
+                    requestID: requestID, ticket: ticket))
         }
         return sessions
     }
@@ -180,6 +190,16 @@ struct OpenAIRoutes: Sendable {
                 separator: ",")
         }
         return response
+    }
+
+    /// `answer` for a caller with a live key; 401 for anyone else.
+    private func authorized(_ request: Request, _ answer: () async -> Response) async -> Response {
+        do {
+            try await auth.check(authorization: request.headers[.authorization])
+        } catch {
+            return Self.errorResponse(error)
+        }
+        return await answer()
     }
 
     private func models() async -> Response {

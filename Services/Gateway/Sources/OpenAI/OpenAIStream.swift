@@ -24,8 +24,10 @@ enum OpenAIStream {
     }
 
     /// Streams the choices of `sessions` (choice i is sessions[i], `index` i in the chunks).
+    /// `onEnd` runs once the generation has ended, however it ended.
     static func start(
-        sessions: [GenerationSession], header: Header, includeUsageChunk: Bool, api: String
+        sessions: [GenerationSession], header: Header, includeUsageChunk: Bool, api: String,
+        onEnd: @escaping @Sendable () -> Void = {}
     ) async throws -> Response {
         let (updates, sink) = AsyncThrowingStream.makeStream(of: (Int, GenerationUpdate).self)
         let firstToken = OneShot<GatewayError?>()
@@ -33,6 +35,7 @@ enum OpenAIStream {
         // the first token) while the generation goes on; the response body owns it: its
         // writer cancels it when the stream ends or the client leaves (`defer` below).
         let generation = Task {
+            defer { onEnd() }
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for (index, session) in sessions.enumerated() {

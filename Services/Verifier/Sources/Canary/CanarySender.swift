@@ -15,6 +15,8 @@ struct CanarySender: Service {
     let store: VerifierStore
     let checkerWake: WakeSignal
     let logger: Logger
+    /// Sent as `authorization: Bearer …`: the gateway answers no request without a key.
+    var apiKey: String?
     /// How long one canary's generation may take.
     var timeout: Duration = .seconds(120)
 
@@ -45,8 +47,9 @@ struct CanarySender: Service {
         let receiptID: String?
         do {
             receiptID = try await ServiceClient.with(gateway, within: timeout) { client in
-                try await Tessera_V1_Gateway.Client(wrapping: client).generate(request) {
-                    response in
+                try await Tessera_V1_Gateway.Client(wrapping: client).generate(
+                    request, metadata: apiKey.map { ["authorization": "Bearer \($0)"] } ?? [:]
+                ) { response in
                     var receipt: String?
                     for try await message in response.messages where message.hasReceipt {
                         receipt = message.receipt.receiptID

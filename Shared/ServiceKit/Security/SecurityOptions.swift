@@ -1,0 +1,41 @@
+import ArgumentParser
+
+/// The flags every service (and the `tessera` CLI) takes to choose its `ClusterSecurity`.
+public struct SecurityOptions: ParsableArguments, Sendable {
+    @Option(
+        help: ArgumentHelp(
+            "Directory holding ca.pem, NAME.pem and NAME.key for mutual TLS (env TESSERA_TLS_DIR).",
+            valueName: "dir"))
+    public var tlsDir = EnvironmentDefaults.string("TESSERA_TLS_DIR", "")
+    @Option(
+        help: "Certificate NAME to use from --tls-dir (env TESSERA_TLS_NAME; default: the role).")
+    public var tlsName = EnvironmentDefaults.string("TESSERA_TLS_NAME", "")
+    @Flag(
+        help:
+            "Plaintext gRPC with no certificates and no role checks (env TESSERA_INSECURE=1); only for a network you trust."
+    )
+    public var insecure = false
+
+    public init() {}
+
+    /// Plaintext if asked for (flag or TESSERA_INSECURE=1), else the certificate `tlsName`
+    /// (default `defaultName`) from `tlsDir`; neither is a configuration error saying how
+    /// to get one.
+    public func resolve(defaultName: String) throws -> ClusterSecurity {
+        if insecure || EnvironmentDefaults.string("TESSERA_INSECURE", "") == "1" {
+            return .insecure
+        }
+        guard !tlsDir.isEmpty else {
+            throw ServiceError.configuration(
+                "no TLS certificates: give --tls-dir DIR (env TESSERA_TLS_DIR; make one with "
+                    + "`tessera certs init` and `tessera certs issue`), or --insecure for plaintext"
+            )
+        }
+        let name = tlsName.isEmpty ? defaultName : tlsName
+        do {
+            return .mutualTLS(try CertificateDirectory(path: tlsDir).material(for: name))
+        } catch {
+            throw ServiceError.configuration("TLS certificate '\(name)': \(error)")
+        }
+    }
+}
