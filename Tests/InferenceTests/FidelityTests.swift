@@ -119,34 +119,9 @@ struct LogitsFixture: Decodable {
     /// llama.cpp's teacher-forced margin at that position says whether it was a near-tie; a
     /// divergence is only acceptable there. Reports how many prompts match completely.
     @Test func greedyContinuationsMatchLlamaCpp() throws {
-        let fixture = try LogitsFixture.load()
         let stage = try TransformerStage(file: try TestModel.file(), layers: 0..<30, threads: 2)
-        var fullMatches = 0
-        for prompt in fixture.prompts {
-            let session = try stage.makeSession(
-                contextLength: prompt.prompt_ids.count + prompt.continuation_ids.count)
-            var logits = try stage.forward(.tokens(prompt.prompt_ids), session: session).values
-            var generated: [Int32] = []
-            for _ in prompt.continuation_ids {
-                let next = Int32(TestModel.argmax(logits[...]))
-                generated.append(next)
-                logits = try stage.forward(.tokens([next]), session: session).values
-            }
-            let agreed = zip(generated, prompt.continuation_ids).prefix { $0 == $1 }.count
-            if agreed == prompt.continuation_ids.count {
-                fullMatches += 1
-            } else {
-                let margin = prompt.positions[agreed].margin
-                print(
-                    "greedy \(prompt.name): first \(agreed)/32 tokens agree; llama.cpp's margin there \(margin)"
-                )
-                #expect(
-                    margin < Self.decisiveMargin,
-                    "\(prompt.name) diverges at \(agreed) where llama.cpp was decisive")
-            }
-        }
-        print(
-            "greedy: \(fullMatches)/\(fixture.prompts.count) prompts match llama.cpp's 32 tokens fully"
-        )
+        _ = try GreedyAgreement.check(
+            stage, against: try LogitsFixture.load(), decisiveMargin: Self.decisiveMargin,
+            label: "smollm2")
     }
 }

@@ -102,35 +102,11 @@ import Testing
     /// Free-running greedy decoding against llama.cpp's continuations: a divergence is only
     /// acceptable where llama.cpp's own margin was a near-tie.
     @Test func greedyContinuationsMatchLlamaCpp() throws {
-        let fixture = try LogitsFixture.load("gemma3-270m/logits.json")
         let stage = try TransformerStage(
             file: try GemmaModel.file(), layers: Self.layers, threads: 2)
-        var fullMatches = 0
-        for prompt in fixture.prompts {
-            let session = try stage.makeSession(
-                contextLength: prompt.prompt_ids.count + prompt.continuation_ids.count)
-            var logits = try stage.forward(.tokens(prompt.prompt_ids), session: session).values
-            var generated: [Int32] = []
-            for _ in prompt.continuation_ids {
-                let next = Int32(TestModel.argmax(logits[...]))
-                generated.append(next)
-                logits = try stage.forward(.tokens([next]), session: session).values
-            }
-            let agreed = zip(generated, prompt.continuation_ids).prefix { $0 == $1 }.count
-            if agreed == prompt.continuation_ids.count {
-                fullMatches += 1
-            } else {
-                let margin = prompt.positions[agreed].margin
-                print(
-                    "gemma3 greedy \(prompt.name): first \(agreed) tokens agree; margin there \(margin)"
-                )
-                #expect(
-                    margin < Self.decisiveMargin,
-                    "\(prompt.name) diverges at \(agreed) where llama.cpp was decisive")
-            }
-        }
-        print(
-            "gemma3 greedy: \(fullMatches)/\(fixture.prompts.count) prompts match llama.cpp fully")
+        _ = try GreedyAgreement.check(
+            stage, against: try LogitsFixture.load("gemma3-270m/logits.json"),
+            decisiveMargin: Self.decisiveMargin, label: "gemma3")
     }
 
     /// Cut where the cluster cuts it (two workers), Gemma gives exactly the whole model's
