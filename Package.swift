@@ -50,8 +50,8 @@ func service(_ name: String, dependencies: [Target.Dependency]) -> [Target] {
 let engineOnly = ProcessInfo.processInfo.environment["TESSERA_SCOPE"] == "engine"
 let engineTargetNames: Set<String> = [
     "Cluster", "GGUF", "CKernels", "Kernels", "Tokenization", "Inference", "Placement",
-    "ModelArchitecture",
-    "GGUFTests", "KernelsTests", "TokenizationTests", "InferenceTests", "PlacementTests",
+    "ModelArchitecture", "ModelCompression", "ModelEvaluation",
+    "GGUFTests", "CompressionTests", "KernelsTests", "TokenizationTests", "InferenceTests", "PlacementTests",
 ]
 
 let package = Package(
@@ -147,6 +147,19 @@ let package = Package(
             name: "ModelStore",
             dependencies: ["GGUF", "Integrity", "Placement", "ModelArchitecture"],
             path: "Shared/ModelStore", swiftSettings: swiftSettings),
+        // Compact variants of a model: requantization and Wanda pruning (issue 13).
+        .target(
+            name: "ModelCompression",
+            dependencies: ["GGUF", "Kernels", "Inference", "ModelArchitecture", "Tokenization"],
+            path: "Shared/ModelCompression", swiftSettings: numericSettings),
+        // What a variant costs: perplexity, KL divergence, agreement, speed, size (issue 13).
+        .target(
+            name: "ModelEvaluation",
+            dependencies: [
+                "ModelCompression", "GGUF", "Kernels", "Inference", "ModelArchitecture",
+                "Tokenization",
+            ],
+            path: "Shared/ModelEvaluation", swiftSettings: numericSettings),
         // The gateway's API keys (hashed), their limits and usage: read by the gateway,
         // written by `tessera keys`.
         .target(
@@ -169,7 +182,7 @@ let package = Package(
         + service(
             "CacheManager",
             dependencies: [
-                "ServiceKit", "TesseraProto", "GGUF", "Integrity", "ModelStore",
+                "ServiceKit", "TesseraProto", "GGUF", "Integrity", "ModelStore", "ModelCompression",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ])
         + service(
@@ -196,7 +209,7 @@ let package = Package(
                 name: "TesseraCLI",
                 dependencies: [
                     "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement",
-                    "ModelStore", "APIKeys",
+                    "ModelStore", "APIKeys", "ModelCompression", "ModelEvaluation",
                     "Integrity", "Kernels", argumentParser,
                 ],
                 path: "Services/Tessera", swiftSettings: swiftSettings),
@@ -217,6 +230,13 @@ let package = Package(
                     "Inference", "Kernels", "GGUF", "Tokenization", "ModelArchitecture",
                 ],
                 path: "Tests/InferenceTests", swiftSettings: swiftSettings),
+            .testTarget(
+                name: "CompressionTests",
+                dependencies: [
+                    "ModelCompression", "ModelEvaluation", "Inference", "Kernels", "GGUF",
+                    "Tokenization", "ModelArchitecture",
+                ],
+                path: "Tests/CompressionTests", swiftSettings: swiftSettings),
             .testTarget(
                 name: "IntegrityTests", dependencies: ["Integrity"], path: "Tests/IntegrityTests",
                 swiftSettings: swiftSettings),

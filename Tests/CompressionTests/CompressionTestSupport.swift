@@ -1,0 +1,2 @@
+import ModelCompression
+import ModelEvaluation
