@@ -51,7 +51,8 @@ let engineOnly = ProcessInfo.processInfo.environment["TESSERA_SCOPE"] == "engine
 let engineTargetNames: Set<String> = [
     "Cluster", "GGUF", "CKernels", "Kernels", "Tokenization", "Inference", "Placement",
     "ModelArchitecture", "ModelCompression", "ModelEvaluation",
-    "GGUFTests", "CompressionTests", "KernelsTests", "TokenizationTests", "InferenceTests", "PlacementTests",
+    "GGUFTests", "CompressionTests", "KernelsTests", "TokenizationTests", "InferenceTests",
+    "PlacementTests",
 ]
 
 let package = Package(
@@ -88,6 +89,13 @@ let package = Package(
             // Cluster CA and service certificates (mutual TLS between services).
             .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
             .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+            // Tracing (docs/tracing.md): the API, and swift-otel's OTLP/gRPC exporter only (its
+            // OTLP/HTTP trait would add async-http-client to every build).
+            .package(
+                url: "https://github.com/apple/swift-distributed-tracing.git", exact: "1.7.3"),
+            .package(
+                url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0",
+                traits: ["OTLPGRPC"]),
         ],
     targets: ([
         // MARK: Shared libraries
@@ -113,6 +121,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ],
             path: "Shared/ServiceKit", swiftSettings: swiftSettings),
         .target(name: "GGUF", path: "Shared/GGUF", swiftSettings: numericSettings),
@@ -159,7 +169,8 @@ let package = Package(
                 "ModelCompression", "GGUF", "Kernels", "Inference", "ModelArchitecture",
                 "Tokenization",
             ],
-            path: "Shared/ModelEvaluation", swiftSettings: numericSettings),
+            path: "Shared/ModelEvaluation", resources: [.embedInCode("questions.json")],
+            swiftSettings: numericSettings),
         // The gateway's API keys (hashed), their limits and usage: read by the gateway,
         // written by `tessera keys`.
         .target(
@@ -189,7 +200,7 @@ let package = Package(
             "InferenceWorker",
             dependencies: [
                 "ServiceKit", "TesseraProto", "Inference", "Kernels", "Integrity", "GGUF",
-                "Tokenization", argumentParser,
+                "Tokenization", "Placement", argumentParser,
             ])
         + [
             // Test-only: the worker with `--fault`s injected (its faults reach nothing else).
@@ -252,6 +263,8 @@ let package = Package(
                     "Tokenization", grpcCore,
                     grpcHTTP2,
                     .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                    .product(name: "Tracing", package: "swift-distributed-tracing"),
+                    .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 ],
                 path: "Tests/ServiceTests", swiftSettings: swiftSettings),
         ]).filter { !engineOnly || engineTargetNames.contains($0.name) }

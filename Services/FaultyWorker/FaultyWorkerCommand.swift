@@ -49,7 +49,7 @@ struct FaultyWorkerCommand: AsyncParsableCommand {
         let logLevel = worker.service.logLevel
         await ServiceRunner.run(
             name: "tessera-faulty-worker", logLevel: logLevel, security: worker.service.security,
-            certificateName: "worker"
+            certificateName: "worker", tracing: worker.service.tracing
         ) { logger in
             try buildInferenceWorker(configuration, logger: logger, faults: faults)
         }

@@ -11,7 +11,7 @@ import Inference
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks.",
-        subcommands: [EngineBench.self, ServeBench.self])
+        subcommands: [EngineBench.self, ServeBench.self, CacheBenchCommand.self])
 
     struct EngineBench: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -8,7 +8,7 @@ import ServiceKit
 struct CertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certs", abstract: "Make the cluster CA and issue service certificates.",
-        subcommands: [Init.self, Issue.self])
+        subcommands: [Init.self, Issue.self, JoinTokenCommand.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(

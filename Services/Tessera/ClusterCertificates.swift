@@ -51,13 +51,20 @@ extension UpCommand {
         security.insecure || EnvironmentDefaults.string("TESSERA_INSECURE", "") == "1"
     }
 
-    /// What a member is told about TLS: its certificate, or plaintext when `up` was asked for it.
+    /// What a member is told about TLS: its certificate, or plaintext when `up` was asked for
+    /// it; the scheduler also where new workers enroll (it holds the CA key in this directory).
     func securityArguments(for member: LocalCluster.Member) -> [String] {
         if runsInsecure { return ["--insecure"] }
         return [
             "--tls-dir", certificateDirectory, "--tls-name",
             ClusterCertificates.holder(of: member).name,
-        ]
+        ] + (enrollmentAddress(for: member).map { ["--enrollment-port", "\($0.port)"] } ?? [])
+    }
+
+    /// The scheduler's enrollment port under TLS: 7404 plus the port offset, on loopback.
+    func enrollmentAddress(for member: LocalCluster.Member) -> ListenAddress? {
+        guard !runsInsecure, member.name == "scheduler" else { return nil }
+        return ListenAddress(host: member.grpc.host, port: 7404 + portOffset)
     }
 
     /// Makes the missing certificates and has this process (its health checks) use the
@@ -80,5 +87,11 @@ extension UpCommand {
             throw CLIError("cannot read the operator certificate in \(path): \(error)")
         }
         UpCommand.say("mutual TLS: certificates in \(path) (operator certificate: operator.pem)")
+        if let scheduler = members.first(where: { $0.name == "scheduler" }),
+            let enrollment = enrollmentAddress(for: scheduler)
+        {
+            UpCommand.say(
+                "worker enrollment: \(enrollment) (tokens from `tessera certs join-token`)")
+        }
     }
 }

@@ -14,6 +14,8 @@ final class LocalCluster: @unchecked Sendable {
         var http: ListenAddress
         /// The operators' HTTP port, for a member that has its own (the gateway).
         var ops: ListenAddress?
+        /// The worker enrollment port, for the member that has one (the scheduler under TLS).
+        var enrollment: ListenAddress?
     }
 
     /// How a member's process ended.
@@ -46,6 +48,7 @@ final class LocalCluster: @unchecked Sendable {
             let listeners =
                 [(member.grpc, "gRPC"), (member.http, "HTTP")]
                 + (member.ops.map { [($0, "operations HTTP")] } ?? [])
+                + (member.enrollment.map { [($0, "enrollment")] } ?? [])
             for (address, kind) in listeners
             where !PortCheck.isFree(host: address.host, port: address.port) {
                 throw CLIError("port \(address.port) (\(member.name) \(kind)) is in use")

@@ -7,7 +7,10 @@ import ModelStore
 struct ModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model", abstract: "Manage local model files.",
-        subcommands: [Pull.self, List.self])
+        subcommands: [
+            Pull.self, List.self, ModelVariantsCommand.self, ModelServeCommand.self,
+            ModelUnserveCommand.self,
+        ])
 
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -238,6 +238,7 @@ struct UpCommand: AsyncParsableCommand {
         }
         return members.map { member in
             var member = member
+            member.enrollment = enrollmentAddress(for: member)
             member.arguments += securityArguments(for: member)
             return member
         }

@@ -7,4 +7,8 @@ public enum MetadataKeys {
     /// server-pushback key, on a RESOURCE_EXHAUSTED from the scheduler (every session slot in
     /// use) and from the gateway (its admission queue full, or a request waited too long).
     public static let retryPushback = "grpc-retry-pushback-ms"
+    /// On a RESOURCE_EXHAUSTED from the scheduler's AcquirePipeline: the model cannot be
+    /// loaded for lack of room (not a lack of session slots), so the gateway answers 503 at
+    /// once instead of queueing.
+    public static let noRoom = "tessera-no-room"
 }

@@ -325,6 +325,10 @@ private struct FakeCacheManager: Tessera_V1_CacheManager.SimpleServiceProtocol {
         request: Tessera_V1_DownloadShardRequest, response: RPCWriter<Tessera_V1_ShardChunk>,
         context: ServerContext
     ) async throws { throw NotInThisTest() }
+    func makeVariants(
+        request: Tessera_V1_MakeVariantsRequest, response: RPCWriter<Tessera_V1_MakeVariantsEvent>,
+        context: ServerContext
+    ) async throws { throw NotInThisTest() }
 }
 
 /// A worker that holds the shards it was told to load (by reference only), and counts how
@@ -368,6 +372,10 @@ private final class FakeWorker: Tessera_V1_InferenceWorker.SimpleServiceProtocol
     func getStatus(
         request: Tessera_V1_GetStatusRequest, context: ServerContext
     ) async throws -> Tessera_V1_GetStatusResponse { throw NotInThisTest() }
+
+    func prefetchShard(
+        request: Tessera_V1_PrefetchShardRequest, context: ServerContext
+    ) async throws -> Tessera_V1_PrefetchShardResponse { throw NotInThisTest() }
 
     func forward(
         request: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>,

@@ -120,7 +120,7 @@ struct ShardWorker {
         id: String, shards: [ShardInfo] = [], memory: UInt64 = 1 << 30,
         scheduler: ListenAddress? = nil,
         shardDirectory: String? = nil, maxActivationBytes: Int? = nil,
-        sessionIdleTimeout: Duration? = nil, maxSessions: Int = 0,
+        sessionIdleTimeout: Duration? = nil, maxSessions: Int = 0, diskBudget: UInt64? = nil,
         logger: Logger = quietLogger
     ) async throws -> ShardWorker {
         let directory =
@@ -148,6 +148,7 @@ struct ShardWorker {
         if let maxActivationBytes { configuration.maxActivationMessageBytes = maxActivationBytes }
         if let sessionIdleTimeout { configuration.sessionIdleTimeout = sessionIdleTimeout }
         configuration.maxSessions = maxSessions
+        if let diskBudget { configuration.diskBudgetBytes = diskBudget }
         let service = try await buildInferenceWorker(configuration, logger: logger).start()
         let worker = ShardWorker(service: service, id: id, shardDirectory: directory)
         for shard in shards {

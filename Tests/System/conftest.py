@@ -35,11 +35,21 @@ def api_key(bin_dir, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def plaintext_by_default():
-    """Services now refuse to start without certificates or --insecure; the suite runs its
-    processes in plaintext (TESSERA_INSECURE=1) except in test_mtls.py, which gives its
-    processes certificates made by `tessera certs` (tls_material.py)."""
-    tls_material.use_plaintext_by_default()
+def plaintext_by_default(bin_dir, tmp_path_factory, api_key):
+    """Every process and grpcio channel of the suite runs mutual TLS with a suite CA
+    (tls_material.py), as a deployment does. TESSERA_TEST_TLS=0 runs the suite in plaintext
+    (TESSERA_INSECURE=1) instead, except test_mtls.py, which makes its own certificates."""
+    if tls_material.suite_uses_tls():
+        tls_material.use_tls_for_the_suite(bin_dir, tmp_path_factory.mktemp("suite-tls"))
+    else:
+        tls_material.use_plaintext_by_default()
+
+
+@pytest.fixture(autouse=True)
+def plain_channels_for_mtls_tests(request, monkeypatch):
+    """test_mtls.py opens plaintext channels on purpose (to see them refused), in either mode."""
+    if tls_material.suite_uses_tls() and request.module.__name__ == "test_mtls":
+        monkeypatch.setattr(api_keys, "raw_insecure_channel", tls_material.PLAIN_INSECURE_CHANNEL)
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +96,7 @@ def free_port_offset(workers: int) -> int:
     kernel's ephemeral range (32768 and up here): ports there are handed to client sockets
     and to free_port() at any moment, and `tessera up` refuses a busy port."""
     import random
-    bases = [7400, 7401, 7402, 7403, 8080, 9400, 9401, 9402, 9403]
+    bases = [7400, 7401, 7402, 7403, 7404, 8080, 9400, 9401, 9402, 9403]
     bases += [7410 + i for i in range(workers)] + [9410 + i for i in range(workers)]
     for _ in range(200):
         offset = random.randrange(100, 460) * 50  # 5,000 … 22,950: ports stay under 32,400

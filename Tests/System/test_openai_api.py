@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+import tls_material
 from conftest import free_port_offset, gauges
 
 openai = pytest.importorskip("openai")
@@ -39,6 +40,7 @@ class TesseraUp:
         if worker_memory_mb:
             args += ["--worker-memory-mb", str(worker_memory_mb)]
         args += list(extra_args)
+        tls_material.share_suite_certificates(log_dir / "state")
         # Its own model store and shard directory: nothing shared with other clusters.
         env = {**os.environ, "TESSERA_STORE_DIR": str(log_dir / "store"), "TESSERA_SHARD_DIR": str(log_dir / "shards")}
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

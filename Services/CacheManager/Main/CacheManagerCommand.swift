@@ -43,7 +43,7 @@ struct CacheManagerCommand: AsyncParsableCommand {
         configuration.importConfinement = ImportConfinement(directories: importDirectories)
         await ServiceRunner.run(
             name: "cache-manager", logLevel: service.logLevel, security: service.security,
-            certificateName: "cache-manager"
+            certificateName: "cache-manager", tracing: service.tracing
         ) { logger in
             buildCacheManager(configuration, logger: logger)
         }

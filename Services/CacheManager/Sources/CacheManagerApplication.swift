@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ModelStore
 import ServiceKit
 
 public struct CacheManagerConfiguration: Sendable {
@@ -65,6 +66,19 @@ public func buildCacheManager(_ configuration: CacheManagerConfiguration, logger
 private func preload(_ entries: [String], into library: ModelLibrary, logger: Logger) async throws {
     for entry in entries {
         let isPath = entry.contains("/") || entry.hasSuffix(".gguf")
+        // A model the catalog has under this name (a variant, `smollm2-135m:q4_0`) needs
+        // no import; a known name is still checked against its file below.
+        if !isPath, KnownModels.named(entry) == nil,
+            let recorded = try await library.catalog.model(named: entry)
+        {
+            logger.info(
+                "preloaded",
+                metadata: [
+                    "model": "\(recorded.name)", "sha256": "\(recorded.sha256)",
+                    "already_present": "true",
+                ])
+            continue
+        }
         do {
             let result =
                 isPath

@@ -9,7 +9,7 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
     let library: OneShot<ModelLibrary>
     let confinement: ImportConfinement?
 
-    private func openLibrary() throws -> ModelLibrary {
+    func openLibrary() throws -> ModelLibrary {
         guard let library = library.current else {
             throw RPCError(
                 code: .unavailable,
@@ -47,9 +47,12 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
     ) async throws -> ServerResponse<Tessera_V1_ListModelsResponse> {
         let library = try openLibrary()
         var manifests: [Tessera_V1_ModelManifest] = []
+        let marks = try await library.catalog.servingMarks()
         for model in try await library.catalog.models() {
-            manifests.append(
-                model.manifest(shards: try await library.catalog.shards(ofModel: model.sha256)))
+            var manifest = model.manifest(
+                shards: try await library.catalog.shards(ofModel: model.sha256))
+            if let row = marks[model.sha256] { manifest.serving = row.message }
+            manifests.append(manifest)
         }
         return ServerResponse(message: .with { $0.models = manifests })
     }
@@ -60,7 +63,11 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
         let library = try openLibrary()
         let model = try await library.resolve(request.message.model)
         let shards = try await library.catalog.shards(ofModel: model.sha256)
-        return ServerResponse(message: model.manifest(shards: shards))
+        var manifest = model.manifest(shards: shards)
+        if let row = try await library.catalog.servingMarks(ofModel: model.sha256) {
+            manifest.serving = row.message
+        }
+        return ServerResponse(message: manifest)
     }
 
     func getShard(

@@ -23,6 +23,11 @@ struct ModelRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecor
     /// The GGUF analysis (facts and the optimizer's cost), stored as JSON.
     var profile: ModelAnalysis
     var importedAt: Date
+    /// For a variant (`ModelLibrary+Variants.swift`): the model it was made from, how, and
+    /// the details (`VariantParameters`); nil for an imported model.
+    var parentSha256: String? = nil
+    var method: String? = nil
+    var parameters: VariantParameters? = nil
 }
 
 /// One shard cut from a model; its file is `<store>/shards/<sha256>.gguf`.
@@ -87,6 +92,12 @@ final class Catalog: Sendable {
         }
         migrator.registerMigration("v2: profiles in the optimizer's terms") { db in
             try reprofileModels(db)
+        }
+        migrator.registerMigration("v2: variants") { db in
+            try ModelRow.addVariantColumns(db)
+        }
+        migrator.registerMigration("v3: serving") { db in
+            try ServingMarksRow.createTable(db)
         }
         return migrator
     }

@@ -18,6 +18,7 @@ extension ModelRow {
         manifest.fileType = profile.fileType
         manifest.setCost(profile.cost)
         manifest.shards = shards.map { Tessera_V1_ShardRef($0.reference(model: reference)) }
+        if let origin = variantOrigin { manifest.variant = origin }
         return manifest
     }
 }

@@ -12,13 +12,15 @@ actor ModelLibrary {
     nonisolated let storeDirectory: String
     nonisolated let shardDirectory: String
     let catalog: Catalog
-    private let logger: Logger
+    let logger: Logger
     /// Model files mapped so far, by SHA-256, with the file identity they were opened with.
     private var openModels: [String: (file: GGUFFile, size: Int, modified: Double)] = [:]
     /// Shard requests being served, by model and range: concurrent requests share one cut.
     /// The library owns these tasks rather than the requests: a cut must finish (and be
     /// recorded) even if the request that started it gives up, since the others wait on it.
     private var shardRequests: [ShardKey: Task<ShardRow, any Error>] = [:]
+    /// Variants being made, by name (see `ModelLibrary+Variants.swift`), owned likewise.
+    var variantRequests: [String: Task<VariantOutcome, any Error>] = [:]
 
     private struct ShardKey: Hashable {
         let model: String
@@ -35,6 +37,7 @@ actor ModelLibrary {
         let files = FileManager.default
         try files.createDirectory(atPath: shardDirectory, withIntermediateDirectories: true)
         catalog = try Catalog(path: storeDirectory + "/catalog.sqlite")
+        try Self.prepareVariantDirectory(storeDirectory + "/models")
         for name in (try? files.contentsOfDirectory(atPath: shardDirectory)) ?? []
         where name.hasPrefix(".") {
             try? files.removeItem(atPath: shardDirectory + "/" + name)
@@ -103,7 +106,7 @@ actor ModelLibrary {
     }
 
     /// Parses, analyses and hashes a model file; a bad file is refused in the reader's words.
-    private static func inspect(path: String, displayName: String) throws(ModelLibraryError) -> (
+    static func inspect(path: String, displayName: String) throws(ModelLibraryError) -> (
         GGUFFile, ModelRow
     ) {
         let file: GGUFFile
@@ -231,7 +234,7 @@ actor ModelLibrary {
 
     /// The mapped model, after checking that its file is the one imported: a file whose size
     /// or modification time changed is hashed again and refused if its bytes changed.
-    private func openModel(_ model: ModelRow) async throws -> GGUFFile {
+    func openModel(_ model: ModelRow) async throws -> GGUFFile {
         guard let identity = Self.fileIdentity(model.path) else {
             throw ModelLibraryError.modelFileGone(path: model.path, model: model.name)
         }

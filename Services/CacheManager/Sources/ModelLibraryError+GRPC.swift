@@ -6,14 +6,18 @@ extension ModelLibraryError: RPCErrorConvertible {
     var rpcErrorCode: RPCError.Code {
         switch self {
         case .emptyImportPath, .unusableModel, .unreadableModel, .nameLooksLikeHash, .badShardRange,
-            .malformedShardHash:
+            .malformedShardHash, .unknownVariantMethod, .variantNeedsCalibration:
             .invalidArgument
         case .unknownKnownModel, .modelNotFound, .shardNotFound, .shardAndModelGone: .notFound
-        case .nameTaken: .alreadyExists
+        case .nameTaken, .variantNameTaken: .alreadyExists
         case .importPathOutside: .permissionDenied
         case .fetchFailed, .shardFileUnopenable: .unavailable
-        case .modelCannotBeCut, .modelFileGone, .modelFileChanged, .modelFileUnreadable:
+        case .modelCannotBeCut, .modelFileGone, .modelFileChanged, .modelFileUnreadable,
+            .variantOfVariant, .variantNotPossible:
             .failedPrecondition
+        case .variantDiskFull: .resourceExhausted
+        case .variantSourceUnreadable: .dataLoss
+        case .variantWriteFailed: .internalError
         case .shardWriteFailed, .shardFileUnseekable, .shardFileUnreadable: .internalError
         case .recutDiffers, .shardFileShrank: .dataLoss
         case .offsetPastEnd: .outOfRange

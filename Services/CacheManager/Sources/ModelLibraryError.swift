@@ -1,3 +1,4 @@
+import ModelCompression
 import ModelStore
 
 /// What can go wrong in the model store, in its own terms: each case says what the client
@@ -32,6 +33,15 @@ enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
     case shardFileUnreadable(path: String, reason: String)
     case shardFileShrank(path: String, at: UInt64, of: UInt64)
     case offsetPastEnd(offset: UInt64, sha256: String, size: Int)
+    // Variants (MakeVariants)
+    case unknownVariantMethod(VariantMethodError)
+    case variantNeedsCalibration(method: String)
+    case variantOfVariant(model: String, parent: String)
+    case variantSourceUnreadable(name: String, reason: String)
+    case variantNotPossible(name: String, reason: String)
+    case variantDiskFull(name: String, path: String)
+    case variantWriteFailed(name: String, reason: String)
+    case variantNameTaken(name: String, holderSHA256: String)
 
     var description: String {
         switch self {
@@ -78,6 +88,36 @@ enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
             "DownloadShard: \(path) ended at \(position) of \(total) bytes"
         case .offsetPastEnd(let offset, let sha, let size):
             "DownloadShard: offset \(offset) is beyond the end of shard \(sha) (\(size) bytes)"
+        case .unknownVariantMethod(let error): "MakeVariants: \(error)"
+        case .variantNeedsCalibration(let method):
+            "MakeVariants: method \(method) prunes with Wanda and needs calibration_text"
+        case .variantOfVariant(let model, let parent):
+            "MakeVariants: \(model) is itself a variant; make variants from its parent \(parent) "
+                + "(quantize from the best precision available)"
+        case .variantSourceUnreadable(let name, let reason):
+            "MakeVariants: cannot make \(name): \(reason)"
+        case .variantNotPossible(let name, let reason):
+            "MakeVariants: cannot make \(name): \(reason)"
+        case .variantDiskFull(let name, let path):
+            "MakeVariants: no space left on the device for \(name) (\(path)); nothing was recorded "
+                + "and the partial file was removed"
+        case .variantWriteFailed(let name, let reason):
+            "MakeVariants: cannot write \(name): \(reason)"
+        case .variantNameTaken(let name, let holder):
+            "MakeVariants: the name '\(name)' already belongs to model \(holder), which is not that variant"
+        }
+    }
+
+    /// A failed variant, by whose fault: the source file, the method, or the disk.
+    init(variant name: String, _ error: VariantBuildError) {
+        switch error {
+        case .unreadableSource:
+            self = .variantSourceUnreadable(name: name, reason: error.description)
+        case .unsupportedSource, .undecodableTensor, .noTypeFits, .pruningFailed:
+            self = .variantNotPossible(name: name, reason: error.description)
+        case .calibrationTextMissing(let method): self = .variantNeedsCalibration(method: method)
+        case .diskFull(let path): self = .variantDiskFull(name: name, path: path)
+        case .writeFailed: self = .variantWriteFailed(name: name, reason: error.description)
         }
     }
 

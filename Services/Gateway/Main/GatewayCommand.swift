@@ -123,7 +123,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.stallFloor = .milliseconds(stallFloorMs)
         await ServiceRunner.run(
             name: "gateway", logLevel: service.logLevel, security: service.security,
-            certificateName: "gateway"
+            certificateName: "gateway", tracing: service.tracing
         ) { logger in
             if noAuth {
                 logger.warning(

@@ -1,4 +1,5 @@
 import APIKeys
+import Hummingbird
 import Integrity
 import Logging
 import ServiceKit
@@ -90,6 +91,8 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
             // The dashboard sits beside /metrics: here unless operators have their own port.
             // First, so the API's middleware (keys, OpenAI's 404s) is not applied to it.
             if configuration.opsAddress == nil { dashboard.register(on: router) }
+            // A server span per API request, continuing a `traceparent` the client sent.
+            router.add(middleware: TracingMiddleware())
             openAI.register(on: router)
             OpenAPIRoute.register(on: router)
         },
@@ -114,6 +117,7 @@ public func buildGateway(_ configuration: GatewayConfiguration, logger: Logger) 
         })
     application.httpMaxConnections = configuration.httpMaxConnections
     application.opsAddress = configuration.opsAddress
+    application.startsTraces = true  // the edge: a request without trace context starts one
     application.opsRoutes = { router in dashboard.register(on: router) }
     return application
 }

@@ -3,6 +3,7 @@ import Logging
 import ServiceKit
 import TesseraProto
 import Tokenization
+import Tracing
 
 /// What a request asks the model to continue. `parseSpecial` lets special-token text in the
 /// prompt or the message contents (such as "<|im_start|>") become control tokens; only
@@ -19,6 +20,10 @@ struct ServedModel: Sendable {
     var contextLength: Int
     /// A complete pipeline is ready for it.
     var ready: Bool
+    /// The scheduler's `ServingState` name: cold, loading, warm or evicting.
+    var state = "cold"
+    /// Pipelines the scheduler planned for it now.
+    var replicas = 0
 }
 
 /// The generation path both APIs share: resolve the model's vocabulary, tokenize, validate,
@@ -94,12 +99,16 @@ final class GatewayEngine: Sendable {
         } catch {
             throw GatewayError(error)
         }
-        let tokens: [Int32]
-        switch input {
-        case .text(let text, let parseSpecial):
-            tokens = vocabulary.encode(prompt: text, parseSpecial: parseSpecial)
-        case .chat(let messages, let parseSpecial):
-            tokens = vocabulary.encode(chat: messages, parseSpecial: parseSpecial)
+        let tokens: [Int32] = withSpan("tokenize") { span in
+            let tokens: [Int32]
+            switch input {
+            case .text(let text, let parseSpecial):
+                tokens = vocabulary.encode(prompt: text, parseSpecial: parseSpecial)
+            case .chat(let messages, let parseSpecial):
+                tokens = vocabulary.encode(chat: messages, parseSpecial: parseSpecial)
+            }
+            span.attributes[TraceAttribute.promptTokens] = tokens.count
+            return tokens
         }
         var session = GenerationSession(
             vocabulary: vocabulary, prompt: tokens, options: options, router: router,
@@ -122,9 +131,28 @@ final class GatewayEngine: Sendable {
         }
     }
 
-    /// The models the cache-manager holds, each marked ready when the scheduler has a complete
-    /// pipeline for it.
+    /// The models the scheduler serves, with their states (`ListModelStates`). A scheduler
+    /// that cannot list them (an older one) leaves the older answer: every model the
+    /// cache-manager holds, marked ready when the scheduler has a complete pipeline for it.
     func servedModels() async throws -> [ServedModel] {
+        let rows: [Tessera_V1_ModelServingState]
+        do {
+            rows = try await scheduler.listModelStates(.init(), options: .timeout(.seconds(5)))
+                .models
+        } catch let error as RPCError where error.code == .unimplemented {
+            return try await catalogModels()
+        } catch let error as RPCError {
+            throw GatewayError(
+                .unavailable, "the scheduler cannot list the models it serves: \(error.message)")
+        }
+        return rows.map { row in
+            ServedModel(
+                model: row.model.domain, contextLength: Int(row.contextLength),
+                ready: row.readyReplicas > 0, state: row.state, replicas: Int(row.replicas))
+        }
+    }
+
+    private func catalogModels() async throws -> [ServedModel] {
         let manifests: [Tessera_V1_ModelManifest]
         do {
             manifests = try await cacheManager.listModels(.init(), options: .timeout(.seconds(10)))
@@ -149,7 +177,8 @@ final class GatewayEngine: Sendable {
                     model: manifest.model.domain,
                     contextLength: Int(
                         min(manifest.contextLength, reserved ?? manifest.contextLength)),
-                    ready: ready))
+                    ready: ready, state: ready ? "warm" : "cold",
+                    replicas: placement?.pipelines.filter { !$0.draining }.count ?? 0))
         }
         return served
     }

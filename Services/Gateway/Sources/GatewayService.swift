@@ -132,5 +132,7 @@ extension Tessera_V1_ServedModel {
         model = Tessera_V1_ModelRef(served.model)
         contextLength = UInt32(clamping: served.contextLength)
         ready = served.ready
+        state = served.state
+        replicas = UInt32(clamping: served.replicas)
     }
 }

@@ -3,6 +3,7 @@ import Integrity
 import Logging
 import ServiceKit
 import Tokenization
+import Tracing
 
 /// Runs one generation through the cluster (docs/generation-protocol.md, "Generation"), as
 /// a sequence of phases (`GenerationPhase`): lease a pipeline, prefill the prompt in one
@@ -76,7 +77,11 @@ struct GenerationSession {
             ticket?.record(promptTokens: prompt.count, completionTokens: progress.generated.count)
         }
         while true {
-            let lease = try await lease(&progress)
+            let lease = try await withSpan("acquire pipeline") { span in
+                let granted = try await self.lease(&progress)
+                span.attributes[TraceAttribute.pipeline] = granted.route.id
+                return granted
+            }
             defer { router.release(lease) }
             do {
                 let session = SessionRequest(
@@ -85,11 +90,24 @@ struct GenerationSession {
                     route: lease.route, contextLength: prompt.count + progress.budget,
                     sampling: options.parameters, outputStart: prompt.count,
                     topLogits: options.topLogits, requestID: requestID)
-                return try await PipelineStream.run(
-                    session, workers: workers, calls: calls, stall: stall
-                ) { stream in
-                    let reply = try await catchUp(stream, &progress)
-                    return try await decode(stream, from: reply, &progress, onUpdate: onUpdate)
+                // The workers' spans of this session are children of this one: the Forward
+                // call carries its context (see ForwardSession+Tracing).
+                return try await withSpan("pipeline session") { span in
+                    span.attributes[TraceAttribute.pipeline] = lease.route.id
+                    span.attributes[TraceAttribute.session] = session.sessionID
+                    span.attributes[TraceAttribute.workers] = lease.route.stages.map(\.workerID)
+                    return try await PipelineStream.run(
+                        session, workers: workers, calls: calls, stall: stall
+                    ) { stream in
+                        let reply = try await catchUp(stream, &progress)
+                        return try await withSpan("decode") { span in
+                            defer {
+                                span.attributes[TraceAttribute.tokens] = progress.generated.count
+                            }
+                            return try await decode(
+                                stream, from: reply, &progress, onUpdate: onUpdate)
+                        }
+                    }
                 }
             } catch let failure as PipelineFailure where failure.busy {
                 try await waitForCapacity(failure, &progress)
@@ -148,10 +166,23 @@ struct GenerationSession {
         let generated = progress.generated
         guard !generated.isEmpty else {
             progress.enter(.prefilling, logger: logger)
-            let reply = try await stream.step(position: 0, tokens: prompt)
-            progress.record(reply)
-            return reply
+            return try await withSpan("prefill") { span in
+                span.attributes[TraceAttribute.tokens] = prompt.count
+                let reply = try await stream.step(position: 0, tokens: prompt)
+                progress.record(reply)
+                return reply
+            }
         }
+        return try await withSpan("replay") { span in
+            span.attributes[TraceAttribute.tokens] = prompt.count + generated.count
+            return try await replay(stream, generated: generated, &progress)
+        }
+    }
+
+    /// Catching up after a failover: the prompt, then the output so far.
+    private func replay(
+        _ stream: PipelineStream, generated: [Int32], _ progress: inout GenerationProgress
+    ) async throws -> StepReply {
         progress.enter(.replaying, logger: logger)
         guard exactReplay else {
             let reply = try await stream.step(position: 0, tokens: prompt + generated)
@@ -255,6 +286,10 @@ struct GenerationSession {
         progress.summary.failovers += 1
         let stages = lease.route.stages
         let worker = failure.workerID ?? stages[0].workerID
+        withSpan("failover") { span in
+            span.attributes[TraceAttribute.failedWorker] = worker
+            span.attributes[TraceAttribute.reason] = failure.reason
+        }
         progress.avoided.insert(worker)
         if let failed = stages.first(where: { $0.workerID == worker }) {
             workers.remove(failed.address)

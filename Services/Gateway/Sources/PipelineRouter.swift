@@ -2,6 +2,7 @@ import GRPCCore
 import Logging
 import ServiceKit
 import TesseraProto
+import Tracing
 
 /// A pipeline granted by the scheduler for one request; released when the request ends.
 struct PipelineLease: Sendable {
@@ -63,7 +64,11 @@ struct PipelineRouter: Sendable {
                 tenant: tenant)
         }
         while true {
-            if let place { try await admission.waitForTurn(place, backoff: &poll) }
+            if let place {
+                try await withSpan("queue") { _ in
+                    try await admission.waitForTurn(place, backoff: &poll)
+                }
+            }
             guard schedulerWatch.isReachable || !failFast else {
                 throw GatewayError(
                     .unavailable, "the scheduler is unreachable; retry in a few seconds",
@@ -89,6 +94,21 @@ struct PipelineRouter: Sendable {
                     lastProblem = "the granted pipeline cannot be used: \(error)"
                     release(leaseID: response.leaseID)
                 }
+            } catch let error as RPCError
+                where error.code == .resourceExhausted
+                && error.metadata[stringValues: MetadataKeys.noRoom].first(where: { _ in true })
+                    != nil
+            {
+                // The model cannot be loaded now (nothing can make room for it): a slot
+                // freeing would not help, so the client hears why at once, with when to retry.
+                let pushback = error.metadata[stringValues: MetadataKeys.retryPushback]
+                    .first(where: { _ in true }).flatMap { Int($0) }
+                throw GatewayError(
+                    .unavailable, error.message,
+                    retryAfter: .milliseconds(max(1000, pushback ?? 5000)))
+            } catch let error as RPCError where error.code == .notFound {
+                // The catalog has the model but the scheduler does not serve it.
+                throw GatewayError(.modelNotFound, error.message, parameter: "model")
             } catch let error as RPCError where error.code == .resourceExhausted {
                 // Every session slot is in use: wait in the queue (or be refused when it is
                 // full). Pipelines exist, so the wait for a ready one starts again after.

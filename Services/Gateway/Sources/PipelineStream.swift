@@ -4,6 +4,7 @@ import Integrity
 import ServiceKit
 import Synchronization
 import TesseraProto
+import Tracing
 
 /// What a new `Forward` session on a pipeline needs.
 struct SessionRequest: Sendable {
@@ -82,7 +83,10 @@ final class PipelineStream {
             client: client, requests: requestStream, replies: replySink, watch: watch,
             liveness: StageLiveness(stages: session.route.stages, calls: calls),
             requestID: session.requestID)
-        calls.submit { await call.run() }
+        // The call runs on another task: it carries the session's trace context there, for the
+        // client interceptor to send to the first worker.
+        let traceContext = ServiceContext.current
+        calls.submit { await ServiceContext.withValue(traceContext) { await call.run() } }
         let stream = PipelineStream(
             requests: requests, replies: replyStream, watch: watch, route: session.route,
             calls: calls)

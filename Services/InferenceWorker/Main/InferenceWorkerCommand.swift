@@ -12,11 +12,12 @@ struct InferenceWorkerCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
 
     func run() async throws {
+        let worker = await worker.enrolled()
         let configuration = worker.configuration
         let logLevel = worker.service.logLevel
         await ServiceRunner.run(
             name: "inference-worker", logLevel: logLevel, security: worker.service.security,
-            certificateName: "worker"
+            certificateName: "worker", tracing: worker.service.tracing
         ) { logger in
             try buildInferenceWorker(configuration, logger: logger)
         }

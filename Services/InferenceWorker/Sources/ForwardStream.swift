@@ -95,7 +95,7 @@ struct ForwardStream: Sendable {
                         activity.touch()
                         switch message.kind {
                         case .step(let step)?:
-                            let result = try await session.step(
+                            let result = try await session.tracedStep(
                                 StageStep(
                                     step, width: session.shard.hyperparameters.embeddingLength))
                             try await writer.write(

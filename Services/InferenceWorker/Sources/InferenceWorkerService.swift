@@ -2,8 +2,8 @@ import GRPCCore
 import ServiceKit
 import TesseraProto
 
-/// The worker's gRPC API: shard hosting (`LoadShard`, `UnloadShard`), `GetStatus`, and the
-/// pipelined `Forward` stream (docs/generation-protocol.md).
+/// The worker's gRPC API: shard hosting (`LoadShard`, `UnloadShard`, `PrefetchShard`),
+/// `GetStatus`, and the pipelined `Forward` stream (docs/generation-protocol.md).
 struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, DescribedService {
     let state: WorkerState
     let host: ShardHost
@@ -17,14 +17,57 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
         request: ServerRequest<Tessera_V1_LoadShardRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_LoadShardResponse> {
         let message = request.message
-        guard message.hasShard, !message.shard.sha256.isEmpty else {
+        let (shard, cacheManager) = try source(
+            message.hasShard, message.shard, message.cacheManagerAddress)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let result = try await host.load(
+            shard, cacheManager: cacheManager,
+            contextLength: message.contextLength > 0 ? Int(message.contextLength) : nil)
+        let seconds = (clock.now - started).inSeconds
+        WorkerMetrics.shardLoad(seconds: seconds, downloaded: result.downloaded)
+        return ServerResponse(
+            message: .with {
+                $0.downloaded = result.downloaded
+                $0.seconds = seconds
+                // With the shard loaded, before the scheduler routes to it.
+                $0.sessionSlots = UInt32(clamping: state.slots.limit)
+            })
+    }
+
+    func prefetchShard(
+        request: ServerRequest<Tessera_V1_PrefetchShardRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Tessera_V1_PrefetchShardResponse> {
+        let message = request.message
+        let (shard, cacheManager) = try source(
+            message.hasShard, message.shard, message.cacheManagerAddress)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let downloaded = try await host.prefetch(shard, cacheManager: cacheManager)
+        return ServerResponse(
+            message: .with {
+                $0.downloaded = downloaded
+                $0.seconds = (clock.now - started).inSeconds
+            })
+    }
+
+    /// The shard a LoadShard or PrefetchShard names, and where it may be fetched from.
+    private func source(_ hasShard: Bool, _ shard: Tessera_V1_ShardRef, _ address: String) throws
+        -> (ShardReference, ListenAddress?)
+    {
+        guard hasShard, !shard.sha256.isEmpty else {
             throw InvalidMessage("shard.sha256", "is missing")
         }
+        return (shard.domain, try cacheManager(named: address))
+    }
+
+    /// Where a shard may be fetched from: the request's address when this worker allows it,
+    /// else its first --cache-manager (nil: neither said).
+    private func cacheManager(named text: String) throws -> ListenAddress? {
         var cacheManager: ListenAddress?
-        if !message.cacheManagerAddress.isEmpty {
-            guard let address = ListenAddress(peer: message.cacheManagerAddress) else {
-                throw InvalidMessage(
-                    "cache_manager_address", "'\(message.cacheManagerAddress)' is not host:port")
+        if !text.isEmpty {
+            guard let address = ListenAddress(peer: text) else {
+                throw InvalidMessage("cache_manager_address", "'\(text)' is not host:port")
             }
             cacheManager = address
         }
@@ -39,20 +82,7 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
             }
             cacheManager = cacheManager ?? allowedCacheManagers[0]
         }
-        let clock = ContinuousClock()
-        let started = clock.now
-        let result = try await host.load(
-            message.shard.domain, cacheManager: cacheManager,
-            contextLength: message.contextLength > 0 ? Int(message.contextLength) : nil)
-        let seconds = (clock.now - started).inSeconds
-        WorkerMetrics.shardLoad(seconds: seconds, downloaded: result.downloaded)
-        return ServerResponse(
-            message: .with {
-                $0.downloaded = result.downloaded
-                $0.seconds = seconds
-                // With the shard loaded, before the scheduler routes to it.
-                $0.sessionSlots = UInt32(clamping: state.slots.limit)
-            })
+        return cacheManager
     }
 
     func unloadShard(
@@ -65,12 +95,14 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
     func getStatus(
         request: ServerRequest<Tessera_V1_GetStatusRequest>, context: ServerContext
     ) async throws -> ServerResponse<Tessera_V1_GetStatusResponse> {
-        ServerResponse(
+        let cache = await host.cacheReport()
+        return ServerResponse(
             message: .with {
                 $0.workerID = state.workerID
                 $0.capabilities = Tessera_V1_WorkerCapabilities(state.capabilities)
                 $0.load = Tessera_V1_WorkerLoad(state.load())
                 $0.readyShards = state.wireReadyShards
+                $0.cache = Tessera_V1_ShardCacheReport(cache)
             })
     }
 

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -25,10 +26,16 @@ final class SchedulerLink: Sendable {
     /// The worker's Ed25519 public key: the scheduler pins the worker's id to it.
     let publicKey: [UInt8]
     let logger: Logger
+    /// What the shard cache holds, sent with each heartbeat (nil: not reported).
+    let cacheReport: (@Sendable () async -> ShardCacheReport)?
     private let registered = OneShot<Void>()
     private let period = Mutex<Duration>(.seconds(2))
 
-    init(client: TesseraGRPCClient, state: WorkerState, publicKey: [UInt8], logger: Logger) {
+    init(
+        client: TesseraGRPCClient, state: WorkerState, publicKey: [UInt8], logger: Logger,
+        cacheReport: (@Sendable () async -> ShardCacheReport)? = nil
+    ) {
+        self.cacheReport = cacheReport
         self.scheduler = Tessera_V1_Scheduler.Client(wrapping: client)
         self.state = state
         self.publicKey = publicKey
@@ -103,12 +110,14 @@ final class SchedulerLink: Sendable {
             try? await Task.sleep(for: delay)
             let period = period.withLock { $0 }
             delay = period
+            let cache = await cacheReport?()
             do {
                 _ = try await scheduler.heartbeat(
                     .with {
                         $0.workerID = state.workerID
                         $0.load = Tessera_V1_WorkerLoad(state.load(draining: true))
                         $0.readyShards = state.wireReadyShards
+                        if let cache { $0.cache = Tessera_V1_ShardCacheReport(cache) }
                     }, options: Self.callTimeout)
                 failures.ended(logger: logger)
                 backoff.reset()

@@ -1,18 +1,24 @@
+import Cluster
 import Foundation
 import Logging
 import ServiceKit
 
-/// The shards this worker hosts: finds a shard in the disk cache or downloads it, verifies
-/// its hash, charges it to the memory budget and builds its stage. Concurrent requests for
-/// the same shard share one load.
+/// The shards this worker hosts: finds a shard in the disk cache or downloads it (making room
+/// within the disk budget, `ShardDiskCache`), verifies its hash, charges it to the memory
+/// budget and builds its stage. Concurrent requests for the same shard share one load, and
+/// a load and a prefetch of the same shard share one download.
 actor ShardHost {
     struct LoadResult: Sendable {
         var shard: HostedShard
         var downloaded: Bool
     }
 
-    private var ready: [String: HostedShard] = [:]
-    private var loading: [String: Task<LoadResult, any Error>] = [:]
+    var ready: [String: HostedShard] = [:]
+    var loading: [String: Task<LoadResult, any Error>] = [:]
+    var downloads: [String: Task<Void, any Error>] = [:]
+    var disk: ShardDiskCache
+    /// Unloaded shards that sessions may still be using: alive until the last one ends.
+    var retired: [String: RetiredShard] = [:]
     /// Tokens per session the scheduler reserves KV memory for (LoadShard's context_length),
     /// once it said: a session slot count derived from memory counts KV caches of this size.
     private var servedContextLength: Int?
@@ -29,8 +35,11 @@ actor ShardHost {
     init(
         files: ShardFiles, downloader: ShardDownloader, budget: MemoryBudget, threads: Int,
         batching: BatchLimits = BatchLimits(), state: WorkerState, logger: Logger,
-        mappedPath: ShardPathMapping? = nil
+        mappedPath: ShardPathMapping? = nil, diskBudget: UInt64 = 4096 << 20
     ) {
+        var disk = ShardDiskCache(budgetBytes: diskBudget)
+        disk.adoptFiles(in: files.directory, at: Self.now())
+        self.disk = disk
         self.mappedPath = mappedPath
         self.batching = batching
         self.files = files
@@ -88,7 +97,8 @@ actor ShardHost {
         guard ShardReference.isValidHash(sha) else {
             throw .invalidRequest("shard_sha256 '\(sha)' is not 64 hexadecimal digits")
         }
-        guard ready.removeValue(forKey: sha) != nil else { throw .shardNotLoaded(sha256: sha) }
+        guard let shard = ready.removeValue(forKey: sha) else { throw .shardNotLoaded(sha256: sha) }
+        retired[sha] = RetiredShard(shard: shard)
         publish()
         logger.info("shard unloaded", metadata: ["shard": "\(sha)"])
     }
@@ -111,17 +121,8 @@ actor ShardHost {
         if ref.sizeBytes > budget.freeBytes {
             throw budget.exhausted(needing: ref.sizeBytes, for: "shard \(sha)")
         }
-        try files.createDirectory()
-        var downloaded = false
-        if try await !files.cachedFileIsIntact(sha) {
-            guard let cacheManager else {
-                throw WorkerError.invalidRequest(
-                    "shard \(sha) is not cached on this worker and no cache_manager_address was given"
-                )
-            }
-            try await downloader.downloadVerified(sha, from: cacheManager)
-            downloaded = true
-        }
+        let downloaded = try await ensureOnDisk(
+            sha, bytes: ref.sizeBytes, cacheManager: cacheManager)
         let verified = files.path(for: sha)
         let path = try await mappedPath?(verified, sha) ?? verified
         let size = files.size(of: path)
@@ -142,4 +143,10 @@ actor ShardHost {
             throw error
         }
     }
+}
+
+/// A shard taken out of service whose sessions may still hold it; `weak`, so it does not keep
+/// the shard alive, and its file stays protected from eviction while the shard lives.
+struct RetiredShard {
+    weak var shard: HostedShard?
 }

@@ -29,7 +29,7 @@ package func buildInferenceWorker(
         batching: BatchLimits(sessions: configuration.maxBatch, tokens: configuration.batchTokens),
         state: state,
         logger: logger,
-        mappedPath: faults?.weights?.mapping)
+        mappedPath: faults?.weights?.mapping, diskBudget: configuration.diskBudgetBytes)
     let signing = try WorkerSigningKey.resolve(
         stateDirectory: configuration.resolvedStateDirectory)
     let publicKey = signing.identity.publicKey
@@ -52,7 +52,9 @@ package func buildInferenceWorker(
         shuttingDown: shuttingDown)
 
     let client = try SchedulerLink.makeClient(configuration.schedulerAddress)
-    let link = SchedulerLink(client: client, state: state, publicKey: publicKey, logger: logger)
+    let link = SchedulerLink(
+        client: client, state: state, publicKey: publicKey, logger: logger,
+        cacheReport: { await host.cacheReport() })
     let advertised = OneShot<String>()
     let identified = OneShot<String>()
     var dependencies: [any Service] = [ClientService(client: client), peers]

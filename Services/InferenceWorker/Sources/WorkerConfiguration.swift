@@ -36,6 +36,8 @@ public struct WorkerConfiguration: Sendable {
     /// Where the worker keeps state across restarts (its `worker-id` and `signing-key`). nil:
     /// the default below.
     public var stateDirectory: String?
+    /// Bytes of shard files the worker keeps in `shardDirectory` (see `ShardDiskCache`).
+    public var diskBudgetBytes: UInt64 = 4096 << 20
     /// Where downloaded shards are kept across restarts.
     public var shardDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
         "tessera-shards"

@@ -8,7 +8,7 @@ extension WorkerError: RPCErrorConvertible {
         case .invalidRequest, .invalidSampling: .invalidArgument
         case .shardNotHosted, .unsupportedShard, .stalePosition: .failedPrecondition
         case .shardNotLoaded: .notFound
-        case .notEnoughMemory, .sessionsFull: .resourceExhausted
+        case .notEnoughMemory, .notEnoughDisk, .sessionsFull: .resourceExhausted
         case .damagedShard: .dataLoss
         case .outOfContext: .outOfRange
         case .unavailable: .unavailable

@@ -13,6 +13,9 @@ enum WorkerError: Error, Sendable, CustomStringConvertible {
     case shardNotLoaded(sha256: String)
     /// A shard or KV cache does not fit the memory budget.
     case notEnoughMemory(String)
+    /// A shard does not fit the disk budget, even after evicting every shard that is neither
+    /// loaded nor in use.
+    case notEnoughDisk(String)
     /// Every session slot is in use (`SessionSlots`); `configured`: by --max-sessions.
     case sessionsFull(limit: Int, configured: Bool)
     /// Shard bytes are damaged (unreadable file, a download that never matches its hash).
@@ -31,6 +34,7 @@ enum WorkerError: Error, Sendable, CustomStringConvertible {
     var description: String {
         switch self {
         case .invalidRequest(let message), .notEnoughMemory(let message),
+            .notEnoughDisk(let message),
             .damagedShard(let message),
             .stalePosition(let message), .outOfContext(let message), .unavailable(let message),
             .internalFailure(let message):

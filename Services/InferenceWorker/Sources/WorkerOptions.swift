@@ -29,6 +29,11 @@ public struct WorkerOptions: ParsableArguments {
             "Memory budget for shards and KV caches in MiB; 0 = half of physical memory (env TESSERA_WORKER_MEMORY_MB)."
     )
     public var memoryMb = EnvironmentDefaults.int("TESSERA_WORKER_MEMORY_MB", 0)
+    @Option(
+        help:
+            "Disk budget for cached shard files in MiB; before a download, shards neither loaded nor in use are evicted to stay within it (env TESSERA_WORKER_DISK_BUDGET_MB)."
+    )
+    public var diskBudgetMb = EnvironmentDefaults.int("TESSERA_WORKER_DISK_BUDGET_MB", 4096)
     @Option(help: "Compute threads; 0 = all cores (env TESSERA_WORKER_THREADS).")
     public var threads = EnvironmentDefaults.int("TESSERA_WORKER_THREADS", 0)
     @Option(
@@ -65,6 +70,23 @@ public struct WorkerOptions: ParsableArguments {
     )
     public var sessionIdleS = EnvironmentDefaults.int("TESSERA_WORKER_SESSION_IDLE_S", 300)
 
+    @Option(
+        help:
+            "A one-time token from `tessera certs join-token`: at start, exchange it at --enroll-address for a worker certificate kept in --tls-dir (env TESSERA_JOIN_TOKEN)."
+    )
+    public var joinToken = EnvironmentDefaults.string("TESSERA_JOIN_TOKEN", "")
+    @Option(
+        name: .customLong("enroll-address"),
+        help:
+            "The scheduler's enrollment address host:port, for --join-token (env TESSERA_ENROLL_ADDRESS)."
+    )
+    public var enroll: ListenAddress?
+
+    /// The flag, else the environment (an optional option cannot take its default from it).
+    var enrollAddress: ListenAddress? {
+        enroll ?? ListenAddress(parsing: EnvironmentDefaults.string("TESSERA_ENROLL_ADDRESS", ""))
+    }
+
     public init() {}
 
     /// The flag, else the environment (an optional option cannot take its default from it).
@@ -76,6 +98,9 @@ public struct WorkerOptions: ParsableArguments {
     }
 
     public func validate() throws {
+        guard diskBudgetMb > 0 else {
+            throw ValidationError("--disk-budget-mb must be positive")
+        }
         guard memoryMb >= 0, threads >= 0 else {
             throw ValidationError("--memory-mb and --threads must not be negative")
         }
@@ -120,6 +145,7 @@ public struct WorkerOptions: ParsableArguments {
         configuration.verifierAddress = verifierAddress
         configuration.deposit = UInt64(max(0, deposit))
         if memoryMb > 0 { configuration.memoryBudgetBytes = UInt64(memoryMb) << 20 }
+        configuration.diskBudgetBytes = UInt64(diskBudgetMb) << 20
         if threads > 0 { configuration.threads = threads }
         configuration.maxBatch = maxBatch
         configuration.batchTokens = batchTokens

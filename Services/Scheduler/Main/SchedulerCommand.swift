@@ -54,6 +54,43 @@ struct SchedulerCommand: AsyncParsableCommand {
     )
     var reputationPollMs = EnvironmentDefaults.int("TESSERA_REPUTATION_POLL_MS", 2000)
 
+    @Option(
+        help:
+            "Port (on --host) where new machines exchange a join token for a worker certificate; needs the CA key in --tls-dir; none: no enrollment (env TESSERA_ENROLLMENT_PORT)."
+    )
+    var enrollmentPort: Int?
+
+    @Option(
+        help:
+            "Evict an unpinned model nobody used for this long, in seconds; a model's own --idle-timeout-s (tessera model serve) wins (env TESSERA_IDLE_TIMEOUT_S)."
+    )
+    var idleTimeoutS = EnvironmentDefaults.int("TESSERA_IDLE_TIMEOUT_S", 600)
+    @Option(
+        help:
+            "Give up a cold start not ready after this long, in seconds (env TESSERA_COLD_START_TIMEOUT_S)."
+    )
+    var coldStartTimeoutS = EnvironmentDefaults.int("TESSERA_COLD_START_TIMEOUT_S", 60)
+    @Option(
+        help:
+            "Period of the slow loop (demand forecast, replicas per model, pre-staging shards), in seconds (env TESSERA_CACHE_INTERVAL_S)."
+    )
+    var cacheIntervalS = EnvironmentDefaults.int("TESSERA_CACHE_INTERVAL_S", 120)
+    @Option(
+        help:
+            "Keep a model that became warm at least this long before evicting it for another, in seconds (env TESSERA_KEEP_ALIVE_S)."
+    )
+    var keepAliveS = EnvironmentDefaults.int("TESSERA_KEEP_ALIVE_S", 10)
+    @Option(
+        help:
+            "Most pipelines per model; with several models planned, each gets its replicas decided by demand within this (env TESSERA_MAX_PIPELINES)."
+    )
+    var maxPipelines = EnvironmentDefaults.int("TESSERA_MAX_PIPELINES", 16)
+
+    /// The flag, else the environment.
+    var enrollmentListenPort: Int? {
+        enrollmentPort ?? Int(EnvironmentDefaults.string("TESSERA_ENROLLMENT_PORT", ""))
+    }
+
     /// The flag, else the environment (an optional option cannot take its default from it).
     var verifierAddress: ListenAddress? {
         verifier ?? ListenAddress(parsing: Self.verifierEnvironment)
@@ -76,6 +113,13 @@ struct SchedulerCommand: AsyncParsableCommand {
         guard heartbeatMs > 0, workerExpiryMs > heartbeatMs else {
             throw ValidationError(
                 "--worker-expiry-ms must be greater than --heartbeat-ms, and both positive")
+        }
+        guard idleTimeoutS > 0, coldStartTimeoutS > 0, cacheIntervalS > 0, keepAliveS >= 0,
+            maxPipelines > 0
+        else {
+            throw ValidationError(
+                "--idle-timeout-s, --cold-start-timeout-s, --cache-interval-s and --max-pipelines must be positive, --keep-alive-s not negative"
+            )
         }
         guard contextLength > 0, sessionsPerWorker > 0, linkLatencyMs >= 0, linkBandwidthMbps > 0
         else {
@@ -100,9 +144,19 @@ struct SchedulerCommand: AsyncParsableCommand {
         configuration.leaseTTL = .milliseconds(leaseTtlMs)
         configuration.verifierAddress = verifierAddress
         configuration.reputationPollInterval = .milliseconds(reputationPollMs)
+        configuration.idleTimeout = .seconds(idleTimeoutS)
+        configuration.coldStartTimeout = .seconds(coldStartTimeoutS)
+        configuration.cacheInterval = .seconds(cacheIntervalS)
+        configuration.minimumKeepAlive = .seconds(keepAliveS)
+        configuration.maxPipelines = maxPipelines
+        if let enrollmentPort = enrollmentListenPort {
+            configuration.enrollment = EnrollmentSettings(
+                address: ListenAddress(host: service.grpcAddress.host, port: enrollmentPort),
+                certificateDirectory: service.security.tlsDir)
+        }
         await ServiceRunner.run(
             name: "scheduler", logLevel: service.logLevel, security: service.security,
-            certificateName: "scheduler"
+            certificateName: "scheduler", tracing: service.tracing
         ) { logger in
             try buildScheduler(configuration, logger: logger)
         }

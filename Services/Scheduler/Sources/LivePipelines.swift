@@ -248,4 +248,27 @@ actor LivePipelines {
 
     /// Leases held now, by pipeline id (tests, metrics).
     var activeLeases: Int { leases.count }
+
+    /// Bytes each worker holds for these pipelines, draining ones too: shards and KV.
+    func memoryByWorker() -> [String: Int] { PlanMemory.byWorker(pipelines.map(\.planned)) }
+
+    /// The model is no longer planned (evicted, or it fits nowhere): every pipeline drains,
+    /// and those without leases go at once (their shards are then unloaded).
+    func retireAll() {
+        plan = nil
+        for index in pipelines.indices { pipelines[index].draining = true }
+        pipelines.removeAll { $0.leases == 0 }
+    }
+
+    /// A pipeline taking requests whose every stage loaded its shard once (it may be
+    /// re-checking one now: a worker's heartbeat sent before a load ended says it lacks it).
+    func hasDeployedPipeline() -> Bool {
+        pipelines.contains { !$0.draining && $0.stages.allSatisfy { $0.shard != nil } }
+    }
+
+    /// Pipelines taking requests, and how many of them are ready (ListModelStates).
+    func replicaCounts() -> (planned: Int, ready: Int) {
+        let open = pipelines.filter { !$0.draining }
+        return (open.count, open.filter(\.isReady).count)
+    }
 }

@@ -7,6 +7,8 @@ import TesseraProto
 struct ServedModel: Sendable {
     let reference: ModelReference
     let profile: ModelProfile
+    /// The model's own context length (0: not known; the plan's setting then applies).
+    var contextLength = 0
     var layerCount: Int { profile.layerCount }
 
     /// Matches a request's model field: empty (the default), the name, or the SHA-256.
@@ -28,7 +30,30 @@ struct ModelSource: Sendable {
         guard manifest.layerCount > 0, manifest.layers.count == Int(manifest.layerCount) else {
             throw SchedulerError.manifestWithoutCosts(model: modelName)
         }
-        return ServedModel(reference: manifest.model.domain, profile: manifest.cost)
+        return ServedModel(manifest)
+    }
+
+    /// The catalog's models marked servable, with their marks, and the default model's marks
+    /// (nil when it has none). Manifests without per-layer costs cannot be planned: skipped.
+    func servable(defaultSHA256: String) async throws -> (
+        servable: [(model: ServedModel, marks: ServingMarks)], defaultMarks: ServingMarks?
+    ) {
+        let manifests = try await cacheManager.listModels(.init(), options: .timeout(.seconds(10)))
+            .models
+        var servable: [(model: ServedModel, marks: ServingMarks)] = []
+        var defaultMarks: ServingMarks?
+        for manifest in manifests where manifest.hasServing && manifest.serving.servable {
+            let marks = ServingMarks(manifest.serving)
+            if manifest.model.sha256 == defaultSHA256 {
+                defaultMarks = marks
+                continue
+            }
+            guard manifest.layerCount > 0, manifest.layers.count == Int(manifest.layerCount) else {
+                continue
+            }
+            servable.append((ServedModel(manifest), marks))
+        }
+        return (servable, defaultMarks)
     }
 
     func shard(model: ServedModel, layers: Range<Int>) async throws -> ShardReference {
@@ -38,5 +63,21 @@ struct ModelSource: Sendable {
                 $0.layers = Tessera_V1_LayerRange(layers)
             }, options: .timeout(.seconds(120)))
         return manifest.shard.domain
+    }
+}
+
+extension ServedModel {
+    init(_ manifest: Tessera_V1_ModelManifest) {
+        self.init(
+            reference: manifest.model.domain, profile: manifest.cost,
+            contextLength: Int(manifest.contextLength))
+    }
+}
+
+extension ServingMarks {
+    init(_ marks: Tessera_V1_ServingMarks) {
+        self.init(
+            pinReplicas: Int(marks.pinReplicas),
+            idleTimeout: marks.idleTimeoutS == 0 ? nil : .seconds(Int(marks.idleTimeoutS)))
     }
 }

@@ -4,21 +4,25 @@ import Placement
 import ServiceKit
 import ServiceLifecycle
 
-/// Keeps the plan current: loads the model manifest, re-plans when workers join, leave or
-/// drift in speed (Placement.ReplanAdvisor), and deploys shards for stages not yet ready.
-/// It looks at the registry twice a second, and at once when a worker joins or leaves
-/// (a failover waits on the re-plan). A worker the verifier quarantined counts as gone: its
-/// pipelines retire, the plan is made without it, and its shards are unloaded; released,
-/// it joins again. Shard deployments run as children of a task group the loop owns, beside
-/// its ticks; at shutdown the loop stops and cancels those in flight.
+/// Keeps the plans current for every served model: loads the default model's manifest and
+/// the catalog's servable marks, moves models between states (`ServingState`), re-plans
+/// when workers join, leave or drift in speed (Placement.ReplanAdvisor) or the set of
+/// planned models changes, and deploys shards for stages not yet ready.
+/// It looks at the registry twice a second, and at once when a worker joins or leaves or a
+/// cold model is asked for (a failover, or a cold start, waits on the re-plan). A worker
+/// the verifier quarantined counts as gone: its pipelines retire, the plans are made
+/// without it, and its shards are unloaded; released, it joins again. Shard deployments
+/// run as children of a task group the loop owns, beside its ticks; at shutdown the loop
+/// stops and cancels those in flight.
 struct PlanLoop: Service {
     let registry: WorkerRegistry
-    let pipelines: LivePipelines
+    let models: ServedModels
     let source: ModelSource
     let deployer: ShardDeployer
-    let model: OneShot<ServedModel>
     let settings: PlanSettings
     let logger: Logger
+    /// The slow loop's pre-staging of shards on disks (nil: none).
+    var prestager: ShardPrestager?
 
     func run() async throws {
         await withDiscardingTaskGroup { deployments in
@@ -30,43 +34,96 @@ struct PlanLoop: Service {
     private func loop(deployments: inout DiscardingTaskGroup) async {
         var observed = ObservedSpeeds()
         var lastWorkerSet: Set<String> = []
+        var lastPlanned: [String] = []
         var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        var catalogReadAt: ContinuousClock.Instant?
+        var cache = ServingCache(settings: settings)
+        var slowLoopAt: ContinuousClock.Instant?
+        var slowLoopWorkers: Set<String> = []
+        // Pre-staging waits until no model is loading (it would compete for the network).
+        var prestageDue = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var loaded = model.current
+            var loaded = models.defaultModel.current
             if loaded == nil { loaded = await loadModel(&backoff) }
-            guard let served = loaded else { continue }
+            guard let defaultModel = loaded else { continue }
+            let now = ContinuousClock.now
+            if catalogReadAt.map({ now - $0 >= settings.catalogInterval }) ?? true {
+                await readCatalog(defaultSHA256: defaultModel.reference.sha256)
+                catalogReadAt = now
+            }
             let registered = registry.workers()
             let workers = registered.filter { !$0.quarantined }
             let live = Set(workers.map(\.id))
-            await pipelines.retire(workersNotIn: live)
-            for worker in workers {
-                await pipelines.markUnready(
-                    workerID: worker.id, hosting: Set(worker.readyShards.map(\.sha256)))
+            for entry in models.entries() {
+                await entry.pipelines.retire(workersNotIn: live)
+                for worker in workers {
+                    await entry.pipelines.markUnready(
+                        workerID: worker.id, hosting: Set(worker.readyShards.map(\.sha256)))
+                }
             }
             let (steps, hops) = registry.takeUnreadTimings()
             // (Speeds of quarantined workers are kept, for when they are released.)
             observed.absorb(steps: steps, hops: hops, workers: registered)
             let profiles = observed.profiles(workers, expectedSessions: settings.sessionsPerWorker)
-            let current = await pipelines.plan
-            let reasons =
-                current.map {
-                    ReplanAdvisor(driftThreshold: settings.driftThreshold).reasons(
-                        plan: $0, current: profiles)
-                } ?? []
-            if !profiles.isEmpty && (current == nil || live != lastWorkerSet || !reasons.isEmpty) {
+            // The slow loop: demand forecast and replicas per model, every few minutes and
+            // whenever workers join or leave.
+            if slowLoopAt.map({ now - $0 >= settings.cacheInterval }) ?? true
+                || live != slowLoopWorkers
+            {
+                await decideReplicas(&cache, now: now)
+                prestageDue = true
+                slowLoopAt = now
+                slowLoopWorkers = live
+            }
+            await advanceStates(&cache, now: now)
+            cache.absorbRequests(models)
+            let planned = plannedInOrder()
+            let keys = planned.map(\.key)
+            var reasons: [String: [ReplanReason]] = [:]
+            for entry in planned {
+                if let plan = await entry.pipelines.plan {
+                    // With several models, a plan was made over what the earlier ones left:
+                    // its budgets are not the workers' own, and differing is no reason.
+                    let compared =
+                        planned.count > 1 ? Self.withBudgets(of: plan, profiles) : profiles
+                    let advice = ReplanAdvisor(driftThreshold: settings.driftThreshold).reasons(
+                        plan: plan, current: compared)
+                    if !advice.isEmpty { reasons[entry.key] = advice }
+                }
+            }
+            var missingPlan = false
+            for entry in planned where await entry.pipelines.plan == nil { missingPlan = true }
+            if !profiles.isEmpty
+                && (missingPlan || live != lastWorkerSet || keys != lastPlanned || !reasons.isEmpty)
+            {
                 let speedsOnly =
-                    current != nil && live == lastWorkerSet && reasons.allSatisfy(\.isSpeedDrift)
+                    !missingPlan && live == lastWorkerSet && keys == lastPlanned
+                    && reasons.values.allSatisfy { $0.allSatisfy(\.isSpeedDrift) }
                 await replan(
-                    served, profiles: profiles, workers: workers,
+                    &cache, profiles: profiles, workers: workers,
                     links: observed.links(over: settings.links), reasons: reasons,
                     speedsOnly: speedsOnly)
                 lastWorkerSet = live
+                lastPlanned = plannedInOrder().map(\.key)
+                prestageDue = true
             } else if profiles.isEmpty {
                 lastWorkerSet = []
             }
             await unloadUnwanted(registered)
-            await deployer.deployPending(model: served, in: &deployments)
-            let expired = await pipelines.expireLeases(notRenewedWithin: settings.leaseTTL)
+            if prestageDue, !profiles.isEmpty,
+                !models.entries().contains(where: { $0.state.isLoading })
+            {
+                await prestage(cache, workers: workers, profiles: profiles, in: &deployments)
+                prestageDue = false
+            }
+            for entry in models.entries() where entry.state.isActive {
+                await deployer.deployPending(
+                    model: entry.model, pipelines: entry.pipelines, in: &deployments)
+            }
+            var expired = 0
+            for entry in models.entries() {
+                expired += await entry.pipelines.expireLeases(notRenewedWithin: settings.leaseTTL)
+            }
             if expired > 0 {
                 logger.notice(
                     "leases expired: their holders stopped renewing them",
@@ -76,103 +133,13 @@ struct PlanLoop: Service {
         }
     }
 
-    /// Shards a worker reports that no pipeline (planned or draining) wants there.
-    /// Without a plan (the scheduler just started, or the workers so far cannot hold the
-    /// model) nothing is unloaded: the shards workers kept are what the next plan will want.
-    /// A quarantined worker keeps no shard, plan or not, even one a draining pipeline still
-    /// holds leases on: its sessions must fail, so that the gateway fails them over to
-    /// workers it can trust, as when a worker dies.
-    private func unloadUnwanted(_ workers: [RegisteredWorker]) async {
-        typealias Unload = (workerID: String, address: ListenAddress, sha256: String)
-        let planned = await pipelines.plan != nil
-        let wanted = await pipelines.wantedLayers()
-        var unwanted: [Unload] = []
-        var quarantined: [Unload] = []
-        for worker in workers {
-            for shard in worker.readyShards {
-                if worker.quarantined {
-                    quarantined.append((worker.id, worker.address, shard.sha256))
-                } else if planned, wanted[worker.id]?.contains(shard.layers ?? 0..<0) != true {
-                    // (A shard that names no layer range matches no stage.)
-                    unwanted.append((worker.id, worker.address, shard.sha256))
-                }
-            }
-        }
-        for (message, shards) in [
-            ("unloading shards no pipeline uses", unwanted),
-            ("unloading the shards of quarantined workers", quarantined),
-        ] where !shards.isEmpty {
-            logger.info(
-                "\(message)",
-                metadata: ["shards": "\(shards.map { "\($0.workerID)/\($0.sha256.prefix(12))" })"])
-        }
-        guard !unwanted.isEmpty || !quarantined.isEmpty else { return }
-        await deployer.unload(unwanted + quarantined, registry: registry)
-    }
-
-    private func loadModel(_ backoff: inout Backoff) async -> ServedModel? {
-        do {
-            let served = try await source.load()
-            model.set(served)
-            logger.info(
-                "serving model",
-                metadata: [
-                    "model": "\(served.reference.name)", "sha256": "\(served.reference.sha256)",
-                ])
-            return served
-        } catch {
-            logger.notice(
-                "model manifest not available yet",
-                metadata: ["model": "\(source.modelName)", "error": "\(error)"])
-            try? await Task.sleep(for: backoff.next())
-            return nil
-        }
-    }
-
-    private func replan(
-        _ served: ServedModel, profiles: [WorkerProfile], workers: [RegisteredWorker],
-        links: LinkModel,
-        reasons: [ReplanReason], speedsOnly: Bool
-    ) async {
-        let options = PlacementOptions(
-            contextLength: settings.contextLength, maxPipelines: settings.maxPipelines)
-        let start = ContinuousClock.now
-        let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.id, $0.address) })
-        do {
-            let plan = try Placement.solve(
-                model: served.profile, workers: profiles, links: links, options: options)
-            let elapsed = ContinuousClock.now - start
-            let adoption = PlanAdoption(minimumGain: settings.minimumGain)
-            if speedsOnly, let current = await pipelines.plan,
-                let kept = adoption.repredicted(
-                    current, model: served.profile, workers: profiles, links: links),
-                !adoption.worthAdopting(plan, over: kept)
-            {
-                // Same layout, today's speeds: nothing moves, and drift is measured from here.
-                await pipelines.install(kept, addresses: addresses)
-                logger.debug(
-                    "speed drift: plan kept",
-                    metadata: [
-                        "reasons": "\(reasons.map(\.description).joined(separator: "; "))",
-                        "kept_ms_per_token": "\(kept.primary.secondsPerToken * 1000)",
-                        "candidate_ms_per_token": "\(plan.primary.secondsPerToken * 1000)",
-                    ])
-                return
-            }
-            await pipelines.install(plan, addresses: addresses)
-            logger.info(
-                "placement planned",
-                metadata: [
-                    "pipelines": "\(plan.pipelines.count)", "workers": "\(profiles.count)",
-                    "ms_per_token": "\(plan.primary.secondsPerToken * 1000)", "solve": "\(elapsed)",
-                    "measured_links": "\(links.pairLinks.values.reduce(0) { $0 + $1.count })",
-                    "reasons": "\(reasons.map(\.description).joined(separator: "; "))",
-                ])
-            Counter(label: "tessera_scheduler_replans_total").increment()
-        } catch {
-            logger.warning(
-                "no feasible placement",
-                metadata: ["workers": "\(profiles.count)", "error": "\(error)"])
+    /// Models to plan, in priority order: pinned ones first (the default model before the
+    /// rest), then the others in the order they were loaded.
+    func plannedInOrder() -> [ServedModels.Entry] {
+        models.entries().filter { $0.state.isActive }.sorted { left, right in
+            let l = (left.isDefault ? 0 : left.isPinned ? 1 : 2, left.activation, left.key)
+            let r = (right.isDefault ? 0 : right.isPinned ? 1 : 2, right.activation, right.key)
+            return l < r
         }
     }
 }
@@ -188,4 +155,20 @@ struct PlanSettings: Sendable {
     /// A lease its holder has not renewed for this long is released (the holder is gone).
     var leaseTTL: Duration = .seconds(30)
     var links = LinkModel(defaultLink: Link(latencySeconds: 0.0005, bytesPerSecond: 500_000_000))
+    /// How often the catalog's serving marks are read (ServeModel also reads them at once).
+    var catalogInterval: Duration = .seconds(3)
+    /// The slow loop's period (`--cache-interval-s`); it also runs when workers join or leave.
+    var cacheInterval: Duration = .seconds(120)
+    /// An unpinned model nobody used for this long is evicted (`--idle-timeout-s`), unless
+    /// its marks set another timeout.
+    var idleTimeout: Duration = .seconds(600)
+    /// A model that became warm is not evicted to make room for another within this long.
+    var minimumKeepAlive: Duration = .seconds(10)
+    /// A load still not ready after this long is given up (`--cold-start-timeout-s`): the
+    /// model is cold again, and requests are told why.
+    var coldStartTimeout: Duration = .seconds(60)
+    /// After a refusal, requests for the model are answered at once for this long.
+    var refusalHold: Duration = .seconds(5)
+    /// An eviction followed by a load of the same model within this long is a thrash event.
+    var thrashWindow: Duration = .seconds(300)
 }

@@ -9,6 +9,8 @@ struct RegisteredWorker: Sendable, Hashable {
     var capabilities = WorkerCapabilities()
     var load = WorkerLoad()
     var readyShards: [ShardReference] = []
+    /// What its shard cache holds on disk and its budgets (nil: an older worker says nothing).
+    var shardCache: ShardCacheReport?
     /// 0...1, from the verifier; a worker the verifier has not scored counts as trusted.
     var reputation = 1.0
     /// The verifier proved faults: the worker stays registered (it heartbeats, ListWorkers

@@ -3,11 +3,12 @@ import Placement
 import ServiceKit
 import TesseraProto
 
-/// The scheduler's placement and routing RPCs, over the live pipelines the plan loop keeps.
+/// The scheduler's placement and routing RPCs, over the live pipelines of the models it
+/// serves (`ServedModels`, kept by the plan loop). A request for a cold model starts its
+/// load and is told to wait (UNAVAILABLE, which the gateway retries within its wait limit).
 struct Routing: Sendable {
     let registry: WorkerRegistry
-    let pipelines: LivePipelines
-    let model: OneShot<ServedModel>
+    let models: ServedModels
     let logger: Logger
     /// How long a lease lives without renewal (told to the gateway with each lease).
     var leaseTTL: Duration = .seconds(30)
@@ -15,58 +16,125 @@ struct Routing: Sendable {
     var probeTimeout: Duration = .seconds(2)
 
     func servedModel(_ requested: String) throws -> ServedModel {
-        guard let served = model.current else { throw SchedulerError.modelNotLoaded }
-        guard served.matches(requested) else {
-            throw SchedulerError.modelNotServed(requested: requested, served: served.reference.name)
-        }
-        return served
+        try models.resolve(requested).model
     }
 
     func placement(_ request: Tessera_V1_GetPlacementRequest) async throws
         -> Tessera_V1_GetPlacementResponse
     {
-        let served = try servedModel(request.model)
-        let (live, plan, generation) = await pipelines.snapshot()
+        let entry = try models.resolve(request.model)
+        let (live, plan, generation) = await entry.pipelines.snapshot()
         let quarantined = registry.workers().filter(\.quarantined)
+        let states = await modelStates()
         return .with {
-            $0.pipelines = live.map { Self.wire($0, model: served) }
+            $0.pipelines = live.map { Self.wire($0, model: entry.model) }
             $0.planGeneration = generation
-            $0.summary = Self.summary(plan: plan, live: live, quarantined: quarantined)
+            $0.summary =
+                Self.summary(plan: plan, live: live, quarantined: quarantined)
+                + (states.count > 1 || entry.state != .warm
+                    ? "\n" + ModelStatesTable.render(states) : "")
         }
     }
 
     func acquire(_ request: Tessera_V1_AcquirePipelineRequest) async throws
         -> Tessera_V1_AcquirePipelineResponse
     {
-        let served = try servedModel(request.model)
+        let entry = try models.resolve(request.model)
+        let served = entry.model
         let expected = Int(request.expectedTokens == 0 ? 128 : request.expectedTokens)
         // A worker quarantined since the plan loop last retired its pipelines is avoided too.
         let quarantined = registry.workers().filter(\.quarantined).map(\.id)
+        // (A session that already runs is not new demand.)
+        if !request.alreadyRunning { models.noteRequest(entry.key) }
         do {
-            let (pipeline, lease) = try await pipelines.acquire(
+            let (pipeline, lease) = try await entry.pipelines.acquire(
                 avoiding: Set(request.avoidWorkerIds).union(quarantined), expectedTokens: expected,
                 slots: registry.sessionSlots(), beyondCapacity: request.alreadyRunning)
+            ServingMetrics.hit(model: entry.name)
+            if case .loading = entry.state, let loaded = models.becameReady(entry.key) {
+                ServingMetrics.coldStart(model: entry.name, seconds: loaded.inSeconds)
+                logger.info(
+                    "model warm",
+                    metadata: ["model": "\(entry.name)", "load_seconds": "\(loaded.inSeconds)"])
+            }
             return .with {
                 $0.pipeline = Self.wire(pipeline, model: served)
                 $0.leaseID = lease
                 $0.leaseTtlMs = UInt32(clamping: leaseTTL.inMilliseconds)
             }
         } catch .noReadyPipeline {
-            throw SchedulerError.noReadyPipeline(
-                model: served.reference.name, workers: registry.count)
+            throw notReady(entry)
         } catch .atCapacity(let saturation) {
             throw SchedulerError.atCapacity(model: served.reference.name, saturation: saturation)
         }
     }
 
+    /// Why a model has no ready pipeline, starting its load when it is cold.
+    private func notReady(_ entry: ServedModels.Entry) -> SchedulerError {
+        let now = ContinuousClock.now
+        let (current, started) = models.requestLoad(entry.key, now: now)
+        let entry = current ?? entry
+        if started {
+            ServingMetrics.miss(model: entry.name)
+            logger.info(
+                "cold start: loading model for a request", metadata: ["model": "\(entry.name)"])
+        }
+        switch entry.state {
+        case .loading(let since):
+            return .modelLoading(model: entry.name, waited: now - since)
+        case .evicting:
+            return .modelEvicting(model: entry.name)
+        case .cold:
+            if let refusal = entry.refusal {
+                return .noRoom(
+                    model: entry.name, reason: refusal.reason,
+                    retryAfter: max(refusal.until - now, .seconds(1)))
+            }
+            return .modelLoading(model: entry.name, waited: .zero)
+        case .warm:
+            return .noReadyPipeline(model: entry.model.reference.name, workers: registry.count)
+        }
+    }
+
+    /// Every served model's state, default first (ListModelStates, the summary).
+    func modelStates() async -> [ModelStateRow] {
+        var rows: [ModelStateRow] = []
+        for entry in models.entries() where !entry.unserved {
+            let (planned, ready) = await entry.pipelines.replicaCounts()
+            let (live, _, _) = await entry.pipelines.snapshot()
+            let reserved = live.map(\.contextLength).filter { $0 > 0 }.min()
+            let own = entry.model.contextLength > 0 ? entry.model.contextLength : Int.max
+            rows.append(
+                ModelStateRow(
+                    model: entry.model.reference, state: entry.state, replicas: planned,
+                    readyReplicas: ready, contextLength: min(own, reserved ?? own),
+                    pinReplicas: entry.pinReplicas,
+                    idleTimeout: entry.marks.idleTimeout ?? models.defaultIdleTimeout,
+                    isDefault: entry.isDefault,
+                    weightBytes: entry.model.profile.layers.reduce(0) { $0 + $1.weightBytes }
+                        + entry.model.profile.embedding.weightBytes
+                        + entry.model.profile.outputHead.weightBytes
+                        - entry.model.profile.tiedEmbeddingBytes,
+                    reason: entry.state == .cold ? entry.refusal?.reason ?? "" : "",
+                    activeRequests: await entry.pipelines.activeLeases))
+        }
+        return rows
+    }
+
+    /// Lease ids are unique across models: each model's pipelines renew the ones they know,
+    /// and a lease none of them knows is unknown.
     func renew(_ request: Tessera_V1_RenewLeasesRequest) async -> Tessera_V1_RenewLeasesResponse {
-        let unknown = await pipelines.renew(request.leaseIds)
-        return .with { $0.unknownLeaseIds = unknown }
+        var unknown = Set(request.leaseIds)
+        for entry in models.entries() {
+            let notHere = await entry.pipelines.renew(request.leaseIds)
+            unknown.formIntersection(notHere)
+        }
+        return .with { $0.unknownLeaseIds = request.leaseIds.filter(unknown.contains) }
     }
 
     func release(_ request: Tessera_V1_ReleasePipelineRequest) async throws {
         guard !request.leaseID.isEmpty else { throw InvalidMessage("lease_id", "is required") }
-        await pipelines.release(request.leaseID)
+        for entry in models.entries() { await entry.pipelines.release(request.leaseID) }
     }
 
     /// Checks the reported worker now instead of waiting for its heartbeats to lapse. The
@@ -98,7 +166,8 @@ struct Routing: Sendable {
     /// Pipelines through a worker that is gone or quarantined stop taking requests at once,
     /// without waiting for the plan loop's next tick.
     func retireUnplaceable() async {
-        await pipelines.retire(workersNotIn: registry.placeableIDs())
+        let placeable = registry.placeableIDs()
+        for entry in models.entries() { await entry.pipelines.retire(workersNotIn: placeable) }
     }
 
     static func wire(_ pipeline: LivePipelines.LivePipeline, model: ServedModel)
@@ -149,5 +218,19 @@ struct Routing: Sendable {
 
     private static func score(_ value: Double) -> String {
         String((value * 100).rounded() / 100)
+    }
+}
+
+extension Routing {
+    /// A scheduler serving one model whose manifest comes through `model` (tests that drive
+    /// one model's pipelines directly).
+    init(
+        registry: WorkerRegistry, pipelines: LivePipelines, model: OneShot<ServedModel>,
+        logger: Logger, leaseTTL: Duration = .seconds(30), probeTimeout: Duration = .seconds(2)
+    ) {
+        self.init(
+            registry: registry,
+            models: ServedModels(defaultName: "", defaultModel: model, defaultPipelines: pipelines),
+            logger: logger, leaseTTL: leaseTTL, probeTimeout: probeTimeout)
     }
 }

@@ -28,6 +28,18 @@ public struct SchedulerConfiguration: Sendable {
     public var verifierAddress: ListenAddress?
     /// How often the verifier's reputations are read.
     public var reputationPollInterval: Duration = .seconds(2)
+    /// An unpinned model nobody used for this long is evicted (its marks may set another).
+    public var idleTimeout: Duration = .seconds(600)
+    /// A cold start not ready after this long is given up; requests are told why.
+    public var coldStartTimeout: Duration = .seconds(60)
+    /// The slow loop's period (demand forecast, replicas, pre-staging shards on disks).
+    public var cacheInterval: Duration = .seconds(120)
+    /// How often the catalog's serving marks are read.
+    public var catalogInterval: Duration = .seconds(3)
+    /// A model that became warm is not evicted for another one within this long.
+    public var minimumKeepAlive: Duration = .seconds(10)
+    /// Where machines without a certificate enroll with a join token. nil: no enrollment.
+    public var enrollment: EnrollmentSettings?
 
     public init() {}
 }
@@ -39,8 +51,10 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
     -> ServiceApplication
 {
     let registry = WorkerRegistry(expiry: configuration.workerExpiry)
-    let pipelines = LivePipelines()
     let model = OneShot<ServedModel>()
+    let models = ServedModels(
+        defaultName: configuration.model, defaultModel: model, defaultPipelines: LivePipelines(),
+        defaultIdleTimeout: configuration.idleTimeout, wake: registry.membershipChanged)
     let cacheClient = try ServiceClient.make(configuration.cacheManagerAddress)
     let source = ModelSource(
         cacheManager: Tessera_V1_CacheManager.Client(wrapping: cacheClient),
@@ -55,15 +69,20 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
             latencySeconds: configuration.linkLatencySeconds,
             bytesPerSecond: configuration.linkBytesPerSecond))
     settings.leaseTTL = configuration.leaseTTL
+    settings.idleTimeout = configuration.idleTimeout
+    settings.coldStartTimeout = configuration.coldStartTimeout
+    settings.cacheInterval = configuration.cacheInterval
+    settings.catalogInterval = configuration.catalogInterval
+    settings.minimumKeepAlive = configuration.minimumKeepAlive
     let routing = Routing(
-        registry: registry, pipelines: pipelines, model: model, logger: logger,
-        leaseTTL: configuration.leaseTTL)
+        registry: registry, models: models, logger: logger, leaseTTL: configuration.leaseTTL)
     let planLoop = PlanLoop(
-        registry: registry, pipelines: pipelines, source: source,
+        registry: registry, models: models, source: source,
         deployer: ShardDeployer(
-            pipelines: pipelines, source: source, workers: workerClients, registry: registry,
+            source: source, workers: workerClients, registry: registry,
             contextLength: configuration.contextLength, logger: logger),
-        model: model, settings: settings, logger: logger)
+        settings: settings, logger: logger,
+        prestager: ShardPrestager(source: source, workers: workerClients, logger: logger))
     // The clients the plan loop, the poller and the handlers use close after they stopped.
     var dependencies: [any Service] = [ClientService(client: cacheClient), workerClients]
     var backgroundServices: [any Service] = [
@@ -79,6 +98,18 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
                 registry: registry, interval: configuration.reputationPollInterval,
                 logger: logger))
     }
+    if let enrollment = configuration.enrollment {
+        backgroundServices.append(
+            try EnrollmentListener(
+                address: enrollment.address, security: enrollment.security ?? .processWide,
+                logger: logger,
+                bound: enrollment.bound
+            ) {
+                let authority = try EnrollmentAuthority(
+                    directory: CertificateDirectory(path: enrollment.certificateDirectory))
+                return [EnrollmentService(authority: authority, logger: logger)]
+            })
+    }
     return ServiceApplication(
         name: "scheduler", grpcAddress: configuration.grpcAddress,
         httpAddress: configuration.httpAddress,
@@ -86,7 +117,10 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
         rpcServices: [
             SchedulerService(
                 registry: registry, heartbeatInterval: configuration.heartbeatInterval,
-                routing: routing, logger: logger)
+                routing: routing, logger: logger,
+                marker: ServingMarker(
+                    cacheManager: source.cacheManager, registry: registry, models: models,
+                    settings: settings, logger: logger))
         ],
         dependencies: dependencies,
         backgroundServices: backgroundServices)

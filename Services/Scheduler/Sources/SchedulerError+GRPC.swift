@@ -6,8 +6,9 @@ import ServiceKit
 extension SchedulerError: RPCErrorConvertible {
     var rpcErrorCode: RPCError.Code {
         switch self {
-        case .modelNotLoaded, .noReadyPipeline: .unavailable
-        case .atCapacity: .resourceExhausted
+        case .modelNotLoaded, .noReadyPipeline, .modelLoading, .modelEvicting: .unavailable
+        case .atCapacity, .noRoom: .resourceExhausted
+        case .doesNotFit, .defaultModelAlwaysServed: .failedPrecondition
         case .modelNotServed, .unknownWorker, .noSuchWorker: .notFound
         case .manifestWithoutCosts: .failedPrecondition
         case .workerIDInUse: .alreadyExists
@@ -18,10 +19,18 @@ extension SchedulerError: RPCErrorConvertible {
     var rpcErrorMessage: String { description }
 
     /// When trying again may succeed, for a refusal that says (gRPC's pushback key).
+    /// A refusal for lack of room says so (`MetadataKeys.noRoom`): the gateway answers it at
+    /// once with 503, where a lack of session slots waits in its admission queue.
     var rpcErrorMetadata: Metadata {
-        guard case .atCapacity(_, let saturation) = self else { return [:] }
-        return [
-            MetadataKeys.retryPushback: .string("\(saturation.retryAfter.inMilliseconds)")
-        ]
+        switch self {
+        case .atCapacity(_, let saturation):
+            [MetadataKeys.retryPushback: .string("\(saturation.retryAfter.inMilliseconds)")]
+        case .noRoom(_, _, let retryAfter):
+            [
+                MetadataKeys.retryPushback: .string("\(retryAfter.inMilliseconds)"),
+                MetadataKeys.noRoom: "1",
+            ]
+        default: [:]
+        }
     }
 }

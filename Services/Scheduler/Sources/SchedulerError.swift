@@ -21,6 +21,16 @@ enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
     case keyMismatch(id: String, pinnedKey: [UInt8])
     /// RemoveWorker of an id that is neither registered nor pinned.
     case noSuchWorker(String)
+    /// A cold start under way: the model's shards are being placed and loaded.
+    case modelLoading(model: String, waited: Duration)
+    /// Asked for while its pipelines drain; it loads again once they are gone.
+    case modelEvicting(model: String)
+    /// The model cannot be loaded now: nothing can make room (or its load failed).
+    case noRoom(model: String, reason: String, retryAfter: Duration)
+    /// ServeModel of a model that fits on no set of the registered workers.
+    case doesNotFit(model: String, reason: String)
+    /// ServeModel asked to stop serving the scheduler's own `--model`.
+    case defaultModelAlwaysServed(model: String)
 
     var description: String {
         switch self {
@@ -46,6 +56,19 @@ enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "registered with, and this worker signs with another key; if the worker "
                 + "that had the id is gone for good, remove it with `tessera worker remove \(id)`"
         case .noSuchWorker(let id): "no worker '\(id)' is registered or pinned here"
+        case .modelLoading(let model, let waited):
+            "no ready pipeline for \(model) yet: it is loading (cold start, "
+                + "\((waited.inSeconds * 10).rounded() / 10) s so far)"
+        case .modelEvicting(let model):
+            "\(model) is being evicted; it loads again once its pipelines drained"
+        case .noRoom(let model, let reason, let retryAfter):
+            "model \(model) cannot be loaded now: \(reason); "
+                + "retry in about \(Int(retryAfter.inSeconds.rounded(.up))) s"
+        case .doesNotFit(let model, let reason):
+            "model \(model) fits on no set of the registered workers, so it is not marked "
+                + "servable: \(reason)"
+        case .defaultModelAlwaysServed(let model):
+            "\(model) is this scheduler's --model: it is always served"
         }
     }
 

@@ -10,6 +10,8 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
     let heartbeatInterval: Duration
     let routing: Routing
     let logger: Logger
+    /// ServeModel's checks and the cache-manager it records marks in (nil: UNIMPLEMENTED).
+    var marker: ServingMarker? = nil
 
     var healthName: String { "tessera.v1.Scheduler" }
 
@@ -73,7 +75,8 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
         guard !request.workerID.isEmpty else { throw InvalidMessage("worker_id", "is required") }
         try registry.heartbeat(
             workerID: request.workerID, load: WorkerLoad(request.load),
-            readyShards: request.readyShards.map(\.domain))
+            readyShards: request.readyShards.map(\.domain),
+            shardCache: request.hasCache ? ShardCacheReport(request.cache) : nil)
         return Tessera_V1_HeartbeatResponse()
     }
 

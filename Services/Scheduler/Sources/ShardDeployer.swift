@@ -9,7 +9,6 @@ import TesseraProto
 /// The worker answers with its session slots with the shard loaded, recorded before the
 /// stage counts as ready, so routing never counts on slots a worker derived before.
 struct ShardDeployer: Sendable {
-    let pipelines: LivePipelines
     let source: ModelSource
     let workers: ClientPool
     let registry: WorkerRegistry
@@ -19,7 +18,9 @@ struct ShardDeployer: Sendable {
 
     /// Starts a deployment in `group` for every stage that should load its shard now, and
     /// returns without waiting for them.
-    func deployPending(model: ServedModel, in group: inout DiscardingTaskGroup) async {
+    func deployPending(
+        model: ServedModel, pipelines: LivePipelines, in group: inout DiscardingTaskGroup
+    ) async {
         for (pipelineID, index, stage) in await pipelines.claimDeployments() {
             group.addTask {
                 let shard = await deploy(stage, model: model)
@@ -63,6 +64,9 @@ struct ShardDeployer: Sendable {
                     $0.contextLength = UInt32(clamping: contextLength)
                 }, options: .timeout(.seconds(300)))
             registry.recordSessionSlots(Int(response.sessionSlots), of: stage.workerID)
+            ServingMetrics.shardLoaded(
+                model: model.reference.name, bytes: Int(clamping: shard.sizeBytes),
+                downloaded: response.downloaded)
             logger.info(
                 "shard ready",
                 metadata: [

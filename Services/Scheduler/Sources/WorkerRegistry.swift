@@ -100,7 +100,7 @@ final class WorkerRegistry: Sendable {
 
     func heartbeat(
         workerID: String, load: WorkerLoad, readyShards: [ShardReference],
-        now: ContinuousClock.Instant = .now
+        shardCache: ShardCacheReport? = nil, now: ContinuousClock.Instant = .now
     ) throws(SchedulerError) {
         try state.withLock { state throws(SchedulerError) in
             guard var entry = state.workers[workerID] else { throw .unknownWorker(workerID) }
@@ -114,6 +114,7 @@ final class WorkerRegistry: Sendable {
                 entry.unreadLinks.removeFirst(entry.unreadLinks.count - Self.maxUnreadSteps)
             }
             entry.worker.readyShards = readyShards
+            if let shardCache { entry.worker.shardCache = shardCache }
             entry.worker.lastHeartbeat = Date()
             entry.lastHeartbeat = now
             state.workers[workerID] = entry

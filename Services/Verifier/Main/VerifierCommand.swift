@@ -137,7 +137,7 @@ struct VerifierCommand: AsyncParsableCommand {
         }
         await ServiceRunner.run(
             name: "verifier", logLevel: service.logLevel, security: service.security,
-            certificateName: "verifier"
+            certificateName: "verifier", tracing: service.tracing
         ) { logger in
             try buildVerifier(configuration, logger: logger)
         }

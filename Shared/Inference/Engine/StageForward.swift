@@ -128,6 +128,8 @@ extension TransformerStage {
             ws.hidden, weight: layer.attentionNorm, width: width, rows: batch,
             epsilon: hp.rmsEpsilon,
             output: ws.normalized)
+        observeInput(
+            .attentionInput, layer: modelLayer, rows: ws.normalized, count: batch, width: width)
         try projectQueryKeyValue(layer, batch: batch, path: path)  // + biases (Qwen2)
         normalizeHeads(ws.queries, gains: layer.queryNorm, heads: hp.headCount, rows: batch)
         normalizeHeads(ws.keys, gains: layer.keyNorm, heads: hp.kvHeadCount, rows: batch)
@@ -150,6 +152,9 @@ extension TransformerStage {
                 output: ws.attention + span.rows.lowerBound * queryWidth, scores: ws.scores,
                 scoreStride: ws.scoreStride, pool: pool)
         }
+        observeInput(
+            .attentionOutput, layer: modelLayer, rows: ws.attention, count: batch,
+            width: queryWidth)
         try multiplier.multiply(
             [MatmulTarget(layer.attentionOutput, output: ws.projected)], input: ws.attention,
             tokens: batch, path: path)
@@ -161,8 +166,13 @@ extension TransformerStage {
             ws.hidden, weight: layer.feedForwardNorm, width: width, rows: batch,
             epsilon: hp.rmsEpsilon,
             output: ws.normalized)
+        observeInput(
+            .feedForwardInput, layer: modelLayer, rows: ws.normalized, count: batch, width: width)
         try projectGateUp(layer, batch: batch, path: path)
         gatedActivation(batch: batch)
+        observeInput(
+            .feedForwardDown, layer: modelLayer, rows: ws.gate, count: batch,
+            width: hp.feedForwardLength)
         try multiplier.multiply(
             [MatmulTarget(layer.down, output: ws.projected)], input: ws.gate, tokens: batch,
             path: path)

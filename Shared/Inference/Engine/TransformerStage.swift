@@ -37,6 +37,9 @@ public final class TransformerStage: @unchecked Sendable {
     let attention: CausalAttention
     let workspace: StageWorkspace
     let lock = NSLock()
+    /// Sees every block's matrix-product inputs (calibration); nil when serving. Set it
+    /// before running `forward`, not while another thread runs it.
+    public var matmulInputObserver: MatmulInputObserver?
 
     /// Loads the tensors of `layers` from `file` (the file stays mapped; weights are not copied).
     public init(file: GGUFFile, layers: Range<Int>, threads: Int = 1) throws {

@@ -15,7 +15,7 @@ public enum ServiceClient {
     ) throws -> TesseraGRPCClient {
         let transport = try HTTP2ClientTransport.Posix(
             target: target(address), transportSecurity: security.client, config: config)
-        return GRPCClient(transport: transport)
+        return GRPCClient(transport: transport, interceptors: [TraceContextClientInterceptor()])
     }
 
     /// An IP literal is dialled as such: as a DNS target its text would be sent as the TLS
@@ -114,18 +114,37 @@ public struct TimeLimitExceeded: Error, CustomStringConvertible {
 
 /// Keeps a client's connections running inside a `ServiceGroup`; put it before the
 /// services that use the client so it shuts down after them.
+///
+/// At shutdown the client closes gracefully, but for at most `closeGrace`: a graceful close
+/// waits for a connection attempt under way, and with a peer whose name does not resolve
+/// (a compose or Kubernetes service that is not up) the attempts never end, so a worker that
+/// never registered, or a scheduler whose cache-manager is gone, ignored SIGTERM until it was
+/// killed. Past the grace the connections are cancelled: by then the listeners have drained
+/// and nothing in flight uses the client.
 public struct ClientService: Service {
     public let client: TesseraGRPCClient
+    public var closeGrace: Duration = .seconds(2)
 
     public init(client: TesseraGRPCClient) {
         self.client = client
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await client.runConnections()
-        } onGracefulShutdown: {
-            client.beginGracefulShutdown()
+        let (client, grace) = (self.client, closeGrace)
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await client.runConnections()
+                return true
+            }
+            group.addTask {
+                try await gracefulShutdown()
+                client.beginGracefulShutdown()
+                try await Task.sleep(for: grace)
+                return false
+            }
+            // The connections ended (after a graceful close, or failing), or the grace ran out.
+            _ = try await group.next()
+            group.cancelAll()
         }
     }
 }

@@ -25,6 +25,7 @@ public struct ServiceOptions<Ports: ServicePorts>: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL).")
     public var logLevel = EnvironmentDefaults.string("TESSERA_LOG_LEVEL", "info")
     @OptionGroup(title: "Security") public var security: SecurityOptions
+    @OptionGroup(title: "Tracing") public var tracing: TracingOptions
 
     public init() {}
 

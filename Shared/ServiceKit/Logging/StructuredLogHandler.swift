@@ -7,11 +7,17 @@ import Logging
 public struct StructuredLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
+    /// Adds the active span's trace_id and span_id (ServiceLogging), so a failed step's line
+    /// leads to its trace.
+    public var metadataProvider: Logger.MetadataProvider?
     private let label: String
 
-    public init(label: String, level: Logger.Level) {
+    public init(
+        label: String, level: Logger.Level, metadataProvider: Logger.MetadataProvider? = nil
+    ) {
         self.label = label
         self.logLevel = level
+        self.metadataProvider = metadataProvider
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -21,6 +27,7 @@ public struct StructuredLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var fields = metadata
+        if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
         var line =
             "ts=\(Self.timestamp()) level=\(event.level) service=\(Self.quoted(label)) msg=\(Self.quoted("\(event.message)"))"
@@ -59,6 +66,9 @@ public enum ServiceLogging {
         defer { lock.unlock() }
         guard !bootstrapped else { return }
         bootstrapped = true
-        LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, level: level) }
+        LoggingSystem.bootstrap(
+            { label, provider in
+                StructuredLogHandler(label: label, level: level, metadataProvider: provider)
+            }, metadataProvider: TraceLogMetadata.provider)
     }
 }

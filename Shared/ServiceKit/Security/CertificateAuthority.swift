@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Integrity
 import SwiftASN1
 import X509
 
@@ -61,7 +62,20 @@ public struct CertificateAuthority {
         role: ServiceRole, name: String, extraNames: [String] = [], days: Int = 825
     ) throws -> IssuedCertificate {
         let key = P256.Signing.PrivateKey()
-        let publicKey = Certificate.PublicKey(key.publicKey)
+        let certificate = try issue(
+            role: role, name: name, publicKey: Certificate.PublicKey(key.publicKey),
+            extraNames: extraNames, days: days)
+        return IssuedCertificate(
+            certificatePEM: try certificate.serializeAsPEM().pemString,
+            keyPEM: key.pemRepresentation)
+    }
+
+    /// The same certificate for a key held elsewhere (worker enrollment: the joining machine
+    /// made the key and sent only its public half, in a signing request).
+    public func issue(
+        role: ServiceRole, name: String, publicKey: Certificate.PublicKey,
+        extraNames: [String] = [], days: Int = 825
+    ) throws -> Certificate {
         let subject = try DistinguishedName {
             OrganizationName("Tessera")
             OrganizationalUnitName(role.rawValue)
@@ -90,9 +104,26 @@ public struct CertificateAuthority {
                         .keyIdentifier)
             },
             issuerPrivateKey: Certificate.PrivateKey(self.key))
-        return IssuedCertificate(
-            certificatePEM: try certificate.serializeAsPEM().pemString,
-            keyPEM: key.pemRepresentation)
+        return certificate
+    }
+
+    /// SHA-256 of the authority certificate's DER encoding, in lowercase hex: what a join
+    /// token pins, and what `openssl x509 -fingerprint -sha256` prints (without colons).
+    public var fingerprint: String {
+        get throws { try CertificateFingerprint.sha256(certificate) }
+    }
+}
+
+/// Certificate fingerprints as a joining machine checks them.
+public enum CertificateFingerprint {
+    public static func sha256(_ certificate: Certificate) throws -> String {
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        return Digests.hex(Digests.sha256(serializer.serializedBytes))
+    }
+
+    public static func sha256(pem: String) throws -> String {
+        try sha256(Certificate(pemEncoded: pem))
     }
 }
 

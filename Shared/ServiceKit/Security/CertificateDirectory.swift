@@ -20,6 +20,11 @@ public struct CertificateDirectory: Sendable {
         FileManager.default.fileExists(atPath: authorityCertificatePath)
     }
 
+    /// Whether this directory can sign (the scheduler's, for enrollment; never a worker's).
+    public var hasAuthorityKey: Bool {
+        FileManager.default.fileExists(atPath: authorityKeyPath)
+    }
+
     public func hasCertificate(_ name: String) -> Bool {
         FileManager.default.fileExists(atPath: certificatePath(name))
             && FileManager.default.fileExists(atPath: keyPath(name))
@@ -53,6 +58,23 @@ public struct CertificateDirectory: Sendable {
         try write(issued.certificatePEM, to: certificatePath(name), secret: false)
     }
 
+    /// Writes a certificate issued elsewhere (worker enrollment) with its key and authority:
+    /// `ca.pem`, `NAME.pem`, `NAME.key` (the key readable by the owner only).
+    public func install(_ enrolled: EnrolledCertificate, keyPEM: String) throws {
+        try Self.checkFileName(enrolled.name)
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
+        try write(enrolled.authorityPEM, to: authorityCertificatePath, secret: false)
+        try write(keyPEM, to: keyPath(enrolled.name), secret: true)
+        try write(enrolled.certificatePEM, to: certificatePath(enrolled.name), secret: false)
+    }
+
+    /// The authority's certificate as stored here, if any.
+    public func authorityCertificatePEM() throws -> String {
+        try read(authorityCertificatePath)
+    }
+
     /// What a service named `name` needs for mutual TLS: the authority's certificate and its own pair.
     public func material(for name: String) throws -> TLSMaterial {
         try TLSMaterial(
@@ -71,7 +93,7 @@ public struct CertificateDirectory: Sendable {
         }
     }
 
-    private func file(_ name: String) -> String {
+    func file(_ name: String) -> String {
         URL(fileURLWithPath: path).appendingPathComponent(name).path
     }
 
@@ -86,7 +108,7 @@ public struct CertificateDirectory: Sendable {
         }
     }
 
-    private func write(_ text: String, to path: String, secret: Bool) throws {
+    func write(_ text: String, to path: String, secret: Bool) throws {
         try FileManager.default.createDirectory(
             atPath: self.path, withIntermediateDirectories: true)
         // Created with its final permissions, so a key is never readable by others even briefly.

@@ -16,9 +16,15 @@ public enum RolePolicy {
         "tessera.v1.Scheduler/RenewLeases": [.gateway],
         "tessera.v1.Scheduler/ReportFailure": [.gateway],
         "tessera.v1.Scheduler/RemoveWorker": [.operator],
+        // Serving several models: the operator marks them; gateways and the operator list them.
+        "tessera.v1.Scheduler/ServeModel": [.operator],
+        "tessera.v1.Scheduler/ListModelStates": [.gateway, .operator],
         // Cache-manager: only the operator imports; shards go to the services that run or
         // check them (the gateway reads the vocabulary shard, the verifier replays steps).
         "tessera.v1.CacheManager/ImportModel": [.operator],
+        "tessera.v1.CacheManager/MakeVariants": [.operator],
+        // Serving marks are set by the scheduler once it has checked that the model fits.
+        "tessera.v1.CacheManager/SetServing": [.scheduler],
         "tessera.v1.CacheManager/ListModels": [
             .gateway, .scheduler, .worker, .verifier, .operator,
         ],
@@ -29,6 +35,7 @@ public enum RolePolicy {
         // previous worker of a pipeline.
         "tessera.v1.InferenceWorker/LoadShard": [.scheduler],
         "tessera.v1.InferenceWorker/UnloadShard": [.scheduler],
+        "tessera.v1.InferenceWorker/PrefetchShard": [.scheduler],
         "tessera.v1.InferenceWorker/GetStatus": [.scheduler, .operator],
         "tessera.v1.InferenceWorker/Forward": [.gateway, .worker],
         // Gateway: applications, the operator's CLI, and the verifier's canary prompts.

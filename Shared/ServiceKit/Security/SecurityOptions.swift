@@ -15,8 +15,18 @@ public struct SecurityOptions: ParsableArguments, Sendable {
             "Plaintext gRPC with no certificates and no role checks (env TESSERA_INSECURE=1); only for a network you trust."
     )
     public var insecure = false
+    @Flag(
+        help:
+            "Check only that servers' certificates are the cluster's, not that they name the address dialled (env TESSERA_TLS_SKIP_SERVER_NAME_CHECK=1); for peers reached at addresses no certificate names, such as container replicas."
+    )
+    public var tlsSkipServerNameCheck = false
 
     public init() {}
+
+    var skipsServerNameCheck: Bool {
+        tlsSkipServerNameCheck
+            || EnvironmentDefaults.string("TESSERA_TLS_SKIP_SERVER_NAME_CHECK", "") == "1"
+    }
 
     /// Plaintext if asked for (flag or TESSERA_INSECURE=1), else the certificate `tlsName`
     /// (default `defaultName`) from `tlsDir`; neither is a configuration error saying how
@@ -33,7 +43,9 @@ public struct SecurityOptions: ParsableArguments, Sendable {
         }
         let name = tlsName.isEmpty ? defaultName : tlsName
         do {
-            return .mutualTLS(try CertificateDirectory(path: tlsDir).material(for: name))
+            var material = try CertificateDirectory(path: tlsDir).material(for: name)
+            material.checksServerNames = !skipsServerNameCheck
+            return .mutualTLS(material)
         } catch {
             throw ServiceError.configuration("TLS certificate '\(name)': \(error)")
         }

@@ -8,6 +8,11 @@ public struct TLSMaterial: Sendable, Equatable {
     public var keyPEM: String
     /// The revocation list next to the certificates (`RevocationList`); nil: none.
     public var revocationListPath: String?
+    /// Whether a client checks that the server's certificate names the address it dialled
+    /// (a DNS name or IP address among its alternative names), besides the CA's signature.
+    /// Off only for deployments that dial peers by addresses no certificate can name in
+    /// advance (`--tls-skip-server-name-check`: compose's and Kubernetes' worker replicas).
+    public var checksServerNames = true
 
     public init(
         authorityPEM: String, certificatePEM: String, keyPEM: String,
@@ -48,17 +53,17 @@ public enum ClusterSecurity: Sendable, Equatable {
     }
 
     /// Clients present their certificate and verify that the server's was signed by the
-    /// cluster authority. Not against the address dialled: compose workers advertise their
-    /// container's generated host name, which no certificate made beforehand can name; and
-    /// on loopback every certificate names 127.0.0.1 anyway. What a member may do is
-    /// enforced by the server it calls (role checks); docs/security.md says what this leaves.
+    /// cluster authority and names the address dialled (the DNS name, or the IP address
+    /// connected to), so a member cannot answer at another member's address. Unless the
+    /// material says not to (`checksServerNames`); docs/security.md, "Hostnames".
     var client: HTTP2ClientTransport.Posix.TransportSecurity {
         switch self {
         case .insecure: return .plaintext
         case .mutualTLS(let material):
             return .mTLS(certificateChain: [material.certificate], privateKey: material.key) {
                 $0.trustRoots = .certificates([material.authority])
-                $0.serverCertificateVerification = .noHostnameVerification
+                $0.serverCertificateVerification =
+                    material.checksServerNames ? .fullVerification : .noHostnameVerification
             }
         }
     }

@@ -44,6 +44,11 @@ public struct ServiceApplication: Sendable {
     /// Who the caller is, for the role check; nil: from the TLS client certificate, and no
     /// check at all when `security` is plaintext. Tests on an in-process transport set it.
     public var peerIdentity: RoleCheckInterceptor.Identify?
+    /// Largest request message, streams per connection, idle connection timeout.
+    public var messageLimits: MessageLimits
+    /// An RPC that arrives without trace context starts a trace (the gateway, where requests
+    /// come in); otherwise only RPCs that carry one get a span (TraceContextServerInterceptor).
+    public var startsTraces = false
 
     public init(
         name: String, grpcAddress: ListenAddress, httpAddress: ListenAddress?, logger: Logger,
@@ -54,6 +59,7 @@ public struct ServiceApplication: Sendable {
     ) {
         self.readiness = readiness
         self.name = name
+        self.messageLimits = MessageLimits.forService(name)
         self.grpcAddress = grpcAddress
         self.httpAddress = httpAddress
         self.logger = logger
@@ -69,14 +75,16 @@ public struct ServiceApplication: Sendable {
     public func start(handleSignals: Bool = false) async throws -> RunningService {
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: grpcAddress.host, port: grpcAddress.port),
-            transportSecurity: security.server)
+            transportSecurity: security.server, config: messageLimits.serverConfig)
         let (events, eventSink) = AsyncStream<StartEvent>.makeStream()
         var onHTTPBound: (@Sendable (Int) -> Void)?
         if httpAddress != nil { onHTTPBound = { eventSink.yield(.httpBound($0)) } }
         var onOpsBound: (@Sendable (Int) -> Void)?
         if opsAddress != nil { onOpsBound = { eventSink.yield(.opsBound($0)) } }
+        let capped = MessageCapTransport(
+            base: transport, maxMessageBytes: messageLimits.maxReceiveBytes)
         let services = services(
-            serving: transport, onHTTPBound: onHTTPBound, onOpsBound: onOpsBound,
+            serving: capped, onHTTPBound: onHTTPBound, onOpsBound: onOpsBound,
             onServerFailure: { eventSink.yield(.failed($0)) })
 
         let group = ServiceGroup(
@@ -119,7 +127,9 @@ public struct ServiceApplication: Sendable {
         onServerFailure: @escaping @Sendable (any Error) -> Void = { _ in }
     ) -> [any Service] {
         ServiceMetrics.bootstrap()
-        var interceptors: [any ServerInterceptor] = [RPCMetricsInterceptor()]
+        var interceptors: [any ServerInterceptor] = [
+            RPCMetricsInterceptor(), TraceContextServerInterceptor(startsTraces: startsTraces),
+        ]
         if let peerIdentity {
             interceptors.append(RoleCheckInterceptor(identify: peerIdentity))
         } else if !security.isInsecure {

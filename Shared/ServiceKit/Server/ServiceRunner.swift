@@ -8,6 +8,7 @@ public enum ServiceRunner {
     /// flags name another) or, when asked explicitly, plaintext with a warning.
     public static func run(
         name: String, logLevel: String, security: SecurityOptions, certificateName: String,
+        tracing: TracingOptions? = nil,
         build: (Logger) throws -> ServiceApplication
     ) async -> Never {
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
@@ -25,7 +26,14 @@ public enum ServiceRunner {
                 logger.warning(
                     "insecure: plaintext gRPC, no certificates, no role checks (--insecure)")
             }
-            let application = try build(logger)
+            var application = try build(logger)
+            // First in the group, so it stops last: spans of the final requests are flushed.
+            if let tracing,
+                let exporter = try ProcessTracing.bootstrap(
+                    tracing, serviceName: name, logger: logger)
+            {
+                application.dependencies.insert(exporter, at: 0)
+            }
             let running = try await application.start(handleSignals: true)
             try await running.wait()
             logger.info("stopped")

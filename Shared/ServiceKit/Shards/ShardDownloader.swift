@@ -62,6 +62,10 @@ public struct ShardDownloader: Sendable {
                 try await Task.sleep(for: delay)
             } catch let error as RPCError {
                 throw Self.explain(error, sha: sha, address: address)
+            } catch ShardError.diskFull(let message) {
+                // Resuming cannot help and the bytes only hold the disk: never keep them.
+                try? FileManager.default.removeItem(atPath: partial)
+                throw ShardError.diskFull(message + "; the partial file was removed")
             } catch let error as ShardError {
                 throw error
             } catch is CancellationError {
@@ -104,11 +108,11 @@ public struct ShardDownloader: Sendable {
                         "downloading shard \(sha): the cache-manager sent more bytes than the shard's \(chunk.totalSize)"
                     )
                 }
-                try handle.write(contentsOf: chunk.data)
+                try Self.writing(sha) { try handle.write(contentsOf: chunk.data) }
                 expected += UInt64(chunk.data.count)
             }
         }
-        try handle.synchronize()
+        try Self.writing(sha) { try handle.synchronize() }
     }
 
     /// The cache-manager's client; a closed pool means the service is stopping (UNAVAILABLE).
@@ -120,6 +124,31 @@ public struct ShardDownloader: Sendable {
         } catch {
             throw .internalFailure("cannot make a client for \(address): \(error)")
         }
+    }
+
+    /// Runs a write to the partial file, turning a full disk into `ShardError.diskFull`.
+    static func writing(_ sha: String, _ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch  where isOutOfSpace(error) {
+            throw ShardError.diskFull("downloading shard \(sha): the disk is full (ENOSPC)")
+        }
+    }
+
+    /// ENOSPC, however Foundation wrapped it (a POSIX error, or Cocoa's out-of-space write
+    /// error with the POSIX one underneath).
+    static func isOutOfSpace(_ error: any Error) -> Bool {
+        let error = error as NSError
+        if error.domain == NSPOSIXErrorDomain && error.code == Int(ENOSPC) { return true }
+        if error.domain == NSCocoaErrorDomain
+            && error.code == CocoaError.fileWriteOutOfSpace.rawValue
+        {
+            return true
+        }
+        if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError {
+            return isOutOfSpace(underlying)
+        }
+        return false
     }
 
     static func isTransient(_ code: RPCError.Code) -> Bool {

@@ -10,11 +10,13 @@ public enum ShardError: Error, Sendable, CustomStringConvertible {
     case unavailable(String)
     /// A fault of this process (disk, a broken invariant), not of the request.
     case internalFailure(String)
+    /// The disk filled up (ENOSPC) while writing a download; the partial file is gone.
+    case diskFull(String)
 
     public var description: String {
         switch self {
         case .damagedShard(let message), .unavailable(let message),
-            .internalFailure(let message):
+            .internalFailure(let message), .diskFull(let message):
             message
         }
     }
@@ -26,6 +28,7 @@ extension ShardError: RPCErrorConvertible {
         case .damagedShard: .dataLoss
         case .unavailable: .unavailable
         case .internalFailure: .internalError
+        case .diskFull: .resourceExhausted
         }
     }
 

@@ -88,13 +88,41 @@ public enum Tessera_V1_CacheManager: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "SetServing" metadata.
+        public enum SetServing: Sendable {
+            /// Request type for "SetServing".
+            public typealias Input = Tessera_V1_SetServingRequest
+            /// Response type for "SetServing".
+            public typealias Output = Tessera_V1_ModelManifest
+            /// Descriptor for "SetServing".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.CacheManager"),
+                method: "SetServing",
+                type: .unary
+            )
+        }
+        /// Namespace for "MakeVariants" metadata.
+        public enum MakeVariants: Sendable {
+            /// Request type for "MakeVariants".
+            public typealias Input = Tessera_V1_MakeVariantsRequest
+            /// Response type for "MakeVariants".
+            public typealias Output = Tessera_V1_MakeVariantsEvent
+            /// Descriptor for "MakeVariants".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.CacheManager"),
+                method: "MakeVariants",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "tessera.v1.CacheManager" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ImportModel.descriptor,
             ListModels.descriptor,
             GetModel.descriptor,
             GetShard.descriptor,
-            DownloadShard.descriptor
+            DownloadShard.descriptor,
+            SetServing.descriptor,
+            MakeVariants.descriptor
         ]
     }
 }
@@ -202,6 +230,45 @@ extension Tessera_V1_CacheManager {
             request: GRPCCore.StreamingServerRequest<Tessera_V1_DownloadShardRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ShardChunk>
+
+        /// Handle the "SetServing" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records whether the scheduler should serve a model, and how (the scheduler calls it
+        /// > after checking that the model fits on its workers; see docs/caching.md).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_SetServingRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_ModelManifest` messages.
+        func setServing(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_SetServingRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ModelManifest>
+
+        /// Handle the "MakeVariants" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Makes compact variants of an imported model (requantized, optionally pruned), each
+        /// > recorded and served under `<model>:<method>`: progress messages, then each variant's
+        /// > manifest once its file is complete and hashed (docs/variants.md).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_MakeVariantsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_MakeVariantsEvent` messages.
+        func makeVariants(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_MakeVariantsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_MakeVariantsEvent>
     }
 
     /// Service protocol for the "tessera.v1.CacheManager" service.
@@ -293,6 +360,45 @@ extension Tessera_V1_CacheManager {
             request: GRPCCore.ServerRequest<Tessera_V1_DownloadShardRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ShardChunk>
+
+        /// Handle the "SetServing" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records whether the scheduler should serve a model, and how (the scheduler calls it
+        /// > after checking that the model fits on its workers; see docs/caching.md).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SetServingRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_ModelManifest` message.
+        func setServing(
+            request: GRPCCore.ServerRequest<Tessera_V1_SetServingRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ModelManifest>
+
+        /// Handle the "MakeVariants" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Makes compact variants of an imported model (requantized, optionally pruned), each
+        /// > recorded and served under `<model>:<method>`: progress messages, then each variant's
+        /// > manifest once its file is complete and hashed (docs/variants.md).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_MakeVariantsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_MakeVariantsEvent` messages.
+        func makeVariants(
+            request: GRPCCore.ServerRequest<Tessera_V1_MakeVariantsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_MakeVariantsEvent>
     }
 
     /// Simple service protocol for the "tessera.v1.CacheManager" service.
@@ -383,6 +489,46 @@ extension Tessera_V1_CacheManager {
             response: GRPCCore.RPCWriter<Tessera_V1_ShardChunk>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "SetServing" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records whether the scheduler should serve a model, and how (the scheduler calls it
+        /// > after checking that the model fits on its workers; see docs/caching.md).
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_SetServingRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_ModelManifest` to respond with.
+        func setServing(
+            request: Tessera_V1_SetServingRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_ModelManifest
+
+        /// Handle the "MakeVariants" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Makes compact variants of an imported model (requantized, optionally pruned), each
+        /// > recorded and served under `<model>:<method>`: progress messages, then each variant's
+        /// > manifest once its file is complete and hashed (docs/variants.md).
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_MakeVariantsRequest` message.
+        ///   - response: A response stream of `Tessera_V1_MakeVariantsEvent` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func makeVariants(
+            request: Tessera_V1_MakeVariantsRequest,
+            response: GRPCCore.RPCWriter<Tessera_V1_MakeVariantsEvent>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -445,6 +591,28 @@ extension Tessera_V1_CacheManager.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Tessera_V1_CacheManager.Method.SetServing.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_SetServingRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ModelManifest>(),
+            handler: { request, context in
+                try await self.setServing(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Tessera_V1_CacheManager.Method.MakeVariants.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_MakeVariantsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_MakeVariantsEvent>(),
+            handler: { request, context in
+                try await self.makeVariants(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -500,6 +668,28 @@ extension Tessera_V1_CacheManager.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ShardChunk> {
         let response = try await self.downloadShard(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func setServing(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_SetServingRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ModelManifest> {
+        let response = try await self.setServing(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func makeVariants(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_MakeVariantsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_MakeVariantsEvent> {
+        let response = try await self.makeVariants(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -570,6 +760,36 @@ extension Tessera_V1_CacheManager.SimpleServiceProtocol {
             metadata: [:],
             producer: { writer in
                 try await self.downloadShard(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func setServing(
+        request: GRPCCore.ServerRequest<Tessera_V1_SetServingRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ModelManifest> {
+        return GRPCCore.ServerResponse<Tessera_V1_ModelManifest>(
+            message: try await self.setServing(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func makeVariants(
+        request: GRPCCore.ServerRequest<Tessera_V1_MakeVariantsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_MakeVariantsEvent> {
+        return GRPCCore.StreamingServerResponse<Tessera_V1_MakeVariantsEvent>(
+            metadata: [:],
+            producer: { writer in
+                try await self.makeVariants(
                     request: request.message,
                     response: writer,
                     context: context
@@ -694,6 +914,55 @@ extension Tessera_V1_CacheManager {
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ShardChunk>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ShardChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetServing" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records whether the scheduler should serve a model, and how (the scheduler calls it
+        /// > after checking that the model fits on its workers; see docs/caching.md).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SetServingRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_SetServingRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ModelManifest` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setServing<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_SetServingRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_SetServingRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ModelManifest>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ModelManifest>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "MakeVariants" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Makes compact variants of an imported model (requantized, optionally pruned), each
+        /// > recorded and served under `<model>:<method>`: progress messages, then each variant's
+        /// > manifest once its file is complete and hashed (docs/variants.md).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_MakeVariantsRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_MakeVariantsRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_MakeVariantsEvent` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func makeVariants<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_MakeVariantsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_MakeVariantsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_MakeVariantsEvent>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_MakeVariantsEvent>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -872,6 +1141,75 @@ extension Tessera_V1_CacheManager {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SetServing" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records whether the scheduler should serve a model, and how (the scheduler calls it
+        /// > after checking that the model fits on its workers; see docs/caching.md).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SetServingRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_SetServingRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ModelManifest` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setServing<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_SetServingRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_SetServingRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ModelManifest>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ModelManifest>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_CacheManager.Method.SetServing.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "MakeVariants" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Makes compact variants of an imported model (requantized, optionally pruned), each
+        /// > recorded and served under `<model>:<method>`: progress messages, then each variant's
+        /// > manifest once its file is complete and hashed (docs/variants.md).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_MakeVariantsRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_MakeVariantsRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_MakeVariantsEvent` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func makeVariants<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_MakeVariantsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_MakeVariantsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_MakeVariantsEvent>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_MakeVariantsEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Tessera_V1_CacheManager.Method.MakeVariants.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1008,6 +1346,65 @@ extension Tessera_V1_CacheManager.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_DownloadShardRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ShardChunk>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetServing" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records whether the scheduler should serve a model, and how (the scheduler calls it
+    /// > after checking that the model fits on its workers; see docs/caching.md).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_SetServingRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setServing<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_SetServingRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ModelManifest>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setServing(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_SetServingRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ModelManifest>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MakeVariants" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Makes compact variants of an imported model (requantized, optionally pruned), each
+    /// > recorded and served under `<model>:<method>`: progress messages, then each variant's
+    /// > manifest once its file is complete and hashed (docs/variants.md).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_MakeVariantsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func makeVariants<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_MakeVariantsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_MakeVariantsEvent>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.makeVariants(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_MakeVariantsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_MakeVariantsEvent>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1166,6 +1563,73 @@ extension Tessera_V1_CacheManager.ClientProtocol {
             metadata: metadata
         )
         return try await self.downloadShard(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetServing" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records whether the scheduler should serve a model, and how (the scheduler calls it
+    /// > after checking that the model fits on its workers; see docs/caching.md).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setServing<Result>(
+        _ message: Tessera_V1_SetServingRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ModelManifest>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_SetServingRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setServing(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MakeVariants" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Makes compact variants of an imported model (requantized, optionally pruned), each
+    /// > recorded and served under `<model>:<method>`: progress messages, then each variant's
+    /// > manifest once its file is complete and hashed (docs/variants.md).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func makeVariants<Result>(
+        _ message: Tessera_V1_MakeVariantsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_MakeVariantsEvent>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_MakeVariantsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.makeVariants(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -234,11 +234,220 @@ public nonisolated struct Tessera_V1_ModelManifest: @unchecked Sendable {
     set {_uniqueStorage()._tiedOutput = newValue}
   }
 
+  /// The operator's serving marks (SetServing); unset: not marked servable.
+  public var serving: Tessera_V1_ServingMarks {
+    get {_storage._serving ?? Tessera_V1_ServingMarks()}
+    set {_uniqueStorage()._serving = newValue}
+  }
+  /// Returns true if `serving` has been explicitly set.
+  public var hasServing: Bool {_storage._serving != nil}
+  /// Clears the value of `serving`. Subsequent reads from it will return its default value.
+  public mutating func clearServing() {_uniqueStorage()._serving = nil}
+
+  /// Set for a variant made by MakeVariants: its parent and method.
+  public var variant: Tessera_V1_VariantOrigin {
+    get {_storage._variant ?? Tessera_V1_VariantOrigin()}
+    set {_uniqueStorage()._variant = newValue}
+  }
+  /// Returns true if `variant` has been explicitly set.
+  public var hasVariant: Bool {_storage._variant != nil}
+  /// Clears the value of `variant`. Subsequent reads from it will return its default value.
+  public mutating func clearVariant() {_uniqueStorage()._variant = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Where a variant comes from and how it was made.
+public nonisolated struct Tessera_V1_VariantOrigin: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var parentSha256: String = String()
+
+  public var parentName: String = String()
+
+  /// e.g. "q4_k", "q4_k+emb:q4_0", "wanda50-q4_0"
+  public var method: String = String()
+
+  /// tensors stored in another type than asked for
+  public var fallbacks: [Tessera_V1_TypeFallback] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A tensor whose rows are not whole blocks of the wanted type (K-quants need multiples of
+/// 256 values) and that was stored in the fallback type instead, as llama-quantize does.
+public nonisolated struct Tessera_V1_TypeFallback: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tensor: String = String()
+
+  /// e.g. "Q4_K"
+  public var wanted: String = String()
+
+  /// e.g. "Q5_0"
+  public var used: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_MakeVariantsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the parent: name or sha256
+  public var model: String = String()
+
+  /// method names; empty: every quantization method
+  public var methods: [String] = []
+
+  /// needed by the wanda methods
+  public var calibrationText: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_MakeVariantsEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var event: Tessera_V1_MakeVariantsEvent.OneOf_Event? = nil
+
+  public var progress: Tessera_V1_VariantProgress {
+    get {
+      if case .progress(let v)? = event {return v}
+      return Tessera_V1_VariantProgress()
+    }
+    set {event = .progress(newValue)}
+  }
+
+  public var variant: Tessera_V1_VariantMade {
+    get {
+      if case .variant(let v)? = event {return v}
+      return Tessera_V1_VariantMade()
+    }
+    set {event = .variant(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Event: Equatable, Sendable {
+    case progress(Tessera_V1_VariantProgress)
+    case variant(Tessera_V1_VariantMade)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_VariantProgress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// which of the methods, from 0
+  public var index: UInt32 = 0
+
+  /// how many methods in all
+  public var count: UInt32 = 0
+
+  public var method: String = String()
+
+  /// of this variant, 0 to 1
+  public var fraction: Double = 0
+
+  /// e.g. the tensor being converted
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_VariantMade: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// named <parent>:<method>, with `variant` set
+  public var model: Tessera_V1_ModelManifest {
+    get {_model ?? Tessera_V1_ModelManifest()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  /// made before: nothing was written
+  public var alreadyPresent: Bool = false
+
+  /// time to make it (0 when already present)
+  public var seconds: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _model: Tessera_V1_ModelManifest? = nil
+}
+
+/// Whether and how the scheduler serves a model beside its default one.
+public nonisolated struct Tessera_V1_ServingMarks: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var servable: Bool = false
+
+  /// 0: not pinned; N: kept warm with at least N pipelines
+  public var pinReplicas: UInt32 = 0
+
+  /// 0: the scheduler's default; unused this long, it may be evicted
+  public var idleTimeoutS: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_SetServingRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// name or sha256
+  public var model: String = String()
+
+  public var marks: Tessera_V1_ServingMarks {
+    get {_marks ?? Tessera_V1_ServingMarks()}
+    set {_marks = newValue}
+  }
+  /// Returns true if `marks` has been explicitly set.
+  public var hasMarks: Bool {self._marks != nil}
+  /// Clears the value of `marks`. Subsequent reads from it will return its default value.
+  public mutating func clearMarks() {self._marks = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _marks: Tessera_V1_ServingMarks? = nil
 }
 
 public nonisolated struct Tessera_V1_GetShardRequest: Sendable {
@@ -544,7 +753,7 @@ nonisolated extension Tessera_V1_LayerCost: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelManifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}architecture\0\u{3}layer_count\0\u{3}embedding_length\0\u{3}context_length\0\u{3}vocab_size\0\u{3}file_size\0\u{3}file_type\0\u{1}layers\0\u{1}embedding\0\u{1}output\0\u{3}activation_bytes_per_token\0\u{1}shards\0\u{3}tied_output\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}architecture\0\u{3}layer_count\0\u{3}embedding_length\0\u{3}context_length\0\u{3}vocab_size\0\u{3}file_size\0\u{3}file_type\0\u{1}layers\0\u{1}embedding\0\u{1}output\0\u{3}activation_bytes_per_token\0\u{1}shards\0\u{3}tied_output\0\u{2}\u{6}serving\0\u{1}variant\0")
 
   fileprivate class _StorageClass {
     var _model: Tessera_V1_ModelRef? = nil
@@ -561,6 +770,8 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
     var _activationBytesPerToken: UInt32 = 0
     var _shards: [Tessera_V1_ShardRef] = []
     var _tiedOutput: Bool = false
+    var _serving: Tessera_V1_ServingMarks? = nil
+    var _variant: Tessera_V1_VariantOrigin? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -585,6 +796,8 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
       _activationBytesPerToken = source._activationBytesPerToken
       _shards = source._shards
       _tiedOutput = source._tiedOutput
+      _serving = source._serving
+      _variant = source._variant
     }
   }
 
@@ -617,6 +830,8 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
         case 12: try { try decoder.decodeSingularUInt32Field(value: &_storage._activationBytesPerToken) }()
         case 13: try { try decoder.decodeRepeatedMessageField(value: &_storage._shards) }()
         case 14: try { try decoder.decodeSingularBoolField(value: &_storage._tiedOutput) }()
+        case 20: try { try decoder.decodeSingularMessageField(value: &_storage._serving) }()
+        case 21: try { try decoder.decodeSingularMessageField(value: &_storage._variant) }()
         default: break
         }
       }
@@ -671,6 +886,12 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
       if _storage._tiedOutput != false {
         try visitor.visitSingularBoolField(value: _storage._tiedOutput, fieldNumber: 14)
       }
+      try { if let v = _storage._serving {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      } }()
+      try { if let v = _storage._variant {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -694,10 +915,377 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
         if _storage._activationBytesPerToken != rhs_storage._activationBytesPerToken {return false}
         if _storage._shards != rhs_storage._shards {return false}
         if _storage._tiedOutput != rhs_storage._tiedOutput {return false}
+        if _storage._serving != rhs_storage._serving {return false}
+        if _storage._variant != rhs_storage._variant {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_VariantOrigin: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VariantOrigin"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}parent_sha256\0\u{3}parent_name\0\u{1}method\0\u{1}fallbacks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.parentSha256) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.parentName) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.method) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.fallbacks) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.parentSha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.parentSha256, fieldNumber: 1)
+    }
+    if !self.parentName.isEmpty {
+      try visitor.visitSingularStringField(value: self.parentName, fieldNumber: 2)
+    }
+    if !self.method.isEmpty {
+      try visitor.visitSingularStringField(value: self.method, fieldNumber: 3)
+    }
+    if !self.fallbacks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.fallbacks, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_VariantOrigin, rhs: Tessera_V1_VariantOrigin) -> Bool {
+    if lhs.parentSha256 != rhs.parentSha256 {return false}
+    if lhs.parentName != rhs.parentName {return false}
+    if lhs.method != rhs.method {return false}
+    if lhs.fallbacks != rhs.fallbacks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_TypeFallback: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TypeFallback"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tensor\0\u{1}wanted\0\u{1}used\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.tensor) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.wanted) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.used) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tensor.isEmpty {
+      try visitor.visitSingularStringField(value: self.tensor, fieldNumber: 1)
+    }
+    if !self.wanted.isEmpty {
+      try visitor.visitSingularStringField(value: self.wanted, fieldNumber: 2)
+    }
+    if !self.used.isEmpty {
+      try visitor.visitSingularStringField(value: self.used, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_TypeFallback, rhs: Tessera_V1_TypeFallback) -> Bool {
+    if lhs.tensor != rhs.tensor {return false}
+    if lhs.wanted != rhs.wanted {return false}
+    if lhs.used != rhs.used {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_MakeVariantsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MakeVariantsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}methods\0\u{3}calibration_text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.methods) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.calibrationText) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    if !self.methods.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.methods, fieldNumber: 2)
+    }
+    if !self.calibrationText.isEmpty {
+      try visitor.visitSingularStringField(value: self.calibrationText, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_MakeVariantsRequest, rhs: Tessera_V1_MakeVariantsRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.methods != rhs.methods {return false}
+    if lhs.calibrationText != rhs.calibrationText {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_MakeVariantsEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MakeVariantsEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}progress\0\u{1}variant\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Tessera_V1_VariantProgress?
+        var hadOneofValue = false
+        if let current = self.event {
+          hadOneofValue = true
+          if case .progress(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.event = .progress(v)
+        }
+      }()
+      case 2: try {
+        var v: Tessera_V1_VariantMade?
+        var hadOneofValue = false
+        if let current = self.event {
+          hadOneofValue = true
+          if case .variant(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.event = .variant(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.event {
+    case .progress?: try {
+      guard case .progress(let v)? = self.event else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .variant?: try {
+      guard case .variant(let v)? = self.event else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_MakeVariantsEvent, rhs: Tessera_V1_MakeVariantsEvent) -> Bool {
+    if lhs.event != rhs.event {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_VariantProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VariantProgress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}count\0\u{1}method\0\u{1}fraction\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.count) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.method) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.fraction) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.index != 0 {
+      try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 1)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt32Field(value: self.count, fieldNumber: 2)
+    }
+    if !self.method.isEmpty {
+      try visitor.visitSingularStringField(value: self.method, fieldNumber: 3)
+    }
+    if self.fraction.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.fraction, fieldNumber: 4)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_VariantProgress, rhs: Tessera_V1_VariantProgress) -> Bool {
+    if lhs.index != rhs.index {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.method != rhs.method {return false}
+    if lhs.fraction != rhs.fraction {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_VariantMade: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VariantMade"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}already_present\0\u{1}seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.alreadyPresent) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.alreadyPresent != false {
+      try visitor.visitSingularBoolField(value: self.alreadyPresent, fieldNumber: 2)
+    }
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_VariantMade, rhs: Tessera_V1_VariantMade) -> Bool {
+    if lhs._model != rhs._model {return false}
+    if lhs.alreadyPresent != rhs.alreadyPresent {return false}
+    if lhs.seconds != rhs.seconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ServingMarks: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServingMarks"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}servable\0\u{3}pin_replicas\0\u{3}idle_timeout_s\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.servable) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pinReplicas) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.idleTimeoutS) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.servable != false {
+      try visitor.visitSingularBoolField(value: self.servable, fieldNumber: 1)
+    }
+    if self.pinReplicas != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pinReplicas, fieldNumber: 2)
+    }
+    if self.idleTimeoutS != 0 {
+      try visitor.visitSingularUInt32Field(value: self.idleTimeoutS, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ServingMarks, rhs: Tessera_V1_ServingMarks) -> Bool {
+    if lhs.servable != rhs.servable {return false}
+    if lhs.pinReplicas != rhs.pinReplicas {return false}
+    if lhs.idleTimeoutS != rhs.idleTimeoutS {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_SetServingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetServingRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}marks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._marks) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    try { if let v = self._marks {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_SetServingRequest, rhs: Tessera_V1_SetServingRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs._marks != rhs._marks {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -188,6 +188,51 @@ public nonisolated struct Tessera_V1_ShardRef: Sendable {
   fileprivate var _layers: Tessera_V1_LayerRange? = nil
 }
 
+/// What a worker's shard cache holds and its budgets (issue 14; docs/caching.md): every
+/// verified shard file on its disk, whether it is mapped in memory, and whether sessions are
+/// using it. A shard that is loaded or in use is never evicted from disk.
+public nonisolated struct Tessera_V1_ShardCacheReport: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shards: [Tessera_V1_CachedShard] = []
+
+  public var diskBudgetBytes: UInt64 = 0
+
+  /// verified shard files, plus downloads under way
+  public var diskUsedBytes: UInt64 = 0
+
+  public var memoryBudgetBytes: UInt64 = 0
+
+  /// charged to the budget: mapped shards and KV caches
+  public var memoryUsedBytes: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_CachedShard: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sha256: String = String()
+
+  public var sizeBytes: UInt64 = 0
+
+  /// mapped and able to serve Forward
+  public var loaded: Bool = false
+
+  /// sessions are open on it (also after an unload)
+  public var inUse: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// What a worker can do, measured at start-up.
 public nonisolated struct Tessera_V1_WorkerCapabilities: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -840,6 +885,101 @@ nonisolated extension Tessera_V1_ShardRef: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.sizeBytes != rhs.sizeBytes {return false}
     if lhs.hasEmbedding_p != rhs.hasEmbedding_p {return false}
     if lhs.hasOutput_p != rhs.hasOutput_p {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ShardCacheReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardCacheReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shards\0\u{3}disk_budget_bytes\0\u{3}disk_used_bytes\0\u{3}memory_budget_bytes\0\u{3}memory_used_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.diskBudgetBytes) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.diskUsedBytes) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBudgetBytes) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.memoryUsedBytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 1)
+    }
+    if self.diskBudgetBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.diskBudgetBytes, fieldNumber: 2)
+    }
+    if self.diskUsedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.diskUsedBytes, fieldNumber: 3)
+    }
+    if self.memoryBudgetBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryBudgetBytes, fieldNumber: 4)
+    }
+    if self.memoryUsedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryUsedBytes, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ShardCacheReport, rhs: Tessera_V1_ShardCacheReport) -> Bool {
+    if lhs.shards != rhs.shards {return false}
+    if lhs.diskBudgetBytes != rhs.diskBudgetBytes {return false}
+    if lhs.diskUsedBytes != rhs.diskUsedBytes {return false}
+    if lhs.memoryBudgetBytes != rhs.memoryBudgetBytes {return false}
+    if lhs.memoryUsedBytes != rhs.memoryUsedBytes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_CachedShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CachedShard"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sha256\0\u{3}size_bytes\0\u{1}loaded\0\u{3}in_use\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sizeBytes) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.loaded) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.inUse) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.sha256, fieldNumber: 1)
+    }
+    if self.sizeBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sizeBytes, fieldNumber: 2)
+    }
+    if self.loaded != false {
+      try visitor.visitSingularBoolField(value: self.loaded, fieldNumber: 3)
+    }
+    if self.inUse != false {
+      try visitor.visitSingularBoolField(value: self.inUse, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_CachedShard, rhs: Tessera_V1_CachedShard) -> Bool {
+    if lhs.sha256 != rhs.sha256 {return false}
+    if lhs.sizeBytes != rhs.sizeBytes {return false}
+    if lhs.loaded != rhs.loaded {return false}
+    if lhs.inUse != rhs.inUse {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

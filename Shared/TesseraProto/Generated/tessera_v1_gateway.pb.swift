@@ -231,6 +231,12 @@ public nonisolated struct Tessera_V1_ServedModel: Sendable {
   /// a complete pipeline can serve it now
   public var ready: Bool = false
 
+  /// "cold", "loading", "warm" or "evicting" (the scheduler's)
+  public var state: String = String()
+
+  /// pipelines planned for it now
+  public var replicas: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -639,7 +645,7 @@ nonisolated extension Tessera_V1_ListServedModelsRequest: SwiftProtobuf.Message,
 
 nonisolated extension Tessera_V1_ServedModel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServedModel"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}model\0\u{3}context_length\0\u{1}ready\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}model\0\u{3}context_length\0\u{1}ready\0\u{1}state\0\u{1}replicas\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -651,6 +657,8 @@ nonisolated extension Tessera_V1_ServedModel: SwiftProtobuf.Message, SwiftProtob
       case 2: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.contextLength) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.ready) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.replicas) }()
       default: break
       }
     }
@@ -673,6 +681,12 @@ nonisolated extension Tessera_V1_ServedModel: SwiftProtobuf.Message, SwiftProtob
     if self.ready != false {
       try visitor.visitSingularBoolField(value: self.ready, fieldNumber: 4)
     }
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 5)
+    }
+    if self.replicas != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replicas, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -681,6 +695,8 @@ nonisolated extension Tessera_V1_ServedModel: SwiftProtobuf.Message, SwiftProtob
     if lhs._model != rhs._model {return false}
     if lhs.contextLength != rhs.contextLength {return false}
     if lhs.ready != rhs.ready {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.replicas != rhs.replicas {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -61,6 +61,19 @@ public enum Tessera_V1_InferenceWorker: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "PrefetchShard" metadata.
+        public enum PrefetchShard: Sendable {
+            /// Request type for "PrefetchShard".
+            public typealias Input = Tessera_V1_PrefetchShardRequest
+            /// Response type for "PrefetchShard".
+            public typealias Output = Tessera_V1_PrefetchShardResponse
+            /// Descriptor for "PrefetchShard".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.InferenceWorker"),
+                method: "PrefetchShard",
+                type: .unary
+            )
+        }
         /// Namespace for "Forward" metadata.
         public enum Forward: Sendable {
             /// Request type for "Forward".
@@ -79,6 +92,7 @@ public enum Tessera_V1_InferenceWorker: Sendable {
             LoadShard.descriptor,
             UnloadShard.descriptor,
             GetStatus.descriptor,
+            PrefetchShard.descriptor,
             Forward.descriptor
         ]
     }
@@ -152,6 +166,26 @@ extension Tessera_V1_InferenceWorker {
             request: GRPCCore.StreamingServerRequest<Tessera_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_GetStatusResponse>
+
+        /// Handle the "PrefetchShard" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Download a shard to the disk cache without loading it (the scheduler pre-stages shards
+        /// > where failover or growth will need them). Makes room by evicting shards that are neither
+        /// > loaded nor in use; RESOURCE_EXHAUSTED when that cannot make room. Scheduler role only.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_PrefetchShardRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_PrefetchShardResponse` messages.
+        func prefetchShard(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_PrefetchShardRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_PrefetchShardResponse>
 
         /// Handle the "Forward" method.
         ///
@@ -230,6 +264,26 @@ extension Tessera_V1_InferenceWorker {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Tessera_V1_GetStatusResponse>
 
+        /// Handle the "PrefetchShard" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Download a shard to the disk cache without loading it (the scheduler pre-stages shards
+        /// > where failover or growth will need them). Makes room by evicting shards that are neither
+        /// > loaded nor in use; RESOURCE_EXHAUSTED when that cannot make room. Scheduler role only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_PrefetchShardRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_PrefetchShardResponse` message.
+        func prefetchShard(
+            request: GRPCCore.ServerRequest<Tessera_V1_PrefetchShardRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_PrefetchShardResponse>
+
         /// Handle the "Forward" method.
         ///
         /// > Source IDL Documentation:
@@ -305,6 +359,26 @@ extension Tessera_V1_InferenceWorker {
             context: GRPCCore.ServerContext
         ) async throws -> Tessera_V1_GetStatusResponse
 
+        /// Handle the "PrefetchShard" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Download a shard to the disk cache without loading it (the scheduler pre-stages shards
+        /// > where failover or growth will need them). Makes room by evicting shards that are neither
+        /// > loaded nor in use; RESOURCE_EXHAUSTED when that cannot make room. Scheduler role only.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_PrefetchShardRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_PrefetchShardResponse` to respond with.
+        func prefetchShard(
+            request: Tessera_V1_PrefetchShardRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_PrefetchShardResponse
+
         /// Handle the "Forward" method.
         ///
         /// > Source IDL Documentation:
@@ -367,6 +441,17 @@ extension Tessera_V1_InferenceWorker.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Tessera_V1_InferenceWorker.Method.PrefetchShard.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_PrefetchShardRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_PrefetchShardResponse>(),
+            handler: { request, context in
+                try await self.prefetchShard(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Tessera_V1_InferenceWorker.Method.Forward.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ForwardRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ForwardResponse>(),
@@ -415,6 +500,17 @@ extension Tessera_V1_InferenceWorker.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func prefetchShard(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_PrefetchShardRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_PrefetchShardResponse> {
+        let response = try await self.prefetchShard(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -452,6 +548,19 @@ extension Tessera_V1_InferenceWorker.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Tessera_V1_GetStatusResponse> {
         return GRPCCore.ServerResponse<Tessera_V1_GetStatusResponse>(
             message: try await self.getStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func prefetchShard(
+        request: GRPCCore.ServerRequest<Tessera_V1_PrefetchShardRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_PrefetchShardResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_PrefetchShardResponse>(
+            message: try await self.prefetchShard(
                 request: request.message,
                 context: context
             ),
@@ -546,6 +655,31 @@ extension Tessera_V1_InferenceWorker {
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_GetStatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_GetStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PrefetchShard" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Download a shard to the disk cache without loading it (the scheduler pre-stages shards
+        /// > where failover or growth will need them). Makes room by evicting shards that are neither
+        /// > loaded nor in use; RESOURCE_EXHAUSTED when that cannot make room. Scheduler role only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_PrefetchShardRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_PrefetchShardRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_PrefetchShardResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func prefetchShard<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_PrefetchShardRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_PrefetchShardRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_PrefetchShardResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_PrefetchShardResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Forward" method.
@@ -686,6 +820,42 @@ extension Tessera_V1_InferenceWorker {
             )
         }
 
+        /// Call the "PrefetchShard" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Download a shard to the disk cache without loading it (the scheduler pre-stages shards
+        /// > where failover or growth will need them). Makes room by evicting shards that are neither
+        /// > loaded nor in use; RESOURCE_EXHAUSTED when that cannot make room. Scheduler role only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_PrefetchShardRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_PrefetchShardRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_PrefetchShardResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func prefetchShard<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_PrefetchShardRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_PrefetchShardRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_PrefetchShardResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_PrefetchShardResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_InferenceWorker.Method.PrefetchShard.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "Forward" method.
         ///
         /// > Source IDL Documentation:
@@ -801,6 +971,37 @@ extension Tessera_V1_InferenceWorker.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_GetStatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_GetStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PrefetchShard" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Download a shard to the disk cache without loading it (the scheduler pre-stages shards
+    /// > where failover or growth will need them). Makes room by evicting shards that are neither
+    /// > loaded nor in use; RESOURCE_EXHAUSTED when that cannot make room. Scheduler role only.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_PrefetchShardRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func prefetchShard<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_PrefetchShardRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_PrefetchShardResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.prefetchShard(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_PrefetchShardRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_PrefetchShardResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -926,6 +1127,41 @@ extension Tessera_V1_InferenceWorker.ClientProtocol {
             metadata: metadata
         )
         return try await self.getStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PrefetchShard" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Download a shard to the disk cache without loading it (the scheduler pre-stages shards
+    /// > where failover or growth will need them). Makes room by evicting shards that are neither
+    /// > loaded nor in use; RESOURCE_EXHAUSTED when that cannot make room. Scheduler role only.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func prefetchShard<Result>(
+        _ message: Tessera_V1_PrefetchShardRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_PrefetchShardResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_PrefetchShardRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.prefetchShard(
             request: request,
             options: options,
             onResponse: handleResponse

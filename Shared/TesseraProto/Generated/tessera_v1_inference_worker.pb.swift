@@ -99,39 +99,93 @@ public nonisolated struct Tessera_V1_GetStatusRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Tessera_V1_GetStatusResponse: Sendable {
+public nonisolated struct Tessera_V1_GetStatusResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var workerID: String = String()
+  public var workerID: String {
+    get {_storage._workerID}
+    set {_uniqueStorage()._workerID = newValue}
+  }
 
   public var capabilities: Tessera_V1_WorkerCapabilities {
-    get {_capabilities ?? Tessera_V1_WorkerCapabilities()}
-    set {_capabilities = newValue}
+    get {_storage._capabilities ?? Tessera_V1_WorkerCapabilities()}
+    set {_uniqueStorage()._capabilities = newValue}
   }
   /// Returns true if `capabilities` has been explicitly set.
-  public var hasCapabilities: Bool {self._capabilities != nil}
+  public var hasCapabilities: Bool {_storage._capabilities != nil}
   /// Clears the value of `capabilities`. Subsequent reads from it will return its default value.
-  public mutating func clearCapabilities() {self._capabilities = nil}
+  public mutating func clearCapabilities() {_uniqueStorage()._capabilities = nil}
 
   public var load: Tessera_V1_WorkerLoad {
-    get {_load ?? Tessera_V1_WorkerLoad()}
-    set {_load = newValue}
+    get {_storage._load ?? Tessera_V1_WorkerLoad()}
+    set {_uniqueStorage()._load = newValue}
   }
   /// Returns true if `load` has been explicitly set.
-  public var hasLoad: Bool {self._load != nil}
+  public var hasLoad: Bool {_storage._load != nil}
   /// Clears the value of `load`. Subsequent reads from it will return its default value.
-  public mutating func clearLoad() {self._load = nil}
+  public mutating func clearLoad() {_uniqueStorage()._load = nil}
 
-  public var readyShards: [Tessera_V1_ShardRef] = []
+  public var readyShards: [Tessera_V1_ShardRef] {
+    get {_storage._readyShards}
+    set {_uniqueStorage()._readyShards = newValue}
+  }
+
+  public var cache: Tessera_V1_ShardCacheReport {
+    get {_storage._cache ?? Tessera_V1_ShardCacheReport()}
+    set {_uniqueStorage()._cache = newValue}
+  }
+  /// Returns true if `cache` has been explicitly set.
+  public var hasCache: Bool {_storage._cache != nil}
+  /// Clears the value of `cache`. Subsequent reads from it will return its default value.
+  public mutating func clearCache() {_uniqueStorage()._cache = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _capabilities: Tessera_V1_WorkerCapabilities? = nil
-  fileprivate var _load: Tessera_V1_WorkerLoad? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Tessera_V1_PrefetchShardRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// sha256 and size_bytes (the size makes room up front)
+  public var shard: Tessera_V1_ShardRef {
+    get {_shard ?? Tessera_V1_ShardRef()}
+    set {_shard = newValue}
+  }
+  /// Returns true if `shard` has been explicitly set.
+  public var hasShard: Bool {self._shard != nil}
+  /// Clears the value of `shard`. Subsequent reads from it will return its default value.
+  public mutating func clearShard() {self._shard = nil}
+
+  /// empty: the worker's --cache-manager
+  public var cacheManagerAddress: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shard: Tessera_V1_ShardRef? = nil
+}
+
+public nonisolated struct Tessera_V1_PrefetchShardResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// false when it was already on disk
+  public var downloaded: Bool = false
+
+  public var seconds: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A stage further down the pipeline.
@@ -511,7 +565,105 @@ nonisolated extension Tessera_V1_GetStatusRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Tessera_V1_GetStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}capabilities\0\u{1}load\0\u{3}ready_shards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}capabilities\0\u{1}load\0\u{3}ready_shards\0\u{1}cache\0")
+
+  fileprivate class _StorageClass {
+    var _workerID: String = String()
+    var _capabilities: Tessera_V1_WorkerCapabilities? = nil
+    var _load: Tessera_V1_WorkerLoad? = nil
+    var _readyShards: [Tessera_V1_ShardRef] = []
+    var _cache: Tessera_V1_ShardCacheReport? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _workerID = source._workerID
+      _capabilities = source._capabilities
+      _load = source._load
+      _readyShards = source._readyShards
+      _cache = source._cache
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._workerID) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._capabilities) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._load) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._readyShards) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._cache) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._workerID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._workerID, fieldNumber: 1)
+      }
+      try { if let v = _storage._capabilities {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._load {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._readyShards.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._readyShards, fieldNumber: 4)
+      }
+      try { if let v = _storage._cache {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_GetStatusResponse, rhs: Tessera_V1_GetStatusResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._workerID != rhs_storage._workerID {return false}
+        if _storage._capabilities != rhs_storage._capabilities {return false}
+        if _storage._load != rhs_storage._load {return false}
+        if _storage._readyShards != rhs_storage._readyShards {return false}
+        if _storage._cache != rhs_storage._cache {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_PrefetchShardRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrefetchShardRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}cache_manager_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -519,10 +671,8 @@ nonisolated extension Tessera_V1_GetStatusResponse: SwiftProtobuf.Message, Swift
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._capabilities) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._load) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.readyShards) }()
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._shard) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.cacheManagerAddress) }()
       default: break
       }
     }
@@ -533,26 +683,53 @@ nonisolated extension Tessera_V1_GetStatusResponse: SwiftProtobuf.Message, Swift
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.workerID.isEmpty {
-      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 1)
-    }
-    try { if let v = self._capabilities {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    try { if let v = self._shard {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
-    try { if let v = self._load {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if !self.readyShards.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.readyShards, fieldNumber: 4)
+    if !self.cacheManagerAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.cacheManagerAddress, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Tessera_V1_GetStatusResponse, rhs: Tessera_V1_GetStatusResponse) -> Bool {
-    if lhs.workerID != rhs.workerID {return false}
-    if lhs._capabilities != rhs._capabilities {return false}
-    if lhs._load != rhs._load {return false}
-    if lhs.readyShards != rhs.readyShards {return false}
+  public static func ==(lhs: Tessera_V1_PrefetchShardRequest, rhs: Tessera_V1_PrefetchShardRequest) -> Bool {
+    if lhs._shard != rhs._shard {return false}
+    if lhs.cacheManagerAddress != rhs.cacheManagerAddress {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_PrefetchShardResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrefetchShardResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}downloaded\0\u{1}seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.downloaded) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.downloaded != false {
+      try visitor.visitSingularBoolField(value: self.downloaded, fieldNumber: 1)
+    }
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_PrefetchShardResponse, rhs: Tessera_V1_PrefetchShardResponse) -> Bool {
+    if lhs.downloaded != rhs.downloaded {return false}
+    if lhs.seconds != rhs.seconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -139,6 +139,32 @@ public enum Tessera_V1_Scheduler: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ServeModel" metadata.
+        public enum ServeModel: Sendable {
+            /// Request type for "ServeModel".
+            public typealias Input = Tessera_V1_ServeModelRequest
+            /// Response type for "ServeModel".
+            public typealias Output = Tessera_V1_ServeModelResponse
+            /// Descriptor for "ServeModel".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Scheduler"),
+                method: "ServeModel",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListModelStates" metadata.
+        public enum ListModelStates: Sendable {
+            /// Request type for "ListModelStates".
+            public typealias Input = Tessera_V1_ListModelStatesRequest
+            /// Response type for "ListModelStates".
+            public typealias Output = Tessera_V1_ListModelStatesResponse
+            /// Descriptor for "ListModelStates".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.Scheduler"),
+                method: "ListModelStates",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "tessera.v1.Scheduler" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             RegisterWorker.descriptor,
@@ -149,7 +175,9 @@ public enum Tessera_V1_Scheduler: Sendable {
             ReleasePipeline.descriptor,
             RenewLeases.descriptor,
             ReportFailure.descriptor,
-            RemoveWorker.descriptor
+            RemoveWorker.descriptor,
+            ServeModel.descriptor,
+            ListModelStates.descriptor
         ]
     }
 }
@@ -332,6 +360,43 @@ extension Tessera_V1_Scheduler {
             request: GRPCCore.StreamingServerRequest<Tessera_V1_RemoveWorkerRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RemoveWorkerResponse>
+
+        /// Handle the "ServeModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: mark a catalog model servable (refused with FAILED_PRECONDITION and the reason
+        /// > when it fits on no set of the registered workers) or not; recorded in the cache-manager.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_ServeModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_ServeModelResponse` messages.
+        func serveModel(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_ServeModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ServeModelResponse>
+
+        /// Handle the "ListModelStates" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every model this scheduler serves, with its state (cold, loading, warm, evicting).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_ListModelStatesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_ListModelStatesResponse` messages.
+        func listModelStates(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_ListModelStatesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ListModelStatesResponse>
     }
 
     /// Service protocol for the "tessera.v1.Scheduler" service.
@@ -498,6 +563,43 @@ extension Tessera_V1_Scheduler {
             request: GRPCCore.ServerRequest<Tessera_V1_RemoveWorkerRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RemoveWorkerResponse>
+
+        /// Handle the "ServeModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: mark a catalog model servable (refused with FAILED_PRECONDITION and the reason
+        /// > when it fits on no set of the registered workers) or not; recorded in the cache-manager.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_ServeModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_ServeModelResponse` message.
+        func serveModel(
+            request: GRPCCore.ServerRequest<Tessera_V1_ServeModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ServeModelResponse>
+
+        /// Handle the "ListModelStates" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every model this scheduler serves, with its state (cold, loading, warm, evicting).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_ListModelStatesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_ListModelStatesResponse` message.
+        func listModelStates(
+            request: GRPCCore.ServerRequest<Tessera_V1_ListModelStatesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ListModelStatesResponse>
     }
 
     /// Simple service protocol for the "tessera.v1.Scheduler" service.
@@ -662,6 +764,43 @@ extension Tessera_V1_Scheduler {
             request: Tessera_V1_RemoveWorkerRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Tessera_V1_RemoveWorkerResponse
+
+        /// Handle the "ServeModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: mark a catalog model servable (refused with FAILED_PRECONDITION and the reason
+        /// > when it fits on no set of the registered workers) or not; recorded in the cache-manager.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_ServeModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_ServeModelResponse` to respond with.
+        func serveModel(
+            request: Tessera_V1_ServeModelRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_ServeModelResponse
+
+        /// Handle the "ListModelStates" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every model this scheduler serves, with its state (cold, loading, warm, evicting).
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_ListModelStatesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_ListModelStatesResponse` to respond with.
+        func listModelStates(
+            request: Tessera_V1_ListModelStatesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_ListModelStatesResponse
     }
 }
 
@@ -768,6 +907,28 @@ extension Tessera_V1_Scheduler.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Tessera_V1_Scheduler.Method.ServeModel.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ServeModelRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ServeModelResponse>(),
+            handler: { request, context in
+                try await self.serveModel(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Tessera_V1_Scheduler.Method.ListModelStates.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ListModelStatesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ListModelStatesResponse>(),
+            handler: { request, context in
+                try await self.listModelStates(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -867,6 +1028,28 @@ extension Tessera_V1_Scheduler.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_RemoveWorkerResponse> {
         let response = try await self.removeWorker(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func serveModel(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_ServeModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ServeModelResponse> {
+        let response = try await self.serveModel(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listModelStates(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_ListModelStatesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ListModelStatesResponse> {
+        let response = try await self.listModelStates(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -987,6 +1170,32 @@ extension Tessera_V1_Scheduler.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Tessera_V1_RemoveWorkerResponse> {
         return GRPCCore.ServerResponse<Tessera_V1_RemoveWorkerResponse>(
             message: try await self.removeWorker(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func serveModel(
+        request: GRPCCore.ServerRequest<Tessera_V1_ServeModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ServeModelResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_ServeModelResponse>(
+            message: try await self.serveModel(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listModelStates(
+        request: GRPCCore.ServerRequest<Tessera_V1_ListModelStatesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ListModelStatesResponse> {
+        return GRPCCore.ServerResponse<Tessera_V1_ListModelStatesResponse>(
+            message: try await self.listModelStates(
                 request: request.message,
                 context: context
             ),
@@ -1204,6 +1413,53 @@ extension Tessera_V1_Scheduler {
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_RemoveWorkerResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_RemoveWorkerResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ServeModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: mark a catalog model servable (refused with FAILED_PRECONDITION and the reason
+        /// > when it fits on no set of the registered workers) or not; recorded in the cache-manager.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_ServeModelRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_ServeModelRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ServeModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func serveModel<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_ServeModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_ServeModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ServeModelResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ServeModelResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListModelStates" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every model this scheduler serves, with its state (cold, loading, warm, evicting).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_ListModelStatesRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_ListModelStatesRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ListModelStatesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listModelStates<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_ListModelStatesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_ListModelStatesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ListModelStatesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ListModelStatesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1523,6 +1779,75 @@ extension Tessera_V1_Scheduler {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ServeModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Operator: mark a catalog model servable (refused with FAILED_PRECONDITION and the reason
+        /// > when it fits on no set of the registered workers) or not; recorded in the cache-manager.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_ServeModelRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_ServeModelRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ServeModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func serveModel<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_ServeModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_ServeModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ServeModelResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ServeModelResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Scheduler.Method.ServeModel.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListModelStates" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every model this scheduler serves, with its state (cold, loading, warm, evicting).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_ListModelStatesRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_ListModelStatesRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ListModelStatesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listModelStates<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_ListModelStatesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_ListModelStatesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ListModelStatesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ListModelStatesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_Scheduler.Method.ListModelStates.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1780,6 +2105,65 @@ extension Tessera_V1_Scheduler.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_RemoveWorkerRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_RemoveWorkerResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ServeModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Operator: mark a catalog model servable (refused with FAILED_PRECONDITION and the reason
+    /// > when it fits on no set of the registered workers) or not; recorded in the cache-manager.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_ServeModelRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func serveModel<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_ServeModelRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ServeModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.serveModel(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ServeModelRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ServeModelResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListModelStates" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every model this scheduler serves, with its state (cold, loading, warm, evicting).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_ListModelStatesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listModelStates<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_ListModelStatesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ListModelStatesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listModelStates(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ListModelStatesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ListModelStatesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2075,6 +2459,73 @@ extension Tessera_V1_Scheduler.ClientProtocol {
             metadata: metadata
         )
         return try await self.removeWorker(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ServeModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Operator: mark a catalog model servable (refused with FAILED_PRECONDITION and the reason
+    /// > when it fits on no set of the registered workers) or not; recorded in the cache-manager.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func serveModel<Result>(
+        _ message: Tessera_V1_ServeModelRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ServeModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_ServeModelRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.serveModel(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListModelStates" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every model this scheduler serves, with its state (cold, loading, warm, evicting).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listModelStates<Result>(
+        _ message: Tessera_V1_ListModelStatesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ListModelStatesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_ListModelStatesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listModelStates(
             request: request,
             options: options,
             onResponse: handleResponse

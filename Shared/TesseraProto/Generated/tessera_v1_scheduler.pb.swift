@@ -96,11 +96,22 @@ public nonisolated struct Tessera_V1_HeartbeatRequest: Sendable {
 
   public var readyShards: [Tessera_V1_ShardRef] = []
 
+  /// Shards on its disk (loaded or not) and its disk and memory budgets; absent from older workers.
+  public var cache: Tessera_V1_ShardCacheReport {
+    get {_cache ?? Tessera_V1_ShardCacheReport()}
+    set {_cache = newValue}
+  }
+  /// Returns true if `cache` has been explicitly set.
+  public var hasCache: Bool {self._cache != nil}
+  /// Clears the value of `cache`. Subsequent reads from it will return its default value.
+  public mutating func clearCache() {self._cache = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _load: Tessera_V1_WorkerLoad? = nil
+  fileprivate var _cache: Tessera_V1_ShardCacheReport? = nil
 }
 
 public nonisolated struct Tessera_V1_HeartbeatResponse: Sendable {
@@ -384,6 +395,120 @@ public nonisolated struct Tessera_V1_RemoveWorkerResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Tessera_V1_ServeModelRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// name or sha256 in the cache-manager's catalog
+  public var model: String = String()
+
+  /// false: stop serving it (its pipelines drain)
+  public var servable: Bool = false
+
+  /// 0: not pinned
+  public var pinReplicas: UInt32 = 0
+
+  /// 0: the scheduler's --idle-timeout-s
+  public var idleTimeoutS: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_ServeModelResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: Tessera_V1_ModelServingState {
+    get {_model ?? Tessera_V1_ModelServingState()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _model: Tessera_V1_ModelServingState? = nil
+}
+
+public nonisolated struct Tessera_V1_ListModelStatesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_ListModelStatesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var models: [Tessera_V1_ModelServingState] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One served model as the scheduler sees it now.
+public nonisolated struct Tessera_V1_ModelServingState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: Tessera_V1_ModelRef {
+    get {_model ?? Tessera_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  /// "cold", "loading", "warm" or "evicting"
+  public var state: String = String()
+
+  /// pipelines planned (not draining)
+  public var replicas: UInt32 = 0
+
+  /// of which every stage has its shard loaded
+  public var readyReplicas: UInt32 = 0
+
+  /// tokens a session may hold
+  public var contextLength: UInt32 = 0
+
+  public var pinReplicas: UInt32 = 0
+
+  /// effective
+  public var idleTimeoutS: UInt32 = 0
+
+  /// the scheduler's --model
+  public var defaultModel: Bool = false
+
+  public var weightBytes: UInt64 = 0
+
+  /// why the model is cold after a refusal, or empty
+  public var reason: String = String()
+
+  public var activeRequests: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _model: Tessera_V1_ModelRef? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "tessera.v1"
@@ -484,7 +609,7 @@ nonisolated extension Tessera_V1_RegisterWorkerResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Tessera_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HeartbeatRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}load\0\u{3}ready_shards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}load\0\u{3}ready_shards\0\u{1}cache\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -495,6 +620,7 @@ nonisolated extension Tessera_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftP
       case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._load) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.readyShards) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._cache) }()
       default: break
       }
     }
@@ -514,6 +640,9 @@ nonisolated extension Tessera_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftP
     if !self.readyShards.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.readyShards, fieldNumber: 3)
     }
+    try { if let v = self._cache {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -521,6 +650,7 @@ nonisolated extension Tessera_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftP
     if lhs.workerID != rhs.workerID {return false}
     if lhs._load != rhs._load {return false}
     if lhs.readyShards != rhs.readyShards {return false}
+    if lhs._cache != rhs._cache {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1088,6 +1218,218 @@ nonisolated extension Tessera_V1_RemoveWorkerResponse: SwiftProtobuf.Message, Sw
   }
 
   public static func ==(lhs: Tessera_V1_RemoveWorkerResponse, rhs: Tessera_V1_RemoveWorkerResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ServeModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServeModelRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}servable\0\u{3}pin_replicas\0\u{3}idle_timeout_s\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.servable) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.pinReplicas) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.idleTimeoutS) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    if self.servable != false {
+      try visitor.visitSingularBoolField(value: self.servable, fieldNumber: 2)
+    }
+    if self.pinReplicas != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pinReplicas, fieldNumber: 3)
+    }
+    if self.idleTimeoutS != 0 {
+      try visitor.visitSingularUInt32Field(value: self.idleTimeoutS, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ServeModelRequest, rhs: Tessera_V1_ServeModelRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.servable != rhs.servable {return false}
+    if lhs.pinReplicas != rhs.pinReplicas {return false}
+    if lhs.idleTimeoutS != rhs.idleTimeoutS {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ServeModelResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServeModelResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ServeModelResponse, rhs: Tessera_V1_ServeModelResponse) -> Bool {
+    if lhs._model != rhs._model {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ListModelStatesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListModelStatesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ListModelStatesRequest, rhs: Tessera_V1_ListModelStatesRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ListModelStatesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListModelStatesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}models\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.models.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ListModelStatesResponse, rhs: Tessera_V1_ListModelStatesResponse) -> Bool {
+    if lhs.models != rhs.models {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_ModelServingState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelServingState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}state\0\u{1}replicas\0\u{3}ready_replicas\0\u{3}context_length\0\u{3}pin_replicas\0\u{3}idle_timeout_s\0\u{3}default_model\0\u{3}weight_bytes\0\u{1}reason\0\u{3}active_requests\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.replicas) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.readyReplicas) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.contextLength) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.pinReplicas) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.idleTimeoutS) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.defaultModel) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.weightBytes) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.activeRequests) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 2)
+    }
+    if self.replicas != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replicas, fieldNumber: 3)
+    }
+    if self.readyReplicas != 0 {
+      try visitor.visitSingularUInt32Field(value: self.readyReplicas, fieldNumber: 4)
+    }
+    if self.contextLength != 0 {
+      try visitor.visitSingularUInt32Field(value: self.contextLength, fieldNumber: 5)
+    }
+    if self.pinReplicas != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pinReplicas, fieldNumber: 6)
+    }
+    if self.idleTimeoutS != 0 {
+      try visitor.visitSingularUInt32Field(value: self.idleTimeoutS, fieldNumber: 7)
+    }
+    if self.defaultModel != false {
+      try visitor.visitSingularBoolField(value: self.defaultModel, fieldNumber: 8)
+    }
+    if self.weightBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.weightBytes, fieldNumber: 9)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 10)
+    }
+    if self.activeRequests != 0 {
+      try visitor.visitSingularUInt32Field(value: self.activeRequests, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_ModelServingState, rhs: Tessera_V1_ModelServingState) -> Bool {
+    if lhs._model != rhs._model {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.replicas != rhs.replicas {return false}
+    if lhs.readyReplicas != rhs.readyReplicas {return false}
+    if lhs.contextLength != rhs.contextLength {return false}
+    if lhs.pinReplicas != rhs.pinReplicas {return false}
+    if lhs.idleTimeoutS != rhs.idleTimeoutS {return false}
+    if lhs.defaultModel != rhs.defaultModel {return false}
+    if lhs.weightBytes != rhs.weightBytes {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.activeRequests != rhs.activeRequests {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -91,10 +91,13 @@ struct OpenAIModelList: Encodable {
         var object = "model"
         var created: Int
         var ownedBy = "tessera"
-        /// Tessera extras: the model's SHA-256, context length, and whether a pipeline is ready.
+        /// Tessera extras: the model's SHA-256, context length, whether a pipeline is ready,
+        /// its serving state (cold, loading, warm, evicting) and its planned pipelines.
         var sha256: String
         var contextLength: Int
         var ready: Bool
+        var state: String
+        var replicas: Int
     }
 
     var object = "list"

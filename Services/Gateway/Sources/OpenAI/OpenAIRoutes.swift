@@ -232,7 +232,8 @@ struct OpenAIRoutes: Sendable {
         return try await engine.servedModels().map {
             .init(
                 id: $0.model.name.isEmpty ? $0.model.sha256 : $0.model.name, created: created,
-                sha256: $0.model.sha256, contextLength: $0.contextLength, ready: $0.ready)
+                sha256: $0.model.sha256, contextLength: $0.contextLength, ready: $0.ready,
+                state: $0.state, replicas: $0.replicas)
         }
     }
 

@@ -1801,7 +1801,9 @@ enum OpenAPIDocument {
           "owned_by",
           "sha256",
           "context_length",
-          "ready"
+          "ready",
+          "state",
+          "replicas"
         ],
         "properties": {
           "id": {
@@ -1829,6 +1831,20 @@ enum OpenAPIDocument {
           "ready": {
             "type": "boolean",
             "description": "Tessera's extension: whether a pipeline for it is ready."
+          },
+          "state": {
+            "enum": [
+              "cold",
+              "loading",
+              "warm",
+              "evicting"
+            ],
+            "description": "Tessera's extension: the scheduler's serving state: cold (only in the catalog; a request starts loading it and waits), loading, warm (a pipeline is ready) or evicting."
+          },
+          "replicas": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Tessera's extension: pipelines the scheduler planned for the model now."
           }
         },
         "additionalProperties": false
@@ -1968,7 +1984,7 @@ enum OpenAPIDocument {
         }
       },
       "Unavailable": {
-        "description": "No pipeline can serve the model in time, the scheduler, the cache-manager or the key store does not answer (`service_unavailable`), or the gateway has as many HTTP connections open as it takes (then the connection is closed).",
+        "description": "No pipeline can serve the model in time, a cold model cannot be loaded now because nothing can make room for it (with `Retry-After` and the reason), the scheduler, the cache-manager or the key store does not answer (`service_unavailable`), or the gateway has as many HTTP connections open as it takes (then the connection is closed).",
         "content": {
           "application/json": {
             "schema": {
