@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ServiceKit
 
 /// The worker's flags, each with its environment twin: `inference-worker` takes them, and so
@@ -61,7 +62,10 @@ public struct WorkerOptions: ParsableArguments {
             "Directory for state kept across restarts (the generated worker id, the signing key); empty = ~/.cache/tessera/worker-<port> (env TESSERA_WORKER_STATE_DIR)."
     )
     public var stateDir = EnvironmentDefaults.string("TESSERA_WORKER_STATE_DIR", "")
-    @Option(help: "Directory for downloaded shards (env TESSERA_SHARD_DIR).")
+    @Option(
+        help:
+            "Directory for downloaded shards; {host} is replaced by the host name, so replicas that share a volume keep separate caches (env TESSERA_SHARD_DIR)."
+    )
     public var shardDir = EnvironmentDefaults.string(
         "TESSERA_SHARD_DIR", WorkerConfiguration().shardDirectory)
     @Option(
@@ -152,7 +156,11 @@ public struct WorkerOptions: ParsableArguments {
         configuration.maxSessions = maxSessions
         configuration.workerID = workerId
         if !stateDir.isEmpty { configuration.stateDirectory = stateDir }
-        configuration.shardDirectory = shardDir
+        // Each worker budgets and evicts its own shard files (ShardDiskCache): replicas that
+        // mount one volume (compose's --scale) must not share a folder, but a restarted
+        // container keeps its host name and so finds its shards again.
+        configuration.shardDirectory = shardDir.replacingOccurrences(
+            of: "{host}", with: ProcessInfo.processInfo.hostName)
         configuration.sessionIdleTimeout = .seconds(sessionIdleS)
         return configuration
     }
