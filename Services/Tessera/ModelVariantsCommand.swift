@@ -115,11 +115,7 @@ struct ModelVariantsCommand: AsyncParsableCommand {
                 fallbackSummary(model.variant.fallbacks),
             ])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n")
+        return TextTable.lines(rows).joined(separator: "\n")
     }
 
     /// "180 as Q5_0" (tensors whose rows are not whole K blocks), "-" when none.

@@ -30,11 +30,7 @@ struct ReputationCommand: AsyncParsableCommand {
                 String(Digests.hex(reputation.publicKey).prefix(16)),
             ])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        let lines = rows.map { row in
-            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
+        let lines = TextTable.lines(rows)
         return
             (lines + [
                 String(

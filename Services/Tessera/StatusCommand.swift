@@ -54,11 +54,7 @@ struct StatusCommand: AsyncParsableCommand {
                 bytes(worker.load.memoryUsedBytes), String(format: "%.1fs ago", max(0, age)),
             ])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        let lines = rows.map { row in
-            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
+        let lines = TextTable.lines(rows)
         return (lines + ["\(workers.count) worker(s)"]).joined(separator: "\n")
     }
 
