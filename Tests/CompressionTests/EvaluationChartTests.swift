@@ -39,15 +39,53 @@ struct EvaluationChartTests {
         #expect(decoded.non_background > 0.02 && decoded.non_background < 0.5)
     }
 
-    @Test func tinyImageHasTheKnownBytes() {
-        // One red pixel: the stored-block zlib stream and CRCs as any PNG writer computes them.
-        let png = PNGEncoder.encode(width: 1, height: 1, rgb: [255, 0, 0])
-        #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        let hex = png.map { String(format: "%02x", $0) }.joined()
-        // IHDR of 1 × 1 RGB 8-bit and its CRC, then IDAT with one stored block of 4 bytes.
-        #expect(hex.contains("0000000d49484452000000010000000108020000009077" + "53de"))
-        #expect(hex.contains("7801" + "010400fbff" + "00ff0000" + "03010100"))
-        #expect(hex.hasSuffix("0000000049454e44ae426082"))
+    @Test func chartIsCompressed() {
+        // Stored blocks made it 2.2 MB; flat colour deflates to a few tens of kilobytes.
+        let png = EvaluationChart.png(Self.report, title: "smollm2-135m: variants")
+        #expect(png.count < 150_000)
+    }
+
+    /// Python's zlib inflates exactly the pixels encoded: a flat image (long matches, the
+    /// longest 258-byte lengths), noise (literals, no matches), and stripes (matches at many
+    /// distances, up to the 32 KiB window).
+    @Test(arguments: ["flat", "noise", "stripes", "tiny"])
+    func pythonInflatesTheExactPixels(pattern: String) throws {
+        var width = 300
+        var height = 200
+        var rgb: [UInt8]
+        switch pattern {
+        case "flat":
+            rgb = [UInt8](repeating: 200, count: width * height * 3)
+        case "noise":
+            var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+            rgb = (0..<(width * height * 3)).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return UInt8(truncatingIfNeeded: state >> 56)
+            }
+        case "stripes":
+            rgb = (0..<(width * height * 3)).map { index in
+                let pixel = index / 3
+                return UInt8(truncatingIfNeeded: (pixel % 7) * 30 + (pixel / 9_001) * 11)
+            }
+        default:
+            width = 1
+            height = 1
+            rgb = [255, 0, 0]
+        }
+        let png = PNGEncoder.encode(width: width, height: height, rgb: rgb)
+        let directory = NSTemporaryDirectory() + "png-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data(png).write(to: URL(fileURLWithPath: directory + "/image.png"))
+        // The raw scanlines as the decoder returns them: RGB rows, no filter bytes.
+        try Data(rgb).write(to: URL(fileURLWithPath: directory + "/pixels.rgb"))
+        let output = try PythonReference.run(
+            "png_check.py", [directory + "/image.png", directory + "/pixels.rgb"])
+        let decoded = try JSONDecoder().decode(
+            Decoded.self, from: Data(output.split(separator: "\n").last!.utf8))
+        #expect(decoded.width == width && decoded.height == height)
+        #expect(decoded.pixels_match == true)
     }
 
     private struct Decoded: Decodable {
@@ -55,5 +93,6 @@ struct EvaluationChartTests {
         let height: Int
         let colors: Int
         let non_background: Double
+        var pixels_match: Bool? = nil
     }
 }

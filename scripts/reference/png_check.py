@@ -1,7 +1,9 @@
 """Decodes an 8-bit RGB PNG with Python's zlib and struct (independent of Tessera's encoder):
 checks the signature and every chunk's CRC, inflates IDAT, undoes the scanline filters, and
 prints JSON: {"width", "height", "colors" (distinct), "non_background" (fraction of pixels that
-differ from the top-left one)}."""
+differ from the top-left one), and, given a second
+argument (a file of raw RGB bytes), "pixels_match": whether the decoded pixels are exactly
+those bytes."""
 from __future__ import annotations
 
 import json
@@ -62,7 +64,8 @@ def main() -> None:
     print(json.dumps({
         "width": width, "height": height, "colors": len(set(pixels)),
         "non_background": sum(1 for p in pixels if p != background) / len(pixels),
-    }))
+    } | ({"pixels_match": b"".join(rows) == open(sys.argv[2], "rb").read()}
+         if len(sys.argv) > 2 else {})))
 
 
 if __name__ == "__main__":

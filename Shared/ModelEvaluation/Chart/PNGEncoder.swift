@@ -1,5 +1,5 @@
-/// Writes 8-bit RGB images as PNG: the zlib stream uses stored (uncompressed) deflate blocks,
-/// which every decoder reads and which need no compressor.
+/// Writes 8-bit RGB images as PNG, the pixels deflated by `Deflate` (fixed Huffman codes and
+/// LZ77), scanlines unfiltered: charts are flat colour, which back-references already cover.
 public enum PNGEncoder {
     public static func encode(width: Int, height: Int, rgb: [UInt8]) -> [UInt8] {
         precondition(rgb.count == width * height * 3, "rgb holds width × height × 3 bytes")
@@ -16,24 +16,15 @@ public enum PNGEncoder {
             scanlines.append(0)
             scanlines += rgb[(row * width * 3)..<((row + 1) * width * 3)]
         }
-        appendChunk("IDAT", zlibStored(scanlines), to: &png)
+        appendChunk("IDAT", zlibDeflated(scanlines), to: &png)
         appendChunk("IEND", [], to: &png)
         return png
     }
 
-    /// A zlib stream of stored deflate blocks (at most 65,535 bytes each) and its Adler-32.
-    static func zlibStored(_ data: [UInt8]) -> [UInt8] {
+    /// A zlib stream (RFC 1950) around the deflated data, with its Adler-32.
+    static func zlibDeflated(_ data: [UInt8]) -> [UInt8] {
         var out: [UInt8] = [0x78, 0x01]
-        var start = 0
-        repeat {
-            let length = min(65_535, data.count - start)
-            let isLast = start + length == data.count
-            out.append(isLast ? 1 : 0)
-            out += [UInt8(length & 0xFF), UInt8(length >> 8)]
-            out += [UInt8(~length & 0xFF), UInt8((~length >> 8) & 0xFF)]
-            out += data[start..<(start + length)]
-            start += length
-        } while start < data.count
+        out += Deflate.compress(data)
         appendBigEndian(adler32(data), to: &out)
         return out
     }
