@@ -88,6 +88,7 @@ struct VerifyCommand: AsyncParsableCommand {
         case .pending: "pending (signatures and hash chain checked; not replayed yet)"
         case .verified: "verified"
         case .failed: "FAILED"
+        case .unverifiable: "unverifiable (computed by another engine arithmetic; no verdict)"
         default: "unknown"
         }
     }

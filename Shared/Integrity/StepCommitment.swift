@@ -20,6 +20,9 @@ public struct StepCommitment: Sendable, Equatable {
     public var sampledToken: Int32
     /// A failover replay, computed token by token.
     public var replay: Bool
+    /// The engine arithmetic that computed the step (`EngineArithmetic.version` in Inference;
+    /// 0 from workers that predate the field): a verifier replays only its own.
+    public var arithmetic: UInt32
     public var unixMilliseconds: Int64
     public var signature: [UInt8] = []
 
@@ -27,7 +30,7 @@ public struct StepCommitment: Sendable, Equatable {
         workerID: String, sessionID: String, step: UInt64, layers: Range<Int>,
         shardSHA256: String, position: Int, count: Int, inputDigest: [UInt8],
         outputDigest: [UInt8], fingerprint: [UInt8], isLastStage: Bool, sampledToken: Int32,
-        replay: Bool, unixMilliseconds: Int64, signature: [UInt8] = []
+        replay: Bool, arithmetic: UInt32, unixMilliseconds: Int64, signature: [UInt8] = []
     ) {
         self.workerID = workerID
         self.sessionID = sessionID
@@ -42,13 +45,15 @@ public struct StepCommitment: Sendable, Equatable {
         self.isLastStage = isLastStage
         self.sampledToken = sampledToken
         self.replay = replay
+        self.arithmetic = arithmetic
         self.unixMilliseconds = unixMilliseconds
         self.signature = signature
     }
 
     /// What the signature covers: every field but the signature.
     public var signedBytes: [UInt8] {
-        var encoder = CanonicalEncoder(domain: "tessera.commitment.v1")
+        // v2 added `arithmetic`: a v1 signature can never be read as a statement about it.
+        var encoder = CanonicalEncoder(domain: "tessera.commitment.v2")
         encoder.string(workerID)
         encoder.string(sessionID)
         encoder.uint64(step)
@@ -63,6 +68,7 @@ public struct StepCommitment: Sendable, Equatable {
         encoder.bool(isLastStage)
         encoder.uint32(UInt32(bitPattern: sampledToken))
         encoder.bool(replay)
+        encoder.uint32(arithmetic)
         encoder.int64(unixMilliseconds)
         return encoder.bytes
     }

@@ -36,7 +36,8 @@ import Testing
             workerID: "w-1", sessionID: "s-1", step: 3, layers: 0..<15, shardSHA256: "ab",
             position: 7, count: 1, inputDigest: Digests.tokens([42]),
             outputDigest: Digests.floats([1, 2, 3]), fingerprint: [1, 2, 3], isLastStage: false,
-            sampledToken: 0, replay: false, unixMilliseconds: 1_700_000_000_000)
+            sampledToken: 0, replay: false, arithmetic: 2,
+            unixMilliseconds: 1_700_000_000_000)
     }
 
     @Test func aCommitmentSignatureCoversEveryField() {
@@ -52,7 +53,8 @@ import Testing
             ("count", { $0.count = 2 }), ("input", { $0.inputDigest[0] ^= 1 }),
             ("output", { $0.outputDigest[31] ^= 1 }), ("fingerprint", { $0.fingerprint = [1, 2] }),
             ("last", { $0.isLastStage = true }), ("token", { $0.sampledToken = 1 }),
-            ("replay", { $0.replay = true }), ("time", { $0.unixMilliseconds += 1 }),
+            ("replay", { $0.replay = true }), ("arithmetic", { $0.arithmetic = 1 }),
+            ("time", { $0.unixMilliseconds += 1 }),
         ]
         for (field, tamper) in tamperings {
             var copy = signed

@@ -271,6 +271,7 @@ final class SimulatedSession {
             outputDigest: outputDigest,
             fingerprint: ActivationFingerprint(values: output, width: width).encoded,
             isLastStage: token != nil, sampledToken: token ?? 0, replay: message.replay,
+            arithmetic: EngineArithmetic.version,
             unixMilliseconds: 0)
         commitment.sign(with: stage.identity)
         return commitment

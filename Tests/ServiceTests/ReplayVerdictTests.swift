@@ -34,6 +34,18 @@ import Verifier
         #expect(outcome.computeSeconds > 0)
     }
 
+    /// Commitments computed by another engine arithmetic (a worker of another version) are
+    /// not replayed: honest bits of another arithmetic would fail here and be slashed.
+    @Test func anotherArithmeticIsUnverifiableNotFailed() async throws {
+        var record = try Self.record()
+        record.chains[2].commitments[1].arithmetic = EngineArithmetic.version - 1
+        let outcome = try await ReplayFixtures.replayer().replay(record, sampling: .greedy)
+        #expect(outcome.fault == nil && outcome.stages.isEmpty && outcome.computeSeconds == 0)
+        let reason = try #require(outcome.unverifiableReason)
+        #expect(reason.contains("worker w2 computed with engine arithmetic 1"))
+        #expect(reason.contains("this verifier replays arithmetic 2"))
+    }
+
     @Test func noisyFirstStageIsNamedThoughItPoisonedTheLast() async throws {
         let record = try Self.record { $0.stages[0].noise = 1e-2 }
         let outcome = try await ReplayFixtures.replayer().replay(record, sampling: .greedy)

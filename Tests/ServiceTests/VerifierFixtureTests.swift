@@ -58,6 +58,7 @@ struct VerifierFixture {
                     inputDigest: Digests.tokens(tokens[position..<(position + count)]),
                     outputDigest: Digests.floats(rows), fingerprint: [1, 2, 3],
                     isLastStage: false, sampledToken: 0, replay: replay,
+                    arithmetic: EngineArithmetic.version,
                     unixMilliseconds: time))
             let next = position + count < tokens.count ? tokens[position + count] : 0
             last.append(
@@ -67,6 +68,7 @@ struct VerifierFixture {
                     inputDigest: Digests.floats(rows),
                     outputDigest: StepCommitment.tokenDigest(next), fingerprint: [4, 5, 6],
                     isLastStage: true, sampledToken: next, replay: replay,
+                    arithmetic: EngineArithmetic.version,
                     unixMilliseconds: time + 40))
         }
         return first + last
@@ -181,6 +183,10 @@ final class ScriptedReplayer: ReceiptReplaying {
         let script = state.withLock { state -> Script in
             state.replays.append(record.receipt.receiptID)
             return state.script
+        }
+        // As the real replayer does before anything else.
+        if let reason = ArithmeticCheck.unverifiableReason(record) {
+            return .unverifiable(reason)
         }
         var stages = record.receipt.stages.map {
             StageCheckResult(

@@ -213,6 +213,36 @@ import Testing
         }
     }
 
+    /// A receipt whose workers computed with another engine arithmetic gets no verdict:
+    /// UNVERIFIABLE, final, with the reason, and nobody's reputation or balance moves.
+    @Test func anotherArithmeticIsUnverifiableAndCountsNothing() async throws {
+        let directory = H.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = H.configuration(stateDirectory: directory)
+        configuration.newWorkerRate = 0
+        let fixture = VerifierFixture()
+        let replayer = ScriptedReplayer(.fail(workerID: "w-a"))
+        try await H.serving(configuration, replayer: replayer) { api in
+            try await H.register(fixture, api)
+            let old = fixture.record(id: "rcpt-old") { _, commitment in
+                commitment.arithmetic = 0  // a worker from before the field
+            }
+            _ = try await H.submit([old], api)
+            let status = try await api.auditReceipt(.with { $0.receiptID = "rcpt-old" })
+            #expect(status.state == .unverifiable)
+            #expect(status.reason.contains("computed with engine arithmetic 0"))
+            #expect(status.faultWorkerID.isEmpty && status.stageChecks.isEmpty)
+            for worker in ["w-a", "w-b"] {
+                let reputation = try await H.reputation(worker, api)
+                #expect(reputation.checksPassed == 0 && reputation.checksFailed == 0)
+                #expect(reputation.balance == 1000 && !reputation.slashed)
+            }
+            // Final: asked again, the same answer without another replay.
+            let again = try await api.auditReceipt(.with { $0.receiptID = "rcpt-old" })
+            #expect(again.state == .unverifiable && replayer.replays == ["rcpt-old"])
+        }
+    }
+
     /// A worker's ledger as "reason delta", read from the store after the service stopped
     /// using it (the database allows a second reader).
     private func ledgerReasons(_ worker: String, _ directory: String) async throws -> [String] {

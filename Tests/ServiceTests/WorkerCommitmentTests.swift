@@ -189,6 +189,7 @@ import Testing
                 layers: 20..<30, shardSHA256: String(repeating: "ab", count: 32), position: 97,
                 count: 1, inputDigest: input, outputDigest: output, fingerprint: fingerprint,
                 isLastStage: token != 0, sampledToken: token, replay: false,
+                arithmetic: EngineArithmetic.version,
                 unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
             commitment.sign(with: identity)
             return commitment

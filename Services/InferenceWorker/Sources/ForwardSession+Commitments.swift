@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import Integrity
 
 /// The signed statements this stage makes about what it computed (docs/verification.md,
@@ -56,6 +57,7 @@ extension ForwardSession {
             inputDigest: inputDigest(step, rows: rows), outputDigest: outputDigest,
             fingerprint: fingerprint.encoded, isLastStage: sampledToken != nil,
             sampledToken: sampledToken ?? 0, replay: step.replay,
+            arithmetic: EngineArithmetic.version,
             unixMilliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
         commitment.sign(with: faults.signingIdentity ?? environment.identity)
         return commitment

@@ -20,6 +20,7 @@ extension Tessera_V1_Commitment {
         lastStage = commitment.isLastStage
         sampledToken = UInt32(bitPattern: commitment.sampledToken)
         replay = commitment.replay
+        arithmetic = commitment.arithmetic
         unixMs = commitment.unixMilliseconds
         signature = .init(commitment.signature)
     }
@@ -32,7 +33,7 @@ extension Tessera_V1_Commitment {
             inputDigest: Array(inputDigest), outputDigest: Array(outputDigest),
             fingerprint: Array(fingerprint), isLastStage: lastStage,
             sampledToken: Int32(bitPattern: sampledToken), replay: replay,
-            unixMilliseconds: unixMs, signature: Array(signature))
+            arithmetic: arithmetic, unixMilliseconds: unixMs, signature: Array(signature))
     }
 }
 

@@ -562,61 +562,109 @@ public nonisolated struct Tessera_V1_TokenLogit: Sendable {
 /// message on a hop: a prefill cut into pieces commits once per piece). Signed with the
 /// worker's Ed25519 key over the canonical encoding in Shared/Integrity/StepCommitment.swift,
 /// not over these protobuf bytes (whose encoding is not canonical).
-public nonisolated struct Tessera_V1_Commitment: Sendable {
+public nonisolated struct Tessera_V1_Commitment: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var workerID: String = String()
+  public var workerID: String {
+    get {_storage._workerID}
+    set {_uniqueStorage()._workerID = newValue}
+  }
 
-  public var sessionID: String = String()
+  public var sessionID: String {
+    get {_storage._sessionID}
+    set {_uniqueStorage()._sessionID = newValue}
+  }
 
-  public var step: UInt64 = 0
+  public var step: UInt64 {
+    get {_storage._step}
+    set {_uniqueStorage()._step = newValue}
+  }
 
   public var layers: Tessera_V1_LayerRange {
-    get {_layers ?? Tessera_V1_LayerRange()}
-    set {_layers = newValue}
+    get {_storage._layers ?? Tessera_V1_LayerRange()}
+    set {_uniqueStorage()._layers = newValue}
   }
   /// Returns true if `layers` has been explicitly set.
-  public var hasLayers: Bool {self._layers != nil}
+  public var hasLayers: Bool {_storage._layers != nil}
   /// Clears the value of `layers`. Subsequent reads from it will return its default value.
-  public mutating func clearLayers() {self._layers = nil}
+  public mutating func clearLayers() {_uniqueStorage()._layers = nil}
 
-  public var shardSha256: String = String()
+  public var shardSha256: String {
+    get {_storage._shardSha256}
+    set {_uniqueStorage()._shardSha256 = newValue}
+  }
 
   /// SHA-256 of the input: token ids (u32 LE) or hidden states (f32 LE)
-  public var inputDigest: Data = Data()
+  public var inputDigest: Data {
+    get {_storage._inputDigest}
+    set {_uniqueStorage()._inputDigest = newValue}
+  }
 
   /// SHA-256 of the output hidden states (f32 LE); last stage: of the token
-  public var outputDigest: Data = Data()
+  public var outputDigest: Data {
+    get {_storage._outputDigest}
+    set {_uniqueStorage()._outputDigest = newValue}
+  }
 
-  public var unixMs: Int64 = 0
+  public var unixMs: Int64 {
+    get {_storage._unixMs}
+    set {_uniqueStorage()._unixMs = newValue}
+  }
 
   /// Ed25519 over the canonical encoding
-  public var signature: Data = Data()
+  public var signature: Data {
+    get {_storage._signature}
+    set {_uniqueStorage()._signature = newValue}
+  }
 
   /// of the step's first token
-  public var position: UInt32 = 0
+  public var position: UInt32 {
+    get {_storage._position}
+    set {_uniqueStorage()._position = newValue}
+  }
 
   /// tokens in the step
-  public var count: UInt32 = 0
+  public var count: UInt32 {
+    get {_storage._count}
+    set {_uniqueStorage()._count = newValue}
+  }
 
   /// tolerant fingerprint of the output rows (or the last row's logits)
-  public var fingerprint: Data = Data()
+  public var fingerprint: Data {
+    get {_storage._fingerprint}
+    set {_uniqueStorage()._fingerprint = newValue}
+  }
 
-  public var lastStage: Bool = false
+  public var lastStage: Bool {
+    get {_storage._lastStage}
+    set {_uniqueStorage()._lastStage = newValue}
+  }
 
   /// last stage: the token it sampled
-  public var sampledToken: UInt32 = 0
+  public var sampledToken: UInt32 {
+    get {_storage._sampledToken}
+    set {_uniqueStorage()._sampledToken = newValue}
+  }
 
   /// the step was a failover replay (computed token by token)
-  public var replay: Bool = false
+  public var replay: Bool {
+    get {_storage._replay}
+    set {_uniqueStorage()._replay = newValue}
+  }
+
+  /// the engine arithmetic that computed it (Inference's EngineArithmetic)
+  public var arithmetic: UInt32 {
+    get {_storage._arithmetic}
+    set {_uniqueStorage()._arithmetic = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _layers: Tessera_V1_LayerRange? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// One stage of a pipeline that served a request, as a receipt names it.
@@ -1586,103 +1634,174 @@ nonisolated extension Tessera_V1_TokenLogit: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Tessera_V1_Commitment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Commitment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}session_id\0\u{1}step\0\u{1}layers\0\u{3}shard_sha256\0\u{3}input_digest\0\u{3}output_digest\0\u{4}\u{2}unix_ms\0\u{1}signature\0\u{1}position\0\u{1}count\0\u{1}fingerprint\0\u{3}last_stage\0\u{3}sampled_token\0\u{1}replay\0\u{b}merkle_root\0\u{c}\u{8}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}session_id\0\u{1}step\0\u{1}layers\0\u{3}shard_sha256\0\u{3}input_digest\0\u{3}output_digest\0\u{4}\u{2}unix_ms\0\u{1}signature\0\u{1}position\0\u{1}count\0\u{1}fingerprint\0\u{3}last_stage\0\u{3}sampled_token\0\u{1}replay\0\u{1}arithmetic\0\u{b}merkle_root\0\u{c}\u{8}\u{1}")
+
+  fileprivate class _StorageClass {
+    var _workerID: String = String()
+    var _sessionID: String = String()
+    var _step: UInt64 = 0
+    var _layers: Tessera_V1_LayerRange? = nil
+    var _shardSha256: String = String()
+    var _inputDigest: Data = Data()
+    var _outputDigest: Data = Data()
+    var _unixMs: Int64 = 0
+    var _signature: Data = Data()
+    var _position: UInt32 = 0
+    var _count: UInt32 = 0
+    var _fingerprint: Data = Data()
+    var _lastStage: Bool = false
+    var _sampledToken: UInt32 = 0
+    var _replay: Bool = false
+    var _arithmetic: UInt32 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _workerID = source._workerID
+      _sessionID = source._sessionID
+      _step = source._step
+      _layers = source._layers
+      _shardSha256 = source._shardSha256
+      _inputDigest = source._inputDigest
+      _outputDigest = source._outputDigest
+      _unixMs = source._unixMs
+      _signature = source._signature
+      _position = source._position
+      _count = source._count
+      _fingerprint = source._fingerprint
+      _lastStage = source._lastStage
+      _sampledToken = source._sampledToken
+      _replay = source._replay
+      _arithmetic = source._arithmetic
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.step) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._layers) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.shardSha256) }()
-      case 6: try { try decoder.decodeSingularBytesField(value: &self.inputDigest) }()
-      case 7: try { try decoder.decodeSingularBytesField(value: &self.outputDigest) }()
-      case 9: try { try decoder.decodeSingularInt64Field(value: &self.unixMs) }()
-      case 10: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
-      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.position) }()
-      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.count) }()
-      case 13: try { try decoder.decodeSingularBytesField(value: &self.fingerprint) }()
-      case 14: try { try decoder.decodeSingularBoolField(value: &self.lastStage) }()
-      case 15: try { try decoder.decodeSingularUInt32Field(value: &self.sampledToken) }()
-      case 16: try { try decoder.decodeSingularBoolField(value: &self.replay) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._workerID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._sessionID) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._step) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._layers) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._shardSha256) }()
+        case 6: try { try decoder.decodeSingularBytesField(value: &_storage._inputDigest) }()
+        case 7: try { try decoder.decodeSingularBytesField(value: &_storage._outputDigest) }()
+        case 9: try { try decoder.decodeSingularInt64Field(value: &_storage._unixMs) }()
+        case 10: try { try decoder.decodeSingularBytesField(value: &_storage._signature) }()
+        case 11: try { try decoder.decodeSingularUInt32Field(value: &_storage._position) }()
+        case 12: try { try decoder.decodeSingularUInt32Field(value: &_storage._count) }()
+        case 13: try { try decoder.decodeSingularBytesField(value: &_storage._fingerprint) }()
+        case 14: try { try decoder.decodeSingularBoolField(value: &_storage._lastStage) }()
+        case 15: try { try decoder.decodeSingularUInt32Field(value: &_storage._sampledToken) }()
+        case 16: try { try decoder.decodeSingularBoolField(value: &_storage._replay) }()
+        case 17: try { try decoder.decodeSingularUInt32Field(value: &_storage._arithmetic) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.workerID.isEmpty {
-      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 1)
-    }
-    if !self.sessionID.isEmpty {
-      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 2)
-    }
-    if self.step != 0 {
-      try visitor.visitSingularUInt64Field(value: self.step, fieldNumber: 3)
-    }
-    try { if let v = self._layers {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    if !self.shardSha256.isEmpty {
-      try visitor.visitSingularStringField(value: self.shardSha256, fieldNumber: 5)
-    }
-    if !self.inputDigest.isEmpty {
-      try visitor.visitSingularBytesField(value: self.inputDigest, fieldNumber: 6)
-    }
-    if !self.outputDigest.isEmpty {
-      try visitor.visitSingularBytesField(value: self.outputDigest, fieldNumber: 7)
-    }
-    if self.unixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.unixMs, fieldNumber: 9)
-    }
-    if !self.signature.isEmpty {
-      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 10)
-    }
-    if self.position != 0 {
-      try visitor.visitSingularUInt32Field(value: self.position, fieldNumber: 11)
-    }
-    if self.count != 0 {
-      try visitor.visitSingularUInt32Field(value: self.count, fieldNumber: 12)
-    }
-    if !self.fingerprint.isEmpty {
-      try visitor.visitSingularBytesField(value: self.fingerprint, fieldNumber: 13)
-    }
-    if self.lastStage != false {
-      try visitor.visitSingularBoolField(value: self.lastStage, fieldNumber: 14)
-    }
-    if self.sampledToken != 0 {
-      try visitor.visitSingularUInt32Field(value: self.sampledToken, fieldNumber: 15)
-    }
-    if self.replay != false {
-      try visitor.visitSingularBoolField(value: self.replay, fieldNumber: 16)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._workerID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._workerID, fieldNumber: 1)
+      }
+      if !_storage._sessionID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sessionID, fieldNumber: 2)
+      }
+      if _storage._step != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._step, fieldNumber: 3)
+      }
+      try { if let v = _storage._layers {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if !_storage._shardSha256.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._shardSha256, fieldNumber: 5)
+      }
+      if !_storage._inputDigest.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._inputDigest, fieldNumber: 6)
+      }
+      if !_storage._outputDigest.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._outputDigest, fieldNumber: 7)
+      }
+      if _storage._unixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._unixMs, fieldNumber: 9)
+      }
+      if !_storage._signature.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._signature, fieldNumber: 10)
+      }
+      if _storage._position != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._position, fieldNumber: 11)
+      }
+      if _storage._count != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._count, fieldNumber: 12)
+      }
+      if !_storage._fingerprint.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._fingerprint, fieldNumber: 13)
+      }
+      if _storage._lastStage != false {
+        try visitor.visitSingularBoolField(value: _storage._lastStage, fieldNumber: 14)
+      }
+      if _storage._sampledToken != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._sampledToken, fieldNumber: 15)
+      }
+      if _storage._replay != false {
+        try visitor.visitSingularBoolField(value: _storage._replay, fieldNumber: 16)
+      }
+      if _storage._arithmetic != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._arithmetic, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_Commitment, rhs: Tessera_V1_Commitment) -> Bool {
-    if lhs.workerID != rhs.workerID {return false}
-    if lhs.sessionID != rhs.sessionID {return false}
-    if lhs.step != rhs.step {return false}
-    if lhs._layers != rhs._layers {return false}
-    if lhs.shardSha256 != rhs.shardSha256 {return false}
-    if lhs.inputDigest != rhs.inputDigest {return false}
-    if lhs.outputDigest != rhs.outputDigest {return false}
-    if lhs.unixMs != rhs.unixMs {return false}
-    if lhs.signature != rhs.signature {return false}
-    if lhs.position != rhs.position {return false}
-    if lhs.count != rhs.count {return false}
-    if lhs.fingerprint != rhs.fingerprint {return false}
-    if lhs.lastStage != rhs.lastStage {return false}
-    if lhs.sampledToken != rhs.sampledToken {return false}
-    if lhs.replay != rhs.replay {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._workerID != rhs_storage._workerID {return false}
+        if _storage._sessionID != rhs_storage._sessionID {return false}
+        if _storage._step != rhs_storage._step {return false}
+        if _storage._layers != rhs_storage._layers {return false}
+        if _storage._shardSha256 != rhs_storage._shardSha256 {return false}
+        if _storage._inputDigest != rhs_storage._inputDigest {return false}
+        if _storage._outputDigest != rhs_storage._outputDigest {return false}
+        if _storage._unixMs != rhs_storage._unixMs {return false}
+        if _storage._signature != rhs_storage._signature {return false}
+        if _storage._position != rhs_storage._position {return false}
+        if _storage._count != rhs_storage._count {return false}
+        if _storage._fingerprint != rhs_storage._fingerprint {return false}
+        if _storage._lastStage != rhs_storage._lastStage {return false}
+        if _storage._sampledToken != rhs_storage._sampledToken {return false}
+        if _storage._replay != rhs_storage._replay {return false}
+        if _storage._arithmetic != rhs_storage._arithmetic {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

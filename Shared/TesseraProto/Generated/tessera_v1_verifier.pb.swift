@@ -40,6 +40,9 @@ public nonisolated enum Tessera_V1_ReceiptState: SwiftProtobuf.Enum, Swift.CaseI
 
   /// a stage is proven wrong: see fault_*
   case failed // = 3
+
+  /// computed by another engine arithmetic than the verifier's: see reason
+  case unverifiable // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -52,6 +55,7 @@ public nonisolated enum Tessera_V1_ReceiptState: SwiftProtobuf.Enum, Swift.CaseI
     case 1: self = .pending
     case 2: self = .verified
     case 3: self = .failed
+    case 4: self = .unverifiable
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -62,6 +66,7 @@ public nonisolated enum Tessera_V1_ReceiptState: SwiftProtobuf.Enum, Swift.CaseI
     case .pending: return 1
     case .verified: return 2
     case .failed: return 3
+    case .unverifiable: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -72,6 +77,7 @@ public nonisolated enum Tessera_V1_ReceiptState: SwiftProtobuf.Enum, Swift.CaseI
     .pending,
     .verified,
     .failed,
+    .unverifiable,
   ]
 
 }
@@ -343,36 +349,30 @@ public nonisolated struct Tessera_V1_GetInclusionProofRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Tessera_V1_LeafProof: @unchecked Sendable {
+public nonisolated struct Tessera_V1_LeafProof: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var commitment: Tessera_V1_Commitment {
-    get {_storage._commitment ?? Tessera_V1_Commitment()}
-    set {_uniqueStorage()._commitment = newValue}
+    get {_commitment ?? Tessera_V1_Commitment()}
+    set {_commitment = newValue}
   }
   /// Returns true if `commitment` has been explicitly set.
-  public var hasCommitment: Bool {_storage._commitment != nil}
+  public var hasCommitment: Bool {self._commitment != nil}
   /// Clears the value of `commitment`. Subsequent reads from it will return its default value.
-  public mutating func clearCommitment() {_uniqueStorage()._commitment = nil}
+  public mutating func clearCommitment() {self._commitment = nil}
 
-  public var leafIndex: UInt32 {
-    get {_storage._leafIndex}
-    set {_uniqueStorage()._leafIndex = newValue}
-  }
+  public var leafIndex: UInt32 = 0
 
   /// sibling hashes from the leaf up (RFC 6962 audit path)
-  public var path: [Data] {
-    get {_storage._path}
-    set {_uniqueStorage()._path = newValue}
-  }
+  public var path: [Data] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _commitment: Tessera_V1_Commitment? = nil
 }
 
 public nonisolated struct Tessera_V1_GetInclusionProofResponse: Sendable {
@@ -514,7 +514,7 @@ public nonisolated struct Tessera_V1_RemoveVerifiedWorkerResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "tessera.v1"
 
 nonisolated extension Tessera_V1_ReceiptState: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECEIPT_STATE_UNSPECIFIED\0\u{1}RECEIPT_STATE_PENDING\0\u{1}RECEIPT_STATE_VERIFIED\0\u{1}RECEIPT_STATE_FAILED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECEIPT_STATE_UNSPECIFIED\0\u{1}RECEIPT_STATE_PENDING\0\u{1}RECEIPT_STATE_VERIFIED\0\u{1}RECEIPT_STATE_FAILED\0\u{1}RECEIPT_STATE_UNVERIFIABLE\0")
 }
 
 nonisolated extension Tessera_V1_WorkerTrust: SwiftProtobuf._ProtoNameProviding {
@@ -997,81 +997,41 @@ nonisolated extension Tessera_V1_LeafProof: SwiftProtobuf.Message, SwiftProtobuf
   public static let protoMessageName: String = _protobuf_package + ".LeafProof"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}commitment\0\u{3}leaf_index\0\u{1}path\0")
 
-  fileprivate class _StorageClass {
-    var _commitment: Tessera_V1_Commitment? = nil
-    var _leafIndex: UInt32 = 0
-    var _path: [Data] = []
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _commitment = source._commitment
-      _leafIndex = source._leafIndex
-      _path = source._path
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._commitment) }()
-        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._leafIndex) }()
-        case 3: try { try decoder.decodeRepeatedBytesField(value: &_storage._path) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._commitment) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.leafIndex) }()
+      case 3: try { try decoder.decodeRepeatedBytesField(value: &self.path) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._commitment {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      if _storage._leafIndex != 0 {
-        try visitor.visitSingularUInt32Field(value: _storage._leafIndex, fieldNumber: 2)
-      }
-      if !_storage._path.isEmpty {
-        try visitor.visitRepeatedBytesField(value: _storage._path, fieldNumber: 3)
-      }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._commitment {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.leafIndex != 0 {
+      try visitor.visitSingularUInt32Field(value: self.leafIndex, fieldNumber: 2)
+    }
+    if !self.path.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.path, fieldNumber: 3)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_LeafProof, rhs: Tessera_V1_LeafProof) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._commitment != rhs_storage._commitment {return false}
-        if _storage._leafIndex != rhs_storage._leafIndex {return false}
-        if _storage._path != rhs_storage._path {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._commitment != rhs._commitment {return false}
+    if lhs.leafIndex != rhs.leafIndex {return false}
+    if lhs.path != rhs.path {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

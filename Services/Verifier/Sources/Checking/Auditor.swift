@@ -110,6 +110,11 @@ final class Auditor: Service, Sendable {
             "stages": "\(outcome.stages.count)", "canary": "\(status.canary)",
             "replay_seconds": "\(String(format: "%.3f", outcome.computeSeconds))", "by": "replay",
         ]
+        if status.state == .unverifiable {
+            metadata["reason"] = "\(status.reason)"
+            logger.warning("receipt unverifiable", metadata: metadata)
+            return
+        }
         if let fault = status.fault {
             metadata["fault_worker"] = "\(fault.workerID)"
             metadata["fault_layers"] = "\(fault.layers.lowerBound)..<\(fault.layers.upperBound)"

@@ -9,6 +9,7 @@ extension Tessera_V1_ReceiptState {
         case .pending: self = .pending
         case .verified: self = .verified
         case .failed: self = .failed
+        case .unverifiable: self = .unverifiable
         }
     }
 }
@@ -44,8 +45,8 @@ extension Tessera_V1_ReceiptStatus {
         if let fault = status.fault {
             faultWorkerID = fault.workerID
             faultLayers = Tessera_V1_LayerRange(fault.layers)
-            reason = fault.reason
         }
+        reason = status.reason
         stageChecks = status.stageChecks.map(Tessera_V1_StageCheck.init)
         checkedUnixMs = status.checkedUnixMilliseconds ?? 0
         canary = status.canary

@@ -2,7 +2,7 @@ import Integrity
 
 /// Where a stored receipt stands. PENDING receipts wait (if selected) for a replay; a
 /// verdict, VERIFIED or FAILED, is final: it is never replaced, so the reputations it
-/// counted are counted once.
+/// counted are counted once. UNVERIFIABLE is final too and counts nothing.
 enum ReceiptState: String, Sendable, Codable {
     /// Signatures, hash chain and root checked; not replayed (yet).
     case pending
@@ -10,6 +10,10 @@ enum ReceiptState: String, Sendable, Codable {
     case verified
     /// A worker's statements are proven wrong: see the fault.
     case failed
+    /// Its commitments name another engine arithmetic than the verifier computes (workers
+    /// and verifier of different versions): a replay would differ for honest workers, so
+    /// there is no verdict and nobody's reputation changes. See `reason`.
+    case unverifiable
 }
 
 /// The worker a receipt's failure is pinned on, and why.
@@ -38,6 +42,8 @@ struct ReceiptStatus: Sendable {
     var receipt: ReceiptBody
     var state: ReceiptState
     var fault: WorkerFault?
+    /// Why it failed (the fault's reason) or why it is unverifiable; empty otherwise.
+    var reason: String
     var stageChecks: [StageCheckResult]
     /// When the verdict was reached (unix ms); nil while pending.
     var checkedUnixMilliseconds: Int64?

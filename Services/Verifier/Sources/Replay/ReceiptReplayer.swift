@@ -30,6 +30,9 @@ public struct ReceiptReplayer: ReceiptReplaying {
     public func replay(_ record: ReceiptRecord, sampling: SamplingParameters) async throws
         -> ReplayOutcome
     {
+        if let reason = ArithmeticCheck.unverifiableReason(record) {
+            return .unverifiable(reason)
+        }
         let attempts = ReplayPlanner.attempts(of: record)
         // The verifier's part first (it may throw): every shard to run, loaded or on disk.
         var loaded: [ReplayStageCache.Key: ReplayStage] = [:]

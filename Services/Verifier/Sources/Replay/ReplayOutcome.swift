@@ -50,17 +50,28 @@ public struct ReplayFault: Sendable, Equatable {
 }
 
 /// A replay's verdict. `fault == nil` means every compared stage stayed within the tolerance
-/// and every sampled token was one the declared sampler could pick.
+/// and every sampled token was one the declared sampler could pick — unless
+/// `unverifiableReason` says no replay could judge the receipt (then nothing ran).
 public struct ReplayOutcome: Sendable {
     public var stages: [StageCheckResult]
     public var fault: ReplayFault?
     /// Wall-clock seconds the replay computed (for the share of compute checking costs).
     public var computeSeconds: Double
+    /// Set when the commitments were computed by an arithmetic this verifier does not run.
+    public var unverifiableReason: String?
 
-    public init(stages: [StageCheckResult], fault: ReplayFault?, computeSeconds: Double) {
+    public init(
+        stages: [StageCheckResult], fault: ReplayFault?, computeSeconds: Double,
+        unverifiableReason: String? = nil
+    ) {
         self.stages = stages
         self.fault = fault
         self.computeSeconds = computeSeconds
+        self.unverifiableReason = unverifiableReason
+    }
+
+    public static func unverifiable(_ reason: String) -> ReplayOutcome {
+        ReplayOutcome(stages: [], fault: nil, computeSeconds: 0, unverifiableReason: reason)
     }
 }
 

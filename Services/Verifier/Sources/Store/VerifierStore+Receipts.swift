@@ -136,7 +136,8 @@ extension VerifierStore {
     static func status(_ row: ReceiptRow) throws -> ReceiptStatus {
         ReceiptStatus(
             receipt: try Tessera_V1_Receipt(serializedBytes: row.receipt).domain, state: row.state,
-            fault: row.fault, stageChecks: StageCheckRow.decode(row.stageChecks),
+            fault: row.fault, reason: row.reason,
+            stageChecks: StageCheckRow.decode(row.stageChecks),
             checkedUnixMilliseconds: row.checkedAt, canary: row.canary)
     }
 

@@ -19,6 +19,15 @@ extension VerifierStore {
         try await database.write { db in
             guard var row = try ReceiptRow.fetchOne(db, key: id) else { return nil }
             guard row.state == .pending else { return .alreadyDecided(try Self.status(row)) }
+            if let reason = outcome.unverifiableReason {
+                // No replay ran: no stage is credited or blamed.
+                row.state = .unverifiable
+                row.setFault(nil)
+                row.reason = reason
+                row.checkedAt = now
+                try row.update(db)
+                return .recorded(try Self.status(row))
+            }
             var failedCounted: Set<String> = []
             for check in outcome.stages {
                 guard var worker = try WorkerRow.fetchOne(db, key: check.workerID) else { continue }
