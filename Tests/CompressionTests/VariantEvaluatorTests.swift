@@ -29,8 +29,10 @@ struct VariantEvaluatorTests {
         #expect(copy.questionsAnswered == reference.questionsAnswered)
         #expect(copy.questionCount == 20)
         #expect(copy.fileBytes == 98_362_432)
-        // The loaded model's weights were read: most of the file is resident while serving.
-        #expect(reference.residentBytes > 60_000_000)
+        // The loaded model's weights were read: a good part of them is resident while serving
+        // (the packed kernels' copies replace the mapped rows, whose pages are reclaimed, so
+        // a delta around a load that maps the same file again counts less than the file).
+        #expect(reference.residentBytes > 30_000_000)
         #expect(reference.decodeTokensPerSecond > 0 && reference.prefillTokensPerSecond > 0)
         #expect(fractions.last == 1)
         #expect(zip(fractions, fractions.dropFirst()).allSatisfy { $0 <= $1 })

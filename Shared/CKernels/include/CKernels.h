@@ -38,4 +38,19 @@ int tessera_kquant_dot_rows(int type, const uint8_t *weights, size_t row_bytes, 
                             const float *scales, const int16_t *block_sums, int tokens,
                             float *out, size_t out_stride);
 
+/// The repacked layout of packed_dot.c (AVX-512 VNNI only): rows interleaved four at a time,
+/// block by block, quants and scales in two arrays (`quants` 64-byte aligned). Types: 3 = Q4_1,
+/// 8 = Q8_0. 1 when the packed kernels run on this CPU for `type`.
+int tessera_packed_supports(int type);
+size_t tessera_packed_quant_bytes(int type, int rows, int blocks);
+size_t tessera_packed_scale_bytes(int type, int rows, int blocks);
+/// Copies `rows` ggml rows of `blocks` blocks into the packed arrays (sized by the two above).
+void tessera_pack_rows(int type, const uint8_t *weights, size_t row_bytes, int rows, int blocks,
+                       uint8_t *quants, uint8_t *scales);
+/// As tessera_dot_rows, on packed rows: the same bits. Returns 0 when not supported here.
+int tessera_packed_dot_rows(int type, const uint8_t *quants, const uint8_t *scales, int blocks,
+                            int row_begin, int row_end, const int8_t *activations,
+                            const float *act_scales, const float *scaled_sums, int tokens,
+                            float *out, size_t out_stride);
+
 #endif

@@ -137,7 +137,9 @@ public final class MatrixMultiplier: @unchecked Sendable {
         let unitsPerTarget = targets.map { ($0.weight.rows + unitRows - 1) / unitRows }
         let totalUnits = unitsPerTarget.reduce(0, +)
         // Small chunks balance load between workers; big enough to amortize the atomic.
-        let chunkUnits = max(max(1, 16 / unitRows), totalUnits / (pool.threadCount * 8))
+        var chunkUnits = max(max(1, 16 / unitRows), totalUnits / (pool.threadCount * 8))
+        // Whole groups of four rows, which the packed kernels compute together.
+        if unitRows == 1 { chunkUnits = (chunkUnits + 3) / 4 * 4 }
         let chunkCount = (totalUnits + chunkUnits - 1) / chunkUnits
         nextChunk.store(0, ordering: .relaxed)
         pool.run { _ in
@@ -173,6 +175,13 @@ public final class MatrixMultiplier: @unchecked Sendable {
                 type: weight.type, weights: weight.base, rowBytes: weight.rowBytes,
                 columns: weight.columns, rows: rows, activations: superBlockQuantized,
                 output: target.output, outputStride: weight.rows)
+            return
+        }
+        if let quantized, let packed = weight.packedRows,
+            packed.multiply(
+                rows: rows, activations: quantized, output: target.output,
+                outputStride: weight.rows)
+        {
             return
         }
         if IntegerDotKernels.supports(weight.type), let quantized {

@@ -10,6 +10,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let columns: Int
     public let rowBytes: Int
     let base: UnsafeRawPointer
+    /// The rows repacked for the AVX-512 VNNI kernels, made on first multiplication.
+    private let packing = PackedRowsSlot()
 
     /// Types the multiplier can run, with or without the integer path.
     public static let supportedTypes: Set<GGMLType> = TensorRows.dequantizableTypes
@@ -36,6 +38,9 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Whether rows are dotted in integers against 8-bit activations.
     var usesIntegerPath: Bool { IntegerDotKernels.supports(type) }
+
+    /// The packed copy of the rows when the packed kernels run for this type here, else nil.
+    var packedRows: PackedRows? { packing.rows(of: self) }
 
     /// Whether rows are dotted in integers against Q8_K activations (the K-quants).
     var usesSuperBlockPath: Bool { KQuantDotKernels.supports(type) }
