@@ -194,7 +194,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     /// The variant's file in the cache, made first when it is not there yet.
-    private static func makeVariant(
+    static func makeVariant(
         _ method: VariantMethod, source: String, parentSHA256: String, calibration: String,
         progress: FetchProgressView
     ) throws -> String {

@@ -9,7 +9,7 @@ struct ModelCommand: AsyncParsableCommand {
         commandName: "model", abstract: "Manage local model files.",
         subcommands: [
             Pull.self, List.self, ModelVariantsCommand.self, ModelServeCommand.self,
-            ModelUnserveCommand.self,
+            ModelUnserveCommand.self, ModelBudgetCommand.self,
         ])
 
     struct Pull: AsyncParsableCommand {

@@ -44,14 +44,19 @@ struct ModelVariantsCommand: AsyncParsableCommand {
     /// The methods asked for, checked here so a typo fails before the cluster is dialled.
     func parsedMethods() throws -> [VariantMethod] {
         guard let methods else { return VariantMethod.quantizationMethods }
-        let names = methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        return try Self.parseMethods(methods, option: "--methods")
+    }
+
+    /// A comma-separated list of method names (`option` names the flag in errors).
+    static func parseMethods(_ list: String, option: String) throws -> [VariantMethod] {
+        let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty }) else {
-            throw ValidationError("--methods: give method names separated by commas")
+            throw ValidationError("\(option): give method names separated by commas")
         }
         do {
             return try names.map { try VariantMethod(parsing: $0) }
         } catch {
-            throw ValidationError("--methods: \(error)")
+            throw ValidationError("\(option): \(error)")
         }
     }
 

@@ -32,6 +32,14 @@ struct ModelsCommand: AsyncParsableCommand {
         for model in models {
             let name = model.model.name.isEmpty ? model.model.sha256 : model.model.name
             var note = model.defaultModel ? "default" : ""
+            if model.hasMaxMeanKl {
+                // A quality budget: stages may run these variants (docs/variants.md).
+                let variants =
+                    model.variants.isEmpty ? "none" : model.variants.joined(separator: ", ")
+                note +=
+                    (note.isEmpty ? "" : "; ")
+                    + "KL budget \(model.maxMeanKl), variants \(variants)"
+            }
             if !model.reason.isEmpty { note += (note.isEmpty ? "" : "; ") + model.reason }
             rows.append([
                 name, model.state, "\(model.readyReplicas)/\(model.replicas) ready",

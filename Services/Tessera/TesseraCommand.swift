@@ -12,7 +12,7 @@ struct TesseraCommand: AsyncParsableCommand {
             RunCommand.self, TokenizeCommand.self,
             PlacementCommand.self, BenchCommand.self, VerifyCommand.self,
             ReputationCommand.self, WorkerCommand.self, CertsCommand.self, KeysCommand.self,
-            EvalCommand.self, ModelsCommand.self,
+            EvalCommand.self, ModelsCommand.self, MixRunCommand.self,
         ])
 
     /// ArgumentParser's own `main` sends every error a command throws to `exit(withError:)`,

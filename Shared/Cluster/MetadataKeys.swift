@@ -11,4 +11,8 @@ public enum MetadataKeys {
     /// loaded for lack of room (not a lack of session slots), so the gateway answers 503 at
     /// once instead of queueing.
     public static let noRoom = "tessera-no-room"
+    /// On a RESOURCE_EXHAUSTED from the scheduler's AcquirePipeline for lack of session slots:
+    /// how many sessions the model's ready pipelines serve at once, from which the gateway
+    /// predicts a new request's wait (WaitPredictor). Absent when not limited.
+    public static let sessionCapacity = "tessera-session-capacity"
 }

@@ -3,6 +3,16 @@ struct PipelineSolution {
     var workers: [Int]
     var ends: [Int]
     var seconds: Double
+    /// With a quality budget: the form each stage runs (0 the reference, else a variant of
+    /// `VariantTables`); empty means every stage runs the reference.
+    var forms: [Int] = []
+}
+
+/// What `PipelineSolver` runs: the plain search, or the one that also picks variants.
+protocol PipelineSearching: AnyObject {
+    func run() -> PipelineSolution?
+    var nodes: Int { get }
+    var exhausted: Bool { get }
 }
 
 /// Exact depth-first branch and bound for the fastest single pipeline.
@@ -14,7 +24,7 @@ struct PipelineSolution {
 /// far plus an admissible bound (`LowerBounds`) cannot beat it. Two more prunings keep it
 /// exact: interchangeable workers are used in id order only, and a state (b, last, used)
 /// reached again no cheaper than before is dropped, since its finishes were already tried.
-final class PipelineSearch {
+final class PipelineSearch: PipelineSearching {
     private let tables: CostTables
     private let bounds: LowerBounds
     private let predecessor: [Int]

@@ -16,13 +16,25 @@ struct PipelineSolver {
     /// Nodes the plain-bound round may use before tuning is worth its cost.
     static let quickRoundNodes = 1_500
 
-    static func solve(tables: CostTables, nodeBudget: Int, cutoff: Double = .infinity) -> Outcome {
+    /// `tables` are the instance's (with variants: their lower envelope, which the bounds
+    /// are computed on); `variants`, when given, makes each stage pick its form too.
+    static func solve(
+        tables: CostTables, variants: VariantTables? = nil, nodeBudget: Int,
+        cutoff: Double = .infinity
+    ) -> Outcome {
         var bounds = LowerBounds(tables: tables)
         let predecessor = tables.interchangeablePredecessors()
-        let quick = PipelineSearch(
-            tables: tables, bounds: bounds, predecessor: predecessor,
-            nodeBudget: min(nodeBudget, quickRoundNodes),
-            cutoff: cutoff)
+        func search(_ budget: Int, _ incumbent: PipelineSolution?) -> any PipelineSearching {
+            if let variants {
+                return VariantPipelineSearch(
+                    tables: variants, bounds: bounds, predecessor: predecessor,
+                    nodeBudget: budget, cutoff: cutoff, incumbent: incumbent)
+            }
+            return PipelineSearch(
+                tables: tables, bounds: bounds, predecessor: predecessor, nodeBudget: budget,
+                cutoff: cutoff, incumbent: incumbent)
+        }
+        let quick = search(min(nodeBudget, quickRoundNodes), nil)
         var solution = quick.run()
         var nodes = quick.nodes
         if !quick.exhausted {
@@ -39,10 +51,7 @@ struct PipelineSolver {
         bounds.relaxed = LagrangianTuning.tune(
             start: bounds.relaxed, upperBound: solution?.seconds ?? cutoff, predecessor: predecessor
         )
-        let full = PipelineSearch(
-            tables: tables, bounds: bounds, predecessor: predecessor,
-            nodeBudget: nodeBudget - nodes,
-            cutoff: cutoff, incumbent: solution)
+        let full = search(nodeBudget - nodes, solution)
         solution = full.run()
         nodes += full.nodes
         let proven = !full.exhausted

@@ -16,14 +16,24 @@ public enum Placement {
     /// than `maxPipelines`. Each extra pipeline adds throughput; the factor caps the latency
     /// cost of the requests it takes. Deterministic: workers are taken in id order and ties
     /// go to lower ids.
+    ///
+    /// With a `quality` budget, each stage may also run its range on one of the budget's
+    /// variants, as long as every pipeline's predicted KL stays within it
+    /// (`VariantPipelineSearch`); without one every stage runs the model itself.
     public static func solve(
         model: ModelProfile, workers: [WorkerProfile], links: LinkModel = LinkModel(),
-        options: PlacementOptions = PlacementOptions()
+        options: PlacementOptions = PlacementOptions(), quality: QualityBudget? = nil
     ) throws -> Plan {
         try PlacementValidation.validate(
             model: model, workers: workers, links: links, options: options)
+        try PlacementValidation.validate(quality: quality, model: model)
         let sorted = workers.sorted { $0.id < $1.id }
-        let all = CostTables(model: model, workers: sorted, links: links, options: options)
+        let variants = VariantTables(
+            model: model, quality: quality, workers: sorted, links: links, options: options)
+        // With variants, memory checks and bounds use the cheapest form of each layer.
+        let all =
+            variants?.envelope
+            ?? CostTables(model: model, workers: sorted, links: links, options: options)
         try PlacementValidation.checkEveryLayerFits(all)
         let usable = (0..<all.workerCount).filter(all.canHostAnything)
         try PlacementValidation.checkTotalMemory(all, usable: usable)
@@ -32,6 +42,7 @@ public enum Placement {
         }
 
         let candidates = all.restricted(to: usable)
+        let variantCandidates = variants?.restricted(to: usable)
         var remaining = Array(0..<candidates.workerCount)
         var pipelines: [Pipeline] = []
         var proven = true
@@ -41,12 +52,14 @@ public enum Placement {
             && nodes < options.maxSearchNodes
         {
             let tables = candidates.restricted(to: remaining)
+            let variantTables = variantCandidates?.restricted(to: remaining)
             // A replica slower than the latency limit would be refused, so don't look for one.
             let cutoff =
                 pipelines.first.map { options.replicaLatencyFactor * $0.secondsPerToken }
                 ?? .infinity
             let outcome = PipelineSolver.solve(
-                tables: tables, nodeBudget: options.maxSearchNodes - nodes, cutoff: cutoff)
+                tables: tables, variants: variantTables,
+                nodeBudget: options.maxSearchNodes - nodes, cutoff: cutoff)
             nodes += outcome.nodes
             if !outcome.proven { proven = false }
             guard let solution = outcome.solution else {
@@ -57,7 +70,8 @@ public enum Placement {
                 throw PlacementError.fragmented(
                     workersUsable: remaining.count, layers: model.layers.count)
             }
-            let pipeline = makePipeline(solution, tables)
+            let pipeline =
+                variantTables.map { makePipeline(solution, $0) } ?? makePipeline(solution, tables)
             if pipelines.isEmpty { primaryBound = outcome.lowerBound }
             pipelines.append(pipeline)
             let taken = Set(pipeline.workerIDs)
@@ -73,7 +87,8 @@ public enum Placement {
         return Plan(
             pipelines: pipelines, layerCount: model.layers.count, assumedWorkers: sorted,
             options: options,
-            provenOptimal: proven, primaryLowerBoundSeconds: primaryBound, searchNodes: nodes)
+            provenOptimal: proven, primaryLowerBoundSeconds: primaryBound, searchNodes: nodes,
+            maxMeanKL: quality?.maxMeanKL)
     }
 
     /// Predicted seconds per token of an explicit chain of (worker, range), for checking a
@@ -102,6 +117,57 @@ public enum Placement {
         }
         let solution = PipelineSolution(
             workers: indices, ends: stages.map(\.layers.upperBound), seconds: 0)
+        return makePipeline(solution, tables)
+    }
+
+    /// The pipeline of a solution whose stages each picked a form (reference or variant).
+    static func makePipeline(_ solution: PipelineSolution, _ variants: VariantTables) -> Pipeline {
+        var pipeline = makePipeline(solution, variants.tables[0])
+        var begin = 0
+        for (position, form) in solution.forms.enumerated() {
+            let end = solution.ends[position]
+            if form != 0 {
+                var stage = makePipeline(
+                    solution, variants.tables[form]
+                ).stages[position]
+                stage.variant = variants.names[form]
+                stage.predictedKL = variants.predictedKL(form, begin, end)
+                pipeline.stages[position] = stage
+            }
+            begin = end
+        }
+        return pipeline
+    }
+
+    /// `predict` for a chain whose stages may name variants of `quality` (nil: the model
+    /// itself). Nil also when a stage names a variant the budget does not list.
+    public static func predict(
+        stages: [(workerID: String, layers: Range<Int>, variant: String?)], model: ModelProfile,
+        quality: QualityBudget?, workers: [WorkerProfile], links: LinkModel = LinkModel(),
+        options: PlacementOptions = PlacementOptions()
+    ) -> Pipeline? {
+        let plain = stages.map { (workerID: $0.workerID, layers: $0.layers) }
+        guard stages.contains(where: { $0.variant != nil }) else {
+            return predict(
+                stages: plain, model: model, workers: workers, links: links, options: options)
+        }
+        guard let quality,
+            predict(
+                stages: plain, model: model, workers: workers, links: links, options: options)
+                != nil
+        else { return nil }
+        let tables = VariantTables(
+            model: model, variants: quality.variants, maxMeanKL: quality.maxMeanKL,
+            workers: workers, links: links, options: options)
+        var solution = PipelineSolution(workers: [], ends: [], seconds: 0)
+        for stage in stages {
+            guard let worker = workers.firstIndex(where: { $0.id == stage.workerID }),
+                let form = tables.names.firstIndex(of: stage.variant)
+            else { return nil }
+            solution.workers.append(worker)
+            solution.ends.append(stage.layers.upperBound)
+            solution.forms.append(form)
+        }
         return makePipeline(solution, tables)
     }
 

@@ -17,6 +17,10 @@ public struct Stage: Sendable, Hashable, Codable {
     /// Predicted seconds to send this stage's output onward: to the next stage, or back to
     /// the gateway for the last one.
     public var outgoingLinkSeconds: Double
+    /// The variant this stage runs (its catalog name), nil for the model's own precision.
+    public var variant: String? = nil
+    /// The stage's predicted KL divergence against the reference (0 at its own precision).
+    public var predictedKL: Double = 0
 
     public var secondsPerToken: Double { computeSeconds + outgoingLinkSeconds }
     public var millisecondsPerToken: Double { secondsPerToken * 1000 }
@@ -33,6 +37,9 @@ public struct Pipeline: Sendable, Hashable, Codable {
     /// The slowest stage bounds throughput when many sessions keep every stage busy.
     public var bottleneckSeconds: Double { stages.map(\.secondsPerToken).max() ?? 0 }
     public var workerIDs: [String] { stages.map(\.workerID) }
+    /// Predicted mean KL divergence of the whole pipeline against the reference: the sum of
+    /// its stages' (sensitivities are additive over ranges; docs/evaluation.md).
+    public var predictedKL: Double { stages.reduce(0) { $0 + $1.predictedKL } }
 }
 
 /// The optimizer's answer: the primary pipeline first, then replicas.
@@ -50,6 +57,9 @@ public struct Plan: Sendable, Hashable, Codable {
     public var primaryLowerBoundSeconds: Double
     /// Search nodes expanded over all pipelines.
     public var searchNodes: Int
+    /// The model's quality budget the plan was made under (nil: none, every stage at the
+    /// model's own precision).
+    public var maxMeanKL: Double? = nil
 
     public var primary: Pipeline { pipelines[0] }
     public var usedWorkerIDs: Set<String> { Set(pipelines.flatMap(\.workerIDs)) }

@@ -29,22 +29,27 @@ public struct PlanAdoption: Sendable {
     /// The current layout with its predictions and assumed workers brought up to date, so
     /// later drift is measured from today's speeds. Nil if a worker of the plan is gone or
     /// the model changed shape.
+    /// Stages on variants are re-predicted with `quality`'s variants (nil when it no longer
+    /// lists one, or the pipeline's KL no longer fits its budget).
     public func repredicted(
-        _ plan: Plan, model: ModelProfile, workers: [WorkerProfile], links: LinkModel
+        _ plan: Plan, model: ModelProfile, workers: [WorkerProfile], links: LinkModel,
+        quality: QualityBudget? = nil
     ) -> Plan? {
         var pipelines: [Pipeline] = []
         for pipeline in plan.pipelines {
             guard
                 let predicted = Placement.predict(
-                    stages: pipeline.stages.map { ($0.workerID, $0.layers) }, model: model,
-                    workers: workers,
-                    links: links, options: plan.options)
+                    stages: pipeline.stages.map { ($0.workerID, $0.layers, $0.variant) },
+                    model: model, quality: quality, workers: workers,
+                    links: links, options: plan.options),
+                predicted.predictedKL <= (quality?.maxMeanKL ?? 0) * (1 + 1e-12)
             else { return nil }
             pipelines.append(predicted)
         }
         var updated = plan
         updated.pipelines = pipelines
         updated.assumedWorkers = workers.sorted { $0.id < $1.id }
+        updated.maxMeanKL = quality?.maxMeanKL
         return updated
     }
 }

@@ -18,6 +18,10 @@ final class MultiModelCatalog: Tessera_V1_CacheManager.SimpleServiceProtocol, Se
         var name: String
         /// 10 layers of this many bytes, and an embedding and output head of 5 % of it each.
         var layerBytes: UInt64
+        /// A variant names its parent model (manifest `variant`); a model may carry a
+        /// quality budget (VariantPlacementSchedulingTests).
+        var parent: String? = nil
+        var qualityBudget: Tessera_V1_QualityBudget? = nil
         var sha256: String { String(repeating: "0", count: 56) + Self.suffix(name) }
         var reference: ModelReference { ModelReference(name: name, sha256: sha256) }
         /// A stable 8-hex-digit suffix that tells models apart.
@@ -64,6 +68,10 @@ final class MultiModelCatalog: Tessera_V1_CacheManager.SimpleServiceProtocol, Se
             $0.vocabSize = 1000
             $0.activationBytesPerToken = 256
             if let marks = marks.withLock({ $0[model.name] }) { $0.serving = marks }
+            if let parent = model.parent {
+                $0.variant.parentSha256 = FakeModel(name: parent, layerBytes: 0).sha256
+            }
+            if let budget = model.qualityBudget { $0.qualityBudget = budget }
         }
     }
 

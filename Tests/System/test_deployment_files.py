@@ -23,7 +23,11 @@ def test_compose_services_are_complete_and_scalable():
     assert certs["restart"] == "no" and "tessera certs init" in " ".join(certs["command"])
     assert set(services) == SERVICES
     for name, service in services.items():
-        assert "TESSERA_TLS_DIR" in service["environment"] and "tls:/var/lib/tessera/tls:ro" in service["volumes"]
+        # Read-only, but for the scheduler, which keeps join tokens there (enrollment, below).
+        tls = "tls:/var/lib/tessera/tls" + ("" if name == "scheduler" else ":ro")
+        assert "TESSERA_TLS_DIR" in service["environment"] and tls in service["volumes"]
+        if name != "scheduler":
+            assert not [v for v in service["volumes"] if v.startswith("tls-ca:")], name
         assert service["command"][0] == name
         assert service["restart"] == "unless-stopped"
         assert "healthcheck" in service and "/readyz" in " ".join(service["healthcheck"]["test"])
@@ -35,6 +39,19 @@ def test_compose_services_are_complete_and_scalable():
     assert worker["environment"]["TESSERA_SCHEDULER_ADDRESS"] == "scheduler:7401"
     assert "model-store" in compose["volumes"]
     assert any(v.startswith("model-store:") for v in services["cache-manager"]["volumes"])
+
+
+def test_compose_scheduler_enrolls_edge_workers():
+    """The enrollment port is published for machines outside the project, and the scheduler
+    alone can read the CA key that signs for them (docs/security.md, "Enrolling workers")."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    scheduler = compose["services"]["scheduler"]
+    assert scheduler["environment"]["TESSERA_ENROLLMENT_PORT"] == "7404"
+    assert "7404:7404" in scheduler["ports"]
+    assert "tls-ca:/var/lib/tessera/ca:ro" in scheduler["volumes"]
+    certs = " ".join(compose["services"]["certs"]["command"])
+    assert "ln -sf /var/lib/tessera/ca/ca.key ca.key" in certs and "rm ca.key" not in certs
+    assert "TESSERA_PUBLIC_NAMES" in certs
 
 
 def test_dockerfile_builds_every_product_of_the_package():

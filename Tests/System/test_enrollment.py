@@ -77,6 +77,22 @@ def placement(bin_dir, cluster) -> str:
     return shown.stdout if shown.returncode == 0 else ""
 
 
+def serves_alone(bin_dir, cluster, name):
+    """Revokes the cluster's own worker, so that every pipeline must run on the enrolled worker
+    `name`, and waits until it holds the placement and a chat is answered through it."""
+    revoke = tessera(bin_dir, "worker", "revoke", "worker-1", "--scheduler", cluster.scheduler,
+                     "--tls-dir", str(cluster.tls), env=cluster.env)
+    assert revoke.returncode == 0, revoke.stderr
+    shown = wait_for(lambda: (lambda text: text if name in text and "worker-1" not in text and ": ready" in text else None)(
+        placement(bin_dir, cluster)), 120, f"the enrolled worker {name} did not take over the placement")
+    assert name in shown, shown
+    answer = wait_for(lambda: (lambda done: done if done.returncode == 0 else None)(
+        tessera(bin_dir, "chat", "--port-offset", str(cluster.offset), "--tls-dir", str(cluster.tls),
+                "--max-tokens", "8", "--temperature", "0", "Say hi.", env=cluster.env, timeout=120)),
+        120, f"no chat answer through the enrolled worker {name}")
+    assert answer.stdout.strip(), answer.stderr
+
+
 def test_worker_enrolled_by_token_joins_and_serves(bin_dir, tmp_path, processes, tls_cluster):
     cluster = tls_cluster
     token = join_token(bin_dir, cluster.tls, "--expires", "10m")
@@ -94,18 +110,7 @@ def test_worker_enrolled_by_token_joins_and_serves(bin_dir, tmp_path, processes,
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "enrolled as 'edge-1'" in open(edge.log_path).read()
 
-    # The cluster's own worker is revoked: every pipeline must then run on the enrolled one.
-    revoke = tessera(bin_dir, "worker", "revoke", "worker-1", "--scheduler", cluster.scheduler,
-                     "--tls-dir", str(cluster.tls), env=cluster.env)
-    assert revoke.returncode == 0, revoke.stderr
-    shown = wait_for(lambda: (lambda text: text if "edge-1" in text and "worker-1" not in text and ": ready" in text else None)(
-        placement(bin_dir, cluster)), 120, "the enrolled worker did not take over the placement")
-    assert "edge-1" in shown, shown
-    answer = wait_for(lambda: (lambda done: done if done.returncode == 0 else None)(
-        tessera(bin_dir, "chat", "--port-offset", str(cluster.offset), "--tls-dir", str(cluster.tls),
-                "--max-tokens", "8", "--temperature", "0", "Say hi.", env=cluster.env, timeout=120)),
-        120, "no chat answer through the enrolled worker")
-    assert answer.stdout.strip(), answer.stderr
+    serves_alone(bin_dir, cluster, "edge-1")
 
     # Spent: a second machine with the same token is refused, and says why.
     again = start_edge_worker(processes, cluster, tmp_path, token, worker_id="edge-2")

@@ -27,6 +27,10 @@ KUBERNETES_ONLY_ENVIRONMENT = {"inference-worker": {"TESSERA_ADVERTISE_HOST"}}
 # compose's one-shot `certs` service writes the TLS volume; on Kubernetes the operator makes
 # the same files into the tessera-tls Secret (README), which every pod mounts instead.
 COMPOSE_ONLY_SERVICES = {"certs"}
+# Ports a service opens only as configured by compose and the manifests (not a default of its
+# source): the scheduler's worker enrollment (TESSERA_ENROLLMENT_PORT), the one port of it
+# compose publishes and the NetworkPolicies open to outside the namespace.
+CONFIGURED_PORTS = {"scheduler": {"enrollment": 7404}}
 
 
 def manifest_files():
@@ -144,10 +148,13 @@ def test_workload_matches_compose(service):
     assert set(actual) - set(expected) == extra
 
     ports = default_ports(service)
-    assert {p["name"]: p["containerPort"] for p in spec["ports"]} == ports
+    configured = CONFIGURED_PORTS.get(service, {})
+    assert {p["name"]: p["containerPort"] for p in spec["ports"]} == {**ports, **configured}
+    for name, port in configured.items():
+        assert str(port) in {str(v) for v in expected.values()}, f"{service}: {name} {port} not configured"
     if "ports" in composed:  # what compose publishes, the Service offers
         published = {int(mapping.split(":")[1]) for mapping in composed["ports"]}
-        assert published == set(ports.values())
+        assert published == (set(configured.values()) or set(ports.values()))
 
     url = composed["healthcheck"]["test"][-1]
     match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)(/\S+)", url)
@@ -180,7 +187,7 @@ def test_each_service_is_reachable_by_its_compose_name(service):
         return
     spec = find("Service", service)["spec"]
     assert spec["selector"].items() <= pod_labels.items()
-    ports = default_ports(service)
+    ports = {**default_ports(service), **CONFIGURED_PORTS.get(service, {})}
     assert {p["name"]: (p["port"], p["targetPort"]) for p in spec["ports"]} == \
         {name: (port, name) for name, port in ports.items()}
 
@@ -190,7 +197,15 @@ def test_compose_services_are_all_deployed():
     # The TLS material compose's certs service writes comes from a Secret, in every pod.
     for service in SERVICES:
         volumes = {v["name"]: v for v in workload(service)["spec"]["template"]["spec"]["volumes"]}
+        if service == "scheduler":
+            # A writable copy (join tokens), made from the Secret by an init container, and
+            # the CA key from a Secret of its own that no other pod mounts.
+            assert "emptyDir" in volumes["tls"]
+            assert volumes["tls-secret"]["secret"]["secretName"] == "tessera-tls"
+            assert volumes["tls-ca"]["secret"]["secretName"] == "tessera-ca"
+            continue
         assert volumes["tls"]["secret"]["secretName"] == "tessera-tls"
+        assert "tls-ca" not in volumes
     # compose's named volumes that are not claim templates are claims of their own.
     keys = [v for v in workload("gateway")["spec"]["template"]["spec"]["volumes"] if v["name"] == "gateway-keys"]
     claim = find("PersistentVolumeClaim", keys[0]["persistentVolumeClaim"]["claimName"])
@@ -252,7 +267,13 @@ def test_network_policy_lets_only_the_gateway_api_in_from_outside():
                 # Only pods of this namespace: a podSelector with no namespaceSelector/ipBlock.
                 assert all(set(source) == {"podSelector"} for source in sources), rule
                 continue
-            # Open to anyone: only on the gateway's pods and only on its API ports.
+            # Open to anyone: only on the gateway's pods and only on its API ports, or on the
+            # scheduler's pods and only on its enrollment port.
             selected = policy["spec"]["podSelector"].get("matchLabels", {})
+            if selected.get("app.kubernetes.io/component") == "scheduler":
+                scheduler_labels = workload("scheduler")["spec"]["template"]["metadata"]["labels"]
+                assert selected.items() <= scheduler_labels.items(), policy["metadata"]["name"]
+                assert {p["port"] for p in rule["ports"]} == set(CONFIGURED_PORTS["scheduler"].values())
+                continue
             assert selected and selected.items() <= gateway_labels.items(), policy["metadata"]["name"]
             assert {p["port"] for p in rule["ports"]} == gateway_ports

@@ -48,10 +48,14 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
         let library = try openLibrary()
         var manifests: [Tessera_V1_ModelManifest] = []
         let marks = try await library.catalog.servingMarks()
+        let budgets = try await library.catalog.qualityBudgets()
         for model in try await library.catalog.models() {
             var manifest = model.manifest(
                 shards: try await library.catalog.shards(ofModel: model.sha256))
             if let row = marks[model.sha256] { manifest.serving = row.message }
+            if let budget = budgets[model.sha256] {
+                manifest.qualityBudget = Tessera_V1_QualityBudget(budget.setting)
+            }
             manifests.append(manifest)
         }
         return ServerResponse(message: .with { $0.models = manifests })
@@ -66,6 +70,9 @@ struct CacheManagerService: Tessera_V1_CacheManager.ServiceProtocol, DescribedSe
         var manifest = model.manifest(shards: shards)
         if let row = try await library.catalog.servingMarks(ofModel: model.sha256) {
             manifest.serving = row.message
+        }
+        if let budget = try await library.catalog.qualityBudget(ofModel: model.sha256) {
+            manifest.qualityBudget = Tessera_V1_QualityBudget(budget.setting)
         }
         return ServerResponse(message: manifest)
     }

@@ -99,6 +99,9 @@ final class Catalog: Sendable {
         migrator.registerMigration("v3: serving") { db in
             try ServingMarksRow.createTable(db)
         }
+        migrator.registerMigration("v4: quality budgets") { db in
+            try QualityBudgetRow.createTable(db)
+        }
         return migrator
     }
 

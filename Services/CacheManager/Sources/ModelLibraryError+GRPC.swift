@@ -6,14 +6,16 @@ extension ModelLibraryError: RPCErrorConvertible {
     var rpcErrorCode: RPCError.Code {
         switch self {
         case .emptyImportPath, .unusableModel, .unreadableModel, .nameLooksLikeHash, .badShardRange,
-            .malformedShardHash, .unknownVariantMethod, .variantNeedsCalibration:
+            .malformedShardHash, .unknownVariantMethod, .variantNeedsCalibration,
+            .budgetRangesIncomplete:
             .invalidArgument
         case .unknownKnownModel, .modelNotFound, .shardNotFound, .shardAndModelGone: .notFound
         case .nameTaken, .variantNameTaken: .alreadyExists
         case .importPathOutside: .permissionDenied
         case .fetchFailed, .shardFileUnopenable: .unavailable
         case .modelCannotBeCut, .modelFileGone, .modelFileChanged, .modelFileUnreadable,
-            .variantOfVariant, .variantNotPossible:
+            .variantOfVariant, .variantNotPossible, .budgetOnVariant, .budgetVariantNotOfModel,
+            .budgetVariantChanged:
             .failedPrecondition
         case .variantDiskFull: .resourceExhausted
         case .variantSourceUnreadable: .dataLoss

@@ -43,6 +43,12 @@ enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
     case variantWriteFailed(name: String, reason: String)
     case variantNameTaken(name: String, holderSHA256: String)
 
+    // Quality budgets (SetQualityBudget)
+    case budgetOnVariant(model: String, parent: String)
+    case budgetVariantNotOfModel(variant: String, model: String)
+    case budgetVariantChanged(variant: String, measured: String, recorded: String)
+    case budgetRangesIncomplete(variant: String, layerCount: Int)
+
     var description: String {
         switch self {
         case .emptyImportPath: "ImportModel: path is empty"
@@ -105,6 +111,16 @@ enum ModelLibraryError: Error, Sendable, CustomStringConvertible {
             "MakeVariants: cannot write \(name): \(reason)"
         case .variantNameTaken(let name, let holder):
             "MakeVariants: the name '\(name)' already belongs to model \(holder), which is not that variant"
+        case .budgetOnVariant(let model, let parent):
+            "SetQualityBudget: \(model) is a variant; set the budget on its parent \(parent)"
+        case .budgetVariantNotOfModel(let variant, let model):
+            "SetQualityBudget: \(variant) is not a variant of \(model) (make it with `tessera model variants \(model)`)"
+        case .budgetVariantChanged(let variant, let measured, let recorded):
+            "SetQualityBudget: the sensitivity of \(variant) was measured on file \(measured), but the catalog's "
+                + "\(variant) is \(recorded); measure it again"
+        case .budgetRangesIncomplete(let variant, let layerCount):
+            "SetQualityBudget: the sensitivity ranges of \(variant) must cover layers 0 to \(layerCount - 1) "
+                + "once each, in order"
         }
     }
 

@@ -38,6 +38,11 @@ struct GatewayCommand: AsyncParsableCommand {
             "Seconds a request waits for a session slot before 429 / RESOURCE_EXHAUSTED (env TESSERA_GATEWAY_MAX_QUEUE_WAIT_S)."
     )
     var maxQueueWaitS = EnvironmentDefaults.double("TESSERA_GATEWAY_MAX_QUEUE_WAIT_S", 30)
+    @Flag(
+        help:
+            "Queue every request while slots are busy, even one whose predicted wait is longer than it may wait (by default it is refused at once with 429 / RESOURCE_EXHAUSTED)."
+    )
+    var noEarlyRefusal = false
     @Option(
         help: "max_tokens for requests that do not say (env TESSERA_GATEWAY_DEFAULT_MAX_TOKENS).")
     var defaultMaxTokens = EnvironmentDefaults.int("TESSERA_GATEWAY_DEFAULT_MAX_TOKENS", 256)
@@ -117,6 +122,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.pipelineWaitLimit = .milliseconds(pipelineWaitMs)
         configuration.maxQueued = maxQueued
         configuration.maxQueueWait = .milliseconds(Int(maxQueueWaitS * 1000))
+        configuration.refuseByPredictedWait = !noEarlyRefusal
         configuration.defaultMaxTokens = defaultMaxTokens
         configuration.stepTimeout = .milliseconds(stepTimeoutMs)
         configuration.stallMultiplier = stallMultiplier

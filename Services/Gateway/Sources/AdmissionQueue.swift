@@ -12,6 +12,9 @@ import Synchronization
 /// asking. Beyond `maxQueued` waiting requests, a new one is refused (HTTP 429 / gRPC
 /// RESOURCE_EXHAUSTED with a retry hint); none waits past its deadline (`maxWait`, or the
 /// gRPC client's own), and one whose client leaves (its task cancelled) leaves the queue.
+/// A new request whose predicted wait (WaitPredictor, given the requests of its model ahead
+/// of its place) is longer than its deadline allows is refused as it arrives, with the
+/// prediction as its retry hint, rather than held until the deadline passes.
 ///
 /// A running generation that lost its pipeline (failover) is not new work: it joins ahead of
 /// every new request and is never refused for a full queue; its wait is bounded by the
@@ -22,6 +25,8 @@ final class AdmissionQueue: Sendable {
         var maxQueued = 64
         /// The longest a new request waits for a slot.
         var maxWait: Duration = .seconds(30)
+        /// Refuse at once a new request whose predicted wait outlasts its deadline.
+        var refuseEarly = true
     }
 
     enum Priority: Sendable, Equatable {
@@ -70,6 +75,9 @@ final class AdmissionQueue: Sendable {
         let tenant: String?
         /// Its turn among the tenants: new requests wait in (round, id) order.
         let round: UInt64
+        /// The model it waits for a slot of (nil: not said), for predicting the waits of those
+        /// behind it.
+        let model: String?
     }
 
     private struct State {
@@ -114,12 +122,15 @@ final class AdmissionQueue: Sendable {
     /// when its tenant has none waiting), behind the requests already in that round.
     /// `asked`: it was just refused by the scheduler (so it waits for news before asking
     /// again); otherwise, at the head, it asks at once. Throws `queueFull` when `maxQueued`
-    /// new requests already wait.
-    func join(priority: Priority, deadline: Deadline, asked: Bool, tenant: String? = nil)
-        throws(GatewayError) -> Place
-    {
+    /// new requests already wait, and `predictedWaitTooLong` when a new request's `predictor`
+    /// (for its `model`) says the wait at the place it would take outlasts its deadline.
+    func join(
+        priority: Priority, deadline: Deadline, asked: Bool, tenant: String? = nil,
+        model: String? = nil, predictor: WaitPredictor? = nil
+    ) throws(GatewayError) -> Place {
         let signal = WakeSignal()
         let joined = ContinuousClock.now
+        var predicted: Duration?
         let outcome: Result<Place, GatewayError> = state.withLock { state in
             let waitingNew = state.waiters.count(where: { $0.priority == .newRequest })
             if priority == .newRequest && waitingNew >= limits.maxQueued {
@@ -136,6 +147,16 @@ final class AdmissionQueue: Sendable {
                 ? state.waiters.firstIndex { $0.priority == .newRequest } ?? state.waiters.endIndex
                 : state.waiters.firstIndex { $0.priority == .newRequest && $0.round > round }
                     ?? state.waiters.endIndex
+            // Failovers are never refused early: they are not new work.
+            if priority == .newRequest, limits.refuseEarly, let predictor {
+                let ahead = state.waiters[..<index].count(where: { $0.model == model })
+                predicted = predictor.wait(ahead: ahead)
+                if let wait = predicted, Self.outlasts(wait, deadline, now: joined) {
+                    return .failure(
+                        Self.predictedWaitTooLong(
+                            wait, ahead: ahead, predictor: predictor, deadline: deadline))
+                }
+            }
             var turn: Turn = index == 0 && !asked ? .called : .waiting
             // A failover put before the head takes over a call the head had not answered yet.
             if index == 0, !state.waiters.isEmpty, state.waiters[0].turn == .called {
@@ -145,18 +166,20 @@ final class AdmissionQueue: Sendable {
             state.waiters.insert(
                 Waiter(
                     id: state.nextID, priority: priority, signal: signal, turn: turn,
-                    tenant: tenant, round: round), at: index)
+                    tenant: tenant, round: round, model: model), at: index)
             return .success(
                 Place(
                     id: state.nextID, priority: priority, joined: joined, deadline: deadline,
                     signal: signal))
         }
+        if let predicted { GatewayMetrics.admissionPredictedWait(predicted) }
         switch outcome {
         case .success(let place):
             GatewayMetrics.admissionQueueLength.increment()
             return place
         case .failure(let refusal):
-            GatewayMetrics.admissionRejected(reason: "queue_full")
+            GatewayMetrics.admissionRejected(
+                reason: refusal.kind == .predictedWaitTooLong ? "predicted_wait" : "queue_full")
             throw refusal
         }
     }
@@ -224,7 +247,7 @@ final class AdmissionQueue: Sendable {
     // MARK: Refusals
 
     /// "2.5 s": a duration as the messages say it.
-    private static func seconds(_ duration: Duration) -> String {
+    static func seconds(_ duration: Duration) -> String {
         "\((duration.inSeconds * 10).rounded() / 10) s"
     }
 

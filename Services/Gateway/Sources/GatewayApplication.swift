@@ -28,6 +28,9 @@ public struct GatewayConfiguration: Sendable {
     public var maxQueued = 64
     /// The longest a request waits for a session slot before 429 / RESOURCE_EXHAUSTED.
     public var maxQueueWait: Duration = .seconds(30)
+    /// Refuse at once (429 / RESOURCE_EXHAUSTED) a new request whose predicted wait for a
+    /// slot is longer than it may wait, instead of queueing it (AdmissionQueue, WaitPredictor).
+    public var refuseByPredictedWait = true
     /// max_tokens when a request does not say.
     public var defaultMaxTokens = 256
     /// Pipelines a request may fail over to before it gives up.

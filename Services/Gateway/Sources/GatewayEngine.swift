@@ -5,14 +5,6 @@ import TesseraProto
 import Tokenization
 import Tracing
 
-/// What a request asks the model to continue. `parseSpecial` lets special-token text in the
-/// prompt or the message contents (such as "<|im_start|>") become control tokens; only
-/// trusted gRPC callers turn it on (the HTTP API never does).
-enum PromptInput: Sendable {
-    case text(String, parseSpecial: Bool)
-    case chat([ChatMessage], parseSpecial: Bool)
-}
-
 /// A model the gateway can serve, as `ListServedModels` and `/v1/models` list it.
 struct ServedModel: Sendable {
     var model: ModelReference
@@ -71,7 +63,8 @@ final class GatewayEngine: Sendable {
             leases: leases, logger: logger, waitLimit: configuration.pipelineWaitLimit,
             admission: AdmissionQueue(
                 limits: AdmissionQueue.Limits(
-                    maxQueued: configuration.maxQueued, maxWait: configuration.maxQueueWait)))
+                    maxQueued: configuration.maxQueued, maxWait: configuration.maxQueueWait,
+                    refuseEarly: configuration.refuseByPredictedWait)))
         workers = ClientPool()
         defaultMaxTokens = configuration.defaultMaxTokens
         maxFailovers = configuration.maxFailovers

@@ -8,7 +8,7 @@ extension GatewayError: RPCErrorConvertible {
         case .invalidArgument, .promptTooLong: .invalidArgument
         case .modelNotFound: .notFound
         case .unavailable: .unavailable
-        case .queueFull, .queueTimeout: .resourceExhausted
+        case .queueFull, .queueTimeout, .predictedWaitTooLong: .resourceExhausted
         case .deadlineExceeded: .deadlineExceeded
         case .internalError: .internalError
         case .unauthenticated: .unauthenticated

@@ -19,6 +19,10 @@ struct GatewayError: Error, CustomStringConvertible, Sendable {
         /// It waited in the admission queue for the gateway's longest wait and no slot freed
         /// (429 / RESOURCE_EXHAUSTED).
         case queueTimeout
+        /// Every session slot is in use and the predicted wait for one is longer than the
+        /// request may wait: refused before waiting (429 / RESOURCE_EXHAUSTED, with the
+        /// prediction as when to retry).
+        case predictedWaitTooLong
         /// The gRPC client's own deadline ran out while it waited (DEADLINE_EXCEEDED; 504).
         case deadlineExceeded
         /// Something broke inside the cluster that retrying did not fix (500 / INTERNAL).

@@ -40,11 +40,19 @@ enum GatewayMetrics {
         ).recordNanoseconds(duration.inNanoseconds)
     }
 
-    /// Requests the admission queue refused: queue_full, queue_timeout, client_deadline,
+    /// Requests the admission queue refused: queue_full, predicted_wait (refused on arrival:
+    /// the predicted wait outlasted the deadline), queue_timeout, client_deadline,
     /// failover_timeout.
     static func admissionRejected(reason: String) {
         Counter(label: "tessera_gateway_admission_rejected_total", dimensions: [("reason", reason)])
             .increment()
+    }
+
+    /// The wait for a session slot predicted for a new request as it joined the queue
+    /// (WaitPredictor), whether it was then refused or waited.
+    static func admissionPredictedWait(_ duration: Duration) {
+        Metrics.Timer(label: "tessera_gateway_admission_predicted_wait_seconds")
+            .recordNanoseconds(duration.inNanoseconds)
     }
 
     /// The time between two tokens of one stream, as its client sees it.

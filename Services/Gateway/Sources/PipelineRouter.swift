@@ -27,6 +27,9 @@ struct PipelineRouter: Sendable {
     var waitLimit: Duration
     /// Where requests wait while every session slot is in use.
     var admission = AdmissionQueue()
+    /// How this gateway's sessions hold and free slots: what predicts a new request's wait
+    /// in the queue (a lease's grant and release are its session's start and end).
+    var turnover = SlotTurnover()
 
     /// Codes that mean "no pipeline right now" (not ready yet, being re-planned).
     private static let transient: Set<RPCError.Code> = [
@@ -61,7 +64,7 @@ struct PipelineRouter: Sendable {
         if priority == .newRequest && admission.hasWaiters {
             place = try admission.join(
                 priority: priority, deadline: queueDeadline(priority, clientDeadline), asked: false,
-                tenant: tenant)
+                tenant: tenant, model: model, predictor: turnover.predictor(model: model))
         }
         while true {
             if let place {
@@ -88,6 +91,7 @@ struct PipelineRouter: Sendable {
                         lease.leaseID, ttl: .milliseconds(Int(response.leaseTtlMs)),
                         grant: LeaseRenewal.Grant(
                             model: model, route: lease.route, expectedTokens: expectedTokens))
+                    turnover.started(leaseID: lease.leaseID, model: model)
                     admitted = true
                     return lease
                 } catch {
@@ -115,10 +119,16 @@ struct PipelineRouter: Sendable {
                 admission.noteRetryHint(
                     milliseconds: error.metadata[stringValues: MetadataKeys.retryPushback]
                         .first(where: { _ in true }).flatMap { Int($0) })
+                if let slots = error.metadata[stringValues: MetadataKeys.sessionCapacity]
+                    .first(where: { _ in true }).flatMap({ Int($0) })
+                {
+                    turnover.noteSlots(slots, model: model)
+                }
                 if place == nil {
                     place = try admission.join(
                         priority: priority, deadline: queueDeadline(priority, clientDeadline),
-                        asked: true, tenant: tenant)
+                        asked: true, tenant: tenant, model: model,
+                        predictor: turnover.predictor(model: model))
                 }
                 logger.debug(
                     "waiting for a session slot",
@@ -183,6 +193,7 @@ struct PipelineRouter: Sendable {
 
     private func release(leaseID granted: String) {
         guard !granted.isEmpty else { return }
+        turnover.ended(leaseID: granted)
         let leaseID = leases.drop(granted) ?? granted
         let scheduler = self.scheduler
         let logger = self.logger

@@ -22,7 +22,7 @@ extension WorkerOptions {
             let name = try await WorkerEnrollment.enroll(
                 token: token, server: enrollAddress,
                 directory: CertificateDirectory(path: service.security.tlsDir),
-                requestedName: workerId)
+                requestedName: workerId, alternativeNames: enrollmentNames)
             var options = self
             options.service.security.tlsName = name
             if options.workerId.isEmpty { options.workerId = name }
@@ -34,5 +34,18 @@ extension WorkerOptions {
                 Data("inference-worker: error: enrollment: \(error)\n".utf8))
             Foundation.exit(1)
         }
+    }
+
+    /// The names peers will dial this worker at, for its enrolled certificate: the advertised
+    /// host, the bind host (unless it binds every address), every `--san`, and the machine's
+    /// host name (left out when it is no valid DNS name: nobody asked for it explicitly).
+    var enrollmentNames: [String] {
+        var names: [String] = []
+        if !advertiseHost.isEmpty { names.append(advertiseHost) }
+        if service.host != "0.0.0.0", service.host != "::" { names.append(service.host) }
+        names += san.filter { !$0.isEmpty }
+        let hostName = ProcessInfo.processInfo.hostName
+        if (try? EnrollmentNames.check(hostName)) != nil { names.append(hostName) }
+        return names
     }
 }

@@ -85,6 +85,13 @@ public struct WorkerOptions: ParsableArguments {
             "The scheduler's enrollment address host:port, for --join-token (env TESSERA_ENROLL_ADDRESS)."
     )
     public var enroll: ListenAddress?
+    @Option(
+        name: .customLong("san"),
+        help: ArgumentHelp(
+            "A DNS name or IP address peers reach this worker at, asked for in the certificate that --join-token enrolls, besides --advertise-host, the bind host and the host name (repeatable; env TESSERA_WORKER_SANS, comma-separated).",
+            valueName: "name"))
+    public var san: [String] = EnvironmentDefaults.string("TESSERA_WORKER_SANS", "")
+        .split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
 
     /// The flag, else the environment (an optional option cannot take its default from it).
     var enrollAddress: ListenAddress? {

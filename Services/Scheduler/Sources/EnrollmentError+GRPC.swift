@@ -10,7 +10,7 @@ extension EnrollmentError: RPCErrorConvertible {
             .authorityMismatch:
             .permissionDenied
         case .nameTaken: .alreadyExists
-        case .badName, .badRequest: .invalidArgument
+        case .badName, .badAlternativeName, .badRequest: .invalidArgument
         case .noAuthorityKey: .failedPrecondition
         case .store: .internalError
         }

@@ -12,6 +12,10 @@ actor LivePipelines {
         var address: ListenAddress
         var layers: Range<Int>
         var predictedSeconds: Double
+        /// The variant this stage runs (its name) and the catalog model its shard is cut
+        /// from (SHA-256); nil for the model's own precision.
+        var variant: String? = nil
+        var variantSHA256: String? = nil
         /// The shard the worker loaded, once it has.
         var shard: ShardReference?
         var ready = false
@@ -30,7 +34,10 @@ actor LivePipelines {
         var outstandingTokens = 0
         var isReady: Bool { stages.allSatisfy(\.ready) }
         var key: [String] {
-            stages.map { "\($0.workerID)@\($0.layers.lowerBound)-\($0.layers.upperBound)" }
+            stages.map {
+                "\($0.workerID)@\($0.layers.lowerBound)-\($0.layers.upperBound)"
+                    + ($0.variantSHA256.map { ":" + $0 } ?? "")
+            }
         }
     }
 
@@ -55,18 +62,24 @@ actor LivePipelines {
     /// refreshes its predictions.
     /// `addresses` holds every planned worker (plans are made from the registry's workers);
     /// a pipeline with a worker it lacks could never be reached, so it is not installed.
-    func install(_ plan: Plan, addresses: [String: ListenAddress]) {
+    /// `variants`: the catalog SHA-256 of each variant a stage may name (a stage naming one
+    /// it lacks could not be deployed, so its pipeline is not installed).
+    func install(
+        _ plan: Plan, addresses: [String: ListenAddress], variants: [String: String] = [:]
+    ) {
         self.plan = plan
         generation += 1
         var kept: [LivePipeline] = []
         var remaining = pipelines
         for planned in plan.pipelines {
-            let stages = planned.stages.compactMap { stage in
-                addresses[stage.workerID].map {
-                    LiveStage(
-                        workerID: stage.workerID, address: $0, layers: stage.layers,
-                        predictedSeconds: stage.secondsPerToken)
-                }
+            let stages = planned.stages.compactMap { stage -> LiveStage? in
+                guard let address = addresses[stage.workerID] else { return nil }
+                let variantSHA256 = stage.variant.flatMap { variants[$0] }
+                if stage.variant != nil && variantSHA256 == nil { return nil }
+                return LiveStage(
+                    workerID: stage.workerID, address: address, layers: stage.layers,
+                    predictedSeconds: stage.secondsPerToken, variant: stage.variant,
+                    variantSHA256: variantSHA256)
             }
             guard stages.count == planned.stages.count else { continue }
             let candidate = LivePipeline(id: "", stages: stages, planned: planned)
@@ -103,6 +116,14 @@ actor LivePipelines {
             wanted[stage.workerID, default: []].insert(stage.layers)
         }
         return wanted
+    }
+
+    /// Stages running a variant: (worker, the variant's catalog SHA-256, layers), so their
+    /// shards, which name the variant's model, are kept too.
+    func wantedVariantShards() -> [(workerID: String, model: String, layers: Range<Int>)] {
+        pipelines.flatMap(\.stages).compactMap { stage in
+            stage.variantSHA256.map { (stage.workerID, $0, stage.layers) }
+        }
     }
 
     /// Stages that should start loading their shard now (marked as deploying).

@@ -35,11 +35,18 @@ struct ModelSource: Sendable {
 
     /// The catalog's models marked servable, with their marks, and the default model's marks
     /// (nil when it has none). Manifests without per-layer costs cannot be planned: skipped.
+    /// Also each model's quality budget with its variants' profiles (`ServedQuality`), by
+    /// model SHA-256.
     func servable(defaultSHA256: String) async throws -> (
-        servable: [(model: ServedModel, marks: ServingMarks)], defaultMarks: ServingMarks?
+        servable: [(model: ServedModel, marks: ServingMarks)], defaultMarks: ServingMarks?,
+        qualities: [String: ServedQuality]
     ) {
         let manifests = try await cacheManager.listModels(.init(), options: .timeout(.seconds(10)))
             .models
+        var qualities: [String: ServedQuality] = [:]
+        for manifest in manifests {
+            qualities[manifest.model.sha256] = ServedQuality(manifest, catalog: manifests)
+        }
         var servable: [(model: ServedModel, marks: ServingMarks)] = []
         var defaultMarks: ServingMarks?
         for manifest in manifests where manifest.hasServing && manifest.serving.servable {
@@ -53,13 +60,16 @@ struct ModelSource: Sendable {
             }
             servable.append((ServedModel(manifest), marks))
         }
-        return (servable, defaultMarks)
+        return (servable, defaultMarks, qualities)
     }
 
-    func shard(model: ServedModel, layers: Range<Int>) async throws -> ShardReference {
+    /// The shard of `layers`, cut from `variant` (a catalog SHA-256) when the stage runs one.
+    func shard(model: ServedModel, layers: Range<Int>, variant: String? = nil) async throws
+        -> ShardReference
+    {
         let manifest = try await cacheManager.getShard(
             .with {
-                $0.model = model.reference.sha256
+                $0.model = variant ?? model.reference.sha256
                 $0.layers = Tessera_V1_LayerRange(layers)
             }, options: .timeout(.seconds(120)))
         return manifest.shard.domain

@@ -1,3 +1,4 @@
+import Placement
 import ServiceKit
 import TesseraProto
 
@@ -14,6 +15,8 @@ struct ModelStateRow: Sendable, Equatable {
     var weightBytes: Int
     var reason: String
     var activeRequests: Int
+    /// Its quality budget, if any: stages may run these variants within this KL.
+    var quality: QualityBudget? = nil
 
     var name: String { model.name.isEmpty ? model.sha256 : model.name }
 
@@ -30,6 +33,10 @@ struct ModelStateRow: Sendable, Equatable {
             $0.weightBytes = UInt64(clamping: weightBytes)
             $0.reason = reason
             $0.activeRequests = UInt32(clamping: activeRequests)
+            if let quality {
+                $0.maxMeanKl = quality.maxMeanKL
+                $0.variants = quality.variants.map(\.name)
+            }
         }
     }
 }
@@ -44,6 +51,12 @@ enum ModelStatesTable {
                 + "\(row.activeRequests) active"
             if row.isDefault { line += ", default" }
             if row.pinReplicas > 0 { line += ", pinned \(row.pinReplicas)" }
+            if let quality = row.quality {
+                line +=
+                    ", quality budget KL \(quality.maxMeanKL) over "
+                    + (quality.variants.isEmpty
+                        ? "no variant" : quality.variants.map(\.name).joined(separator: ", "))
+            }
             if !row.reason.isEmpty { line += " (\(row.reason))" }
             lines.append(line)
         }

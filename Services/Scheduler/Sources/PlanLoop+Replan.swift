@@ -34,6 +34,7 @@ extension PlanLoop {
                 demands.append(
                     SharedMemoryPlanner.Demand(
                         key: entry.key, profile: entry.model.profile,
+                        quality: entry.quality?.budget,
                         maxPipelines: planned.count == 1
                             ? settings.maxPipelines
                             : min(
@@ -113,11 +114,13 @@ extension PlanLoop {
         let adoption = PlanAdoption(minimumGain: settings.minimumGain)
         if speedsOnly, let current = await entry.pipelines.plan,
             let kept = adoption.repredicted(
-                current, model: entry.model.profile, workers: profiles, links: links),
+                current, model: entry.model.profile, workers: profiles, links: links,
+                quality: entry.quality?.budget),
             !adoption.worthAdopting(plan, over: kept)
         {
             // Same layout, today's speeds: nothing moves, and drift is measured from here.
-            await entry.pipelines.install(kept, addresses: addresses)
+            await entry.pipelines.install(
+                kept, addresses: addresses, variants: entry.quality?.variantSHA256 ?? [:])
             logger.debug(
                 "speed drift: plan kept",
                 metadata: [
@@ -129,7 +132,8 @@ extension PlanLoop {
             return
         }
         let before = await entry.pipelines.plan
-        await entry.pipelines.install(plan, addresses: addresses)
+        await entry.pipelines.install(
+            plan, addresses: addresses, variants: entry.quality?.variantSHA256 ?? [:])
         guard before != plan || !reasons.isEmpty else { return }
         logger.info(
             "placement planned",

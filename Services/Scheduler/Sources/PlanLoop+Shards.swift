@@ -8,8 +8,10 @@ extension PlanLoop {
     /// Reads which catalog models are marked servable (on a schedule; ServeModel asks at once).
     func readCatalog(defaultSHA256: String) async {
         do {
-            let (servable, defaultMarks) = try await source.servable(defaultSHA256: defaultSHA256)
+            let (servable, defaultMarks, qualities) = try await source.servable(
+                defaultSHA256: defaultSHA256)
             models.updateCatalog(servable)
+            models.updateQualities(qualities)
             if let defaultMarks { models.updateDefaultMarks(defaultMarks) }
         } catch {
             logger.debug("catalog not read", metadata: ["error": "\(error)"])
@@ -36,6 +38,10 @@ extension PlanLoop {
                     wanted[worker, default: []].insert(Self.shardKey(entry.key, range))
                     wantedAnyModel[worker, default: []].insert(range)
                 }
+            }
+            // Stages on a variant hold a shard of the variant's model.
+            for (worker, model, range) in await entry.pipelines.wantedVariantShards() {
+                wanted[worker, default: []].insert(Self.shardKey(model, range))
             }
         }
         var unwanted: [Unload] = []

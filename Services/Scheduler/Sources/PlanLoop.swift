@@ -93,11 +93,14 @@ struct PlanLoop: Service {
             }
             var missingPlan = false
             for entry in planned where await entry.pipelines.plan == nil { missingPlan = true }
+            // A quality budget set or changed (`tessera model budget`) re-plans at once.
+            let qualityChanged = models.takeQualityChanged()
             if !profiles.isEmpty
-                && (missingPlan || live != lastWorkerSet || keys != lastPlanned || !reasons.isEmpty)
+                && (missingPlan || live != lastWorkerSet || keys != lastPlanned || !reasons.isEmpty
+                    || qualityChanged)
             {
                 let speedsOnly =
-                    !missingPlan && live == lastWorkerSet && keys == lastPlanned
+                    !missingPlan && !qualityChanged && live == lastWorkerSet && keys == lastPlanned
                     && reasons.values.allSatisfy { $0.allSatisfy(\.isSpeedDrift) }
                 await replan(
                     &cache, profiles: profiles, workers: workers,

@@ -116,7 +116,8 @@ struct Routing: Sendable {
                         + entry.model.profile.outputHead.weightBytes
                         - entry.model.profile.tiedEmbeddingBytes,
                     reason: entry.state == .cold ? entry.refusal?.reason ?? "" : "",
-                    activeRequests: await entry.pipelines.activeLeases))
+                    activeRequests: await entry.pipelines.activeLeases,
+                    quality: entry.quality?.budget))
         }
         return rows
     }

@@ -29,6 +29,8 @@ final class ServedModels: Sendable {
         var unserved = false
         /// Pipelines the slow loop wants for it (at least one; more with demand or a pin).
         var targetReplicas = 1
+        /// Its quality budget (nil: every stage at the model's own precision).
+        var quality: ServedQuality?
 
         var key: String { model.reference.sha256 }
         var name: String { model.reference.name.isEmpty ? key : model.reference.name }
@@ -40,6 +42,10 @@ final class ServedModels: Sendable {
         var entries: [String: Entry] = [:]
         var catalogRead = false
         var nextActivation: UInt64 = 1
+        /// Every model's quality budget as last read from the catalog, by SHA-256.
+        var qualities: [String: ServedQuality] = [:]
+        /// A budget changed since the plan loop last looked: re-plan.
+        var qualityChanged = false
     }
 
     let defaultName: String
@@ -202,7 +208,8 @@ final class ServedModels: Sendable {
                     state.entries[key] = entry
                 } else {
                     state.entries[key] = Entry(
-                        model: model, marks: marks, isDefault: false, pipelines: LivePipelines())
+                        model: model, marks: marks, isDefault: false, pipelines: LivePipelines(),
+                        quality: state.qualities[key])
                     changed = true
                 }
             }
@@ -235,7 +242,8 @@ final class ServedModels: Sendable {
                 state.entries[key] = entry
             } else if servable {
                 state.entries[key] = Entry(
-                    model: model, marks: marks, isDefault: false, pipelines: LivePipelines())
+                    model: model, marks: marks, isDefault: false, pipelines: LivePipelines(),
+                    quality: state.qualities[key])
             }
         }
         wake.signal()
@@ -252,6 +260,32 @@ final class ServedModels: Sendable {
         }
     }
 
+    /// Every model's quality budget from the catalog (`tessera model budget`); a change
+    /// wakes the plan loop, which re-plans the models it concerns.
+    func updateQualities(_ qualities: [String: ServedQuality]) {
+        syncDefault()
+        let changed = state.withLock { state -> Bool in
+            state.qualities = qualities
+            var changed = false
+            for (key, var entry) in state.entries where entry.quality != qualities[key] {
+                entry.quality = qualities[key]
+                state.entries[key] = entry
+                changed = true
+            }
+            if changed { state.qualityChanged = true }
+            return changed
+        }
+        if changed { wake.signal() }
+    }
+
+    /// Whether a budget changed since the last call.
+    func takeQualityChanged() -> Bool {
+        state.withLock { state in
+            defer { state.qualityChanged = false }
+            return state.qualityChanged
+        }
+    }
+
     /// The default model joins the table once its manifest is loaded, as loading.
     private func syncDefault() {
         guard let model = defaultModel.current else { return }
@@ -260,7 +294,8 @@ final class ServedModels: Sendable {
             // (If the catalog listed it before the manifest came, the default entry wins.)
             state.entries[model.reference.sha256] = Entry(
                 model: model, marks: ServingMarks(pinReplicas: 1), isDefault: true,
-                pipelines: defaultPipelines, state: .loading(since: .now), activation: 0)
+                pipelines: defaultPipelines, state: .loading(since: .now), activation: 0,
+                quality: state.qualities[model.reference.sha256])
         }
     }
 }

@@ -54,7 +54,8 @@ struct ShardDeployer: Sendable {
         -> ShardReference?
     {
         do {
-            let shard = try await source.shard(model: model, layers: stage.layers)
+            let shard = try await source.shard(
+                model: model, layers: stage.layers, variant: stage.variantSHA256)
             let worker = Tessera_V1_InferenceWorker.Client(
                 wrapping: try workers.client(for: stage.address))
             let response = try await worker.loadShard(
@@ -72,6 +73,7 @@ struct ShardDeployer: Sendable {
                 metadata: [
                     "worker": "\(stage.workerID)",
                     "layers": "\(stage.layers.lowerBound)-\(stage.layers.upperBound)",
+                    "variant": "\(stage.variant ?? "-")",
                     "downloaded": "\(response.downloaded)", "seconds": "\(response.seconds)",
                     "session_slots": "\(response.sessionSlots)",
                 ])

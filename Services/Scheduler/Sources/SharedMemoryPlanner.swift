@@ -9,6 +9,8 @@ struct SharedMemoryPlanner {
     struct Demand: Sendable {
         var key: String
         var profile: ModelProfile
+        /// The model's quality budget: stages may run its variants (nil: none).
+        var quality: QualityBudget? = nil
         var maxPipelines: Int
         /// The model's plan now: kept (its first `maxPipelines` pipelines) when it still fits
         /// in what is left and a new one is not clearly better (`PlanAdoption`), so that
@@ -39,8 +41,8 @@ struct SharedMemoryPlanner {
                     plan = try Placement.solve(
                         model: demand.profile, workers: left, links: links,
                         options: PlacementOptions(
-                            contextLength: contextLength, maxPipelines: max(1, demand.maxPipelines))
-                    )
+                            contextLength: contextLength, maxPipelines: max(1, demand.maxPipelines)),
+                        quality: demand.quality)
                     if let kept, !adoption.worthAdopting(plan, over: kept) { plan = kept }
                 } catch {
                     guard let kept else { throw error }
@@ -68,7 +70,8 @@ struct SharedMemoryPlanner {
             return nil
         }
         trimmed.options.maxPipelines = max(1, demand.maxPipelines)
-        return adoption.repredicted(trimmed, model: demand.profile, workers: left, links: links)
+        return adoption.repredicted(
+            trimmed, model: demand.profile, workers: left, links: links, quality: demand.quality)
     }
 
     /// The workers with their budgets reduced by `used`; a worker with nothing left is out.

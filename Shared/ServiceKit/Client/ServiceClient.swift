@@ -8,14 +8,18 @@ public typealias TesseraGRPCClient = GRPCClient<TesseraClientTransport>
 public enum ServiceClient {
     /// An HTTP/2 client for `host:port`; the host may be a DNS name (compose service names)
     /// or an IP. Mutual TLS with the process's certificate unless the process runs
-    /// `--insecure`. Run it with `runConnections()` or as a `ClientService`.
+    /// `--insecure`. With TLS, each call also checks that the server's certificate is of the
+    /// role that serves the method (`ServerRoleCheckInterceptor`). Run it with
+    /// `runConnections()` or as a `ClientService`.
     public static func make(
         _ address: ListenAddress, security: ClusterSecurity = .processWide,
         config: HTTP2ClientTransport.Posix.Config = .defaults
     ) throws -> TesseraGRPCClient {
+        let (checkedConfig, roleCheck) = security.serverRoleCheck(config)
         let transport = try HTTP2ClientTransport.Posix(
-            target: target(address), transportSecurity: security.client, config: config)
-        return GRPCClient(transport: transport, interceptors: [TraceContextClientInterceptor()])
+            target: target(address), transportSecurity: security.client, config: checkedConfig)
+        return GRPCClient(
+            transport: transport, interceptors: roleCheck + [TraceContextClientInterceptor()])
     }
 
     /// An IP literal is dialled as such: as a DNS target its text would be sent as the TLS

@@ -146,6 +146,19 @@ enum AlternativeName {
         return .dnsName(text)
     }
 
+    /// An address as a certificate carries it (4 or 16 bytes) in its usual notation.
+    static func text(ofAddress bytes: [UInt8]) -> String? {
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        guard bytes.count == 16 else { return nil }
+        var address = in6_addr()
+        withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(AF_INET6, &address, &buffer, socklen_t(buffer.count)) != nil else {
+            return nil
+        }
+        return String(cString: buffer)
+    }
+
     private static func ipv4Bytes(_ text: String) -> [UInt8]? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }

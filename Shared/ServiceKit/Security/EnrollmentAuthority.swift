@@ -25,9 +25,11 @@ public struct EnrollmentAuthority: Sendable {
     }
 
     /// Checks the signing request (its signature proves the caller holds the key; P-256, as
-    /// every other cluster key), spends the token on a name, and issues a worker certificate
-    /// for that name. The request is checked before the token is spent, so a bad request
-    /// leaves the token usable.
+    /// every other cluster key; the names it asks to be reached at, `EnrollmentNames`), spends
+    /// the token on a name, and issues a worker certificate for that name and those addresses.
+    /// The request is checked before the token is spent, so a bad request leaves the token
+    /// usable. Only the key and the alternative names are taken from the request: the subject
+    /// and role come from the token and the authority.
     public func enroll(
         tokenID: String, secret: String, signingRequestDER: [UInt8], requestedName: String,
         now: Date = Date()
@@ -44,11 +46,13 @@ public struct EnrollmentAuthority: Sendable {
         guard P256.Signing.PublicKey(request.publicKey) != nil else {
             throw EnrollmentError.badRequest("the key must be P-256 ECDSA")
         }
+        let alternativeNames = try EnrollmentNames.validated(
+            EnrollmentNames.requested(in: request))
         let authority = try directory.authority()
         let name = try tokens.spend(
             id: tokenID, secret: secret, requestedName: requestedName, now: now)
         let certificate = try authority.issue(
-            role: .worker, name: name, publicKey: request.publicKey)
+            role: .worker, name: name, publicKey: request.publicKey, extraNames: alternativeNames)
         return EnrolledCertificate(
             name: name, certificatePEM: try certificate.serializeAsPEM().pemString,
             authorityPEM: try authority.certificatePEM)

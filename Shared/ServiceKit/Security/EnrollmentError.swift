@@ -11,6 +11,8 @@ public enum EnrollmentError: Error, Equatable, CustomStringConvertible {
     /// Another machine already enrolled under this name.
     case nameTaken(name: String)
     case badName(String)
+    /// A name the worker asked to be reached at (a subjectAltName) that is not issued, and why.
+    case badAlternativeName(String, String)
     case badRequest(String)
     /// The enrollment server's CA is not the one the token names: an impostor or a wrong address.
     case authorityMismatch(expected: String, got: String)
@@ -32,6 +34,8 @@ public enum EnrollmentError: Error, Equatable, CustomStringConvertible {
             "a certificate named '\(name)' was already issued; choose another --worker-id or a token made with --name"
         case .badName(let name):
             "'\(name)' cannot name a certificate (letters, digits, '-', '_' and '.', at most 64)"
+        case .badAlternativeName(let name, let reason):
+            "the certificate cannot name '\(name)': \(reason) (--advertise-host and --san give the names a worker asks for)"
         case .badRequest(let reason): "bad enrollment request: \(reason)"
         case .authorityMismatch(let expected, let got):
             "the enrollment server's CA has SHA-256 \(got), but the join token names \(expected): wrong address, or not this cluster's scheduler"

@@ -39,7 +39,7 @@ public struct EnrollmentListener: Service {
             address: .ipv4(host: address.host, port: address.port),
             transportSecurity: .tls(
                 certificateChain: [material.certificate], privateKey: material.key),
-            config: MessageLimits.enrollment.serverConfig)
+            config: ClusterSecurity.mutualTLS(material).serverConfig(MessageLimits.enrollment))
         let server = GRPCServer(
             transport: MessageCapTransport(
                 base: transport, maxMessageBytes: MessageLimits.enrollment.maxReceiveBytes),

@@ -23,6 +23,7 @@ public enum RolePolicy {
         // check them (the gateway reads the vocabulary shard, the verifier replays steps).
         "tessera.v1.CacheManager/ImportModel": [.operator],
         "tessera.v1.CacheManager/MakeVariants": [.operator],
+        "tessera.v1.CacheManager/SetQualityBudget": [.operator],
         // Serving marks are set by the scheduler once it has checked that the model fits.
         "tessera.v1.CacheManager/SetServing": [.scheduler],
         "tessera.v1.CacheManager/ListModels": [

@@ -20,6 +20,12 @@ public struct SecurityOptions: ParsableArguments, Sendable {
             "Check only that servers' certificates are the cluster's, not that they name the address dialled (env TESSERA_TLS_SKIP_SERVER_NAME_CHECK=1); for peers reached at addresses no certificate names, such as container replicas."
     )
     public var tlsSkipServerNameCheck = false
+    @Option(
+        help:
+            "Close a connection that has not completed its TLS handshake this many seconds after connecting (env TESSERA_TLS_HANDSHAKE_TIMEOUT_S)."
+    )
+    public var tlsHandshakeTimeoutS = EnvironmentDefaults.double(
+        "TESSERA_TLS_HANDSHAKE_TIMEOUT_S", 10)
 
     public init() {}
 
@@ -41,10 +47,15 @@ public struct SecurityOptions: ParsableArguments, Sendable {
                     + "`tessera certs init` and `tessera certs issue`), or --insecure for plaintext"
             )
         }
+        guard tlsHandshakeTimeoutS > 0, tlsHandshakeTimeoutS <= 3600 else {
+            throw ServiceError.configuration(
+                "--tls-handshake-timeout-s must be more than 0 and at most 3600 seconds")
+        }
         let name = tlsName.isEmpty ? defaultName : tlsName
         do {
             var material = try CertificateDirectory(path: tlsDir).material(for: name)
             material.checksServerNames = !skipsServerNameCheck
+            material.handshakeTimeout = .milliseconds(Int64(tlsHandshakeTimeoutS * 1000))
             return .mutualTLS(material)
         } catch {
             throw ServiceError.configuration("TLS certificate '\(name)': \(error)")

@@ -13,6 +13,9 @@ public struct TLSMaterial: Sendable, Equatable {
     /// Off only for deployments that dial peers by addresses no certificate can name in
     /// advance (`--tls-skip-server-name-check`: compose's and Kubernetes' worker replicas).
     public var checksServerNames = true
+    /// How long a server waits for an accepted connection to complete its TLS handshake
+    /// before closing it (`--tls-handshake-timeout-s`; `HandshakeDeadlineHandler`).
+    public var handshakeTimeout: Duration = .seconds(10)
 
     public init(
         authorityPEM: String, certificatePEM: String, keyPEM: String,

@@ -19,12 +19,16 @@ public enum WorkerEnrollment {
     static let markerFileName = "enrolled"
 
     /// The certificate name to use from `directory`, enrolling first unless this token
-    /// already enrolled it. `requestedName` is the worker id (the token's own name wins).
+    /// already enrolled it. `requestedName` is the worker id (the token's own name wins);
+    /// `alternativeNames` are the DNS names and addresses peers will dial this worker at
+    /// (checked here as the authority will check them, `EnrollmentNames`), which the
+    /// certificate carries besides loopback and its name.
     public static func enroll(
         token: JoinToken, server: ListenAddress, directory: CertificateDirectory,
-        requestedName: String, timeout: Duration = .seconds(20)
+        requestedName: String, alternativeNames: [String] = [], timeout: Duration = .seconds(20)
     ) async throws -> String {
         if let name = alreadyEnrolled(token: token, directory: directory) { return name }
+        let alternativeNames = try EnrollmentNames.validated(alternativeNames)
         let authorityPEM = try await fetchAuthority(server: server, timeout: timeout)
         let fingerprint = try CertificateFingerprint.sha256(pem: authorityPEM)
         guard fingerprint == token.authorityFingerprint else {
@@ -34,7 +38,7 @@ public enum WorkerEnrollment {
         let key = P256.Signing.PrivateKey()
         let enrolled = try await requestCertificate(
             token: token, server: server, authorityPEM: authorityPEM, key: key,
-            requestedName: requestedName, timeout: timeout)
+            requestedName: requestedName, alternativeNames: alternativeNames, timeout: timeout)
         guard try CertificateFingerprint.sha256(pem: enrolled.authorityPEM) == fingerprint else {
             throw EnrollmentError.authorityMismatch(
                 expected: fingerprint,
@@ -78,7 +82,8 @@ public enum WorkerEnrollment {
     /// checks the server's name against the address.
     static func requestCertificate(
         token: JoinToken, server: ListenAddress, authorityPEM: String,
-        key: P256.Signing.PrivateKey, requestedName: String, timeout: Duration
+        key: P256.Signing.PrivateKey, requestedName: String, alternativeNames: [String],
+        timeout: Duration
     ) async throws -> EnrolledCertificate {
         let subject = try DistinguishedName {
             OrganizationName("Tessera")
@@ -87,7 +92,7 @@ public enum WorkerEnrollment {
         }
         let signingRequest = try CertificateSigningRequest(
             version: .v1, subject: subject, privateKey: Certificate.PrivateKey(key),
-            attributes: CertificateSigningRequest.Attributes(),
+            attributes: EnrollmentNames.attributes(asking: alternativeNames),
             signatureAlgorithm: .ecdsaWithSHA256)
         var serializer = DER.Serializer()
         try serializer.serialize(signingRequest)
@@ -101,7 +106,8 @@ public enum WorkerEnrollment {
             $0.serverCertificateVerification = .fullVerification
         }
         let message = request
-        let response = try await withClient(server, security: security) { client in
+        let response = try await withClient(server, security: security, checkingRoles: true) {
+            client in
             try await Tessera_V1_Enrollment.Client(wrapping: client).enroll(
                 message, options: callOptions(timeout))
         }
@@ -116,13 +122,19 @@ public enum WorkerEnrollment {
         return options
     }
 
+    /// `checkingRoles`: the server must also present a scheduler's certificate
+    /// (`ServerRoleCheckInterceptor`); only meaningful once the CA is pinned.
     private static func withClient<Result: Sendable>(
         _ server: ListenAddress, security: HTTP2ClientTransport.Posix.TransportSecurity,
+        checkingRoles: Bool = false,
         _ body: @Sendable (TesseraGRPCClient) async throws -> Result
     ) async throws -> Result {
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        var interceptors: [any ClientInterceptor] = []
+        if checkingRoles { (config, interceptors) = ServerIdentityLedger.checking(config) }
         let transport = try HTTP2ClientTransport.Posix(
-            target: ServiceClient.target(server), transportSecurity: security)
-        let client = GRPCClient(transport: transport)
+            target: ServiceClient.target(server), transportSecurity: security, config: config)
+        let client = GRPCClient(transport: transport, interceptors: interceptors)
         return try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await client.runConnections() }
             defer { client.beginGracefulShutdown() }

@@ -75,7 +75,7 @@ public struct ServiceApplication: Sendable {
     public func start(handleSignals: Bool = false) async throws -> RunningService {
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: grpcAddress.host, port: grpcAddress.port),
-            transportSecurity: security.server, config: messageLimits.serverConfig)
+            transportSecurity: security.server, config: security.serverConfig(messageLimits))
         let (events, eventSink) = AsyncStream<StartEvent>.makeStream()
         var onHTTPBound: (@Sendable (Int) -> Void)?
         if httpAddress != nil { onHTTPBound = { eventSink.yield(.httpBound($0)) } }

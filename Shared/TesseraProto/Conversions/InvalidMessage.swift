@@ -1,8 +1,8 @@
-import GRPCCore
-
 /// A message from the wire that cannot become a domain value (a missing field, an address
 /// that is not host:port, a range that does not fit). Raised by the conversions here; a
-/// server that throws it answers INVALID_ARGUMENT naming the field.
+/// server that throws it answers INVALID_ARGUMENT naming the field
+/// (InvalidMessage+RPCError.swift, kept apart so the conversions build without gRPC, as
+/// scripts/fuzz builds them).
 public struct InvalidMessage: Error, Sendable, Equatable, CustomStringConvertible {
     /// The field at fault, as the .proto names it (`open.downstream[0].address`).
     public var field: String
@@ -14,9 +14,4 @@ public struct InvalidMessage: Error, Sendable, Equatable, CustomStringConvertibl
     }
 
     public var description: String { "\(field) \(reason)" }
-}
-
-extension InvalidMessage: RPCErrorConvertible {
-    public var rpcErrorCode: RPCError.Code { .invalidArgument }
-    public var rpcErrorMessage: String { description }
 }

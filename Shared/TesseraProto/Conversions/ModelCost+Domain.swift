@@ -21,17 +21,28 @@ extension Tessera_V1_ModelManifest {
         tiedOutput = cost.tiedEmbeddingBytes > 0
     }
 
-    /// The cost the manifest carries. The embedding reads one row per token (of
-    /// `vocab_size`), the head all of its weights; a tied head shares the embedding's bytes
-    /// with it, so a stage holding both stores the table once. Gateway hops carry a token id.
+    /// The most weight bytes a manifest's layer, embedding or head may claim (1 TiB), and KV
+    /// bytes per token a layer may (16 MiB): far beyond any model, yet small enough that the
+    /// planner's sums over every layer a message can hold, times a context, fit an `Int`. A
+    /// larger value (only a broken or hostile cache-manager sends one) reads as the bound:
+    /// such a model fits no worker and is refused by placement. Unbounded, two layers of
+    /// 2^63 bytes trapped the scheduler's planner (Fuzz/regressions/protobuf).
+    public static let maxWeightBytes: UInt64 = 1 << 40
+    public static let maxKVBytesPerToken: UInt64 = 1 << 24
+
+    /// The cost the manifest carries (byte counts bounded as above). The embedding reads one
+    /// row per token (of `vocab_size`), the head all of its weights; a tied head shares the
+    /// embedding's bytes with it, so a stage holding both stores the table once. Gateway hops
+    /// carry a token id.
     public var cost: ModelProfile {
         let layers = layers.map {
             LayerCost(
-                weightBytes: Int(clamping: $0.weightBytes), flopsPerToken: Double($0.flopsPerToken),
-                kvBytesPerToken: Int(clamping: $0.kvBytesPerToken))
+                weightBytes: Int(min($0.weightBytes, Self.maxWeightBytes)),
+                flopsPerToken: Double($0.flopsPerToken),
+                kvBytesPerToken: Int(min($0.kvBytesPerToken, Self.maxKVBytesPerToken)))
         }
-        let tableBytes = Int(clamping: embedding.weightBytes)
-        let headBytes = Int(clamping: output.weightBytes)
+        let tableBytes = Int(min(embedding.weightBytes, Self.maxWeightBytes))
+        let headBytes = Int(min(output.weightBytes, Self.maxWeightBytes))
         return ModelProfile(
             layers: layers,
             embedding: .tokenEmbedding(tableBytes: tableBytes, vocabularySize: Int(vocabSize)),

@@ -10,6 +10,12 @@ extension Tessera_V1_CacheManager.SimpleServiceProtocol {
     ) async throws -> Tessera_V1_ModelManifest {
         throw RPCError(code: .unimplemented, message: "SetServing is not implemented here")
     }
+
+    public func setQualityBudget(
+        request: Tessera_V1_SetQualityBudgetRequest, context: ServerContext
+    ) async throws -> Tessera_V1_ModelManifest {
+        throw RPCError(code: .unimplemented, message: "SetQualityBudget is not implemented here")
+    }
 }
 
 extension Tessera_V1_Scheduler.SimpleServiceProtocol {

@@ -114,6 +114,19 @@ public enum Tessera_V1_CacheManager: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "SetQualityBudget" metadata.
+        public enum SetQualityBudget: Sendable {
+            /// Request type for "SetQualityBudget".
+            public typealias Input = Tessera_V1_SetQualityBudgetRequest
+            /// Response type for "SetQualityBudget".
+            public typealias Output = Tessera_V1_ModelManifest
+            /// Descriptor for "SetQualityBudget".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.CacheManager"),
+                method: "SetQualityBudget",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "tessera.v1.CacheManager" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ImportModel.descriptor,
@@ -122,7 +135,8 @@ public enum Tessera_V1_CacheManager: Sendable {
             GetShard.descriptor,
             DownloadShard.descriptor,
             SetServing.descriptor,
-            MakeVariants.descriptor
+            MakeVariants.descriptor,
+            SetQualityBudget.descriptor
         ]
     }
 }
@@ -269,6 +283,27 @@ extension Tessera_V1_CacheManager {
             request: GRPCCore.StreamingServerRequest<Tessera_V1_MakeVariantsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_MakeVariantsEvent>
+
+        /// Handle the "SetQualityBudget" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (or, without a budget, removes) a model's quality budget: the most mean KL
+        /// > divergence against the model a pipeline may be predicted to cost when its stages run
+        /// > variants, with each allowed variant's measured per-range sensitivity
+        /// > (docs/variants.md, "Placement with a quality budget").
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_SetQualityBudgetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_ModelManifest` messages.
+        func setQualityBudget(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_SetQualityBudgetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ModelManifest>
     }
 
     /// Service protocol for the "tessera.v1.CacheManager" service.
@@ -399,6 +434,27 @@ extension Tessera_V1_CacheManager {
             request: GRPCCore.ServerRequest<Tessera_V1_MakeVariantsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_MakeVariantsEvent>
+
+        /// Handle the "SetQualityBudget" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (or, without a budget, removes) a model's quality budget: the most mean KL
+        /// > divergence against the model a pipeline may be predicted to cost when its stages run
+        /// > variants, with each allowed variant's measured per-range sensitivity
+        /// > (docs/variants.md, "Placement with a quality budget").
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SetQualityBudgetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tessera_V1_ModelManifest` message.
+        func setQualityBudget(
+            request: GRPCCore.ServerRequest<Tessera_V1_SetQualityBudgetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ModelManifest>
     }
 
     /// Simple service protocol for the "tessera.v1.CacheManager" service.
@@ -529,6 +585,27 @@ extension Tessera_V1_CacheManager {
             response: GRPCCore.RPCWriter<Tessera_V1_MakeVariantsEvent>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "SetQualityBudget" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (or, without a budget, removes) a model's quality budget: the most mean KL
+        /// > divergence against the model a pipeline may be predicted to cost when its stages run
+        /// > variants, with each allowed variant's measured per-range sensitivity
+        /// > (docs/variants.md, "Placement with a quality budget").
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_SetQualityBudgetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tessera_V1_ModelManifest` to respond with.
+        func setQualityBudget(
+            request: Tessera_V1_SetQualityBudgetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tessera_V1_ModelManifest
     }
 }
 
@@ -608,6 +685,17 @@ extension Tessera_V1_CacheManager.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_MakeVariantsEvent>(),
             handler: { request, context in
                 try await self.makeVariants(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Tessera_V1_CacheManager.Method.SetQualityBudget.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_SetQualityBudgetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ModelManifest>(),
+            handler: { request, context in
+                try await self.setQualityBudget(
                     request: request,
                     context: context
                 )
@@ -694,6 +782,17 @@ extension Tessera_V1_CacheManager.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func setQualityBudget(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_SetQualityBudgetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ModelManifest> {
+        let response = try await self.setQualityBudget(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -796,6 +895,19 @@ extension Tessera_V1_CacheManager.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func setQualityBudget(
+        request: GRPCCore.ServerRequest<Tessera_V1_SetQualityBudgetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tessera_V1_ModelManifest> {
+        return GRPCCore.ServerResponse<Tessera_V1_ModelManifest>(
+            message: try await self.setQualityBudget(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -963,6 +1075,32 @@ extension Tessera_V1_CacheManager {
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_MakeVariantsEvent>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_MakeVariantsEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetQualityBudget" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (or, without a budget, removes) a model's quality budget: the most mean KL
+        /// > divergence against the model a pipeline may be predicted to cost when its stages run
+        /// > variants, with each allowed variant's measured per-range sensitivity
+        /// > (docs/variants.md, "Placement with a quality budget").
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SetQualityBudgetRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_SetQualityBudgetRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ModelManifest` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setQualityBudget<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_SetQualityBudgetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_SetQualityBudgetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ModelManifest>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ModelManifest>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1210,6 +1348,43 @@ extension Tessera_V1_CacheManager {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SetQualityBudget" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (or, without a budget, removes) a model's quality budget: the most mean KL
+        /// > divergence against the model a pipeline may be predicted to cost when its stages run
+        /// > variants, with each allowed variant's measured per-range sensitivity
+        /// > (docs/variants.md, "Placement with a quality budget").
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_SetQualityBudgetRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_SetQualityBudgetRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ModelManifest` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setQualityBudget<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_SetQualityBudgetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_SetQualityBudgetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ModelManifest>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ModelManifest>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tessera_V1_CacheManager.Method.SetQualityBudget.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1405,6 +1580,38 @@ extension Tessera_V1_CacheManager.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_MakeVariantsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_MakeVariantsEvent>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetQualityBudget" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sets (or, without a budget, removes) a model's quality budget: the most mean KL
+    /// > divergence against the model a pipeline may be predicted to cost when its stages run
+    /// > variants, with each allowed variant's measured per-range sensitivity
+    /// > (docs/variants.md, "Placement with a quality budget").
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_SetQualityBudgetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setQualityBudget<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_SetQualityBudgetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ModelManifest>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setQualityBudget(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_SetQualityBudgetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ModelManifest>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1630,6 +1837,42 @@ extension Tessera_V1_CacheManager.ClientProtocol {
             metadata: metadata
         )
         return try await self.makeVariants(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetQualityBudget" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sets (or, without a budget, removes) a model's quality budget: the most mean KL
+    /// > divergence against the model a pipeline may be predicted to cost when its stages run
+    /// > variants, with each allowed variant's measured per-range sensitivity
+    /// > (docs/variants.md, "Placement with a quality budget").
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setQualityBudget<Result>(
+        _ message: Tessera_V1_SetQualityBudgetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tessera_V1_ModelManifest>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_SetQualityBudgetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setQualityBudget(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -254,11 +254,109 @@ public nonisolated struct Tessera_V1_ModelManifest: @unchecked Sendable {
   /// Clears the value of `variant`. Subsequent reads from it will return its default value.
   public mutating func clearVariant() {_uniqueStorage()._variant = nil}
 
+  /// The model's quality budget (SetQualityBudget); unset: served only at its own precision.
+  public var qualityBudget: Tessera_V1_QualityBudget {
+    get {_storage._qualityBudget ?? Tessera_V1_QualityBudget()}
+    set {_uniqueStorage()._qualityBudget = newValue}
+  }
+  /// Returns true if `qualityBudget` has been explicitly set.
+  public var hasQualityBudget: Bool {_storage._qualityBudget != nil}
+  /// Clears the value of `qualityBudget`. Subsequent reads from it will return its default value.
+  public mutating func clearQualityBudget() {_uniqueStorage()._qualityBudget = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// How far a model's pipelines may stray from it when stages run variants.
+public nonisolated struct Tessera_V1_QualityBudget: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// summed over a pipeline's stages, in nats
+  public var maxMeanKl: Double = 0
+
+  /// the variants stages may run
+  public var variants: [Tessera_V1_VariantSensitivity] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One variant's quality cost per layer range, measured with only that range compressed
+/// (the code of `tessera eval --sensitivity`).
+public nonisolated struct Tessera_V1_VariantSensitivity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// its catalog name, e.g. "smollm2-135m:q4_0"
+  public var variant: String = String()
+
+  /// the file measured
+  public var variantSha256: String = String()
+
+  /// tokens the measurement ran on
+  public var evaluationTokens: UInt32 = 0
+
+  public var ranges: [Tessera_V1_RangeSensitivity] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tessera_V1_RangeSensitivity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var layers: Tessera_V1_LayerRange {
+    get {_layers ?? Tessera_V1_LayerRange()}
+    set {_layers = newValue}
+  }
+  /// Returns true if `layers` has been explicitly set.
+  public var hasLayers: Bool {self._layers != nil}
+  /// Clears the value of `layers`. Subsequent reads from it will return its default value.
+  public mutating func clearLayers() {self._layers = nil}
+
+  public var meanKl: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _layers: Tessera_V1_LayerRange? = nil
+}
+
+public nonisolated struct Tessera_V1_SetQualityBudgetRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// name or sha256 of the model (not a variant)
+  public var model: String = String()
+
+  /// unset: the budget is removed
+  public var budget: Tessera_V1_QualityBudget {
+    get {_budget ?? Tessera_V1_QualityBudget()}
+    set {_budget = newValue}
+  }
+  /// Returns true if `budget` has been explicitly set.
+  public var hasBudget: Bool {self._budget != nil}
+  /// Clears the value of `budget`. Subsequent reads from it will return its default value.
+  public mutating func clearBudget() {self._budget = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _budget: Tessera_V1_QualityBudget? = nil
 }
 
 /// Where a variant comes from and how it was made.
@@ -753,7 +851,7 @@ nonisolated extension Tessera_V1_LayerCost: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelManifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}architecture\0\u{3}layer_count\0\u{3}embedding_length\0\u{3}context_length\0\u{3}vocab_size\0\u{3}file_size\0\u{3}file_type\0\u{1}layers\0\u{1}embedding\0\u{1}output\0\u{3}activation_bytes_per_token\0\u{1}shards\0\u{3}tied_output\0\u{2}\u{6}serving\0\u{1}variant\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}architecture\0\u{3}layer_count\0\u{3}embedding_length\0\u{3}context_length\0\u{3}vocab_size\0\u{3}file_size\0\u{3}file_type\0\u{1}layers\0\u{1}embedding\0\u{1}output\0\u{3}activation_bytes_per_token\0\u{1}shards\0\u{3}tied_output\0\u{2}\u{6}serving\0\u{1}variant\0\u{3}quality_budget\0")
 
   fileprivate class _StorageClass {
     var _model: Tessera_V1_ModelRef? = nil
@@ -772,6 +870,7 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
     var _tiedOutput: Bool = false
     var _serving: Tessera_V1_ServingMarks? = nil
     var _variant: Tessera_V1_VariantOrigin? = nil
+    var _qualityBudget: Tessera_V1_QualityBudget? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -798,6 +897,7 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
       _tiedOutput = source._tiedOutput
       _serving = source._serving
       _variant = source._variant
+      _qualityBudget = source._qualityBudget
     }
   }
 
@@ -832,6 +932,7 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
         case 14: try { try decoder.decodeSingularBoolField(value: &_storage._tiedOutput) }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._serving) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._variant) }()
+        case 22: try { try decoder.decodeSingularMessageField(value: &_storage._qualityBudget) }()
         default: break
         }
       }
@@ -892,6 +993,9 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
       try { if let v = _storage._variant {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
       } }()
+      try { if let v = _storage._qualityBudget {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -917,10 +1021,169 @@ nonisolated extension Tessera_V1_ModelManifest: SwiftProtobuf.Message, SwiftProt
         if _storage._tiedOutput != rhs_storage._tiedOutput {return false}
         if _storage._serving != rhs_storage._serving {return false}
         if _storage._variant != rhs_storage._variant {return false}
+        if _storage._qualityBudget != rhs_storage._qualityBudget {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_QualityBudget: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QualityBudget"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_mean_kl\0\u{1}variants\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.maxMeanKl) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.variants) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.maxMeanKl.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maxMeanKl, fieldNumber: 1)
+    }
+    if !self.variants.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.variants, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_QualityBudget, rhs: Tessera_V1_QualityBudget) -> Bool {
+    if lhs.maxMeanKl != rhs.maxMeanKl {return false}
+    if lhs.variants != rhs.variants {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_VariantSensitivity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VariantSensitivity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}variant\0\u{3}variant_sha256\0\u{3}evaluation_tokens\0\u{1}ranges\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.variant) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.variantSha256) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.evaluationTokens) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.ranges) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.variant.isEmpty {
+      try visitor.visitSingularStringField(value: self.variant, fieldNumber: 1)
+    }
+    if !self.variantSha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.variantSha256, fieldNumber: 2)
+    }
+    if self.evaluationTokens != 0 {
+      try visitor.visitSingularUInt32Field(value: self.evaluationTokens, fieldNumber: 3)
+    }
+    if !self.ranges.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.ranges, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_VariantSensitivity, rhs: Tessera_V1_VariantSensitivity) -> Bool {
+    if lhs.variant != rhs.variant {return false}
+    if lhs.variantSha256 != rhs.variantSha256 {return false}
+    if lhs.evaluationTokens != rhs.evaluationTokens {return false}
+    if lhs.ranges != rhs.ranges {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RangeSensitivity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RangeSensitivity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}layers\0\u{3}mean_kl\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._layers) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.meanKl) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._layers {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.meanKl.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.meanKl, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RangeSensitivity, rhs: Tessera_V1_RangeSensitivity) -> Bool {
+    if lhs._layers != rhs._layers {return false}
+    if lhs.meanKl != rhs.meanKl {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_SetQualityBudgetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetQualityBudgetRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}budget\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._budget) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    try { if let v = self._budget {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_SetQualityBudgetRequest, rhs: Tessera_V1_SetQualityBudgetRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs._budget != rhs._budget {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

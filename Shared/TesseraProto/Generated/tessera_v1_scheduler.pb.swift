@@ -502,11 +502,25 @@ public nonisolated struct Tessera_V1_ModelServingState: Sendable {
 
   public var activeRequests: UInt32 = 0
 
+  /// Its quality budget (mean KL a pipeline may be predicted to cost when stages run
+  /// variants) and the variants allowed; unset: served only at its own precision.
+  public var maxMeanKl: Double {
+    get {_maxMeanKl ?? 0}
+    set {_maxMeanKl = newValue}
+  }
+  /// Returns true if `maxMeanKl` has been explicitly set.
+  public var hasMaxMeanKl: Bool {self._maxMeanKl != nil}
+  /// Clears the value of `maxMeanKl`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxMeanKl() {self._maxMeanKl = nil}
+
+  public var variants: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _model: Tessera_V1_ModelRef? = nil
+  fileprivate var _maxMeanKl: Double? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1353,7 +1367,7 @@ nonisolated extension Tessera_V1_ListModelStatesResponse: SwiftProtobuf.Message,
 
 nonisolated extension Tessera_V1_ModelServingState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelServingState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}state\0\u{1}replicas\0\u{3}ready_replicas\0\u{3}context_length\0\u{3}pin_replicas\0\u{3}idle_timeout_s\0\u{3}default_model\0\u{3}weight_bytes\0\u{1}reason\0\u{3}active_requests\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}state\0\u{1}replicas\0\u{3}ready_replicas\0\u{3}context_length\0\u{3}pin_replicas\0\u{3}idle_timeout_s\0\u{3}default_model\0\u{3}weight_bytes\0\u{1}reason\0\u{3}active_requests\0\u{3}max_mean_kl\0\u{1}variants\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1372,6 +1386,8 @@ nonisolated extension Tessera_V1_ModelServingState: SwiftProtobuf.Message, Swift
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.weightBytes) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 11: try { try decoder.decodeSingularUInt32Field(value: &self.activeRequests) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self._maxMeanKl) }()
+      case 13: try { try decoder.decodeRepeatedStringField(value: &self.variants) }()
       default: break
       }
     }
@@ -1415,6 +1431,12 @@ nonisolated extension Tessera_V1_ModelServingState: SwiftProtobuf.Message, Swift
     if self.activeRequests != 0 {
       try visitor.visitSingularUInt32Field(value: self.activeRequests, fieldNumber: 11)
     }
+    try { if let v = self._maxMeanKl {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 12)
+    } }()
+    if !self.variants.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.variants, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1430,6 +1452,8 @@ nonisolated extension Tessera_V1_ModelServingState: SwiftProtobuf.Message, Swift
     if lhs.weightBytes != rhs.weightBytes {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.activeRequests != rhs.activeRequests {return false}
+    if lhs._maxMeanKl != rhs._maxMeanKl {return false}
+    if lhs.variants != rhs.variants {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

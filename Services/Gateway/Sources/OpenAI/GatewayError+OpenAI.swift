@@ -7,7 +7,7 @@ extension GatewayError {
         case .invalidArgument, .promptTooLong: .badRequest
         case .modelNotFound: .notFound
         case .unavailable: .serviceUnavailable
-        case .queueFull, .queueTimeout: .tooManyRequests
+        case .queueFull, .queueTimeout, .predictedWaitTooLong: .tooManyRequests
         case .deadlineExceeded: .gatewayTimeout
         case .internalError: .internalServerError
         case .unauthenticated: .unauthorized
@@ -20,7 +20,7 @@ extension GatewayError {
         switch kind {
         case .invalidArgument, .promptTooLong, .modelNotFound: "invalid_request_error"
         case .unavailable: "unavailable_error"
-        case .queueFull, .queueTimeout: "rate_limit_exceeded"
+        case .queueFull, .queueTimeout, .predictedWaitTooLong: "rate_limit_exceeded"
         case .deadlineExceeded: "timeout_error"
         case .internalError: "server_error"
         // As OpenAI answers a bad key, and a key over its rate limit.
@@ -38,6 +38,7 @@ extension GatewayError {
         case .unavailable: "service_unavailable"
         case .queueFull: "queue_full"
         case .queueTimeout: "queue_timeout"
+        case .predictedWaitTooLong: "predicted_wait_too_long"
         case .deadlineExceeded: "deadline_exceeded"
         case .internalError: "internal_error"
         case .unauthenticated: "invalid_api_key"

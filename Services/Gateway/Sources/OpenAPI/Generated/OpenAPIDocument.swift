@@ -1903,7 +1903,7 @@ enum OpenAPIDocument {
                   "string",
                   "null"
                 ],
-                "description": "For example invalid_value, context_length_exceeded, model_not_found, not_found, method_not_allowed, request_too_large, queue_full, queue_timeout, service_unavailable, internal_error."
+                "description": "For example invalid_value, context_length_exceeded, model_not_found, not_found, method_not_allowed, request_too_large, queue_full, predicted_wait_too_long, queue_timeout, service_unavailable, internal_error."
               }
             },
             "additionalProperties": false
@@ -1944,7 +1944,7 @@ enum OpenAPIDocument {
         }
       },
       "TooManyRequests": {
-        "description": "Every session slot is busy and the admission queue is full (`queue_full`) or the request waited the gateway's --max-queue-wait-s for nothing (`queue_timeout`), both with type `rate_limit_exceeded`; or the API key is over one of its limits (requests or tokens per minute, concurrent streams: code `rate_limit_exceeded`, type `requests`).",
+        "description": "Every session slot is busy and the admission queue is full (`queue_full`), or the predicted wait for a slot is longer than the gateway's --max-queue-wait-s (`predicted_wait_too_long`, refused on arrival with the predicted wait as Retry-After), or the request waited the gateway's --max-queue-wait-s for nothing (`queue_timeout`), all with type `rate_limit_exceeded`; or the API key is over one of its limits (requests or tokens per minute, concurrent streams: code `rate_limit_exceeded`, type `requests`).",
         "content": {
           "application/json": {
             "schema": {

@@ -1,0 +1,6 @@
+import GRPCCore
+
+extension InvalidMessage: RPCErrorConvertible {
+    public var rpcErrorCode: RPCError.Code { .invalidArgument }
+    public var rpcErrorMessage: String { description }
+}
