@@ -66,4 +66,50 @@ import Testing
             #expect(cluster.workers.allSatisfy { $0.loaded.count == 1 })
         }
     }
+
+    /// `tessera model serve` checks the fit as the plan loop will place the model: with its
+    /// quality budget. 40 MB workers cannot hold half of a 110 MB model at full precision,
+    /// but both halves on the variant (25 MB each) fit when the budget affords both ranges.
+    @Test func aModelThatFitsOnlyWithItsVariantsIsServable() async throws {
+        let small = Model(name: "small", layerBytes: 100_000)
+        let variant = Model(name: "big:q4_0", layerBytes: 4_000_000, parent: "big")
+        let budgeted = Model(
+            name: "big", layerBytes: 10_000_000,
+            qualityBudget: .with {
+                $0.maxMeanKl = 0.35
+                $0.variants = [
+                    .with {
+                        $0.variant = variant.name
+                        $0.variantSha256 = variant.sha256
+                        $0.evaluationTokens = 2048
+                        $0.ranges = [(0..<5, 0.1), (5..<10, 0.2)].map { range, kl in
+                            .with {
+                                $0.layers = Tessera_V1_LayerRange(range)
+                                $0.meanKl = kl
+                            }
+                        }
+                    }
+                ]
+            })
+        let unbudgeted = Model(name: "plain", layerBytes: 10_000_000)
+        try await MultiModelCluster.run(
+            models: [small, budgeted, variant, unbudgeted], workers: ["w1", "w2"],
+            memoryBytes: 40_000_000
+        ) { api, cluster in
+            let plain = await rpcFailure {
+                _ = try await api.serveModel(
+                    .with {
+                        $0.model = "plain"
+                        $0.servable = true
+                    })
+            }
+            #expect(plain?.code == .failedPrecondition)
+            _ = try await api.serveModel(
+                .with {
+                    $0.model = "big"
+                    $0.servable = true
+                })
+            #expect(cluster.catalog.marks(of: "big")?.servable == true)
+        }
+    }
 }

@@ -44,7 +44,9 @@ struct ServingMarker: Sendable {
             guard manifest.layerCount > 0, manifest.layers.count == Int(manifest.layerCount) else {
                 throw SchedulerError.manifestWithoutCosts(model: name)
             }
-            try checkFits(model, name: name, pin: Int(request.pinReplicas))
+            try checkFits(
+                model, name: name, pin: Int(request.pinReplicas),
+                quality: try await quality(of: manifest))
         }
         let marks = Tessera_V1_ServingMarks.with {
             $0.servable = request.servable
@@ -66,8 +68,20 @@ struct ServingMarker: Sendable {
         return model
     }
 
+    /// The model's quality budget with its variants' costs from the catalog, as the plan
+    /// loop will place it (nil without a budget): a model that fits only when some stages
+    /// run a variant is servable.
+    private func quality(of manifest: Tessera_V1_ModelManifest) async throws -> QualityBudget? {
+        guard manifest.hasQualityBudget else { return nil }
+        let catalog = try await cacheManager.listModels(.init(), options: .timeout(.seconds(10)))
+            .models
+        return ServedQuality(manifest, catalog: catalog)?.budget
+    }
+
     /// The optimizer's answer for the model alone on every placeable worker.
-    private func checkFits(_ model: ServedModel, name: String, pin: Int) throws {
+    private func checkFits(
+        _ model: ServedModel, name: String, pin: Int, quality: QualityBudget?
+    ) throws {
         let workers = registry.workers().filter { !$0.quarantined }
         guard !workers.isEmpty else {
             throw SchedulerError.doesNotFit(
@@ -81,7 +95,8 @@ struct ServingMarker: Sendable {
             plan = try Placement.solve(
                 model: model.profile, workers: profiles, links: settings.links,
                 options: PlacementOptions(
-                    contextLength: settings.contextLength, maxPipelines: max(1, pin)))
+                    contextLength: settings.contextLength, maxPipelines: max(1, pin)),
+                quality: quality)
         } catch {
             throw SchedulerError.doesNotFit(model: name, reason: "\(error)")
         }
