@@ -19,8 +19,12 @@ import Testing
     /// first.
     static let model = Model(
         name: "m0", layerBytes: 10_000_000,
-        qualityBudget: .with {
-            $0.maxMeanKl = 0.15
+        qualityBudget: budget(maxMeanKL: 0.15, variant: variant))
+
+    /// A budget over one variant whose two 5-layer ranges cost 0.1 and 0.2.
+    static func budget(maxMeanKL: Double, variant: Model) -> Tessera_V1_QualityBudget {
+        .with {
+            $0.maxMeanKl = maxMeanKL
             $0.variants = [
                 .with {
                     $0.variant = variant.name
@@ -34,7 +38,8 @@ import Testing
                     }
                 }
             ]
-        })
+        }
+    }
 
     @Test func theStageTheBudgetAllowsRunsOnTheVariantsShard() async throws {
         // 57 MB workers: each holds half of the model at full precision (55 MB and KV).
@@ -75,22 +80,7 @@ import Testing
         let variant = Model(name: "big:q4_0", layerBytes: 4_000_000, parent: "big")
         let budgeted = Model(
             name: "big", layerBytes: 10_000_000,
-            qualityBudget: .with {
-                $0.maxMeanKl = 0.35
-                $0.variants = [
-                    .with {
-                        $0.variant = variant.name
-                        $0.variantSha256 = variant.sha256
-                        $0.evaluationTokens = 2048
-                        $0.ranges = [(0..<5, 0.1), (5..<10, 0.2)].map { range, kl in
-                            .with {
-                                $0.layers = Tessera_V1_LayerRange(range)
-                                $0.meanKl = kl
-                            }
-                        }
-                    }
-                ]
-            })
+            qualityBudget: Self.budget(maxMeanKL: 0.35, variant: variant))
         let unbudgeted = Model(name: "plain", layerBytes: 10_000_000)
         try await MultiModelCluster.run(
             models: [small, budgeted, variant, unbudgeted], workers: ["w1", "w2"],
