@@ -221,7 +221,8 @@ let package = Package(
                 dependencies: [
                     "ServiceKit", "TesseraProto", "GGUF", "Tokenization", "Inference", "Placement",
                     "ModelStore", "APIKeys", "ModelCompression", "ModelEvaluation",
-                    "Integrity", "Kernels", argumentParser,
+                    "Integrity", "Kernels", "Cluster", argumentParser, grpcCore, grpcProtobuf,
+                    logging,
                 ],
                 path: "Services/Tessera", swiftSettings: swiftSettings),
 

@@ -11,7 +11,9 @@ import Inference
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks.",
-        subcommands: [EngineBench.self, ServeBench.self, CacheBenchCommand.self])
+        subcommands: [
+            EngineBench.self, ServeBench.self, HopBenchCommand.self, CacheBenchCommand.self,
+        ])
 
     struct EngineBench: ParsableCommand {
         static let configuration = CommandConfiguration(

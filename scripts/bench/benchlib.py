@@ -79,9 +79,24 @@ def stop_cluster(up, timeout=60):
             up.wait()
 
 
+def cluster_channel(port, offset):
+    """A grpcio channel to a service of the `tessera up` cluster at `offset`: mutual TLS with
+    the certificate `tessera up` issues its operator (in its state directory; the operator
+    may call the gateway's API and read the scheduler's plan), or plaintext when the cluster
+    runs --insecure (TESSERA_INSECURE=1)."""
+    address = f"127.0.0.1:{port}"
+    tls = pathlib.Path(os.environ.get("HOME", "~")) / ".cache" / "tessera" / f"up-{offset}" / "tls"
+    if os.environ.get("TESSERA_INSECURE") == "1" or not (tls / "operator.pem").exists():
+        return grpc.insecure_channel(address)
+    read = lambda name: (tls / name).read_bytes()
+    return grpc.secure_channel(address, grpc.ssl_channel_credentials(
+        read("ca.pem"), read("operator.key"), read("operator.pem")))
+
+
 def wait_pipeline(pb, rpc, port, stages, timeout=300):
-    """The scheduler's plan once some pipeline has every stage ready."""
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    """The scheduler's plan once some pipeline has every stage ready (the scheduler's port is
+    7401 + the cluster's port offset)."""
+    with cluster_channel(port, port - 7401) as channel:
         api = rpc.SchedulerStub(channel)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -19,7 +19,7 @@ import time
 
 import grpc
 
-from benchlib import (ROOT, STAGE_BUDGETS, auth_headers, grpc_metadata, start_cluster, stop_cluster, stubs,
+from benchlib import (ROOT, STAGE_BUDGETS, auth_headers, cluster_channel, grpc_metadata, start_cluster, stop_cluster, stubs,
                       wait_pipeline)
 
 PROMPTS = [
@@ -31,7 +31,7 @@ PROMPTS = [
 
 
 def generate(gpb, grpc_mod, port, prompt, tokens):
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with cluster_channel(port, port - 7400) as channel:
         api = grpc_mod.GatewayStub(channel)
         request = gpb.ChatRequest(messages=[gpb.ChatMessage(role="user", content=prompt)])
         request.sampling.temperature = 0

@@ -16,8 +16,8 @@ final class PackedRows: @unchecked Sendable {
     let type: GGMLType
     let rows: Int
     let blocks: Int
-    private let quants: UnsafeMutableRawPointer
-    private let scales: UnsafeMutableRawPointer
+    private let quants: PageAlignedBuffer
+    private let scales: PageAlignedBuffer
 
     /// Whether packed kernels run here: AVX-512 VNNI, Q4_1 or Q8_0, native kernels on, and
     /// `TESSERA_PACKED_KERNELS` not 0 (which keeps the row-wise native kernels, to compare).
@@ -36,11 +36,11 @@ final class PackedRows: @unchecked Sendable {
         let id = Int32(type.rawValue)
         let quantBytes = tessera_packed_quant_bytes(id, Int32(rows), Int32(blocks))
         let scaleBytes = tessera_packed_scale_bytes(id, Int32(rows), Int32(blocks))
-        quants = .allocate(byteCount: max(quantBytes, 64), alignment: 64)
-        scales = .allocate(byteCount: max(scaleBytes, 64), alignment: 64)
+        quants = PageAlignedBuffer(byteCount: quantBytes)
+        scales = PageAlignedBuffer(byteCount: scaleBytes)
         tessera_pack_rows(
             id, base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(blocks),
-            quants.assumingMemoryBound(to: UInt8.self), scales.assumingMemoryBound(to: UInt8.self))
+            quants.bytes, scales.bytes)
         Self.releaseResidentPages(base, byteCount: rows * rowBytes)
     }
 
@@ -59,11 +59,6 @@ final class PackedRows: @unchecked Sendable {
         _ = madvise(start, end - first, 21)  // MADV_PAGEOUT (not exported to Swift by Glibc)
     }
 
-    deinit {
-        quants.deallocate()
-        scales.deallocate()
-    }
-
     /// output[token * outputStride + row] = row · activations[token] for `rows`; false (and
     /// nothing written) when the kernels could not run (no memory for their scratch), so
     /// the caller takes the row-wise kernels, which give the same bits.
@@ -73,8 +68,8 @@ final class PackedRows: @unchecked Sendable {
         outputStride: Int
     ) -> Bool {
         tessera_packed_dot_rows(
-            Int32(type.rawValue), quants.assumingMemoryBound(to: UInt8.self),
-            scales.assumingMemoryBound(to: UInt8.self), Int32(blocks), Int32(range.lowerBound),
+            Int32(type.rawValue), quants.bytes, scales.bytes, Int32(blocks),
+            Int32(range.lowerBound),
             Int32(range.upperBound), activations.bytes, activations.scales,
             activations.scaledSums, Int32(activations.tokenCount), output, outputStride) != 0
     }
