@@ -62,7 +62,7 @@ struct HopBenchCommand: AsyncParsableCommand {
             }
             await server.shutdown()
         }
-        TextTable.lines(table).forEach { print($0) }
+        for line in TextTable.lines(table) { print(line) }
     }
 
     /// Plaintext, and mutual TLS with a throwaway authority (worker certificates both ends,
