@@ -231,7 +231,8 @@ let package = Package(
                 name: "GGUFTests", dependencies: ["GGUF"], path: "Tests/GGUFTests",
                 swiftSettings: swiftSettings),
             .testTarget(
-                name: "KernelsTests", dependencies: ["Kernels", "GGUF"], path: "Tests/KernelsTests",
+                name: "KernelsTests", dependencies: ["Kernels", "GGUF", "Inference"],
+                path: "Tests/KernelsTests",
                 swiftSettings: swiftSettings),
             .testTarget(
                 name: "TokenizationTests", dependencies: ["Tokenization", "GGUF"],

@@ -47,18 +47,22 @@ struct HopBenchCommand: AsyncParsableCommand {
         var table = [["transport", "caller", "p50", "p90", "p99", "mean"]]
         for (label, security) in try Self.securities() {
             let server = try await HopEchoServer.start(security: security, reply: reply)
-            defer { Task { await server.shutdown() } }
-            let client = try ServiceClient.make(server.addresses.grpc, security: security)
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await client.runConnections() }
-                defer { client.beginGracefulShutdown() }
-                let worker = Tessera_V1_InferenceWorker.Client(wrapping: client)
-                for shape in HopCaller.allCases {
-                    let times = try await shape.roundTrips(
-                        worker, step: step, count: messages + messages / 10
-                    ).dropFirst(messages / 10)
-                    table.append([label, shape.rawValue] + HopBenchCommand.summary(Array(times)))
+            do {
+                let client = try ServiceClient.make(server.addresses.grpc, security: security)
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { try await client.runConnections() }
+                    defer { client.beginGracefulShutdown() }
+                    let worker = Tessera_V1_InferenceWorker.Client(wrapping: client)
+                    for shape in HopCaller.allCases {
+                        let times = try await shape.roundTrips(
+                            worker, step: step, count: messages + messages / 10
+                        ).dropFirst(messages / 10)
+                        table.append([label, shape.rawValue] + Self.summary(Array(times)))
+                    }
                 }
+            } catch {
+                await server.shutdown()
+                throw error
             }
             await server.shutdown()
         }

@@ -119,10 +119,10 @@ public enum VariantEvaluator {
     ) throws -> EvaluationRow {
         let fileBytes =
             try FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int ?? 0
-        let residentBefore = ResidentMemory.bytes()
+        let residentBefore = ProcessMetrics.residentBytes()
         let stage = try TransformerStage(path: model.path, threads: options.threads)
         _ = try ServingSpeed.measure(stage, prompt: prompt, decodeTokens: options.speedDecodeTokens)
-        let resident = ResidentMemory.bytes() - residentBefore
+        let resident = ProcessMetrics.residentBytes() - residentBefore
         let answered = try questions.answeredCount(stage: stage, tokenizer: tokenizer)
         return EvaluationRow(
             label: model.label, path: model.path, fileBytes: fileBytes, residentBytes: resident,

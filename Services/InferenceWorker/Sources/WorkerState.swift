@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import Kernels
 import ServiceKit
 import Synchronization
@@ -99,17 +100,7 @@ final class WorkerState: Sendable {
                 $0.recentLinks.removeAll()
             }
         }
-        load.memoryUsedBytes = Self.residentBytes()
+        load.memoryUsedBytes = UInt64(ProcessMetrics.residentBytes())
         return load
-    }
-
-    /// Resident set size from /proc (Linux); 0 where unavailable.
-    static func residentBytes() -> UInt64 {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else {
-            return 0
-        }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
-        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
