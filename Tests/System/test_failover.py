@@ -226,7 +226,12 @@ def sessions_opened(http_port):
 
 
 def test_a_worker_that_comes_back_is_used_again(processes, stubs, tmp_path, bin_dir):
-    cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=400)
+    # Each worker times its own speed once at start; three of them starting together on two
+    # cores can measure one at half the others' speed, and the default replica limit (2x the
+    # primary's time per token) would then leave it out for good, since a worker without a
+    # pipeline is never re-timed. This test is about reuse, so it lifts that limit.
+    cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=400,
+                             scheduler_args=("--replica-latency-factor", "20"))
     cluster.wait_ready(stubs)
     cluster.wait_pipelines(stubs, lambda ready: len(ready) == 3)
     cluster.workers["worker-2"].send_signal(signal.SIGKILL)
@@ -236,8 +241,11 @@ def test_a_worker_that_comes_back_is_used_again(processes, stubs, tmp_path, bin_
         s.worker_id != "worker-2" for p in ready for s in p.stages))
 
     cluster.restart("worker-2")
-    ready = cluster.wait_pipelines(stubs, lambda ready: any(s.worker_id == "worker-2" for p in ready for s in p.stages))
-    assert len(ready) == 3
+    # Three ready replicas again, one on the new process. Waited for as one condition: on a
+    # loaded machine the new worker's pipeline can turn ready a moment before another one
+    # does (a CI run saw 2 of 3 at that moment), and what matters is that all three come back.
+    ready = cluster.wait_pipelines(stubs, lambda ready: len(ready) == 3 and any(
+        s.worker_id == "worker-2" for p in ready for s in p.stages))
     records, errors = run_streams(stubs, cluster.grpc_port)  # four streams over three replicas
     assert errors == []
     for prompt in PROMPTS:

@@ -85,6 +85,11 @@ struct SchedulerCommand: AsyncParsableCommand {
             "Most pipelines per model; with several models planned, each gets its replicas decided by demand within this (env TESSERA_MAX_PIPELINES)."
     )
     var maxPipelines = EnvironmentDefaults.int("TESSERA_MAX_PIPELINES", 16)
+    @Option(
+        help:
+            "Plan a replica only while its predicted time per token is within this factor of the primary pipeline's, at least 1 (env TESSERA_REPLICA_LATENCY_FACTOR)."
+    )
+    var replicaLatencyFactor = EnvironmentDefaults.double("TESSERA_REPLICA_LATENCY_FACTOR", 2)
 
     /// The flag, else the environment.
     var enrollmentListenPort: Int? {
@@ -115,10 +120,10 @@ struct SchedulerCommand: AsyncParsableCommand {
                 "--worker-expiry-ms must be greater than --heartbeat-ms, and both positive")
         }
         guard idleTimeoutS > 0, coldStartTimeoutS > 0, cacheIntervalS > 0, keepAliveS >= 0,
-            maxPipelines > 0
+            maxPipelines > 0, replicaLatencyFactor >= 1
         else {
             throw ValidationError(
-                "--idle-timeout-s, --cold-start-timeout-s, --cache-interval-s and --max-pipelines must be positive, --keep-alive-s not negative"
+                "--idle-timeout-s, --cold-start-timeout-s, --cache-interval-s and --max-pipelines must be positive, --replica-latency-factor at least 1, --keep-alive-s not negative"
             )
         }
         guard contextLength > 0, sessionsPerWorker > 0, linkLatencyMs >= 0, linkBandwidthMbps > 0
@@ -149,6 +154,7 @@ struct SchedulerCommand: AsyncParsableCommand {
         configuration.cacheInterval = .seconds(cacheIntervalS)
         configuration.minimumKeepAlive = .seconds(keepAliveS)
         configuration.maxPipelines = maxPipelines
+        configuration.replicaLatencyFactor = replicaLatencyFactor
         if let enrollmentPort = enrollmentListenPort {
             configuration.enrollment = EnrollmentSettings(
                 address: ListenAddress(host: service.grpcAddress.host, port: enrollmentPort),

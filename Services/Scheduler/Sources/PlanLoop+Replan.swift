@@ -15,7 +15,9 @@ extension PlanLoop {
         links: LinkModel, reasons: [String: [ReplanReason]], speedsOnly: Bool
     ) async {
         let addresses = Dictionary(uniqueKeysWithValues: workers.map { ($0.id, $0.address) })
-        let planner = SharedMemoryPlanner(links: links, contextLength: settings.contextLength)
+        let planner = SharedMemoryPlanner(
+            links: links, contextLength: settings.contextLength,
+            replicaLatencyFactor: settings.replicaLatencyFactor)
         let start = ContinuousClock.now
         // Bounded: each round evicts or refuses at least one model.
         for _ in 0...models.entries().count {

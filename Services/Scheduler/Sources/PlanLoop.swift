@@ -151,6 +151,8 @@ struct PlanSettings: Sendable {
     var contextLength = 2048
     var sessionsPerWorker = 2
     var maxPipelines = 16
+    /// A replica must be predicted within this × the primary pipeline's time per token.
+    var replicaLatencyFactor = 2.0
     var driftThreshold = 0.5
     /// A drift re-plan is adopted only if it is this much faster (see PlanAdoption).
     var minimumGain = 0.2

@@ -21,6 +21,8 @@ public struct SchedulerConfiguration: Sendable {
     /// A lease the gateway has not renewed for this long is released (a crashed gateway).
     public var leaseTTL: Duration = .seconds(30)
     public var maxPipelines = 16
+    /// A replica is planned only while predicted within this × the primary's time per token.
+    public var replicaLatencyFactor = 2.0
     /// Cost of passing activations between two workers (latency, bandwidth).
     public var linkLatencySeconds = 0.0005
     public var linkBytesPerSecond = 500_000_000.0
@@ -64,6 +66,7 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
     settings.contextLength = configuration.contextLength
     settings.sessionsPerWorker = configuration.sessionsPerWorker
     settings.maxPipelines = configuration.maxPipelines
+    settings.replicaLatencyFactor = configuration.replicaLatencyFactor
     settings.links = LinkModel(
         defaultLink: Link(
             latencySeconds: configuration.linkLatencySeconds,

@@ -20,6 +20,8 @@ struct SharedMemoryPlanner {
 
     var links: LinkModel
     var contextLength: Int
+    /// A replica is planned only while predicted within this × the primary's time per token.
+    var replicaLatencyFactor = 2.0
     var adoption = PlanAdoption(minimumGain: 0.2)
 
     /// Each model's plan, or the error that says why it fits nowhere in what was left.
@@ -41,7 +43,8 @@ struct SharedMemoryPlanner {
                     plan = try Placement.solve(
                         model: demand.profile, workers: left, links: links,
                         options: PlacementOptions(
-                            contextLength: contextLength, maxPipelines: max(1, demand.maxPipelines)),
+                            contextLength: contextLength, maxPipelines: max(1, demand.maxPipelines),
+                            replicaLatencyFactor: replicaLatencyFactor),
                         quality: demand.quality)
                     if let kept, !adoption.worthAdopting(plan, over: kept) { plan = kept }
                 } catch {
