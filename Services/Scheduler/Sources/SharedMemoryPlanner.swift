@@ -21,7 +21,7 @@ struct SharedMemoryPlanner {
     var links: LinkModel
     var contextLength: Int
     /// A replica is planned only while predicted within this × the primary's time per token.
-    var replicaLatencyFactor = 2.0
+    var replicaLatencyFactor: Double
     var adoption = PlanAdoption(minimumGain: 0.2)
 
     /// Each model's plan, or the error that says why it fits nowhere in what was left.
