@@ -1,7 +1,8 @@
 // The innermost integer dot products of decode, written with the x86 instructions Swift's
-// SIMD types do not emit (pmaddubsw on AVX2, vpdpbusd on AVX-512 VNNI). Everything around
-// them (threading, activation quantization, the rest of the engine) stays in Swift; the Swift
-// scalar reference in Shared/Kernels/Reference is the test oracle.
+// SIMD types do not emit (pmaddubsw on AVX2, vpdpbusd on AVX-512 VNNI), and the activation
+// quantization that feeds them (quantize.c). Everything around them (threading, the rest of
+// the engine) stays in Swift; the Swift scalar reference in Shared/Kernels/Reference and the
+// Swift loops they replace are the test oracles.
 //
 // Weights are ggml blocks of 32 (Q4_0: fp16 d + 16 bytes of nibbles; Q4_1: fp16 d, fp16 m +
 // 16 bytes; Q5_0/Q5_1: as Q4_0/Q4_1 plus 4 bytes of fifth bits; Q8_0: fp16 d + 32 int8),
@@ -52,5 +53,13 @@ int tessera_packed_dot_rows(int type, const uint8_t *quants, const uint8_t *scal
                             int row_begin, int row_end, const int8_t *activations,
                             const float *act_scales, const float *scaled_sums, int tokens,
                             float *out, size_t out_stride);
+
+/// Activation blocks of 32 for the dots above, as Q8Activations' Swift loop makes them (the
+/// same bits): `blocks` consecutive blocks of `input`; per block 32 int8 in natural order in
+/// `bytes`, the same values as int16, even-indexed then odd-indexed, in `values`, and the
+/// full-precision scale and the integer sum of the values in `scales` and `sums` (the caller
+/// rounds them to half precision). Returns 0 (and does nothing) without AVX2.
+int tessera_quantize_q8(const float *input, int blocks, int16_t *values, int8_t *bytes,
+                        float *scales, float *sums);
 
 #endif
