@@ -1,5 +1,3 @@
-import CKernels
-import Foundation
 import GGUF
 
 // Everything the integer block kernels touch per block lives in this one file on purpose:
@@ -79,27 +77,6 @@ enum IntegerDotKernels {
         default:
             preconditionFailure("no integer path for \(type.name)")  // callers check supports(_:)
         }
-    }
-
-    /// Whether the native kernels (CKernels: pmaddubsw / vpdpbusd) run on this machine;
-    /// `TESSERA_NATIVE_KERNELS=0` turns them off (to compare, or to rule them out).
-    static let nativeLevel: Int =
-        ProcessInfo.processInfo.environment["TESSERA_NATIVE_KERNELS"] == "0"
-        ? 0 : Int(tessera_dot_level())
-
-    /// The native kernels' rows × activations; false when they do not run here (then the
-    /// Swift kernels below do the work). Which one runs is fixed per process, so a token's
-    /// result never depends on the batch it is in.
-    private static func native(
-        type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
-        activations: Q8Activations, output: UnsafeMutablePointer<Float>, outputStride: Int
-    ) -> Bool {
-        guard nativeLevel > 0 else { return false }
-        return tessera_dot_rows(
-            Int32(type.rawValue), weights.assumingMemoryBound(to: UInt8.self), rowBytes,
-            Int32(rows.lowerBound), Int32(rows.upperBound), activations.bytes,
-            activations.scales, activations.scaledSums, Int32(activations.blocksPerRow),
-            Int32(activations.tokenCount), output, outputStride) != 0
     }
 
     /// Decodes a Q4_0/Q4_1/Q8_0 row into TileOrder; false for other types.

@@ -54,11 +54,9 @@ public final class Q8Activations: @unchecked Sendable {
         let blocks = tokens * blocksPerRow  // rows are contiguous: block i at input + 32 i
         if native, tessera_quantize_q8(input, Int32(blocks), values, bytes, scales, scaledSums) == 1
         {
-            // It leaves the full-precision scale and the integer sum; stored as below.
+            // It leaves each block's full-precision scale and integer sum.
             for index in 0..<blocks {
-                let scale = scales[index]
-                scales[index] = Float(Float16(scale))
-                scaledSums[index] = Float(Float16(scale * scaledSums[index]))
+                storeScale(scales[index], sum: scaledSums[index], index: index)
             }
             return
         }
@@ -98,10 +96,15 @@ public final class Q8Activations: @unchecked Sendable {
             natural[2 * pair + 1] = Int8(truncatingIfNeeded: odd)
             sum += Int32(even) + Int32(odd)
         }
-        // Stored as llama.cpp's Q8_0/Q8_1 activation blocks store them: half precision (the
-        // values were quantized with the full-precision scale, as there).
+        storeScale(scale, sum: Float(sum), index: index)
+    }
+
+    /// Stored as llama.cpp's Q8_0/Q8_1 activation blocks store them: half precision (the
+    /// values were quantized with the full-precision scale, as there).
+    @inline(__always)
+    private func storeScale(_ scale: Float, sum: Float, index: Int) {
         scales[index] = Float(Float16(scale))
-        scaledSums[index] = Float(Float16(scale * Float(sum)))
+        scaledSums[index] = Float(Float16(scale * sum))
     }
 
     @inline(__always)
