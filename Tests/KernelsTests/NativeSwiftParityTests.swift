@@ -80,12 +80,19 @@ import Testing
             (7, 32), (13, 64), (5, 96), (37, 576), (11, 1536), (3, 2080),
         ]
         var seed: UInt64 = 1
+        // Wide rows and 17 tokens: the scales regrouped for the tile kernels outgrow dot.c's
+        // stack buffer and go to the heap.
+        let wide = try Self.weights(type, rows: 3, columns: 8192, seed: 99, rawBytes: false)
+        try check(
+            type, wide, rows: 3, columns: 8192, tokens: 17, seed: 991,
+            label: "\(type) 3x8192 tokens=17")
         for (rows, columns) in shapes {
             for rawBytes in [false, true] {
                 seed += 1
                 let weights = try Self.weights(
                     type, rows: rows, columns: columns, seed: seed, rawBytes: rawBytes)
-                for tokens in 1...9 {
+                // Every tile width (2...8), groups of eight with every remainder, a batch of 16.
+                for tokens in Array(1...11) + [15, 16, 17] {
                     try check(
                         type, weights, rows: rows, columns: columns, tokens: tokens,
                         seed: seed &* 1000 &+ UInt64(tokens),

@@ -3,6 +3,7 @@ loaded shard is never evicted, PrefetchShard stages a shard without loading it, 
 report what the worker holds, and the failover pause of a two-stage pipeline with the replacement shard already on the surviving
 worker's disk against downloading it (docs/caching.md, "Failover from disk")."""
 import os
+import re
 import signal
 import time
 
@@ -105,6 +106,12 @@ def new_log_lines(cluster, name, offset):
         return log.read()[offset:].decode(errors="replace").splitlines()
 
 
+def layer_range(log_line):
+    """(first, last) of a "shard ready" log line's layers="[first, last)"."""
+    match = re.search(r'layers="\[(\d+), (\d+)\)"', log_line)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 def pause_after_killing_the_last_stage(stubs, cluster):
     """Kills the last stage of a serving pipeline mid-stream; returns the longest gap any
     stream saw (seconds), the killed worker and the pipelines after the failover."""
@@ -153,7 +160,10 @@ def test_failover_pause_with_the_replacement_shard_on_disk(processes, stubs, tmp
             replan = [(s.layers.first, s.layers.last) for s in stages]
         downloads = [line for line in loads if "downloaded=true" in line]
         if mode == "prefetched":
-            assert loads and downloads == [], loads  # loaded from disk, nothing downloaded
+            # The failover's loads of the prefetched ranges come from disk. A later speed-drift
+            # re-plan may move to another split and download it; that is not the failover.
+            failover = [line for line in loads if layer_range(line) in replan]
+            assert failover and not [line for line in failover if "downloaded=true" in line], loads
         results.append((mode, longest, [(s.worker_id, s.layers.first, s.layers.last) for s in stages],
                         len(loads), len(downloads)))
         processes.stop_all()
