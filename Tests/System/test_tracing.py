@@ -107,7 +107,11 @@ def test_one_chat_request_is_one_trace_across_gateway_scheduler_and_every_stage(
     def complete(spans):
         names = {span.name for _, span in spans}
         workers = {attributes(span.attributes).get("tessera.worker_id") for _, span in step_spans(spans)}
-        return {"decode", "tessera.v1.Scheduler/AcquirePipeline"} <= names and len(workers) == 2
+        # Each stage's Forward span ends when its stream closes, after the steps: wait for both
+        # (they are exported every 0.2 s, so the second can arrive after the last step span).
+        forwards = [span for _, span in spans if span.name == "tessera.v1.InferenceWorker/Forward"]
+        return ({"decode", "tessera.v1.Scheduler/AcquirePipeline"} <= names and len(workers) == 2
+                and len(forwards) >= 2)
 
     spans = wait_for(otlp_receiver, trace_id, complete)
     by_id = {span.span_id: (service, span) for service, span in spans}
