@@ -65,4 +65,58 @@ import Testing
             }
         }
     }
+
+    /// The grouped loops (the query heads of a KV head together) give `attend`'s bits head by
+    /// head: any group size (threes and the heads left over), head sizes with tails past the
+    /// 8- and 32-wide chunks, odd and even key counts, and a sliding window's first position.
+    @Test(arguments: [KVCachePrecision.f32, .f16], [1, 2, 3, 4, 5, 7])
+    func groupsGiveEachHeadsBits(precision: KVCachePrecision, heads: Int) {
+        for headDimension in [64, 40, 36] {
+            for (length, firstPosition) in [
+                (1, 0), (2, 0), (3, 0), (4, 1), (5, 0), (37, 0), (37, 6),
+            ] {
+                let kvHeads = 2
+                let kvWidth = kvHeads * headDimension
+                let session = StageSession(
+                    owner: Owner(), layerCount: 1, kvWidth: kvWidth, contextLength: 40,
+                    precision: precision)
+                let keys = Self.values(length * kvWidth, seed: 5).map { $0 * 3 }
+                let values = Self.values(length * kvWidth, seed: 6)
+                keys.withUnsafeBufferPointer { k in
+                    values.withUnsafeBufferPointer { v in
+                        for position in 0..<length {
+                            session.store(
+                                layer: 0, position: position,
+                                keys: k.baseAddress! + position * kvWidth,
+                                values: v.baseAddress! + position * kvWidth)
+                        }
+                    }
+                }
+                let queries = Self.values(heads * headDimension, seed: 7).map { $0 * 2 }
+                let scale = 1 / Float(headDimension).squareRoot()
+                let kvHead = 1
+                var grouped = [Float](repeating: .nan, count: heads * headDimension)
+                var groupScores = [Float](repeating: .nan, count: heads * 40)
+                AttentionMath.attendGroup(
+                    queries: queries, heads: heads, kvHead: kvHead, headDimension: headDimension,
+                    position: length - 1, firstPosition: firstPosition, scale: scale, layer: 0,
+                    session: session, output: &grouped, scores: &groupScores, scoreStride: 40)
+                for head in 0..<heads {
+                    var alone = [Float](repeating: .nan, count: headDimension)
+                    var scores = [Float](repeating: 0, count: 40)
+                    let query = Array(
+                        queries[(head * headDimension)..<((head + 1) * headDimension)])
+                    AttentionMath.attend(
+                        query: query, kvHead: kvHead, headDimension: headDimension,
+                        position: length - 1, firstPosition: firstPosition, scale: scale,
+                        layer: 0, session: session, output: &alone, scores: &scores)
+                    let mine = grouped[(head * headDimension)..<((head + 1) * headDimension)]
+                    #expect(
+                        mine.map(\.bitPattern) == alone.map(\.bitPattern),
+                        "head \(head) of \(heads), dimension \(headDimension), length \(length) from \(firstPosition)"
+                    )
+                }
+            }
+        }
+    }
 }

@@ -10,6 +10,8 @@ final class StageWorkspace {
     private let fusedWidth: Int
     private let feedForwardLength: Int
     private let threads: Int
+    /// Attention score rows each thread needs at once: the query heads of one KV group.
+    private let scoreRows: Int
 
     private(set) var hidden: UnsafeMutablePointer<Float>!
     private(set) var normalized: UnsafeMutablePointer<Float>!
@@ -26,7 +28,7 @@ final class StageWorkspace {
 
     init(
         embeddingLength: Int, queryWidth: Int, kvWidth: Int, feedForwardLength: Int,
-        fusedWidth: Int, threads: Int
+        fusedWidth: Int, threads: Int, scoreRows: Int
     ) {
         self.embeddingLength = embeddingLength
         self.queryWidth = queryWidth
@@ -34,6 +36,7 @@ final class StageWorkspace {
         self.fusedWidth = fusedWidth
         self.feedForwardLength = feedForwardLength
         self.threads = threads
+        self.scoreRows = scoreRows
     }
 
     deinit { release() }
@@ -58,7 +61,7 @@ final class StageWorkspace {
         if contextLength > scoreStride {
             scores?.deallocate()
             scoreStride = contextLength
-            scores = .allocate(capacity: threads * contextLength)
+            scores = .allocate(capacity: threads * scoreRows * contextLength)
         }
     }
 

@@ -74,7 +74,7 @@ public final class TransformerStage: @unchecked Sendable {
         workspace = StageWorkspace(
             embeddingLength: hp.embeddingLength, queryWidth: hp.queryWidth, kvWidth: hp.kvWidth,
             feedForwardLength: hp.feedForwardLength, fusedWidth: fusedWidth,
-            threads: pool.threadCount)
+            threads: pool.threadCount, scoreRows: attention.headsPerGroup)
     }
 
     /// Convenience: opens (memory-maps) the GGUF at `path`.
