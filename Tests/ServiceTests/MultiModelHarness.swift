@@ -180,6 +180,11 @@ final class RecordingWorker: Tessera_V1_InferenceWorker.SimpleServiceProtocol, S
         request: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>,
         response: RPCWriter<Tessera_V1_ForwardResponse>, context: ServerContext
     ) async throws { throw RPCError(code: .unimplemented, message: "") }
+
+    func answers(
+        request: Tessera_V1_AnswersRequest, response: RPCWriter<Tessera_V1_ForwardResponse>,
+        context: ServerContext
+    ) async throws { throw RPCError(code: .unimplemented, message: "") }
 }
 
 /// A scheduler (in process) with the default model and a catalog, and workers of

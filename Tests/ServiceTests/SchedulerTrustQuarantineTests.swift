@@ -381,4 +381,9 @@ private final class FakeWorker: Tessera_V1_InferenceWorker.SimpleServiceProtocol
         request: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>,
         response: RPCWriter<Tessera_V1_ForwardResponse>, context: ServerContext
     ) async throws { throw NotInThisTest() }
+
+    func answers(
+        request: Tessera_V1_AnswersRequest, response: RPCWriter<Tessera_V1_ForwardResponse>,
+        context: ServerContext
+    ) async throws { throw NotInThisTest() }
 }

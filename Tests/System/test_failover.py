@@ -72,7 +72,7 @@ class ProcessCluster:
     """Cache-manager (model preloaded), scheduler, gateway and N workers as processes."""
 
     def __init__(self, processes, tmp_path, workers, memory_mb, step_timeout_ms=60000, scheduler_args=(),
-                 worker_args=()):
+                 worker_args=(), gateway_args=()):
         if not MODEL_PATH.exists():
             pytest.skip(f"{MODEL_PATH} missing (scripts/fetch-model)")
         env = {"TESSERA_STORE_DIR": str(tmp_path / "store")}
@@ -87,7 +87,7 @@ class ProcessCluster:
         self.gateway_args = ["--port", str(self.grpc_port), "--http-port", str(self.gateway_http),
                              "--scheduler", f"127.0.0.1:{self.scheduler_port}",
                              "--cache-manager", f"127.0.0.1:{self.cache_port}",
-                             "--step-timeout-ms", str(step_timeout_ms)]
+                             "--step-timeout-ms", str(step_timeout_ms), *gateway_args]
         gateway = self.gateway = processes.start("gateway", *self.gateway_args)
         self.gateway_ops = gateway.ops_port  # /metrics, /healthz, /readyz (no key)
         self.processes, self.workers, self.worker_args, self.worker_http = processes, {}, {}, {}
@@ -155,19 +155,23 @@ def local_text(bin_dir, prompt):
 # replicas: 400 MiB per worker holds the whole model: single-stage pipelines.
 # stages: 180 MiB cannot hold the model (98 MB + KV for 2 sessions of 2048 tokens), so a
 #   pipeline spans two workers; the budget leaves room for a re-planned shard next to an old one.
+#   The last stage answers decode steps to the gateway directly (docs/generation-protocol.md,
+#   "Direct answers"); stages-relayed sends every answer back up the chain instead.
 # hung: the worker is stopped (SIGSTOP), not killed: no stage says anything, and the gateway
 #   detects the stall from the steps' own timings (5x the measured step time, floor 2 s; the
 #   60 s --step-timeout-ms cap is left at its default), then blames the stage that no longer
 #   answers health checks.
 # json: replicas, with every stream a JSON object: the new last stage replays the output
 #   through the grammar before it samples again, so the document goes on where it stopped.
-@pytest.mark.parametrize("memory_mb,fault,json_mode",
-                         [(400, signal.SIGKILL, False), (180, signal.SIGKILL, False), (400, signal.SIGSTOP, False),
-                          (400, signal.SIGKILL, True)],
-                         ids=["replicas", "stages", "hung", "json"])
-def test_streams_survive_a_failed_worker(processes, stubs, tmp_path, bin_dir, memory_mb, fault, json_mode):
+@pytest.mark.parametrize("memory_mb,fault,json_mode,answers",
+                         [(400, signal.SIGKILL, False, "direct"), (180, signal.SIGKILL, False, "direct"),
+                          (180, signal.SIGKILL, False, "relayed"), (400, signal.SIGSTOP, False, "direct"),
+                          (400, signal.SIGKILL, True, "direct")],
+                         ids=["replicas", "stages", "stages-relayed", "hung", "json"])
+def test_streams_survive_a_failed_worker(processes, stubs, tmp_path, bin_dir, memory_mb, fault, json_mode, answers):
     step_timeout_ms = 60000 if fault == signal.SIGSTOP else 3000
-    cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=memory_mb, step_timeout_ms=step_timeout_ms)
+    cluster = ProcessCluster(processes, tmp_path, workers=3, memory_mb=memory_mb, step_timeout_ms=step_timeout_ms,
+                             gateway_args=("--answers", answers))
     cluster.wait_ready(stubs)
     reference, errors = run_streams(stubs, cluster.grpc_port, json_mode=json_mode)
     assert errors == []

@@ -63,6 +63,11 @@ struct GatewayCommand: AsyncParsableCommand {
     var stallFloorMs = EnvironmentDefaults.int("TESSERA_GATEWAY_STALL_FLOOR_MS", 2000)
     @Option(
         help:
+            "How a pipeline of several stages answers decode steps: direct (the last stage answers the gateway, S + 1 messages per token) or relayed (back up through every stage, 2S) (env TESSERA_GATEWAY_ANSWERS)."
+    )
+    var answers = EnvironmentDefaults.string("TESSERA_GATEWAY_ANSWERS", "direct")
+    @Option(
+        help:
             "Most HTTP connections open at once; one more is answered 503 and closed (env TESSERA_HTTP_MAX_CONNECTIONS)."
     )
     var httpMaxConnections = HTTPEndpoint.maxConnections
@@ -94,6 +99,9 @@ struct GatewayCommand: AsyncParsableCommand {
         guard stallMultiplier >= 1, stallFloorMs > 0 else {
             throw ValidationError(
                 "--stall-multiplier must be at least 1 and --stall-floor-ms positive")
+        }
+        guard ["direct", "relayed"].contains(answers) else {
+            throw ValidationError("--answers must be direct or relayed, not '\(answers)'")
         }
         guard httpMaxConnections > 0 else {
             throw ValidationError("--http-max-connections must be positive")
@@ -127,6 +135,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.stepTimeout = .milliseconds(stepTimeoutMs)
         configuration.stallMultiplier = stallMultiplier
         configuration.stallFloor = .milliseconds(stallFloorMs)
+        configuration.directAnswers = answers == "direct"
         await ServiceRunner.run(
             name: "gateway", logLevel: service.logLevel, security: service.security,
             certificateName: "gateway", tracing: service.tracing

@@ -38,6 +38,9 @@ public struct GatewayConfiguration: Sendable {
     /// After a failover, replay the output one token per step (bit-identical to the lost
     /// session) instead of in one prefill step (faster, may flip near-ties). See GenerationSession.
     public var exactReplay = true
+    /// A pipeline of several stages answers decode steps from its last stage straight to the
+    /// gateway (S + 1 messages per token) rather than back up through every stage (2S).
+    public var directAnswers = true
     /// A pipeline that does not answer a step within this long counts as failed (failover).
     public var stepTimeout: Duration = .seconds(60)
     /// A step counts as stalled after this many times its expected time (measured decode

@@ -38,6 +38,7 @@ final class GatewayEngine: Sendable {
     let defaultMaxTokens: Int
     let maxFailovers: Int
     let exactReplay: Bool
+    let directAnswers: Bool
     let stall: StallPolicy
     let receipts: ReceiptIssuer
     let quarantine: QuarantineWatch
@@ -69,6 +70,7 @@ final class GatewayEngine: Sendable {
         defaultMaxTokens = configuration.defaultMaxTokens
         maxFailovers = configuration.maxFailovers
         exactReplay = configuration.exactReplay
+        directAnswers = configuration.directAnswers
         stall = StallPolicy(
             multiplier: configuration.stallMultiplier, floor: configuration.stallFloor,
             ceiling: configuration.stepTimeout)
@@ -109,6 +111,7 @@ final class GatewayEngine: Sendable {
             maxFailovers: maxFailovers, exactReplay: exactReplay, stall: stall,
             receipts: receipts, quarantine: quarantine, deadline: deadline)
         session.ticket = ticket
+        session.directAnswers = directAnswers
         try session.validate()
         return session
     }

@@ -25,6 +25,8 @@ struct GenerationSession {
     var maxFailovers = 5
     /// Replay as prefill + one step per generated token (exact) rather than one prefill step.
     var exactReplay = true
+    /// The last stage of a pipeline answers decode steps straight to the gateway.
+    var directAnswers = true
     /// How long one step may take before the pipeline counts as stalled (a hung worker).
     var stall = StallPolicy()
     /// Signs the receipt of a finished generation (and ships its record to the verifier).
@@ -89,7 +91,8 @@ struct GenerationSession {
                         "gw-\(UInt64.random(in: 0...UInt64.max))-\(progress.summary.failovers)",
                     route: lease.route, contextLength: prompt.count + progress.budget,
                     sampling: options.parameters, outputStart: prompt.count,
-                    topLogits: options.topLogits, requestID: requestID)
+                    topLogits: options.topLogits, requestID: requestID,
+                    directAnswers: directAnswers)
                 // The workers' spans of this session are children of this one: the Forward
                 // call carries its context (see ForwardSession+Tracing).
                 return try await withSpan("pipeline session") { span in

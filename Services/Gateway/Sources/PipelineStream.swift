@@ -19,6 +19,9 @@ struct SessionRequest: Sendable {
     var topLogits: Int
     /// Sent with the call (`x-request-id`), so the workers' log lines carry it.
     var requestID: String
+    /// Decode steps are answered by the last stage straight to the gateway (pipelines of
+    /// two stages or more; docs/generation-protocol.md, "Direct answers").
+    var directAnswers = false
 }
 
 /// A stage's answer to one step: the token the last stage sampled.
@@ -32,30 +35,57 @@ struct StepReply: Sendable {
     var commitments: [StepCommitment] = []
 }
 
+/// What the gateway hears from a pipeline: replies (relayed up the `Forward` stream or sent
+/// straight from the last stage on its `Answers` stream), and the end of the `Answers` stream.
+/// The `Forward` stream's end ends the sequence.
+enum PipelineEvent: Sendable {
+    case reply(Tessera_V1_ForwardResponse)
+    /// nil: ended OK (the last stage's session ended; the `Forward` stream says why).
+    case answersEnded(RPCError?)
+}
+
 /// One `Forward` session through a pipeline, seen from the gateway: it talks to stage 0,
 /// which opens the hops after it. `send` queues a step, `receive` waits for a step's reply
-/// (steps are answered in order). Owned by one generation task; not shared.
+/// (each step is answered once). Owned by one generation task; not shared.
+///
+/// Decode steps of a pipeline of several stages are answered directly: the last stage sends
+/// the answer on an `Answers` stream the gateway opened to it, so a token crosses S + 1
+/// hops instead of 2S. Every `relayEvery`-th step, prompts and replays still come back up
+/// the chain (the stages time their links on relayed steps; a prompt may need several
+/// messages per hop). Failures still come up the chain, which names the stage that failed.
 ///
 /// This is the gRPC edge of a generation: stage failures come out as `PipelineFailure`
 /// (another pipeline can recover) or `GatewayError` (the request itself is at fault).
 final class PipelineStream {
+    /// One step in this many goes relayed, so the stages keep timing their links.
+    static let relayEvery: UInt64 = 16
+
     private let requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation
-    private var replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
+    private var events: AsyncThrowingStream<PipelineEvent, any Error>.AsyncIterator
     private let watch: StepWatch
     private let route: PipelineRoute
     private let calls: BackgroundWork
+    /// The last stage's `Answers` call (nil: every step is relayed).
+    private let answers: AnswersCall?
     private var nextStep: UInt64 = 0
+    /// Steps sent to be answered directly and not yet received.
+    private var directSteps: Set<UInt64> = []
+    /// Replies that came before the step awaited (a direct answer can overtake a relayed one).
+    private var early: [UInt64: Tessera_V1_ForwardResponse] = [:]
+    /// How the `Answers` stream failed, once it has.
+    private var answersFailure: RPCError?
 
     private init(
         requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation,
-        replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>, watch: StepWatch,
-        route: PipelineRoute, calls: BackgroundWork
+        events: AsyncThrowingStream<PipelineEvent, any Error>, watch: StepWatch,
+        route: PipelineRoute, calls: BackgroundWork, answers: AnswersCall?
     ) {
         self.requests = requests
-        self.replies = replies.makeAsyncIterator()
+        self.events = events.makeAsyncIterator()
         self.watch = watch
         self.route = route
         self.calls = calls
+        self.answers = answers
     }
 
     /// Opens the session and runs `body` with it. The gRPC call runs on `calls`, a service
@@ -74,22 +104,35 @@ final class PipelineStream {
         let client = Tessera_V1_InferenceWorker.Client(
             wrapping: try workers.client(for: session.route.stages[0].address))
         let (requestStream, requests) = AsyncStream.makeStream(of: Tessera_V1_ForwardRequest.self)
-        let (replyStream, replySink) = AsyncThrowingStream.makeStream(
-            of: Tessera_V1_ForwardResponse.self)
+        let (eventStream, events) = AsyncThrowingStream.makeStream(of: PipelineEvent.self)
         requests.yield(.with { $0.open = Tessera_V1_SessionOpen(session) })
+        // The calls run on another task: they carry the session's trace context there, for
+        // the client interceptor to send to the workers.
+        let traceContext = ServiceContext.current
+        var answers: AnswersCall?
+        if session.directAnswers, session.route.stages.count > 1,
+            let last = session.route.stages.last
+        {
+            // Opened first; the last stage keeps answers that come before it (AnswerBoard).
+            let call = AnswersCall(
+                client: Tessera_V1_InferenceWorker.Client(
+                    wrapping: try workers.client(for: last.address)),
+                sessionID: session.sessionID, events: events, requestID: session.requestID)
+            calls.submit { await ServiceContext.withValue(traceContext) { await call.run() } }
+            answers = call
+        }
         let watch = StepWatch(
             policy: stall, predictedSecondsPerToken: session.route.predictedSecondsPerToken)
         let call = ForwardCall(
-            client: client, requests: requestStream, replies: replySink, watch: watch,
+            client: client, requests: requestStream, events: events, watch: watch,
             liveness: StageLiveness(stages: session.route.stages, calls: calls),
             requestID: session.requestID)
-        // The call runs on another task: it carries the session's trace context there, for the
-        // client interceptor to send to the first worker.
-        let traceContext = ServiceContext.current
         calls.submit { await ServiceContext.withValue(traceContext) { await call.run() } }
         let stream = PipelineStream(
-            requests: requests, replies: replyStream, watch: watch, route: session.route,
-            calls: calls)
+            requests: requests, events: eventStream, watch: watch, route: session.route,
+            calls: calls, answers: answers)
+        // Every answer is in when `body` ends; the last stage's session ends anyway.
+        defer { answers?.abandon() }
         do {
             let result = try await body(stream)
             stream.close()  // (again: closing twice is harmless)
@@ -107,6 +150,11 @@ final class PipelineStream {
     func send(position: Int, tokens: [Int32], replay: Bool = false) -> UInt64 {
         let step = nextStep
         nextStep += 1
+        // A decode token, while the last stage's Answers stream has not ended.
+        let direct =
+            answers?.hasEnded == false && tokens.count == 1 && !replay
+            && step % Self.relayEvery != 0
+        if direct { directSteps.insert(step) }
         requests.yield(
             .with {
                 $0.step = .with {
@@ -114,6 +162,7 @@ final class PipelineStream {
                     $0.position = UInt32(position)
                     $0.tokens = tokens
                     $0.replay = replay
+                    $0.answerDirectly = direct
                 }
             })
         watch.sent(step, tokens: tokens.count)
@@ -124,27 +173,60 @@ final class PipelineStream {
     func receive(_ step: UInt64) async throws -> StepReply {
         watch.awaiting(step)
         defer { watch.answered() }
-        let response: Tessera_V1_ForwardResponse?
-        do {
-            response = try await replies.next()
-        } catch {
+        let direct = directSteps.remove(step) != nil
+        while true {
+            if let response = early.removeValue(forKey: step) { return Self.reply(response) }
+            if direct, let failure = answersFailure { throw lastStageFailure(failure) }
+            let event: PipelineEvent?
+            do {
+                event = try await events.next()
+            } catch {
+                try Task.checkCancellation()
+                throw await blamingStalledStage(Self.failure(error))
+            }
             try Task.checkCancellation()
-            throw await blamingStalledStage(Self.failure(error))
+            switch event {
+            case nil:
+                throw Self.failure(
+                    RPCError(
+                        code: .unavailable,
+                        message: "the pipeline closed the stream before answering step \(step)"))
+            case .reply(let response)?:
+                if response.step == step { return Self.reply(response) }
+                guard response.step > step else {
+                    throw Self.failure(
+                        RPCError(
+                            code: .internalError,
+                            message:
+                                "the pipeline answered step \(response.step), expected \(step)"))
+                }
+                early[response.step] = response
+            case .answersEnded(let error)?:
+                // Ended OK: the last stage's session ended, and the Forward stream will say
+                // why (a stage before it failed). UNIMPLEMENTED: a worker without direct
+                // answers, which relays every step (it ignores answer_directly).
+                if let error, error.code != .unimplemented { answersFailure = error }
+            }
         }
-        try Task.checkCancellation()
-        guard let response else {
-            throw Self.failure(
-                RPCError(
-                    code: .unavailable,
-                    message: "the pipeline closed the stream before answering step \(step)"))
+    }
+
+    /// The last stage's Answers stream failed while a direct answer was due: the stage (or
+    /// the way to it) is what failed, unless the error names another.
+    private func lastStageFailure(_ error: RPCError) -> any Error {
+        if error.metadata[stringValues: MetadataKeys.failedWorker].contains(where: { _ in true }) {
+            return Self.failure(error)
         }
-        guard response.step == step else {
-            throw Self.failure(
-                RPCError(
-                    code: .internalError,
-                    message: "the pipeline answered step \(response.step), expected \(step)"))
-        }
-        return StepReply(
+        let last = route.stages[route.stages.count - 1]
+        return Self.failure(
+            RPCError(
+                code: .unavailable,
+                message:
+                    "the last stage \(last.workerID) stopped answering: \(error.code): \(error.message)",
+                metadata: [MetadataKeys.failedWorker: .string(last.workerID)]))
+    }
+
+    private static func reply(_ response: Tessera_V1_ForwardResponse) -> StepReply {
+        StepReply(
             step: response.step, token: response.token, tokenLogprob: response.tokenLogprob,
             topLogits: response.topLogits.map {
                 TokenLogit(tokenID: $0.token, logit: $0.logit, logprob: $0.logprob)
@@ -207,7 +289,7 @@ final class PipelineStream {
 private struct ForwardCall: Sendable {
     let client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>
     let requests: AsyncStream<Tessera_V1_ForwardRequest>
-    let replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.Continuation
+    let events: AsyncThrowingStream<PipelineEvent, any Error>.Continuation
     let watch: StepWatch
     let liveness: StageLiveness
     let requestID: String
@@ -216,7 +298,7 @@ private struct ForwardCall: Sendable {
     /// The generation no longer wants the call (it failed over, or its client left).
     func abandon() { abandoned.set(()) }
 
-    /// Never throws: how the call ended goes to the replies.
+    /// Never throws: how the call ended goes to the events.
     func run() async {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -230,7 +312,9 @@ private struct ForwardCall: Sendable {
                         for await message in requests { try await writer.write(message) }
                     }
                     try await client.forward(request: request, options: options) { response in
-                        for try await message in response.messages { replies.yield(message) }
+                        for try await message in response.messages {
+                            events.yield(.reply(message))
+                        }
                     }
                 }
                 group.addTask {
@@ -239,7 +323,7 @@ private struct ForwardCall: Sendable {
                     } catch let timeout as StepWatch.Timeout {
                         // Tell the generation now: ending the call may have to wait for the
                         // stopped worker.
-                        replies.finish(throwing: timeout.rpcError)
+                        events.finish(throwing: timeout.rpcError)
                         throw timeout
                     }
                 }
@@ -250,14 +334,14 @@ private struct ForwardCall: Sendable {
                 try await group.next()  // the call ended (the others only end by throwing)
                 group.cancelAll()
             }
-            replies.finish()
+            events.finish()
         } catch let timeout as StepWatch.Timeout {
-            replies.finish(throwing: timeout.rpcError)
+            events.finish(throwing: timeout.rpcError)
         } catch let error as RPCError {
-            replies.finish(throwing: error)
+            events.finish(throwing: error)
         } catch {
             // Transport failures (a client stopped mid-call, …) are what failover is for.
-            replies.finish(
+            events.finish(
                 throwing: RPCError(code: .unavailable, message: "\(error)", cause: error))
         }
     }

@@ -40,6 +40,23 @@ final class DownstreamHop {
         return request.wireSize
     }
 
+    /// Queues a direct step for the next stage with this stage's `timing` last in its
+    /// upstream report, the timing's `bytes_sent` the message's size without it (a few
+    /// dozen bytes short, as no message can hold its own size). Returns that size.
+    func send(
+        _ step: StageStep, adding timing: StageTiming, width: Int, encoding: ActivationEncoding
+    ) -> Int {
+        var request = Tessera_V1_ForwardRequest.with {
+            $0.step = Tessera_V1_ForwardStep(step, width: width, encoding: encoding)
+        }
+        let bytes = request.wireSize
+        var timing = timing
+        timing.bytesSent = UInt64(bytes)
+        request.step.upstreamTimings.append(Tessera_V1_StageTiming(timing))
+        call.requestSink.yield(request)
+        return bytes
+    }
+
     /// The next reply; a failed or ended stream becomes the error the upstream caller sees.
     func nextReply() async throws -> StepResult {
         do {
@@ -94,8 +111,10 @@ struct DownstreamCall: Sendable {
     /// Passed on to the next stage (the request id).
     let metadata: Metadata
 
-    /// Runs the call until either side ends it; never throws (errors go to the replies).
-    func run() async {
+    /// Runs the call until either side ends it; never throws (errors go to the replies, and
+    /// are returned: nil when the call ended OK or was cancelled).
+    func run() async -> (any Error)? {
+        defer { requestSink.finish() }
         do {
             try await worker.forward(
                 metadata: metadata,
@@ -106,9 +125,11 @@ struct DownstreamCall: Sendable {
                     for try await reply in response.messages { replySink.yield(reply) }
                 })
             replySink.finish()
+            return nil
         } catch {
             replySink.finish(throwing: error)
+            if error is CancellationError || Task.isCancelled { return nil }
+            return error
         }
-        requestSink.finish()
     }
 }

@@ -2,10 +2,13 @@ import Foundation
 import Inference
 import Integrity
 import ServiceKit
+import TesseraProto
 
 extension ForwardSession {
     /// Runs one step through this stage and, for a middle stage, the rest of the pipeline.
-    func step(_ step: StageStep) async throws -> StepResult {
+    /// Returns the reply to send upstream, or nil for a direct step (the last stage answered
+    /// on the session's `Answers` stream).
+    func step(_ step: StageStep) async throws -> StepResult? {
         let position = step.position
         let held = cache.position
         guard position <= held else {
@@ -55,7 +58,12 @@ extension ForwardSession {
             timing.computeSeconds = computeSeconds + samplingSeconds
             result.timings = [timing]
             record(tokens: count, seconds: tokenSeconds + samplingSeconds)
-            return result
+            guard step.answerDirectly else { return result }
+            result.timings = step.upstream.timings + result.timings
+            result.commitments = step.upstream.commitments + result.commitments
+            environment.answers.post(
+                Tessera_V1_ForwardResponse(result, measuringLastStage: true), session: id)
+            return nil
         }
         timing.computeSeconds = computeSeconds
         record(tokens: count, seconds: tokenSeconds)
@@ -67,9 +75,49 @@ extension ForwardSession {
             FaultInjector.addNoise(
                 &values, width: shard.hyperparameters.embeddingLength, relative: noise)
         }
-        return try await relay(
-            HiddenStates(values: values, rows: rows), step: step, timing: timing, faults: faults,
-            to: downstream)
+        let hidden = HiddenStates(values: values, rows: rows)
+        guard step.answerDirectly else {
+            return try await relay(
+                hidden, step: step, timing: timing, faults: faults, to: downstream)
+        }
+        try pass(hidden, step: step, timing: timing, faults: faults, to: downstream)
+        return nil
+    }
+
+    /// Hidden-state rows per message to the next stage (at least one, however wide).
+    private var rowsPerMessage: Int {
+        max(
+            1,
+            environment.maxActivationBytes
+                / (shard.hyperparameters.embeddingLength * activation.bytesPerValue))
+    }
+
+    /// Sends a direct step's output on with this stage's timing and commitment added to what
+    /// the stages before said, and waits for nothing: the last stage answers the gateway.
+    /// The commitment is made before sending (it travels in the message), so it is on the
+    /// step's path here, where a relayed step makes it while the next stage works.
+    private func pass(
+        _ hidden: HiddenStates, step: StageStep, timing: StageTiming, faults: StepFaults,
+        to downstream: DownstreamHop
+    ) throws {
+        let width = shard.hyperparameters.embeddingLength
+        guard hidden.rows <= rowsPerMessage else {
+            throw WorkerError.invalidRequest(
+                "step \(step.step): \(hidden.rows) rows do not fit one message to the next stage "
+                    + "(\(rowsPerMessage) at most); only a step that does may be answered directly")
+        }
+        var sending = hidden
+        if faults.tamperOutput { FaultInjector.tamper(&sending) }
+        let commitment = hopCommitment(
+            step, rows: 0..<hidden.rows, output: hidden.values[...], faults: faults)
+        var upstream = step.upstream
+        upstream.commitments += ownCommitments([commitment], faults: faults)
+        let next = StageStep(
+            step: step.step, position: step.position, tokens: step.tokens, hidden: sending,
+            returnLogits: step.returnLogits, replay: step.replay, answerDirectly: true,
+            upstream: upstream)
+        let bytes = downstream.send(next, adding: timing, width: width, encoding: activation)
+        WorkerMetrics.hop(bytes: bytes)
     }
 
     /// Sends this stage's output to the next stage and returns its reply with this stage's
@@ -83,8 +131,6 @@ extension ForwardSession {
     ) async throws -> StepResult {
         let width = shard.hyperparameters.embeddingLength
         let rows = hidden.rows
-        let rowsPerMessage = max(
-            1, environment.maxActivationBytes / (width * activation.bytesPerValue))
         let clock = ContinuousClock()
         var timing = timing
         // Downstream timings of the pieces before the last.

@@ -13,7 +13,7 @@ import Tracing
 extension ForwardSession {
     /// `step(_:)` inside a span when this step is traced (ProcessTracing.tracesStep:
     /// prefill and replay steps always, decode steps sampled), else `step(_:)` alone.
-    func tracedStep(_ step: StageStep) async throws -> StepResult {
+    func tracedStep(_ step: StageStep) async throws -> StepResult? {
         let kind = Self.kind(of: step)
         guard ProcessTracing.tracesStep(number: step.step, kind: kind) else {
             return try await self.step(step)

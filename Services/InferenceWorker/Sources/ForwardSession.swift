@@ -20,6 +20,8 @@ struct ForwardEnvironment: Sendable {
     let identity: SigningIdentity
     /// The test-only faulty worker's runtime faults; nil in every real worker.
     var faults: FaultInjector?
+    /// Last stages' answers to direct steps, for the gateway's `Answers` streams.
+    let answers = AnswerBoard()
 }
 
 /// One session of one `Forward` stream on this worker: the KV cache of its layers, the

@@ -22,12 +22,14 @@ struct ForwardStream: Sendable {
         let shuttingDown = self.shuttingDown
         let activity = ActivityClock()
         let idleTimeout = environment.idleTimeout
+        let downstreamFailed = OneShot<RPCError>()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await run(
                     requests, writer, activity: activity, environment: environment,
-                    requestID: requestID)
+                    requestID: requestID, downstreamFailed: downstreamFailed)
             }
+            group.addTask { throw try await downstreamFailed.value }
             group.addTask {
                 while true {
                     let idle = activity.idleFor
@@ -48,7 +50,8 @@ struct ForwardStream: Sendable {
                     code: .unavailable, message: "worker \(name) is shutting down",
                     metadata: [DownstreamHop.failedWorkerKey: .string(name)])
             }
-            // Whichever ends first (the session, or shutdown) ends the stream.
+            // Whichever ends first (the session, its next stage failing, or shutdown) ends
+            // the stream.
             try await group.next()
             group.cancelAll()
         }
@@ -57,7 +60,8 @@ struct ForwardStream: Sendable {
     private func run(
         _ requests: RPCAsyncSequence<Tessera_V1_ForwardRequest, any Error>,
         _ writer: RPCWriter<Tessera_V1_ForwardResponse>,
-        activity: ActivityClock, environment: ForwardEnvironment, requestID: String?
+        activity: ActivityClock, environment: ForwardEnvironment, requestID: String?,
+        downstreamFailed: OneShot<RPCError>
     ) async throws {
         var messages = requests.makeAsyncIterator()
         guard let first = try await messages.next() else { return }  // closed without a session
@@ -86,21 +90,36 @@ struct ForwardStream: Sendable {
         defer {
             slots.release()
             WorkerMetrics.sessions(opened: false)
+            // A last stage's Answers stream ends with its session.
+            if session.downstream == nil { environment.answers.sessionEnded(session.id) }
         }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                if let call = session.downstream?.call { group.addTask { await call.run() } }
+                if let hop = session.downstream {
+                    let (call, stage) = (hop.call, hop.stage)
+                    // The next stage failing ends this stream at once, also between steps:
+                    // direct steps wait for no reply that would otherwise bring the failure.
+                    group.addTask {
+                        if let failure = await call.run() {
+                            downstreamFailed.set(
+                                DownstreamHop.upstreamError(for: failure, stage: stage))
+                        }
+                    }
+                }
                 do {
                     while let message = try await messages.next() {
                         activity.touch()
                         switch message.kind {
                         case .step(let step)?:
-                            let result = try await session.tracedStep(
+                            // nil: a direct step, answered by the last stage to the gateway.
+                            if let result = try await session.tracedStep(
                                 StageStep(
                                     step, width: session.shard.hyperparameters.embeddingLength))
-                            try await writer.write(
-                                Tessera_V1_ForwardResponse(
-                                    result, measuringLastStage: session.downstream == nil))
+                            {
+                                try await writer.write(
+                                    Tessera_V1_ForwardResponse(
+                                        result, measuringLastStage: session.downstream == nil))
+                            }
                         case .open?:
                             throw RPCError.invalidArgument(
                                 "a Forward stream carries one session; open came twice")

@@ -3,7 +3,8 @@ import ServiceKit
 import TesseraProto
 
 /// The worker's gRPC API: shard hosting (`LoadShard`, `UnloadShard`, `PrefetchShard`),
-/// `GetStatus`, and the pipelined `Forward` stream (docs/generation-protocol.md).
+/// `GetStatus`, the pipelined `Forward` stream and, at a last stage, the `Answers` stream
+/// of direct steps (docs/generation-protocol.md).
 struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, DescribedService {
     let state: WorkerState
     let host: ShardHost
@@ -112,6 +113,26 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
         let requestID = request.metadata[stringValues: RequestID.header].first { _ in true }
         return StreamingServerResponse { writer in
             try await stream.serve(request.messages, writer, requestID: requestID)
+            return [:]
+        }
+    }
+
+    /// The last stage's answers to the session's direct steps, as they come, until the
+    /// session ends here (OK) or the caller goes.
+    func answers(
+        request: ServerRequest<Tessera_V1_AnswersRequest>, context: ServerContext
+    ) async throws -> StreamingServerResponse<Tessera_V1_ForwardResponse> {
+        let session = request.message.sessionID
+        guard !session.isEmpty else { throw InvalidMessage("session_id", "is missing") }
+        let board = stream.environment.answers
+        guard let answers = board.collect(session) else {
+            throw RPCError(
+                code: .alreadyExists,
+                message: "another Answers call already collects session \(session)'s answers")
+        }
+        return StreamingServerResponse { writer in
+            defer { board.release(session) }
+            for await answer in answers { try await writer.write(answer) }
             return [:]
         }
     }

@@ -10,7 +10,11 @@ extension StageStep {
             step: wire.step, position: Int(wire.position), tokens: wire.tokens,
             hidden: wire.hasHidden
                 ? try HiddenStates(TensorCoding.decode(wire.hidden, width: width)) : nil,
-            returnLogits: wire.returnLogits, replay: wire.replay)
+            returnLogits: wire.returnLogits, replay: wire.replay,
+            answerDirectly: wire.answerDirectly,
+            upstream: UpstreamReport(
+                timings: wire.upstreamTimings.map(StageTiming.init),
+                commitments: wire.upstreamCommitments.map(\.domain)))
     }
 }
 
@@ -32,6 +36,9 @@ extension Tessera_V1_ForwardStep {
         }
         returnLogits = step.returnLogits
         replay = step.replay
+        answerDirectly = step.answerDirectly
+        upstreamTimings = step.upstream.timings.map(Tessera_V1_StageTiming.init)
+        upstreamCommitments = step.upstream.commitments.map(Tessera_V1_Commitment.init)
     }
 }
 
@@ -79,7 +86,10 @@ extension Tessera_V1_ForwardResponse {
         }
         logits = result.logits
         var timings = result.timings
-        if measuringLastStage, !timings.isEmpty { timings[0].bytesSent = UInt64(wireSize) }
+        // The last stage's own timing is the last (the only one, unless answering directly).
+        if measuringLastStage, !timings.isEmpty {
+            timings[timings.count - 1].bytesSent = UInt64(wireSize)
+        }
         self.timings = timings.map(Tessera_V1_StageTiming.init)
         commitments = result.commitments.map(Tessera_V1_Commitment.init)
     }

@@ -13,6 +13,18 @@ struct StageStep: Sendable {
     var returnLogits = false
     /// Earlier output resent: computed token by token as decode steps were (bit-identical).
     var replay = false
+    /// The last stage answers on the session's `Answers` stream, the others not at all: each
+    /// stage sends its timing and commitments on down with the step (`upstream`).
+    var answerDirectly = false
+    /// With `answerDirectly`: what the stages before this one said about the step, in order.
+    var upstream = UpstreamReport()
+}
+
+/// The timings and commitments of the stages a direct step went through, carried down to
+/// the last stage, which answers with them as a relayed reply would have.
+struct UpstreamReport: Sendable {
+    var timings: [StageTiming] = []
+    var commitments: [StepCommitment] = []
 }
 
 /// Hidden states between stages: `rows` rows of the model's width, row-major.

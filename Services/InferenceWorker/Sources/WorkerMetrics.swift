@@ -26,6 +26,11 @@ enum WorkerMetrics {
     static func hop(overheadSeconds: Double, bytes: Int) {
         Metrics.Timer(label: "tessera_worker_hop_overhead_seconds").recordNanoseconds(
             Int64(overheadSeconds * 1e9))
+        hop(bytes: bytes)
+    }
+
+    /// A direct step's hop: its bytes (no reply comes back to time it by).
+    static func hop(bytes: Int) {
         Counter(label: "tessera_worker_hop_bytes_total").increment(by: bytes)
     }
 

@@ -39,6 +39,8 @@ public enum RolePolicy {
         "tessera.v1.InferenceWorker/PrefetchShard": [.scheduler],
         "tessera.v1.InferenceWorker/GetStatus": [.scheduler, .operator],
         "tessera.v1.InferenceWorker/Forward": [.gateway, .worker],
+        // A last stage's answers go straight to the gateway that opened the session.
+        "tessera.v1.InferenceWorker/Answers": [.gateway],
         // Gateway: applications, the operator's CLI, and the verifier's canary prompts.
         "tessera.v1.Gateway/Generate": [.client, .operator, .verifier],
         "tessera.v1.Gateway/Chat": [.client, .operator, .verifier],

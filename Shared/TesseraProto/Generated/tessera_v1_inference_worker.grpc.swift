@@ -87,13 +87,27 @@ public enum Tessera_V1_InferenceWorker: Sendable {
                 type: .bidirectionalStreaming
             )
         }
+        /// Namespace for "Answers" metadata.
+        public enum Answers: Sendable {
+            /// Request type for "Answers".
+            public typealias Input = Tessera_V1_AnswersRequest
+            /// Response type for "Answers".
+            public typealias Output = Tessera_V1_ForwardResponse
+            /// Descriptor for "Answers".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.InferenceWorker"),
+                method: "Answers",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "tessera.v1.InferenceWorker" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             LoadShard.descriptor,
             UnloadShard.descriptor,
             GetStatus.descriptor,
             PrefetchShard.descriptor,
-            Forward.descriptor
+            Forward.descriptor,
+            Answers.descriptor
         ]
     }
 }
@@ -207,6 +221,27 @@ extension Tessera_V1_InferenceWorker {
             request: GRPCCore.StreamingServerRequest<Tessera_V1_ForwardRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ForwardResponse>
+
+        /// Handle the "Answers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The last stage's answers to a session's steps that ask for them directly
+        /// > (ForwardStep.answer_directly): the gateway opens this on the last stage beside its
+        /// > Forward stream to the first, so a decode token takes S + 1 messages instead of 2S.
+        /// > Either may come first; the stream ends (OK) when the last stage's session ends.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tessera_V1_AnswersRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_ForwardResponse` messages.
+        func answers(
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_AnswersRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ForwardResponse>
     }
 
     /// Service protocol for the "tessera.v1.InferenceWorker" service.
@@ -302,6 +337,27 @@ extension Tessera_V1_InferenceWorker {
         /// - Returns: A streaming response of `Tessera_V1_ForwardResponse` messages.
         func forward(
             request: GRPCCore.StreamingServerRequest<Tessera_V1_ForwardRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ForwardResponse>
+
+        /// Handle the "Answers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The last stage's answers to a session's steps that ask for them directly
+        /// > (ForwardStep.answer_directly): the gateway opens this on the last stage beside its
+        /// > Forward stream to the first, so a decode token takes S + 1 messages instead of 2S.
+        /// > Either may come first; the stream ends (OK) when the last stage's session ends.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_AnswersRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tessera_V1_ForwardResponse` messages.
+        func answers(
+            request: GRPCCore.ServerRequest<Tessera_V1_AnswersRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ForwardResponse>
     }
@@ -400,6 +456,28 @@ extension Tessera_V1_InferenceWorker {
             response: GRPCCore.RPCWriter<Tessera_V1_ForwardResponse>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "Answers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The last stage's answers to a session's steps that ask for them directly
+        /// > (ForwardStep.answer_directly): the gateway opens this on the last stage beside its
+        /// > Forward stream to the first, so a decode token takes S + 1 messages instead of 2S.
+        /// > Either may come first; the stream ends (OK) when the last stage's session ends.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tessera_V1_AnswersRequest` message.
+        ///   - response: A response stream of `Tessera_V1_ForwardResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func answers(
+            request: Tessera_V1_AnswersRequest,
+            response: GRPCCore.RPCWriter<Tessera_V1_ForwardResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -462,6 +540,17 @@ extension Tessera_V1_InferenceWorker.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Tessera_V1_InferenceWorker.Method.Answers.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_AnswersRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ForwardResponse>(),
+            handler: { request, context in
+                try await self.answers(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -510,6 +599,17 @@ extension Tessera_V1_InferenceWorker.ServiceProtocol {
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func answers(
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_AnswersRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ForwardResponse> {
+        let response = try await self.answers(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
     }
 }
 
@@ -577,6 +677,23 @@ extension Tessera_V1_InferenceWorker.SimpleServiceProtocol {
             producer: { writer in
                 try await self.forward(
                     request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func answers(
+        request: GRPCCore.ServerRequest<Tessera_V1_AnswersRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ForwardResponse> {
+        return GRPCCore.StreamingServerResponse<Tessera_V1_ForwardResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.answers(
+                    request: request.message,
                     response: writer,
                     context: context
                 )
@@ -703,6 +820,32 @@ extension Tessera_V1_InferenceWorker {
         func forward<Result>(
             request: GRPCCore.StreamingClientRequest<Tessera_V1_ForwardRequest>,
             serializer: some GRPCCore.MessageSerializer<Tessera_V1_ForwardRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ForwardResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ForwardResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Answers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The last stage's answers to a session's steps that ask for them directly
+        /// > (ForwardStep.answer_directly): the gateway opens this on the last stage beside its
+        /// > Forward stream to the first, so a decode token takes S + 1 messages instead of 2S.
+        /// > Either may come first; the stream ends (OK) when the last stage's session ends.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_AnswersRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_AnswersRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ForwardResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func answers<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_AnswersRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_AnswersRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ForwardResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ForwardResponse>) async throws -> Result
@@ -890,6 +1033,41 @@ extension Tessera_V1_InferenceWorker {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Answers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The last stage's answers to a session's steps that ask for them directly
+        /// > (ForwardStep.answer_directly): the gateway opens this on the last stage beside its
+        /// > Forward stream to the first, so a decode token takes S + 1 messages instead of 2S.
+        /// > Either may come first; the stream ends (OK) when the last stage's session ends.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tessera_V1_AnswersRequest` message.
+        ///   - serializer: A serializer for `Tessera_V1_AnswersRequest` messages.
+        ///   - deserializer: A deserializer for `Tessera_V1_ForwardResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func answers<Result>(
+            request: GRPCCore.ClientRequest<Tessera_V1_AnswersRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_AnswersRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ForwardResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ForwardResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Tessera_V1_InferenceWorker.Method.Answers.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1031,6 +1209,36 @@ extension Tessera_V1_InferenceWorker.ClientProtocol {
         try await self.forward(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ForwardRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ForwardResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Answers" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The last stage's answers to a session's steps that ask for them directly
+    /// > (ForwardStep.answer_directly): the gateway opens this on the last stage beside its
+    /// > Forward stream to the first, so a decode token takes S + 1 messages instead of 2S.
+    /// > Either may come first; the stream ends (OK) when the last stage's session ends.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tessera_V1_AnswersRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func answers<Result>(
+        request: GRPCCore.ClientRequest<Tessera_V1_AnswersRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ForwardResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.answers(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_AnswersRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ForwardResponse>(),
             options: options,
             onResponse: handleResponse
@@ -1197,6 +1405,40 @@ extension Tessera_V1_InferenceWorker.ClientProtocol {
             producer: producer
         )
         return try await self.forward(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Answers" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The last stage's answers to a session's steps that ask for them directly
+    /// > (ForwardStep.answer_directly): the gateway opens this on the last stage beside its
+    /// > Forward stream to the first, so a decode token takes S + 1 messages instead of 2S.
+    /// > Either may come first; the stream ends (OK) when the last stage's session ends.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func answers<Result>(
+        _ message: Tessera_V1_AnswersRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ForwardResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tessera_V1_AnswersRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.answers(
             request: request,
             options: options,
             onResponse: handleResponse

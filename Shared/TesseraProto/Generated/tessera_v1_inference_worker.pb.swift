@@ -22,6 +22,18 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated struct Tessera_V1_AnswersRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sessionID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Tessera_V1_LoadShardRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -315,6 +327,19 @@ public nonisolated struct Tessera_V1_ForwardStep: Sendable {
   /// earlier output resent after a failover: every stage computes
   public var replay: Bool = false
 
+  /// each token exactly as its own decode step did (bit-identical),
+  /// not the faster, differently rounded prefill path
+  /// The last stage answers on the session's Answers stream, and no stage answers upstream;
+  /// each stage sends its timing and commitments on down with the step instead. Only for
+  /// steps that fit one message at every hop (a decode token).
+  public var answerDirectly: Bool = false
+
+  /// with answer_directly: the stages before, in order
+  public var upstreamTimings: [Tessera_V1_StageTiming] = []
+
+  /// with answer_directly: the stages before, in order
+  public var upstreamCommitments: [Tessera_V1_Commitment] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -410,6 +435,36 @@ public nonisolated struct Tessera_V1_ForwardResponse: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "tessera.v1"
+
+nonisolated extension Tessera_V1_AnswersRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AnswersRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_AnswersRequest, rhs: Tessera_V1_AnswersRequest) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
 
 nonisolated extension Tessera_V1_LoadShardRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadShardRequest"
@@ -912,7 +967,7 @@ nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ForwardStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{1}position\0\u{3}token_ids\0\u{1}hidden\0\u{3}return_logits\0\u{1}replay\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{1}position\0\u{3}token_ids\0\u{1}hidden\0\u{3}return_logits\0\u{1}replay\0\u{3}answer_directly\0\u{3}upstream_timings\0\u{3}upstream_commitments\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -926,6 +981,9 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularMessageField(value: &self._hidden) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.returnLogits) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.replay) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.answerDirectly) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.upstreamTimings) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.upstreamCommitments) }()
       default: break
       }
     }
@@ -954,6 +1012,15 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
     if self.replay != false {
       try visitor.visitSingularBoolField(value: self.replay, fieldNumber: 6)
     }
+    if self.answerDirectly != false {
+      try visitor.visitSingularBoolField(value: self.answerDirectly, fieldNumber: 7)
+    }
+    if !self.upstreamTimings.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.upstreamTimings, fieldNumber: 8)
+    }
+    if !self.upstreamCommitments.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.upstreamCommitments, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -964,6 +1031,9 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
     if lhs._hidden != rhs._hidden {return false}
     if lhs.returnLogits != rhs.returnLogits {return false}
     if lhs.replay != rhs.replay {return false}
+    if lhs.answerDirectly != rhs.answerDirectly {return false}
+    if lhs.upstreamTimings != rhs.upstreamTimings {return false}
+    if lhs.upstreamCommitments != rhs.upstreamCommitments {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
