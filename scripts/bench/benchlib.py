@@ -109,3 +109,23 @@ def wait_pipeline(pb, rpc, port, stages, timeout=300):
                 pass
             time.sleep(0.5)
     raise RuntimeError("no ready pipeline")
+
+
+def generate(gpb, grpc_mod, port, prompt, tokens):
+    """One greedy chat stream of `tokens` tokens (EOS ignored) through the gateway's gRPC API at
+    `port`: time to first token, decode tokens/s after it, tokens and seconds."""
+    with cluster_channel(port, port - 7400) as channel:
+        api = grpc_mod.GatewayStub(channel)
+        request = gpb.ChatRequest(messages=[gpb.ChatMessage(role="user", content=prompt)])
+        request.sampling.temperature = 0
+        request.sampling.max_tokens = tokens
+        request.sampling.ignore_eos = True
+        start = time.monotonic()
+        first, count = None, 0
+        for message in api.Chat(request, timeout=600, metadata=grpc_metadata()):
+            if message.token_ids and first is None:
+                first = time.monotonic()
+            count += len(message.token_ids)
+        end = time.monotonic()
+    return {"ttft": first - start, "decode_tps": (count - 1) / (end - first) if count > 1 else 0, "tokens": count,
+            "seconds": end - start}

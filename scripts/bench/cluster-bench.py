@@ -22,8 +22,7 @@ import time
 
 import grpc
 
-from benchlib import (ROOT, STAGE_BUDGETS, auth_headers, cluster_channel, grpc_metadata, start_cluster, stop_cluster, stubs,
-                      wait_pipeline)
+from benchlib import ROOT, STAGE_BUDGETS, generate, start_cluster, stop_cluster, stubs, wait_pipeline
 
 PROMPTS = [
     "Explain why the sky is blue in two sentences.",
@@ -31,24 +30,6 @@ PROMPTS = [
     "List three uses of a hash function.",
     "What is the capital of France, and why is it famous?",
 ]
-
-
-def generate(gpb, grpc_mod, port, prompt, tokens):
-    with cluster_channel(port, port - 7400) as channel:
-        api = grpc_mod.GatewayStub(channel)
-        request = gpb.ChatRequest(messages=[gpb.ChatMessage(role="user", content=prompt)])
-        request.sampling.temperature = 0
-        request.sampling.max_tokens = tokens
-        request.sampling.ignore_eos = True
-        start = time.monotonic()
-        first, count = None, 0
-        for message in api.Chat(request, timeout=600, metadata=grpc_metadata()):
-            if message.token_ids and first is None:
-                first = time.monotonic()
-            count += len(message.token_ids)
-        end = time.monotonic()
-    return {"ttft": first - start, "decode_tps": (count - 1) / (end - first) if count > 1 else 0, "tokens": count,
-            "seconds": end - start}
 
 
 def main():
