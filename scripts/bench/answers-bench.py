@@ -7,7 +7,8 @@ token), and three stages whose answers go back up the chain (--answers relayed, 
 round after round, one stream on each cluster in turn (the order rotates), so that all three
 see the same moment of a noisy shared machine. Per cluster it prints the median decode time
 per token over the rounds and the per-hop overhead, (median per-token time - the one-stage
-cluster's) / (stages - 1), and the relayed / direct ratio.
+cluster's) / (stages - 1), the relayed / direct ratio, and the paired difference: the
+median over rounds of (relayed - direct) per token, and in how many rounds direct was faster.
 
     python3 scripts/bench/answers-bench.py [--bin .build-release/release] [--rounds 12] [--tokens 128]
 """
@@ -69,6 +70,10 @@ def main():
     direct, relayed = hops[clusters[1][0]], hops[clusters[2][0]]
     print(f"\nper-hop overhead relayed / direct: {relayed / direct:.2f}x" if direct > 0 else
           "\nper-hop overhead direct: none measurable")
+    # Paired: the same round's two streams saw the same moment of the machine.
+    gaps = [r - d for d, r in zip(per_token[clusters[1][0]], per_token[clusters[2][0]])]
+    print(f"paired, relayed - direct per token: median {statistics.median(gaps):.3f} ms, "
+          f"direct faster in {sum(g > 0 for g in gaps)} of {len(gaps)} rounds")
 
 
 if __name__ == "__main__":
