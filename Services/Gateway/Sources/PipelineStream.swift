@@ -46,7 +46,7 @@ enum PipelineEvent: Sendable {
 
 /// One `Forward` session through a pipeline, seen from the gateway: it talks to stage 0,
 /// which opens the hops after it. `send` queues a step, `receive` waits for a step's reply
-/// (each step is answered once). Owned by one generation task; not shared.
+/// (steps are answered in order). Owned by one generation task; not shared.
 ///
 /// Decode steps of a pipeline of several stages are answered directly: the last stage sends
 /// the answer on an `Answers` stream the gateway opened to it, so a token crosses S + 1
@@ -70,8 +70,6 @@ final class PipelineStream {
     private var nextStep: UInt64 = 0
     /// Steps sent to be answered directly and not yet received.
     private var directSteps: Set<UInt64> = []
-    /// Replies that came before the step awaited (a direct answer can overtake a relayed one).
-    private var early: [UInt64: Tessera_V1_ForwardResponse] = [:]
     /// How the `Answers` stream failed, once it has.
     private var answersFailure: RPCError?
 
@@ -175,7 +173,6 @@ final class PipelineStream {
         defer { watch.answered() }
         let direct = directSteps.remove(step) != nil
         while true {
-            if let response = early.removeValue(forKey: step) { return Self.reply(response) }
             if direct, let failure = answersFailure { throw lastStageFailure(failure) }
             let event: PipelineEvent?
             do {
@@ -192,15 +189,16 @@ final class PipelineStream {
                         code: .unavailable,
                         message: "the pipeline closed the stream before answering step \(step)"))
             case .reply(let response)?:
-                if response.step == step { return Self.reply(response) }
-                guard response.step > step else {
+                // In step order across both streams: only decode steps go direct, and each is
+                // sent once the step before it was answered.
+                guard response.step == step else {
                     throw Self.failure(
                         RPCError(
                             code: .internalError,
                             message:
                                 "the pipeline answered step \(response.step), expected \(step)"))
                 }
-                early[response.step] = response
+                return Self.reply(response)
             case .answersEnded(let error)?:
                 // Ended OK: the last stage's session ended, and the Forward stream will say
                 // why (a stage before it failed). UNIMPLEMENTED: a worker without direct

@@ -1,5 +1,4 @@
 import Synchronization
-import TesseraProto
 
 /// Where last stages leave the answers to steps asked to answer directly, and where the
 /// gateway's `Answers` stream picks them up, by session id (docs/generation-protocol.md,
@@ -10,7 +9,7 @@ import TesseraProto
 /// with the gateway's call, whichever is last; answers of a session no one collects are
 /// dropped with it.
 final class AnswerBoard: Sendable {
-    typealias Answers = AsyncStream<Tessera_V1_ForwardResponse>
+    typealias Answers = AsyncStream<StepResult>
 
     private struct Entry {
         let answers: Answers
@@ -21,7 +20,7 @@ final class AnswerBoard: Sendable {
     private let entries = Mutex<[String: Entry]>([:])
 
     /// A last stage's answer to a direct step of `session`.
-    func post(_ answer: Tessera_V1_ForwardResponse, session: String) {
+    func post(_ answer: StepResult, session: String) {
         let sink = entries.withLock { entries in
             if entries[session] == nil { entries[session] = Self.entry() }
             return entries[session]!.sink

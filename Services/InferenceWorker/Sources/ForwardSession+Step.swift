@@ -2,7 +2,6 @@ import Foundation
 import Inference
 import Integrity
 import ServiceKit
-import TesseraProto
 
 extension ForwardSession {
     /// Runs one step through this stage and, for a middle stage, the rest of the pipeline.
@@ -61,8 +60,7 @@ extension ForwardSession {
             guard step.answerDirectly else { return result }
             result.timings = step.upstream.timings + result.timings
             result.commitments = step.upstream.commitments + result.commitments
-            environment.answers.post(
-                Tessera_V1_ForwardResponse(result, measuringLastStage: true), session: id)
+            environment.answers.post(result, session: id)
             return nil
         }
         timing.computeSeconds = computeSeconds

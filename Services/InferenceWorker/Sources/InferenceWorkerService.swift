@@ -132,7 +132,9 @@ struct InferenceWorkerService: Tessera_V1_InferenceWorker.ServiceProtocol, Descr
         }
         return StreamingServerResponse { writer in
             defer { board.release(session) }
-            for await answer in answers { try await writer.write(answer) }
+            for await answer in answers {
+                try await writer.write(Tessera_V1_ForwardResponse(answer, measuringLastStage: true))
+            }
             return [:]
         }
     }
