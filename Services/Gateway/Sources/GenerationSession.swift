@@ -192,8 +192,9 @@ struct GenerationSession {
             progress.record(reply)
             return reply
         }
-        let prefillStep = stream.send(position: 0, tokens: prompt)
-        let replayStep = stream.send(position: prompt.count, tokens: generated, replay: true)
+        let prefillStep = await stream.send(position: 0, tokens: prompt)
+        let replayStep = await stream.send(
+            position: prompt.count, tokens: generated, replay: true)
         let afterPrompt = try await stream.receive(prefillStep)
         progress.record(afterPrompt)
         // The replay samples again; it should agree with what the client already has.
@@ -230,7 +231,7 @@ struct GenerationSession {
             // The next step goes out before this token goes to the client, so the pipeline
             // computes while the client's write is under way.
             let position = prompt.count + progress.generated.count - 1
-            let next = finish == nil ? stream.send(position: position, tokens: [token]) : nil
+            let next = finish == nil ? await stream.send(position: position, tokens: [token]) : nil
             // The last update carries the receipt: every reply's commitments are in by now.
             let receipt = finish == nil ? nil : issueReceipt(progress)
             try await onUpdate(

@@ -45,8 +45,9 @@ enum PipelineEvent: Sendable {
 }
 
 /// One `Forward` session through a pipeline, seen from the gateway: it talks to stage 0,
-/// which opens the hops after it. `send` queues a step, `receive` waits for a step's reply
-/// (steps are answered in order). Owned by one generation task; not shared.
+/// which opens the hops after it. `send` writes a step, `receive` waits for a step's reply
+/// (steps are answered in order). Owned by one generation task; not shared. The generation
+/// writes its steps itself on the call's request writer (no task in between to wake).
 ///
 /// Decode steps of a pipeline of several stages are answered directly: the last stage sends
 /// the answer on an `Answers` stream the gateway opened to it, so a token crosses S + 1
@@ -60,7 +61,9 @@ final class PipelineStream {
     /// One step in this many goes relayed, so the stages keep timing their links.
     static let relayEvery: UInt64 = 16
 
-    private let requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation
+    private let forward: ForwardCall
+    /// The call's request writer, once it has been handed out.
+    private var writer: RPCWriter<Tessera_V1_ForwardRequest>?
     private var events: AsyncThrowingStream<PipelineEvent, any Error>.AsyncIterator
     private let watch: StepWatch
     private let route: PipelineRoute
@@ -74,11 +77,11 @@ final class PipelineStream {
     private var answersFailure: RPCError?
 
     private init(
-        requests: AsyncStream<Tessera_V1_ForwardRequest>.Continuation,
+        forward: ForwardCall,
         events: AsyncThrowingStream<PipelineEvent, any Error>, watch: StepWatch,
         route: PipelineRoute, calls: BackgroundWork, answers: AnswersCall?
     ) {
-        self.requests = requests
+        self.forward = forward
         self.events = events.makeAsyncIterator()
         self.watch = watch
         self.route = route
@@ -101,9 +104,7 @@ final class PipelineStream {
     ) async throws -> Result {
         let client = Tessera_V1_InferenceWorker.Client(
             wrapping: try workers.client(for: session.route.stages[0].address))
-        let (requestStream, requests) = AsyncStream.makeStream(of: Tessera_V1_ForwardRequest.self)
         let (eventStream, events) = AsyncThrowingStream.makeStream(of: PipelineEvent.self)
-        requests.yield(.with { $0.open = Tessera_V1_SessionOpen(session) })
         // The calls run on another task: they carry the session's trace context there, for
         // the client interceptor to send to the workers.
         let traceContext = ServiceContext.current
@@ -122,12 +123,13 @@ final class PipelineStream {
         let watch = StepWatch(
             policy: stall, predictedSecondsPerToken: session.route.predictedSecondsPerToken)
         let call = ForwardCall(
-            client: client, requests: requestStream, events: events, watch: watch,
+            client: client, open: .with { $0.open = Tessera_V1_SessionOpen(session) },
+            events: events, watch: watch,
             liveness: StageLiveness(stages: session.route.stages, calls: calls),
             requestID: session.requestID)
         calls.submit { await ServiceContext.withValue(traceContext) { await call.run() } }
         let stream = PipelineStream(
-            requests: requests, events: eventStream, watch: watch, route: session.route,
+            forward: call, events: eventStream, watch: watch, route: session.route,
             calls: calls, answers: answers)
         // Every answer is in when `body` ends; the last stage's session ends anyway.
         defer { answers?.abandon() }
@@ -136,16 +138,16 @@ final class PipelineStream {
             stream.close()  // (again: closing twice is harmless)
             return result
         } catch {
-            requests.finish()
+            call.closed.set(())
             call.abandon()
             throw error
         }
     }
 
-    /// Queues one step without waiting for its reply, so a replay of many tokens does not pay
+    /// Writes one step without waiting for its reply, so a replay of many tokens does not pay
     /// a round trip per token. Returns its step number.
     @discardableResult
-    func send(position: Int, tokens: [Int32], replay: Bool = false) -> UInt64 {
+    func send(position: Int, tokens: [Int32], replay: Bool = false) async -> UInt64 {
         let step = nextStep
         nextStep += 1
         // A decode token, while the last stage's Answers stream has not ended.
@@ -153,7 +155,8 @@ final class PipelineStream {
             answers?.hasEnded == false && tokens.count == 1 && !replay
             && step % Self.relayEvery != 0
         if direct { directSteps.insert(step) }
-        requests.yield(
+        watch.sent(step, tokens: tokens.count)
+        await write(
             .with {
                 $0.step = .with {
                     $0.step = step
@@ -162,9 +165,30 @@ final class PipelineStream {
                     $0.replay = replay
                     $0.answerDirectly = direct
                 }
-            })
-        watch.sent(step, tokens: tokens.count)
+            }, step: step)
         return step
+    }
+
+    /// Never throws, as a write to the call's stream did not: a call that ended says why in
+    /// the events `receive` reads. A write that fails while the call goes on ends the call
+    /// with that failure, as a failing request producer would.
+    private func write(_ request: Tessera_V1_ForwardRequest, step: UInt64) async {
+        if writer == nil {
+            // nil: the call ended before it was up (or this task was cancelled).
+            guard let handed = try? await forward.writer.value else { return }
+            writer = handed
+        }
+        do {
+            try await writer?.write(request)
+        } catch {
+            if error is CancellationError || Task.isCancelled { return }
+            forward.events.finish(
+                throwing: RPCError(
+                    code: .unavailable,
+                    message: "step \(step) could not be written to the first stage: \(error)",
+                    cause: error))
+            forward.abandon()
+        }
     }
 
     /// The reply to `step`, which must be the next one unanswered.
@@ -236,14 +260,14 @@ final class PipelineStream {
 
     /// `send` then `receive`: one step through the pipeline.
     func step(position: Int, tokens: [Int32]) async throws -> StepReply {
-        try await receive(send(position: position, tokens: tokens))
+        try await receive(await send(position: position, tokens: tokens))
     }
 
     /// Ends the session normally (half-close): the workers free its KV caches and the call
     /// ends; `run` waits for that (bounded by the step timeout).
     func close() {
         watch.awaiting(nextStep)
-        requests.finish()
+        forward.closed.set(())
     }
 
     /// A stalled pipeline the watchdog did not already blame (the step-timeout cap) does not
@@ -281,23 +305,30 @@ final class PipelineStream {
     }
 }
 
-/// The `Forward` call itself, run by the gateway's call runner: it streams the queued
-/// requests out and the replies in, and races a watchdog for hung stages and the
-/// generation's word that it gave the session up.
+/// The `Forward` call itself, run by the gateway's call runner: it writes `open` and hands
+/// its request writer to the generation (which writes the steps), streams the replies in,
+/// and races a watchdog for hung stages and the generation's word that it gave the session up.
 private struct ForwardCall: Sendable {
     let client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>
-    let requests: AsyncStream<Tessera_V1_ForwardRequest>
+    /// The call's first message.
+    let open: Tessera_V1_ForwardRequest
     let events: AsyncThrowingStream<PipelineEvent, any Error>.Continuation
     let watch: StepWatch
     let liveness: StageLiveness
     let requestID: String
     let abandoned = OneShot<Void>()
+    /// The request writer once `open` is written; nil when the call ended first.
+    let writer = OneShot<RPCWriter<Tessera_V1_ForwardRequest>?>()
+    /// Set to half-close the stream (the session ended normally).
+    let closed = OneShot<Void>()
 
     /// The generation no longer wants the call (it failed over, or its client left).
     func abandon() { abandoned.set(()) }
 
     /// Never throws: how the call ended goes to the events.
     func run() async {
+        let (open, writer, closed) = (self.open, self.writer, self.closed)
+        defer { writer.set(nil) }  // (no effect once handed out)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -306,8 +337,12 @@ private struct ForwardCall: Sendable {
                     options.waitForReady = false
                     let request = StreamingClientRequest<Tessera_V1_ForwardRequest>(
                         metadata: [RequestID.header: .string(requestID)]
-                    ) { writer in
-                        for await message in requests { try await writer.write(message) }
+                    ) { requests in
+                        try await requests.write(open)
+                        writer.set(requests)
+                        // The generation writes its steps; returning half-closes the stream
+                        // (also when the call is cancelled).
+                        try? await closed.value
                     }
                     try await client.forward(request: request, options: options) { response in
                         for try await message in response.messages {

@@ -78,7 +78,7 @@ extension ForwardSession {
             return try await relay(
                 hidden, step: step, timing: timing, faults: faults, to: downstream)
         }
-        try pass(hidden, step: step, timing: timing, faults: faults, to: downstream)
+        try await pass(hidden, step: step, timing: timing, faults: faults, to: downstream)
         return nil
     }
 
@@ -97,7 +97,7 @@ extension ForwardSession {
     private func pass(
         _ hidden: HiddenStates, step: StageStep, timing: StageTiming, faults: StepFaults,
         to downstream: DownstreamHop
-    ) throws {
+    ) async throws {
         let width = shard.hyperparameters.embeddingLength
         guard hidden.rows <= rowsPerMessage else {
             throw WorkerError.invalidRequest(
@@ -114,7 +114,8 @@ extension ForwardSession {
             step: step.step, position: step.position, tokens: step.tokens, hidden: sending,
             returnLogits: step.returnLogits, replay: step.replay, answerDirectly: true,
             upstream: upstream)
-        let bytes = downstream.send(next, adding: timing, width: width, encoding: activation)
+        let bytes = try await downstream.send(
+            next, adding: timing, width: width, encoding: activation)
         WorkerMetrics.hop(bytes: bytes)
     }
 
@@ -147,7 +148,7 @@ extension ForwardSession {
                 returnLogits: step.returnLogits && end == rows, replay: step.replay)
 
             let sent = clock.now
-            let bytes = downstream.send(piece, width: width, encoding: activation)
+            let bytes = try await downstream.send(piece, width: width, encoding: activation)
             // Made while the next stage works on the piece: off the step's critical path.
             own.append(hopCommitment(step, rows: start..<end, output: output, faults: faults))
             var reply = try await downstream.nextReply()
