@@ -62,8 +62,6 @@ final class PipelineStream {
     static let relayEvery: UInt64 = 16
 
     private let forward: ForwardCall
-    /// The call's request writer, once it has been handed out.
-    private var writer: RPCWriter<Tessera_V1_ForwardRequest>?
     private var events: AsyncThrowingStream<PipelineEvent, any Error>.AsyncIterator
     private let watch: StepWatch
     private let route: PipelineRoute
@@ -138,7 +136,7 @@ final class PipelineStream {
             stream.close()  // (again: closing twice is harmless)
             return result
         } catch {
-            call.closed.set(())
+            call.requests.close()
             call.abandon()
             throw error
         }
@@ -173,13 +171,10 @@ final class PipelineStream {
     /// the events `receive` reads. A write that fails while the call goes on ends the call
     /// with that failure, as a failing request producer would.
     private func write(_ request: Tessera_V1_ForwardRequest, step: UInt64) async {
-        if writer == nil {
-            // nil: the call ended before it was up (or this task was cancelled).
-            guard let handed = try? await forward.writer.value else { return }
-            writer = handed
-        }
+        // None: the call ended before it was up (or this task was cancelled).
+        guard let writer = try? await forward.requests.writer() else { return }
         do {
-            try await writer?.write(request)
+            try await writer.write(request)
         } catch {
             if error is CancellationError || Task.isCancelled { return }
             forward.events.finish(
@@ -267,7 +262,7 @@ final class PipelineStream {
     /// ends; `run` waits for that (bounded by the step timeout).
     func close() {
         watch.awaiting(nextStep)
-        forward.closed.set(())
+        forward.requests.close()
     }
 
     /// A stalled pipeline the watchdog did not already blame (the step-timeout cap) does not
@@ -301,81 +296,6 @@ final class PipelineStream {
             return PipelineFailure(
                 reason: "\(error.code): \(error.message)", workerID: blamed,
                 stalled: error.code == .deadlineExceeded, busy: error.code == .resourceExhausted)
-        }
-    }
-}
-
-/// The `Forward` call itself, run by the gateway's call runner: it writes `open` and hands
-/// its request writer to the generation (which writes the steps), streams the replies in,
-/// and races a watchdog for hung stages and the generation's word that it gave the session up.
-private struct ForwardCall: Sendable {
-    let client: Tessera_V1_InferenceWorker.Client<TesseraClientTransport>
-    /// The call's first message.
-    let open: Tessera_V1_ForwardRequest
-    let events: AsyncThrowingStream<PipelineEvent, any Error>.Continuation
-    let watch: StepWatch
-    let liveness: StageLiveness
-    let requestID: String
-    let abandoned = OneShot<Void>()
-    /// The request writer once `open` is written; nil when the call ended first.
-    let writer = OneShot<RPCWriter<Tessera_V1_ForwardRequest>?>()
-    /// Set to half-close the stream (the session ended normally).
-    let closed = OneShot<Void>()
-
-    /// The generation no longer wants the call (it failed over, or its client left).
-    func abandon() { abandoned.set(()) }
-
-    /// Never throws: how the call ended goes to the events.
-    func run() async {
-        let (open, writer, closed) = (self.open, self.writer, self.closed)
-        defer { writer.set(nil) }  // (no effect once handed out)
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    var options = CallOptions.defaults
-                    // A dead worker must fail the call at once (and trigger failover), not queue it.
-                    options.waitForReady = false
-                    let request = StreamingClientRequest<Tessera_V1_ForwardRequest>(
-                        metadata: [RequestID.header: .string(requestID)]
-                    ) { requests in
-                        try await requests.write(open)
-                        writer.set(requests)
-                        // The generation writes its steps; returning half-closes the stream
-                        // (also when the call is cancelled).
-                        try? await closed.value
-                    }
-                    try await client.forward(request: request, options: options) { response in
-                        for try await message in response.messages {
-                            events.yield(.reply(message))
-                        }
-                    }
-                }
-                group.addTask {
-                    do {
-                        try await watch.expire { await liveness.silentStage()?.workerID }
-                    } catch let timeout as StepWatch.Timeout {
-                        // Tell the generation now: ending the call may have to wait for the
-                        // stopped worker.
-                        events.finish(throwing: timeout.rpcError)
-                        throw timeout
-                    }
-                }
-                group.addTask {
-                    try await abandoned.value
-                    throw CancellationError()
-                }
-                try await group.next()  // the call ended (the others only end by throwing)
-                group.cancelAll()
-            }
-            events.finish()
-        } catch let timeout as StepWatch.Timeout {
-            events.finish(throwing: timeout.rpcError)
-        } catch let error as RPCError {
-            events.finish(throwing: error)
-        } catch {
-            // Transport failures (a client stopped mid-call, …) are what failover is for.
-            events.finish(
-                throwing: RPCError(code: .unavailable, message: "\(error)", cause: error))
         }
     }
 }

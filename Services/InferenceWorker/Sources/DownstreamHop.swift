@@ -6,17 +6,15 @@ import TesseraProto
 ///
 /// grpc-swift runs a bidirectional call inside one scoped function; `call` is that function,
 /// run in a child task of the session. Its request producer writes the `open` message and
-/// then hands its writer out, so the session writes each step itself: a step goes straight
-/// from the task that computed it to the transport, with no task in between to wake (that
-/// hop cost 60-160 µs per message on the 2-core machine this is measured on). Replies come
-/// out through a stream the session awaits in turn.
+/// then hands its writer out (`RequestWriterHandoff`), so the session writes each step
+/// itself, straight from the task that computed it. Replies come out through a stream the
+/// session awaits in turn.
 final class DownstreamHop {
     static let failedWorkerKey = MetadataKeys.failedWorker
 
     let stage: DownstreamStage
     let call: DownstreamCall
     private var replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
-    private var writer: RPCWriter<Tessera_V1_ForwardRequest>?
 
     /// Prepares the call, `request` its first message (nothing is sent until `call.run()`).
     init(stage: DownstreamStage, request: SessionRequest, client: TesseraGRPCClient) {
@@ -62,8 +60,7 @@ final class DownstreamHop {
     /// error when it has one: the write only learns that the stream is gone).
     private func write(_ request: Tessera_V1_ForwardRequest) async throws {
         do {
-            if writer == nil { writer = try await call.writer.value.get() }
-            try await writer?.write(request)
+            try await call.requests.writer().write(request)
         } catch is CancellationError {
             throw CancellationError()
         } catch {
@@ -87,7 +84,7 @@ final class DownstreamHop {
 
     /// Half-closes the stream: the next stage ends its session and the call returns.
     func close() {
-        call.closed.set(())
+        call.requests.close()
     }
 
     /// What the caller sees when this hop fails. A failure further down already names its
@@ -125,10 +122,8 @@ struct DownstreamCall: Sendable {
     let replySink: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.Continuation
     /// Passed on to the next stage (the request id).
     let metadata: Metadata
-    /// The request writer once `open` is written; a failure when the call ended first.
-    let writer = OneShot<Result<RPCWriter<Tessera_V1_ForwardRequest>, any Error>>()
-    /// Set to half-close the stream.
-    let closed = OneShot<Void>()
+    /// The request writer, handed to the session once `open` is written.
+    let requests = RequestWriterHandoff<Tessera_V1_ForwardRequest>()
     /// How the call ended: its error, nil when it ended OK or was cancelled.
     let outcome = OneShot<(any Error)?>()
 
@@ -137,23 +132,19 @@ struct DownstreamCall: Sendable {
     func run() async -> (any Error)? {
         let failure = await call()
         outcome.set(failure)
-        writer.set(
-            .failure(failure ?? RPCError(code: .unavailable, message: "the stream has ended")))
+        requests.callEnded(
+            failure ?? RPCError(code: .unavailable, message: "the stream has ended"))
         return failure
     }
 
     private func call() async -> (any Error)? {
-        let (open, writer, closed) = (self.open, self.writer, self.closed)
+        let (open, handoff) = (self.open, self.requests)
         do {
             try await worker.forward(
                 metadata: metadata,
-                requestProducer: { requests in
-                    try await requests.write(open)
-                    writer.set(.success(requests))
-                    // The session writes its steps; returning half-closes the stream (also when
-                    // the call is cancelled: the next stage then ends its session).
-                    try? await closed.value
-                },
+                // The session writes its steps; the producer returns (half-closing the stream,
+                // so the next stage ends its session) when the session closes or is cancelled.
+                requestProducer: { try await handoff.produce(first: open, into: $0) },
                 onResponse: { response in
                     for try await reply in response.messages { replySink.yield(reply) }
                 })
