@@ -282,7 +282,10 @@ def test_a_caught_worker_is_quarantined_and_its_streams_fail_over(processes, stu
     undisturbed run."""
     pb = states(stubs)
     cluster = VerifiedCluster(processes, tmp_path)
-    cluster.add_worker("honest", 400)
+    # Up to eight long streams end up on the honest worker: it has a KV slot for each (about
+    # 47 MB per session at the served 2048 tokens), so a failover never waits for one of them
+    # to finish, which on a slow host takes longer than the gateway's pipeline wait.
+    cluster.add_worker("honest", 800)
     cluster.add_worker("forger", 400, ["forge-signature"])
     cluster.wait_pipeline(stubs, {"honest"})
     cluster.wait_pipeline(stubs, {"forger"})
