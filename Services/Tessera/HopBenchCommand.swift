@@ -43,6 +43,11 @@ struct HopBenchCommand: AsyncParsableCommand {
                 + " commitment(s) (\(replyBytes) bytes); \(messages) round trips a row")
         let coding = try HopMessages.codingSeconds(step: step, reply: reply, rounds: messages)
         print(String(format: "protobuf encode + decode, both messages: %.1f µs", coding * 1e6))
+        let commitment = HopMessages.commitmentCost(width: width, rounds: messages)
+        print(
+            String(
+                format: "a stage's commitment to the step: %.1f µs, the Ed25519 signature %.1f µs",
+                commitment.whole * 1e6, commitment.signature * 1e6))
         print("")
         var table = [["transport", "caller", "p50", "p90", "p99", "mean"]]
         for (label, security) in try Self.securities() {

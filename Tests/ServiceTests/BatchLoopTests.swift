@@ -74,6 +74,36 @@ import Tokenization
         #expect(prompt.output.values == longAlone)
     }
 
+    @Test func aDecodeTokenThatFindsTheLoopIdleRunsAtOnceWithoutTheQueue() async throws {
+        // The queue is held: only a pass that does not need it can finish.
+        let held = try HeldStage()
+        defer { held.release() }
+        let stage = held.stage
+        let loop = BatchLoop(stage: stage, queue: held.queue)
+        let reference = try stage.makeSession(contextLength: 64)
+        _ = try stage.forward(.tokens([1, 2, 3]), session: reference)
+        let expected = try stage.forward(.tokens([42]), session: reference).values
+        let session = try stage.makeSession(contextLength: 64)
+        _ = try stage.forward(.tokens([1, 2, 3]), session: session)
+
+        let alone = try await loop.run(session: session, input: .tokens([42]))
+        #expect(alone.passes == 1 && alone.batchSize == 1 && alone.queueSeconds == 0)
+        #expect(alone.output.values == expected)
+
+        // Behind a prompt waiting for the queue, a decode token waits too and shares its pass.
+        async let prompt = loop.run(
+            session: try stage.makeSession(contextLength: 64), input: .tokens([5, 6, 7]))
+        try await waitForQueued(loop, 1)
+        async let decode = loop.run(session: session, input: .tokens([43]))
+        try await waitForQueued(loop, 2)
+        held.release()
+        let (promptOutcome, decodeOutcome) = try await (prompt, decode)
+        #expect(decodeOutcome.batchSize == 2 && promptOutcome.batchSize == 2)
+        #expect(
+            decodeOutcome.output.values
+                == (try stage.forward(.tokens([43]), session: reference).values))
+    }
+
     @Test func aCancelledPromptLeavesTheQueueAndTheOthersCarryOn() async throws {
         let held = try HeldStage()
         let stage = held.stage
