@@ -28,10 +28,11 @@ import Testing
             for answer in outcome.direct {
                 #expect(answer.timings.map(\.workerID) == ["w0", "w1", "w2"])
                 #expect(answer.timings.allSatisfy { $0.computeSeconds > 0 })
-                // The f32 row, and the signed commitments of the stages so far (~360 bytes each).
+                // The f32 row and the timings so far: the signed commitments (~360 bytes
+                // each) follow in a message of their own (the prompt's reply said so).
                 let (first, second) = (answer.timings[0].bytesSent, answer.timings[1].bytesSent)
-                #expect(first >= 576 * 4 + 300 && first < 576 * 4 + 512)
-                #expect(second >= first + 300 && second < first + 512)
+                #expect(first >= 576 * 4 && first < 576 * 4 + 200)
+                #expect(second > first && second < first + 150)
                 let commitments = answer.commitments.map(\.domain)
                 #expect(commitments.map(\.workerID) == ["w0", "w1", "w2"])
                 #expect(
@@ -49,6 +50,83 @@ import Testing
                 try await eventually { try await stage.worker.status().load.activeSessions == 0 })
         }
         await WorkerForwardTests.stop(pipeline)
+    }
+
+    /// Until a relayed reply says the next stage takes commitments after the step (a next
+    /// stage that predates that never does), they travel inside it: every step here goes
+    /// directly, the prompt too, so no reply ever says so.
+    @Test func commitmentsGoInsideTheStepUntilTheNextStageSaysItTakesThemAfter() async throws {
+        let pipeline = try await WorkerForwardTests.threeWorkerPipeline()
+        let prompt = try WorkerFixtures.prompt("plain-story")
+        let reference = try WorkerFixtures.referenceTokens(prompt: prompt, count: 6)
+        let session = "inline"
+        let outcome = try await DirectDriver.generate(
+            pipeline, open: pipeline.open(session: session), prompt: prompt, count: 6,
+            relayPrompt: false)
+        #expect(outcome.tokens == reference.tokens)
+        #expect(outcome.relayed.isEmpty)
+        #expect(outcome.direct.map(\.step) == Array(0..<UInt64(reference.tokens.count)))
+        for answer in outcome.direct where answer.step > 0 {
+            let (first, second) = (answer.timings[0].bytesSent, answer.timings[1].bytesSent)
+            #expect(first >= 576 * 4 + 300 && first < 576 * 4 + 512)
+            #expect(second >= first + 300 && second < first + 512)
+            let commitments = answer.commitments.map(\.domain)
+            #expect(commitments.map(\.workerID) == ["w0", "w1", "w2"])
+            #expect(commitments[1].inputDigest == commitments[0].outputDigest)
+            #expect(commitments[2].inputDigest == commitments[1].outputDigest)
+            #expect(commitments[2].isLastStage && commitments[2].sampledToken == answer.token)
+        }
+        #expect(outcome.chainError == nil && outcome.answersError == nil)
+        await WorkerForwardTests.stop(pipeline)
+    }
+
+    @Test func misplacedFollowingCommitmentsAreInvalidArgument() async throws {
+        let pipeline = try await WorkerForwardTests.threeWorkerPipeline()
+        let prompt = try WorkerFixtures.prompt("plain-story")
+        // Commitments that no step awaits.
+        let stray = await Self.forwardError(
+            pipeline,
+            messages: [
+                .with {
+                    $0.commitments = .with { $0.step = 0 }
+                }
+            ])
+        #expect(stray?.code == .invalidArgument)
+        #expect(stray?.message.contains("no step of this session awaits them") == true)
+        // A step saying its commitments follow, to a stage that never said it takes them.
+        var unasked = ForwardDriver.step(0, position: 0, tokens: prompt)
+        unasked.answerDirectly = true
+        unasked.commitmentsFollow = true
+        let early = await Self.forwardError(pipeline, messages: [.with { $0.step = unasked }])
+        #expect(early?.code == .invalidArgument)
+        #expect(early?.message.contains("did not say it takes them") == true)
+        // ... and to one that relays it.
+        var relayed = unasked
+        relayed.answerDirectly = false
+        let notDirect = await Self.forwardError(pipeline, messages: [.with { $0.step = relayed }])
+        #expect(notDirect?.code == .invalidArgument)
+        #expect(notDirect?.message.contains("for direct steps") == true)
+        await WorkerForwardTests.stop(pipeline)
+    }
+
+    /// How a `Forward` stream to the pipeline's first stage ends after `open` and `messages`.
+    static func forwardError(_ pipeline: TestPipeline, messages: [Tessera_V1_ForwardRequest])
+        async -> RPCError?
+    {
+        let open = pipeline.open()
+        return await DirectDriver.capture {
+            try await ServiceClient.with(pipeline.entry) { client in
+                try await Tessera_V1_InferenceWorker.Client(wrapping: client).forward(
+                    options: .timeout(.seconds(60)),
+                    requestProducer: { writer in
+                        try await writer.write(.with { $0.open = open })
+                        try await writer.write(contentsOf: messages)
+                    },
+                    onResponse: { response in
+                        for try await _ in response.messages {}
+                    })
+            }
+        }
     }
 
     @Test func aStoppedMiddleStageFailsTheChainNamingIt() async throws {
@@ -150,12 +228,15 @@ enum DirectDriver {
     static func generate(
         _ pipeline: TestPipeline, open: Tessera_V1_SessionOpen, prompt: [Int32], count: Int,
         decodeTokens: @escaping @Sendable (Int32) -> [Int32] = { [$0] },
+        relayPrompt: Bool = true,
         afterAnswer: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> Outcome {
         let (steps, stepSink) = AsyncStream<Tessera_V1_ForwardStep>.makeStream()
         let (events, eventSink) = AsyncStream<Event>.makeStream()
         let last = pipeline.stages[pipeline.stages.count - 1].worker
-        stepSink.yield(ForwardDriver.step(0, position: 0, tokens: prompt))
+        var first = ForwardDriver.step(0, position: 0, tokens: prompt)
+        first.answerDirectly = !relayPrompt
+        stepSink.yield(first)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 let error = await capture {
@@ -232,7 +313,8 @@ enum DirectDriver {
         }
     }
 
-    private static func capture(_ body: () async throws -> Void) async -> RPCError? {
+    /// The RPC error `body` ends with, nil when it ends OK.
+    static func capture(_ body: () async throws -> Void) async -> RPCError? {
         do {
             try await body()
             return nil

@@ -18,7 +18,7 @@ import pathlib
 import statistics
 import tempfile
 
-from benchlib import ROOT, STAGE_BUDGETS, generate, start_cluster, stop_cluster, stubs, wait_pipeline
+from benchlib import ROOT, generate, start_pipeline_cluster, stop_cluster, stubs
 
 PROMPT = "Write a short story about a lighthouse keeper and a storm."
 
@@ -31,7 +31,8 @@ def main():
     parser.add_argument("--stages", type=int, default=3, choices=[2, 3])
     args = parser.parse_args()
     tmp = pathlib.Path(tempfile.mkdtemp())
-    gpb, grpcmod, spb, srpc, _ = stubs(tmp)
+    protos = stubs(tmp)
+    gpb, grpcmod = protos[:2]
     configs = [("1 stage", 1, None), (f"{args.stages} stages, direct", args.stages, "direct"),
                (f"{args.stages} stages, relayed", args.stages, "relayed")]
     clusters = []
@@ -40,14 +41,8 @@ def main():
             offset = 31000 + index * 100
             if answers:  # `tessera up` passes it on to the gateway
                 os.environ["TESSERA_GATEWAY_ANSWERS"] = answers
-            workers, memory = STAGE_BUDGETS[stages]
-            up = start_cluster(args.bin, workers, memory, offset, tmp / f"logs{index}")
+            up = start_pipeline_cluster(args.bin, stages, offset, tmp / f"logs{index}", protos)
             clusters.append((name, stages, offset, up))
-            plan = wait_pipeline(spb, srpc, 7401 + offset, stages)
-            used = max(len(p.stages) for p in plan.pipelines)
-            if used != stages:
-                raise SystemExit(f"{name}: planned as {used} stage(s)")
-            generate(gpb, grpcmod, 7400 + offset, "warm up", 8)
         per_token = {name: [] for name, *_ in clusters}
         for round_index in range(args.rounds):
             order = clusters[round_index % 3:] + clusters[:round_index % 3]

@@ -57,6 +57,25 @@ def start_cluster(bin_dir, workers, memory_mb, offset, log_dir, max_batch=None, 
     raise RuntimeError(f"cluster not ready after {timeout} s; logs in {log_dir}")
 
 
+def start_pipeline_cluster(bin_dir, stages, offset, log_dir, protos):
+    """A cluster whose budgets force the model into exactly `stages` stages (STAGE_BUDGETS),
+    ready and warmed up by one short stream; `protos` are `stubs()`'s modules. Exits when the
+    scheduler planned another stage count."""
+    gpb, grpc_mod, spb, srpc, _ = protos
+    workers, memory = STAGE_BUDGETS[stages]
+    up = start_cluster(bin_dir, workers, memory, offset, log_dir)
+    try:
+        plan = wait_pipeline(spb, srpc, 7401 + offset, stages)
+        used = max(len(p.stages) for p in plan.pipelines)
+        if used != stages:
+            raise SystemExit(f"{bin_dir}: {workers} worker(s) were planned as {used} stage(s), not {stages}")
+        generate(gpb, grpc_mod, 7400 + offset, "warm up", 8)
+    except BaseException:
+        stop_cluster(up)
+        raise
+    return up
+
+
 def auth_headers():
     """The local cluster's API key as an HTTP header (none before a cluster printed one)."""
     key = os.environ.get("TESSERA_API_KEY")

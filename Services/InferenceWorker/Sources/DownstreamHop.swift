@@ -14,6 +14,10 @@ final class DownstreamHop {
 
     let stage: DownstreamStage
     let call: DownstreamCall
+    /// The next stage's replies said it (and every stage after it) takes the commitments to
+    /// a direct step after the step (`FollowingCommitments`); until one says so, or from a
+    /// worker that predates them, they go inline.
+    var takesFollowingCommitments = false
     private var replies: AsyncThrowingStream<Tessera_V1_ForwardResponse, any Error>.AsyncIterator
 
     /// Prepares the call, `request` its first message (nothing is sent until `call.run()`).
@@ -56,6 +60,16 @@ final class DownstreamHop {
         return bytes
     }
 
+    /// Writes the commitments to a direct step sent before with `commitmentsFollow`; returns
+    /// the message's size.
+    func send(_ following: FollowingCommitments) async throws -> Int {
+        let request = Tessera_V1_ForwardRequest.with {
+            $0.commitments = Tessera_V1_FollowingCommitments(following)
+        }
+        try await write(request)
+        return request.wireSize
+    }
+
     /// A failed write is the call's failure, named as `nextReply` names it (the call's own
     /// error when it has one: the write only learns that the stream is gone).
     private func write(_ request: Tessera_V1_ForwardRequest) async throws {
@@ -72,7 +86,11 @@ final class DownstreamHop {
     /// The next reply; a failed or ended stream becomes the error the upstream caller sees.
     func nextReply() async throws -> StepResult {
         do {
-            if let reply = try await replies.next() { return StepResult(reply) }
+            if let reply = try await replies.next() {
+                let result = StepResult(reply)
+                takesFollowingCommitments = result.takesFollowingCommitments
+                return result
+            }
             try Task.checkCancellation()
             throw RPCError(code: .unavailable, message: "the stream ended without a reply")
         } catch is CancellationError {

@@ -8,6 +8,15 @@ extension ForwardSession {
     /// Returns the reply to send upstream, or nil for a direct step (the last stage answered
     /// on the session's `Answers` stream).
     func step(_ step: StageStep) async throws -> StepResult? {
+        if let awaiting = awaitingCommitments {
+            throw WorkerError.invalidRequest(
+                "step \(step.step) came before the commitments to step \(awaiting.step), which "
+                    + "was sent with commitments_follow")
+        }
+        if step.commitmentsFollow, !step.answerDirectly {
+            throw WorkerError.invalidRequest(
+                "step \(step.step): commitments_follow is for direct steps (answer_directly) only")
+        }
         let position = step.position
         let held = cache.position
         guard position <= held else {
@@ -57,8 +66,15 @@ extension ForwardSession {
             timing.computeSeconds = computeSeconds + samplingSeconds
             result.timings = [timing]
             record(tokens: count, seconds: tokenSeconds + samplingSeconds)
-            guard step.answerDirectly else { return result }
+            guard step.answerDirectly else {
+                result.takesFollowingCommitments = true
+                return result
+            }
             result.timings = step.upstream.timings + result.timings
+            if step.commitmentsFollow {
+                awaitingCommitments = .answer(result)
+                return nil
+            }
             result.commitments = step.upstream.commitments + result.commitments
             environment.answers.post(result, session: id)
             return nil
@@ -92,8 +108,9 @@ extension ForwardSession {
 
     /// Sends a direct step's output on with this stage's timing and commitment added to what
     /// the stages before said, and waits for nothing: the last stage answers the gateway.
-    /// The commitment is made before sending (it travels in the message), so it is on the
-    /// step's path here, where a relayed step makes it while the next stage works.
+    /// When the next stage takes them, the commitments follow the step in a message of their
+    /// own (`AwaitedCommitments`): this stage signs once the step is on its way. Otherwise
+    /// (a next stage that predates that) they travel in the step, signed before it is sent.
     private func pass(
         _ hidden: HiddenStates, step: StageStep, timing: StageTiming, faults: StepFaults,
         to downstream: DownstreamHop
@@ -104,19 +121,42 @@ extension ForwardSession {
                 "step \(step.step): \(hidden.rows) rows do not fit one message to the next stage "
                     + "(\(rowsPerMessage) at most); only a step that does may be answered directly")
         }
+        let follow = downstream.takesFollowingCommitments
+        guard follow || !step.commitmentsFollow else {
+            throw WorkerError.invalidRequest(
+                "step \(step.step) says its commitments follow, but this stage did not say it takes "
+                    + "them (its next stage has not)")
+        }
         var sending = hidden
         if faults.tamperOutput { FaultInjector.tamper(&sending) }
-        let commitment = hopCommitment(
-            step, rows: 0..<hidden.rows, output: hidden.values[...], faults: faults)
+        let commit = {
+            self.ownCommitments(
+                [
+                    self.hopCommitment(
+                        step, rows: 0..<hidden.rows, output: hidden.values[...], faults: faults)
+                ], faults: faults)
+        }
         var upstream = step.upstream
-        upstream.commitments += ownCommitments([commitment], faults: faults)
+        if follow {
+            upstream.commitments = []
+        } else {
+            upstream.commitments += commit()
+        }
         let next = StageStep(
             step: step.step, position: step.position, tokens: step.tokens, hidden: sending,
             returnLogits: step.returnLogits, replay: step.replay, answerDirectly: true,
-            upstream: upstream)
+            upstream: upstream, commitmentsFollow: follow)
         let bytes = try await downstream.send(
             next, adding: timing, width: width, encoding: activation)
         WorkerMetrics.hop(bytes: bytes)
+        guard follow else { return }
+        let own = commit()
+        if step.commitmentsFollow {
+            awaitingCommitments = .sendOn(step: step.step, own: own)
+        } else {
+            try await sendOn(
+                FollowingCommitments(step: step.step, commitments: step.upstream.commitments + own))
+        }
     }
 
     /// Sends this stage's output to the next stage and returns its reply with this stage's

@@ -44,6 +44,8 @@ final class ForwardSession {
     var outputStart: Int?
     /// The first step's own commitments, kept only by a faulty worker that replays them.
     var firstCommitments: [StepCommitment]?
+    /// A direct step whose upstream commitments are still to come (`commitmentsFollow`).
+    var awaitingCommitments: AwaitedCommitments?
     let environment: ForwardEnvironment
 
     var role: String { shard.stage.isFirst ? "first" : shard.stage.isLast ? "last" : "middle" }

@@ -120,12 +120,14 @@ struct ForwardStream: Sendable {
                                     Tessera_V1_ForwardResponse(
                                         result, measuringLastStage: session.downstream == nil))
                             }
+                        case .commitments(let following)?:
+                            try await session.receive(FollowingCommitments(following))
                         case .open?:
                             throw RPCError.invalidArgument(
                                 "a Forward stream carries one session; open came twice")
                         case nil:
                             throw RPCError.invalidArgument(
-                                "a ForwardRequest must hold open or step")
+                                "a ForwardRequest must hold open, step or commitments")
                         }
                     }
                 } catch {

@@ -16,9 +16,10 @@ final class HostedShard: Sendable {
     let endOfGeneration: Set<Int32>
     /// Last stage: each token's bytes, for sessions whose response format constrains them.
     let tokenVocabulary: TokenVocabulary?
-    /// Forward passes of this stage run here one at a time (the stage serializes them anyway).
+    /// The batch loop's passes run here one at a time (the stage serializes them anyway).
     let queue: DispatchQueue
-    /// The steps of this stage's sessions, batched into passes (on `queue`).
+    /// The steps of this stage's sessions, batched into passes (on `queue`, but for a lone
+    /// decode step that finds the loop idle: see `BatchLoop`).
     let loop: BatchLoop
     private let budget: MemoryBudget
 
@@ -105,11 +106,5 @@ final class HostedShard: Sendable {
         } catch let error as InferenceError {
             throw WorkerError.unsupportedShard("\(error)")
         }
-    }
-
-    /// Runs `body` on this stage's queue.
-    func run<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value
-    {
-        try await Offload.run(on: queue, body)
     }
 }

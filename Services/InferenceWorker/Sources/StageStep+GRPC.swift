@@ -14,7 +14,22 @@ extension StageStep {
             answerDirectly: wire.answerDirectly,
             upstream: UpstreamReport(
                 timings: wire.upstreamTimings.map(StageTiming.init),
-                commitments: wire.upstreamCommitments.map(\.domain)))
+                commitments: wire.upstreamCommitments.map(\.domain)),
+            commitmentsFollow: wire.commitmentsFollow)
+    }
+}
+
+extension FollowingCommitments {
+    init(_ wire: Tessera_V1_FollowingCommitments) {
+        self.init(step: wire.step, commitments: wire.commitments.map(\.domain))
+    }
+}
+
+extension Tessera_V1_FollowingCommitments {
+    init(_ following: FollowingCommitments) {
+        self.init()
+        step = following.step
+        commitments = following.commitments.map(Tessera_V1_Commitment.init)
     }
 }
 
@@ -39,6 +54,7 @@ extension Tessera_V1_ForwardStep {
         answerDirectly = step.answerDirectly
         upstreamTimings = step.upstream.timings.map(Tessera_V1_StageTiming.init)
         upstreamCommitments = step.upstream.commitments.map(Tessera_V1_Commitment.init)
+        commitmentsFollow = step.commitmentsFollow
     }
 }
 
@@ -69,7 +85,8 @@ extension StepResult {
             topLogits: wire.topLogits.map { (id: $0.token, logit: $0.logit, logprob: $0.logprob) },
             logits: wire.logits,
             timings: wire.timings.map(StageTiming.init),
-            commitments: wire.commitments.map(\.domain))
+            commitments: wire.commitments.map(\.domain),
+            takesFollowingCommitments: wire.takesFollowingCommitments)
     }
 }
 
@@ -85,6 +102,7 @@ extension Tessera_V1_ForwardResponse {
             Tessera_V1_TokenLogit(token: $0.id, logit: $0.logit, logprob: $0.logprob)
         }
         logits = result.logits
+        takesFollowingCommitments = result.takesFollowingCommitments
         var timings = result.timings
         // The last stage's own timing is the last (the only one, unless answering directly).
         if measuringLastStage, !timings.isEmpty {

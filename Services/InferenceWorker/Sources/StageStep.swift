@@ -18,6 +18,17 @@ struct StageStep: Sendable {
     var answerDirectly = false
     /// With `answerDirectly`: what the stages before this one said about the step, in order.
     var upstream = UpstreamReport()
+    /// With `answerDirectly`: the stages before commit in a `FollowingCommitments` message
+    /// right after this step, not in `upstream.commitments`.
+    var commitmentsFollow = false
+}
+
+/// The signed commitments of the stages before the receiver to one direct step, in order,
+/// sent after the step (`StageStep.commitmentsFollow`): a stage signs its commitment once
+/// the step is on its way, so the signature is off the step's path.
+struct FollowingCommitments: Sendable {
+    var step: UInt64
+    var commitments: [StepCommitment]
 }
 
 /// The timings and commitments of the stages a direct step went through, carried down to
@@ -72,4 +83,7 @@ struct StepResult: Sendable {
     /// This stage's commitments (one per message it sent on, or one for the step at the last
     /// stage), then the next stages' in the order of the pieces they answered.
     var commitments: [StepCommitment] = []
+    /// The stage that replied and every stage after it take `commitmentsFollow` on direct
+    /// steps (false from workers that predate it).
+    var takesFollowingCommitments = false
 }

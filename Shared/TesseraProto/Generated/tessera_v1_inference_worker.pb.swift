@@ -340,6 +340,11 @@ public nonisolated struct Tessera_V1_ForwardStep: Sendable {
   /// with answer_directly: the stages before, in order
   public var upstreamCommitments: [Tessera_V1_Commitment] = []
 
+  /// With answer_directly: the stages before commit in a FollowingCommitments message after
+  /// this step instead of in upstream_commitments. Only sent to a stage whose replies said
+  /// takes_following_commitments (an older worker would wait for them in vain).
+  public var commitmentsFollow: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -370,13 +375,42 @@ public nonisolated struct Tessera_V1_ForwardRequest: Sendable {
     set {kind = .step(newValue)}
   }
 
+  /// The signed commitments to a direct step sent with commitments_follow, right after it.
+  public var commitments: Tessera_V1_FollowingCommitments {
+    get {
+      if case .commitments(let v)? = kind {return v}
+      return Tessera_V1_FollowingCommitments()
+    }
+    set {kind = .commitments(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case `open`(Tessera_V1_SessionOpen)
     case step(Tessera_V1_ForwardStep)
+    /// The signed commitments to a direct step sent with commitments_follow, right after it.
+    case commitments(Tessera_V1_FollowingCommitments)
 
   }
+
+  public init() {}
+}
+
+/// The commitments of the stages before the receiver to one direct step, in order. A stage
+/// signs its commitment after it has sent the step on (off the step's path) and sends it in
+/// this message; the receiver adds its own and sends them on the same way, and the last stage
+/// answers once they are in.
+public nonisolated struct Tessera_V1_FollowingCommitments: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var step: UInt64 = 0
+
+  public var commitments: [Tessera_V1_Commitment] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -426,6 +460,10 @@ public nonisolated struct Tessera_V1_ForwardResponse: Sendable {
 
   /// the sampled token's log-probability (raw logits)
   public var tokenLogprob: Float = 0
+
+  /// The stage that sent this reply, and every stage after it, take commitments_follow on
+  /// direct steps (workers before this field leave it false and get commitments inline).
+  public var takesFollowingCommitments: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -967,7 +1005,7 @@ nonisolated extension Tessera_V1_SessionOpen: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ForwardStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{1}position\0\u{3}token_ids\0\u{1}hidden\0\u{3}return_logits\0\u{1}replay\0\u{3}answer_directly\0\u{3}upstream_timings\0\u{3}upstream_commitments\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{1}position\0\u{3}token_ids\0\u{1}hidden\0\u{3}return_logits\0\u{1}replay\0\u{3}answer_directly\0\u{3}upstream_timings\0\u{3}upstream_commitments\0\u{3}commitments_follow\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -984,6 +1022,7 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
       case 7: try { try decoder.decodeSingularBoolField(value: &self.answerDirectly) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.upstreamTimings) }()
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.upstreamCommitments) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.commitmentsFollow) }()
       default: break
       }
     }
@@ -1021,6 +1060,9 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
     if !self.upstreamCommitments.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.upstreamCommitments, fieldNumber: 9)
     }
+    if self.commitmentsFollow != false {
+      try visitor.visitSingularBoolField(value: self.commitmentsFollow, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1034,6 +1076,7 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
     if lhs.answerDirectly != rhs.answerDirectly {return false}
     if lhs.upstreamTimings != rhs.upstreamTimings {return false}
     if lhs.upstreamCommitments != rhs.upstreamCommitments {return false}
+    if lhs.commitmentsFollow != rhs.commitmentsFollow {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1041,7 +1084,7 @@ nonisolated extension Tessera_V1_ForwardStep: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_ForwardRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ForwardRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}open\0\u{1}step\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}open\0\u{1}step\0\u{1}commitments\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1075,6 +1118,19 @@ nonisolated extension Tessera_V1_ForwardRequest: SwiftProtobuf.Message, SwiftPro
           self.kind = .step(v)
         }
       }()
+      case 3: try {
+        var v: Tessera_V1_FollowingCommitments?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .commitments(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .commitments(v)
+        }
+      }()
       default: break
       }
     }
@@ -1094,6 +1150,10 @@ nonisolated extension Tessera_V1_ForwardRequest: SwiftProtobuf.Message, SwiftPro
       guard case .step(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     }()
+    case .commitments?: try {
+      guard case .commitments(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1101,6 +1161,41 @@ nonisolated extension Tessera_V1_ForwardRequest: SwiftProtobuf.Message, SwiftPro
 
   public static func ==(lhs: Tessera_V1_ForwardRequest, rhs: Tessera_V1_ForwardRequest) -> Bool {
     if lhs.kind != rhs.kind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_FollowingCommitments: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FollowingCommitments"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{1}commitments\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.step) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.commitments) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.step != 0 {
+      try visitor.visitSingularUInt64Field(value: self.step, fieldNumber: 1)
+    }
+    if !self.commitments.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.commitments, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_FollowingCommitments, rhs: Tessera_V1_FollowingCommitments) -> Bool {
+    if lhs.step != rhs.step {return false}
+    if lhs.commitments != rhs.commitments {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1158,7 +1253,7 @@ nonisolated extension Tessera_V1_StageTiming: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tessera_V1_ForwardResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ForwardResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{3}token_id\0\u{3}top_logits\0\u{1}logits\0\u{1}timings\0\u{1}commitments\0\u{3}token_logprob\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{3}token_id\0\u{3}top_logits\0\u{1}logits\0\u{1}timings\0\u{1}commitments\0\u{3}token_logprob\0\u{3}takes_following_commitments\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1173,6 +1268,7 @@ nonisolated extension Tessera_V1_ForwardResponse: SwiftProtobuf.Message, SwiftPr
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.timings) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.commitments) }()
       case 7: try { try decoder.decodeSingularFloatField(value: &self.tokenLogprob) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.takesFollowingCommitments) }()
       default: break
       }
     }
@@ -1200,6 +1296,9 @@ nonisolated extension Tessera_V1_ForwardResponse: SwiftProtobuf.Message, SwiftPr
     if self.tokenLogprob.bitPattern != 0 {
       try visitor.visitSingularFloatField(value: self.tokenLogprob, fieldNumber: 7)
     }
+    if self.takesFollowingCommitments != false {
+      try visitor.visitSingularBoolField(value: self.takesFollowingCommitments, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1211,6 +1310,7 @@ nonisolated extension Tessera_V1_ForwardResponse: SwiftProtobuf.Message, SwiftPr
     if lhs.timings != rhs.timings {return false}
     if lhs.commitments != rhs.commitments {return false}
     if lhs.tokenLogprob != rhs.tokenLogprob {return false}
+    if lhs.takesFollowingCommitments != rhs.takesFollowingCommitments {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
