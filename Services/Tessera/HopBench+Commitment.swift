@@ -1,8 +1,9 @@
 import Foundation
 import Integrity
 
-/// The signed commitment a stage makes before it sends a direct decode step on: it travels in
-/// the step's message, so it is on the token's path at every stage but the last.
+/// The signed commitment a stage makes to a direct decode step it sends on. It follows the step
+/// in a message of its own (made while the next stage computes); to a next stage that predates
+/// that, it travels inside the step and is on the token's path.
 extension HopMessages {
     struct CommitmentCost {
         /// Mean seconds for the whole commitment: input and output digests, the output's

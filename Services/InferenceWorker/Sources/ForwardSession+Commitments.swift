@@ -25,6 +25,18 @@ extension ForwardSession {
             sampledToken: nil, faults: faults)
     }
 
+    /// What this stage says of a direct step it sends on whole (`output`, its hidden states).
+    func directCommitments(_ step: StageStep, output: HiddenStates, faults: StepFaults)
+        -> [StepCommitment]
+    {
+        ownCommitments(
+            [
+                hopCommitment(
+                    step, rows: 0..<output.rows, output: output.values[...], faults: faults)
+            ],
+            faults: faults)
+    }
+
     /// The last stage's commitment to `step`: `token`, sampled from the last position's logits
     /// (`fingerprint`).
     func lastStageCommitment(

@@ -129,18 +129,11 @@ extension ForwardSession {
         }
         var sending = hidden
         if faults.tamperOutput { FaultInjector.tamper(&sending) }
-        let commit = {
-            self.ownCommitments(
-                [
-                    self.hopCommitment(
-                        step, rows: 0..<hidden.rows, output: hidden.values[...], faults: faults)
-                ], faults: faults)
-        }
         var upstream = step.upstream
         if follow {
-            upstream.commitments = []
+            upstream.commitments = []  // they follow the step
         } else {
-            upstream.commitments += commit()
+            upstream.commitments += directCommitments(step, output: hidden, faults: faults)
         }
         let next = StageStep(
             step: step.step, position: step.position, tokens: step.tokens, hidden: sending,
@@ -150,7 +143,7 @@ extension ForwardSession {
             next, adding: timing, width: width, encoding: activation)
         WorkerMetrics.hop(bytes: bytes)
         guard follow else { return }
-        let own = commit()
+        let own = directCommitments(step, output: hidden, faults: faults)
         if step.commitmentsFollow {
             awaitingCommitments = .sendOn(step: step.step, own: own)
         } else {
