@@ -86,6 +86,34 @@ import Testing
         await scheduler.shutdown()
     }
 
+    @Test func aRegisteringWorkerIsDialledAfresh() async throws {
+        // A restarted container keeps its host name but not always its IP: the client the
+        // scheduler made before would dial the old IP until a connect timeout.
+        let registry = WorkerRegistry(expiry: .seconds(60))
+        let pool = ClientPool()
+        let service = SchedulerService(
+            registry: registry, heartbeatInterval: .seconds(1),
+            routing: Routing(
+                registry: registry, pipelines: LivePipelines(), model: OneShot(),
+                logger: quietLogger),
+            logger: quietLogger, workerClients: pool)
+        let worker = ListenAddress(host: "127.0.0.1", port: 9005)
+        let other = ListenAddress(host: "127.0.0.1", port: 9006)
+        let before = try pool.client(for: worker)
+        let untouched = try pool.client(for: other)
+        #expect(try pool.client(for: worker) === before)  // the pool reuses a client
+
+        _ = try await withServerContextRPCCancellationHandle { cancellation in
+            try await service.registerWorker(
+                request: registration("edge-e", at: "127.0.0.1:9005"),
+                context: ServerContext(
+                    descriptor: Tessera_V1_Scheduler.Method.RegisterWorker.descriptor,
+                    remotePeer: "test", localPeer: "test", cancellation: cancellation))
+        }
+        #expect(try pool.client(for: worker) !== before)
+        #expect(try pool.client(for: other) === untouched)
+    }
+
     @Test func expiredIDMayBeTakenFromANewAddress() throws {
         // On the registry itself, with explicit instants: a loaded machine cannot blur them.
         let registry = WorkerRegistry(expiry: .milliseconds(300))

@@ -1,7 +1,7 @@
 """Worker identity and membership with real processes: a worker's id is its own (given, or
 generated once and kept in its state directory), a second worker claiming a live id is refused
 and stops, and after a scheduler outage the workers are back within seconds with the shards
-they hold, quietly."""
+they hold, quietly; a worker counts the shard files it starts with in its metrics."""
 import os
 import re
 import signal
@@ -9,7 +9,7 @@ import time
 
 import grpc
 
-from conftest import free_port, health_status, wait_serving
+from conftest import free_port, gauges, health_status, wait_serving
 from grpc_health.v1 import health_pb2
 from test_failover import ProcessCluster
 
@@ -80,6 +80,26 @@ def test_generated_id_is_kept_across_a_restart(processes, stubs, scheduler, tmp_
     worker = processes.start("inference-worker", *args, env=env)
     wait_serving(port, proc=worker)
     assert [w.worker_id for w in list_workers(stubs, scheduler.port)] == [registered.worker_id]
+
+
+def test_a_worker_counts_the_shard_files_it_starts_with(processes, scheduler, tmp_path):
+    # What a restarted worker's volume kept shows in its metrics before anyone asks it for a
+    # shard: verified-looking <sha>.gguf files count, a partial download and stray files do not.
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / ("a" * 64 + ".gguf")).write_bytes(b"x" * 1000)
+    (shards / ("b" * 64 + ".gguf")).write_bytes(b"y" * 2500)
+    (shards / ("c" * 64 + ".gguf.partial")).write_bytes(b"z" * 4000)
+    (shards / "notes.gguf").write_bytes(b"w" * 8000)
+    port, http = free_port(), free_port()
+    worker = processes.start("inference-worker", "--port", str(port), "--http-port", str(http),
+                             "--scheduler", f"127.0.0.1:{scheduler.port}", "--memory-mb", "256", "--threads", "1",
+                             "--shard-dir", str(shards), "--disk-budget-mb", "64")
+    wait_serving(port, proc=worker)
+    wait_for(lambda: gauges(http).get("tessera_worker_disk_shards") == 2, 10, "the disk gauges after a heartbeat")
+    values = gauges(http)
+    assert values["tessera_worker_disk_bytes"] == 3500
+    assert values["tessera_worker_disk_budget_bytes"] == 64 << 20
 
 
 def test_workers_are_back_within_seconds_after_a_scheduler_outage(processes, stubs, tmp_path):

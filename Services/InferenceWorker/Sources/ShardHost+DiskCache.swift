@@ -73,9 +73,11 @@ extension ShardHost {
                 sha256: sha, sizeBytes: disk.files[sha] ?? 0, loaded: ready[sha] != nil,
                 inUse: inUse.contains(sha))
         }
-        return ShardCacheReport(
+        let report = ShardCacheReport(
             shards: entries, diskBudgetBytes: disk.budgetBytes, diskUsedBytes: disk.usedBytes,
             memoryBudgetBytes: budget.limit, memoryUsedBytes: budget.usedBytes)
+        WorkerMetrics.diskCache(report)
+        return report
     }
 
     /// Never evicted from disk: loaded, loading, downloading, or held by sessions.

@@ -1,3 +1,4 @@
+import Cluster
 import Metrics
 import ServiceKit
 
@@ -38,6 +39,16 @@ enum WorkerMetrics {
     static let activeSessions = LiveCount("tessera_worker_active_sessions")
     static let kvCacheBytes = LiveCount("tessera_worker_kv_cache_bytes")
     static let shardBytes = LiveCount("tessera_worker_shard_bytes")
+
+    /// The shard files on disk and their bytes (verified ones and downloads under way), as the
+    /// latest cache report (every heartbeat) counted them: a restarted worker shows the files
+    /// its volume kept before the scheduler asks it for any.
+    static func diskCache(_ report: ShardCacheReport) {
+        Gauge(label: "tessera_worker_disk_shards").record(report.shards.count)
+        Gauge(label: "tessera_worker_disk_bytes").record(Int(clamping: report.diskUsedBytes))
+        Gauge(label: "tessera_worker_disk_budget_bytes").record(
+            Int(clamping: report.diskBudgetBytes))
+    }
 
     /// Sessions the worker serves at once (`SessionSlots`), and those it refused beyond them.
     static func sessionSlots(_ limit: Int) {

@@ -123,7 +123,8 @@ public func buildScheduler(_ configuration: SchedulerConfiguration, logger: Logg
                 routing: routing, logger: logger,
                 marker: ServingMarker(
                     cacheManager: source.cacheManager, registry: registry, models: models,
-                    settings: settings, logger: logger))
+                    settings: settings, logger: logger),
+                workerClients: workerClients)
         ],
         dependencies: dependencies,
         backgroundServices: backgroundServices)

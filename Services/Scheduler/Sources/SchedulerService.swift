@@ -12,6 +12,9 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
     let logger: Logger
     /// ServeModel's checks and the cache-manager it records marks in (nil: UNIMPLEMENTED).
     var marker: ServingMarker? = nil
+    /// The scheduler's connections to workers (shard loads, pre-staging): a registering
+    /// worker's is dropped (nil in tests that dial no worker).
+    var workerClients: ClientPool? = nil
 
     var healthName: String { "tessera.v1.Scheduler" }
 
@@ -47,6 +50,10 @@ struct SchedulerService: Tessera_V1_Scheduler.SimpleServiceProtocol, DescribedSe
                 metadata: ["address": "\(address)", "reason": "\(error)"])
             throw error
         }
+        // A worker registers when its process starts (or the scheduler forgot it). A restarted
+        // container keeps its host name but may get a new IP, and a connection made before
+        // dials the old one until a 10 s connect timeout: the next call dials afresh.
+        workerClients?.remove(address)
         logger.info(
             "worker registered",
             metadata: [

@@ -24,8 +24,12 @@ public final class ClientPool: Service, Sendable {
     private let started: AsyncStream<TesseraGRPCClient>
     private let starter: AsyncStream<TesseraGRPCClient>.Continuation
 
-    public init() {
+    /// How long closing connections may take at shutdown (as `ClientService`'s).
+    public let closeGrace: Duration
+
+    public init(closeGrace: Duration = .seconds(2)) {
         (started, starter) = AsyncStream.makeStream()
+        self.closeGrace = closeGrace
     }
 
     /// The client for `address`, connecting on first use. Its calls wait until `run()` runs
@@ -48,15 +52,21 @@ public final class ClientPool: Service, Sendable {
         client?.beginGracefulShutdown()
     }
 
-    /// Runs every client's connections until graceful shutdown or cancellation.
+    /// Runs every client's connections until graceful shutdown or cancellation. Connections
+    /// still open `closeGrace` after that (a peer's name being resolved) are not waited for.
     public func run() async throws {
+        let grace = closeGrace
         await withDiscardingTaskGroup { group in
             group.addTask { [self] in
                 try? await gracefulShutdown()
                 close()
             }
             for await client in started {
-                group.addTask { try? await client.runConnections() }
+                group.addTask {
+                    try? await withBoundedCancellation(grace: grace) {
+                        try await client.runConnections()
+                    }
+                }
             }
             group.cancelAll()  // cancelled before shutdown: stop waiting for it
         }

@@ -124,7 +124,8 @@ public struct TimeLimitExceeded: Error, CustomStringConvertible {
 /// (a compose or Kubernetes service that is not up) the attempts never end, so a worker that
 /// never registered, or a scheduler whose cache-manager is gone, ignored SIGTERM until it was
 /// killed. Past the grace the connections are cancelled: by then the listeners have drained
-/// and nothing in flight uses the client.
+/// and nothing in flight uses the client. A connection still resolving a name then is not
+/// waited for more than another grace (`withBoundedCancellation`).
 public struct ClientService: Service {
     public let client: TesseraGRPCClient
     public var closeGrace: Duration = .seconds(2)
@@ -137,7 +138,10 @@ public struct ClientService: Service {
         let (client, grace) = (self.client, closeGrace)
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
-                try await client.runConnections()
+                // Bounded: connections resolving a peer's name do not end when cancelled.
+                try await withBoundedCancellation(grace: grace) {
+                    try await client.runConnections()
+                }
                 return true
             }
             group.addTask {
