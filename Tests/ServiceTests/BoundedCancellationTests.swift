@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func cancelledBeforeItStartsItStillReturns() async {
-        // The cancellation handler runs before the continuation is stored: the gate stays open.
+        // The cancellation handler runs before the wait starts: the grace still ends it.
         let release = OneShot<Void>()
         let caller = Task {
             while !Task.isCancelled { await Task.yield() }

@@ -11,7 +11,7 @@ time per token and the per-hop figure, (median - the same build's one-stage medi
 (base - candidate) per token, and in how many rounds the candidate was faster.
 
     python3 scripts/bench/builds-bench.py --base /tmp/old-bin --candidate .build-release/release \
-        [--stages 1,3] [--rounds 12] [--tokens 128]
+        [--stages 1,3] [--rounds 24] [--tokens 128]
 
 A build directory holds the release executables (`tessera`, the services) and
 `GRDB_GRDB.resources`. The verifier's replays are off (they would compete for the cores at

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Runs `operation` and returns when it ends (throwing what it threw) or, once the caller is
 /// cancelled, `grace` later at most: the operation is cancelled too, but if it has not ended
 /// by then it is left to end on its own (or with the process), and this returns normally.
@@ -11,62 +9,26 @@ import Synchronization
 public func withBoundedCancellation(
     grace: Duration, _ operation: @escaping @Sendable () async throws -> Void
 ) async throws {
-    let gate = OnceGate()
-    let running = Task { try await operation() }
-    let outcome = await withTaskCancellationHandler {
-        await withCheckedContinuation { continuation in
-            gate.wait(continuation)
-            // Unstructured: it must not hold the caller beyond the grace (see above).
-            Task { gate.open(await running.result) }
+    // The first of: the operation's outcome, or a normal end `grace` after cancellation.
+    let outcome = OneShot<Result<Void, any Error>>()
+    let running = Task {
+        do {
+            try await operation()
+            outcome.set(.success(()))
+        } catch {
+            outcome.set(.failure(error))
         }
+    }
+    // Unstructured, so the caller's cancellation does not end the wait before `outcome` is set.
+    let waiter = Task { try? await outcome.value }
+    let result = await withTaskCancellationHandler {
+        await waiter.value
     } onCancel: {
         running.cancel()
         Task {
             try? await Task.sleep(for: grace)
-            gate.open(.success(()))
+            outcome.set(.success(()))
         }
     }
-    try outcome.get()
-}
-
-/// A continuation resumed once, with the first outcome given (before or after it waits).
-private final class OnceGate: Sendable {
-    typealias Outcome = Result<Void, any Error>
-
-    private enum State {
-        case closed
-        case waiting(CheckedContinuation<Outcome, Never>)
-        case open(Outcome)
-        case done
-    }
-
-    private let state = Mutex(State.closed)
-
-    func wait(_ continuation: CheckedContinuation<Outcome, Never>) {
-        let ready = state.withLock { state -> Outcome? in
-            guard case .open(let outcome) = state else {
-                state = .waiting(continuation)
-                return nil
-            }
-            state = .done
-            return outcome
-        }
-        if let ready { continuation.resume(returning: ready) }
-    }
-
-    func open(_ outcome: Outcome) {
-        let waiting = state.withLock { state -> CheckedContinuation<Outcome, Never>? in
-            switch state {
-            case .closed:
-                state = .open(outcome)
-                return nil
-            case .waiting(let continuation):
-                state = .done
-                return continuation
-            case .open, .done:
-                return nil
-            }
-        }
-        waiting?.resume(returning: outcome)
-    }
+    try result?.get()
 }
